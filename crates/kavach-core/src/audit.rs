@@ -1,0 +1,210 @@
+//! The append-only security event log. Each record carries the SHA-256 of its
+//! predecessor, and a one-row head (`kavach_audit_head`) holds the last sequence
+//! number and hash, so `verify` detects an edited, deleted, inserted or reordered
+//! record, and a truncated tail. Appends are serialised by the head row's lock
+//! (PostgreSQL row lock, SQLite write lock), so several instances never fork the chain.
+
+use crate::RequestContext;
+use crate::error::Result;
+use crate::store::{BeginWrite, Db, Ts};
+use crate::{crypto, db};
+use serde::Serialize;
+use sqlx::Row;
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A security event to record.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub kind: &'static str,
+    pub user_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub data: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(kind: &'static str, user_id: Option<&str>, ctx: &RequestContext) -> Self {
+        Event {
+            kind,
+            user_id: user_id.map(str::to_owned),
+            ip_address: ctx.ip.map(|i| i.to_string()),
+            user_agent: ctx.user_agent.clone(),
+            data: serde_json::Value::Object(Default::default()),
+        }
+    }
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        if let serde_json::Value::Object(m) = &mut self.data {
+            m.insert(key.to_owned(), serde_json::to_value(value).unwrap_or(serde_json::Value::Null));
+        }
+        self
+    }
+}
+
+/// A stored record.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub seq: i64,
+    pub id: String,
+    pub created_at: Ts,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub data: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hash of a record: SHA-256 over the previous hash and a canonical JSON
+/// array of the record's fields.
+pub fn record_hash(r: &Record) -> String {
+    let canonical = serde_json::to_string(&(
+        r.seq,
+        &r.id,
+        r.created_at.0,
+        &r.kind,
+        &r.user_id,
+        &r.ip_address,
+        &r.user_agent,
+        &r.data,
+    ))
+    .expect("serialising plain values cannot fail");
+    crypto::sha256_hex(format!("{}\n{}", r.prev_hash, canonical).as_bytes())
+}
+
+/// Append `$event` inside the open transaction `$tx` (the caller commits).
+macro_rules! append_in_tx {
+    ($tx:expr, $event:expr) => {{
+        let event: $crate::audit::Event = $event;
+        let (seq, prev_hash): (i64, String) =
+            sqlx::query_as("UPDATE kavach_audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *$tx)
+                .await?;
+        let mut rec = $crate::audit::Record {
+            seq,
+            id: $crate::crypto::new_id(),
+            created_at: $crate::store::Ts::now(),
+            kind: event.kind.to_owned(),
+            user_id: event.user_id,
+            ip_address: event.ip_address,
+            user_agent: event.user_agent,
+            data: event.data.to_string(),
+            prev_hash,
+            hash: String::new(),
+        };
+        rec.hash = $crate::audit::record_hash(&rec);
+        sqlx::query(
+            "INSERT INTO kavach_audit_event (seq, id, created_at, kind, user_id, ip_address, user_agent, data, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(rec.seq)
+        .bind(&rec.id)
+        .bind(rec.created_at)
+        .bind(&rec.kind)
+        .bind(&rec.user_id)
+        .bind(&rec.ip_address)
+        .bind(&rec.user_agent)
+        .bind(&rec.data)
+        .bind(&rec.prev_hash)
+        .bind(&rec.hash)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query("UPDATE kavach_audit_head SET hash = $1 WHERE id = 1").bind(&rec.hash).execute(&mut *$tx).await?;
+    }};
+}
+pub(crate) use append_in_tx;
+
+/// Append one event in its own transaction.
+pub async fn append(db: &Db, event: Event) -> Result<()> {
+    db!(db, |pool| {
+        let mut tx = pool.begin_write().await?;
+        append_in_tx!(tx, event);
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Records in sequence order, `limit` at a time after `after_seq`.
+pub async fn page(db: &Db, after_seq: i64, limit: i64) -> Result<Vec<Record>> {
+    let sql = "SELECT seq, id, created_at, kind, user_id, ip_address, user_agent, data, prev_hash, hash \
+               FROM kavach_audit_event WHERE seq > $1 ORDER BY seq LIMIT $2";
+    db!(db, |pool| {
+        let rows = sqlx::query(sql).bind(after_seq).bind(limit).fetch_all(pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Record {
+                    seq: r.try_get("seq")?,
+                    id: r.try_get("id")?,
+                    created_at: r.try_get("created_at")?,
+                    kind: r.try_get("kind")?,
+                    user_id: r.try_get("user_id")?,
+                    ip_address: r.try_get("ip_address")?,
+                    user_agent: r.try_get("user_agent")?,
+                    data: r.try_get("data")?,
+                    prev_hash: r.try_get("prev_hash")?,
+                    hash: r.try_get("hash")?,
+                })
+            })
+            .collect()
+    })
+}
+
+/// The result of [`verify`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub records: u64,
+    pub head_seq: i64,
+    pub head_hash: String,
+    /// Empty when the chain is intact.
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Walk the whole chain and report every break.
+pub async fn verify(db: &Db) -> Result<Report> {
+    let (head_seq, head_hash): (i64, String) = db!(db, |pool| {
+        sqlx::query_as("SELECT seq, hash FROM kavach_audit_head WHERE id = 1").fetch_one(pool).await?
+    });
+    let mut problems = Vec::new();
+    let (mut expected_seq, mut prev) = (1i64, GENESIS.to_owned());
+    let mut records = 0u64;
+    let mut after = 0i64;
+    loop {
+        let batch = page(db, after, 1000).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for r in &batch {
+            records += 1;
+            if r.seq != expected_seq {
+                problems.push(format!(
+                    "record {}: expected sequence number {expected_seq} (a record was deleted, inserted or reordered)",
+                    r.seq
+                ));
+            }
+            if r.prev_hash != prev {
+                problems.push(format!("record {}: does not link to the record before it", r.seq));
+            }
+            if record_hash(r) != r.hash {
+                problems.push(format!("record {}: content does not match its hash (edited)", r.seq));
+            }
+            expected_seq = r.seq + 1;
+            prev = r.hash.clone();
+            after = r.seq;
+        }
+    }
+    if head_seq != expected_seq - 1 || head_hash != prev {
+        problems.push(format!(
+            "head says {head_seq} records ending in {head_hash}, but the chain ends at {} with {prev} (records were removed from or added to the end)",
+            expected_seq - 1
+        ));
+    }
+    Ok(Report { records, head_seq, head_hash, problems })
+}

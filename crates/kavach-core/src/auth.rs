@@ -1,0 +1,550 @@
+//! Email + password authentication and the session lifecycle: `kavach.auth()`.
+//! Every method takes the caller's identity from its arguments (a checked
+//! session, never a request body) and a [`RequestContext`] for the audit log.
+
+use crate::error::{Error, Kind, Result};
+use crate::password::Verified;
+use crate::sessions::{Checked, NewSession, Session};
+use crate::store::{BeginWrite, Ts};
+use crate::users::{self, User, check_image, check_name, normalize_email};
+use crate::verification::{self, Purpose, consume_in_tx};
+use crate::{Core, RequestContext, audit, db};
+use minijinja::context;
+use std::time::Duration;
+
+pub struct Auth<'a>(pub(crate) &'a Core);
+
+/// `POST /sign-up/email`.
+#[derive(Clone, Debug, Default)]
+pub struct SignUp {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub image: Option<String>,
+    /// Where the verification link leads after verifying (must be a trusted origin or a path).
+    pub callback_url: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SignUpOutcome {
+    pub user: User,
+    /// Present when the user is signed in right away.
+    pub session: Option<NewSession>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub user: User,
+    pub session: NewSession,
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 86400 == 0 && s >= 86400 => format!("{} day{}", s / 86400, if s == 86400 { "" } else { "s" }),
+        s if s % 3600 == 0 && s >= 3600 => format!("{} hour{}", s / 3600, if s == 3600 { "" } else { "s" }),
+        s => format!("{} minutes", s.div_ceil(60)),
+    }
+}
+
+impl Auth<'_> {
+    fn account_key(&self, email: &str) -> String {
+        format!("signin-fail:{}", self.0.secrets.keyed_hash(email))
+    }
+
+    fn require_enabled(&self) -> Result<()> {
+        if !self.0.options.email_password.enabled {
+            return Err(Error::bad_request("EMAIL_PASSWORD_DISABLED", "Email and password sign-in is not enabled"));
+        }
+        Ok(())
+    }
+
+    /// Would a sign-up with a taken email be distinguishable? Not when no session is
+    /// handed out at sign-up.
+    fn sign_up_is_uniform(&self) -> bool {
+        let o = &self.0.options.email_password;
+        o.require_email_verification || !o.auto_sign_in
+    }
+
+    /// Check that a redirect target is a path on this site or a trusted origin.
+    pub fn check_callback_url(&self, url: &str) -> Result<()> {
+        if url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\") {
+            return Ok(());
+        }
+        match crate::origin_of(url) {
+            Some(o) if self.is_trusted_origin(&o) => Ok(()),
+            _ => Err(Error::forbidden("INVALID_CALLBACK_URL", "The callback URL is not on a trusted origin")),
+        }
+    }
+
+    /// Is `origin` the base URL's origin or one of the trusted origins?
+    pub fn is_trusted_origin(&self, origin: &str) -> bool {
+        let o = self.0.options();
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        origin == o.origin() || o.trusted_origins.iter().any(|t| t.trim_end_matches('/').eq_ignore_ascii_case(&origin))
+    }
+
+    /// Create an account. With email verification required (the default), no session
+    /// is created and the answer is the same whether or not the email was taken (the
+    /// owner of a taken address gets a notice instead of a verification link).
+    pub async fn sign_up(&self, req: SignUp, ctx: &RequestContext) -> Result<SignUpOutcome> {
+        self.require_enabled()?;
+        let email = normalize_email(&req.email)?;
+        check_name(&req.name)?;
+        if let Some(i) = &req.image {
+            check_image(i)?;
+        }
+        if let Some(cb) = &req.callback_url {
+            self.check_callback_url(cb)?;
+        }
+        self.0.options.password.check(&req.password, &[&email, &req.name])?;
+        let hash = self.0.hasher.hash(&req.password).await?;
+        let opts = &self.0.options.email_password;
+        match users::insert_user(self.0, &email, &req.name, false, req.image.as_deref(), Some(&hash), ctx).await? {
+            Some(user) => {
+                if opts.require_email_verification {
+                    self.send_verification(&user, req.callback_url.as_deref()).await?;
+                    return Ok(SignUpOutcome { user, session: None });
+                }
+                let session = if opts.auto_sign_in {
+                    Some(self.0.sessions.create(&user.id, ctx, "sign_in.success").await?)
+                } else {
+                    None
+                };
+                Ok(SignUpOutcome { user, session })
+            }
+            None if self.sign_up_is_uniform() => {
+                if let Some(existing) = users::find_by_email(&self.0.db, &email).await? {
+                    audit::append(&self.0.db, audit::Event::new("sign_up.existing_email", Some(&existing.id), ctx)).await?;
+                    self.0.send_email(
+                        "account-exists.txt",
+                        &email,
+                        context! { app_name => &self.0.options.app_name, name => &existing.name, email => &email,
+                                   reset_url => self.0.options.api_url("/reset-password") },
+                    );
+                }
+                // The same shape as a real sign-up, for a user that does not exist.
+                let now = Ts::now();
+                let user = User {
+                    id: crate::crypto::new_id(),
+                    email,
+                    name: req.name,
+                    email_verified: false,
+                    image: req.image,
+                    created_at: now,
+                    updated_at: now,
+                };
+                Ok(SignUpOutcome { user, session: None })
+            }
+            None => Err(Error::new(
+                Kind::Unprocessable,
+                "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+                "User already exists. Use another email.",
+            )),
+        }
+    }
+
+    /// Check email and password and create a new session. The answer and the time
+    /// taken are the same for an unknown email and a wrong password; repeated
+    /// failures on one account are refused with 429 before any password check.
+    pub async fn sign_in(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<SignedIn> {
+        self.require_enabled()?;
+        let email = normalize_email(email)?;
+        if password.is_empty() || password.len() > 4096 {
+            return Err(Error::invalid_credentials());
+        }
+        let key = self.account_key(&email);
+        let rl = &self.0.options.rate_limit;
+        if rl.enabled {
+            let d = self.0.limiter.peek(&key, rl.account_failures).await?;
+            if !d.allowed {
+                audit::append(&self.0.db, audit::Event::new("sign_in.blocked", None, ctx).with("account", &key[12..])).await?;
+                return Err(Error::too_many_requests(d.retry_after_secs));
+            }
+        }
+        let user = users::find_by_email(&self.0.db, &email).await?;
+        let stored = match &user {
+            Some(u) => users::password_hash(&self.0.db, &u.id).await?,
+            None => None,
+        };
+        let verified = match &stored {
+            Some(h) => self.0.hasher.verify(password, h).await?,
+            None => {
+                self.0.hasher.verify_dummy(password).await?;
+                Verified::No
+            }
+        };
+        let user = match (user, verified) {
+            (Some(user), Verified::Yes) => user,
+            (Some(user), Verified::YesRehash(new_hash)) => {
+                self.set_password_hash(&user.id, &new_hash).await?;
+                user
+            }
+            (user, _) => {
+                if rl.enabled {
+                    self.0.limiter.hit(&key, rl.account_failures).await?;
+                }
+                let uid = user.as_ref().map(|u| u.id.as_str());
+                audit::append(&self.0.db, audit::Event::new("sign_in.failure", uid, ctx).with("reason", "invalid_credentials"))
+                    .await?;
+                return Err(Error::invalid_credentials());
+            }
+        };
+        if rl.enabled {
+            self.0.limiter.reset(&key).await?;
+        }
+        if self.0.options.email_password.require_email_verification && !user.email_verified {
+            audit::append(&self.0.db, audit::Event::new("sign_in.failure", Some(&user.id), ctx).with("reason", "email_not_verified"))
+                .await?;
+            return Err(Error::forbidden("EMAIL_NOT_VERIFIED", "Email not verified: follow the link we sent, or ask for a new one"));
+        }
+        let session = self.0.sessions.create(&user.id, ctx, "sign_in.success").await?;
+        Ok(SignedIn { user, session })
+    }
+
+    async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<()> {
+        db!(&self.0.db, |pool| {
+            sqlx::query("UPDATE kavach_account SET password = $1, updated_at = $2 WHERE user_id = $3 AND provider_id = 'credential'")
+                .bind(hash)
+                .bind(Ts::now())
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The session for a raw session token, if it is valid (see [`crate::sessions`]).
+    pub async fn get_session(&self, token: &str) -> Result<Option<Checked>> {
+        self.0.sessions.check(token).await
+    }
+
+    /// End the session of this token.
+    pub async fn sign_out(&self, session: &Session, ctx: &RequestContext) -> Result<()> {
+        self.0.sessions.delete_by_hash(&session.token).await?;
+        audit::append(&self.0.db, audit::Event::new("sign_out", Some(&session.user_id), ctx).with("sessionId", &session.id)).await
+    }
+
+    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>> {
+        self.0.sessions.list(user_id).await
+    }
+
+    /// Revoke one of the user's sessions by handle or token.
+    pub async fn revoke_session(&self, user_id: &str, token: &str, ctx: &RequestContext) -> Result<bool> {
+        self.0.sessions.revoke(user_id, token, ctx).await
+    }
+
+    /// Revoke every session of the user.
+    pub async fn revoke_sessions(&self, user_id: &str, ctx: &RequestContext) -> Result<u64> {
+        self.0.sessions.revoke_all(user_id, None, ctx, "revoke_all").await
+    }
+
+    /// Revoke every session of the user but `current`.
+    pub async fn revoke_other_sessions(&self, current: &Session, ctx: &RequestContext) -> Result<u64> {
+        self.0.sessions.revoke_all(&current.user_id, Some(&current.token), ctx, "revoke_others").await
+    }
+
+    /// Change name and/or image (`Some(None)` clears the image).
+    pub async fn update_user(&self, user_id: &str, name: Option<&str>, image: Option<Option<&str>>, ctx: &RequestContext) -> Result<User> {
+        if let Some(n) = name {
+            check_name(n)?;
+        }
+        if let Some(Some(i)) = image {
+            check_image(i)?;
+        }
+        let now = Ts::now();
+        db!(&self.0.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            if let Some(n) = name {
+                sqlx::query("UPDATE kavach_user SET name = $1, updated_at = $2 WHERE id = $3").bind(n).bind(now).bind(user_id).execute(&mut *tx).await?;
+            }
+            if let Some(i) = image {
+                sqlx::query("UPDATE kavach_user SET image = $1, updated_at = $2 WHERE id = $3").bind(i).bind(now).bind(user_id).execute(&mut *tx).await?;
+            }
+            audit::append_in_tx!(tx, audit::Event::new("user.updated", Some(user_id), ctx));
+            tx.commit().await?;
+        });
+        self.0.sessions.cache_invalidate_user(user_id).await;
+        users::find_by_id(&self.0.db, user_id).await?.ok_or_else(Error::unauthorized)
+    }
+
+    async fn check_current_password(&self, user_id: &str, password: &str) -> Result<()> {
+        let stored = users::password_hash(&self.0.db, user_id).await?;
+        let ok = match &stored {
+            Some(h) => self.0.hasher.verify(password, h).await?,
+            None => {
+                self.0.hasher.verify_dummy(password).await?;
+                Verified::No
+            }
+        };
+        match ok {
+            Verified::No => Err(Error::bad_request("INVALID_PASSWORD", "Invalid password")),
+            Verified::Yes => Ok(()),
+            Verified::YesRehash(h) => self.set_password_hash(user_id, &h).await,
+        }
+    }
+
+    /// Change the password. Every session of the user is revoked, including the
+    /// current one, and a new session is returned in its place.
+    pub async fn change_password(
+        &self,
+        current: &Session,
+        user: &User,
+        current_password: &str,
+        new_password: &str,
+        ctx: &RequestContext,
+    ) -> Result<NewSession> {
+        self.check_current_password(&user.id, current_password).await?;
+        self.0.options.password.check(new_password, &[&user.email, &user.name])?;
+        let hash = self.0.hasher.hash(new_password).await?;
+        let new = self.0.sessions.prepare(&user.id, ctx);
+        let s = &new.session;
+        db!(&self.0.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("UPDATE kavach_account SET password = $1, updated_at = $2 WHERE user_id = $3 AND provider_id = 'credential'")
+                .bind(&hash).bind(Ts::now()).bind(&user.id).execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                return Err(Error::bad_request("CREDENTIAL_ACCOUNT_NOT_FOUND", "This account has no password: use password reset to set one"));
+            }
+            sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&user.id).execute(&mut *tx).await?;
+            crate::sessions::insert_session!(tx, s);
+            audit::append_in_tx!(tx, audit::Event::new("password.changed", Some(&user.id), ctx).with("sessionId", &s.id).with("revokedSession", &current.id));
+            tx.commit().await?;
+        });
+        self.0.sessions.cache_invalidate_user(&user.id).await;
+        Ok(new)
+    }
+
+    async fn send_verification(&self, user: &User, callback: Option<&str>) -> Result<()> {
+        let ttl = self.0.options.email_password.verification_token_ttl;
+        let token = verification::create(
+            &self.0.db,
+            Purpose::VerifyEmail,
+            &serde_json::json!({ "userId": user.id, "email": user.email }),
+            ttl,
+        )
+        .await?;
+        let url = self.link("/verify-email", &token, callback);
+        self.0.send_email(
+            "verify-email.txt",
+            &user.email,
+            context! { app_name => &self.0.options.app_name, name => &user.name, email => &user.email, url => url, expires_in => human(ttl) },
+        );
+        Ok(())
+    }
+
+    fn link(&self, path: &str, token: &str, callback: Option<&str>) -> String {
+        let mut url = format!("{}?token={}", self.0.options.api_url(path), token);
+        if let Some(cb) = callback {
+            url.push_str("&callbackURL=");
+            url.push_str(&url_encode(cb));
+        }
+        url
+    }
+
+    /// Send a (new) verification link. Answers the same for unknown, verified and
+    /// unverified addresses; only unverified ones get a message.
+    pub async fn send_verification_email(&self, email: &str, callback: Option<&str>) -> Result<()> {
+        let email = normalize_email(email)?;
+        if let Some(cb) = callback {
+            self.check_callback_url(cb)?;
+        }
+        if let Some(user) = users::find_by_email(&self.0.db, &email).await?
+            && !user.email_verified
+        {
+            self.send_verification(&user, callback).await?;
+        }
+        Ok(())
+    }
+
+    /// Follow a verification link (email verification or email change). Returns the
+    /// user and, with `auto_sign_in_after_verification`, a new session.
+    pub async fn verify_email(&self, token: &str, ctx: &RequestContext) -> Result<(User, Option<NewSession>)> {
+        let now = Ts::now();
+        let user_id: String = db!(&self.0.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let uid = if let Some(v) = consume_in_tx!(tx, Purpose::VerifyEmail, token) {
+                let (uid, email) = (json_str(&v, "userId")?, json_str(&v, "email")?);
+                let n = sqlx::query("UPDATE kavach_user SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4")
+                    .bind(true).bind(now).bind(&uid).bind(&email).execute(&mut *tx).await?.rows_affected();
+                if n == 0 {
+                    return Err(Error::invalid_token());
+                }
+                audit::append_in_tx!(tx, audit::Event::new("email.verified", Some(&uid), ctx));
+                uid
+            } else if let Some(v) = consume_in_tx!(tx, Purpose::ChangeEmail, token) {
+                let (uid, new_email) = (json_str(&v, "userId")?, json_str(&v, "newEmail")?);
+                let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM kavach_user WHERE email = $1").bind(&new_email).fetch_optional(&mut *tx).await?;
+                if taken.is_some() {
+                    return Err(Error::new(Kind::Conflict, "EMAIL_ALREADY_IN_USE", "Another account uses this email now"));
+                }
+                let n = sqlx::query("UPDATE kavach_user SET email = $1, email_verified = $2, updated_at = $3 WHERE id = $4")
+                    .bind(&new_email).bind(true).bind(now).bind(&uid).execute(&mut *tx).await?.rows_affected();
+                if n == 0 {
+                    return Err(Error::invalid_token());
+                }
+                audit::append_in_tx!(tx, audit::Event::new("email.changed", Some(&uid), ctx));
+                uid
+            } else {
+                return Err(Error::invalid_token());
+            };
+            tx.commit().await?;
+            uid
+        });
+        self.0.sessions.cache_invalidate_user(&user_id).await;
+        let user = users::find_by_id(&self.0.db, &user_id).await?.ok_or_else(Error::invalid_token)?;
+        let session = if self.0.options.email_password.auto_sign_in_after_verification {
+            Some(self.0.sessions.create(&user.id, ctx, "sign_in.success").await?)
+        } else {
+            None
+        };
+        Ok((user, session))
+    }
+
+    /// Start an email change: a link goes to the new address (the change happens
+    /// when it is followed) and a notice to the current one. Answers the same when
+    /// the new address is taken, and then sends no link.
+    pub async fn change_email(&self, user: &User, new_email: &str, callback: Option<&str>, ctx: &RequestContext) -> Result<()> {
+        let new_email = normalize_email(new_email)?;
+        if let Some(cb) = callback {
+            self.check_callback_url(cb)?;
+        }
+        if new_email == user.email {
+            return Err(Error::bad_request("EMAIL_IS_THE_SAME", "The new email is the current one"));
+        }
+        audit::append(&self.0.db, audit::Event::new("email.change_requested", Some(&user.id), ctx)).await?;
+        let reset_url = self.0.options.api_url("/reset-password");
+        self.0.send_email(
+            "email-change-requested.txt",
+            &user.email,
+            context! { app_name => &self.0.options.app_name, name => &user.name, email => &user.email, new_email => &new_email, reset_url => reset_url },
+        );
+        if users::find_by_email(&self.0.db, &new_email).await?.is_some() {
+            return Ok(());
+        }
+        let ttl = self.0.options.email_password.verification_token_ttl;
+        let token = verification::create(
+            &self.0.db,
+            Purpose::ChangeEmail,
+            &serde_json::json!({ "userId": user.id, "newEmail": new_email }),
+            ttl,
+        )
+        .await?;
+        let url = self.link("/verify-email", &token, callback);
+        self.0.send_email(
+            "change-email.txt",
+            &new_email,
+            context! { app_name => &self.0.options.app_name, name => &user.name, new_email => &new_email, url => url, expires_in => human(ttl) },
+        );
+        Ok(())
+    }
+
+    /// Email a password-reset link if the account exists. Same answer either way.
+    /// The link opens `GET {base}/reset-password/{token}`, which redirects to
+    /// `redirect_to?token=...` (or shows Kavach's own form when there is none).
+    pub async fn request_password_reset(&self, email: &str, redirect_to: Option<&str>, ctx: &RequestContext) -> Result<()> {
+        let email = normalize_email(email)?;
+        if let Some(r) = redirect_to {
+            self.check_callback_url(r)?;
+        }
+        let ttl = self.0.options.email_password.reset_token_ttl;
+        match users::find_by_email(&self.0.db, &email).await? {
+            Some(user) => {
+                let token = verification::create(&self.0.db, Purpose::ResetPassword, &serde_json::json!({ "userId": user.id }), ttl).await?;
+                let mut url = format!("{}/{}", self.0.options.api_url("/reset-password"), token);
+                if let Some(r) = redirect_to {
+                    url.push_str("?callbackURL=");
+                    url.push_str(&url_encode(r));
+                }
+                audit::append(&self.0.db, audit::Event::new("password.reset_requested", Some(&user.id), ctx)).await?;
+                self.0.send_email(
+                    "reset-password.txt",
+                    &email,
+                    context! { app_name => &self.0.options.app_name, name => &user.name, email => &email, url => url, expires_in => human(ttl) },
+                );
+            }
+            None => {
+                // Do comparable database work so the timing does not tell.
+                let _ = crate::crypto::random_token();
+                audit::append(&self.0.db, audit::Event::new("password.reset_requested", None, ctx)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Is this reset token currently valid? (For the reset page; does not consume it.)
+    pub async fn reset_token_is_valid(&self, token: &str) -> Result<bool> {
+        let id = verification::identifier(Purpose::ResetPassword, token);
+        db!(&self.0.db, |pool| {
+            let row: Option<(Ts,)> = sqlx::query_as("SELECT expires_at FROM kavach_verification WHERE identifier = $1").bind(&id).fetch_optional(pool).await?;
+            Ok(matches!(row, Some((exp,)) if exp > Ts::now()))
+        })
+    }
+
+    /// Set a new password with a reset token: single use, expires (1 h by default),
+    /// and revokes every session of the user. Creates the credential account if the
+    /// user had none (for example a social-only user).
+    pub async fn reset_password(&self, token: &str, new_password: &str, ctx: &RequestContext) -> Result<()> {
+        self.0.options.password.check(new_password, &[])?;
+        let hash = self.0.hasher.hash(new_password).await?;
+        let now = Ts::now();
+        let user_id: String = db!(&self.0.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let v = consume_in_tx!(tx, Purpose::ResetPassword, token).ok_or_else(Error::invalid_token)?;
+            let uid = json_str(&v, "userId")?;
+            let email: Option<(String,)> = sqlx::query_as("SELECT email FROM kavach_user WHERE id = $1").bind(&uid).fetch_optional(&mut *tx).await?;
+            let Some((email,)) = email else { return Err(Error::invalid_token()) };
+            if self.0.options.password.check(new_password, &[&email]).is_err() {
+                return Err(Error::bad_request("PASSWORD_TOO_COMMON", "This password is too common or easy to guess: choose another"));
+            }
+            sqlx::query(
+                "INSERT INTO kavach_account (id, user_id, provider_id, provider_account_id, password, created_at, updated_at) \
+                 VALUES ($1, $2, 'credential', $2, $3, $4, $4) \
+                 ON CONFLICT (provider_id, provider_account_id) DO UPDATE SET password = excluded.password, updated_at = excluded.updated_at",
+            )
+            .bind(crate::crypto::new_id()).bind(&uid).bind(&hash).bind(now).execute(&mut *tx).await?;
+            let revoked = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&uid).execute(&mut *tx).await?.rows_affected();
+            audit::append_in_tx!(tx, audit::Event::new("password.reset", Some(&uid), ctx).with("revokedSessions", revoked));
+            tx.commit().await?;
+            if self.0.options.rate_limit.enabled {
+                self.0.limiter.reset(&self.account_key(&email)).await?;
+            }
+            uid
+        });
+        self.0.sessions.cache_invalidate_user(&user_id).await;
+        Ok(())
+    }
+
+    /// Delete the signed-in user: needs the password, or a session younger than `fresh_age`.
+    pub async fn delete_user(&self, session: &Session, password: Option<&str>, ctx: &RequestContext) -> Result<()> {
+        match password {
+            Some(p) => self.check_current_password(&session.user_id, p).await?,
+            None => {
+                let fresh = self.0.options.session.fresh_age.as_secs() as i64;
+                if Ts::now() > session.created_at.plus_secs(fresh) {
+                    return Err(Error::forbidden("SESSION_NOT_FRESH", "Sign in again or confirm with your password to delete the account"));
+                }
+            }
+        }
+        if !self.0.users().delete(&session.user_id, ctx).await? {
+            return Err(Error::unauthorized());
+        }
+        Ok(())
+    }
+}
+
+fn json_str(v: &serde_json::Value, key: &str) -> Result<String> {
+    v.get(key).and_then(|x| x.as_str()).map(str::to_owned).ok_or_else(Error::invalid_token)
+}
+
+/// Percent-encode for a query value.
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,179 @@
+//! Small crypto helpers shared by every module: random tokens, hashing of tokens
+//! for storage, HMAC signatures with secret rotation, constant-time comparison.
+
+use aws_lc_rs::{digest, hmac, rand};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+/// `n` random bytes from the OS CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::fill(&mut b).expect("the OS random number generator failed");
+    b
+}
+
+/// A 256-bit random token, base64url without padding (43 characters).
+pub fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+}
+
+const ALPHANUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A 32-character alphanumeric id (about 190 bits), the shape better-auth uses.
+pub fn new_id() -> String {
+    let bytes = random_bytes::<64>();
+    bytes
+        .iter()
+        .filter(|b| **b < 248) // 248 = 4 * 62: reject to stay uniform
+        .take(32)
+        .map(|b| ALPHANUM[(*b % 62) as usize] as char)
+        .collect::<String>()
+        .pipe_fill()
+}
+
+trait PipeFill {
+    fn pipe_fill(self) -> String;
+}
+impl PipeFill for String {
+    /// In the astronomically rare case that rejection left fewer than 32 characters.
+    fn pipe_fill(mut self) -> String {
+        while self.len() < 32 {
+            self.push_str(&new_id()[..32 - self.len()]);
+        }
+        self
+    }
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = digest::digest(&digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&sha256(data))
+}
+
+/// How a high-entropy token is stored: base64url(SHA-256(token)).
+pub fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(sha256(token.as_bytes()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(H[(b >> 4) as usize] as char);
+        s.push(H[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Constant-time equality of two byte strings (length is not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// The server secrets: sign with the first, accept any (rotation).
+#[derive(Clone)]
+pub struct Secrets {
+    keys: Vec<hmac::Key>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} keys, redacted)", self.keys.len())
+    }
+}
+
+impl Secrets {
+    pub fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Self {
+        assert!(!secrets.is_empty(), "at least one secret is required");
+        Secrets { keys: secrets.iter().map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_ref())).collect() }
+    }
+
+    /// HMAC-SHA256 with the current (first) secret.
+    pub fn sign(&self, msg: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&self.keys[0], msg);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
+    /// `token.base64(HMAC)`: the signed form used in cookies (better-auth's layout).
+    pub fn sign_token(&self, token: &str) -> String {
+        format!("{token}.{}", STANDARD.encode(self.sign(token.as_bytes())))
+    }
+
+    /// Check a `token.signature` value against every secret; returns the token.
+    pub fn verify_signed_token<'a>(&self, value: &'a str) -> Option<&'a str> {
+        let (token, sig) = value.rsplit_once('.')?;
+        if token.is_empty() {
+            return None;
+        }
+        let sig = STANDARD.decode(sig).ok()?;
+        self.keys
+            .iter()
+            .any(|k| hmac::verify(k, token.as_bytes(), &sig).is_ok())
+            .then_some(token)
+    }
+
+    /// A keyed hash for low-entropy values (emails in rate-limit keys, for example).
+    pub fn keyed_hash(&self, value: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.sign(value.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_tokens_have_the_documented_shape() {
+        let id = new_id();
+        assert_eq!(id.len(), 32);
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(new_id(), new_id());
+        let t = random_token();
+        assert_eq!(t.len(), 43);
+        assert_eq!(URL_SAFE_NO_PAD.decode(&t).unwrap().len(), 32);
+    }
+
+    #[test]
+    fn signed_tokens_verify_with_any_secret_and_sign_with_the_first() {
+        let old = Secrets::new(&["old-secret-old-secret-old-secret-0"]);
+        let rotated = Secrets::new(&["new-secret-new-secret-new-secret-0", "old-secret-old-secret-old-secret-0"]);
+        let v = old.sign_token("abc");
+        assert_eq!(rotated.verify_signed_token(&v), Some("abc"));
+        let v2 = rotated.sign_token("abc");
+        assert_eq!(old.verify_signed_token(&v2), None);
+        assert_eq!(rotated.verify_signed_token("abc.AAAA"), None);
+        assert_eq!(rotated.verify_signed_token("nodot"), None);
+        assert_eq!(rotated.verify_signed_token(".sig"), None);
+    }
+
+    #[test]
+    fn better_auth_cookie_signature_vector() {
+        // From shared/peers/better-auth/vectors (dev secret, better-auth 1.7.25).
+        let s = Secrets::new(&["dev-only-peer-secret-please-change-0123456789abcdef"]);
+        assert_eq!(
+            s.sign_token("1PBCpY1Z2SQ9rMnswxSw5P1JDSTJKsWS"),
+            "1PBCpY1Z2SQ9rMnswxSw5P1JDSTJKsWS.0025jTx8zHzbkSWp4FBCr6eJRfPQ+7bkrnEeJJGDdlY="
+        );
+    }
+
+    #[test]
+    fn ct_eq_works() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,287 @@
+//! Kavach core: the domain (users, sessions, email + password), storage on SQLite
+//! and PostgreSQL, crypto, rate limiting, email and the security event log.
+//!
+//! Architecture invariant: this crate knows nothing about HTTP frameworks. The
+//! `kavach` crate translates HTTP to calls on [`Core`].
+
+pub mod audit;
+pub mod auth;
+pub mod crypto;
+pub mod email;
+pub mod error;
+pub mod password;
+pub mod ratelimit;
+pub mod sessions;
+pub mod store;
+pub mod users;
+mod verification;
+
+pub use error::{Error, Kind, Result};
+pub use sessions::{NewSession, Session, SessionOptions, SessionWithUser};
+pub use users::{NewUser, User};
+
+use crate::email::{Mailer, Templates};
+use crate::password::{Hasher, PasswordPolicy};
+use crate::ratelimit::{RateLimiter, Rule};
+use crate::store::Db;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Who is asking: recorded on sessions and in the audit log.
+#[derive(Clone, Debug, Default)]
+pub struct RequestContext {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// Email + password behaviour.
+#[derive(Clone, Debug)]
+pub struct EmailPasswordOptions {
+    pub enabled: bool,
+    /// Users must verify their email before they can sign in. Default true. With it,
+    /// sign-up answers the same whether or not the email was already registered.
+    pub require_email_verification: bool,
+    /// Sign the user in right after sign-up (when verification is not required).
+    pub auto_sign_in: bool,
+    /// Sign the user in when they follow a verification link.
+    pub auto_sign_in_after_verification: bool,
+    pub reset_token_ttl: Duration,
+    pub verification_token_ttl: Duration,
+}
+
+impl Default for EmailPasswordOptions {
+    fn default() -> Self {
+        EmailPasswordOptions {
+            enabled: true,
+            require_email_verification: true,
+            auto_sign_in: true,
+            auto_sign_in_after_verification: false,
+            reset_token_ttl: Duration::from_secs(3600),
+            verification_token_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Rate-limit rules. Routes are matched on the path below the base path.
+#[derive(Clone, Debug)]
+pub struct RateLimitOptions {
+    pub enabled: bool,
+    /// Per client IP and route.
+    pub routes: Vec<(String, Rule)>,
+    /// Failed sign-ins per account (email) before further attempts are refused.
+    pub account_failures: Rule,
+}
+
+impl Default for RateLimitOptions {
+    fn default() -> Self {
+        let r = |p: &str, rule: Rule| (p.to_owned(), rule);
+        RateLimitOptions {
+            enabled: true,
+            routes: vec![
+                r("/sign-in/email", Rule::per_minute(10)),
+                r("/sign-up/email", Rule::per_minute(10)),
+                r("/change-password", Rule::per_minute(10)),
+                r("/change-email", Rule::per_minute(5)),
+                r("/request-password-reset", Rule::per_minute(5)),
+                r("/send-verification-email", Rule::per_minute(5)),
+                r("/reset-password", Rule::per_minute(10)),
+                r("/verify-email", Rule::per_minute(20)),
+                r("/delete-user", Rule::per_minute(5)),
+            ],
+            account_failures: Rule { max: 10, window: Duration::from_secs(15 * 60) },
+        }
+    }
+}
+
+/// Everything the core needs to know. Built by `kavach::Kavach::builder()` or the server's config.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Public origin of the server, e.g. `https://auth.example.com`. Its scheme decides cookie security.
+    pub base_url: String,
+    /// Where the API lives below the origin. Default `/api/kavach`.
+    pub base_path: String,
+    /// Secrets, current first. Sign with the first, accept all (rotation).
+    pub secrets: Vec<String>,
+    /// Origins allowed to make cookie-authenticated writes, besides the base URL's own.
+    pub trusted_origins: Vec<String>,
+    pub app_name: String,
+    pub email_from: String,
+    pub session: SessionOptions,
+    pub password: PasswordPolicy,
+    pub email_password: EmailPasswordOptions,
+    pub rate_limit: RateLimitOptions,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            base_url: "http://localhost:3000".into(),
+            base_path: "/api/kavach".into(),
+            secrets: vec![],
+            trusted_origins: vec![],
+            app_name: "Kavach".into(),
+            email_from: "Kavach <no-reply@localhost>".into(),
+            session: SessionOptions::default(),
+            password: PasswordPolicy::default(),
+            email_password: EmailPasswordOptions::default(),
+            rate_limit: RateLimitOptions::default(),
+        }
+    }
+}
+
+impl Options {
+    /// `https` base URL: cookies get `Secure` and the `__Secure-` prefix.
+    pub fn secure(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+    /// Absolute URL of an API path, e.g. `api_url("/verify-email")`.
+    pub fn api_url(&self, path: &str) -> String {
+        format!("{}{}{}", self.base_url.trim_end_matches('/'), self.base_path.trim_end_matches('/'), path)
+    }
+    /// The origin (scheme://host[:port]) of the base URL.
+    pub fn origin(&self) -> String {
+        origin_of(&self.base_url).unwrap_or_else(|| self.base_url.clone())
+    }
+}
+
+/// `scheme://host[:port]` of an absolute URL, lower-cased; `None` if it is not one.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    if scheme.is_empty() || host.is_empty() || host.contains('@') {
+        return None;
+    }
+    Some(format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+}
+
+/// Check a secret for production use: long and varied enough.
+pub fn secret_is_strong(secret: &str) -> bool {
+    let distinct = secret.chars().collect::<std::collections::HashSet<_>>().len();
+    secret.len() >= 32 && distinct >= 12
+}
+
+/// The core: one per process (or per embedding app). Share it behind an `Arc`.
+pub struct Core {
+    pub(crate) db: Db,
+    pub(crate) options: Options,
+    pub(crate) secrets: crypto::Secrets,
+    pub(crate) hasher: Hasher,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) mailer: Arc<dyn Mailer>,
+    pub(crate) templates: Templates,
+    pub(crate) sessions: Arc<sessions::Sessions>,
+}
+
+impl Core {
+    /// Assemble a core over a migrated database. `limiter` defaults to the database.
+    pub fn new(
+        db: Db,
+        options: Options,
+        mailer: Arc<dyn Mailer>,
+        templates: Templates,
+        limiter: Option<RateLimiter>,
+    ) -> Result<Core> {
+        if options.secrets.is_empty() {
+            return Err(Error::config("at least one secret is required"));
+        }
+        if options.secrets.iter().any(|s| s.len() < 16) {
+            return Err(Error::config("every secret must be at least 16 characters (32+ random characters recommended)"));
+        }
+        let secrets = crypto::Secrets::new(&options.secrets);
+        let limiter = limiter.unwrap_or_else(|| RateLimiter::database(db.clone()));
+        let sessions = Arc::new(sessions::Sessions::new(db.clone(), options.session.clone()));
+        Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+    pub fn secrets(&self) -> &crypto::Secrets {
+        &self.secrets
+    }
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+    pub fn mailer(&self) -> &dyn Mailer {
+        &*self.mailer
+    }
+    pub fn sessions(&self) -> &sessions::Sessions {
+        &self.sessions
+    }
+
+    /// Email + password authentication and the session lifecycle.
+    pub fn auth(&self) -> auth::Auth<'_> {
+        auth::Auth(self)
+    }
+
+    /// User administration (CLI, admins, embedders).
+    pub fn users(&self) -> users::Users<'_> {
+        users::Users(self)
+    }
+
+    /// Start the background work: periodic purges of expired rows and, on
+    /// PostgreSQL, the listener for cross-instance cache invalidation.
+    pub fn spawn_background(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        let core = self.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                if let Err(e) = core.purge_expired().await {
+                    tracing::warn!(error = %e, "periodic purge failed");
+                }
+            }
+        }));
+        if let Db::Postgres(pool) = &self.db {
+            let (pool, sessions) = (pool.clone(), self.sessions.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match sqlx::postgres::PgListener::connect_with(&pool).await {
+                        Ok(mut l) => {
+                            if l.listen(sessions::NOTIFY_CHANNEL).await.is_ok() {
+                                sessions.forget_all();
+                                while let Ok(n) = l.recv().await {
+                                    sessions.forget(n.payload());
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cache invalidation listener cannot connect"),
+                    }
+                    sessions.forget_all();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }));
+        }
+        tasks
+    }
+
+    /// Delete expired sessions, verification tokens and old rate-limit counters.
+    pub async fn purge_expired(&self) -> Result<()> {
+        self.sessions.purge_expired().await?;
+        verification::purge_expired(&self.db).await?;
+        self.limiter.purge(Duration::from_secs(86400)).await?;
+        Ok(())
+    }
+
+    /// Render and send an email in the background: the request does not wait for
+    /// SMTP, and its timing does not depend on whether a message was sent.
+    pub(crate) fn send_email(&self, template: &'static str, to: &str, ctx: minijinja::Value) {
+        match self.templates.render(template, to, ctx) {
+            Ok(email) => {
+                let mailer = self.mailer.clone();
+                tokio::spawn(async move {
+                    let to = email.to.clone();
+                    if let Err(e) = mailer.send(email).await {
+                        tracing::error!(error = %e, %to, template, "email delivery failed");
+                    }
+                });
+            }
+            Err(e) => tracing::error!(error = %e, template, "email not sent"),
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! Sessions: 256-bit random tokens stored only as their SHA-256, a 7-day sliding
+//! expiry bounded by an absolute lifetime, and a small in-process cache for the
+//! session check.
+//!
+//! Cache contract: an entry is served for at most `cache_ttl` (default 5 s) after
+//! it was read from the database. Revocations made by this process drop entries at
+//! once; on PostgreSQL every revocation is also broadcast with `NOTIFY
+//! kavach_cache` and every instance drops the entry when it hears it (and clears
+//! its whole cache whenever its listener reconnects). So the staleness bound is
+//! `cache_ttl` in the worst case (a missed notification, or a second process on
+//! one SQLite file) and one notification round trip otherwise.
+
+use crate::error::Result;
+use crate::store::{BeginWrite, Db, Ts};
+use crate::users::{User, user_from_row};
+use crate::{RequestContext, audit, crypto, db};
+use serde::Serialize;
+use sqlx::Row;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// A session row as clients see it. `token` is the session's public handle (the
+/// stored hash); the secret token itself is only ever returned once, at sign-in.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub token: String,
+    pub expires_at: Ts,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+/// What `get-session` answers.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionWithUser {
+    pub session: Session,
+    pub user: User,
+}
+
+/// A freshly created session and the secret token to hand to the client.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    pub token: String,
+    pub session: Session,
+}
+
+/// Session lifetimes.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// Idle expiry, renewed by use (sliding). Default 7 days.
+    pub expires_in: Duration,
+    /// Renew the expiry at most this often. Default 1 day.
+    pub update_age: Duration,
+    /// No session outlives this, however active. Default 30 days.
+    pub absolute_lifetime: Duration,
+    /// How recent a session must be for sensitive actions without a password. Default 1 day.
+    pub fresh_age: Duration,
+    /// Staleness bound of the in-process cache. Zero disables the cache. Default 5 s.
+    pub cache_ttl: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            expires_in: Duration::from_secs(7 * 86400),
+            update_age: Duration::from_secs(86400),
+            absolute_lifetime: Duration::from_secs(30 * 86400),
+            fresh_age: Duration::from_secs(86400),
+            cache_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Insert session `$s` within transaction `$tx`.
+macro_rules! insert_session {
+    ($tx:expr, $s:expr) => {
+        sqlx::query(
+            "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&$s.id)
+        .bind(&$s.user_id)
+        .bind(&$s.token)
+        .bind($s.expires_at)
+        .bind(&$s.ip_address)
+        .bind(&$s.user_agent)
+        .bind($s.created_at)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+pub(crate) use insert_session;
+
+const CACHE_MAX: usize = 100_000;
+pub(crate) const NOTIFY_CHANNEL: &str = "kavach_cache";
+
+struct Entry {
+    data: Arc<SessionWithUser>,
+    fetched: Instant,
+}
+
+/// Session storage plus the cache. One per [`crate::Core`].
+pub struct Sessions {
+    db: Db,
+    opts: SessionOptions,
+    cache: RwLock<HashMap<String, Entry>>,
+}
+
+macro_rules! session_from_row {
+    ($r:expr) => {
+        Session {
+            id: $r.try_get("s_id")?,
+            user_id: $r.try_get("s_user_id")?,
+            token: $r.try_get("s_token")?,
+            expires_at: $r.try_get("s_expires_at")?,
+            ip_address: $r.try_get("s_ip_address")?,
+            user_agent: $r.try_get("s_user_agent")?,
+            created_at: $r.try_get("s_created_at")?,
+            updated_at: $r.try_get("s_updated_at")?,
+        }
+    };
+}
+
+const SESSION_COLUMNS: &str = "s.id AS s_id, s.user_id AS s_user_id, s.token AS s_token, s.expires_at AS s_expires_at, \
+    s.ip_address AS s_ip_address, s.user_agent AS s_user_agent, s.created_at AS s_created_at, s.updated_at AS s_updated_at";
+
+/// Outcome of a session check.
+pub struct Checked {
+    pub data: Arc<SessionWithUser>,
+    /// The expiry moved: the client's cookie should be re-issued.
+    pub renewed: bool,
+}
+
+impl Sessions {
+    pub(crate) fn new(db: Db, opts: SessionOptions) -> Self {
+        Sessions { db, opts, cache: RwLock::new(HashMap::new()) }
+    }
+
+    pub fn options(&self) -> &SessionOptions {
+        &self.opts
+    }
+
+    fn secs(d: Duration) -> i64 {
+        d.as_secs() as i64
+    }
+
+    fn absolute_end(&self, s: &Session) -> Ts {
+        s.created_at.plus_secs(Self::secs(self.opts.absolute_lifetime))
+    }
+
+    /// Create a session for `user_id`. A new random token every time (no fixation).
+    pub(crate) fn prepare(&self, user_id: &str, ctx: &RequestContext) -> NewSession {
+        let now = Ts::now();
+        let token = crypto::random_token();
+        let session = Session {
+            id: crypto::new_id(),
+            user_id: user_id.to_owned(),
+            token: crypto::token_hash(&token),
+            expires_at: now.plus_secs(Self::secs(self.opts.expires_in)),
+            ip_address: ctx.ip.map(|i| i.to_string()),
+            user_agent: ctx.user_agent.as_ref().map(|u| u.chars().take(512).collect()),
+            created_at: now,
+            updated_at: now,
+        };
+        NewSession { token, session }
+    }
+
+    /// Create a session and record `session.created` in the audit log.
+    pub async fn create(&self, user_id: &str, ctx: &RequestContext, audit_kind: &'static str) -> Result<NewSession> {
+        let new = self.prepare(user_id, ctx);
+        let s = &new.session;
+        db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            insert_session!(tx, s);
+            audit::append_in_tx!(tx, audit::Event::new(audit_kind, Some(user_id), ctx).with("sessionId", &s.id));
+            tx.commit().await?;
+        });
+        Ok(new)
+    }
+
+    /// Check a session token: the session and its user, or `None` if the token is
+    /// unknown, expired or revoked. Renews the expiry at most once per `update_age`.
+    pub async fn check(&self, token: &str) -> Result<Option<Checked>> {
+        let hash = crypto::token_hash(token);
+        let now = Ts::now();
+        let cached = if self.opts.cache_ttl.is_zero() {
+            None
+        } else {
+            let map = self.cache.read().expect("session cache lock");
+            map.get(&hash).filter(|e| e.fetched.elapsed() < self.opts.cache_ttl).map(|e| e.data.clone())
+        };
+        let data = match cached {
+            Some(d) => d,
+            None => match self.load(&hash).await? {
+                Some(d) => {
+                    let d = Arc::new(d);
+                    self.cache_put(&hash, d.clone());
+                    d
+                }
+                None => return Ok(None),
+            },
+        };
+        let s = &data.session;
+        if now >= s.expires_at || now >= self.absolute_end(s) {
+            self.delete_by_hash(&hash).await?;
+            return Ok(None);
+        }
+        let renew_at = s.expires_at.plus_secs(-Self::secs(self.opts.expires_in) + Self::secs(self.opts.update_age));
+        if now >= renew_at {
+            let new_exp = now.plus_secs(Self::secs(self.opts.expires_in)).min(self.absolute_end(s));
+            if new_exp > s.expires_at {
+                db!(&self.db, |pool| {
+                    sqlx::query("UPDATE kavach_session SET expires_at = $1, updated_at = $2 WHERE token = $3")
+                        .bind(new_exp)
+                        .bind(now)
+                        .bind(&hash)
+                        .execute(pool)
+                        .await?;
+                });
+                let mut renewed = (*data).clone();
+                renewed.session.expires_at = new_exp;
+                renewed.session.updated_at = now;
+                let renewed = Arc::new(renewed);
+                self.cache_put(&hash, renewed.clone());
+                return Ok(Some(Checked { data: renewed, renewed: true }));
+            }
+        }
+        Ok(Some(Checked { data, renewed: false }))
+    }
+
+    async fn load(&self, hash: &str) -> Result<Option<SessionWithUser>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS}, u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at \
+             FROM kavach_session s JOIN kavach_user u ON u.id = s.user_id WHERE s.token = $1"
+        );
+        db!(&self.db, |pool| {
+            match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash).fetch_optional(pool).await? {
+                Some(r) => Ok(Some(SessionWithUser { session: session_from_row!(r), user: user_from_row!(r) })),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The user's unexpired sessions, newest first.
+    pub async fn list(&self, user_id: &str) -> Result<Vec<Session>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM kavach_session s WHERE s.user_id = $1 AND s.expires_at > $2 ORDER BY s.created_at DESC"
+        );
+        db!(&self.db, |pool| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(Ts::now()).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| Ok(session_from_row!(r)))
+                .filter(|s: &Result<Session>| s.as_ref().map(|s| Ts::now() < self.absolute_end(s)).unwrap_or(true))
+                .collect()
+        })
+    }
+
+    /// Revoke one of the user's sessions, named by its handle (the `token` field
+    /// of [`Session`]) or by its secret token. Returns false if it was not theirs.
+    pub async fn revoke(&self, user_id: &str, token_or_handle: &str, ctx: &RequestContext) -> Result<bool> {
+        let hashed = crypto::token_hash(token_or_handle);
+        let n = db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let rows: Vec<(String,)> =
+                sqlx::query_as("DELETE FROM kavach_session WHERE user_id = $1 AND (token = $2 OR token = $3) RETURNING token")
+                    .bind(user_id)
+                    .bind(token_or_handle)
+                    .bind(&hashed)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            if !rows.is_empty() {
+                audit::append_in_tx!(tx, audit::Event::new("session.revoked", Some(user_id), ctx).with("count", rows.len()));
+            }
+            tx.commit().await?;
+            rows
+        });
+        for (h,) in &n {
+            self.cache_invalidate(h).await;
+        }
+        Ok(!n.is_empty())
+    }
+
+    /// Revoke all of the user's sessions, except the one whose hash is `keep`.
+    pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>, ctx: &RequestContext, reason: &str) -> Result<u64> {
+        let keep = keep.unwrap_or("");
+        let n = db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1 AND token <> $2")
+                .bind(user_id)
+                .bind(keep)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                audit::append_in_tx!(
+                    tx,
+                    audit::Event::new("session.revoked", Some(user_id), ctx).with("count", n).with("reason", reason)
+                );
+            }
+            tx.commit().await?;
+            n
+        });
+        self.cache_invalidate_user(user_id).await;
+        Ok(n)
+    }
+
+    /// Delete by hash without an audit record (expired sessions, sign-out).
+    pub(crate) async fn delete_by_hash(&self, hash: &str) -> Result<()> {
+        db!(&self.db, |pool| {
+            sqlx::query("DELETE FROM kavach_session WHERE token = $1").bind(hash).execute(pool).await?;
+        });
+        self.cache_invalidate(hash).await;
+        Ok(())
+    }
+
+    /// Remove expired sessions (run periodically).
+    pub async fn purge_expired(&self) -> Result<u64> {
+        db!(&self.db, |pool| {
+            Ok(sqlx::query("DELETE FROM kavach_session WHERE expires_at < $1")
+                .bind(Ts::now())
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })
+    }
+
+    fn cache_put(&self, hash: &str, data: Arc<SessionWithUser>) {
+        if self.opts.cache_ttl.is_zero() {
+            return;
+        }
+        let mut map = self.cache.write().expect("session cache lock");
+        if map.len() >= CACHE_MAX {
+            let ttl = self.opts.cache_ttl;
+            map.retain(|_, e| e.fetched.elapsed() < ttl);
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(hash.to_owned(), Entry { data, fetched: Instant::now() });
+    }
+
+    /// Drop entries locally (on a notification from another instance).
+    pub(crate) fn forget(&self, msg: &str) {
+        let mut map = self.cache.write().expect("session cache lock");
+        match msg.split_once(':') {
+            Some(("t", h)) => {
+                map.remove(h);
+            }
+            Some(("u", uid)) => map.retain(|_, e| e.data.user.id != uid),
+            _ => map.clear(),
+        }
+    }
+
+    pub(crate) fn forget_all(&self) {
+        self.cache.write().expect("session cache lock").clear();
+    }
+
+    async fn broadcast(&self, msg: &str) {
+        self.forget(msg);
+        if let Db::Postgres(pool) = &self.db
+            && let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(msg).execute(pool).await
+        {
+            tracing::warn!(error = %e, "could not broadcast a session-cache invalidation; other instances catch up within the cache TTL");
+        }
+    }
+
+    pub(crate) async fn cache_invalidate(&self, hash: &str) {
+        self.broadcast(&format!("t:{hash}")).await;
+    }
+
+    /// Drop every cached session of this user (after a user change or revocation).
+    pub async fn cache_invalidate_user(&self, user_id: &str) {
+        self.broadcast(&format!("u:{user_id}")).await;
+    }
+}
+

@@ -1,0 +1,112 @@
+//! Versioned migrations, embedded in the binary, one folder per backend with the
+//! same versions. Applied by the server at start and by `kavach migrate`.
+
+use super::{Db, Ts};
+use crate::error::{Error, Result};
+use sqlx::Connection;
+
+pub struct Migration {
+    pub version: i64,
+    pub description: &'static str,
+    pub sql: &'static str,
+}
+
+pub const MIGRATIONS_SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    description: "foundation",
+    sql: include_str!("../../migrations/sqlite/0001_foundation.sql"),
+}];
+
+pub const MIGRATIONS_POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    description: "foundation",
+    sql: include_str!("../../migrations/postgres/0001_foundation.sql"),
+}];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (
+    version BIGINT PRIMARY KEY NOT NULL,
+    description TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    applied_at BIGINT NOT NULL)";
+
+/// Any fixed number: the key of the PostgreSQL advisory lock that serialises migrators.
+const PG_LOCK_KEY: i64 = 0x4b41_5641_4348; // "KAVACH"
+
+fn checksum(sql: &str) -> String {
+    crate::crypto::sha256_hex(sql.as_bytes())
+}
+
+pub(super) async fn run(db: &Db) -> Result<Vec<i64>> {
+    let mut applied = Vec::new();
+    match db {
+        Db::Postgres(pool) => {
+            let mut conn = pool.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_LOCK_KEY).execute(&mut *conn).await?;
+            let result: Result<()> = async {
+                sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
+                for m in MIGRATIONS_POSTGRES {
+                    let row: Option<(String,)> =
+                        sqlx::query_as("SELECT checksum FROM kavach_migration WHERE version = $1")
+                            .bind(m.version)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    if let Some((sum,)) = row {
+                        verify_checksum(m, &sum)?;
+                        continue;
+                    }
+                    let mut tx = conn.begin().await?;
+                    sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(|e| migration_failed(m, e))?;
+                    sqlx::query("INSERT INTO kavach_migration (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+                        .bind(m.version).bind(m.description).bind(checksum(m.sql)).bind(Ts::now().0)
+                        .execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    applied.push(m.version);
+                }
+                Ok(())
+            }
+            .await;
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_LOCK_KEY).execute(&mut *conn).await?;
+            result?;
+        }
+        Db::Sqlite(pool) => {
+            let mut conn = pool.acquire().await?;
+            sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
+            for m in MIGRATIONS_SQLITE {
+                // BEGIN IMMEDIATE takes the write lock first, so two processes cannot
+                // both decide that the same migration is pending.
+                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT checksum FROM kavach_migration WHERE version = $1")
+                        .bind(m.version)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some((sum,)) = row {
+                    verify_checksum(m, &sum)?;
+                    tx.rollback().await?;
+                    continue;
+                }
+                sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(|e| migration_failed(m, e))?;
+                sqlx::query("INSERT INTO kavach_migration (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+                    .bind(m.version).bind(m.description).bind(checksum(m.sql)).bind(Ts::now().0)
+                    .execute(&mut *tx).await?;
+                tx.commit().await?;
+                applied.push(m.version);
+            }
+        }
+    }
+    Ok(applied)
+}
+
+fn verify_checksum(m: &Migration, stored: &str) -> Result<()> {
+    if stored != checksum(m.sql) {
+        return Err(Error::config(format!(
+            "migration {} ({}) was changed after it was applied: the database and this binary disagree",
+            m.version, m.description
+        )));
+    }
+    Ok(())
+}
+
+fn migration_failed(m: &Migration, e: sqlx::Error) -> Error {
+    Error::config(format!("migration {} ({}) failed: {e}", m.version, m.description))
+}

@@ -1,0 +1,139 @@
+//! Storage: one code base, two databases. Every query is plain SQL with `$N`
+//! placeholders that runs unchanged on SQLite and PostgreSQL; [`db!`] expands a
+//! block once per backend so each arm is type-checked against its driver.
+
+mod migrate;
+mod time;
+
+pub use self::time::Ts;
+pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
+
+use crate::error::{Error, Result};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A connection pool to one of the two supported databases.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run `$body` with `$pool` bound to the concrete pool of whichever backend `$db` is.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Db {
+    /// Connect to `url`: `sqlite:path` / `sqlite://path` (created if missing, WAL) or
+    /// `postgres://...`. Does not run migrations.
+    pub async fn connect(url: &str) -> Result<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(|e| Error::config(format!("invalid PostgreSQL URL: {e}")))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .map_err(|e| Error::config(format!("cannot connect to PostgreSQL: {e}")))?;
+            Ok(Db::Postgres(pool))
+        } else if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            if path.is_empty() {
+                return Err(Error::config("sqlite URL has no path (example: sqlite://kavach-data/kavach.db)"));
+            }
+            let memory = path == ":memory:" || path.contains("mode=memory");
+            let opts = if memory {
+                SqliteConnectOptions::from_str(url)
+                    .map_err(|e| Error::config(format!("invalid SQLite URL: {e}")))?
+            } else {
+                if let Some(dir) = std::path::Path::new(path).parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        Error::config(format!("cannot create database directory {}: {e}", dir.display()))
+                    })?;
+                }
+                SqliteConnectOptions::new().filename(path)
+            };
+            let opts = opts
+                .create_if_missing(true)
+                .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(if memory { 1 } else { 8 })
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(opts)
+                .await
+                .map_err(|e| Error::config(format!("cannot open SQLite database {path}: {e}")))?;
+            Ok(Db::Sqlite(pool))
+        } else {
+            Err(Error::config(format!(
+                "unsupported database URL {url:?}: use sqlite://path/to/file.db or postgres://user@host/db"
+            )))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Apply pending migrations. Safe when several instances start at once:
+    /// PostgreSQL takes an advisory lock, SQLite an immediate write lock.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        migrate::run(self).await
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        db!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        db!(self, |pool| pool.close().await)
+    }
+}
+
+/// Start a transaction that will write. On SQLite this is `BEGIN IMMEDIATE`, which
+/// takes the write lock up front, so read-then-write transactions never fail on a
+/// lock upgrade; on PostgreSQL it is a plain `BEGIN`.
+pub trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(&self) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+}

@@ -1,0 +1,251 @@
+//! Users: the `kavach_user` table and the operations on it that need no
+//! authentication context (the CLI and the Rust API use them directly).
+
+use crate::error::{Error, Result};
+use crate::store::{Db, Ts};
+use crate::store::BeginWrite;
+use crate::{Core, audit, db};
+use serde::Serialize;
+use sqlx::Row;
+
+/// A user, serialised the way better-auth's clients expect.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub email_verified: bool,
+    pub image: Option<String>,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+
+macro_rules! user_from_row {
+    ($r:expr) => {
+        $crate::users::User {
+            id: $r.try_get("id")?,
+            email: $r.try_get("email")?,
+            name: $r.try_get("name")?,
+            email_verified: $r.try_get("email_verified")?,
+            image: $r.try_get("image")?,
+            created_at: $r.try_get("created_at")?,
+            updated_at: $r.try_get("updated_at")?,
+        }
+    };
+}
+pub(crate) use user_from_row;
+
+/// Normalise and validate an email address: trimmed, lower-cased, one `@`,
+/// a dot-free-or-not domain without spaces. Deliverability is proven by verification.
+pub fn normalize_email(raw: &str) -> Result<String> {
+    let e = raw.trim().to_lowercase();
+    let bad = || Error::bad_request("INVALID_EMAIL", "Invalid email address");
+    if e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let (local, domain) = e.split_once('@').ok_or_else(bad)?;
+    if local.is_empty() || local.len() > 64 || domain.is_empty() || domain.contains('@') {
+        return Err(bad());
+    }
+    if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") || domain.starts_with('-') {
+        return Err(bad());
+    }
+    Ok(e)
+}
+
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    if name.chars().count() > 256 || name.chars().any(|c| c.is_control()) {
+        return Err(Error::bad_request("INVALID_NAME", "Name must be at most 256 printable characters"));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_image(image: &str) -> Result<()> {
+    if image.len() > 2048 || image.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::bad_request("INVALID_IMAGE", "Image must be a URL of at most 2048 characters"));
+    }
+    Ok(())
+}
+
+/// New user fields for [`Users::create`].
+#[derive(Clone, Debug, Default)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub password: Option<String>,
+    pub email_verified: bool,
+    pub image: Option<String>,
+}
+
+/// Operations on users, for the CLI, admins and embedders: `kavach.users()`.
+pub struct Users<'a>(pub(crate) &'a Core);
+
+impl Users<'_> {
+    pub async fn get(&self, id: &str) -> Result<Option<User>> {
+        find_by_id(&self.0.db, id).await
+    }
+
+    pub async fn get_by_email(&self, email: &str) -> Result<Option<User>> {
+        let email = normalize_email(email)?;
+        find_by_email(&self.0.db, &email).await
+    }
+
+    /// Users ordered by creation time, newest first.
+    pub async fn list(&self, limit: i64, offset: i64) -> Result<Vec<User>> {
+        let sql = "SELECT id, email, name, email_verified, image, created_at, updated_at FROM kavach_user ORDER BY created_at DESC, id LIMIT $1 OFFSET $2";
+        db!(&self.0.db, |pool| {
+            let rows = sqlx::query(sql).bind(limit.clamp(0, 10_000)).bind(offset.max(0)).fetch_all(pool).await?;
+            rows.iter().map(|r| Ok(user_from_row!(r))).collect()
+        })
+    }
+
+    pub async fn count(&self) -> Result<i64> {
+        db!(&self.0.db, |pool| {
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM kavach_user").fetch_one(pool).await?;
+            Ok(n)
+        })
+    }
+
+    /// Create a user (with a credential account when a password is given), checking
+    /// the password policy. Fails with `USER_ALREADY_EXISTS` if the email is taken.
+    pub async fn create(&self, new: NewUser, ctx: &crate::RequestContext) -> Result<User> {
+        let email = normalize_email(&new.email)?;
+        check_name(&new.name)?;
+        if let Some(i) = &new.image {
+            check_image(i)?;
+        }
+        let hash = match &new.password {
+            Some(p) => {
+                self.0.options.password.check(p, &[&email, &new.name])?;
+                Some(self.0.hasher.hash(p).await?)
+            }
+            None => None,
+        };
+        let user = insert_user(self.0, &email, &new.name, new.email_verified, new.image.as_deref(), hash.as_deref(), ctx)
+            .await?
+            .ok_or_else(|| Error::new(crate::error::Kind::Unprocessable, "USER_ALREADY_EXISTS", "A user with this email already exists"))?;
+        Ok(user)
+    }
+
+    /// Delete a user with everything that belongs to them (sessions, accounts).
+    /// Returns false when there was no such user.
+    pub async fn delete(&self, id: &str, ctx: &crate::RequestContext) -> Result<bool> {
+        let deleted = db!(&self.0.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("DELETE FROM kavach_user WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+            if n > 0 {
+                audit::append_in_tx!(tx, audit::Event::new("user.deleted", Some(id), ctx));
+            }
+            tx.commit().await?;
+            n > 0
+        });
+        if deleted {
+            self.0.sessions.cache_invalidate_user(id).await;
+        }
+        Ok(deleted)
+    }
+}
+
+pub(crate) async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>> {
+    let sql = "SELECT id, email, name, email_verified, image, created_at, updated_at FROM kavach_user WHERE id = $1";
+    db!(db, |pool| {
+        match sqlx::query(sql).bind(id).fetch_optional(pool).await? {
+            Some(r) => Ok(Some(user_from_row!(r))),
+            None => Ok(None),
+        }
+    })
+}
+
+pub(crate) async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> {
+    let sql = "SELECT id, email, name, email_verified, image, created_at, updated_at FROM kavach_user WHERE email = $1";
+    db!(db, |pool| {
+        match sqlx::query(sql).bind(email).fetch_optional(pool).await? {
+            Some(r) => Ok(Some(user_from_row!(r))),
+            None => Ok(None),
+        }
+    })
+}
+
+/// Insert a user and, with a password hash, its `credential` account, in one
+/// transaction with the audit record. `None` when the email is already taken.
+pub(crate) async fn insert_user(
+    core: &Core,
+    email: &str,
+    name: &str,
+    email_verified: bool,
+    image: Option<&str>,
+    password_hash: Option<&str>,
+    ctx: &crate::RequestContext,
+) -> Result<Option<User>> {
+    let now = Ts::now();
+    let user = User {
+        id: crate::crypto::new_id(),
+        email: email.to_owned(),
+        name: name.to_owned(),
+        email_verified,
+        image: image.map(str::to_owned),
+        created_at: now,
+        updated_at: now,
+    };
+    db!(&core.db, |pool| {
+        let mut tx = pool.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(&user.id)
+        .bind(&user.email)
+        .bind(&user.name)
+        .bind(user.email_verified)
+        .bind(&user.image)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(None);
+        }
+        if let Some(hash) = password_hash {
+            sqlx::query(
+                "INSERT INTO kavach_account (id, user_id, provider_id, provider_account_id, password, created_at, updated_at) \
+                 VALUES ($1, $2, 'credential', $2, $3, $4, $4)",
+            )
+            .bind(crate::crypto::new_id())
+            .bind(&user.id)
+            .bind(hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit::append_in_tx!(tx, audit::Event::new("user.created", Some(&user.id), ctx));
+        tx.commit().await?;
+    });
+    Ok(Some(user))
+}
+
+/// The stored password hash of the user's credential account, if any.
+pub(crate) async fn password_hash(db: &Db, user_id: &str) -> Result<Option<String>> {
+    db!(db, |pool| {
+        let row: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT password FROM kavach_account WHERE user_id = $1 AND provider_id = 'credential'",
+        )
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
+        Ok(row.and_then(|r| r.0))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn email_normalisation() {
+        assert_eq!(normalize_email("  Alice@Example.COM ").unwrap(), "alice@example.com");
+        for bad in ["", "alice", "@x.com", "a@", "a b@x.com", "a@x..com", "a@.x.com", "a@b@c"] {
+            assert_eq!(normalize_email(bad).unwrap_err().code, "INVALID_EMAIL", "{bad}");
+        }
+    }
+}
