@@ -22,21 +22,24 @@ use std::time::{Duration, Instant};
 
 /// A session row as clients see it. `token` is the session's public handle (the
 /// stored hash); the secret token itself is only ever returned once, at sign-in.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     pub id: String,
     pub user_id: String,
     pub token: String,
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: Ts,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Ts,
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Ts,
 }
 
 /// What `get-session` answers.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionWithUser {
     pub session: Session,
     pub user: User,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 /// A user, serialised the way better-auth's clients expect.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub id: String,
@@ -17,7 +17,9 @@ pub struct User {
     pub name: String,
     pub email_verified: bool,
     pub image: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Ts,
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Ts,
 }
 

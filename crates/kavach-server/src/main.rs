@@ -1,1 +1,364 @@
-fn main() {}
+//! The `kavach` binary: configuration, CLI and the HTTP server.
+
+mod config;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use config::{Config, Mode};
+use kavach_core::{NewUser, RequestContext};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Kavach: authentication and authorization for humans and AI agents.
+///
+/// Configuration comes from a TOML file (`--config`, `KAVACH_CONFIG`, or
+/// `./kavach.toml` when present) and environment variables: KAVACH_SECRET
+/// (comma-separated: the first signs, all are accepted), KAVACH_DATABASE_URL,
+/// KAVACH_BASE_URL, KAVACH_BASE_PATH, KAVACH_LISTEN, KAVACH_REDIS_URL,
+/// KAVACH_SMTP_URL, KAVACH_EMAIL_FROM, KAVACH_MODE, KAVACH_TRUSTED_ORIGINS,
+/// KAVACH_TRUSTED_PROXIES, KAVACH_DATA_DIR, KAVACH_LOG. See docs/configuration.md.
+#[derive(Parser)]
+#[command(name = "kavach", version, about, long_about)]
+struct Cli {
+    /// Path to a TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (applies pending migrations first).
+    Serve {
+        /// Address to listen on (overrides `listen` / KAVACH_LISTEN). Port 0 picks a free port.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The security event log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Check the configuration, database, email delivery and secret, and say what to fix.
+    Doctor,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user with a password (read from --password or stdin).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The password (visible in the process list: prefer --password-stdin).
+        #[arg(long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Mark the email as verified.
+        #[arg(long)]
+        verified: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users, newest first.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user by id or email.
+    Show {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a user (and their sessions and accounts) by id or email.
+    Delete {
+        user: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exits with status 1 if a record was edited, deleted, inserted or reordered.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let code = match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> Result<i32> {
+    let started = Instant::now();
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    init_logging(&cfg.log);
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            serve(cfg, started).await?;
+            Ok(0)
+        }
+        Command::Migrate => {
+            let db = kavach_core::store::Db::connect(&cfg.database_url).await.map_err(|e| anyhow!("{e}"))?;
+            let applied = db.migrate().await.map_err(|e| anyhow!("{e}"))?;
+            if applied.is_empty() {
+                println!("{}: schema is up to date", db.backend());
+            } else {
+                println!("{}: applied migrations {:?}", db.backend(), applied);
+            }
+            Ok(0)
+        }
+        Command::User(cmd) => user(cfg, cmd).await,
+        Command::Audit(AuditCommand::Verify { json }) => {
+            let k = cfg.kavach(false).await?;
+            let report = kavach_core::audit::verify(k.db()).await.map_err(|e| anyhow!("{e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if report.ok() {
+                println!("audit log intact: {} records; head {} {}", report.records, report.head_seq, report.head_hash);
+                println!("(keep the head hash somewhere else: a later verify proves nothing before it was changed)");
+            } else {
+                println!("audit log BROKEN: {} records, {} problems", report.records, report.problems.len());
+                for p in &report.problems {
+                    println!("  - {p}");
+                }
+            }
+            Ok(if report.ok() { 0 } else { 1 })
+        }
+        Command::Doctor => doctor(cfg).await,
+    }
+}
+
+async fn serve(mut cfg: Config, started: Instant) -> Result<()> {
+    if let Some(p) = &cfg.generated_secret {
+        tracing::warn!("development mode: using the generated secret in {} (set KAVACH_SECRET for production)", p.display());
+    }
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    cfg.set_bound_address(addr);
+    let k = cfg.kavach(true).await?;
+    let o = k.options();
+    let api = o.api_url("");
+    println!("Kavach {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+    println!("  API       {api}   (docs: {api}/docs, OpenAPI: {api}/openapi.json)");
+    println!("  database  {}", redact_url(&cfg.database_url));
+    println!("  email     {}", k.mailer().describe());
+    println!("  mode      {:?}{}", cfg.mode, if cfg.mode == Mode::Development { " (set KAVACH_MODE=production for deployments)" } else { "" });
+    println!("  ready in  {} ms", started.elapsed().as_millis());
+    println!("Next: create an account with\n  curl -H 'content-type: application/json' -d '{{\"email\":\"you@example.com\",\"password\":\"a long passphrase\",\"name\":\"You\"}}' {api}/sign-up/email");
+    if o.email_password.require_email_verification {
+        println!("  then open the verification link from the email (development: {}/outbox).", cfg.data_dir.display());
+    }
+    let app = k.app().into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    k.db().close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{user}:***@{}", &url[..s], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn cli_ctx() -> RequestContext {
+    RequestContext { ip: None, user_agent: Some(format!("kavach-cli/{}", env!("CARGO_PKG_VERSION"))) }
+}
+
+async fn find_user(k: &kavach::Kavach, id_or_email: &str) -> Result<kavach_core::User> {
+    let found = if id_or_email.contains('@') {
+        k.users().get_by_email(id_or_email).await
+    } else {
+        k.users().get(id_or_email).await
+    };
+    found.map_err(|e| anyhow!("{e}"))?.ok_or_else(|| anyhow!("no user {id_or_email:?}"))
+}
+
+fn print_user(u: &kavach_core::User) {
+    println!("id              {}", u.id);
+    println!("email           {}", u.email);
+    println!("name            {}", u.name);
+    println!("email verified  {}", u.email_verified);
+    println!("image           {}", u.image.as_deref().unwrap_or("-"));
+    println!("created         {}", u.created_at.to_iso());
+    println!("updated         {}", u.updated_at.to_iso());
+}
+
+async fn user(cfg: Config, cmd: UserCommand) -> Result<i32> {
+    let k = cfg.kavach(false).await?;
+    match cmd {
+        UserCommand::Create { email, name, password, password_stdin, verified, json } => {
+            let password = if password_stdin {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                Some(s.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                password
+            };
+            if password.is_none() {
+                bail!("give a password with --password-stdin (or --password)");
+            }
+            let u = k
+                .users()
+                .create(NewUser { email, name, password, email_verified: verified, image: None }, &cli_ctx())
+                .await
+                .map_err(|e| anyhow!("{}", e.message))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&u)?);
+            } else {
+                println!("created user {} <{}>", u.id, u.email);
+            }
+        }
+        UserCommand::List { limit, offset, json } => {
+            let users = k.users().list(limit, offset).await.map_err(|e| anyhow!("{e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else {
+                println!("{:<32}  {:<8}  {:<24}  EMAIL", "ID", "VERIFIED", "CREATED");
+                for u in &users {
+                    println!("{:<32}  {:<8}  {:<24}  {}", u.id, u.email_verified, u.created_at.to_iso(), u.email);
+                }
+                let total = k.users().count().await.map_err(|e| anyhow!("{e}"))?;
+                println!("{} of {total} users", users.len());
+            }
+        }
+        UserCommand::Show { user, json } => {
+            let u = find_user(&k, &user).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&u)?);
+            } else {
+                print_user(&u);
+                let sessions = k.auth().list_sessions(&u.id).await.map_err(|e| anyhow!("{e}"))?;
+                println!("sessions        {}", sessions.len());
+            }
+        }
+        UserCommand::Delete { user, yes } => {
+            let u = find_user(&k, &user).await?;
+            if !yes {
+                use std::io::IsTerminal;
+                if !std::io::stdin().is_terminal() {
+                    bail!("refusing to delete {} without --yes (no terminal to confirm on)", u.email);
+                }
+                eprint!("Delete {} <{}> and all their sessions? Type the email to confirm: ", u.id, u.email);
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                if line.trim() != u.email {
+                    println!("not deleted");
+                    return Ok(1);
+                }
+            }
+            k.users().delete(&u.id, &cli_ctx()).await.map_err(|e| anyhow!("{e}"))?;
+            println!("deleted user {} <{}>", u.id, u.email);
+        }
+    }
+    Ok(0)
+}
+
+async fn doctor(cfg: Config) -> Result<i32> {
+    let mut failures = 0;
+    let mut report = |ok: bool, what: &str, detail: String| {
+        println!("[{}] {what}: {detail}", if ok { " ok " } else { "FAIL" });
+        if !ok {
+            failures += 1;
+        }
+    };
+    report(true, "config", cfg.source.as_ref().map(|p| format!("loaded {}", p.display())).unwrap_or_else(|| "defaults + environment".into()));
+    report(true, "mode", format!("{:?}", cfg.mode));
+    match &cfg.generated_secret {
+        Some(p) => report(cfg.mode == Mode::Development, "secret", format!("generated development secret in {} (set KAVACH_SECRET for production)", p.display())),
+        None => {
+            let weak = cfg.options.secrets.iter().filter(|s| !kavach_core::secret_is_strong(s)).count();
+            report(weak == 0, "secret", format!("{} configured, {weak} weak", cfg.options.secrets.len()));
+        }
+    }
+    report(
+        cfg.mode == Mode::Development || cfg.options.secure(),
+        "base URL",
+        format!("{}{}", cfg.options.base_url, if cfg.options.secure() { "" } else { " (http: cookies are not Secure; use https in production)" }),
+    );
+    match kavach_core::store::Db::connect(&cfg.database_url).await {
+        Ok(db) => {
+            let ping = db.ping().await;
+            report(ping.is_ok(), "database", format!("{} {}", db.backend(), redact_url(&cfg.database_url)));
+            match db.migrate().await {
+                Ok(applied) => report(true, "migrations", if applied.is_empty() { "up to date".into() } else { format!("applied {applied:?}") }),
+                Err(e) => report(false, "migrations", e.to_string()),
+            }
+        }
+        Err(e) => report(false, "database", e.to_string()),
+    }
+    if let Some(r) = &cfg.redis_url {
+        match kavach_core::ratelimit::RateLimiter::redis(r).await {
+            Ok(l) => report(l.peek("doctor", kavach_core::ratelimit::Rule::per_minute(1)).await.is_ok(), "redis", redact_url(r)),
+            Err(e) => report(false, "redis", e.to_string()),
+        }
+    }
+    match cfg.mailer() {
+        Ok(m) => {
+            let r = m.check().await;
+            let ok = r.is_ok() && (cfg.smtp_url.is_some() || cfg.mode == Mode::Development);
+            report(ok, "email", match r {
+                Ok(()) => m.describe(),
+                Err(e) => e.to_string(),
+            });
+        }
+        Err(e) => report(false, "email", e.to_string()),
+    }
+    println!("{}", if failures == 0 { "everything looks fine" } else { "fix the items marked FAIL" });
+    Ok(if failures == 0 { 0 } else { 1 })
+}

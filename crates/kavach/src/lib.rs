@@ -1,1 +1,250 @@
+//! Kavach for Rust apps: build a [`Kavach`] handle with [`Kavach::builder`], mount
+//! [`Kavach::router`] under any path, protect your own routes with
+//! [`Kavach::require_auth`] and read the caller with the [`extract`] extractors.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), kavach::Error> {
+//! let kavach = kavach::Kavach::builder()
+//!     .database_url("sqlite://app-data/auth.db")
+//!     .secret("a-long-random-secret-from-your-vault-0123456789")
+//!     .base_url("http://localhost:3000")
+//!     .build()
+//!     .await?;
+//! let app = axum::Router::new().nest("/api/kavach", kavach.router());
+//! # let _ = app; Ok(()) }
+//! ```
+//!
+//! Architecture invariant: this crate only translates HTTP to calls on
+//! [`kavach_core::Core`]; no domain rule lives here.
 
+pub mod extract;
+pub mod http;
+
+pub use kavach_core as core;
+pub use kavach_core::email::{DevMailer, Email, Mailer, SmtpMailer};
+pub use kavach_core::{EmailPasswordOptions, Error, Options, RateLimitOptions, RequestContext, Result, SessionOptions, User};
+pub use extract::{OptionalSession, RequireAuthLayer, RequireUser, Session};
+pub use http::client_ip::Cidr;
+
+use kavach_core::Core;
+use kavach_core::email::Templates;
+use kavach_core::ratelimit::RateLimiter;
+use kavach_core::store::Db;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The handle: cheap to clone, shared by every request. Derefs to [`Core`], so
+/// `kavach.auth()` and `kavach.users()` give the typed Rust API.
+#[derive(Clone)]
+pub struct Kavach {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    core: Arc<Core>,
+    trusted_proxies: Vec<Cidr>,
+    metrics: http::metrics::Metrics,
+    openapi: std::sync::OnceLock<String>,
+    _background: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for t in &self._background {
+            t.abort();
+        }
+    }
+}
+
+impl Deref for Kavach {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.inner.core
+    }
+}
+
+impl Kavach {
+    pub fn builder() -> KavachBuilder {
+        KavachBuilder::default()
+    }
+
+    pub fn core(&self) -> &Arc<Core> {
+        &self.inner.core
+    }
+
+    pub fn trusted_proxies(&self) -> &[Cidr] {
+        &self.inner.trusted_proxies
+    }
+
+    pub fn metrics(&self) -> &http::metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// The API routes (`/sign-in/email`, `/get-session`, ...). Nest it under the
+    /// configured base path: `Router::new().nest("/api/kavach", kavach.router())`.
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        http::api_router(self.clone())
+    }
+
+    /// `/healthz`, `/readyz` and `/metrics`, to mount at the root.
+    pub fn ops_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        http::ops::router(self.clone())
+    }
+
+    /// Everything a standalone server serves: the API under the base path plus the ops routes.
+    pub fn app(&self) -> axum::Router {
+        let base = self.options().base_path.trim_end_matches('/').to_owned();
+        let api = self.router();
+        let app = if base.is_empty() { api } else { axum::Router::new().nest(&base, api) };
+        app.merge(self.ops_router()).fallback(http::not_found)
+    }
+
+    /// A layer that lets only signed-in requests through: `401` JSON for APIs,
+    /// or a redirect to `sign_in_url?next=<path>` for pages when configured with
+    /// [`RequireAuthLayer::redirect_to`].
+    pub fn require_auth(&self) -> RequireAuthLayer {
+        RequireAuthLayer::new(self.clone())
+    }
+
+    /// The OpenAPI document of the API, generated from the code.
+    pub fn openapi_json(&self) -> &str {
+        self.inner.openapi.get_or_init(|| http::openapi::document(self.options()))
+    }
+}
+
+/// Builds a [`Kavach`]. Only the secret is required; the database defaults to a
+/// SQLite file `kavach-data/kavach.db` and mail to a development outbox.
+#[derive(Default)]
+pub struct KavachBuilder {
+    database_url: Option<String>,
+    options: Options,
+    mailer: Option<Arc<dyn Mailer>>,
+    templates_dir: Option<PathBuf>,
+    redis_url: Option<String>,
+    trusted_proxies: Vec<Cidr>,
+    migrate: Option<bool>,
+    background: Option<bool>,
+}
+
+impl KavachBuilder {
+    /// `sqlite://path/file.db` or `postgres://user@host/db`.
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
+        self
+    }
+    /// Add a secret. The first one signs; later ones are still accepted (rotation).
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.options.secrets.push(secret.into());
+        self
+    }
+    pub fn secrets(mut self, secrets: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.options.secrets.extend(secrets.into_iter().map(Into::into));
+        self
+    }
+    /// Public origin, e.g. `https://auth.example.com`: decides cookie security and links in emails.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.options.base_url = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+    /// Where the router is mounted (default `/api/kavach`): used in links and OpenAPI.
+    pub fn base_path(mut self, path: impl Into<String>) -> Self {
+        self.options.base_path = path.into();
+        self
+    }
+    pub fn trusted_origin(mut self, origin: impl Into<String>) -> Self {
+        self.options.trusted_origins.push(origin.into());
+        self
+    }
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxy(mut self, cidr: Cidr) -> Self {
+        self.trusted_proxies.push(cidr);
+        self
+    }
+    pub fn app_name(mut self, name: impl Into<String>) -> Self {
+        self.options.app_name = name.into();
+        self
+    }
+    pub fn email_from(mut self, from: impl Into<String>) -> Self {
+        self.options.email_from = from.into();
+        self
+    }
+    pub fn email_password(mut self, o: EmailPasswordOptions) -> Self {
+        self.options.email_password = o;
+        self
+    }
+    pub fn password_policy(mut self, p: kavach_core::password::PasswordPolicy) -> Self {
+        self.options.password = p;
+        self
+    }
+    pub fn session(mut self, s: SessionOptions) -> Self {
+        self.options.session = s;
+        self
+    }
+    pub fn rate_limit(mut self, r: RateLimitOptions) -> Self {
+        self.options.rate_limit = r;
+        self
+    }
+    /// Replace all options at once (the server's config does this).
+    pub fn options(mut self, o: Options) -> Self {
+        self.options = o;
+        self
+    }
+    pub fn mailer(mut self, m: impl Mailer) -> Self {
+        self.mailer = Some(Arc::new(m));
+        self
+    }
+    pub fn mailer_arc(mut self, m: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(m);
+        self
+    }
+    /// A folder whose files replace the built-in email templates of the same name.
+    pub fn templates_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.templates_dir = Some(dir.into());
+        self
+    }
+    /// Keep rate-limit counters in Redis instead of the database.
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(url.into());
+        self
+    }
+    /// Apply migrations on build (default true).
+    pub fn migrate(mut self, yes: bool) -> Self {
+        self.migrate = Some(yes);
+        self
+    }
+    /// Run periodic purges and the cache-invalidation listener (default true).
+    pub fn background_tasks(mut self, yes: bool) -> Self {
+        self.background = Some(yes);
+        self
+    }
+
+    pub async fn build(self) -> Result<Kavach> {
+        let url = self.database_url.unwrap_or_else(|| "sqlite://kavach-data/kavach.db".into());
+        let db = Db::connect(&url).await?;
+        if self.migrate.unwrap_or(true) {
+            db.migrate().await?;
+        }
+        let limiter = match &self.redis_url {
+            Some(u) => Some(RateLimiter::redis(u).await?),
+            None => None,
+        };
+        let templates = Templates::load(self.templates_dir.as_deref())?;
+        let mailer = self.mailer.unwrap_or_else(|| Arc::new(DevMailer::new("kavach-data/outbox")));
+        let core = Arc::new(Core::new(db, self.options, mailer, templates, limiter)?);
+        let background = if self.background.unwrap_or(true) {
+            core.spawn_background().into_iter().map(|h| h.abort_handle()).collect()
+        } else {
+            vec![]
+        };
+        Ok(Kavach {
+            inner: Arc::new(Inner {
+                core,
+                trusted_proxies: self.trusted_proxies,
+                metrics: Default::default(),
+                openapi: Default::default(),
+                _background: background,
+            }),
+        })
+    }
+}

@@ -1,0 +1,114 @@
+//! Request bodies: JSON (and, where forms post, `application/x-www-form-urlencoded`)
+//! with a size cap and clear 4xx answers for every way a body can be wrong.
+
+use super::error::{ApiError, client_error};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use kavach_core::Kind;
+use serde::de::DeserializeOwned;
+
+/// Largest body accepted by the API, in bytes.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A JSON body (or a form body, with `FORM = true`).
+pub struct Body<T, const FORM: bool = false>(pub T);
+
+/// A body that may also come from an HTML form.
+pub type JsonOrForm<T> = Body<T, true>;
+
+impl<S: Send + Sync, T: DeserializeOwned, const FORM: bool> FromRequest<S> for Body<T, FORM> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ct = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let is_json = ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"));
+        let is_form = FORM && ct == "application/x-www-form-urlencoded";
+        if !is_json && !is_form {
+            let expected = if FORM { "application/json or application/x-www-form-urlencoded" } else { "application/json" };
+            return Err(client_error(
+                Kind::UnsupportedMediaType,
+                "UNSUPPORTED_MEDIA_TYPE",
+                format!("Send the body as {expected}"),
+            ));
+        }
+        let _ = state;
+        let bytes = read_limited(req).await?;
+        if is_form {
+            return serde_urlencoded_from(&bytes).map(Body);
+        }
+        parse_json(&bytes).map(Body)
+    }
+}
+
+async fn read_limited(req: Request) -> Result<Bytes, ApiError> {
+    if let Some(len) = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+        && len > MAX_BODY
+    {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| too_large())
+}
+
+fn too_large() -> ApiError {
+    client_error(Kind::PayloadTooLarge, "BODY_TOO_LARGE", format!("The body is larger than {MAX_BODY} bytes"))
+}
+
+/// Parse JSON, telling syntax errors from shape errors.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes };
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => client_error(Kind::BadRequest, "VALIDATION_ERROR", e.to_string()),
+            _ => client_error(Kind::BadRequest, "INVALID_JSON", format!("The body is not valid JSON: {e}")),
+        }
+    })
+}
+
+/// Forms carry strings only; map them into a JSON object and parse that, so the
+/// same struct (and the same validation) serves both encodings.
+fn serde_urlencoded_from<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| client_error(Kind::BadRequest, "INVALID_FORM", "The form body is not UTF-8"))?;
+    let mut map = serde_json::Map::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (percent_decode(k, true)?, percent_decode(v, true)?);
+        let value = match v.as_str() {
+            "true" | "on" => serde_json::Value::Bool(true),
+            "false" => serde_json::Value::Bool(false),
+            _ => serde_json::Value::String(v),
+        };
+        map.insert(k, value);
+    }
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| client_error(Kind::BadRequest, "VALIDATION_ERROR", e.to_string()))
+}
+
+/// Decode `%XX` (and `+` as a space in form bodies).
+pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ApiError> {
+    let bad = || client_error(Kind::BadRequest, "INVALID_ENCODING", "Malformed percent-encoding");
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' if plus_as_space => out.push(b' '),
+            b'%' => {
+                let hex = b.get(i + 1..i + 3).ok_or_else(bad)?;
+                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}

@@ -1,0 +1,64 @@
+//! Turning core errors into HTTP answers: `{ "code", "message" }` with the status
+//! of the error's kind. Internal details are logged, never sent.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kavach_core::{Error, Kind};
+
+/// An error as an HTTP response.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+pub fn status_of(kind: Kind) -> StatusCode {
+    match kind {
+        Kind::BadRequest => StatusCode::BAD_REQUEST,
+        Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+        Kind::Forbidden => StatusCode::FORBIDDEN,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::Conflict => StatusCode::CONFLICT,
+        Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Kind::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::Config | Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = status_of(e.kind);
+        let (code, message) = if e.is_client_error() {
+            (e.code.to_string(), e.message.to_string())
+        } else {
+            tracing::error!(error = %e, "request failed");
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                ("SERVICE_UNAVAILABLE".to_owned(), "A dependency is unavailable; try again shortly".to_owned())
+            } else {
+                ("INTERNAL_ERROR".to_owned(), "Internal error".to_owned())
+            }
+        };
+        let mut resp = (status, Json(serde_json::json!({ "code": code, "message": message }))).into_response();
+        if let Kind::TooManyRequests { retry_after_secs } = e.kind {
+            let v = HeaderValue::from(retry_after_secs);
+            resp.headers_mut().insert("retry-after", v.clone());
+            resp.headers_mut().insert("x-retry-after", v);
+        }
+        resp
+    }
+}
+
+/// A 4xx with a code and message.
+pub fn client_error(kind: Kind, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError(Error::new(kind, code, message.into()))
+}

@@ -1,0 +1,100 @@
+//! Prometheus metrics without a metrics framework: request counts by route,
+//! method and status class, a latency histogram per route, and sign-in outcomes.
+//! Route entries are created once and then updated with atomics only.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+const BUCKETS_US: [u64; 12] = [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+
+#[derive(Default)]
+struct RouteStats {
+    by_class: [AtomicU64; 5],
+    buckets: [AtomicU64; BUCKETS_US.len()],
+    sum_us: AtomicU64,
+    count: AtomicU64,
+}
+
+/// Sign-in outcomes counted by the sign-in handler.
+#[derive(Clone, Copy)]
+pub enum SignIn {
+    Success,
+    Failure,
+    Blocked,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    routes: RwLock<HashMap<(String, String), Arc<RouteStats>>>,
+    sign_in: [AtomicU64; 3],
+}
+
+impl Metrics {
+    pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let key = (method.to_owned(), route.to_owned());
+        let stats = {
+            let map = self.routes.read().expect("metrics lock");
+            map.get(&key).cloned()
+        };
+        let stats = match stats {
+            Some(s) => s,
+            None => self.routes.write().expect("metrics lock").entry(key).or_default().clone(),
+        };
+        let class = ((status / 100).clamp(1, 5) - 1) as usize;
+        stats.by_class[class].fetch_add(1, Relaxed);
+        let us = elapsed.as_micros() as u64;
+        for (i, b) in BUCKETS_US.iter().enumerate() {
+            if us <= *b {
+                stats.buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        stats.sum_us.fetch_add(us, Relaxed);
+        stats.count.fetch_add(1, Relaxed);
+    }
+
+    pub fn sign_in(&self, outcome: SignIn) {
+        self.sign_in[outcome as usize].fetch_add(1, Relaxed);
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let map = self.routes.read().expect("metrics lock");
+        let mut keys: Vec<_> = map.keys().collect();
+        keys.sort();
+        out.push_str("# HELP kavach_http_requests_total HTTP requests by route, method and status class.\n# TYPE kavach_http_requests_total counter\n");
+        for k in &keys {
+            let s = &map[*k];
+            for (i, c) in s.by_class.iter().enumerate() {
+                let n = c.load(Relaxed);
+                if n > 0 {
+                    let _ = writeln!(out, "kavach_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}xx\"}} {n}", k.0, esc(&k.1), i + 1);
+                }
+            }
+        }
+        out.push_str("# HELP kavach_http_request_duration_seconds HTTP request latency by route.\n# TYPE kavach_http_request_duration_seconds histogram\n");
+        for k in &keys {
+            let s = &map[*k];
+            let labels = format!("method=\"{}\",route=\"{}\"", k.0, esc(&k.1));
+            for (i, b) in BUCKETS_US.iter().enumerate() {
+                let _ = writeln!(out, "kavach_http_request_duration_seconds_bucket{{{labels},le=\"{}\"}} {}", *b as f64 / 1e6, s.buckets[i].load(Relaxed));
+            }
+            let count = s.count.load(Relaxed);
+            let _ = writeln!(out, "kavach_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}");
+            let _ = writeln!(out, "kavach_http_request_duration_seconds_sum{{{labels}}} {}", s.sum_us.load(Relaxed) as f64 / 1e6);
+            let _ = writeln!(out, "kavach_http_request_duration_seconds_count{{{labels}}} {count}");
+        }
+        out.push_str("# HELP kavach_sign_in_total Email and password sign-in attempts by outcome.\n# TYPE kavach_sign_in_total counter\n");
+        for (i, name) in ["success", "failure", "blocked"].iter().enumerate() {
+            let _ = writeln!(out, "kavach_sign_in_total{{outcome=\"{name}\"}} {}", self.sign_in[i].load(Relaxed));
+        }
+        out
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}

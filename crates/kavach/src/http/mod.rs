@@ -1,0 +1,155 @@
+//! The HTTP layer: routes, request parsing, middleware. It translates; the rules
+//! live in `kavach_core`.
+
+pub mod body;
+pub mod client_ip;
+pub mod cookies;
+pub mod error;
+pub mod guard;
+pub mod metrics;
+pub mod openapi;
+pub mod ops;
+pub mod pages;
+pub mod routes;
+
+use crate::Kavach;
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use error::{ApiError, client_error};
+use kavach_core::sessions::SessionWithUser;
+use kavach_core::{Kind, RequestContext};
+use std::sync::Arc;
+
+/// The checked session of the current request, put in the request's extensions
+/// by the session middleware (or by [`crate::RequireAuthLayer`]).
+#[derive(Clone)]
+pub struct Authenticated {
+    pub data: Arc<SessionWithUser>,
+    /// The raw session token the request carried.
+    pub token: String,
+    pub source: cookies::Source,
+}
+
+/// Who is calling: client IP (trusted-proxy aware) and user agent.
+pub struct Ctx(pub RequestContext);
+
+impl FromRequestParts<Kavach> for Ctx {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, k: &Kavach) -> Result<Self, ApiError> {
+        Ok(Ctx(request_context(k, parts)))
+    }
+}
+
+pub fn request_context(k: &Kavach, parts: &Parts) -> RequestContext {
+    let ip = client_ip::client_ip(client_ip::peer_of(&parts.extensions), &parts.headers, k.trusted_proxies());
+    let user_agent = parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
+    RequestContext { ip, user_agent }
+}
+
+/// Requires a signed-in caller (from the session middleware).
+pub struct Auth(pub Authenticated);
+
+impl FromRequestParts<Kavach> for Auth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &Kavach) -> Result<Self, ApiError> {
+        parts.extensions.get::<Authenticated>().cloned().map(Auth).ok_or_else(|| ApiError(kavach_core::Error::unauthorized()))
+    }
+}
+
+/// The signed-in caller, if any.
+pub struct MaybeAuth(pub Option<Authenticated>);
+
+impl FromRequestParts<Kavach> for MaybeAuth {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &Kavach) -> Result<Self, Self::Rejection> {
+        Ok(MaybeAuth(parts.extensions.get::<Authenticated>().cloned()))
+    }
+}
+
+pub(crate) fn api_router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<S> {
+    Router::new()
+        .route("/sign-up/email", post(routes::sign_up))
+        .route("/sign-in/email", post(routes::sign_in))
+        .route("/get-session", get(routes::get_session))
+        .route("/sign-out", post(routes::sign_out))
+        .route("/list-sessions", get(routes::list_sessions))
+        .route("/revoke-session", post(routes::revoke_session))
+        .route("/revoke-sessions", post(routes::revoke_sessions))
+        .route("/revoke-other-sessions", post(routes::revoke_other_sessions))
+        .route("/update-user", post(routes::update_user))
+        .route("/change-password", post(routes::change_password))
+        .route("/change-email", post(routes::change_email))
+        .route("/send-verification-email", post(routes::send_verification_email))
+        .route("/verify-email", get(routes::verify_email))
+        .route("/request-password-reset", post(routes::request_password_reset))
+        .route("/reset-password", post(routes::reset_password))
+        .route("/reset-password/{token}", get(pages::reset_password_page))
+        .route("/delete-user", post(routes::delete_user))
+        .route("/ok", get(|| async { axum::Json(serde_json::json!({ "ok": true })) }))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs_page))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(k.clone(), guard::rate_limit))
+        .layer(middleware::from_fn_with_state(k.clone(), session))
+        .layer(middleware::from_fn_with_state(k.clone(), guard::origin_check))
+        .layer(middleware::from_fn_with_state(k.clone(), record_metrics))
+        .with_state(k)
+}
+
+pub async fn not_found() -> Response {
+    client_error(Kind::NotFound, "NOT_FOUND", "No such endpoint").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    let mut r = client_error(Kind::BadRequest, "METHOD_NOT_ALLOWED", "This endpoint does not accept this method").into_response();
+    *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// Resolve the session once per request; re-issue the cookie when its expiry
+/// moved, and clear a cookie that no longer names a valid session.
+async fn session(State(k): State<Kavach>, mut req: Request, next: Next) -> Response {
+    let mut renew: Option<String> = None;
+    let mut clear = false;
+    if let Some((token, source)) = cookies::session_token(&k, req.headers()) {
+        match k.auth().get_session(&token).await {
+            Ok(Some(c)) => {
+                if c.renewed && source == cookies::Source::Cookie {
+                    renew = Some(token.clone());
+                }
+                req.extensions_mut().insert(Authenticated { data: c.data, token, source });
+            }
+            Ok(None) => clear = source == cookies::Source::Cookie,
+            Err(e) => return ApiError(e).into_response(),
+        }
+    }
+    let mut resp = next.run(req).await;
+    if !cookies::sets_session_cookie(&k, resp.headers()) {
+        if let Some(t) = renew {
+            resp.headers_mut().append(axum::http::header::SET_COOKIE, cookies::set_session_cookie(&k, &t, true));
+        } else if clear {
+            resp.headers_mut().append(axum::http::header::SET_COOKIE, cookies::clear_session_cookie(&k));
+        }
+    }
+    resp
+}
+
+async fn record_metrics(State(k): State<Kavach>, req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let resp = next.run(req).await;
+    let route = route
+        .or_else(|| resp.extensions().get::<guard::RouteName>().map(|r| r.0.clone()))
+        .unwrap_or_else(|| "unmatched".into());
+    k.metrics().record(method.as_str(), &route, resp.status().as_u16(), start.elapsed());
+    resp
+}
