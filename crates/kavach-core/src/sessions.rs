@@ -164,7 +164,7 @@ impl Sessions {
             id: crypto::new_id(),
             user_id: user_id.to_owned(),
             token: crypto::token_hash(&token),
-            expires_at: now.plus_secs(Self::secs(self.opts.expires_in)),
+            expires_at: now.plus_secs(Self::secs(self.opts.expires_in).min(Self::secs(self.opts.absolute_lifetime))),
             ip_address: ctx.ip.map(|i| i.to_string()),
             user_agent: ctx.user_agent.as_ref().map(|u| u.chars().take(512).collect()),
             created_at: now,

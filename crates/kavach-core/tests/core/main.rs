@@ -1,0 +1,446 @@
+//! Core behaviour on SQLite and PostgreSQL. One integration-test binary.
+
+mod harness;
+
+use harness::{core_on, link_token, options, reset_token};
+use kavach_core::auth::SignUp;
+use kavach_core::ratelimit::Rule;
+use kavach_core::store::Db;
+use kavach_core::{NewUser, RequestContext};
+use std::time::Duration;
+
+fn ctx() -> RequestContext {
+    RequestContext { ip: Some("192.0.2.1".parse().unwrap()), user_agent: Some("test".into()) }
+}
+
+fn sign_up(email: &str, password: &str) -> SignUp {
+    SignUp { email: email.into(), password: password.into(), name: "Test".into(), ..Default::default() }
+}
+
+const PW: &str = "correct horse battery staple";
+
+async fn exec(db: &Db, sql: &str) {
+    kavach_core::db!(db, |pool| {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(pool).await.unwrap();
+    });
+}
+
+async fn scalar_text(db: &Db, sql: &str) -> Option<String> {
+    kavach_core::db!(db, |pool| {
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_optional(pool).await.unwrap()
+    })
+}
+
+dual!(migrations_are_idempotent_and_safe_concurrently, options(), |t| {
+    assert!(t.db.migrate().await.unwrap().is_empty(), "second run applies nothing");
+    let (a, b) = (Db::connect(&t.url).await.unwrap(), Db::connect(&t.url).await.unwrap());
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    assert!(ra.unwrap().is_empty() && rb.unwrap().is_empty());
+    let n = scalar_text(&t.db, "SELECT CAST(COUNT(*) AS TEXT) FROM kavach_migration").await.unwrap();
+    assert_eq!(n, kavach_core::store::MIGRATIONS_SQLITE.len().to_string());
+});
+
+mod fresh_migrations {
+    use super::harness::TestDb;
+    use kavach_core::store::Db;
+
+    async fn race(url: &str) {
+        let (a, b) = (Db::connect(url).await.unwrap(), Db::connect(url).await.unwrap());
+        let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert_eq!(ra.len() + rb.len(), kavach_core::store::MIGRATIONS_SQLITE.len(), "each migration applied exactly once: {ra:?} {rb:?}");
+        a.close().await;
+        b.close().await;
+    }
+
+    #[tokio::test]
+    async fn two_instances_starting_at_once_sqlite() {
+        let db = TestDb::sqlite().await;
+        race(&db.url).await;
+        db.drop_db().await;
+    }
+
+    #[tokio::test]
+    async fn two_instances_starting_at_once_postgres() {
+        if let Some(db) = TestDb::postgres().await {
+            race(&db.url).await;
+            db.drop_db().await;
+        }
+    }
+}
+
+dual!(sign_up_sign_in_and_session_check, options(), |t| {
+    let out = t.core.auth().sign_up(sign_up("Ann@Example.com", PW), &ctx()).await.unwrap();
+    assert_eq!(out.user.email, "ann@example.com");
+    let s = out.session.expect("auto sign-in");
+    let checked = t.core.auth().get_session(&s.token).await.unwrap().unwrap();
+    assert_eq!(checked.data.user.id, out.user.id);
+    assert_eq!(checked.data.session.ip_address.as_deref(), Some("192.0.2.1"));
+    let a = t.core.auth().sign_in("ann@example.com", PW, &ctx()).await.unwrap();
+    let b = t.core.auth().sign_in("ANN@example.com", PW, &ctx()).await.unwrap();
+    assert_ne!(a.session.token, b.session.token, "a new token at every sign-in");
+    assert_ne!(a.session.token, s.token);
+    assert!(t.core.auth().get_session("not-a-token").await.unwrap().is_none());
+    // Only the hash is stored.
+    let stored = scalar_text(&t.db, &format!("SELECT token FROM kavach_session WHERE id = '{}'", a.session.session.id)).await.unwrap();
+    assert_ne!(stored, a.session.token);
+    assert_eq!(stored, kavach_core::crypto::token_hash(&a.session.token));
+    // Argon2id PHC on the credential account.
+    let pw = scalar_text(&t.db, &format!("SELECT password FROM kavach_account WHERE user_id = '{}' AND provider_id = 'credential'", out.user.id)).await.unwrap();
+    assert!(pw.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{pw}");
+});
+
+dual!(sign_in_failures_look_the_same, options(), |t| {
+    t.core.auth().sign_up(sign_up("bob@example.com", PW), &ctx()).await.unwrap();
+    let unknown = t.core.auth().sign_in("nobody@example.com", PW, &ctx()).await.unwrap_err();
+    let wrong = t.core.auth().sign_in("bob@example.com", "wrong password here", &ctx()).await.unwrap_err();
+    assert_eq!((unknown.kind, &unknown.code, &unknown.message), (wrong.kind, &wrong.code, &wrong.message));
+    assert_eq!(wrong.code, "INVALID_EMAIL_OR_PASSWORD");
+});
+
+dual!(existing_user_sign_up_is_rejected_when_it_would_sign_in, options(), |t| {
+    t.core.auth().sign_up(sign_up("dup@example.com", PW), &ctx()).await.unwrap();
+    let e = t.core.auth().sign_up(sign_up("dup@example.com", PW), &ctx()).await.unwrap_err();
+    assert_eq!(e.code, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
+});
+
+fn verifying() -> kavach_core::Options {
+    let mut o = options();
+    o.email_password.require_email_verification = true;
+    o
+}
+
+dual!(sign_up_with_verification_does_not_enumerate, verifying(), |t| {
+    let first = t.core.auth().sign_up(sign_up("eve@example.com", PW), &ctx()).await.unwrap();
+    let again = t.core.auth().sign_up(sign_up("eve@example.com", "another strong passphrase"), &ctx()).await.unwrap();
+    assert!(first.session.is_none() && again.session.is_none());
+    assert_eq!((first.user.email.as_str(), first.user.email_verified), (again.user.email.as_str(), again.user.email_verified));
+    assert_ne!(first.user.id, again.user.id, "the second answer names no real user");
+    t.mail.wait_for("eve@example.com", "Verify your email").await;
+    t.mail.wait_for("eve@example.com", "tried to sign up").await;
+    // Not verified yet: the right password is refused with EMAIL_NOT_VERIFIED, a wrong one as usual.
+    assert_eq!(t.core.auth().sign_in("eve@example.com", PW, &ctx()).await.unwrap_err().code, "EMAIL_NOT_VERIFIED");
+    assert_eq!(t.core.auth().sign_in("eve@example.com", "nope nope nope", &ctx()).await.unwrap_err().code, "INVALID_EMAIL_OR_PASSWORD");
+    let token = link_token(&t.mail.wait_for("eve@example.com", "Verify your email").await);
+    let (user, session) = t.core.auth().verify_email(&token, &ctx()).await.unwrap();
+    assert!(user.email_verified && session.is_none());
+    assert_eq!(t.core.auth().verify_email(&token, &ctx()).await.unwrap_err().code, "INVALID_TOKEN", "single use");
+    t.core.auth().sign_in("eve@example.com", PW, &ctx()).await.unwrap();
+});
+
+dual!(resend_verification_is_uniform, verifying(), |t| {
+    t.core.auth().sign_up(sign_up("vic@example.com", PW), &ctx()).await.unwrap();
+    t.mail.wait_for("vic@example.com", "Verify").await;
+    t.core.auth().send_verification_email("vic@example.com", None).await.unwrap();
+    t.core.auth().send_verification_email("unknown@example.com", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(t.mail.count_to("vic@example.com"), 2);
+    assert_eq!(t.mail.count_to("unknown@example.com"), 0);
+});
+
+dual!(revocation_is_immediate_despite_the_cache, options(), |t| {
+    let a = t.core.auth().sign_up(sign_up("rev@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    let b = t.core.auth().sign_in("rev@example.com", PW, &ctx()).await.unwrap().session;
+    let c = t.core.auth().sign_in("rev@example.com", PW, &ctx()).await.unwrap().session;
+    for s in [&a, &b, &c] {
+        assert!(t.core.auth().get_session(&s.token).await.unwrap().is_some());
+    }
+    let uid = a.session.user_id.clone();
+    assert_eq!(t.core.auth().list_sessions(&uid).await.unwrap().len(), 3);
+    // Revoke by the public handle from list-sessions.
+    assert!(t.core.auth().revoke_session(&uid, &b.session.token, &ctx()).await.unwrap());
+    assert!(t.core.auth().get_session(&b.token).await.unwrap().is_none());
+    assert!(!t.core.auth().revoke_session("someone-else", &c.session.token, &ctx()).await.unwrap(), "only your own sessions");
+    assert_eq!(t.core.auth().revoke_other_sessions(&a.session, &ctx()).await.unwrap(), 1);
+    assert!(t.core.auth().get_session(&c.token).await.unwrap().is_none());
+    assert!(t.core.auth().get_session(&a.token).await.unwrap().is_some());
+    t.core.auth().revoke_sessions(&uid, &ctx()).await.unwrap();
+    assert!(t.core.auth().get_session(&a.token).await.unwrap().is_none());
+});
+
+fn short_sessions() -> kavach_core::Options {
+    let mut o = options();
+    o.session.expires_in = Duration::from_secs(3600);
+    o.session.update_age = Duration::ZERO;
+    o.session.absolute_lifetime = Duration::from_secs(2);
+    o.session.cache_ttl = Duration::ZERO;
+    o
+}
+
+dual!(sliding_expiry_and_absolute_lifetime, short_sessions(), |t| {
+    let s = t.core.auth().sign_up(sign_up("slide@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let c = t.core.auth().get_session(&s.token).await.unwrap().unwrap();
+    // Renewed, but never past the absolute lifetime.
+    assert!(c.data.session.expires_at <= s.session.created_at.plus_secs(2));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_none(), "absolute lifetime reached");
+});
+
+fn renewing() -> kavach_core::Options {
+    let mut o = options();
+    o.session.update_age = Duration::ZERO;
+    o
+}
+
+dual!(sliding_expiry_moves_forward, renewing(), |t| {
+    let s = t.core.auth().sign_up(sign_up("slide2@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let c = t.core.auth().get_session(&s.token).await.unwrap().unwrap();
+    assert!(c.renewed && c.data.session.expires_at > s.session.expires_at);
+});
+
+dual!(change_password_revokes_every_session, options(), |t| {
+    let s = t.core.auth().sign_up(sign_up("cp@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    let other = t.core.auth().sign_in("cp@example.com", PW, &ctx()).await.unwrap().session;
+    let user = t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.clone();
+    let e = t.core.auth().change_password(&s.session, &user, "not my password", "brand new passphrase", &ctx()).await.unwrap_err();
+    assert_eq!(e.code, "INVALID_PASSWORD");
+    let e = t.core.auth().change_password(&s.session, &user, PW, "password", &ctx()).await.unwrap_err();
+    assert_eq!(e.code, "PASSWORD_TOO_COMMON", "{e}");
+    let new = t.core.auth().change_password(&s.session, &user, PW, "brand new passphrase", &ctx()).await.unwrap();
+    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_none());
+    assert!(t.core.auth().get_session(&other.token).await.unwrap().is_none());
+    assert!(t.core.auth().get_session(&new.token).await.unwrap().is_some());
+    assert!(t.core.auth().sign_in("cp@example.com", PW, &ctx()).await.is_err());
+    t.core.auth().sign_in("cp@example.com", "brand new passphrase", &ctx()).await.unwrap();
+});
+
+fn short_reset() -> kavach_core::Options {
+    let mut o = options();
+    o.email_password.reset_token_ttl = Duration::from_secs(1);
+    o
+}
+
+dual!(password_reset_single_use_expiry_and_revocation, short_reset(), |t| {
+    let s = t.core.auth().sign_up(sign_up("rp@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    t.core.auth().request_password_reset("rp@example.com", None, &ctx()).await.unwrap();
+    t.core.auth().request_password_reset("ghost@example.com", None, &ctx()).await.unwrap();
+    let token = reset_token(&t.mail.wait_for("rp@example.com", "Reset").await);
+    assert!(t.core.auth().reset_token_is_valid(&token).await.unwrap());
+    assert_eq!(t.core.auth().reset_password(&token, "short", &ctx()).await.unwrap_err().code, "PASSWORD_TOO_SHORT");
+    t.core.auth().reset_password(&token, "a fresh new passphrase", &ctx()).await.unwrap();
+    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_none(), "all sessions revoked");
+    assert_eq!(t.core.auth().reset_password(&token, "another new passphrase", &ctx()).await.unwrap_err().code, "INVALID_TOKEN");
+    t.core.auth().sign_in("rp@example.com", "a fresh new passphrase", &ctx()).await.unwrap();
+    assert_eq!(t.mail.count_to("ghost@example.com"), 0);
+    // Expiry.
+    t.core.auth().request_password_reset("rp@example.com", None, &ctx()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mails: Vec<_> = t.mail.0.lock().unwrap().iter().filter(|e| e.to == "rp@example.com" && e.subject.contains("Reset")).cloned().collect();
+    let token2 = reset_token(mails.last().unwrap());
+    assert_ne!(token, token2);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(!t.core.auth().reset_token_is_valid(&token2).await.unwrap());
+    assert_eq!(t.core.auth().reset_password(&token2, "yet another passphrase", &ctx()).await.unwrap_err().code, "INVALID_TOKEN");
+});
+
+dual!(change_email_needs_the_new_address_confirmed, options(), |t| {
+    let s = t.core.auth().sign_up(sign_up("old@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    t.core.auth().sign_up(sign_up("taken@example.com", PW), &ctx()).await.unwrap();
+    let user = t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.clone();
+    t.core.auth().change_email(&user, "taken@example.com", None, &ctx()).await.unwrap();
+    t.core.auth().change_email(&user, "new@example.com", None, &ctx()).await.unwrap();
+    let msg = t.mail.wait_for("new@example.com", "Confirm your new email").await;
+    t.mail.wait_for("old@example.com", "being changed").await;
+    assert_eq!(t.mail.count_to("taken@example.com"), 0, "no link to an address that is taken");
+    assert_eq!(t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.email, "old@example.com");
+    let (u, _) = t.core.auth().verify_email(&link_token(&msg), &ctx()).await.unwrap();
+    assert_eq!((u.email.as_str(), u.email_verified), ("new@example.com", true));
+    assert_eq!(t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.email, "new@example.com", "cache invalidated");
+    t.core.auth().sign_in("new@example.com", PW, &ctx()).await.unwrap();
+    assert!(t.core.auth().sign_in("old@example.com", PW, &ctx()).await.is_err());
+});
+
+fn stale_sessions() -> kavach_core::Options {
+    let mut o = options();
+    o.session.fresh_age = Duration::ZERO;
+    o
+}
+
+dual!(delete_user_needs_password_or_fresh_session, stale_sessions(), |t| {
+    let s = t.core.auth().sign_up(sign_up("del@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(t.core.auth().delete_user(&s.session, None, &ctx()).await.unwrap_err().code, "SESSION_NOT_FRESH");
+    assert_eq!(t.core.auth().delete_user(&s.session, Some("wrong password!"), &ctx()).await.unwrap_err().code, "INVALID_PASSWORD");
+    t.core.auth().delete_user(&s.session, Some(PW), &ctx()).await.unwrap();
+    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_none());
+    assert!(t.core.users().get_by_email("del@example.com").await.unwrap().is_none());
+    assert_eq!(scalar_text(&t.db, "SELECT CAST(COUNT(*) AS TEXT) FROM kavach_account").await.unwrap(), "0", "accounts cascade");
+});
+
+dual!(update_user_is_visible_through_the_cache, options(), |t| {
+    let s = t.core.auth().sign_up(sign_up("up@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_some());
+    t.core.auth().update_user(&s.session.user_id, Some("New Name"), Some(Some("https://img.example.com/a.png")), &ctx()).await.unwrap();
+    let u = t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.clone();
+    assert_eq!((u.name.as_str(), u.image.as_deref()), ("New Name", Some("https://img.example.com/a.png")));
+    t.core.auth().update_user(&s.session.user_id, None, Some(None), &ctx()).await.unwrap();
+    assert_eq!(t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.image, None);
+    assert_eq!(t.core.auth().update_user(&s.session.user_id, Some("bad\u{7}name"), None, &ctx()).await.unwrap_err().code, "INVALID_NAME");
+});
+
+fn strict_accounts() -> kavach_core::Options {
+    let mut o = options();
+    o.rate_limit.account_failures = Rule { max: 3, window: Duration::from_secs(60) };
+    o
+}
+
+dual!(account_lockout_is_shared_by_instances_and_reset_by_success, strict_accounts(), |t| {
+    t.core.auth().sign_up(sign_up("lock@example.com", PW), &ctx()).await.unwrap();
+    // A second instance on the same database (on SQLite: a second process would share the file the same way).
+    let other = core_on(&t.url, strict_accounts()).await;
+    t.core.auth().sign_in("lock@example.com", "wrong one 1", &ctx()).await.unwrap_err();
+    other.core.auth().sign_in("lock@example.com", "wrong one 2", &ctx()).await.unwrap_err();
+    // A success resets the count.
+    other.core.auth().sign_in("lock@example.com", PW, &ctx()).await.unwrap();
+    for i in 0..3 {
+        let inst = if i % 2 == 0 { &t.core } else { &other.core };
+        assert_eq!(inst.auth().sign_in("lock@example.com", "wrong again", &ctx()).await.unwrap_err().code, "INVALID_EMAIL_OR_PASSWORD");
+    }
+    let e = other.core.auth().sign_in("lock@example.com", PW, &ctx()).await.unwrap_err();
+    assert_eq!(e.code, "TOO_MANY_REQUESTS", "even the right password is refused while locked");
+    // Unknown accounts are throttled the same way (no enumeration through lockout).
+    for _ in 0..3 {
+        t.core.auth().sign_in("nobody@example.com", "x-wrong-x", &ctx()).await.unwrap_err();
+    }
+    assert_eq!(t.core.auth().sign_in("nobody@example.com", "x-wrong-x", &ctx()).await.unwrap_err().code, "TOO_MANY_REQUESTS");
+    other.db.close().await;
+});
+
+dual!(rate_limiter_counts_atomically, options(), |t| {
+    let rule = Rule { max: 50, window: Duration::from_secs(60) };
+    let mut handles = Vec::new();
+    for _ in 0..60 {
+        let l = t.core.limiter().clone();
+        handles.push(tokio::spawn(async move { l.hit("k", rule).await.unwrap() }));
+    }
+    let mut allowed = 0;
+    for h in handles {
+        if h.await.unwrap().allowed {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 50, "exactly max hits allowed under concurrency");
+    let d = t.core.limiter().peek("k", rule).await.unwrap();
+    assert!(!d.allowed && d.count == 60 && d.retry_after_secs >= 1);
+    t.core.limiter().reset("k").await.unwrap();
+    assert!(t.core.limiter().peek("k", rule).await.unwrap().allowed);
+    let short = Rule { max: 1, window: Duration::from_millis(300) };
+    assert!(t.core.limiter().hit("w", short).await.unwrap().allowed);
+    assert!(!t.core.limiter().hit("w", short).await.unwrap().allowed);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(t.core.limiter().hit("w", short).await.unwrap().allowed, "new window");
+});
+
+dual!(legacy_argon2_parameters_are_rehashed_on_sign_in, options(), |t| {
+    let u = t.core.users().create(NewUser { email: "re@example.com".into(), name: "Re".into(), password: Some(PW.into()), email_verified: true, image: None }, &ctx()).await.unwrap();
+    use argon2::password_hash::PasswordHasher;
+    let weak = argon2::Argon2::new(argon2::Algorithm::Argon2i, argon2::Version::V0x13, argon2::Params::new(1024, 1, 1, None).unwrap());
+    let old = weak.hash_password_with_salt(PW.as_bytes(), b"0123456789abcdef").unwrap().to_string();
+    exec(&t.db, &format!("UPDATE kavach_account SET password = '{old}' WHERE user_id = '{}'", u.id)).await;
+    t.core.auth().sign_in("re@example.com", "wrong password", &ctx()).await.unwrap_err();
+    assert_eq!(scalar_text(&t.db, &format!("SELECT password FROM kavach_account WHERE user_id = '{}'", u.id)).await.unwrap(), old, "no rehash on failure");
+    t.core.auth().sign_in("re@example.com", PW, &ctx()).await.unwrap();
+    let now = scalar_text(&t.db, &format!("SELECT password FROM kavach_account WHERE user_id = '{}'", u.id)).await.unwrap();
+    assert!(now.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{now}");
+});
+
+dual!(users_admin_operations, options(), |t| {
+    let mk = |e: &str| NewUser { email: e.into(), name: "N".into(), password: Some(PW.into()), email_verified: false, image: None };
+    let a = t.core.users().create(mk("a@example.com"), &ctx()).await.unwrap();
+    t.core.users().create(mk("b@example.com"), &ctx()).await.unwrap();
+    assert_eq!(t.core.users().create(mk("A@example.com"), &ctx()).await.unwrap_err().code, "USER_ALREADY_EXISTS");
+    assert_eq!(t.core.users().create(NewUser { password: Some("password".into()), ..mk("c@example.com") }, &ctx()).await.unwrap_err().code, "PASSWORD_TOO_COMMON");
+    assert_eq!(t.core.users().count().await.unwrap(), 2);
+    assert_eq!(t.core.users().list(10, 0).await.unwrap().len(), 2);
+    assert_eq!(t.core.users().list(1, 1).await.unwrap().len(), 1);
+    assert_eq!(t.core.users().get(&a.id).await.unwrap().unwrap(), a);
+    assert!(t.core.users().delete(&a.id, &ctx()).await.unwrap());
+    assert!(!t.core.users().delete(&a.id, &ctx()).await.unwrap());
+});
+
+dual!(audit_chain_detects_tampering, options(), |t| {
+    for i in 0..4 {
+        t.core.auth().sign_up(sign_up(&format!("au{i}@example.com"), PW), &ctx()).await.unwrap();
+    }
+    t.core.auth().sign_in("au1@example.com", "wrong password", &ctx()).await.unwrap_err();
+    let r = kavach_core::audit::verify(&t.db).await.unwrap();
+    assert!(r.ok(), "{:?}", r.problems);
+    assert!(r.records >= 9, "sign-ups, sessions and the failure are recorded: {}", r.records);
+    let kinds: Vec<String> = kavach_core::audit::page(&t.db, 0, 100).await.unwrap().into_iter().map(|r| r.kind).collect();
+    for k in ["user.created", "sign_in.success", "sign_in.failure"] {
+        assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+    }
+    // Edit.
+    exec(&t.db, "UPDATE kavach_audit_event SET kind = 'nothing' WHERE seq = 3").await;
+    let r = kavach_core::audit::verify(&t.db).await.unwrap();
+    assert!(!r.ok() && r.problems.iter().any(|p| p.contains("record 3") && p.contains("edited")), "{:?}", r.problems);
+});
+
+dual!(audit_chain_detects_delete_insert_reorder_and_truncation, options(), |t| {
+    for i in 0..3 {
+        t.core.auth().sign_up(sign_up(&format!("ch{i}@example.com"), PW), &ctx()).await.unwrap();
+    }
+    assert!(kavach_core::audit::verify(&t.db).await.unwrap().ok());
+    let recs = kavach_core::audit::page(&t.db, 0, 1000).await.unwrap();
+    let last = recs.last().unwrap().seq;
+    // Reorder: swap the contents of two records.
+    exec(&t.db, "UPDATE kavach_audit_event SET seq = -1 WHERE seq = 2").await;
+    exec(&t.db, "UPDATE kavach_audit_event SET seq = 2 WHERE seq = 3").await;
+    exec(&t.db, "UPDATE kavach_audit_event SET seq = 3 WHERE seq = -1").await;
+    assert!(!kavach_core::audit::verify(&t.db).await.unwrap().ok(), "reorder");
+    exec(&t.db, "UPDATE kavach_audit_event SET seq = -1 WHERE seq = 2").await;
+    exec(&t.db, "UPDATE kavach_audit_event SET seq = 2 WHERE seq = 3").await;
+    exec(&t.db, "UPDATE kavach_audit_event SET seq = 3 WHERE seq = -1").await;
+    assert!(kavach_core::audit::verify(&t.db).await.unwrap().ok(), "restored");
+    // Insert a forged record in the middle (a gap is made by shifting).
+    exec(&t.db, "UPDATE kavach_audit_event SET seq = seq + 1000 WHERE seq >= 3").await;
+    exec(&t.db, "INSERT INTO kavach_audit_event (seq, id, created_at, kind, data, prev_hash, hash) SELECT 3, 'forged', created_at, 'user.created', '{}', hash, hash FROM kavach_audit_event WHERE seq = 2").await;
+    assert!(!kavach_core::audit::verify(&t.db).await.unwrap().ok(), "insert");
+    exec(&t.db, "DELETE FROM kavach_audit_event WHERE id = 'forged'").await;
+    exec(&t.db, "UPDATE kavach_audit_event SET seq = seq - 1000 WHERE seq >= 1003").await;
+    assert!(kavach_core::audit::verify(&t.db).await.unwrap().ok(), "restored");
+    // Delete from the middle.
+    exec(&t.db, "DELETE FROM kavach_audit_event WHERE seq = 2").await;
+    assert!(!kavach_core::audit::verify(&t.db).await.unwrap().ok(), "delete");
+    // Truncate the tail only (the chain before it is intact, the head disagrees).
+    let t2 = harness::core_on(&harness::TestDb::sqlite().await.url, options()).await;
+    t2.core.auth().sign_up(sign_up("tail@example.com", PW), &ctx()).await.unwrap();
+    let last2 = kavach_core::audit::page(&t2.db, 0, 1000).await.unwrap().last().unwrap().seq;
+    exec(&t2.db, &format!("DELETE FROM kavach_audit_event WHERE seq = {last2}")).await;
+    let r = kavach_core::audit::verify(&t2.db).await.unwrap();
+    assert!(!r.ok() && r.problems[0].contains("head"), "truncation: {:?}", r.problems);
+    let _ = last;
+});
+
+dual!(concurrent_appends_never_fork_the_chain, options(), |t| {
+    let mut hs = Vec::new();
+    for i in 0..20 {
+        let db = t.db.clone();
+        hs.push(tokio::spawn(async move {
+            let c = RequestContext::default();
+            kavach_core::audit::append(&db, kavach_core::audit::Event::new("test.event", None, &c).with("i", i)).await.unwrap();
+        }));
+    }
+    for h in hs {
+        h.await.unwrap();
+    }
+    let r = kavach_core::audit::verify(&t.db).await.unwrap();
+    assert!(r.ok() && r.records == 20, "{r:?}");
+});
+
+#[tokio::test]
+async fn redis_rate_limiter() {
+    let url = std::env::var("KAVACH_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let l = kavach_core::ratelimit::RateLimiter::redis(&url).await.expect("Redis must be running for this test (KAVACH_TEST_REDIS)");
+    let key = format!("test-{}", kavach_core::crypto::new_id());
+    let rule = Rule { max: 2, window: Duration::from_secs(5) };
+    assert!(l.hit(&key, rule).await.unwrap().allowed);
+    assert!(l.hit(&key, rule).await.unwrap().allowed);
+    let d = l.hit(&key, rule).await.unwrap();
+    assert!(!d.allowed && d.count == 3 && d.retry_after_secs <= 5);
+    assert!(!l.peek(&key, rule).await.unwrap().allowed);
+    l.reset(&key).await.unwrap();
+    assert_eq!(l.peek(&key, rule).await.unwrap().count, 0);
+}
