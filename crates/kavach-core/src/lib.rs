@@ -13,6 +13,7 @@ pub mod password;
 pub mod ratelimit;
 pub mod sessions;
 pub mod store;
+pub mod testkit;
 pub mod users;
 mod verification;
 

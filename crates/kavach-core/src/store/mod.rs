@@ -74,15 +74,26 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new()
-                .max_connections(if memory { 1 } else { 8 })
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(opts)
-                .await
-                .map_err(|e| Error::config(format!("cannot open SQLite database {path}: {e}")))?;
-            Ok(Db::Sqlite(pool))
+            // Opening a WAL database can meet SQLITE_BUSY without the busy handler being
+            // consulted (while another process recovers the WAL index): retry briefly.
+            let mut attempt = 0;
+            loop {
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(if memory { 1 } else { 8 })
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(opts.clone())
+                    .await;
+                match pool {
+                    Ok(pool) => return Ok(Db::Sqlite(pool)),
+                    Err(e) if attempt < 50 && is_busy(&e) => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(20 * attempt.min(10))).await;
+                    }
+                    Err(e) => return Err(Error::config(format!("cannot open SQLite database {path}: {e}"))),
+                }
+            }
         } else {
             Err(Error::config(format!(
                 "unsupported database URL {url:?}: use sqlite://path/to/file.db or postgres://user@host/db"
@@ -114,6 +125,11 @@ impl Db {
     pub async fn close(&self) {
         db!(self, |pool| pool.close().await)
     }
+}
+
+fn is_busy(e: &sqlx::Error) -> bool {
+    // SQLITE_BUSY (5) and SQLITE_LOCKED (6), including their extended codes.
+    matches!(e, sqlx::Error::Database(d) if d.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|n| matches!(n & 0xff, 5 | 6)))
 }
 
 /// Start a transaction that will write. On SQLite this is `BEGIN IMMEDIATE`, which

@@ -41,7 +41,7 @@ dual!(migrations_are_idempotent_and_safe_concurrently, options(), |t| {
 });
 
 mod fresh_migrations {
-    use super::harness::TestDb;
+    use kavach_core::testkit::TestDb;
     use kavach_core::store::Db;
 
     async fn race(url: &str) {
@@ -405,7 +405,7 @@ dual!(audit_chain_detects_delete_insert_reorder_and_truncation, options(), |t| {
     exec(&t.db, "DELETE FROM kavach_audit_event WHERE seq = 2").await;
     assert!(!kavach_core::audit::verify(&t.db).await.unwrap().ok(), "delete");
     // Truncate the tail only (the chain before it is intact, the head disagrees).
-    let t2 = harness::core_on(&harness::TestDb::sqlite().await.url, options()).await;
+    let t2 = harness::core_on(&kavach_core::testkit::TestDb::sqlite().await.url, options()).await;
     t2.core.auth().sign_up(sign_up("tail@example.com", PW), &ctx()).await.unwrap();
     let last2 = kavach_core::audit::page(&t2.db, 0, 1000).await.unwrap().last().unwrap().seq;
     exec(&t2.db, &format!("DELETE FROM kavach_audit_event WHERE seq = {last2}")).await;

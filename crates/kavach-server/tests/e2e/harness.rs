@@ -1,0 +1,204 @@
+//! Starts the real `kavach` binary on a free port and talks to it over HTTP.
+
+use kavach_core::testkit::TestDb;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const PW: &str = "correct horse battery staple";
+
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    pub api: String,
+    pub dir: PathBuf,
+}
+
+pub struct Db {
+    pub db: TestDb,
+}
+
+impl Db {
+    pub async fn new(backend: &str) -> Option<Db> {
+        match backend {
+            "sqlite" => Some(Db { db: TestDb::sqlite().await }),
+            _ => TestDb::postgres().await.map(|db| Db { db }),
+        }
+    }
+    pub fn url(&self) -> &str {
+        &self.db.url
+    }
+    pub async fn drop(self) {
+        self.db.drop_db().await;
+    }
+}
+
+pub fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kavach-e2e-{}", kavach_core::crypto::new_id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_kavach")
+}
+
+/// A `kavach` command with a clean environment in `dir`.
+pub fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(bin());
+    c.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KAVACH_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("KAVACH_LOG", "warn");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+impl Server {
+    /// Start `kavach serve` with `env` (database URL included) on a free port.
+    pub fn start(db_url: &str, env: &[(&str, &str)]) -> Server {
+        Self::start_in(temp_dir(), db_url, env)
+    }
+
+    pub fn start_in(dir: PathBuf, db_url: &str, env: &[(&str, &str)]) -> Server {
+        let mut env: Vec<(&str, &str)> = env.to_vec();
+        if !db_url.is_empty() {
+            env.push(("KAVACH_DATABASE_URL", db_url));
+        }
+        if !env.iter().any(|(k, _)| *k == "KAVACH_SECRET") {
+            env.push(("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij"));
+        }
+        let mut child = command(&dir, &env)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kavach");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let mut addr = None;
+            for line in lines.by_ref() {
+                let line = line.unwrap_or_default();
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    addr = Some(rest.trim().to_owned());
+                }
+                if let Some(rest) = line.trim().strip_prefix("API") {
+                    let api = rest.split_whitespace().next().map(str::to_owned);
+                    let _ = tx.send((addr.clone(), api));
+                    break;
+                }
+            }
+            for _ in lines {}
+        });
+        let (addr, api) = rx.recv_timeout(Duration::from_secs(30)).expect("kavach did not print its address");
+        Server { child, addr: addr.unwrap(), api: api.unwrap(), dir }
+    }
+
+    /// API URL on 127.0.0.1 (the printed one uses the configured base URL).
+    pub fn url(&self, path: &str) -> String {
+        let base_path = self.api.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
+        format!("http://{}{}{}", self.addr, base_path, path)
+    }
+
+    pub fn root(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn origin(&self) -> String {
+        kavach_core::origin_of(&self.api).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// `name=value` of the session cookie set by a response.
+pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
+        let pair = c.split(';').next()?.trim();
+        (pair.contains("session_token=") && !pair.ends_with('=')).then(|| pair.to_owned())
+    })
+}
+
+pub fn set_cookie_header(r: &reqwest::Response) -> Option<String> {
+    r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find(|c| c.contains("session_token=")).map(str::to_owned)
+}
+
+pub async fn json(r: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
+}
+
+/// POST JSON with the server's own Origin (as a browser on the app would).
+pub async fn post(s: &Server, path: &str, cookie: Option<&str>, body: serde_json::Value) -> reqwest::Response {
+    let mut rq = client().post(s.url(path)).header("origin", s.origin()).json(&body);
+    if let Some(c) = cookie {
+        rq = rq.header("cookie", c);
+    }
+    rq.send().await.unwrap()
+}
+
+pub async fn get(s: &Server, path: &str, cookie: Option<&str>) -> reqwest::Response {
+    let mut rq = client().get(s.url(path));
+    if let Some(c) = cookie {
+        rq = rq.header("cookie", c);
+    }
+    rq.send().await.unwrap()
+}
+
+/// Sign up (verification off) and return the session cookie.
+pub async fn sign_up(s: &Server, email: &str) -> String {
+    let r = post(s, "/sign-up/email", None, serde_json::json!({ "email": email, "password": PW, "name": "E2E" })).await;
+    assert_eq!(r.status(), 200, "sign-up {email}");
+    session_cookie(&r).expect("sign-up sets the session cookie")
+}
+
+pub async fn sign_in(s: &Server, email: &str, password: &str) -> reqwest::Response {
+    post(s, "/sign-in/email", None, serde_json::json!({ "email": email, "password": password })).await
+}
+
+/// Run `$body` with `$db: Db` on SQLite and on PostgreSQL, as two tests.
+#[macro_export]
+macro_rules! dual {
+    ($name:ident, |$db:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run(backend: &str) {
+                let Some($db) = $crate::harness::Db::new(backend).await else { return };
+                let url = $db.url().to_owned();
+                {
+                    let $db = &url;
+                    $body
+                }
+                $db.drop().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run("sqlite").await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run("postgres").await;
+            }
+        }
+    };
+}

@@ -1,0 +1,115 @@
+//! A real SMTP server for email tests: Python's aiosmtpd (installed by
+//! scripts/test.sh), storing every message in a maildir.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Smtp {
+    child: Child,
+    pub port: u16,
+    pub maildir: PathBuf,
+}
+
+impl Smtp {
+    pub fn start() -> Smtp {
+        let python = std::env::var("KAVACH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let maildir = super::harness::temp_dir().join("maildir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(&python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start aiosmtpd with {python} ({e}); run scripts/test.sh, which installs it"));
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Smtp { child, port, maildir };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("aiosmtpd did not start on port {port} (is it installed? `{python} -m pip install aiosmtpd`)");
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            if let Ok(rd) = std::fs::read_dir(self.maildir.join(sub)) {
+                let mut files: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+                files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+                for f in files {
+                    if let Ok(raw) = std::fs::read_to_string(&f) {
+                        out.push(decode(&raw));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Wait for the newest message to `to` whose subject contains `subject`; returns headers + decoded body.
+    pub async fn wait_for(&self, to: &str, subject: &str) -> String {
+        for _ in 0..300 {
+            if let Some(m) = self.messages().into_iter().rev().find(|m| {
+                m.lines().any(|l| l.to_ascii_lowercase().starts_with("to:") && l.contains(to))
+                    && m.lines().any(|l| l.starts_with("Subject:") && l.contains(subject))
+            }) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no message to {to} about {subject:?} in {}", self.maildir.display());
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Undo the transfer encoding of a single-part message body.
+fn decode(raw: &str) -> String {
+    let raw = raw.replace("\r\n", "\n");
+    let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
+    let enc = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-transfer-encoding:").map(|v| v.trim().to_owned()));
+    let body = match enc.as_deref() {
+        Some("quoted-printable") => {
+            let joined = body.replace("=\n", "");
+            let b = joined.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'=' && i + 2 < b.len() + 1 {
+                    if let Some(v) = std::str::from_utf8(&b[i + 1..(i + 3).min(b.len())]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                        out.push(v);
+                        i += 3;
+                        continue;
+                    }
+                }
+                out.push(b[i]);
+                i += 1;
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+        Some("base64") => {
+            use base64::Engine;
+            let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+            String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(compact).unwrap_or_default()).into_owned()
+        }
+        _ => body.to_owned(),
+    };
+    format!("{head}\n\n{body}")
+}
+
+/// The first http(s) URL in a message body.
+pub fn first_link(msg: &str) -> String {
+    let i = msg.find("http://").or_else(|| msg.find("https://")).expect("a link in the message");
+    msg[i..].split_whitespace().next().unwrap().to_owned()
+}

@@ -1,0 +1,73 @@
+// Drives Kavach with better-auth's own JS client (createAuthClient from the npm
+// package `better-auth`, pinned in package.json). Exits non-zero on the first
+// failed check. Usage: KAVACH_API=http://127.0.0.1:PORT/api/kavach node client.mjs
+import { createAuthClient } from "better-auth/client";
+import assert from "node:assert/strict";
+
+const api = process.env.KAVACH_API;
+if (!api) throw new Error("set KAVACH_API");
+// The app page the browser would be on (Kavach checks it on cookie-carrying writes).
+const origin = process.env.KAVACH_ORIGIN || new URL(api).origin;
+
+// A cookie jar around fetch, as a browser would keep one.
+const jar = new Map();
+async function fetchWithCookies(input, init = {}) {
+  const headers = new Headers(init.headers || {});
+  if (jar.size) headers.set("cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
+  headers.set("origin", origin);
+  const res = await fetch(input, { ...init, headers });
+  for (const c of res.headers.getSetCookie()) {
+    const [pair, ...attrs] = c.split(";");
+    const i = pair.indexOf("=");
+    const name = pair.slice(0, i).trim(), value = pair.slice(i + 1).trim();
+    const expired = attrs.some((a) => /^\s*max-age=0\s*$/i.test(a));
+    if (expired || value === "") jar.delete(name); else jar.set(name, value);
+  }
+  return res;
+}
+
+const client = createAuthClient({ baseURL: api, fetchOptions: { customFetchImpl: fetchWithCookies } });
+let checks = 0;
+const check = (cond, msg) => { assert.ok(cond, msg); checks++; };
+
+const email = `js-${Date.now()}@example.com`;
+const password = "better auth client passphrase";
+
+const up = await client.signUp.email({ email, password, name: "JS Client" });
+check(!up.error, `sign-up failed: ${JSON.stringify(up.error)}`);
+check(up.data.user.email === email, "sign-up returns the user");
+
+const bad = await client.signIn.email({ email, password: "not the password" });
+check(bad.error && bad.error.status === 401, `wrong password gives 401, got ${JSON.stringify(bad.error)}`);
+check(bad.error.code === "INVALID_EMAIL_OR_PASSWORD", "better-auth error code");
+
+const signIn = await client.signIn.email({ email, password });
+check(!signIn.error, `sign-in failed: ${JSON.stringify(signIn.error)}`);
+check(signIn.data.user.email === email && typeof signIn.data.token === "string", "sign-in returns user and token");
+check(jar.has("kavach.session_token"), "session cookie set");
+
+const session = await client.getSession();
+check(!session.error && session.data, `get-session failed: ${JSON.stringify(session.error)}`);
+check(session.data.user.email === email, "get-session returns the user");
+check(session.data.session.userId === session.data.user.id, "session belongs to user");
+check(!Number.isNaN(Date.parse(session.data.session.expiresAt)), "expiresAt is a date");
+
+const sessions = await client.listSessions();
+check(!sessions.error && Array.isArray(sessions.data), `list-sessions failed: ${JSON.stringify(sessions.error)}`);
+check(sessions.data.length >= 2, `sign-up and sign-in sessions listed (${sessions.data.length})`);
+
+const other = sessions.data.find((s) => s.id !== session.data.session.id);
+const revoked = await client.revokeSession({ token: other.token });
+check(!revoked.error && revoked.data.status === true, `revoke-session failed: ${JSON.stringify(revoked.error)}`);
+check((await client.listSessions()).data.length === sessions.data.length - 1, "one session fewer");
+
+const upd = await client.updateUser({ name: "Renamed" });
+check(!upd.error, `update-user failed: ${JSON.stringify(upd.error)}`);
+check((await client.getSession()).data.user.name === "Renamed", "update visible");
+
+const out = await client.signOut();
+check(!out.error && out.data.success === true, `sign-out failed: ${JSON.stringify(out.error)}`);
+const after = await client.getSession();
+check(!after.error && after.data === null, "no session after sign-out");
+
+console.log(`better-auth client against Kavach: ${checks} checks passed`);
