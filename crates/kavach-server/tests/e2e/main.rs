@@ -66,10 +66,11 @@ dual!(session_lifecycle_over_http, |db| {
     assert_eq!(get(&s, "/list-sessions", Some(&c2)).await.status(), 401);
 });
 
-dual!(two_instances_behave_as_one, |db| {
-    if db.starts_with("sqlite") {
-        return; // several instances are a PostgreSQL deployment
-    }
+/// Several instances are a PostgreSQL deployment, so this test has no SQLite twin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_behave_as_one_postgres() {
+    let Some(pg) = Db::new("postgres").await else { return };
+    let db = pg.url();
     let a = Server::start(db, &[NO_VERIFY]);
     let b = Server::start(db, &[NO_VERIFY]);
     let cookie = sign_up(&a, "two@example.com").await;
@@ -87,7 +88,9 @@ dual!(two_instances_behave_as_one, |db| {
         assert!(start.elapsed() < Duration::from_secs(2), "revocation on B not seen by A");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-});
+    drop((a, b));
+    pg.drop().await;
+}
 
 #[tokio::test]
 async fn cookie_attributes_follow_the_base_url_scheme() {
