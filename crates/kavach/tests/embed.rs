@@ -1,0 +1,89 @@
+//! The embedding API, in-process: the example app's router with its extractors
+//! and layer, called through tower without a socket.
+
+#[path = "../examples/embed.rs"]
+#[allow(dead_code)]
+mod example;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use kavach_core::testkit::TestDb;
+use tower::ServiceExt;
+
+async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    let r = app.clone().oneshot(req).await.unwrap();
+    let (status, headers) = (r.status(), r.headers().clone());
+    let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn flow(db: TestDb) {
+    let app = example::app(&db.url).await.unwrap();
+    let (st, _, body) = call(&app, Request::get("/api/me").body(Body::empty()).unwrap()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("UNAUTHORIZED"));
+    let (st, h, _) = call(&app, Request::get("/dashboard?tab=1").header("accept", "text/html").body(Body::empty()).unwrap()).await;
+    assert_eq!(st, StatusCode::FOUND);
+    assert_eq!(h["location"], "/sign-in?next=%2Fdashboard%3Ftab%3D1");
+    let (st, _, _) = call(&app, Request::get("/dashboard").header("accept", "application/json").body(Body::empty()).unwrap()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "APIs get 401, not a redirect");
+    let (st, h, body) = call(
+        &app,
+        Request::post("/api/kavach/sign-up/email")
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"email":"emb@example.com","password":"embedded passphrase","name":"Emb"}"#))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let cookie = h["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let (st, _, body) = call(&app, Request::get("/api/me").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(body.contains("emb@example.com"), "{body}");
+    let (st, _, body) = call(&app, Request::get("/dashboard").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(body.contains("Hello emb@example.com"));
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn extractors_and_layer_sqlite() {
+    flow(TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn extractors_and_layer_postgres() {
+    if let Some(db) = TestDb::postgres().await {
+        flow(db).await;
+    }
+}
+
+#[tokio::test]
+async fn typed_rust_api() {
+    let db = TestDb::sqlite().await;
+    let mail = kavach_core::testkit::CaptureMailer::default();
+    let k = kavach::Kavach::builder()
+        .database_url(&db.url)
+        .secret("typed-api-secret-0123456789abcdefgh")
+        .mailer(mail.clone())
+        .build()
+        .await
+        .unwrap();
+    let ctx = kavach::RequestContext::default();
+    let out = k
+        .auth()
+        .sign_up(kavach_core::auth::SignUp { email: "typed@example.com".into(), password: "typed api passphrase".into(), name: "T".into(), ..Default::default() }, &ctx)
+        .await
+        .unwrap();
+    assert!(out.session.is_none(), "verification is required by default");
+    let msg = mail.wait_for("typed@example.com", "Verify").await;
+    k.auth().verify_email(&kavach_core::testkit::link_token(&msg), &ctx).await.unwrap();
+    let signed = k.auth().sign_in("typed@example.com", "typed api passphrase", &ctx).await.unwrap();
+    let s = k.auth().get_session(&signed.session.token).await.unwrap().unwrap();
+    assert_eq!(s.data.user.email, "typed@example.com");
+    assert_eq!(k.auth().list_sessions(&s.data.user.id).await.unwrap().len(), 1);
+    k.auth().sign_out(&s.data.session, &ctx).await.unwrap();
+    assert!(k.auth().get_session(&signed.session.token).await.unwrap().is_none());
+    assert_eq!(k.users().count().await.unwrap(), 1);
+    db.drop_db().await;
+}
