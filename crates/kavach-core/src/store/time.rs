@@ -31,23 +31,35 @@ impl Ts {
     }
     /// ISO 8601 with milliseconds and `Z`, as better-auth and JavaScript's `Date.toJSON` write it.
     pub fn to_iso(self) -> String {
+        let buf = self.iso_bytes();
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` without allocating (years 0..=9999).
+    fn iso_bytes(self) -> [u8; 24] {
         let t = self.to_offset();
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.millisecond()
-        )
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for i in (0..width).rev() {
+                b[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, t.year().clamp(0, 9999) as u32);
+        put(5, 2, u8::from(t.month()) as u32);
+        put(8, 2, t.day() as u32);
+        put(11, 2, t.hour() as u32);
+        put(14, 2, t.minute() as u32);
+        put(17, 2, t.second() as u32);
+        put(20, 3, t.millisecond() as u32);
+        b
     }
 }
 
 impl serde::Serialize for Ts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_iso())
+        let b = self.iso_bytes();
+        s.serialize_str(std::str::from_utf8(&b).expect("ASCII"))
     }
 }
 

@@ -545,3 +545,52 @@ dual!(better_auth_js_client_works_against_kavach, |db| {
     assert!(stdout.contains("checks passed"), "{stdout}");
     println!("{stdout}");
 });
+
+#[tokio::test]
+async fn rate_limits_can_live_in_redis_shared_by_instances() {
+    let redis = std::env::var("KAVACH_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let db = Db::new("sqlite").await.unwrap();
+    let dir = temp_dir();
+    std::fs::write(dir.join("kavach.toml"), "[rate_limit.routes]\n\"/send-verification-email\" = \"4/1m\"\n").unwrap();
+    let cfg = dir.join("kavach.toml");
+    let env = [("KAVACH_REDIS_URL", redis.as_str()), ("KAVACH_CONFIG", cfg.to_str().unwrap())];
+    // Clear counters a previous run may have left for this route.
+    let l = kavach_core::ratelimit::RateLimiter::redis(&redis).await.unwrap();
+    l.reset("ip:127.0.0.1:/send-verification-email").await.unwrap();
+    let a = Server::start(db.url(), &env);
+    let b = Server::start(db.url(), &env);
+    for i in 0..4 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(post(s, "/send-verification-email", None, json!({ "email": "r@example.com" })).await.status(), 200, "request {i}");
+    }
+    assert_eq!(post(&a, "/send-verification-email", None, json!({ "email": "r@example.com" })).await.status(), 429);
+    // The counters are in Redis, not in the database.
+    let d = kavach_core::store::Db::connect(db.url()).await.unwrap();
+    let rows: i64 = kavach_core::db!(&d, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM kavach_rate_limit").fetch_one(pool).await.unwrap());
+    assert_eq!(rows, 0);
+    d.close().await;
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(dir);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn secret_rotation_keeps_sessions_signed_with_older_secrets() {
+    let db = Db::new("sqlite").await.unwrap();
+    let old = "old-secret-0123456789-abcdefghijklmnopq";
+    let new = "new-secret-0123456789-abcdefghijklmnopq";
+    let s = Server::start(db.url(), &[NO_VERIFY, ("KAVACH_SECRET", old)]);
+    let cookie = sign_up(&s, "rot@example.com").await;
+    drop(s);
+    let both = format!("{new},{old}");
+    let s = Server::start(db.url(), &[NO_VERIFY, ("KAVACH_SECRET", &both)]);
+    let (_, me) = json(get(&s, "/get-session", Some(&cookie)).await).await;
+    assert_eq!(me["user"]["email"], "rot@example.com", "cookies signed with the old secret still work");
+    let fresh = session_cookie(&sign_in(&s, "rot@example.com", PW).await).unwrap();
+    drop(s);
+    let s = Server::start(db.url(), &[NO_VERIFY, ("KAVACH_SECRET", new)]);
+    assert_eq!(json(get(&s, "/get-session", Some(&cookie)).await).await.1, Value::Null, "old secret removed: old cookies end");
+    assert_ne!(json(get(&s, "/get-session", Some(&fresh)).await).await.1, Value::Null, "new cookies were signed with the new secret");
+    drop(s);
+    db.drop().await;
+}

@@ -83,6 +83,6 @@ pub fn clear_session_cookie(core: &Core) -> HeaderValue {
 
 /// Does the response already set the session cookie?
 pub fn sets_session_cookie(core: &Core, headers: &HeaderMap) -> bool {
-    let prefix = format!("{}=", cookie_name(core));
-    headers.get_all(header::SET_COOKIE).iter().any(|v| v.as_bytes().starts_with(prefix.as_bytes()))
+    let name = cookie_name(core).as_bytes();
+    headers.get_all(header::SET_COOKIE).iter().any(|v| v.as_bytes().strip_prefix(name).is_some_and(|rest| rest.starts_with(b"=")))
 }

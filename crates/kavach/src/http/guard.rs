@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use kavach_core::Kind;
 
 /// The matched route, carried on the response so the metrics layer (which runs
-/// before routing) can label it.
+/// before routing) can label it. (`MatchedPath` clones without allocating.)
 #[derive(Clone)]
-pub struct RouteName(pub String);
+pub struct RouteName(pub MatchedPath);
 
 /// Routes where a request without cookies is still checked when it names an
 /// origin (login CSRF: signing a victim into the attacker's account).
@@ -63,11 +63,11 @@ pub async fn origin_check(State(k): State<Kavach>, req: Request, next: Next) -> 
 
 /// Per client IP and route limits, for the routes listed in the rate-limit options.
 pub async fn rate_limit(State(k): State<Kavach>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let rl = &k.options().rate_limit;
     if rl.enabled
         && let Some(route) = &route
-        && let Some((path, rule)) = rl.routes.iter().find(|(p, _)| route.ends_with(p.as_str()))
+        && let Some((path, rule)) = rl.routes.iter().find(|(p, _)| route.as_str().ends_with(p.as_str()))
     {
         let (parts, body) = req.into_parts();
         let ctx = request_context(&k, &parts);

@@ -2,7 +2,6 @@
 //! method and status class, a latency histogram per route, and sign-in outcomes.
 //! Route entries are created once and then updated with atomics only.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
@@ -26,23 +25,30 @@ pub enum SignIn {
     Blocked,
 }
 
+/// Routes are few (tens), so a vector searched without allocating beats a map keyed by owned strings.
 #[derive(Default)]
 pub struct Metrics {
-    routes: RwLock<HashMap<(String, String), Arc<RouteStats>>>,
+    routes: RwLock<Vec<(String, String, Arc<RouteStats>)>>,
     sign_in: [AtomicU64; 3],
 }
 
 impl Metrics {
+    fn stats(&self, method: &str, route: &str) -> Arc<RouteStats> {
+        let find = |v: &Vec<(String, String, Arc<RouteStats>)>| v.iter().find(|(m, r, _)| m == method && r == route).map(|e| e.2.clone());
+        if let Some(s) = find(&self.routes.read().expect("metrics lock")) {
+            return s;
+        }
+        let mut v = self.routes.write().expect("metrics lock");
+        if let Some(s) = find(&v) {
+            return s;
+        }
+        let s = Arc::new(RouteStats::default());
+        v.push((method.to_owned(), route.to_owned(), s.clone()));
+        s
+    }
+
     pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let key = (method.to_owned(), route.to_owned());
-        let stats = {
-            let map = self.routes.read().expect("metrics lock");
-            map.get(&key).cloned()
-        };
-        let stats = match stats {
-            Some(s) => s,
-            None => self.routes.write().expect("metrics lock").entry(key).or_default().clone(),
-        };
+        let stats = self.stats(method, route);
         let class = ((status / 100).clamp(1, 5) - 1) as usize;
         stats.by_class[class].fetch_add(1, Relaxed);
         let us = elapsed.as_micros() as u64;
@@ -62,12 +68,11 @@ impl Metrics {
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let map = self.routes.read().expect("metrics lock");
-        let mut keys: Vec<_> = map.keys().collect();
-        keys.sort();
+        let mut rows: Vec<(String, String, Arc<RouteStats>)> = self.routes.read().expect("metrics lock").clone();
+        rows.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
         out.push_str("# HELP kavach_http_requests_total HTTP requests by route, method and status class.\n# TYPE kavach_http_requests_total counter\n");
-        for k in &keys {
-            let s = &map[*k];
+        for (m, r, s) in &rows {
+            let k = (m, r);
             for (i, c) in s.by_class.iter().enumerate() {
                 let n = c.load(Relaxed);
                 if n > 0 {
@@ -76,8 +81,8 @@ impl Metrics {
             }
         }
         out.push_str("# HELP kavach_http_request_duration_seconds HTTP request latency by route.\n# TYPE kavach_http_request_duration_seconds histogram\n");
-        for k in &keys {
-            let s = &map[*k];
+        for (m, r, s) in &rows {
+            let k = (m, r);
             let labels = format!("method=\"{}\",route=\"{}\"", k.0, esc(&k.1));
             for (i, b) in BUCKETS_US.iter().enumerate() {
                 let _ = writeln!(out, "kavach_http_request_duration_seconds_bucket{{{labels},le=\"{}\"}} {}", *b as f64 / 1e6, s.buckets[i].load(Relaxed));

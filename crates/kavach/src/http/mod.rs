@@ -142,14 +142,8 @@ async fn session(State(k): State<Kavach>, mut req: Request, next: Next) -> Respo
 async fn record_metrics(State(k): State<Kavach>, req: Request, next: Next) -> Response {
     let start = std::time::Instant::now();
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|m| m.as_str().to_owned());
     let resp = next.run(req).await;
-    let route = route
-        .or_else(|| resp.extensions().get::<guard::RouteName>().map(|r| r.0.clone()))
-        .unwrap_or_else(|| "unmatched".into());
-    k.metrics().record(method.as_str(), &route, resp.status().as_u16(), start.elapsed());
+    let route = resp.extensions().get::<guard::RouteName>().map(|r| r.0.as_str()).unwrap_or("unmatched");
+    k.metrics().record(method.as_str(), route, resp.status().as_u16(), start.elapsed());
     resp
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Kavach benchmarks, side by side with a minimal axum baseline, in one run.
+#
+#   bench/run.sh                 # SQLite and PostgreSQL (needs 127.0.0.1:5432)
+#   BENCH_DB=sqlite bench/run.sh
+#   DURATION=20s CONNECTIONS=8 bench/run.sh
+#
+# Measures, with wrk on this machine (client and server share its cores):
+#   - GET {base}/get-session with a valid cookie vs the baseline handler: req/s, p50, p99, ratio
+#   - idle RSS of the server after start, and time from process start to ready (/readyz 200)
+# Writes a summary to bench/results/<timestamp>.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-8}
+THREADS=${THREADS:-2}
+BENCH_DB=${BENCH_DB:-both}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
+cargo build --release -q -p kavach-server -p kavach-bench-baseline
+BIN=target/release/kavach
+BASE=target/release/kavach-bench-baseline
+mkdir -p bench/results
+out=bench/results/$(date -u +%Y%m%dT%H%M%SZ).txt
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now_ms() { date +%s%3N; }
+
+# wrk prints "Requests/sec:" and, with --latency, "50%" and "99%" lines.
+run_wrk() { # url [header]
+  if [ -n "${2:-}" ]; then wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$2" "$1"; else wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1"; fi
+}
+field() { awk -v k="$1" '$1==k {print $2}'; }
+
+report() { echo "$*" | tee -a "$out"; }
+
+report "# Kavach benchmark $(date -u +%FT%TZ)"
+report "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION on the same machine"
+report ""
+
+# Baseline.
+bport=$(free_port)
+$BASE "127.0.0.1:$bport" > "$work/baseline.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$bport/get-session" >/dev/null && break; sleep 0.05; done
+run_wrk "http://127.0.0.1:$bport/get-session" > "$work/wrk-baseline.txt"
+b_rps=$(field Requests/sec: < "$work/wrk-baseline.txt")
+b_p50=$(field 50% < "$work/wrk-baseline.txt"); b_p99=$(field 99% < "$work/wrk-baseline.txt")
+kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+report "baseline (minimal axum handler, same JSON shape): ${b_rps} req/s, p50 ${b_p50}, p99 ${b_p99}"
+
+bench_kavach() { # label database_url
+  local label=$1 url=$2 port dir start ready pid rss cookie
+  port=$(free_port); dir="$work/$label"; mkdir -p "$dir"
+  start=$(now_ms)
+  (cd "$dir" && KAVACH_DATABASE_URL="$url" KAVACH_SECRET="bench-secret-0123456789-abcdefghijklmnop" \
+     KAVACH_REQUIRE_EMAIL_VERIFICATION=false KAVACH_LOG=warn exec "$OLDPWD/$BIN" serve --listen "127.0.0.1:$port" > server.log 2>&1) &
+  pid=$!; pids+=($pid)
+  until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.002; done
+  ready=$(( $(now_ms) - start ))
+  sleep 1
+  rss=$(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$pid/status")
+  local api="http://127.0.0.1:$port/api/kavach"
+  cookie=$(curl -s -D - -o /dev/null -H 'content-type: application/json' -H "origin: http://localhost:$port" \
+     -d '{"email":"bench@example.com","password":"benchmark passphrase","name":"Bench"}' "$api/sign-up/email" \
+     | awk -F': ' 'tolower($1)=="set-cookie" {split($2,a,";"); print a[1]}')
+  [ -n "$cookie" ] || { echo "sign-up failed"; cat "$dir/server.log"; exit 1; }
+  curl -sf -H "cookie: $cookie" "$api/get-session" | grep -q bench@example.com
+  run_wrk "$api/get-session" "cookie: $cookie" > "$work/wrk-$label.txt"
+  local rps p50 p99 errs
+  rps=$(field Requests/sec: < "$work/wrk-$label.txt")
+  p50=$(field 50% < "$work/wrk-$label.txt"); p99=$(field 99% < "$work/wrk-$label.txt")
+  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-$label.txt" || true)
+  report "kavach get-session on $label: ${rps} req/s, p50 ${p50}, p99 ${p99}, ratio to baseline $(python3 -c "print(f'{$rps/$b_rps:.2f}')")${errs:+ ($errs)}"
+  report "kavach on $label: idle RSS ${rss}, start to ready ${ready} ms (process start to first 200 from /readyz)"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+if [ "$BENCH_DB" = sqlite ] || [ "$BENCH_DB" = both ]; then
+  bench_kavach sqlite "sqlite://$work/sqlite/kavach.db"
+fi
+if [ "$BENCH_DB" = postgres ] || [ "$BENCH_DB" = both ]; then
+  db="kavach_bench_$$"
+  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db" postgres
+  bench_kavach postgres "postgres://postgres@127.0.0.1:5432/$db"
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE $db WITH (FORCE)" postgres
+fi
+report ""
+report "raw wrk outputs were in $work (removed); summary: $out"
