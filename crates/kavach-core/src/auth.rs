@@ -120,7 +120,7 @@ impl Auth<'_> {
                         "account-exists.txt",
                         &email,
                         context! { app_name => &self.0.options.app_name, name => &existing.name, email => &email,
-                                   reset_url => self.0.options.api_url("/reset-password") },
+                                   reset_url => self.0.options.api_url("/forgot-password") },
                     );
                 }
                 // The same shape as a real sign-up, for a user that does not exist.
@@ -294,6 +294,9 @@ impl Auth<'_> {
         new_password: &str,
         ctx: &RequestContext,
     ) -> Result<NewSession> {
+        if users::password_hash(&self.0.db, &user.id).await?.is_none() {
+            return Err(Error::bad_request("CREDENTIAL_ACCOUNT_NOT_FOUND", "This account has no password: use password reset to set one"));
+        }
         self.check_current_password(&user.id, current_password).await?;
         self.0.options.password.check(new_password, &[&user.email, &user.name])?;
         let hash = self.0.hasher.hash(new_password).await?;
@@ -413,7 +416,7 @@ impl Auth<'_> {
             return Err(Error::bad_request("EMAIL_IS_THE_SAME", "The new email is the current one"));
         }
         audit::append(&self.0.db, audit::Event::new("email.change_requested", Some(&user.id), ctx)).await?;
-        let reset_url = self.0.options.api_url("/reset-password");
+        let reset_url = self.0.options.api_url("/forgot-password");
         self.0.send_email(
             "email-change-requested.txt",
             &user.email,
@@ -464,8 +467,9 @@ impl Auth<'_> {
                 );
             }
             None => {
-                // Do comparable database work so the timing does not tell.
-                let _ = crate::crypto::random_token();
+                // The same database work as for a real account (a token row that is dead
+                // on arrival, purged later), so the timing does not tell.
+                verification::create(&self.0.db, Purpose::ResetPassword, &serde_json::json!({}), Duration::ZERO).await?;
                 audit::append(&self.0.db, audit::Event::new("password.reset_requested", None, ctx)).await?;
             }
         }

@@ -107,7 +107,6 @@ pub struct Options {
     /// Origins allowed to make cookie-authenticated writes, besides the base URL's own.
     pub trusted_origins: Vec<String>,
     pub app_name: String,
-    pub email_from: String,
     pub session: SessionOptions,
     pub password: PasswordPolicy,
     pub email_password: EmailPasswordOptions,
@@ -122,7 +121,6 @@ impl Default for Options {
             secrets: vec![],
             trusted_origins: vec![],
             app_name: "Kavach".into(),
-            email_from: "Kavach <no-reply@localhost>".into(),
             session: SessionOptions::default(),
             password: PasswordPolicy::default(),
             email_password: EmailPasswordOptions::default(),
@@ -265,7 +263,8 @@ impl Core {
     pub async fn purge_expired(&self) -> Result<()> {
         self.sessions.purge_expired().await?;
         verification::purge_expired(&self.db).await?;
-        self.limiter.purge(Duration::from_secs(86400)).await?;
+        let longest = self.options.rate_limit.routes.iter().map(|(_, r)| r.window).chain([self.options.rate_limit.account_failures.window]).max();
+        self.limiter.purge(longest.unwrap_or_default().max(Duration::from_secs(86400))).await?;
         Ok(())
     }
 

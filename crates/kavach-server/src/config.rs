@@ -206,6 +206,7 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub smtp_url: Option<String>,
     pub templates_dir: Option<PathBuf>,
+    pub email_from: String,
     pub data_dir: PathBuf,
     pub trusted_proxies: Vec<Cidr>,
     pub log: String,
@@ -325,7 +326,7 @@ impl Config {
             bail!("base_path = {:?}: expected a path such as /api/kavach", f.base_path);
         }
         for o in &f.trusted_origins {
-            if kavach_core::origin_of(o).is_none() {
+            if kavach_core::origin_of(o).as_deref() != Some(o.trim_end_matches('/').to_ascii_lowercase().as_str()) {
                 bail!("trusted_origins: {o:?} is not an origin (example: https://app.example.com)");
             }
         }
@@ -376,8 +377,8 @@ impl Config {
 
         let mut rl = RateLimitOptions { enabled: f.rate_limit.enabled, account_failures: f.rate_limit.account_failures.0, ..Default::default() };
         for (route, rule) in f.rate_limit.routes {
-            if !route.starts_with('/') {
-                bail!("rate_limit.routes: {route:?} must be a path such as /sign-in/email");
+            if !kavach::http::API_ROUTES.contains(&route.as_str()) {
+                bail!("rate_limit.routes: {route:?} is not a Kavach route (one of: {})", kavach::http::API_ROUTES.join(", "));
             }
             rl.routes.retain(|(p, _)| *p != route);
             rl.routes.push((route, rule.0));
@@ -389,7 +390,6 @@ impl Config {
             secrets,
             trusted_origins: f.trusted_origins,
             app_name: f.app_name,
-            email_from: f.email.from.clone(),
             session: SessionOptions {
                 expires_in: f.session.expires_in.0,
                 update_age: f.session.update_age.0,
@@ -412,7 +412,7 @@ impl Config {
             },
             rate_limit: rl,
         };
-        kavach_core::email::parse_mailbox(&options.email_from).map_err(|e| anyhow!("email.from: {}", e.message))?;
+        kavach_core::email::parse_mailbox(&f.email.from).map_err(|e| anyhow!("email.from: {}", e.message))?;
         Ok(Config {
             mode: f.mode,
             listen,
@@ -420,6 +420,7 @@ impl Config {
             redis_url: f.redis_url,
             smtp_url: f.email.smtp_url,
             templates_dir: f.email.templates_dir,
+            email_from: f.email.from,
             data_dir: f.data_dir,
             trusted_proxies,
             log: f.log,
@@ -442,7 +443,7 @@ impl Config {
     /// The mailer this configuration asks for.
     pub fn mailer(&self) -> Result<std::sync::Arc<dyn kavach::Mailer>> {
         Ok(match &self.smtp_url {
-            Some(url) => std::sync::Arc::new(kavach::SmtpMailer::new(url, &self.options.email_from).map_err(|e| anyhow!("{}", e.message))?),
+            Some(url) => std::sync::Arc::new(kavach::SmtpMailer::new(url, &self.email_from).map_err(|e| anyhow!("{}", e.message))?),
             None => {
                 if self.mode == Mode::Production {
                     tracing::warn!("no SMTP URL configured: emails go to the development outbox; set KAVACH_SMTP_URL");
@@ -515,6 +516,13 @@ mod tests {
         assert!(e.contains("expires_in") || e.contains("7 weeks"), "{e}");
         let e = from("trusted_proxies = [\"10.0.0.0/99\"]").err().unwrap().to_string();
         assert!(e.contains("10.0.0.0/99"), "{e}");
+        let e = from("[rate_limit.routes]\n\"/sign-in/emial\" = \"5/1m\"").err().unwrap().to_string();
+        assert!(e.contains("/sign-in/emial") && e.contains("not a Kavach route"), "{e}");
+        let e = from("trusted_origins = [\"https://app.example.com/path\"]").err().unwrap().to_string();
+        assert!(e.contains("https://app.example.com/path"), "{e}");
+        assert!(from("trusted_origins = [\"https://App.example.com/\"]").is_ok());
+        let e = from("[email]\nfrom = \"not a mailbox\"").err().unwrap().to_string();
+        assert!(e.contains("email.from"), "{e}");
     }
 
     #[test]

@@ -335,8 +335,10 @@ async fn doctor(cfg: Config) -> Result<i32> {
         Ok(db) => {
             let ping = db.ping().await;
             report(ping.is_ok(), "database", format!("{} {}", db.backend(), redact_url(&cfg.database_url)));
-            match db.migrate().await {
-                Ok(applied) => report(true, "migrations", if applied.is_empty() { "up to date".into() } else { format!("applied {applied:?}") }),
+            // Report only: `kavach migrate` (or `serve`) applies them.
+            match db.pending_migrations().await {
+                Ok(p) if p.is_empty() => report(true, "migrations", "up to date".into()),
+                Ok(p) => report(true, "migrations", format!("pending {p:?}: `kavach serve` or `kavach migrate` applies them")),
                 Err(e) => report(false, "migrations", e.to_string()),
             }
         }

@@ -10,7 +10,7 @@
 //! FromRef<S>`), or run under [`RequireAuthLayer`], which resolves the session once.
 
 use crate::Kavach;
-use crate::http::cookies::session_token;
+use crate::http::cookies::{self, Source, session_token};
 use crate::http::error::ApiError;
 use crate::http::{Authenticated, pages};
 use axum::extract::{FromRef, FromRequestParts, Request};
@@ -25,9 +25,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-async fn resolve(k: &Kavach, headers: &HeaderMap) -> Result<Option<Authenticated>, Error> {
+/// The request's session, and whether its cookie should be re-issued (the expiry moved).
+async fn resolve_renewing(k: &Kavach, headers: &HeaderMap) -> Result<Option<(Authenticated, bool)>, Error> {
     let Some((token, source)) = session_token(k, headers) else { return Ok(None) };
-    Ok(k.auth().get_session(&token).await?.map(|c| Authenticated { data: c.data, token, source }))
+    Ok(k.auth().get_session(&token).await?.map(|c| (Authenticated { data: c.data, token, source }, c.renewed)))
+}
+
+async fn resolve(k: &Kavach, headers: &HeaderMap) -> Result<Option<Authenticated>, Error> {
+    Ok(resolve_renewing(k, headers).await?.map(|(a, _)| a))
 }
 
 async fn from_parts<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Option<Arc<SessionWithUser>>, ApiError>
@@ -147,16 +152,28 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
         Box::pin(async move {
+            let mut renew = None;
             if req.extensions().get::<Authenticated>().is_none() {
-                match resolve(&layer.kavach, req.headers()).await {
-                    Ok(Some(a)) => {
+                match resolve_renewing(&layer.kavach, req.headers()).await {
+                    Ok(Some((a, renewed))) => {
+                        if renewed && a.source == Source::Cookie {
+                            let persistent = !cookies::dont_remember(&layer.kavach, req.headers());
+                            renew = Some(cookies::set_session_cookie(&layer.kavach, &a.token, persistent));
+                        }
                         req.extensions_mut().insert(a);
                     }
                     Ok(None) => return Ok(denied(&layer, req.headers(), req.uri())),
                     Err(e) => return Ok(ApiError(e).into_response()),
                 }
             }
-            inner.call(req).await
+            let mut resp = inner.call(req).await?;
+            // The expiry slid forward: give the browser a cookie that lives as long.
+            if let Some(c) = renew
+                && !cookies::sets_session_cookie(&layer.kavach, resp.headers())
+            {
+                resp.headers_mut().append(axum::http::header::SET_COOKIE, c);
+            }
+            Ok(resp)
         })
     }
 }

@@ -165,10 +165,6 @@ impl KavachBuilder {
         self.options.app_name = name.into();
         self
     }
-    pub fn email_from(mut self, from: impl Into<String>) -> Self {
-        self.options.email_from = from.into();
-        self
-    }
     pub fn email_password(mut self, o: EmailPasswordOptions) -> Self {
         self.options.email_password = o;
         self

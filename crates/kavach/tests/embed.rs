@@ -87,3 +87,34 @@ async fn typed_rust_api() {
     assert_eq!(k.users().count().await.unwrap(), 1);
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn require_auth_layer_reissues_a_renewed_cookie() {
+    let db = TestDb::sqlite().await;
+    let k = kavach::Kavach::builder()
+        .database_url(&db.url)
+        .secret("renew-secret-0123456789abcdefghijk")
+        .email_password(kavach::EmailPasswordOptions { require_email_verification: false, ..Default::default() })
+        .session(kavach::SessionOptions { update_age: std::time::Duration::ZERO, ..Default::default() })
+        .build()
+        .await
+        .unwrap();
+    let app: axum::Router = axum::Router::new()
+        .nest("/api/kavach", k.router())
+        .route("/private", axum::routing::get(|| async { "secret" }).layer(k.require_auth()));
+    let (_, h, _) = call(
+        &app,
+        Request::post("/api/kavach/sign-up/email")
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"email":"renew@example.com","password":"renewing passphrase","name":"R"}"#))
+            .unwrap(),
+    )
+    .await;
+    let cookie = h["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (st, h, body) = call(&app, Request::get("/private").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    assert_eq!((st, body.as_str()), (StatusCode::OK, "secret"));
+    let c = h.get("set-cookie").expect("the renewed session cookie").to_str().unwrap();
+    assert!(c.starts_with("kavach.session_token=") && c.contains("Max-Age=604800"), "{c}");
+    db.drop_db().await;
+}

@@ -114,6 +114,26 @@ impl Db {
         migrate::run(self).await
     }
 
+    /// Versions of the migrations this binary has that the database has not applied.
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        let all = match self {
+            Db::Sqlite(_) => MIGRATIONS_SQLITE,
+            Db::Postgres(_) => MIGRATIONS_POSTGRES,
+        };
+        let applied: Vec<i64> = db!(self, |pool| {
+            let exists: Option<(String,)> = match self {
+                Db::Sqlite(_) => sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'kavach_migration'").fetch_optional(pool).await?,
+                Db::Postgres(_) => sqlx::query_as("SELECT CAST(to_regclass('kavach_migration') AS TEXT) WHERE to_regclass('kavach_migration') IS NOT NULL").fetch_optional(pool).await?,
+            };
+            if exists.is_none() {
+                vec![]
+            } else {
+                sqlx::query_scalar("SELECT version FROM kavach_migration").fetch_all(pool).await?
+            }
+        });
+        Ok(all.iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect())
+    }
+
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<()> {
         db!(self, |pool| {

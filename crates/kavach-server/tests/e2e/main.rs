@@ -594,3 +594,56 @@ async fn secret_rotation_keeps_sessions_signed_with_older_secrets() {
     drop(s);
     db.drop().await;
 }
+
+#[tokio::test]
+async fn remember_me_false_stays_a_browser_session_across_renewals() {
+    let db = Db::new("sqlite").await.unwrap();
+    let dir = temp_dir();
+    std::fs::write(dir.join("kavach.toml"), "[session]\nupdate_age = \"0s\"\n").unwrap();
+    let cfg = dir.join("kavach.toml");
+    let s = Server::start(db.url(), &[NO_VERIFY, ("KAVACH_CONFIG", cfg.to_str().unwrap())]);
+    sign_up(&s, "rm@example.com").await;
+    let r = post(&s, "/sign-in/email", None, json!({ "email": "rm@example.com", "password": PW, "rememberMe": false })).await;
+    let cookies: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned()).collect();
+    assert!(cookies.iter().any(|c| c.starts_with("kavach.dont_remember=") && c.len() > 25), "{cookies:?}");
+    let jar = cookies.join("; ");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let r = get(&s, "/get-session", Some(&jar)).await;
+    let renewed = set_cookie_header(&r).expect("renewed cookie");
+    assert!(!renewed.contains("Max-Age"), "still a browser-session cookie: {renewed}");
+    // Remembered sessions get a persistent renewed cookie.
+    let c = session_cookie(&sign_in(&s, "rm@example.com", PW).await).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let r = get(&s, "/get-session", Some(&c)).await;
+    assert!(set_cookie_header(&r).unwrap().contains("Max-Age=604800"));
+    // Sign-out clears the marker too.
+    let r = post(&s, "/sign-out", Some(&jar), json!({})).await;
+    assert!(r.headers().get_all("set-cookie").iter().any(|v| v.to_str().unwrap().starts_with("kavach.dont_remember=;")));
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn forgot_password_page_works_without_javascript() {
+    let db = Db::new("sqlite").await.unwrap();
+    let s = Server::start(db.url(), &[NO_VERIFY]);
+    let r = client().get(s.url("/forgot-password")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("name=\"email\"") && html.contains("/api/kavach/request-password-reset"), "{html}");
+    let r = client()
+        .post(s.url("/request-password-reset"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "text/html")
+        .header("origin", s.origin())
+        .body("email=someone%40example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Check your email"));
+    drop(s);
+    db.drop().await;
+}

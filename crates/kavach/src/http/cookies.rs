@@ -9,9 +9,37 @@ use kavach_core::Core;
 
 pub const COOKIE_NAME: &str = "kavach.session_token";
 pub const SECURE_COOKIE_NAME: &str = "__Secure-kavach.session_token";
+/// Set (signed `true`) when the user signed in with `rememberMe: false`, so renewed
+/// session cookies stay browser-session cookies (better-auth's `dont_remember`).
+pub const DONT_REMEMBER: &str = "kavach.dont_remember";
+pub const SECURE_DONT_REMEMBER: &str = "__Secure-kavach.dont_remember";
 
 pub fn cookie_name(core: &Core) -> &'static str {
     if core.options().secure() { SECURE_COOKIE_NAME } else { COOKIE_NAME }
+}
+
+fn dont_remember_name(core: &Core) -> &'static str {
+    if core.options().secure() { SECURE_DONT_REMEMBER } else { DONT_REMEMBER }
+}
+
+/// Did the user ask not to be remembered on this browser?
+pub fn dont_remember(core: &Core, headers: &HeaderMap) -> bool {
+    cookie(headers, dont_remember_name(core))
+        .and_then(|v| percent_decode(v, false).ok())
+        .is_some_and(|v| core.secrets().verify_signed_token(&v) == Some("true"))
+}
+
+/// `Set-Cookie` for the `dont_remember` marker (`on`) or its removal.
+pub fn set_dont_remember(core: &Core, on: bool) -> HeaderValue {
+    let value = if on { encode_value(&core.secrets().sign_token("true")) } else { String::new() };
+    let mut c = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax", dont_remember_name(core));
+    if !on {
+        c.push_str("; Max-Age=0");
+    }
+    if core.options().secure() {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).expect("cookie is ASCII")
 }
 
 /// The raw value of cookie `name`, if present.

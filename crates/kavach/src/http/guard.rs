@@ -61,13 +61,22 @@ pub async fn origin_check(State(k): State<Kavach>, req: Request, next: Next) -> 
     next.run(req).await
 }
 
+/// The rule for a matched route: exact match below the base path; when the router
+/// is nested somewhere else, the longest rule path the route ends with.
+fn rule_for<'a>(rules: &'a [(String, kavach_core::ratelimit::Rule)], base: &str, matched: &str) -> Option<&'a (String, kavach_core::ratelimit::Rule)> {
+    if let Some(rel) = matched.strip_prefix(base).filter(|r| r.starts_with('/')) {
+        return rules.iter().find(|(p, _)| p == rel);
+    }
+    rules.iter().filter(|(p, _)| matched.ends_with(p.as_str())).max_by_key(|(p, _)| p.len())
+}
+
 /// Per client IP and route limits, for the routes listed in the rate-limit options.
 pub async fn rate_limit(State(k): State<Kavach>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().cloned();
     let rl = &k.options().rate_limit;
     if rl.enabled
         && let Some(route) = &route
-        && let Some((path, rule)) = rl.routes.iter().find(|(p, _)| route.as_str().ends_with(p.as_str()))
+        && let Some((path, rule)) = rule_for(&rl.routes, &k.options().base_path, route.as_str())
     {
         let (parts, body) = req.into_parts();
         let ctx = request_context(&k, &parts);

@@ -70,6 +70,14 @@ impl FromRequestParts<Kavach> for MaybeAuth {
     }
 }
 
+/// The API's routes below the base path (those a rate-limit rule can name).
+pub const API_ROUTES: &[&str] = &[
+    "/sign-up/email", "/sign-in/email", "/get-session", "/sign-out", "/list-sessions", "/revoke-session",
+    "/revoke-sessions", "/revoke-other-sessions", "/update-user", "/change-password", "/change-email",
+    "/send-verification-email", "/verify-email", "/request-password-reset", "/reset-password", "/delete-user",
+    "/forgot-password",
+];
+
 pub(crate) fn api_router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<S> {
     Router::new()
         .route("/sign-up/email", post(routes::sign_up))
@@ -88,6 +96,7 @@ pub(crate) fn api_router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<
         .route("/request-password-reset", post(routes::request_password_reset))
         .route("/reset-password", post(routes::reset_password))
         .route("/reset-password/{token}", get(pages::reset_password_page))
+        .route("/forgot-password", get(pages::forgot_password_page))
         .route("/delete-user", post(routes::delete_user))
         .route("/ok", get(|| async { axum::Json(serde_json::json!({ "ok": true })) }))
         .route("/openapi.json", get(openapi::openapi_json))
@@ -116,6 +125,7 @@ async fn method_not_allowed() -> Response {
 async fn session(State(k): State<Kavach>, mut req: Request, next: Next) -> Response {
     let mut renew: Option<String> = None;
     let mut clear = false;
+    let persistent = !cookies::dont_remember(&k, req.headers());
     if let Some((token, source)) = cookies::session_token(&k, req.headers()) {
         match k.auth().get_session(&token).await {
             Ok(Some(c)) => {
@@ -131,7 +141,7 @@ async fn session(State(k): State<Kavach>, mut req: Request, next: Next) -> Respo
     let mut resp = next.run(req).await;
     if !cookies::sets_session_cookie(&k, resp.headers()) {
         if let Some(t) = renew {
-            resp.headers_mut().append(axum::http::header::SET_COOKIE, cookies::set_session_cookie(&k, &t, true));
+            resp.headers_mut().append(axum::http::header::SET_COOKIE, cookies::set_session_cookie(&k, &t, persistent));
         } else if clear {
             resp.headers_mut().append(axum::http::header::SET_COOKIE, cookies::clear_session_cookie(&k));
         }

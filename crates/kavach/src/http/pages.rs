@@ -11,6 +11,10 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
 }
 
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded"))
+}
+
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
@@ -59,6 +63,23 @@ pub fn reset_form(k: &Kavach, token: &str, error: Option<&str>) -> Response {
         max = k.options().password.max_length,
     );
     page(k, "Choose a new password", &body)
+}
+
+pub fn forgot_form(k: &Kavach, error: Option<&str>) -> Response {
+    let err = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
+    let body = format!(
+        "{err}<p>Enter the email of your account and we will send a link to choose a new password.</p>\
+         <form method=\"post\" action=\"{action}\"><label for=\"email\">Email</label>\
+         <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required autofocus>\
+         <button type=\"submit\">Send reset link</button></form>",
+        action = escape(&format!("{}/request-password-reset", k.options().base_path.trim_end_matches('/'))),
+    );
+    page(k, "Forgot your password?", &body)
+}
+
+/// `GET /forgot-password`: ask for a reset link (the page email notices link to).
+pub async fn forgot_password_page(State(k): State<Kavach>) -> Response {
+    forgot_form(&k, None)
 }
 
 pub fn redirect(to: &str) -> Response {

@@ -133,6 +133,7 @@ fn with_session(k: &Kavach, body: serde_json::Value, s: Option<&NewSession>, per
     if let Some(s) = s {
         let h = resp.headers_mut();
         h.append(header::SET_COOKIE, set_session_cookie(k, &s.token, persistent));
+        h.append(header::SET_COOKIE, cookies::set_dont_remember(k, !persistent));
         if let Ok(v) = HeaderValue::from_str(&k.secrets().sign_token(&s.token)) {
             h.insert("set-auth-token", v);
             h.insert("access-control-expose-headers", HeaderValue::from_static("set-auth-token"));
@@ -209,6 +210,7 @@ pub async fn sign_out(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): M
     }
     let mut resp = Json(json!({ "success": true })).into_response();
     resp.headers_mut().append(header::SET_COOKIE, clear_session_cookie(&k));
+    resp.headers_mut().append(header::SET_COOKIE, cookies::set_dont_remember(&k, false));
     Ok(resp)
 }
 
@@ -259,9 +261,16 @@ pub async fn update_user(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, 
 /// Change the password. All sessions are revoked and a new one is issued.
 #[utoipa::path(post, path = "/change-password", request_body = ChangePasswordBody, tag = "email-password",
     responses((status = 200, description = "`{ token, user }` with a new session cookie"), (status = 400, description = "INVALID_PASSWORD, weak password"), (status = 401)))]
-pub async fn change_password(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(b): Body<ChangePasswordBody>) -> ApiResult<Response> {
+pub async fn change_password(
+    State(k): State<Kavach>,
+    Ctx(ctx): Ctx,
+    Auth(a): Auth,
+    headers: HeaderMap,
+    Body(b): Body<ChangePasswordBody>,
+) -> ApiResult<Response> {
     let s = k.auth().change_password(&a.data.session, &a.data.user, &b.current_password, &b.new_password, &ctx).await?;
-    Ok(with_session(&k, json!({ "token": s.token, "user": a.data.user }), Some(&s), true))
+    let persistent = !cookies::dont_remember(&k, &headers);
+    Ok(with_session(&k, json!({ "token": s.token, "user": a.data.user }), Some(&s), persistent))
 }
 
 /// Start an email change: a confirmation link goes to the new address.
@@ -328,8 +337,25 @@ pub async fn verify_email(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: Heade
 /// Email a password-reset link (same answer whether or not the account exists).
 #[utoipa::path(post, path = "/request-password-reset", request_body = RequestResetBody, tag = "email-password",
     responses((status = 200, description = "`{ status: true, message }`"), (status = 400)))]
-pub async fn request_password_reset(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): Body<RequestResetBody>) -> ApiResult<Response> {
-    k.auth().request_password_reset(&b.email, b.redirect_to.as_deref(), &ctx).await?;
+pub async fn request_password_reset(
+    State(k): State<Kavach>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    Body(b): JsonOrForm<RequestResetBody>,
+) -> ApiResult<Response> {
+    let result = k.auth().request_password_reset(&b.email, b.redirect_to.as_deref(), &ctx).await;
+    if pages::is_form(&headers) && pages::wants_html(&headers) {
+        return Ok(match result {
+            Ok(()) => pages::message_page(&k, "Check your email", "If this email has an account, a link to reset the password is on its way."),
+            Err(e) if e.is_client_error() => {
+                let mut r = pages::forgot_form(&k, Some(&e.message));
+                *r.status_mut() = super::error::status_of(e.kind);
+                r
+            }
+            Err(e) => return Err(e.into()),
+        });
+    }
+    result?;
     Ok(Json(json!({ "status": true, "message": "If this email exists in our system, check your email for the reset link" })).into_response())
 }
 
@@ -344,12 +370,17 @@ pub async fn reset_password(
     Query(q): Query<TokenQuery>,
     Body(b): JsonOrForm<ResetPasswordBody>,
 ) -> ApiResult<Response> {
-    let form = headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded"));
+    let form = pages::is_form(&headers);
     let token = b.token.or(q.token).ok_or_else(|| ApiError(kavach_core::Error::invalid_token()))?;
     let result = k.auth().reset_password(&token, &b.new_password, &ctx).await;
     if form && pages::wants_html(&headers) {
         return Ok(match result {
             Ok(()) => pages::message_page(&k, "Password changed", "Your password is changed and every session was signed out. Sign in with the new password."),
+            Err(e) if e.code == "INVALID_TOKEN" => {
+                let mut r = pages::message_page(&k, "Link not valid", "This reset link is invalid, already used or expired. Ask for a new one.");
+                *r.status_mut() = super::error::status_of(e.kind);
+                r
+            }
             Err(e) if e.is_client_error() => {
                 let mut r = pages::reset_form(&k, &token, Some(&e.message));
                 *r.status_mut() = super::error::status_of(e.kind);
