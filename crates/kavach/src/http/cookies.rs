@@ -74,7 +74,7 @@ pub fn session_token(core: &Core, headers: &HeaderMap) -> Option<(String, Source
         return None;
     }
     let raw = cookie(headers, cookie_name(core))?;
-    let decoded = percent_decode(raw, false).ok()?;
+    let decoded = if raw.contains('%') { std::borrow::Cow::Owned(percent_decode(raw, false).ok()?) } else { std::borrow::Cow::Borrowed(raw) };
     core.secrets().verify_signed_token(&decoded).map(|t| (t.to_owned(), Source::Cookie))
 }
 

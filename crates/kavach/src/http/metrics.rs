@@ -51,11 +51,10 @@ impl Metrics {
         let stats = self.stats(method, route);
         let class = ((status / 100).clamp(1, 5) - 1) as usize;
         stats.by_class[class].fetch_add(1, Relaxed);
+        // One bucket per request; `render` makes them cumulative.
         let us = elapsed.as_micros() as u64;
-        for (i, b) in BUCKETS_US.iter().enumerate() {
-            if us <= *b {
-                stats.buckets[i].fetch_add(1, Relaxed);
-            }
+        if let Some(i) = BUCKETS_US.iter().position(|b| us <= *b) {
+            stats.buckets[i].fetch_add(1, Relaxed);
         }
         stats.sum_us.fetch_add(us, Relaxed);
         stats.count.fetch_add(1, Relaxed);
@@ -84,8 +83,10 @@ impl Metrics {
         for (m, r, s) in &rows {
             let k = (m, r);
             let labels = format!("method=\"{}\",route=\"{}\"", k.0, esc(&k.1));
+            let mut cumulative = 0;
             for (i, b) in BUCKETS_US.iter().enumerate() {
-                let _ = writeln!(out, "kavach_http_request_duration_seconds_bucket{{{labels},le=\"{}\"}} {}", *b as f64 / 1e6, s.buckets[i].load(Relaxed));
+                cumulative += s.buckets[i].load(Relaxed);
+                let _ = writeln!(out, "kavach_http_request_duration_seconds_bucket{{{labels},le=\"{}\"}} {cumulative}", *b as f64 / 1e6);
             }
             let count = s.count.load(Relaxed);
             let _ = writeln!(out, "kavach_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}");

@@ -56,7 +56,7 @@ pub struct Auth(pub Authenticated);
 impl FromRequestParts<Kavach> for Auth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &Kavach) -> Result<Self, ApiError> {
-        parts.extensions.get::<Authenticated>().cloned().map(Auth).ok_or_else(|| ApiError(kavach_core::Error::unauthorized()))
+        parts.extensions.remove::<Authenticated>().map(Auth).ok_or_else(|| ApiError(kavach_core::Error::unauthorized()))
     }
 }
 
@@ -66,7 +66,7 @@ pub struct MaybeAuth(pub Option<Authenticated>);
 impl FromRequestParts<Kavach> for MaybeAuth {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &Kavach) -> Result<Self, Self::Rejection> {
-        Ok(MaybeAuth(parts.extensions.get::<Authenticated>().cloned()))
+        Ok(MaybeAuth(parts.extensions.remove::<Authenticated>()))
     }
 }
 
