@@ -66,7 +66,7 @@ bench_kavach() { # label database_url
   local api="http://127.0.0.1:$port/api/kavach"
   cookie=$(curl -s -D - -o /dev/null -H 'content-type: application/json' -H "origin: http://localhost:$port" \
      -d '{"email":"bench@example.com","password":"benchmark passphrase","name":"Bench"}' "$api/sign-up/email" \
-     | awk -F': ' 'tolower($1)=="set-cookie" {split($2,a,";"); print a[1]}')
+     | awk -F': ' 'tolower($1)=="set-cookie" && index($2,"session_token=") {split($2,a,";"); print a[1]}')
   [ -n "$cookie" ] || { echo "sign-up failed"; cat "$dir/server.log"; exit 1; }
   curl -sf -H "cookie: $cookie" "$api/get-session" | grep -q bench@example.com
   run_wrk "$api/get-session" "cookie: $cookie" > "$work/wrk-$label.txt"

@@ -1,19 +1,14 @@
 //! Request guards shared by every route: the Origin check on cookie-authenticated
-//! writes (CSRF), and per client IP + route rate limits.
+//! writes (CSRF), and per client IP + route rate limits. Both are plain functions
+//! called by the API middleware in `mod.rs`, before the handler runs.
 
 use super::error::{ApiError, client_error};
 use super::request_context;
 use crate::Kavach;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::Request;
 use axum::http::{Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kavach_core::Kind;
-
-/// The matched route, carried on the response so the metrics layer (which runs
-/// before routing) can label it. (`MatchedPath` clones without allocating.)
-#[derive(Clone)]
-pub struct RouteName(pub MatchedPath);
 
 /// Routes where a request without cookies is still checked when it names an
 /// origin (login CSRF: signing a victim into the attacker's account).
@@ -30,73 +25,52 @@ fn origin_of_request(req: &Request) -> Option<Option<String>> {
 
 /// CSRF defence: a state-changing request that carries cookies must come from
 /// the base URL's origin or a trusted origin. Requests authenticated only by a
-/// bearer token (no cookies) are not exposed to CSRF and pass.
-pub async fn origin_check(State(k): State<Kavach>, req: Request, next: Next) -> Response {
+/// bearer token (no cookies) are not exposed to CSRF and pass. `route` is the
+/// path below the base path. Returns the refusal, if any.
+pub fn origin_check(k: &Kavach, route: &str, req: &Request) -> Option<Response> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
+        return None;
     }
     let has_cookie = req.headers().contains_key(header::COOKIE);
-    let path = req.uri().path();
-    let login = LOGIN_ROUTES.iter().any(|r| path.ends_with(r));
-    let origin = origin_of_request(&req);
+    let login = LOGIN_ROUTES.contains(&route);
+    let origin = origin_of_request(req);
     if login {
         let fetch_site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
         let fetch_mode = req.headers().get("sec-fetch-mode").and_then(|v| v.to_str().ok());
         if fetch_site == Some("cross-site") && fetch_mode == Some("navigate") {
-            return client_error(Kind::Forbidden, "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED", "Cross-site sign-in is not allowed")
-                .into_response();
+            return Some(
+                client_error(Kind::Forbidden, "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED", "Cross-site sign-in is not allowed").into_response(),
+            );
         }
     }
     if has_cookie || (login && origin.is_some()) {
         match origin {
             None | Some(None) => {
-                return client_error(Kind::Forbidden, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin header").into_response();
+                return Some(client_error(Kind::Forbidden, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin header").into_response());
             }
             Some(Some(o)) if !k.auth().is_trusted_origin(&o) => {
-                return client_error(Kind::Forbidden, "INVALID_ORIGIN", "This origin is not trusted").into_response();
+                return Some(client_error(Kind::Forbidden, "INVALID_ORIGIN", "This origin is not trusted").into_response());
             }
             _ => {}
         }
     }
-    next.run(req).await
+    None
 }
 
-/// The rule for a matched route: exact match below the base path; when the router
-/// is nested somewhere else, the longest rule path the route ends with.
-fn rule_for<'a>(rules: &'a [(String, kavach_core::ratelimit::Rule)], base: &str, matched: &str) -> Option<&'a (String, kavach_core::ratelimit::Rule)> {
-    if let Some(rel) = matched.strip_prefix(base).filter(|r| r.starts_with('/')) {
-        return rules.iter().find(|(p, _)| p == rel);
-    }
-    rules.iter().filter(|(p, _)| matched.ends_with(p.as_str())).max_by_key(|(p, _)| p.len())
-}
-
-/// Per client IP and route limits, for the routes listed in the rate-limit options.
-pub async fn rate_limit(State(k): State<Kavach>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().cloned();
+/// Per client IP and route limits, for the routes listed in the rate-limit
+/// options (`route` is the path below the base path). Returns the refusal, if any.
+pub async fn rate_limit(k: &Kavach, route: &str, req: &mut Request) -> Option<Response> {
     let rl = &k.options().rate_limit;
-    if rl.enabled
-        && let Some(route) = &route
-        && let Some((path, rule)) = rule_for(&rl.routes, &k.options().base_path, route.as_str())
-    {
-        let (parts, body) = req.into_parts();
-        let ctx = request_context(&k, &parts);
-        let ip = ctx.ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
-        match k.limiter().hit(&format!("ip:{ip}:{path}"), *rule).await {
-            Ok(d) if !d.allowed => {
-                let mut resp = ApiError(kavach_core::Error::too_many_requests(d.retry_after_secs)).into_response();
-                resp.extensions_mut().insert(RouteName(route.clone()));
-                return resp;
-            }
-            Ok(_) => {}
-            Err(e) => return ApiError(e).into_response(),
-        }
-        let mut resp = next.run(Request::from_parts(parts, body)).await;
-        resp.extensions_mut().insert(RouteName(route.clone()));
-        return resp;
+    if !rl.enabled {
+        return None;
     }
-    let mut resp = next.run(req).await;
-    if let Some(r) = route {
-        resp.extensions_mut().insert(RouteName(r));
+    let (path, rule) = rl.routes.iter().find(|(p, _)| p == route)?;
+    let (parts, body) = std::mem::take(req).into_parts();
+    let ip = request_context(k, &parts).ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
+    *req = Request::from_parts(parts, body);
+    match k.limiter().hit(&format!("ip:{ip}:{path}"), *rule).await {
+        Ok(d) if !d.allowed => Some(ApiError(kavach_core::Error::too_many_requests(d.retry_after_secs)).into_response()),
+        Ok(_) => None,
+        Err(e) => Some(ApiError(e).into_response()),
     }
-    resp
 }

@@ -103,10 +103,7 @@ pub(crate) fn api_router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<
         .route("/docs", get(openapi::docs_page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(k.clone(), guard::rate_limit))
-        .layer(middleware::from_fn_with_state(k.clone(), session))
-        .layer(middleware::from_fn_with_state(k.clone(), guard::origin_check))
-        .layer(middleware::from_fn_with_state(k.clone(), record_metrics))
+        .layer(middleware::from_fn_with_state(k.clone(), api_middleware))
         .with_state(k)
 }
 
@@ -120,13 +117,39 @@ async fn method_not_allowed() -> Response {
     r
 }
 
-/// Resolve the session once per request; re-issue the cookie when its expiry
-/// moved, and clear a cookie that no longer names a valid session.
-async fn session(State(k): State<Kavach>, mut req: Request, next: Next) -> Response {
+/// The route label of a path below the base path: the route template, so metrics
+/// stay bounded whatever paths clients send.
+fn route_of(path: &str) -> &'static str {
+    if let Some(r) = API_ROUTES.iter().chain(OTHER_ROUTES).find(|r| **r == path) {
+        return r;
+    }
+    if path.starts_with("/reset-password/") { "/reset-password/{token}" } else { "unmatched" }
+}
+
+const OTHER_ROUTES: &[&str] = &["/ok", "/openapi.json", "/docs"];
+
+/// Everything that runs around every API request, in one layer: metrics, the
+/// Origin check, rate limits, and resolving the session once (re-issuing the
+/// cookie when its expiry moved, clearing one that names no valid session).
+async fn api_middleware(State(k): State<Kavach>, mut req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = route_of(req.uri().path());
+    let resp = match guard::origin_check(&k, route, &req) {
+        Some(refused) => refused,
+        None => match guard::rate_limit(&k, route, &mut req).await {
+            Some(refused) => refused,
+            None => with_session(&k, req, next).await,
+        },
+    };
+    k.metrics().record(method.as_str(), route, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+async fn with_session(k: &Kavach, mut req: Request, next: Next) -> Response {
     let mut renew: Option<String> = None;
     let mut clear = false;
-    let persistent = !cookies::dont_remember(&k, req.headers());
-    if let Some((token, source)) = cookies::session_token(&k, req.headers()) {
+    if let Some((token, source)) = cookies::session_token(k, req.headers()) {
         match k.auth().get_session(&token).await {
             Ok(Some(c)) => {
                 if c.renewed && source == cookies::Source::Cookie {
@@ -138,22 +161,14 @@ async fn session(State(k): State<Kavach>, mut req: Request, next: Next) -> Respo
             Err(e) => return ApiError(e).into_response(),
         }
     }
+    let persistent = renew.is_some() && !cookies::dont_remember(k, req.headers());
     let mut resp = next.run(req).await;
-    if !cookies::sets_session_cookie(&k, resp.headers()) {
-        if let Some(t) = renew {
-            resp.headers_mut().append(axum::http::header::SET_COOKIE, cookies::set_session_cookie(&k, &t, persistent));
-        } else if clear {
-            resp.headers_mut().append(axum::http::header::SET_COOKIE, cookies::clear_session_cookie(&k));
-        }
+    if (renew.is_some() || clear) && !cookies::sets_session_cookie(k, resp.headers()) {
+        let c = match &renew {
+            Some(t) => cookies::set_session_cookie(k, t, persistent),
+            None => cookies::clear_session_cookie(k),
+        };
+        resp.headers_mut().append(axum::http::header::SET_COOKIE, c);
     }
-    resp
-}
-
-async fn record_metrics(State(k): State<Kavach>, req: Request, next: Next) -> Response {
-    let start = std::time::Instant::now();
-    let method = req.method().clone();
-    let resp = next.run(req).await;
-    let route = resp.extensions().get::<guard::RouteName>().map(|r| r.0.as_str()).unwrap_or("unmatched");
-    k.metrics().record(method.as_str(), route, resp.status().as_u16(), start.elapsed());
     resp
 }
