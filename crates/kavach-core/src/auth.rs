@@ -219,6 +219,12 @@ impl Auth<'_> {
         self.0.sessions.check(token).await
     }
 
+    /// [`Self::get_session`] for a token presented with a `proof` (its signature)
+    /// that `authentic` verifies; see [`crate::sessions::Sessions::check_with`].
+    pub async fn get_session_with(&self, token: &str, proof: Option<&str>, authentic: impl FnOnce() -> bool) -> Result<Option<Checked>> {
+        self.0.sessions.check_with(token, proof, authentic).await
+    }
+
     /// End the session of this token.
     pub async fn sign_out(&self, session: &Session, ctx: &RequestContext) -> Result<()> {
         self.0.sessions.delete_by_hash(&session.token).await?;

@@ -116,14 +116,13 @@ impl Secrets {
     /// Check a `token.signature` value against every secret; returns the token.
     pub fn verify_signed_token<'a>(&self, value: &'a str) -> Option<&'a str> {
         let (token, sig) = value.rsplit_once('.')?;
-        if token.is_empty() {
-            return None;
-        }
-        let sig = STANDARD.decode(sig).ok()?;
-        self.keys
-            .iter()
-            .any(|k| hmac::verify(k, token.as_bytes(), &sig).is_ok())
-            .then_some(token)
+        (!token.is_empty() && self.verify_signature(token, sig)).then_some(token)
+    }
+
+    /// Is `sig` (standard base64) the HMAC of `token` under any of the secrets?
+    pub fn verify_signature(&self, token: &str, sig: &str) -> bool {
+        let Ok(sig) = STANDARD.decode(sig) else { return false };
+        self.keys.iter().any(|k| hmac::verify(k, token.as_bytes(), &sig).is_ok())
     }
 
     /// A keyed hash for low-entropy values (emails in rate-limit keys, for example).

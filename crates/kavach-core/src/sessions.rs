@@ -43,6 +43,21 @@ pub struct Session {
 pub struct SessionWithUser {
     pub session: Session,
     pub user: User,
+    /// The JSON form, rendered once per cached entry (the session check is hot).
+    #[serde(skip)]
+    #[schema(ignore)]
+    json: std::sync::OnceLock<Arc<str>>,
+}
+
+impl SessionWithUser {
+    pub fn new(session: Session, user: User) -> Self {
+        SessionWithUser { session, user, json: Default::default() }
+    }
+
+    /// `{"session":...,"user":...}`, as get-session answers; computed once.
+    pub fn json(&self) -> Arc<str> {
+        self.json.get_or_init(|| serde_json::to_string(self).expect("serialisable").into()).clone()
+    }
 }
 
 /// A freshly created session and the secret token to hand to the client.
@@ -105,6 +120,8 @@ pub(crate) const NOTIFY_CHANNEL: &str = "kavach_cache";
 struct Entry {
     data: Arc<SessionWithUser>,
     fetched: Instant,
+    /// The proof (cookie signature) already verified for this token, if any.
+    proof: std::sync::OnceLock<Box<str>>,
 }
 
 /// Session storage plus the cache. One per [`crate::Core`].
@@ -189,20 +206,45 @@ impl Sessions {
     /// Check a session token: the session and its user, or `None` if the token is
     /// unknown, expired or revoked. Renews the expiry at most once per `update_age`.
     pub async fn check(&self, token: &str) -> Result<Option<Checked>> {
+        self.check_with(token, None, || true).await
+    }
+
+    /// Like [`Self::check`] for a token that came with a `proof` (a cookie's
+    /// signature) that `authentic` verifies. The verification runs before any
+    /// database read, and is skipped when this exact proof was already verified
+    /// for the cached entry (the hot path does no HMAC).
+    pub async fn check_with(&self, token: &str, proof: Option<&str>, authentic: impl FnOnce() -> bool) -> Result<Option<Checked>> {
         let hash = crypto::token_hash(token);
         let now = Ts::now();
+        let mut authentic = Some(authentic);
+        let mut verify = || authentic.take().is_some_and(|f| f());
         let cached = if self.opts.cache_ttl.is_zero() {
             None
         } else {
             let map = self.cache.read().expect("session cache lock");
-            map.get(&hash).filter(|e| e.fetched.elapsed() < self.opts.cache_ttl).map(|e| e.data.clone())
+            match map.get(&hash).filter(|e| e.fetched.elapsed() < self.opts.cache_ttl) {
+                Some(e) => {
+                    let known = proof.is_none_or(|p| e.proof.get().is_some_and(|q| **q == *p));
+                    if !known {
+                        if !verify() {
+                            return Ok(None);
+                        }
+                        if let Some(p) = proof {
+                            let _ = e.proof.set(p.into());
+                        }
+                    }
+                    Some(e.data.clone())
+                }
+                None => None,
+            }
         };
         let data = match cached {
             Some(d) => d,
+            None if !verify() => return Ok(None),
             None => match self.load(&hash).await? {
                 Some(d) => {
                     let d = Arc::new(d);
-                    self.cache_put(&hash, d.clone());
+                    self.cache_put(&hash, d.clone(), proof);
                     d
                 }
                 None => return Ok(None),
@@ -225,11 +267,11 @@ impl Sessions {
                         .execute(pool)
                         .await?;
                 });
-                let mut renewed = (*data).clone();
-                renewed.session.expires_at = new_exp;
-                renewed.session.updated_at = now;
-                let renewed = Arc::new(renewed);
-                self.cache_put(&hash, renewed.clone());
+                let mut session = data.session.clone();
+                session.expires_at = new_exp;
+                session.updated_at = now;
+                let renewed = Arc::new(SessionWithUser::new(session, data.user.clone()));
+                self.cache_put(&hash, renewed.clone(), proof);
                 return Ok(Some(Checked { data: renewed, renewed: true }));
             }
         }
@@ -243,7 +285,7 @@ impl Sessions {
         );
         db!(&self.db, |pool| {
             match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash).fetch_optional(pool).await? {
-                Some(r) => Ok(Some(SessionWithUser { session: session_from_row!(r), user: user_from_row!(r) })),
+                Some(r) => Ok(Some(SessionWithUser::new(session_from_row!(r), user_from_row!(r)))),
                 None => Ok(None),
             }
         })
@@ -332,7 +374,7 @@ impl Sessions {
         })
     }
 
-    fn cache_put(&self, hash: &str, data: Arc<SessionWithUser>) {
+    fn cache_put(&self, hash: &str, data: Arc<SessionWithUser>, proof: Option<&str>) {
         if self.opts.cache_ttl.is_zero() {
             return;
         }
@@ -344,7 +386,11 @@ impl Sessions {
                 map.clear();
             }
         }
-        map.insert(hash.to_owned(), Entry { data, fetched: Instant::now() });
+        let entry = Entry { data, fetched: Instant::now(), proof: Default::default() };
+        if let Some(p) = proof {
+            let _ = entry.proof.set(p.into());
+        }
+        map.insert(hash.to_owned(), entry);
     }
 
     /// Drop entries locally (on a notification from another instance).

@@ -57,25 +57,51 @@ pub enum Source {
     Bearer,
 }
 
-/// The session token carried by the request: the signed cookie, or
-/// `Authorization: Bearer` with the signed form or the bare token.
-pub fn session_token(core: &Core, headers: &HeaderMap) -> Option<(String, Source)> {
+/// A session token as presented, its signature not yet checked.
+pub struct Presented {
+    pub token: String,
+    pub source: Source,
+    /// The base64 signature, for signed forms (`token.signature`).
+    pub signature: Option<String>,
+}
+
+impl Presented {
+    /// Does the signature verify (true for bare bearer tokens, which carry none)?
+    pub fn authentic(&self, core: &Core) -> bool {
+        self.signature.as_deref().is_none_or(|sig| core.secrets().verify_signature(&self.token, sig))
+    }
+}
+
+/// The session token carried by the request, without checking its signature yet:
+/// see [`Presented::authentic`] and [`session_token`].
+pub fn presented_token(core: &Core, headers: &HeaderMap) -> Option<Presented> {
+    let signed = |value: &str, source| {
+        let (token, sig) = value.rsplit_once('.')?;
+        (!token.is_empty()).then(|| Presented { token: token.to_owned(), source, signature: Some(sig.to_owned()) })
+    };
     if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
         && let Some(b) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))
     {
         let b = b.trim();
         let decoded = if b.contains('%') { percent_decode(b, false).ok()? } else { b.to_owned() };
         if decoded.contains('.') {
-            return core.secrets().verify_signed_token(&decoded).map(|t| (t.to_owned(), Source::Bearer));
+            return signed(&decoded, Source::Bearer);
         }
         if !decoded.is_empty() && decoded.len() <= 256 {
-            return Some((decoded, Source::Bearer));
+            return Some(Presented { token: decoded, source: Source::Bearer, signature: None });
         }
         return None;
     }
     let raw = cookie(headers, cookie_name(core))?;
     let decoded = if raw.contains('%') { std::borrow::Cow::Owned(percent_decode(raw, false).ok()?) } else { std::borrow::Cow::Borrowed(raw) };
-    core.secrets().verify_signed_token(&decoded).map(|t| (t.to_owned(), Source::Cookie))
+    signed(&decoded, Source::Cookie)
+}
+
+/// The session token carried by the request, with its signature checked: the
+/// signed cookie, or `Authorization: Bearer` with the signed form or the bare token.
+pub fn session_token(core: &Core, headers: &HeaderMap) -> Option<(String, Source)> {
+    let p = presented_token(core, headers)?;
+    p.authentic(core).then_some((p.token, p.source))
 }
 
 /// `encodeURIComponent` for the characters a signed token can contain.

@@ -149,8 +149,10 @@ async fn api_middleware(State(k): State<Kavach>, mut req: Request, next: Next) -
 async fn with_session(k: &Kavach, mut req: Request, next: Next) -> Response {
     let mut renew: Option<String> = None;
     let mut clear = false;
-    if let Some((token, source)) = cookies::session_token(k, req.headers()) {
-        match k.auth().get_session(&token).await {
+    if let Some(p) = cookies::presented_token(k, req.headers()) {
+        let authentic = || p.authentic(k);
+        let (token, source) = (p.token.clone(), p.source);
+        match k.auth().get_session_with(&token, p.signature.as_deref(), authentic).await {
             Ok(Some(c)) => {
                 if c.renewed && source == cookies::Source::Cookie {
                     renew = Some(token.clone());

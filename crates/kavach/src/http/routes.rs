@@ -143,6 +143,21 @@ fn with_session(k: &Kavach, body: serde_json::Value, s: Option<&NewSession>, per
     resp
 }
 
+/// A pre-rendered JSON body shared without copying.
+struct JsonBody(std::sync::Arc<str>);
+
+impl IntoResponse for JsonBody {
+    fn into_response(self) -> Response {
+        struct Owner(std::sync::Arc<str>);
+        impl AsRef<[u8]> for Owner {
+            fn as_ref(&self) -> &[u8] {
+                self.0.as_bytes()
+            }
+        }
+        axum::body::Body::from(axum::body::Bytes::from_owner(Owner(self.0))).into_response()
+    }
+}
+
 fn no_store(resp: &mut Response) {
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -195,7 +210,7 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): JsonOrForm
     responses((status = 200, description = "`{ session, user }` or `null`", body = Option<SessionWithUser>)))]
 pub async fn get_session(MaybeAuth(auth): MaybeAuth) -> Response {
     let mut resp = match auth {
-        Some(a) => Json(&*a.data).into_response(),
+        Some(a) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], JsonBody(a.data.json())).into_response(),
         None => Json(serde_json::Value::Null).into_response(),
     };
     no_store(&mut resp);
