@@ -133,6 +133,8 @@ impl Auth<'_> {
                     image: req.image,
                     created_at: now,
                     updated_at: now,
+                    banned: false,
+                    ban_expires: None,
                 };
                 Ok(SignUpOutcome { user, session: None })
             }
@@ -192,6 +194,10 @@ impl Auth<'_> {
         };
         if rl.enabled {
             self.0.limiter.reset(&key).await?;
+        }
+        if user.is_banned(Ts::now()) {
+            audit::append(&self.0.db, audit::Event::new("sign_in.failure", Some(&user.id), ctx).with("reason", "banned")).await?;
+            return Err(Error::forbidden("BANNED_USER", "You have been banned from this application"));
         }
         if self.0.options.email_password.require_email_verification && !user.email_verified {
             audit::append(&self.0.db, audit::Event::new("sign_in.failure", Some(&user.id), ctx).with("reason", "email_not_verified"))

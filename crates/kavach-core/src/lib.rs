@@ -9,6 +9,8 @@ pub mod auth;
 pub mod crypto;
 pub mod email;
 pub mod error;
+pub mod external;
+pub mod legacy;
 pub mod password;
 pub mod ratelimit;
 pub mod sessions;
@@ -111,6 +113,8 @@ pub struct Options {
     pub password: PasswordPolicy,
     pub email_password: EmailPasswordOptions,
     pub rate_limit: RateLimitOptions,
+    /// Accept better-auth session cookies of migrated sessions (transition window).
+    pub better_auth: Option<external::BetterAuthCookies>,
 }
 
 impl Default for Options {
@@ -125,6 +129,7 @@ impl Default for Options {
             password: PasswordPolicy::default(),
             email_password: EmailPasswordOptions::default(),
             rate_limit: RateLimitOptions::default(),
+            better_auth: None,
         }
     }
 }
@@ -193,6 +198,13 @@ impl Core {
         Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions })
     }
 
+    /// Accept password hashes in formats Kavach does not know; a match is rehashed
+    /// to Argon2id, as for the built-in legacy formats.
+    pub fn with_legacy_verifiers(mut self, verifiers: Vec<password::LegacyVerifier>) -> Self {
+        self.hasher = self.hasher.with_legacy(verifiers);
+        self
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }
@@ -215,6 +227,11 @@ impl Core {
     /// Email + password authentication and the session lifecycle.
     pub fn auth(&self) -> auth::Auth<'_> {
         auth::Auth(self)
+    }
+
+    /// Sessions from the system Kavach replaces (the better-auth cookie transition).
+    pub fn external(&self) -> external::External<'_> {
+        external::External(self)
     }
 
     /// User administration (CLI, admins, embedders).

@@ -3,6 +3,7 @@
 //! behind a semaphore sized to the CPU count, which caps CPU and memory use.
 
 use crate::error::{Error, Result};
+pub use crate::legacy::LegacyVerifier;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::collections::HashSet;
@@ -67,12 +68,13 @@ impl PasswordPolicy {
 pub struct Hasher {
     permits: Arc<Semaphore>,
     dummy: Arc<OnceLock<String>>,
+    legacy: Arc<Vec<LegacyVerifier>>,
 }
 
 impl Default for Hasher {
     fn default() -> Self {
         let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Hasher { permits: Arc::new(Semaphore::new(n)), dummy: Arc::new(OnceLock::new()) }
+        Hasher { permits: Arc::new(Semaphore::new(n)), dummy: Arc::new(OnceLock::new()), legacy: Arc::new(vec![]) }
     }
 }
 
@@ -98,11 +100,21 @@ pub enum Verified {
     YesRehash(String),
 }
 
-/// Verify against a stored PHC string. Any Argon2 variant/parameters are accepted;
-/// hashes not at the current parameters are flagged for rehash.
+/// Verify against a stored hash: Argon2 PHC strings (any variant or parameters)
+/// and the legacy formats of [`crate::legacy`]. Anything but a current Argon2id
+/// hash is flagged for rehash on success.
 pub fn verify_sync(password: &str, stored: &str) -> Verified {
+    verify_with(password, stored, &[])
+}
+
+/// [`verify_sync`], then the embedder's verifiers for formats Kavach does not know.
+pub fn verify_with(password: &str, stored: &str, custom: &[LegacyVerifier]) -> Verified {
     if !stored.starts_with("$argon2") {
-        return Verified::No;
+        let ok = match crate::legacy::verify(password, stored) {
+            Some(ok) => ok,
+            None => custom.iter().any(|f| f(stored, password)),
+        };
+        return if ok { Verified::YesRehash(hash_sync(password)) } else { Verified::No };
     }
     if argon2().verify_password(password.as_bytes(), stored).is_err() {
         return Verified::No;
@@ -127,8 +139,14 @@ impl Hasher {
     }
 
     pub async fn verify(&self, password: &str, stored: &str) -> Result<Verified> {
-        let (pw, st) = (password.to_owned(), stored.to_owned());
-        self.blocking(move || verify_sync(&pw, &st)).await
+        let (pw, st, legacy) = (password.to_owned(), stored.to_owned(), self.legacy.clone());
+        self.blocking(move || verify_with(&pw, &st, &legacy)).await
+    }
+
+    /// Add verifiers for hash formats Kavach does not know (the seeds' `verifyLegacyHash`).
+    pub fn with_legacy(mut self, verifiers: Vec<LegacyVerifier>) -> Self {
+        self.legacy = Arc::new(verifiers);
+        self
     }
 
     /// Spend the same time as a real verification, for unknown accounts.

@@ -251,6 +251,9 @@ impl Sessions {
             },
         };
         let s = &data.session;
+        if data.user.is_banned(now) {
+            return Ok(None);
+        }
         if now >= s.expires_at || now >= self.absolute_end(s) {
             self.delete_by_hash(&hash).await?;
             return Ok(None);
@@ -280,7 +283,7 @@ impl Sessions {
 
     async fn load(&self, hash: &str) -> Result<Option<SessionWithUser>> {
         let sql = format!(
-            "SELECT {SESSION_COLUMNS}, u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at \
+            "SELECT {SESSION_COLUMNS}, u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at, u.banned, u.ban_expires \
              FROM kavach_session s JOIN kavach_user u ON u.id = s.user_id WHERE s.token = $1"
         );
         db!(&self.db, |pool| {

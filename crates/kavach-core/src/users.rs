@@ -21,6 +21,20 @@ pub struct User {
     pub created_at: Ts,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Ts,
+    /// Present (true) only for banned users.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub banned: bool,
+    /// When a ban ends (none: permanent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ban_expires: Option<Ts>,
+}
+
+impl User {
+    /// Is the user banned at `now` (a ban with an end in the past no longer counts)?
+    pub fn is_banned(&self, now: Ts) -> bool {
+        self.banned && self.ban_expires.is_none_or(|end| end > now)
+    }
 }
 
 
@@ -34,9 +48,14 @@ macro_rules! user_from_row {
             image: $r.try_get("image")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
+            banned: $r.try_get("banned")?,
+            ban_expires: $r.try_get("ban_expires")?,
         }
     };
 }
+
+/// The user columns, in the order `user_from_row!` reads them by name.
+pub(crate) const USER_COLUMNS: &str = "id, email, name, email_verified, image, created_at, updated_at, banned, ban_expires";
 pub(crate) use user_from_row;
 
 /// Normalise and validate an email address: trimmed, lower-cased, one `@`,
@@ -96,9 +115,9 @@ impl Users<'_> {
 
     /// Users ordered by creation time, newest first.
     pub async fn list(&self, limit: i64, offset: i64) -> Result<Vec<User>> {
-        let sql = "SELECT id, email, name, email_verified, image, created_at, updated_at FROM kavach_user ORDER BY created_at DESC, id LIMIT $1 OFFSET $2";
+        let sql = format!("SELECT {USER_COLUMNS} FROM kavach_user ORDER BY created_at DESC, id LIMIT $1 OFFSET $2");
         db!(&self.0.db, |pool| {
-            let rows = sqlx::query(sql).bind(limit.clamp(0, 10_000)).bind(offset.max(0)).fetch_all(pool).await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit.clamp(0, 10_000)).bind(offset.max(0)).fetch_all(pool).await?;
             rows.iter().map(|r| Ok(user_from_row!(r))).collect()
         })
     }
@@ -131,6 +150,47 @@ impl Users<'_> {
         Ok(user)
     }
 
+    /// Ban a user until `until` (none: permanently): every session ends now, and
+    /// sign-in is refused with `BANNED_USER` while the ban lasts.
+    pub async fn ban(&self, id: &str, reason: Option<&str>, until: Option<Ts>, ctx: &crate::RequestContext) -> Result<bool> {
+        let found = db!(&self.0.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("UPDATE kavach_user SET banned = $1, ban_reason = $2, ban_expires = $3, updated_at = $4 WHERE id = $5")
+                .bind(true).bind(reason).bind(until).bind(Ts::now()).bind(id).execute(&mut *tx).await?.rows_affected();
+            if n > 0 {
+                sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                audit::append_in_tx!(tx, audit::Event::new("user.banned", Some(id), ctx).with("reason", reason).with("until", until.map(|t| t.to_iso())));
+            }
+            tx.commit().await?;
+            n > 0
+        });
+        self.0.sessions.cache_invalidate_user(id).await;
+        Ok(found)
+    }
+
+    pub async fn unban(&self, id: &str, ctx: &crate::RequestContext) -> Result<bool> {
+        let found = db!(&self.0.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("UPDATE kavach_user SET banned = $1, ban_reason = NULL, ban_expires = NULL, updated_at = $2 WHERE id = $3")
+                .bind(false).bind(Ts::now()).bind(id).execute(&mut *tx).await?.rows_affected();
+            if n > 0 {
+                audit::append_in_tx!(tx, audit::Event::new("user.unbanned", Some(id), ctx));
+            }
+            tx.commit().await?;
+            n > 0
+        });
+        self.0.sessions.cache_invalidate_user(id).await;
+        Ok(found)
+    }
+
+    /// Metadata kept for the user (from imports: `{"public": .., "private": ..}`).
+    pub async fn metadata(&self, id: &str) -> Result<Option<serde_json::Value>> {
+        let raw: Option<(Option<String>,)> = db!(&self.0.db, |pool| {
+            sqlx::query_as("SELECT metadata FROM kavach_user WHERE id = $1").bind(id).fetch_optional(pool).await?
+        });
+        Ok(raw.and_then(|r| r.0).and_then(|m| serde_json::from_str(&m).ok()))
+    }
+
     /// Delete a user with everything that belongs to them (sessions, accounts).
     /// Returns false when there was no such user.
     pub async fn delete(&self, id: &str, ctx: &crate::RequestContext) -> Result<bool> {
@@ -151,9 +211,9 @@ impl Users<'_> {
 }
 
 pub(crate) async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>> {
-    let sql = "SELECT id, email, name, email_verified, image, created_at, updated_at FROM kavach_user WHERE id = $1";
+    let sql = format!("SELECT {USER_COLUMNS} FROM kavach_user WHERE id = $1");
     db!(db, |pool| {
-        match sqlx::query(sql).bind(id).fetch_optional(pool).await? {
+        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await? {
             Some(r) => Ok(Some(user_from_row!(r))),
             None => Ok(None),
         }
@@ -161,9 +221,9 @@ pub(crate) async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>> {
 }
 
 pub(crate) async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> {
-    let sql = "SELECT id, email, name, email_verified, image, created_at, updated_at FROM kavach_user WHERE email = $1";
+    let sql = format!("SELECT {USER_COLUMNS} FROM kavach_user WHERE email = $1");
     db!(db, |pool| {
-        match sqlx::query(sql).bind(email).fetch_optional(pool).await? {
+        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(pool).await? {
             Some(r) => Ok(Some(user_from_row!(r))),
             None => Ok(None),
         }
@@ -190,6 +250,8 @@ pub(crate) async fn insert_user(
         image: image.map(str::to_owned),
         created_at: now,
         updated_at: now,
+        banned: false,
+        ban_expires: None,
     };
     db!(&core.db, |pool| {
         let mut tx = pool.begin_write().await?;

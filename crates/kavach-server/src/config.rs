@@ -38,6 +38,28 @@ pub struct File {
     pub email_password: EmailPasswordFile,
     pub session: SessionFile,
     pub rate_limit: RateLimitFile,
+    pub external_auth: ExternalAuthFile,
+}
+
+/// Sessions of the system Kavach replaces, accepted during a transition window.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExternalAuthFile {
+    pub better_auth: Option<BetterAuthFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BetterAuthFile {
+    /// better-auth's BETTER_AUTH_SECRET (several while it was being rotated).
+    pub secrets: Vec<String>,
+    pub cookie_name: String,
+}
+
+impl Default for BetterAuthFile {
+    fn default() -> Self {
+        BetterAuthFile { secrets: vec![], cookie_name: "better-auth.session_token".into() }
+    }
 }
 
 impl Default for File {
@@ -59,6 +81,7 @@ impl Default for File {
             email_password: Default::default(),
             session: Default::default(),
             rate_limit: Default::default(),
+            external_auth: Default::default(),
         }
     }
 }
@@ -299,6 +322,12 @@ impl Config {
         if let Some(v) = env_bool("KAVACH_RATE_LIMIT")? {
             f.rate_limit.enabled = v;
         }
+        if let Some(v) = env("KAVACH_BETTER_AUTH_SECRET") {
+            f.external_auth.better_auth.get_or_insert_with(Default::default).secrets = list(&v);
+        }
+        if let Some(v) = env("KAVACH_BETTER_AUTH_COOKIE") {
+            f.external_auth.better_auth.get_or_insert_with(Default::default).cookie_name = v;
+        }
         if let Some(v) = env("KAVACH_SESSION_CACHE_TTL") {
             f.session.cache_ttl = DurationValue(parse_duration(&v).context("KAVACH_SESSION_CACHE_TTL")?);
         }
@@ -383,6 +412,14 @@ impl Config {
             rl.routes.retain(|(p, _)| *p != route);
             rl.routes.push((route, rule.0));
         }
+        let better_auth = match f.external_auth.better_auth {
+            Some(b) if b.secrets.is_empty() => bail!("external_auth.better_auth: set `secrets` (or KAVACH_BETTER_AUTH_SECRET) to better-auth's secret"),
+            Some(b) if b.cookie_name.is_empty() || b.cookie_name.contains([';', '=', ' ', ',']) => {
+                bail!("external_auth.better_auth.cookie_name = {:?}: not a cookie name", b.cookie_name)
+            }
+            Some(b) => Some(kavach_core::external::BetterAuthCookies { secrets: b.secrets, cookie_name: b.cookie_name }),
+            None => None,
+        };
         let ep = &f.email_password;
         let options = Options {
             base_url,
@@ -411,6 +448,7 @@ impl Config {
                 verification_token_ttl: ep.verification_token_ttl.0,
             },
             rate_limit: rl,
+            better_auth,
         };
         kavach_core::email::parse_mailbox(&f.email.from).map_err(|e| anyhow!("email.from: {}", e.message))?;
         Ok(Config {

@@ -125,6 +125,7 @@ pub struct KavachBuilder {
     trusted_proxies: Vec<Cidr>,
     migrate: Option<bool>,
     background: Option<bool>,
+    legacy: Vec<kavach_core::password::LegacyVerifier>,
 }
 
 impl KavachBuilder {
@@ -204,6 +205,26 @@ impl KavachBuilder {
         self.redis_url = Some(url.into());
         self
     }
+    /// Accept another system's password hashes (`(stored_hash, password) -> matches`);
+    /// Kavach already knows Argon2, bcrypt, better-auth scrypt and PBKDF2-SHA256.
+    /// A match signs the user in and replaces the hash with Argon2id.
+    pub fn legacy_verifier(mut self, f: impl Fn(&str, &str) -> bool + Send + Sync + 'static) -> Self {
+        self.legacy.push(std::sync::Arc::new(f));
+        self
+    }
+
+    /// Accept better-auth session cookies (signed with one of `secrets`) for sessions
+    /// migrated into Kavach, exchanging them for Kavach sessions. See
+    /// docs/migrate-from-better-auth.md.
+    pub fn better_auth_cookies(mut self, secrets: impl IntoIterator<Item = impl Into<String>>, cookie_name: Option<&str>) -> Self {
+        let mut c = kavach_core::external::BetterAuthCookies { secrets: secrets.into_iter().map(Into::into).collect(), ..Default::default() };
+        if let Some(n) = cookie_name {
+            c.cookie_name = n.to_owned();
+        }
+        self.options.better_auth = Some(c);
+        self
+    }
+
     /// Apply migrations on build (default true).
     pub fn migrate(mut self, yes: bool) -> Self {
         self.migrate = Some(yes);
@@ -227,7 +248,7 @@ impl KavachBuilder {
         };
         let templates = Templates::load(self.templates_dir.as_deref())?;
         let mailer = self.mailer.unwrap_or_else(|| Arc::new(DevMailer::new("kavach-data/outbox")));
-        let core = Arc::new(Core::new(db, self.options, mailer, templates, limiter)?);
+        let core = Arc::new(Core::new(db, self.options, mailer, templates, limiter)?.with_legacy_verifiers(self.legacy));
         let background = if self.background.unwrap_or(true) {
             core.spawn_background().into_iter().map(|h| h.abort_handle()).collect()
         } else {

@@ -11,17 +11,15 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS_SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    description: "foundation",
-    sql: include_str!("../../migrations/sqlite/0001_foundation.sql"),
-}];
+pub const MIGRATIONS_SQLITE: &[Migration] = &[
+    Migration { version: 1, description: "foundation", sql: include_str!("../../migrations/sqlite/0001_foundation.sql") },
+    Migration { version: 2, description: "ban and metadata", sql: include_str!("../../migrations/sqlite/0002_ban_and_metadata.sql") },
+];
 
-pub const MIGRATIONS_POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    description: "foundation",
-    sql: include_str!("../../migrations/postgres/0001_foundation.sql"),
-}];
+pub const MIGRATIONS_POSTGRES: &[Migration] = &[
+    Migration { version: 1, description: "foundation", sql: include_str!("../../migrations/postgres/0001_foundation.sql") },
+    Migration { version: 2, description: "ban and metadata", sql: include_str!("../../migrations/postgres/0002_ban_and_metadata.sql") },
+];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (
     version BIGINT PRIMARY KEY NOT NULL,

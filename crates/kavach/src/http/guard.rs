@@ -3,7 +3,6 @@
 //! called by the API middleware in `mod.rs`, before the handler runs.
 
 use super::error::{ApiError, client_error};
-use super::request_context;
 use crate::Kavach;
 use axum::extract::Request;
 use axum::http::{Method, header};
@@ -59,15 +58,13 @@ pub fn origin_check(k: &Kavach, route: &str, req: &Request) -> Option<Response> 
 
 /// Per client IP and route limits, for the routes listed in the rate-limit
 /// options (`route` is the path below the base path). Returns the refusal, if any.
-pub async fn rate_limit(k: &Kavach, route: &str, req: &mut Request) -> Option<Response> {
+pub async fn rate_limit(k: &Kavach, route: &str, client_ip: Option<std::net::IpAddr>) -> Option<Response> {
     let rl = &k.options().rate_limit;
     if !rl.enabled {
         return None;
     }
     let (path, rule) = rl.routes.iter().find(|(p, _)| p == route)?;
-    let (parts, body) = std::mem::take(req).into_parts();
-    let ip = request_context(k, &parts).ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
-    *req = Request::from_parts(parts, body);
+    let ip = client_ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
     match k.limiter().hit(&format!("ip:{ip}:{path}"), *rule).await {
         Ok(d) if !d.allowed => Some(ApiError(kavach_core::Error::too_many_requests(d.retry_after_secs)).into_response()),
         Ok(_) => None,

@@ -45,8 +45,13 @@ impl FromRequestParts<Kavach> for Ctx {
 }
 
 pub fn request_context(k: &Kavach, parts: &Parts) -> RequestContext {
-    let ip = client_ip::client_ip(client_ip::peer_of(&parts.extensions), &parts.headers, k.trusted_proxies());
-    let user_agent = parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
+    context_of(k, &parts.extensions, &parts.headers)
+}
+
+/// The [`RequestContext`] of a request's extensions (the socket peer) and headers.
+pub fn context_of(k: &Kavach, extensions: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> RequestContext {
+    let ip = client_ip::client_ip(client_ip::peer_of(extensions), headers, k.trusted_proxies());
+    let user_agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
     RequestContext { ip, user_agent }
 }
 
@@ -131,13 +136,13 @@ const OTHER_ROUTES: &[&str] = &["/ok", "/openapi.json", "/docs"];
 /// Everything that runs around every API request, in one layer: metrics, the
 /// Origin check, rate limits, and resolving the session once (re-issuing the
 /// cookie when its expiry moved, clearing one that names no valid session).
-async fn api_middleware(State(k): State<Kavach>, mut req: Request, next: Next) -> Response {
+async fn api_middleware(State(k): State<Kavach>, req: Request, next: Next) -> Response {
     let start = std::time::Instant::now();
     let method = req.method().clone();
     let route = route_of(req.uri().path());
     let resp = match guard::origin_check(&k, route, &req) {
         Some(refused) => refused,
-        None => match guard::rate_limit(&k, route, &mut req).await {
+        None => match guard::rate_limit(&k, route, client_ip::client_ip(client_ip::peer_of(req.extensions()), req.headers(), k.trusted_proxies())).await {
             Some(refused) => refused,
             None => with_session(&k, req, next).await,
         },
@@ -149,6 +154,7 @@ async fn api_middleware(State(k): State<Kavach>, mut req: Request, next: Next) -
 async fn with_session(k: &Kavach, mut req: Request, next: Next) -> Response {
     let mut renew: Option<String> = None;
     let mut clear = false;
+    let mut found = false;
     if let Some(p) = cookies::presented_token(k, req.headers()) {
         let authentic = || p.authentic(k);
         let (token, source) = (p.token.clone(), p.source);
@@ -158,9 +164,27 @@ async fn with_session(k: &Kavach, mut req: Request, next: Next) -> Response {
                     renew = Some(token.clone());
                 }
                 req.extensions_mut().insert(Authenticated { data: c.data, token, source });
+                found = true;
             }
             Ok(None) => clear = source == cookies::Source::Cookie,
             Err(e) => return ApiError(e).into_response(),
+        }
+    }
+    // The better-auth cookie transition: a migrated better-auth session signs the
+    // request in and is exchanged for a Kavach session cookie in this response.
+    if !found && let Some(cfg) = k.external().better_auth() {
+        let ctx = context_of(k, req.extensions(), req.headers());
+        let value = cfg.cookie_names().iter().find_map(|n| cookies::cookie(req.headers(), n).map(str::to_owned));
+        if let Some(token) = value.and_then(|v| body::percent_decode(&v, false).ok()).and_then(|v| k.external().better_auth_token(&v)) {
+            match k.external().accept_better_auth_session(&token, &ctx).await {
+                Ok(Some((new, data))) => {
+                    req.extensions_mut().insert(Authenticated { data: Arc::new(data), token: new.token.clone(), source: cookies::Source::Cookie });
+                    renew = Some(new.token);
+                    clear = false;
+                }
+                Ok(None) => {}
+                Err(e) => return ApiError(e).into_response(),
+            }
         }
     }
     let persistent = renew.is_some() && !cookies::dont_remember(k, req.headers());
@@ -174,3 +198,4 @@ async fn with_session(k: &Kavach, mut req: Request, next: Next) -> Response {
     }
     resp
 }
+
