@@ -20,6 +20,19 @@ pub type LegacyVerifier = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 /// be able to make one sign-in cost minutes).
 const MAX_ITERATIONS: u32 = 10_000_000;
 
+/// Is `stored` a hash format Kavach verifies (Argon2 or a legacy format)? Cheap:
+/// looks at the shape only.
+pub fn recognizes(stored: &str) -> bool {
+    stored.starts_with("$argon2")
+        || stored.starts_with("$2a$")
+        || stored.starts_with("$2b$")
+        || stored.starts_with("$2y$")
+        || scrypt_pair(stored).is_some()
+        || stored.starts_with("pbkdf2:")
+        || stored.starts_with("$pbkdf2-sha256$")
+        || stored.starts_with("pbkdf2_sha256$")
+}
+
 /// `Some(matches)` for a format this module knows, `None` otherwise.
 pub fn verify(password: &str, stored: &str) -> Option<bool> {
     if stored.starts_with("$2a$") || stored.starts_with("$2b$") || stored.starts_with("$2y$") {

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod email;
 pub mod error;
 pub mod external;
+pub mod import;
 pub mod legacy;
 pub mod password;
 pub mod ratelimit;

@@ -47,6 +47,34 @@ enum Command {
     Audit(AuditCommand),
     /// Check the configuration, database, email delivery and secret, and say what to fix.
     Doctor,
+    /// Copy users, accounts and sessions from better-auth or Clerk (idempotent, one transaction).
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// From a better-auth database: users, credential and social accounts, active sessions,
+    /// pending password resets (organizations are reported, not imported yet).
+    BetterAuth {
+        /// A better-auth SQLite file, or a postgres:// URL.
+        #[arg(long, value_name = "PATH_OR_URL")]
+        from: String,
+        /// Report what would be imported, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// From a Clerk Backend API user export (JSON array of users, or {"data": [...]}).
+    Clerk {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -84,6 +112,17 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Ban a user (by id or email): ends every session and refuses sign-in while the ban lasts.
+    Ban {
+        user: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// How long, e.g. 7d or 12h (default: until unbanned).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+    },
+    /// Lift a ban.
+    Unban { user: String },
     /// Delete a user (and their sessions and accounts) by id or email.
     Delete {
         user: String,
@@ -160,6 +199,22 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(if report.ok() { 0 } else { 1 })
         }
         Command::Doctor => doctor(cfg).await,
+        Command::Import(cmd) => {
+            let k = cfg.kavach(false).await?;
+            let (report, json) = match cmd {
+                ImportCommand::BetterAuth { from, dry_run, json } => {
+                    (kavach_core::import::better_auth::import(&k, &from, dry_run, &cli_ctx()).await, json)
+                }
+                ImportCommand::Clerk { file, dry_run, json } => (kavach_core::import::clerk::import(&k, &file, dry_run, &cli_ctx()).await, json),
+            };
+            let report = report.map_err(|e| anyhow!("{}", e.message))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(0)
+        }
     }
 }
 
@@ -286,6 +341,20 @@ async fn user(cfg: Config, cmd: UserCommand) -> Result<i32> {
                 let sessions = k.auth().list_sessions(&u.id).await.map_err(|e| anyhow!("{e}"))?;
                 println!("sessions        {}", sessions.len());
             }
+        }
+        UserCommand::Ban { user, reason, duration } => {
+            let u = find_user(&k, &user).await?;
+            let until = match duration {
+                Some(d) => Some(kavach_core::store::Ts::now().plus_secs(config::parse_duration(&d)?.as_secs() as i64)),
+                None => None,
+            };
+            k.users().ban(&u.id, reason.as_deref(), until, &cli_ctx()).await.map_err(|e| anyhow!("{e}"))?;
+            println!("banned {} <{}>{}", u.id, u.email, until.map(|t| format!(" until {}", t.to_iso())).unwrap_or_default());
+        }
+        UserCommand::Unban { user } => {
+            let u = find_user(&k, &user).await?;
+            k.users().unban(&u.id, &cli_ctx()).await.map_err(|e| anyhow!("{e}"))?;
+            println!("unbanned {} <{}>", u.id, u.email);
         }
         UserCommand::Delete { user, yes } => {
             let u = find_user(&k, &user).await?;

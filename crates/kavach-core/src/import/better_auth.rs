@@ -1,0 +1,293 @@
+//! `kavach import better-auth --from <sqlite path | postgres URL>`: reads
+//! better-auth's `user`, `account`, `session` and `verification` tables (camelCase
+//! columns as better-auth creates them, or snake_case as some adapters map them)
+//! and writes them into Kavach's tables.
+
+use super::{AccountRow, Batch, Report, SessionRow, Skipped, TableReport, UserRow, VerificationRow};
+use crate::error::{Error, Result};
+use crate::store::{Db, Ts};
+use crate::{Core, RequestContext, db};
+use sqlx::Row;
+use std::collections::HashSet;
+
+/// Read a column of either database as text, bool or timestamp, whatever its declared type.
+trait Flex {
+    fn text(&self, col: &str) -> Result<Option<String>>;
+    fn flag(&self, col: &str) -> Result<Option<bool>>;
+    fn time(&self, col: &str) -> Result<Option<Ts>>;
+}
+
+fn bad(col: &str) -> Error {
+    Error::bad_request("IMPORT_BAD_VALUE", format!("column {col} has a value of an unexpected type"))
+}
+
+impl Flex for sqlx::sqlite::SqliteRow {
+    fn text(&self, col: &str) -> Result<Option<String>> {
+        self.try_get::<Option<String>, _>(col)
+            .or_else(|_| self.try_get::<Option<i64>, _>(col).map(|v| v.map(|n| n.to_string())))
+            .map_err(|_| bad(col))
+    }
+    fn flag(&self, col: &str) -> Result<Option<bool>> {
+        if let Ok(v) = self.try_get::<Option<i64>, _>(col) {
+            return Ok(v.map(|n| n != 0));
+        }
+        Ok(self.text(col)?.map(|s| matches!(s.as_str(), "1" | "true" | "t")))
+    }
+    fn time(&self, col: &str) -> Result<Option<Ts>> {
+        if let Ok(v) = self.try_get::<Option<i64>, _>(col) {
+            return Ok(v.map(super::from_number));
+        }
+        if let Ok(v) = self.try_get::<Option<f64>, _>(col) {
+            return Ok(v.map(|f| super::from_number(f as i64)));
+        }
+        match self.text(col)? {
+            Some(s) => super::parse_ts(&s).map(Some).ok_or_else(|| bad(col)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Flex for sqlx::postgres::PgRow {
+    fn text(&self, col: &str) -> Result<Option<String>> {
+        self.try_get::<Option<String>, _>(col).map_err(|_| bad(col))
+    }
+    fn flag(&self, col: &str) -> Result<Option<bool>> {
+        self.try_get::<Option<bool>, _>(col).map_err(|_| bad(col))
+    }
+    fn time(&self, col: &str) -> Result<Option<Ts>> {
+        if let Ok(v) = self.try_get::<Option<time::OffsetDateTime>, _>(col) {
+            return Ok(v.map(Ts::from_offset));
+        }
+        if let Ok(v) = self.try_get::<Option<time::PrimitiveDateTime>, _>(col) {
+            return Ok(v.map(|p| Ts::from_offset(p.assume_utc())));
+        }
+        match self.try_get::<Option<String>, _>(col) {
+            Ok(Some(s)) => super::parse_ts(&s).map(Some).ok_or_else(|| bad(col)),
+            Ok(None) => Ok(None),
+            Err(_) => self.try_get::<Option<i64>, _>(col).map(|v| v.map(super::from_number)).map_err(|_| bad(col)),
+        }
+    }
+}
+
+/// The columns of a source table, to resolve camelCase or snake_case names.
+struct Columns(HashSet<String>);
+
+fn snake(camel: &str) -> String {
+    let mut s = String::new();
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() {
+            s.push('_');
+            s.push(c.to_ascii_lowercase());
+        } else {
+            s.push(c);
+        }
+    }
+    s
+}
+
+impl Columns {
+    /// The source column for better-auth field `field` (camelCase), if present.
+    fn get(&self, field: &str) -> Option<String> {
+        [field.to_owned(), snake(field)].into_iter().find(|c| self.0.contains(c))
+    }
+    /// `"col" AS "field"` for a SELECT list, or NULL when the column is absent.
+    fn select(&self, fields: &[&str]) -> String {
+        fields
+            .iter()
+            .map(|f| match self.get(f) {
+                Some(c) => format!("\"{c}\" AS \"{f}\""),
+                None => format!("NULL AS \"{f}\""),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+async fn columns(src: &Db, table: &str) -> Result<Option<Columns>> {
+    let names: Vec<String> = match src {
+        Db::Sqlite(pool) => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA table_info(\"{table}\")"))).fetch_all(pool).await?;
+            rows.iter().map(|r| r.try_get::<String, _>("name")).collect::<Result<_, _>>()?
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_scalar("SELECT column_name::text FROM information_schema.columns WHERE table_name = $1 AND table_schema = current_schema()")
+                .bind(table)
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    Ok((!names.is_empty()).then(|| Columns(names.into_iter().collect())))
+}
+
+async fn count(src: &Db, table: &str) -> Result<u64> {
+    let n: i64 = db!(src, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM \"{table}\""))).fetch_one(pool).await?);
+    Ok(n as u64)
+}
+
+fn require(cols: &Columns, table: &str, fields: &[&str]) -> Result<()> {
+    for f in fields {
+        if cols.get(f).is_none() {
+            return Err(Error::bad_request(
+                "IMPORT_SOURCE_INVALID",
+                format!("the {table} table has no {f} (or {}) column: is this a better-auth database?", snake(f)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Connect to a better-auth database given as a SQLite path, a `sqlite:` URL or a PostgreSQL URL.
+pub async fn connect_source(from: &str) -> Result<Db> {
+    let url = if from.starts_with("postgres://") || from.starts_with("postgresql://") || from.starts_with("sqlite:") {
+        from.to_owned()
+    } else {
+        if !std::path::Path::new(from).exists() {
+            return Err(Error::config(format!("{from}: no such file (give a better-auth SQLite file or a postgres:// URL)")));
+        }
+        format!("sqlite://{from}")
+    };
+    Db::connect(&url).await
+}
+
+/// Import a better-auth database into `core`'s database.
+pub async fn import(core: &Core, from: &str, dry_run: bool, ctx: &RequestContext) -> Result<Report> {
+    let src = connect_source(from).await?;
+    let mut report = Report { source: format!("better-auth at {}", redact(from)), dry_run, tables: vec![] };
+    let batch = read(&src).await;
+    src.close().await;
+    super::write(core.db(), batch?, &mut report, ctx).await?;
+    if !dry_run {
+        core.sessions.forget_all();
+    }
+    Ok(report)
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+async fn read(src: &Db) -> Result<Batch> {
+    let mut batch = Batch::default();
+    let ucols = columns(src, "user").await?.ok_or_else(|| {
+        Error::bad_request("IMPORT_SOURCE_INVALID", "no better-auth `user` table in the source database")
+    })?;
+    require(&ucols, "user", &["id", "email", "emailVerified", "createdAt"])?;
+    let fields = ["id", "email", "name", "emailVerified", "image", "createdAt", "updatedAt", "banned", "banReason", "banExpires"];
+    let sql = format!("SELECT {} FROM \"user\"", ucols.select(&fields));
+    let skipped_users = &mut batch.skipped_users;
+    db!(src, |pool| {
+        for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+            let id = r.text("id")?.unwrap_or_default();
+            let raw_email = r.text("email")?.unwrap_or_default();
+            let email = match crate::users::normalize_email(&raw_email) {
+                Ok(e) => e,
+                Err(_) => {
+                    skipped_users.push(Skipped { id, reason: format!("invalid email {raw_email:?}") });
+                    continue;
+                }
+            };
+            let created_at = r.time("createdAt")?.unwrap_or_else(Ts::now);
+            batch.users.push(UserRow {
+                id,
+                email,
+                name: r.text("name")?.unwrap_or_default(),
+                email_verified: r.flag("emailVerified")?.unwrap_or(false),
+                image: r.text("image")?,
+                created_at,
+                updated_at: r.time("updatedAt")?.unwrap_or(created_at),
+                banned: r.flag("banned")?.unwrap_or(false),
+                ban_reason: r.text("banReason")?,
+                ban_expires: r.time("banExpires")?,
+                metadata: None,
+            });
+        }
+    });
+    if let Some(acols) = columns(src, "account").await? {
+        require(&acols, "account", &["id", "userId", "providerId", "accountId"])?;
+        let fields = ["id", "userId", "providerId", "accountId", "accessToken", "refreshToken", "idToken", "scope", "accessTokenExpiresAt",
+            "refreshTokenExpiresAt", "password", "createdAt", "updatedAt"];
+        let sql = format!("SELECT {} FROM account", acols.select(&fields));
+        db!(src, |pool| {
+            for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+                batch.accounts.push(AccountRow {
+                    id: r.text("id")?.unwrap_or_default(),
+                    user_id: r.text("userId")?.unwrap_or_default(),
+                    provider_id: r.text("providerId")?.unwrap_or_default(),
+                    provider_account_id: r.text("accountId")?.unwrap_or_default(),
+                    access_token: r.text("accessToken")?,
+                    refresh_token: r.text("refreshToken")?,
+                    id_token: r.text("idToken")?,
+                    scope: r.text("scope")?,
+                    expires_at: r.time("accessTokenExpiresAt")?,
+                    refresh_token_expires_at: r.time("refreshTokenExpiresAt")?,
+                    password: r.text("password")?,
+                    created_at: r.time("createdAt")?,
+                    updated_at: r.time("updatedAt")?,
+                });
+            }
+        });
+    }
+    if let Some(scols) = columns(src, "session").await? {
+        require(&scols, "session", &["id", "userId", "token", "expiresAt"])?;
+        let fields = ["id", "userId", "token", "expiresAt", "ipAddress", "userAgent", "createdAt", "updatedAt"];
+        let sql = format!("SELECT {} FROM session", scols.select(&fields));
+        db!(src, |pool| {
+            for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+                let created_at = r.time("createdAt")?.unwrap_or_else(Ts::now);
+                batch.sessions.push(SessionRow {
+                    id: r.text("id")?.unwrap_or_default(),
+                    user_id: r.text("userId")?.unwrap_or_default(),
+                    token: r.text("token")?.unwrap_or_default(),
+                    expires_at: r.time("expiresAt")?.unwrap_or(Ts(0)),
+                    ip_address: r.text("ipAddress")?.filter(|s| !s.is_empty()),
+                    user_agent: r.text("userAgent")?,
+                    created_at,
+                    updated_at: r.time("updatedAt")?.unwrap_or(created_at),
+                });
+            }
+        });
+    }
+    if let Some(vcols) = columns(src, "verification").await? {
+        require(&vcols, "verification", &["id", "identifier", "value", "expiresAt"])?;
+        let sql = format!("SELECT {} FROM verification", vcols.select(&["id", "identifier", "value", "expiresAt"]));
+        db!(src, |pool| {
+            for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+                let id = r.text("id")?.unwrap_or_default();
+                let identifier = r.text("identifier")?.unwrap_or_default();
+                match identifier.strip_prefix("reset-password:") {
+                    Some(token) => batch.verifications.push(VerificationRow {
+                        id,
+                        identifier: crate::verification::identifier(crate::verification::Purpose::ResetPassword, token),
+                        value: serde_json::json!({ "userId": r.text("value")?.unwrap_or_default() }).to_string(),
+                        expires_at: r.time("expiresAt")?.unwrap_or(Ts(0)),
+                    }),
+                    None => batch.skipped_verifications.push(Skipped {
+                        id,
+                        reason: "only password-reset tokens carry over (better-auth's email links are signed JWTs: users ask for a new link)".into(),
+                    }),
+                }
+            }
+        });
+    }
+    // Organizations are not a Kavach capability yet: say so rather than drop them silently.
+
+    for (table, label) in [("organization", "organizations"), ("member", "members"), ("invitation", "invitations")] {
+        if columns(src, table).await?.is_some() {
+            let n = count(src, table).await?;
+            batch.other_tables.push(TableReport {
+                table: label,
+                read: n,
+                skipped: if n > 0 {
+                    vec![Skipped { id: format!("all {n}"), reason: "Kavach has no organizations yet; they are left in the source".into() }]
+                } else {
+                    vec![]
+                },
+                ..Default::default()
+            });
+        }
+    }
+    Ok(batch)
+}
