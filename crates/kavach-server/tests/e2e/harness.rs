@@ -202,3 +202,54 @@ macro_rules! dual {
         }
     };
 }
+
+/// A private copy of `tests/js/<name>` with its own node_modules (`npm ci` once;
+/// reused while the lockfile is unchanged). Returns its folder.
+pub fn npm_workspace(name: &str, files: &[&str]) -> PathBuf {
+    let pkg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js").join(name);
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&work).unwrap();
+    // nextest runs tests as separate processes: one installs, the others wait.
+    let _lock = DirLock::take(work.join(".install-lock"));
+    let lock = std::fs::read(pkg.join("package-lock.json")).unwrap();
+    let stale = std::fs::read(work.join("package-lock.json")).ok().as_deref() != Some(&lock[..]) || !work.join("node_modules/better-auth").exists();
+    std::fs::create_dir_all(&work).unwrap();
+    for f in files.iter().chain(&["package.json"]) {
+        std::fs::copy(pkg.join(f), work.join(f)).unwrap();
+    }
+    if stale {
+        std::fs::copy(pkg.join("package-lock.json"), work.join("package-lock.json.new")).unwrap();
+        std::fs::rename(work.join("package-lock.json.new"), work.join("package-lock.json")).unwrap();
+        let st = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&work).status().expect("npm");
+        assert!(st.success(), "npm ci in {} failed", work.display());
+    }
+    work
+}
+
+/// A lock file held by one process at a time (stale after 15 minutes).
+struct DirLock(PathBuf);
+
+impl DirLock {
+    fn take(path: PathBuf) -> DirLock {
+        let start = std::time::Instant::now();
+        loop {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(_) => return DirLock(path),
+                Err(_) => {
+                    let stale = std::fs::metadata(&path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|e| e > Duration::from_secs(900));
+                    if stale {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    assert!(start.elapsed() < Duration::from_secs(1200), "waited too long for {}", path.display());
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -2,6 +2,7 @@
 //! and PostgreSQL. One integration-test binary.
 
 mod harness;
+mod migration;
 mod smtp;
 
 use harness::*;
@@ -526,19 +527,7 @@ fn production_refuses_a_missing_or_weak_secret() {
 
 dual!(better_auth_js_client_works_against_kavach, |db| {
     let s = Server::start(db, &[NO_VERIFY]);
-    let pkg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js/better-auth-client");
-    let work = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("better-auth-client");
-    // A private copy with its own node_modules (npm ci once; reused while the lockfile is unchanged).
-    let lock = std::fs::read(pkg.join("package-lock.json")).unwrap();
-    let fresh = std::fs::read(work.join("package-lock.json")).ok().as_deref() != Some(&lock[..]) || !work.join("node_modules/better-auth").exists();
-    std::fs::create_dir_all(&work).unwrap();
-    for f in ["package.json", "package-lock.json", "client.mjs"] {
-        std::fs::copy(pkg.join(f), work.join(f)).unwrap();
-    }
-    if fresh {
-        let st = std::process::Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"]).current_dir(&work).status().expect("npm");
-        assert!(st.success(), "npm ci failed");
-    }
+    let work = npm_workspace("better-auth-client", &["client.mjs"]);
     let out = std::process::Command::new("node").arg("client.mjs").env("KAVACH_API", s.url("")).env("KAVACH_ORIGIN", s.origin()).current_dir(&work).output().expect("node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "better-auth client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));

@@ -1,0 +1,342 @@
+//! Migration from better-auth and Clerk, against the real better-auth (npm,
+//! pinned in tests/js/better-auth-peer) on PostgreSQL and SQLite.
+
+use super::harness::*;
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BA_SECRET: &str = "better-auth-old-secret-0123456789-abcdefgh";
+
+/// A running better-auth server.
+struct Peer {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Peer {
+    fn start(env: &[(&str, &str)]) -> Peer {
+        let work = npm_workspace("better-auth-peer", &["peer.mjs"]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+        let mut c = Command::new("node");
+        c.arg("peer.mjs").current_dir(&work).env("PORT", &port).env("BETTER_AUTH_SECRET", BA_SECRET).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().expect("node");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(u) = line.strip_prefix("listening ") {
+                    let _ = tx.send(u.to_owned());
+                }
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(60)).expect("better-auth peer did not start");
+        Peer { child, base }
+    }
+
+    async fn sign_up(&self, email: &str, password: &str) {
+        let r = client()
+            .post(format!("{}/sign-up/email", self.base))
+            .header("origin", self.base.trim_end_matches("/api/auth"))
+            .json(&json!({ "email": email, "password": password, "name": email.split('@').next().unwrap() }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "better-auth sign-up: {}", r.text().await.unwrap());
+    }
+
+    /// Sign in and return better-auth's session cookie (`name=value`).
+    async fn sign_in(&self, email: &str, password: &str) -> String {
+        let r = client()
+            .post(format!("{}/sign-in/email", self.base))
+            .header("origin", self.base.trim_end_matches("/api/auth"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .find(|c| c.starts_with("better-auth.session_token="))
+            .expect("better-auth session cookie")
+    }
+
+    async fn create_org(&self, cookie: &str) {
+        let r = client()
+            .post(format!("{}/organization/create", self.base))
+            .header("origin", self.base.trim_end_matches("/api/auth"))
+            .header("cookie", cookie)
+            .json(&json!({ "name": "Acme", "slug": "acme" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "organization create: {}", r.text().await.unwrap());
+    }
+}
+
+async fn pg_db() -> Option<Db> {
+    Db::new("postgres").await
+}
+
+async fn exec_pg(url: &str, sql: &str) {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&pool).await.unwrap_or_else(|e| panic!("{e}\n{sql}"));
+    pool.close().await;
+}
+
+async fn password_of(db: &str, email: &str) -> String {
+    let d = kavach_core::store::Db::connect(db).await.unwrap();
+    let p: String = kavach_core::db!(&d, |pool| {
+        sqlx::query_scalar("SELECT a.password FROM kavach_account a JOIN kavach_user u ON u.id = a.user_id WHERE u.email = $1 AND a.provider_id = 'credential'")
+            .bind(email)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    d.close().await;
+    p
+}
+
+/// The transition checks shared by both migration paths: the better-auth cookie
+/// signs in and gets a Kavach cookie; the old password signs in and is rehashed;
+/// the negative cases are refused.
+async fn check_transition(kavach_db: &str, ba_cookie: &str, alice: &str, bob: &str) {
+    let s = Server::start(kavach_db, &[("KAVACH_BETTER_AUTH_SECRET", BA_SECRET), ("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false")]);
+    let r = get(&s, "/get-session", Some(ba_cookie)).await;
+    let kavach_cookie = session_cookie(&r).expect("a Kavach cookie is issued in the same response");
+    assert!(kavach_cookie.starts_with("kavach.session_token="));
+    let (st, me) = json(r).await;
+    assert_eq!((st, me["user"]["email"].as_str()), (200, Some(alice)), "{me}");
+    // From now on the Kavach cookie alone is enough.
+    let (_, me2) = json(get(&s, "/get-session", Some(&kavach_cookie)).await).await;
+    assert_eq!(me2["user"]["id"], me["user"]["id"]);
+    // The old cookie still works during the window (parallel tabs), and is stored hashed only.
+    assert_ne!(json(get(&s, "/get-session", Some(ba_cookie)).await).await.1, Value::Null);
+    // Tampered signature, and a cookie signed with another secret: refused.
+    let tampered = ba_cookie.replacen("%3D", "A%3D", 1).replacen("A%3DA%3D", "AA%3D", 1);
+    let (token, _) = ba_cookie.split_once('=').unwrap().1.rsplit_once('.').unwrap();
+    let forged = format!("better-auth.session_token={token}.{}", "A".repeat(43) + "%3D");
+    for bad in [tampered.as_str(), forged.as_str()] {
+        let r = get(&s, "/get-session", Some(bad)).await;
+        assert!(session_cookie(&r).is_none());
+        assert_eq!(json(r).await.1, Value::Null, "{bad}");
+    }
+    drop(s);
+    let other = Server::start(kavach_db, &[("KAVACH_BETTER_AUTH_SECRET", "a-different-better-auth-secret-000000"), ("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false")]);
+    assert_eq!(json(get(&other, "/get-session", Some(ba_cookie)).await).await.1, Value::Null, "wrong old secret");
+    drop(other);
+    // The original password signs in to Kavach, and the hash becomes Argon2id; a wrong one does not rehash.
+    let s = Server::start(kavach_db, &[("KAVACH_BETTER_AUTH_SECRET", BA_SECRET), ("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false")]);
+    let before = password_of(kavach_db, bob).await;
+    assert!(before.contains(':') && !before.starts_with('$'), "better-auth scrypt hash: {before}");
+    assert_eq!(sign_in(&s, bob, "not bob's password").await.status(), 401);
+    assert_eq!(password_of(kavach_db, bob).await, before, "no rehash after a wrong password");
+    assert_eq!(sign_in(&s, bob, "bob's original passphrase").await.status(), 200);
+    assert!(password_of(kavach_db, bob).await.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert_eq!(sign_in(&s, bob, "bob's original passphrase").await.status(), 200, "and keeps working");
+    // A banned user's old cookie is refused.
+    drop(s);
+    let ban = command(&temp_dir(), &[("KAVACH_DATABASE_URL", kavach_db), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")])
+        .args(["user", "ban", alice])
+        .output()
+        .unwrap();
+    assert!(ban.status.success(), "{}", String::from_utf8_lossy(&ban.stderr));
+    let s = Server::start(kavach_db, &[("KAVACH_BETTER_AUTH_SECRET", BA_SECRET), ("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false")]);
+    assert_eq!(json(get(&s, "/get-session", Some(ba_cookie)).await).await.1, Value::Null, "banned user refused");
+    assert_eq!(json(get(&s, "/get-session", Some(&kavach_cookie)).await).await.1, Value::Null, "ban ends Kavach sessions too");
+}
+
+/// (a) The seed's own INSERT ... SELECT statements, unchanged, into Kavach's
+/// PostgreSQL schema in the same database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn better_auth_seed_sql_runs_unchanged_postgres() {
+    let Some(db) = pg_db().await else { return };
+    let url = db.url().to_owned();
+    let peer = Peer::start(&[("DATABASE_URL", &url), ("SNAKE_CASE", "1")]);
+    peer.sign_up("alice@example.com", "alice's original passphrase").await;
+    peer.sign_up("bob@example.com", "bob's original passphrase").await;
+    let cookie = peer.sign_in("alice@example.com", "alice's original passphrase").await;
+    drop(peer);
+    let out = command(&temp_dir(), &[("KAVACH_DATABASE_URL", &url), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")]).arg("migrate").output().unwrap();
+    assert!(out.status.success());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/migration");
+    exec_pg(&url, &std::fs::read_to_string(dir.join("better-auth-seed.sql")).unwrap()).await;
+    exec_pg(&url, &std::fs::read_to_string(dir.join("better-auth-passwords.sql")).unwrap()).await;
+    // The session token was copied as is: the first use re-keys it to its hash.
+    check_transition(&url, &cookie, "alice@example.com", "bob@example.com").await;
+    // The guide's statement hashes every other copied token at once (and is idempotent).
+    let hash_tokens = std::fs::read_to_string(dir.join("better-auth-hash-tokens.sql")).unwrap();
+    exec_pg(&url, &hash_tokens).await;
+    exec_pg(&url, &hash_tokens).await;
+    let d = kavach_core::store::Db::connect(&url).await.unwrap();
+    let plain: i64 = kavach_core::db!(&d, |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM kavach_session k JOIN session s ON s.token = k.token").fetch_one(pool).await.unwrap()
+    });
+    assert_eq!(plain, 0, "no plain better-auth token remains in kavach_session");
+    d.close().await;
+    db.drop().await;
+}
+
+/// (b) `kavach import better-auth` from better-auth's own (camelCase) PostgreSQL
+/// schema, into Kavach on SQLite and on PostgreSQL.
+async fn import_from(source_url: &str, peer_env: &[(&str, &str)], target: &str) {
+    let peer = Peer::start(peer_env);
+    peer.sign_up("alice@example.com", "alice's original passphrase").await;
+    peer.sign_up("bob@example.com", "bob's original passphrase").await;
+    let cookie = peer.sign_in("alice@example.com", "alice's original passphrase").await;
+    peer.create_org(&cookie).await;
+    drop(peer);
+    let dir = temp_dir();
+    let env = [("KAVACH_DATABASE_URL", target), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")];
+    let run = |args: &[&str]| command(&dir, &env).args(["import", "better-auth", "--from", source_url]).args(args).output().unwrap();
+    let dry = run(&["--dry-run", "--json"]);
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    let report: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(report["dry_run"], true);
+    let users = &report["tables"][0];
+    assert_eq!((users["table"].as_str(), users["imported"].as_u64()), (Some("users"), Some(2)));
+    let count = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let listed = command(&dir, &env).args(["user", "list", "--json"]).output().unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&listed.stdout).unwrap(), json!([]), "a dry run writes nothing");
+    let first = run(&["--json"]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let r: Value = serde_json::from_slice(&first.stdout).unwrap();
+    let t = |name: &str| r["tables"].as_array().unwrap().iter().find(|t| t["table"] == name).cloned().unwrap();
+    assert_eq!(t("users")["imported"], 2);
+    assert_eq!(t("accounts")["imported"], 2, "two credential accounts");
+    assert_eq!(t("sessions")["imported"], 3, "two sign-up sessions and one sign-in");
+    assert_eq!(t("organizations")["read"], 1);
+    assert!(t("organizations")["skipped"][0]["reason"].as_str().unwrap().contains("no organizations"));
+    let second = run(&[]);
+    let text = count(&second);
+    assert!(second.status.success());
+    assert!(text.lines().filter(|l| l.contains("imported")).all(|l| l.contains("imported      0")), "second run changes nothing:\n{text}");
+    check_transition(target, &cookie, "alice@example.com", "bob@example.com").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_better_auth_postgres_into_sqlite() {
+    let Some(src) = pg_db().await else { return };
+    let target = Db::new("sqlite").await.unwrap();
+    import_from(src.url(), &[("DATABASE_URL", src.url())], target.url()).await;
+    target.drop().await;
+    src.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_better_auth_postgres_into_postgres() {
+    let Some(src) = pg_db().await else { return };
+    let Some(target) = pg_db().await else { return };
+    import_from(src.url(), &[("DATABASE_URL", src.url())], target.url()).await;
+    target.drop().await;
+    src.drop().await;
+}
+
+/// (c) The same import from a better-auth SQLite database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_better_auth_sqlite_into_sqlite() {
+    let dir = temp_dir();
+    let file = dir.join("better-auth.sqlite");
+    let file = file.to_str().unwrap();
+    let target = Db::new("sqlite").await.unwrap();
+    import_from(file, &[("SQLITE_PATH", file)], target.url()).await;
+    target.drop().await;
+}
+
+#[tokio::test]
+async fn import_better_auth_refuses_a_missing_or_foreign_source() {
+    let target = Db::new("sqlite").await.unwrap();
+    let env = [("KAVACH_DATABASE_URL", target.url()), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")];
+    let out = command(&temp_dir(), &env).args(["import", "better-auth", "--from", "/nonexistent/ba.sqlite"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such file"));
+    // A SQLite file without better-auth's tables.
+    let other = Db::new("sqlite").await.unwrap();
+    let path = other.url().trim_start_matches("sqlite://").to_owned();
+    kavach_core::store::Db::connect(other.url()).await.unwrap().migrate().await.unwrap();
+    let out = command(&temp_dir(), &env).args(["import", "better-auth", "--from", &path]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no better-auth `user` table"), "{}", String::from_utf8_lossy(&out.stderr));
+    other.drop().await;
+    target.drop().await;
+}
+
+crate::dual!(import_clerk_export, |db| {
+    let dir = temp_dir();
+    let env = [("KAVACH_DATABASE_URL", db.as_str()), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")];
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/migration/clerk-users.json");
+    // A malformed file: a clear error and nothing written.
+    std::fs::write(dir.join("bad.json"), r#"[{"id": "user_x", "email_addresses": [], "created_at": "not a number"}]"#).unwrap();
+    let out = command(&dir, &env).args(["import", "clerk", "--file", "bad.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("user_x"), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = command(&dir, &env).args(["user", "list", "--json"]).output().unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&listed.stdout).unwrap(), json!([]));
+    // The real import.
+    let out = command(&dir, &env).args(["import", "clerk", "--json", "--file"]).arg(&fixture).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let users = &r["tables"][0];
+    assert_eq!((users["read"].as_u64(), users["imported"].as_u64()), (Some(5), Some(4)), "{r}");
+    assert!(users["skipped"][0]["reason"].as_str().unwrap().contains("no email"), "{r}");
+    let accounts = &r["tables"][1];
+    assert_eq!(accounts["imported"], 4, "google + github + two bcrypt passwords: {r}");
+    assert!(accounts["skipped"][0]["reason"].as_str().unwrap().contains("scrypt_firebase"), "{r}");
+    let listed: Value = serde_json::from_slice(&command(&dir, &env).args(["user", "list", "--json"]).output().unwrap().stdout).unwrap();
+    let vera = listed.as_array().unwrap().iter().find(|u| u["id"] == "user_2aVerifiedBcrypt").unwrap().clone();
+    assert_eq!((vera["email"].as_str(), vera["emailVerified"].as_bool(), vera["name"].as_str()), (Some("vera@example.com"), Some(true), Some("Vera Verified")));
+    assert_eq!(vera["createdAt"], "2023-07-22T04:26:40.123Z");
+    let quiet = listed.as_array().unwrap().iter().find(|u| u["id"] == "user_2bUnverifiedNoPassword").unwrap().clone();
+    assert_eq!((quiet["emailVerified"].as_bool(), quiet["name"].as_str(), quiet["image"].clone()), (Some(false), Some("quiet_user"), Value::Null));
+    // Metadata is kept.
+    let d = kavach_core::store::Db::connect(db).await.unwrap();
+    let meta: String = kavach_core::db!(&d, |pool| sqlx::query_scalar("SELECT metadata FROM kavach_user WHERE id = 'user_2aVerifiedBcrypt'").fetch_one(pool).await.unwrap());
+    assert_eq!(serde_json::from_str::<Value>(&meta).unwrap(), json!({ "public": { "plan": "pro" }, "private": { "stripeCustomerId": "cus_123" } }));
+    d.close().await;
+    // Idempotent.
+    let again = command(&dir, &env).args(["import", "clerk", "--json", "--file"]).arg(&fixture).output().unwrap();
+    let r2: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!((r2["tables"][0]["imported"].as_u64(), r2["tables"][0]["already_present"].as_u64()), (Some(0), Some(4)));
+    assert_eq!(r2["tables"][1]["imported"], 0);
+    // The bcrypt user signs in with the Clerk password and is rehashed; the banned one is refused.
+    let s = Server::start(db, &[]);
+    assert!(password_of(db, "vera@example.com").await.starts_with("$2b$"));
+    assert_eq!(sign_in(&s, "vera@example.com", "clerk user passwore").await.status(), 401);
+    assert_eq!(sign_in(&s, "vera@example.com", "clerk user password").await.status(), 200);
+    assert!(password_of(db, "vera@example.com").await.starts_with("$argon2id$"));
+    let r = sign_in(&s, "bart@example.com", "hunter2hunter2").await;
+    assert_eq!((r.status().as_u16(), json(r).await.1["code"].as_str().map(str::to_owned)), (403, Some("BANNED_USER".to_owned())));
+    let _ = std::fs::remove_dir_all(dir);
+});
+
+/// The guide's token-hashing SQL computes exactly Kavach's token hash.
+#[tokio::test]
+async fn token_hashing_sql_matches_kavach() {
+    let Some(db) = pg_db().await else { return };
+    let d = kavach_core::store::Db::connect(db.url()).await.unwrap();
+    d.migrate().await.unwrap();
+    let token = "1PBCpY1Z2SQ9rMnswxSw5P1JDSTJKsWS";
+    let sql = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/migration/better-auth-hash-tokens.sql")).unwrap();
+    kavach_core::db!(&d, |pool| {
+        sqlx::query("INSERT INTO kavach_user (id, email) VALUES ('u1', 'u1@example.com')").execute(pool).await.unwrap();
+        sqlx::query("INSERT INTO kavach_session (id, user_id, token, expires_at) VALUES ('s1', 'u1', $1, now() + interval '1 day')").bind(token).execute(pool).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+        let stored: String = sqlx::query_scalar("SELECT token FROM kavach_session WHERE id = 's1'").fetch_one(pool).await.unwrap();
+        assert_eq!(stored, kavach_core::crypto::token_hash(token));
+    });
+    d.close().await;
+    db.drop().await;
+}
