@@ -118,3 +118,33 @@ async fn require_auth_layer_reissues_a_renewed_cookie() {
     assert!(c.starts_with("kavach.session_token=") && c.contains("Max-Age=604800"), "{c}");
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn embedders_add_legacy_hash_formats() {
+    let db = TestDb::sqlite().await;
+    let k = kavach::Kavach::builder()
+        .database_url(&db.url)
+        .secret("legacy-secret-0123456789abcdefghijk")
+        .email_password(kavach::EmailPasswordOptions { require_email_verification: false, ..Default::default() })
+        // A made-up legacy format: "rev$" + the password reversed.
+        .legacy_verifier(|stored, password| stored.strip_prefix("rev$").is_some_and(|h| h.chars().rev().collect::<String>() == password))
+        .build()
+        .await
+        .unwrap();
+    let ctx = kavach::RequestContext::default();
+    let u = k
+        .users()
+        .create(kavach::core::NewUser { email: "old@example.com".into(), name: "Old".into(), password: Some("a temporary passphrase".into()), email_verified: true, image: None }, &ctx)
+        .await
+        .unwrap();
+    kavach_core::db!(k.db(), |pool| {
+        sqlx::query("UPDATE kavach_account SET password = 'rev$esarhpssap ycagel' WHERE user_id = $1").bind(&u.id).execute(pool).await.unwrap();
+    });
+    assert!(k.auth().sign_in("old@example.com", "legacy passphrasE", &ctx).await.is_err());
+    k.auth().sign_in("old@example.com", "legacy passphrase", &ctx).await.unwrap();
+    let stored: String = kavach_core::db!(k.db(), |pool| {
+        sqlx::query_scalar("SELECT password FROM kavach_account WHERE user_id = $1").bind(&u.id).fetch_one(pool).await.unwrap()
+    });
+    assert!(stored.starts_with("$argon2id$"), "rehashed: {stored}");
+    db.drop_db().await;
+}

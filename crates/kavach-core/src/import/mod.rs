@@ -116,7 +116,7 @@ pub(crate) struct VerificationRow {
 }
 
 /// Everything to write, gathered before the transaction starts.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub users: Vec<UserRow>,
     pub accounts: Vec<AccountRow>,

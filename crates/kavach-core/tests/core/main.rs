@@ -444,3 +444,24 @@ async fn redis_rate_limiter() {
     l.reset(&key).await.unwrap();
     assert_eq!(l.peek(&key, rule).await.unwrap().count, 0);
 }
+
+dual!(bans_end_sessions_refuse_sign_in_and_expire, options(), |t| {
+    let s = t.core.auth().sign_up(sign_up("ban@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    let uid = s.session.user_id.clone();
+    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_some());
+    assert!(t.core.users().ban(&uid, Some("spam"), None, &ctx()).await.unwrap());
+    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_none(), "sessions end at once");
+    // The ban is told only to someone who knows the password.
+    assert_eq!(t.core.auth().sign_in("ban@example.com", "not the password", &ctx()).await.unwrap_err().code, "INVALID_EMAIL_OR_PASSWORD");
+    assert_eq!(t.core.auth().sign_in("ban@example.com", PW, &ctx()).await.unwrap_err().code, "BANNED_USER");
+    assert!(t.core.users().unban(&uid, &ctx()).await.unwrap());
+    t.core.auth().sign_in("ban@example.com", PW, &ctx()).await.unwrap();
+    // A temporary ban ends by itself.
+    let until = kavach_core::store::Ts::now().plus_secs(1);
+    t.core.users().ban(&uid, None, Some(until), &ctx()).await.unwrap();
+    assert_eq!(t.core.auth().sign_in("ban@example.com", PW, &ctx()).await.unwrap_err().code, "BANNED_USER");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    t.core.auth().sign_in("ban@example.com", PW, &ctx()).await.unwrap();
+    let kinds: Vec<String> = kavach_core::audit::page(&t.db, 0, 1000).await.unwrap().into_iter().map(|r| r.kind).collect();
+    assert!(kinds.iter().any(|k| k == "user.banned") && kinds.iter().any(|k| k == "user.unbanned"));
+});
