@@ -39,13 +39,6 @@ pub struct SmtpMailer {
     url_redacted: String,
 }
 
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_owned(),
-    }
-}
-
 pub fn parse_mailbox(from: &str) -> Result<Mailbox> {
     from.parse::<Mailbox>()
         .map_err(|e| Error::config(format!("invalid email sender {from:?}: {e} (example: \"Kavach <no-reply@example.com>\")")))
@@ -54,10 +47,10 @@ pub fn parse_mailbox(from: &str) -> Result<Mailbox> {
 impl SmtpMailer {
     pub fn new(url: &str, from: &str) -> Result<Self> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| Error::config(format!("invalid SMTP URL {}: {e}", redact(url))))?
+            .map_err(|e| Error::config(format!("invalid SMTP URL {}: {e}", crate::redact_url(url))))?
             .timeout(Some(std::time::Duration::from_secs(15)))
             .build();
-        Ok(SmtpMailer { transport, from: parse_mailbox(from)?, url_redacted: redact(url) })
+        Ok(SmtpMailer { transport, from: parse_mailbox(from)?, url_redacted: crate::redact_url(url) })
     }
 }
 
@@ -216,7 +209,7 @@ mod tests {
 
     #[test]
     fn smtp_urls_are_redacted() {
-        assert_eq!(redact("smtp://user:pw@mail.example.com:587"), "smtp://***@mail.example.com:587");
-        assert_eq!(redact("smtp://localhost:25"), "smtp://localhost:25");
+        assert_eq!(crate::redact_url("smtp://user:pw@mail.example.com:587"), "smtp://user:***@mail.example.com:587");
+        assert_eq!(crate::redact_url("smtp://localhost:25"), "smtp://localhost:25");
     }
 }

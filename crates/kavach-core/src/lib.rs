@@ -160,6 +160,17 @@ pub fn origin_of(url: &str) -> Option<String> {
     Some(format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
 }
 
+/// A URL safe to print: the password in `user:password@` is replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let user = url[s + 3..at].split(':').next().unwrap_or("");
+            format!("{}://{user}:***@{}", &url[..s], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Check a secret for production use: long and varied enough.
 pub fn secret_is_strong(secret: &str) -> bool {
     let distinct = secret.chars().collect::<std::collections::HashSet<_>>().len();

@@ -65,10 +65,10 @@ impl RateLimiter {
     /// Connect to Redis at `url` (`redis://host:port/db`).
     pub async fn redis(url: &str) -> Result<Self> {
         let client = redis::Client::open(url)
-            .map_err(|e| crate::Error::config(format!("invalid Redis URL {url:?}: {e}")))?;
+            .map_err(|e| crate::Error::config(format!("invalid Redis URL {}: {e}", crate::redact_url(url))))?;
         let conn = redis::aio::ConnectionManager::new(client)
             .await
-            .map_err(|e| crate::Error::config(format!("cannot connect to Redis at {url:?}: {e}")))?;
+            .map_err(|e| crate::Error::config(format!("cannot connect to Redis at {}: {e}", crate::redact_url(url))))?;
         Ok(RateLimiter { backend: Backend::Redis(conn) })
     }
 

@@ -230,7 +230,7 @@ async fn serve(mut cfg: Config, started: Instant) -> Result<()> {
     let api = o.api_url("");
     println!("Kavach {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
     println!("  API       {api}   (docs: {api}/docs, OpenAPI: {api}/openapi.json)");
-    println!("  database  {}", redact_url(&cfg.database_url));
+    println!("  database  {}", kavach_core::redact_url(&cfg.database_url));
     println!("  email     {}", k.mailer().describe());
     println!("  mode      {:?}{}", cfg.mode, if cfg.mode == Mode::Development { " (set KAVACH_MODE=production for deployments)" } else { "" });
     println!("  ready in  {} ms", started.elapsed().as_millis());
@@ -260,16 +260,6 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}://{user}:***@{}", &url[..s], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
 
 fn cli_ctx() -> RequestContext {
     RequestContext { ip: None, user_agent: Some(format!("kavach-cli/{}", env!("CARGO_PKG_VERSION"))) }
@@ -403,7 +393,7 @@ async fn doctor(cfg: Config) -> Result<i32> {
     match kavach_core::store::Db::connect(&cfg.database_url).await {
         Ok(db) => {
             let ping = db.ping().await;
-            report(ping.is_ok(), "database", format!("{} {}", db.backend(), redact_url(&cfg.database_url)));
+            report(ping.is_ok(), "database", format!("{} {}", db.backend(), kavach_core::redact_url(&cfg.database_url)));
             // Report only: `kavach migrate` (or `serve`) applies them.
             match db.pending_migrations().await {
                 Ok(p) if p.is_empty() => report(true, "migrations", "up to date".into()),
@@ -415,7 +405,7 @@ async fn doctor(cfg: Config) -> Result<i32> {
     }
     if let Some(r) = &cfg.redis_url {
         match kavach_core::ratelimit::RateLimiter::redis(r).await {
-            Ok(l) => report(l.peek("doctor", kavach_core::ratelimit::Rule::per_minute(1)).await.is_ok(), "redis", redact_url(r)),
+            Ok(l) => report(l.peek("doctor", kavach_core::ratelimit::Rule::per_minute(1)).await.is_ok(), "redis", kavach_core::redact_url(r)),
             Err(e) => report(false, "redis", e.to_string()),
         }
     }

@@ -152,7 +152,7 @@ pub async fn connect_source(from: &str) -> Result<Db> {
 /// Import a better-auth database into `core`'s database.
 pub async fn import(core: &Core, from: &str, dry_run: bool, ctx: &RequestContext) -> Result<Report> {
     let src = connect_source(from).await?;
-    let mut report = Report { source: format!("better-auth at {}", redact(from)), dry_run, tables: vec![] };
+    let mut report = Report { source: format!("better-auth at {}", crate::redact_url(from)), dry_run, tables: vec![] };
     let batch = read(&src).await;
     src.close().await;
     super::write(core.db(), batch?, &mut report, ctx).await?;
@@ -162,12 +162,6 @@ pub async fn import(core: &Core, from: &str, dry_run: bool, ctx: &RequestContext
     Ok(report)
 }
 
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_owned(),
-    }
-}
 
 async fn read(src: &Db) -> Result<Batch> {
     let mut batch = Batch::default();
