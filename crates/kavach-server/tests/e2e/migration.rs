@@ -113,7 +113,7 @@ async fn password_of(db: &str, email: &str) -> String {
 /// The transition checks shared by both migration paths: the better-auth cookie
 /// signs in and gets a Kavach cookie; the old password signs in and is rehashed;
 /// the negative cases are refused.
-async fn check_transition(kavach_db: &str, ba_cookie: &str, alice: &str, bob: &str) {
+async fn check_transition(kavach_db: &str, ba_cookie: &str, bob_cookie: &str, alice: &str, bob: &str) {
     let s = Server::start(kavach_db, &[("KAVACH_BETTER_AUTH_SECRET", BA_SECRET), ("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false")]);
     let r = get(&s, "/get-session", Some(ba_cookie)).await;
     let kavach_cookie = session_cookie(&r).expect("a Kavach cookie is issued in the same response");
@@ -134,6 +134,26 @@ async fn check_transition(kavach_db: &str, ba_cookie: &str, alice: &str, bob: &s
         assert!(session_cookie(&r).is_none());
         assert_eq!(json(r).await.1, Value::Null, "{bad}");
     }
+    // A migrated session that expired, or was deleted, is refused.
+    let (bob_token, _) = bob_cookie.split_once('=').unwrap().1.rsplit_once('.').unwrap();
+    let bob_hash = kavach_core::crypto::token_hash(bob_token);
+    let d = kavach_core::store::Db::connect(kavach_db).await.unwrap();
+    let expire = "UPDATE kavach_session SET expires_at = $1 WHERE token = $2 OR token = $3";
+    kavach_core::db!(&d, |pool| {
+        sqlx::query(expire).bind(kavach_core::store::Ts(1)).bind(bob_token).bind(&bob_hash).execute(pool).await.unwrap();
+    });
+    assert_eq!(json(get(&s, "/get-session", Some(bob_cookie)).await).await.1, Value::Null, "expired migrated session");
+    kavach_core::db!(&d, |pool| {
+        sqlx::query(expire).bind(kavach_core::store::Ts::now().plus_secs(3600)).bind(bob_token).bind(&bob_hash).execute(pool).await.unwrap();
+    });
+    assert_ne!(json(get(&s, "/get-session", Some(bob_cookie)).await).await.1, Value::Null, "valid again once unexpired");
+    kavach_core::db!(&d, |pool| {
+        sqlx::query("DELETE FROM kavach_session WHERE token = $1 OR token = $2").bind(bob_token).bind(&bob_hash).execute(pool).await.unwrap();
+    });
+    d.close().await;
+    let r = get(&s, "/get-session", Some(bob_cookie)).await;
+    assert!(session_cookie(&r).is_none());
+    assert_eq!(json(r).await.1, Value::Null, "deleted migrated session");
     drop(s);
     let other = Server::start(kavach_db, &[("KAVACH_BETTER_AUTH_SECRET", "a-different-better-auth-secret-000000"), ("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false")]);
     assert_eq!(json(get(&other, "/get-session", Some(ba_cookie)).await).await.1, Value::Null, "wrong old secret");
@@ -169,6 +189,7 @@ async fn better_auth_seed_sql_runs_unchanged_postgres() {
     peer.sign_up("alice@example.com", "alice's original passphrase").await;
     peer.sign_up("bob@example.com", "bob's original passphrase").await;
     let cookie = peer.sign_in("alice@example.com", "alice's original passphrase").await;
+    let bob_cookie = peer.sign_in("bob@example.com", "bob's original passphrase").await;
     drop(peer);
     let out = command(&temp_dir(), &[("KAVACH_DATABASE_URL", &url), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")]).arg("migrate").output().unwrap();
     assert!(out.status.success());
@@ -176,7 +197,7 @@ async fn better_auth_seed_sql_runs_unchanged_postgres() {
     exec_pg(&url, &std::fs::read_to_string(dir.join("better-auth-seed.sql")).unwrap()).await;
     exec_pg(&url, &std::fs::read_to_string(dir.join("better-auth-passwords.sql")).unwrap()).await;
     // The session token was copied as is: the first use re-keys it to its hash.
-    check_transition(&url, &cookie, "alice@example.com", "bob@example.com").await;
+    check_transition(&url, &cookie, &bob_cookie, "alice@example.com", "bob@example.com").await;
     // The guide's statement hashes every other copied token at once (and is idempotent).
     let hash_tokens = std::fs::read_to_string(dir.join("better-auth-hash-tokens.sql")).unwrap();
     exec_pg(&url, &hash_tokens).await;
@@ -197,6 +218,7 @@ async fn import_from(source_url: &str, peer_env: &[(&str, &str)], target: &str) 
     peer.sign_up("alice@example.com", "alice's original passphrase").await;
     peer.sign_up("bob@example.com", "bob's original passphrase").await;
     let cookie = peer.sign_in("alice@example.com", "alice's original passphrase").await;
+    let bob_cookie = peer.sign_in("bob@example.com", "bob's original passphrase").await;
     peer.create_org(&cookie).await;
     drop(peer);
     let dir = temp_dir();
@@ -217,14 +239,14 @@ async fn import_from(source_url: &str, peer_env: &[(&str, &str)], target: &str) 
     let t = |name: &str| r["tables"].as_array().unwrap().iter().find(|t| t["table"] == name).cloned().unwrap();
     assert_eq!(t("users")["imported"], 2);
     assert_eq!(t("accounts")["imported"], 2, "two credential accounts");
-    assert_eq!(t("sessions")["imported"], 3, "two sign-up sessions and one sign-in");
+    assert_eq!(t("sessions")["imported"], 4, "two sign-up sessions and two sign-ins");
     assert_eq!(t("organizations")["read"], 1);
     assert!(t("organizations")["skipped"][0]["reason"].as_str().unwrap().contains("no organizations"));
     let second = run(&[]);
     let text = count(&second);
     assert!(second.status.success());
     assert!(text.lines().filter(|l| l.contains("imported")).all(|l| l.contains("imported      0")), "second run changes nothing:\n{text}");
-    check_transition(target, &cookie, "alice@example.com", "bob@example.com").await;
+    check_transition(target, &cookie, &bob_cookie, "alice@example.com", "bob@example.com").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
