@@ -82,10 +82,27 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+fn derive_seal_key(secret: &[u8]) -> [u8; 32] {
+    use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
+    struct Len32;
+    impl KeyType for Len32 {
+        fn len(&self) -> usize {
+            32
+        }
+    }
+    let prk = Salt::new(HKDF_SHA256, b"kavach").extract(secret);
+    let okm = prk.expand(&[b"kavach sealed data v1"], Len32).expect("HKDF length");
+    let mut out = [0u8; 32];
+    okm.fill(&mut out).expect("HKDF fill");
+    out
+}
+
 /// The server secrets: sign with the first, accept any (rotation).
 #[derive(Clone)]
 pub struct Secrets {
     keys: Vec<hmac::Key>,
+    /// AES-256-GCM keys derived from each secret (HKDF-SHA256), for data sealed at rest.
+    seal_keys: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -97,7 +114,40 @@ impl std::fmt::Debug for Secrets {
 impl Secrets {
     pub fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Self {
         assert!(!secrets.is_empty(), "at least one secret is required");
-        Secrets { keys: secrets.iter().map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_ref())).collect() }
+        Secrets {
+            keys: secrets.iter().map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_ref())).collect(),
+            seal_keys: secrets.iter().map(|s| derive_seal_key(s.as_ref())).collect(),
+        }
+    }
+
+    /// Encrypt `plain` for storage (AES-256-GCM, key derived from the current
+    /// secret, `context` bound as associated data): `base64url(nonce || sealed)`.
+    pub fn seal(&self, plain: &[u8], context: &str) -> String {
+        use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.seal_keys[0]).expect("32-byte key"));
+        let nonce = random_bytes::<12>();
+        let mut data = plain.to_vec();
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut data)
+            .expect("sealing cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend(data);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// Decrypt what [`Self::seal`] produced, with any of the secrets.
+    pub fn open(&self, sealed: &str, context: &str) -> Option<Vec<u8>> {
+        use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+        let raw = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if raw.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, body) = raw.split_at(12);
+        self.seal_keys.iter().find_map(|k| {
+            let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, k).ok()?);
+            let mut data = body.to_vec();
+            let n = Nonce::try_assume_unique_for_key(nonce).ok()?;
+            key.open_in_place(n, Aad::from(context.as_bytes()), &mut data).ok().map(|p| p.to_vec())
+        })
     }
 
     /// HMAC-SHA256 with the current (first) secret.
@@ -167,6 +217,18 @@ mod tests {
             s.sign_token("1PBCpY1Z2SQ9rMnswxSw5P1JDSTJKsWS"),
             "1PBCpY1Z2SQ9rMnswxSw5P1JDSTJKsWS.0025jTx8zHzbkSWp4FBCr6eJRfPQ+7bkrnEeJJGDdlY="
         );
+    }
+
+    #[test]
+    fn sealed_data_opens_with_any_secret_and_only_in_its_context() {
+        let old = Secrets::new(&["old-secret-old-secret-old-secret-0"]);
+        let rotated = Secrets::new(&["new-secret-new-secret-new-secret-0", "old-secret-old-secret-old-secret-0"]);
+        let sealed = old.seal(b"private key", "jwks:k1");
+        assert_eq!(rotated.open(&sealed, "jwks:k1").as_deref(), Some(&b"private key"[..]));
+        assert_eq!(rotated.open(&sealed, "jwks:k2"), None, "bound to its context");
+        assert_eq!(Secrets::new(&["another-secret-another-secret-00"]).open(&sealed, "jwks:k1"), None);
+        assert_ne!(old.seal(b"x", "c"), old.seal(b"x", "c"), "fresh nonce each time");
+        assert_eq!(old.open("garbage", "c"), None);
     }
 
     #[test]

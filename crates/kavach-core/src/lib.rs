@@ -11,6 +11,7 @@ pub mod email;
 pub mod error;
 pub mod external;
 pub mod import;
+pub mod jwt;
 pub mod legacy;
 pub mod password;
 pub mod ratelimit;
@@ -21,6 +22,7 @@ pub mod users;
 mod verification;
 
 pub use error::{Error, Kind, Result};
+pub use jwt::Alg;
 pub use sessions::{NewSession, Session, SessionOptions, SessionWithUser};
 pub use users::{NewUser, User};
 
@@ -63,6 +65,28 @@ impl Default for EmailPasswordOptions {
             auto_sign_in_after_verification: false,
             reset_token_ttl: Duration::from_secs(3600),
             verification_token_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// JWTs minted for sessions (`GET /token`) and the signing keys behind them.
+#[derive(Clone, Debug)]
+pub struct JwtOptions {
+    /// Lifetime of a session JWT. Default 15 minutes.
+    pub expires_in: Duration,
+    /// How long a retired key stays published after a rotation. Must exceed the
+    /// longest token lifetime. Default 2 days.
+    pub key_overlap: Duration,
+    /// Rotate keys automatically when the active one is this old. Default 30 days.
+    pub rotate_every: Duration,
+}
+
+impl Default for JwtOptions {
+    fn default() -> Self {
+        JwtOptions {
+            expires_in: Duration::from_secs(15 * 60),
+            key_overlap: Duration::from_secs(2 * 86400),
+            rotate_every: Duration::from_secs(30 * 86400),
         }
     }
 }
@@ -111,6 +135,7 @@ pub struct Options {
     pub trusted_origins: Vec<String>,
     pub app_name: String,
     pub session: SessionOptions,
+    pub jwt: JwtOptions,
     pub password: PasswordPolicy,
     pub email_password: EmailPasswordOptions,
     pub rate_limit: RateLimitOptions,
@@ -127,6 +152,7 @@ impl Default for Options {
             trusted_origins: vec![],
             app_name: "Kavach".into(),
             session: SessionOptions::default(),
+            jwt: JwtOptions::default(),
             password: PasswordPolicy::default(),
             email_password: EmailPasswordOptions::default(),
             rate_limit: RateLimitOptions::default(),
@@ -187,6 +213,7 @@ pub struct Core {
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) templates: Templates,
     pub(crate) sessions: Arc<sessions::Sessions>,
+    pub(crate) keys: Arc<jwt::Keys>,
 }
 
 impl Core {
@@ -207,7 +234,8 @@ impl Core {
         let secrets = crypto::Secrets::new(&options.secrets);
         let limiter = limiter.unwrap_or_else(|| RateLimiter::database(db.clone()));
         let sessions = Arc::new(sessions::Sessions::new(db.clone(), options.session.clone()));
-        Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions })
+        let keys = Arc::new(jwt::Keys::new(db.clone(), secrets.clone()));
+        Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions, keys })
     }
 
     /// Accept password hashes in formats Kavach does not know; a match is rehashed
@@ -236,6 +264,11 @@ impl Core {
         &self.sessions
     }
 
+    /// The JWT signing keys and the JWKS.
+    pub fn keys(&self) -> &jwt::Keys {
+        &self.keys
+    }
+
     /// Email + password authentication and the session lifecycle.
     pub fn auth(&self) -> auth::Auth<'_> {
         auth::Auth(self)
@@ -262,6 +295,10 @@ impl Core {
                 tick.tick().await;
                 if let Err(e) = core.purge_expired().await {
                     tracing::warn!(error = %e, "periodic purge failed");
+                }
+                let j = &core.options.jwt;
+                if let Err(e) = core.keys.rotate_if_older_than(j.rotate_every, j.key_overlap).await {
+                    tracing::warn!(error = %e, "scheduled key rotation failed");
                 }
             }
         }));
@@ -294,6 +331,7 @@ impl Core {
         verification::purge_expired(&self.db).await?;
         let longest = self.options.rate_limit.routes.iter().map(|(_, r)| r.window).chain([self.options.rate_limit.account_failures.window]).max();
         self.limiter.purge(longest.unwrap_or_default().max(Duration::from_secs(86400))).await?;
+        self.keys.purge().await?;
         Ok(())
     }
 

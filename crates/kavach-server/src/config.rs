@@ -37,8 +37,24 @@ pub struct File {
     pub email: EmailFile,
     pub email_password: EmailPasswordFile,
     pub session: SessionFile,
+    pub jwt: JwtFile,
     pub rate_limit: RateLimitFile,
     pub external_auth: ExternalAuthFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtFile {
+    pub expires_in: DurationValue,
+    pub key_overlap: DurationValue,
+    pub rotate_every: DurationValue,
+}
+
+impl Default for JwtFile {
+    fn default() -> Self {
+        let d = kavach_core::JwtOptions::default();
+        JwtFile { expires_in: DurationValue(d.expires_in), key_overlap: DurationValue(d.key_overlap), rotate_every: DurationValue(d.rotate_every) }
+    }
 }
 
 /// Sessions of the system Kavach replaces, accepted during a transition window.
@@ -80,6 +96,7 @@ impl Default for File {
             email: Default::default(),
             email_password: Default::default(),
             session: Default::default(),
+            jwt: Default::default(),
             rate_limit: Default::default(),
             external_auth: Default::default(),
         }
@@ -412,6 +429,9 @@ impl Config {
             rl.routes.retain(|(p, _)| *p != route);
             rl.routes.push((route, rule.0));
         }
+        if f.jwt.key_overlap.0 <= f.jwt.expires_in.0 {
+            bail!("jwt.key_overlap must be longer than jwt.expires_in, or tokens would outlive the key that verifies them");
+        }
         let better_auth = match f.external_auth.better_auth {
             Some(b) if b.secrets.is_empty() => bail!("external_auth.better_auth: set `secrets` (or KAVACH_BETTER_AUTH_SECRET) to better-auth's secret"),
             Some(b) if b.cookie_name.is_empty() || b.cookie_name.contains([';', '=', ' ', ',']) => {
@@ -434,6 +454,7 @@ impl Config {
                 fresh_age: f.session.fresh_age.0,
                 cache_ttl: f.session.cache_ttl.0,
             },
+            jwt: kavach_core::JwtOptions { expires_in: f.jwt.expires_in.0, key_overlap: f.jwt.key_overlap.0, rotate_every: f.jwt.rotate_every.0 },
             password: PasswordPolicy {
                 min_length: ep.min_password_length,
                 max_length: ep.max_password_length,

@@ -47,9 +47,27 @@ enum Command {
     Audit(AuditCommand),
     /// Check the configuration, database, email delivery and secret, and say what to fix.
     Doctor,
+    /// JWT signing keys (published at {base}/jwks).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Copy users, accounts and sessions from better-auth or Clerk (idempotent, one transaction).
     #[command(subcommand)]
     Import(ImportCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List signing keys: id, algorithm, active, created, published until.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the active keys; old ones stay published for the overlap, so tokens in flight keep verifying.
+    Rotate {
+        /// How long retired keys stay published (default: jwt.key_overlap).
+        #[arg(long, value_name = "DURATION")]
+        overlap: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -199,6 +217,38 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(if report.ok() { 0 } else { 1 })
         }
         Command::Doctor => doctor(cfg).await,
+        Command::Keys(cmd) => {
+            let k = cfg.kavach(false).await?;
+            match cmd {
+                KeysCommand::List { json } => {
+                    let keys = k.keys().list().await.map_err(|e| anyhow!("{e}"))?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&keys)?);
+                    } else {
+                        println!("{:<32}  {:<6}  {:<6}  {:<24}  PUBLISHED UNTIL", "KID", "ALG", "ACTIVE", "CREATED");
+                        for key in &keys {
+                            let until = key.expires_at.map(|t| t.to_iso()).unwrap_or_else(|| "-".into());
+                            println!("{:<32}  {:<6}  {:<6}  {:<24}  {until}", key.kid, key.alg.as_str(), key.active, key.created_at.to_iso());
+                        }
+                        if keys.is_empty() {
+                            println!("no keys yet: one is created when the first token is signed, or by `kavach keys rotate`");
+                        }
+                    }
+                }
+                KeysCommand::Rotate { overlap } => {
+                    let overlap = match overlap {
+                        Some(o) => config::parse_duration(&o)?,
+                        None => cfg.options.jwt.key_overlap,
+                    };
+                    if overlap <= cfg.options.jwt.expires_in {
+                        bail!("--overlap must be longer than jwt.expires_in ({:?})", cfg.options.jwt.expires_in);
+                    }
+                    let kids = k.keys().rotate(overlap).await.map_err(|e| anyhow!("{e}"))?;
+                    println!("new active keys: {}; retired keys stay published for {}s", kids.join(", "), overlap.as_secs());
+                }
+            }
+            Ok(0)
+        }
         Command::Import(cmd) => {
             let k = cfg.kavach(false).await?;
             let (report, json) = match cmd {

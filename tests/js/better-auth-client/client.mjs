@@ -70,4 +70,27 @@ check(!out.error && out.data.success === true, `sign-out failed: ${JSON.stringif
 const after = await client.getSession();
 check(!after.error && after.data === null, "no session after sign-out");
 
+
+// JWTs: a token from /token verifies against /jwks with jose (an independent JOSE library).
+{
+  const { createRemoteJWKSet, jwtVerify } = await import("jose");
+  const signIn2 = await client.signIn.email({ email, password });
+  check(!signIn2.error, "sign-in again");
+  const res = await fetchWithCookies(`${api}/token`);
+  check(res.status === 200, `GET /token: ${res.status}`);
+  const { token } = await res.json();
+  const jwks = createRemoteJWKSet(new URL(`${api}/jwks`));
+  const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer: origin, audience: origin });
+  check(protectedHeader.alg === "EdDSA" && typeof protectedHeader.kid === "string", "EdDSA with a kid");
+  check(payload.email === email && typeof payload.sub === "string", "claims name the user");
+  let rejected = false;
+  try {
+    await jwtVerify(token.slice(0, -4) + "AAAA", jwks);
+  } catch {
+    rejected = true;
+  }
+  check(rejected, "a tampered JWT is rejected");
+  console.log(`jose verified Kavach's JWT (kid ${protectedHeader.kid})`);
+}
+
 console.log(`better-auth client against Kavach: ${checks} checks passed`);

@@ -465,3 +465,94 @@ dual!(bans_end_sessions_refuse_sign_in_and_expire, options(), |t| {
     let kinds: Vec<String> = kavach_core::audit::page(&t.db, 0, 1000).await.unwrap().into_iter().map(|r| r.kind).collect();
     assert!(kinds.iter().any(|k| k == "user.banned") && kinds.iter().any(|k| k == "user.unbanned"));
 });
+
+mod jwt_keys {
+    use super::*;
+    use base64::Engine;
+    use kavach_core::jwt::{Alg, verify};
+    use serde_json::json;
+
+    fn claims(exp_in: i64) -> serde_json::Value {
+        let now = kavach_core::store::Ts::now().0 / 1000;
+        json!({ "sub": "u1", "iat": now, "exp": now + exp_in })
+    }
+
+    async fn jwks(t: &harness::T) -> serde_json::Value {
+        serde_json::from_str(&t.core.keys().jwks().await.unwrap()).unwrap()
+    }
+
+    fn b64(v: &serde_json::Value) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    crate::dual!(sign_verify_and_refuse_forgeries, options(), |t| {
+        assert!(t.core.keys().list().await.unwrap().is_empty(), "keys are created on first use");
+        for alg in Alg::ALL {
+            let tok = t.core.keys().sign(alg, "JWT", &claims(60)).await.unwrap();
+            let (h, c) = verify(&tok, &jwks(&t).await, 60).unwrap();
+            assert_eq!((h["alg"].as_str(), h["typ"].as_str(), c["sub"].as_str()), (Some(alg.as_str()), Some("JWT"), Some("u1")));
+        }
+        assert_eq!(jwks(&t).await["keys"].as_array().unwrap().len(), 3);
+        let tok = t.core.keys().sign(Alg::EdDSA, "at+jwt", &claims(60)).await.unwrap();
+        let set = jwks(&t).await;
+        let parts: Vec<&str> = tok.split('.').collect();
+        // Tampered claims.
+        let forged = format!("{}.{}.{}", parts[0], b64(&json!({ "sub": "admin" })), parts[2]);
+        assert_eq!(verify(&forged, &set, 60).unwrap_err(), "bad signature");
+        // alg: none, and algorithm confusion (an EdDSA key presented as RS256).
+        let header: serde_json::Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        let none = format!("{}.{}.", b64(&json!({ "alg": "none", "kid": header["kid"] })), parts[1]);
+        assert!(verify(&none, &set, 60).is_err());
+        let confused = format!("{}.{}.{}", b64(&json!({ "alg": "RS256", "kid": header["kid"] })), parts[1], parts[2]);
+        assert_eq!(verify(&confused, &set, 60).unwrap_err(), "algorithm does not match the key");
+        let unknown = format!("{}.{}.{}", b64(&json!({ "alg": "EdDSA", "kid": "nope" })), parts[1], parts[2]);
+        assert_eq!(verify(&unknown, &set, 60).unwrap_err(), "unknown kid");
+        let expired = t.core.keys().sign(Alg::EdDSA, "JWT", &claims(-120)).await.unwrap();
+        assert_eq!(verify(&expired, &set, 60).unwrap_err(), "expired");
+        assert!(verify(&t.core.keys().sign(Alg::EdDSA, "JWT", &claims(-30)).await.unwrap(), &set, 60).is_ok(), "within leeway");
+        // Private keys are sealed: the column is not a PKCS#8 document, and another secret cannot load them.
+        let stored: Vec<(String,)> = kavach_core::db!(&t.db, |pool| sqlx::query_as("SELECT private_key FROM kavach_jwks").fetch_all(pool).await.unwrap());
+        for (pk,) in &stored {
+            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(pk).unwrap();
+            assert!(aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(&raw).is_err());
+        }
+        let mut other = options();
+        other.secrets = vec!["a-completely-different-secret-0123456789".into()];
+        let stranger = harness::core_on(&t.url, other).await;
+        let e = stranger.core.keys().sign(Alg::EdDSA, "JWT", &claims(60)).await.unwrap_err();
+        assert!(e.message.contains("cannot be decrypted"), "{e}");
+        // A rotated secret list (new first, old kept) still opens them.
+        let mut rotated = options();
+        rotated.secrets = vec!["the-new-secret-0123456789-abcdefghijkl".into(), options().secrets[0].clone()];
+        let after = harness::core_on(&t.url, rotated).await;
+        after.core.keys().sign(Alg::EdDSA, "JWT", &claims(60)).await.unwrap();
+    });
+
+    crate::dual!(rotation_keeps_old_tokens_valid_for_the_overlap, options(), |t| {
+        let before = t.core.keys().sign(Alg::EdDSA, "JWT", &claims(60)).await.unwrap();
+        let new = t.core.keys().rotate(Duration::from_secs(1)).await.unwrap();
+        assert_eq!(new.len(), 1);
+        let after = t.core.keys().sign(Alg::EdDSA, "JWT", &claims(60)).await.unwrap();
+        assert_ne!(before.split('.').next(), after.split('.').next(), "a new kid signs");
+        let set = jwks(&t).await;
+        assert_eq!(set["keys"].as_array().unwrap().len(), 2);
+        assert!(verify(&before, &set, 60).is_ok() && verify(&after, &set, 60).is_ok(), "no downtime for tokens in flight");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        t.core.keys().purge().await.unwrap();
+        // (the cache is per instance: a fresh core sees the current set)
+        let fresh = harness::core_on(&t.url, options()).await;
+        let set = serde_json::from_str::<serde_json::Value>(&fresh.core.keys().jwks().await.unwrap()).unwrap();
+        assert_eq!(set["keys"].as_array().unwrap().len(), 1, "the retired key is gone after its overlap");
+        assert_eq!(verify(&before, &set, 60).unwrap_err(), "unknown kid");
+        // Scheduled rotation from two instances at once rotates once.
+        let other = harness::core_on(&t.url, options()).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (a, b) = tokio::join!(
+            t.core.keys().rotate_if_older_than(Duration::from_millis(200), Duration::from_secs(3600)),
+            other.core.keys().rotate_if_older_than(Duration::from_millis(200), Duration::from_secs(3600))
+        );
+        assert_eq!(a.unwrap() as u8 + b.unwrap() as u8, 1, "exactly one instance rotated");
+        let active = t.core.keys().list().await.unwrap().into_iter().filter(|k| k.active).count();
+        assert_eq!(active, 1);
+    });
+}

@@ -636,3 +636,41 @@ async fn forgot_password_page_works_without_javascript() {
     drop(s);
     db.drop().await;
 }
+
+dual!(jwt_tokens_verify_against_jwks_across_a_rotation, |db| {
+    let s = Server::start(db, &[NO_VERIFY]);
+    assert_eq!(get(&s, "/token", None).await.status(), 401);
+    let cookie = sign_up(&s, "jwt@example.com").await;
+    let (st, body) = json(get(&s, "/token", Some(&cookie)).await).await;
+    assert_eq!(st, 200);
+    let token = body["token"].as_str().unwrap().to_owned();
+    let r = get(&s, "/jwks", None).await;
+    assert_eq!(r.headers()["cache-control"], "public, max-age=300");
+    let (_, set) = json(r).await;
+    let (header, claims) = kavach_core::jwt::verify(&token, &set, 60).unwrap();
+    assert_eq!((header["alg"].as_str(), claims["email"].as_str()), (Some("EdDSA"), Some("jwt@example.com")));
+    assert_eq!(claims["iss"].as_str(), Some(s.origin().as_str()));
+    let (_, me) = json(get(&s, "/get-session", Some(&cookie)).await).await;
+    assert_eq!(claims["sub"], me["user"]["id"]);
+    // Rotate with the CLI while the server runs: old tokens keep verifying.
+    let dir = temp_dir();
+    let env = [("KAVACH_DATABASE_URL", db.as_str()), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")];
+    let out = command(&dir, &env).args(["keys", "rotate", "--overlap", "1h"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Value = serde_json::from_slice(&command(&dir, &env).args(["keys", "list", "--json"]).output().unwrap().stdout).unwrap();
+    let keys = listed.as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys.iter().filter(|k| k["active"] == true).count(), 1);
+    assert!(keys.iter().any(|k| k["active"] == false && !k["expires_at"].is_null()));
+    let out = command(&dir, &env).args(["keys", "rotate", "--overlap", "1m"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "an overlap shorter than the token lifetime is refused");
+    drop(s);
+    let s = Server::start(db, &[NO_VERIFY]);
+    let (_, set) = json(get(&s, "/jwks", None).await).await;
+    assert_eq!(set["keys"].as_array().unwrap().len(), 2);
+    assert!(kavach_core::jwt::verify(&token, &set, 60).is_ok(), "a token signed before the rotation still verifies");
+    let (_, fresh) = json(get(&s, "/token", Some(&cookie)).await).await;
+    let (h2, _) = kavach_core::jwt::verify(fresh["token"].as_str().unwrap(), &set, 60).unwrap();
+    assert_ne!(h2["kid"], header["kid"], "new tokens use the new key");
+    let _ = std::fs::remove_dir_all(dir);
+});

@@ -80,7 +80,7 @@ pub const API_ROUTES: &[&str] = &[
     "/sign-up/email", "/sign-in/email", "/get-session", "/sign-out", "/list-sessions", "/revoke-session",
     "/revoke-sessions", "/revoke-other-sessions", "/update-user", "/change-password", "/change-email",
     "/send-verification-email", "/verify-email", "/request-password-reset", "/reset-password", "/delete-user",
-    "/forgot-password",
+    "/forgot-password", "/jwks", "/token",
 ];
 
 pub(crate) fn api_router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<S> {
@@ -103,6 +103,8 @@ pub(crate) fn api_router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<
         .route("/reset-password/{token}", get(pages::reset_password_page))
         .route("/forgot-password", get(pages::forgot_password_page))
         .route("/delete-user", post(routes::delete_user))
+        .route("/jwks", get(routes::jwks))
+        .route("/token", get(routes::token))
         .route("/ok", get(|| async { axum::Json(serde_json::json!({ "ok": true })) }))
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs_page))

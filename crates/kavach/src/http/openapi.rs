@@ -17,10 +17,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         routes::sign_up, routes::sign_in, routes::get_session, routes::sign_out, routes::list_sessions,
         routes::revoke_session, routes::revoke_sessions, routes::revoke_other_sessions, routes::update_user,
         routes::change_password, routes::change_email, routes::send_verification_email, routes::verify_email,
-        routes::request_password_reset, routes::reset_password, routes::delete_user,
+        routes::request_password_reset, routes::reset_password, routes::delete_user, routes::jwks, routes::token,
     ),
     components(schemas(kavach_core::User, kavach_core::Session, kavach_core::SessionWithUser)),
-    tags((name = "email-password"), (name = "session"), (name = "user")),
+    tags((name = "email-password"), (name = "session"), (name = "user"), (name = "jwt")),
 )]
 struct ApiDoc;
 

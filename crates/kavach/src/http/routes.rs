@@ -143,6 +143,36 @@ fn with_session(k: &Kavach, body: serde_json::Value, s: Option<&NewSession>, per
     resp
 }
 
+/// The public keys that sign Kavach's JWTs (JWKS, RFC 7517).
+#[utoipa::path(get, path = "/jwks", tag = "jwt", responses((status = 200, description = "`{ keys: [JWK] }`")))]
+pub async fn jwks(State(k): State<Kavach>) -> ApiResult<Response> {
+    let body = k.keys().jwks().await?;
+    let mut resp = ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], JsonBody(body)).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    Ok(resp)
+}
+
+/// A short-lived JWT for the signed-in session (EdDSA, verifiable with `/jwks`):
+/// `sub` is the user id, `iss` and `aud` the base URL's origin, plus the user's
+/// email, name and verification status.
+#[utoipa::path(get, path = "/token", tag = "jwt", responses((status = 200, description = "`{ token }`"), (status = 401)))]
+pub async fn token(State(k): State<Kavach>, Auth(a): Auth) -> ApiResult<Response> {
+    let now = kavach_core::store::Ts::now().millis() / 1000;
+    let u = &a.data.user;
+    let origin = k.options().origin();
+    let claims = json!({
+        "iss": origin, "aud": origin, "sub": u.id, "iat": now, "nbf": now,
+        "exp": now + k.options().jwt.expires_in.as_secs() as i64,
+        "sid": a.data.session.id, "email": u.email, "name": u.name, "emailVerified": u.email_verified,
+        "image": u.image,
+    });
+    let token = k.keys().sign(kavach_core::jwt::Alg::EdDSA, "JWT", &claims).await?;
+    let mut resp = Json(json!({ "token": token })).into_response();
+    no_store(&mut resp);
+    Ok(resp)
+}
+
 /// A pre-rendered JSON body shared without copying.
 struct JsonBody(std::sync::Arc<str>);
 
