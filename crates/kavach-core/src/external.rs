@@ -56,6 +56,19 @@ impl External<'_> {
         Secrets::new(&cfg.secrets).verify_signature(token, sig).then(|| token.to_owned())
     }
 
+    /// End a migrated better-auth session (sign-out during the transition), so the
+    /// old cookie cannot sign the browser back in.
+    pub async fn revoke_better_auth_session(&self, token: &str) -> Result<()> {
+        let hash = crypto::token_hash(token);
+        let ids: Vec<(String,)> = db!(&self.0.db, |pool| {
+            sqlx::query_as("DELETE FROM kavach_session WHERE token = $1 OR token = $2 RETURNING token").bind(token).bind(&hash).fetch_all(pool).await?
+        });
+        for (h,) in ids {
+            self.0.sessions.cache_invalidate(&h).await;
+        }
+        Ok(())
+    }
+
     /// Exchange a migrated better-auth session for a Kavach one. `None` when the
     /// session is unknown, expired, or its user is banned. A session row that was
     /// copied with its plain token is re-keyed to the token's hash on first use.

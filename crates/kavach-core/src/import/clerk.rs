@@ -19,39 +19,42 @@ enum File {
     Page { data: Vec<serde_json::Value> },
 }
 
+/// The Backend API's snake_case fields; the camelCase names of the JavaScript
+/// SDK's `User` objects (what `JSON.stringify(user)` writes) are accepted too.
 #[derive(Deserialize)]
 struct ClerkUser {
     id: String,
-    #[serde(default)]
+    #[serde(default, alias = "primaryEmailAddressId")]
     primary_email_address_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "emailAddresses")]
     email_addresses: Vec<EmailAddress>,
-    #[serde(default)]
+    #[serde(default, alias = "firstName")]
     first_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "lastName")]
     last_name: Option<String>,
     #[serde(default)]
     username: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "imageUrl")]
     image_url: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "profileImageUrl")]
     profile_image_url: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "hasImage")]
     has_image: Option<bool>,
-    #[serde(default)]
+    #[serde(default, alias = "externalAccounts")]
     external_accounts: Vec<ExternalAccount>,
-    #[serde(default)]
+    #[serde(default, alias = "passwordDigest")]
     password_digest: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "passwordHasher")]
     password_hasher: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "publicMetadata")]
     public_metadata: serde_json::Value,
-    #[serde(default)]
+    #[serde(default, alias = "privateMetadata")]
     private_metadata: serde_json::Value,
     #[serde(default)]
     banned: bool,
+    #[serde(alias = "createdAt")]
     created_at: i64,
-    #[serde(default)]
+    #[serde(default, alias = "updatedAt")]
     updated_at: Option<i64>,
 }
 
@@ -59,6 +62,7 @@ struct ClerkUser {
 struct EmailAddress {
     #[serde(default)]
     id: Option<String>,
+    #[serde(alias = "emailAddress")]
     email_address: String,
     #[serde(default)]
     verification: Option<Verification>,
@@ -75,13 +79,13 @@ struct ExternalAccount {
     #[serde(default)]
     id: Option<String>,
     provider: String,
-    #[serde(default)]
+    #[serde(default, alias = "providerUserId")]
     provider_user_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "approvedScopes")]
     approved_scopes: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "createdAt")]
     created_at: Option<i64>,
-    #[serde(default)]
+    #[serde(default, alias = "updatedAt")]
     updated_at: Option<i64>,
 }
 
@@ -129,7 +133,8 @@ fn parse(text: &str) -> Result<(Batch, usize)> {
         let name = if name.is_empty() { u.username.clone().unwrap_or_default() } else { name };
         let image = if u.has_image == Some(false) { None } else { u.image_url.clone().or(u.profile_image_url.clone()) };
         let created_at = Ts(u.created_at);
-        let metadata = (!u.public_metadata.is_null() || !u.private_metadata.is_null()).then(|| {
+        let empty = |v: &serde_json::Value| v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
+        let metadata = (!empty(&u.public_metadata) || !empty(&u.private_metadata)).then(|| {
             serde_json::json!({ "public": u.public_metadata, "private": u.private_metadata }).to_string()
         });
         for ea in &u.external_accounts {
@@ -167,7 +172,7 @@ fn parse(text: &str) -> Result<(Batch, usize)> {
                 batch.skipped_accounts.push(Skipped {
                     id: format!("clerk_password_{}", u.id),
                     reason: format!(
-                        "password digest from hasher {:?} is not a format Kavach verifies (the user resets their password, or add a legacy verifier)",
+                        "password digest from hasher {:?} is not a format Kavach verifies: the user sets a new password with password reset",
                         u.password_hasher.as_deref().unwrap_or("unknown")
                     ),
                 });
@@ -213,6 +218,20 @@ mod tests {
         assert_eq!(parse("[1, 2]").unwrap_err().code, "IMPORT_FILE_INVALID");
         let e = parse(r#"[{"id": "user_1", "created_at": "yesterday"}]"#).unwrap_err();
         assert!(e.message.contains("user_1"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_javascript_sdk_shape_is_accepted() {
+        let (b, _) = parse(
+            r#"[{"id": "user_js", "primaryEmailAddressId": "e1", "emailAddresses": [{"id": "e1", "emailAddress": "js@x.io",
+               "verification": {"status": "verified"}}], "firstName": "Jay", "lastName": "Ess", "publicMetadata": {},
+               "privateMetadata": {}, "externalAccounts": [{"id": "ea", "provider": "oauth_google", "providerUserId": "g1"}],
+               "createdAt": 1700000000000, "updatedAt": 1700000000001}]"#,
+        )
+        .unwrap();
+        assert_eq!((b.users[0].email.as_str(), b.users[0].name.as_str(), b.users[0].email_verified), ("js@x.io", "Jay Ess", true));
+        assert_eq!(b.users[0].metadata, None, "empty metadata is not stored");
+        assert_eq!(b.accounts[0].provider_account_id, "g1");
     }
 
     #[test]

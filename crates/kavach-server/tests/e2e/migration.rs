@@ -219,6 +219,8 @@ async fn import_from(source_url: &str, peer_env: &[(&str, &str)], target: &str) 
     peer.sign_up("bob@example.com", "bob's original passphrase").await;
     let cookie = peer.sign_in("alice@example.com", "alice's original passphrase").await;
     let bob_cookie = peer.sign_in("bob@example.com", "bob's original passphrase").await;
+    peer.sign_up("carol@example.com", "carol's original passphrase").await;
+    let carol_cookie = peer.sign_in("carol@example.com", "carol's original passphrase").await;
     peer.create_org(&cookie).await;
     drop(peer);
     let dir = temp_dir();
@@ -229,7 +231,7 @@ async fn import_from(source_url: &str, peer_env: &[(&str, &str)], target: &str) 
     let report: Value = serde_json::from_slice(&dry.stdout).unwrap();
     assert_eq!(report["dry_run"], true);
     let users = &report["tables"][0];
-    assert_eq!((users["table"].as_str(), users["imported"].as_u64()), (Some("users"), Some(2)));
+    assert_eq!((users["table"].as_str(), users["imported"].as_u64()), (Some("users"), Some(3)));
     let count = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
     let listed = command(&dir, &env).args(["user", "list", "--json"]).output().unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&listed.stdout).unwrap(), json!([]), "a dry run writes nothing");
@@ -237,9 +239,9 @@ async fn import_from(source_url: &str, peer_env: &[(&str, &str)], target: &str) 
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let r: Value = serde_json::from_slice(&first.stdout).unwrap();
     let t = |name: &str| r["tables"].as_array().unwrap().iter().find(|t| t["table"] == name).cloned().unwrap();
-    assert_eq!(t("users")["imported"], 2);
-    assert_eq!(t("accounts")["imported"], 2, "two credential accounts");
-    assert_eq!(t("sessions")["imported"], 4, "two sign-up sessions and two sign-ins");
+    assert_eq!(t("users")["imported"], 3);
+    assert_eq!(t("accounts")["imported"], 3, "three credential accounts");
+    assert_eq!(t("sessions")["imported"], 6, "three sign-up sessions and three sign-ins");
     assert_eq!(t("organizations")["read"], 1);
     assert!(t("organizations")["skipped"][0]["reason"].as_str().unwrap().contains("no organizations"));
     let second = run(&[]);
@@ -247,6 +249,13 @@ async fn import_from(source_url: &str, peer_env: &[(&str, &str)], target: &str) 
     assert!(second.status.success());
     assert!(text.lines().filter(|l| l.contains("imported")).all(|l| l.contains("imported      0")), "second run changes nothing:\n{text}");
     check_transition(target, &cookie, &bob_cookie, "alice@example.com", "bob@example.com").await;
+    // Signing out during the transition ends the migrated session and clears the old cookie.
+    let s = Server::start(target, &[("KAVACH_BETTER_AUTH_SECRET", BA_SECRET), ("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false")]);
+    let kc = session_cookie(&get(&s, "/get-session", Some(&carol_cookie)).await).unwrap();
+    let both = format!("{carol_cookie}; {kc}");
+    let r = post(&s, "/sign-out", Some(&both), json!({})).await;
+    assert!(r.headers().get_all("set-cookie").iter().any(|v| v.to_str().unwrap().starts_with("better-auth.session_token=;")));
+    assert_eq!(json(get(&s, "/get-session", Some(&carol_cookie)).await).await.1, Value::Null, "the old cookie no longer signs in");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

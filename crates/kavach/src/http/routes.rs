@@ -249,13 +249,27 @@ pub async fn get_session(MaybeAuth(auth): MaybeAuth) -> Response {
 
 /// End the current session.
 #[utoipa::path(post, path = "/sign-out", tag = "session", responses((status = 200, description = "`{ success: true }`")))]
-pub async fn sign_out(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): MaybeAuth) -> ApiResult<Response> {
+pub async fn sign_out(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): MaybeAuth, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(a) = auth {
         k.auth().sign_out(&a.data.session, &ctx).await?;
     }
     let mut resp = Json(json!({ "success": true })).into_response();
     resp.headers_mut().append(header::SET_COOKIE, clear_session_cookie(&k));
     resp.headers_mut().append(header::SET_COOKIE, cookies::set_dont_remember(&k, false));
+    // During the better-auth transition, sign-out also ends the migrated session and
+    // clears the old cookie, or it would sign the browser straight back in.
+    if let Some(cfg) = k.external().better_auth() {
+        for name in cfg.cookie_names() {
+            let Some(v) = cookies::cookie(&headers, &name) else { continue };
+            if let Some(token) = super::body::percent_decode(v, false).ok().and_then(|v| k.external().better_auth_token(&v)) {
+                k.external().revoke_better_auth_session(&token).await?;
+            }
+            let secure = if name.starts_with("__Secure-") { "; Secure" } else { "" };
+            if let Ok(c) = HeaderValue::from_str(&format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")) {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
+        }
+    }
     Ok(resp)
 }
 
