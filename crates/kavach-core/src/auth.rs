@@ -68,12 +68,18 @@ impl Auth<'_> {
 
     /// Check that a redirect target is a path on this site or a trusted origin.
     pub fn check_callback_url(&self, url: &str) -> Result<()> {
-        if url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\") {
+        let refuse = || Err(Error::forbidden("INVALID_CALLBACK_URL", "The callback URL is not on a trusted origin"));
+        // Browsers drop tabs and newlines and read `\` as `/` when they parse a URL,
+        // so "/\t/evil.com" would become "//evil.com": refuse them outright.
+        if url.len() > 2048 || url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+            return refuse();
+        }
+        if url.starts_with('/') && !url.starts_with("//") {
             return Ok(());
         }
         match crate::origin_of(url) {
             Some(o) if self.is_trusted_origin(&o) => Ok(()),
-            _ => Err(Error::forbidden("INVALID_CALLBACK_URL", "The callback URL is not on a trusted origin")),
+            _ => refuse(),
         }
     }
 
@@ -149,6 +155,8 @@ impl Auth<'_> {
     /// Check email and password and create a new session. The answer and the time
     /// taken are the same for an unknown email and a wrong password; repeated
     /// failures on one account are refused with 429 before any password check.
+    /// Every attempt is counted atomically before the password is checked (and the
+    /// count cleared on success), so parallel guesses cannot slip past the limit.
     pub async fn sign_in(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<SignedIn> {
         self.require_enabled()?;
         let email = normalize_email(email)?;
@@ -158,7 +166,7 @@ impl Auth<'_> {
         let key = self.account_key(&email);
         let rl = &self.0.options.rate_limit;
         if rl.enabled {
-            let d = self.0.limiter.peek(&key, rl.account_failures).await?;
+            let d = self.0.limiter.hit(&key, rl.account_failures).await?;
             if !d.allowed {
                 audit::append(&self.0.db, audit::Event::new("sign_in.blocked", None, ctx).with("account", &key[12..])).await?;
                 return Err(Error::too_many_requests(d.retry_after_secs));
@@ -183,9 +191,6 @@ impl Auth<'_> {
                 user
             }
             (user, _) => {
-                if rl.enabled {
-                    self.0.limiter.hit(&key, rl.account_failures).await?;
-                }
                 let uid = user.as_ref().map(|u| u.id.as_str());
                 audit::append(&self.0.db, audit::Event::new("sign_in.failure", uid, ctx).with("reason", "invalid_credentials"))
                     .await?;
@@ -504,7 +509,7 @@ impl Auth<'_> {
         self.0.options.password.check(new_password, &[])?;
         let hash = self.0.hasher.hash(new_password).await?;
         let now = Ts::now();
-        let user_id: String = db!(&self.0.db, |pool| {
+        let user_id: (String, String) = db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             let v = consume_in_tx!(tx, Purpose::ResetPassword, token).ok_or_else(Error::invalid_token)?;
             let uid = json_str(&v, "userId")?;
@@ -522,12 +527,14 @@ impl Auth<'_> {
             let revoked = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&uid).execute(&mut *tx).await?.rows_affected();
             audit::append_in_tx!(tx, audit::Event::new("password.reset", Some(&uid), ctx).with("revokedSessions", revoked));
             tx.commit().await?;
-            if self.0.options.rate_limit.enabled {
-                self.0.limiter.reset(&self.account_key(&email)).await?;
-            }
-            uid
+            (uid, email)
         });
-        self.0.sessions.cache_invalidate_user(&user_id).await;
+        self.0.sessions.cache_invalidate_user(&user_id.0).await;
+        if self.0.options.rate_limit.enabled
+            && let Err(e) = self.0.limiter.reset(&self.account_key(&user_id.1)).await
+        {
+            tracing::warn!(error = %e, "could not clear the sign-in lockout after a password reset");
+        }
         Ok(())
     }
 

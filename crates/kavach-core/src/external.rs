@@ -79,27 +79,30 @@ impl External<'_> {
         let hash = crypto::token_hash(token);
         let now = Ts::now();
         let sql = format!(
-            "SELECT s.id AS s_id, s.token AS s_token, s.expires_at AS s_expires_at, {} FROM kavach_session s \
+            "SELECT s.id AS s_id, s.token AS s_token, s.expires_at AS s_expires_at, s.created_at AS s_created_at, {} FROM kavach_session s \
              JOIN kavach_user u ON u.id = s.user_id WHERE s.token = $1 OR s.token = $2",
             crate::users::USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
         );
-        let found = db!(&self.0.db, |pool| {
-            match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(&hash).fetch_optional(pool).await? {
-                Some(r) => {
-                    let (sid, stored, exp): (String, String, Ts) = (r.try_get("s_id")?, r.try_get("s_token")?, r.try_get("s_expires_at")?);
-                    Some((sid, stored, exp, user_from_row!(r)))
-                }
-                None => None,
-            }
-        });
-        let Some((old_id, stored, expires_at, user)) = found else { return Ok(None) };
-        if expires_at <= now || user.is_banned(now) {
-            return Ok(None);
-        }
-        let new = self.0.sessions.prepare(&user.id, ctx);
-        let s = &new.session;
-        db!(&self.0.db, |pool| {
+        let absolute = self.0.options.session.absolute_lifetime.as_secs() as i64;
+        let expires_in = self.0.options.session.expires_in.as_secs() as i64;
+        // Read and exchange in one write transaction, so a concurrent sign-out wins cleanly.
+        let exchanged = db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(&hash).fetch_optional(&mut *tx).await?;
+            let Some(r) = row else { return Ok(None) };
+            let (old_id, stored, expires_at, created_at): (String, String, Ts, Ts) =
+                (r.try_get("s_id")?, r.try_get("s_token")?, r.try_get("s_expires_at")?, r.try_get("s_created_at")?);
+            let user = user_from_row!(r);
+            let end = created_at.plus_secs(absolute);
+            if expires_at <= now || end <= now || user.is_banned(now) {
+                return Ok(None);
+            }
+            // The new session continues the old one: same start (so it is not "fresh"
+            // for sensitive actions, and the absolute lifetime still counts from sign-in).
+            let mut new = self.0.sessions.prepare(&user.id, ctx);
+            new.session.created_at = created_at;
+            new.session.expires_at = now.plus_secs(expires_in).min(end);
+            let s = &new.session;
             if stored == token {
                 sqlx::query("UPDATE kavach_session SET token = $1 WHERE id = $2").bind(&hash).bind(&old_id).execute(&mut *tx).await?;
             }
@@ -109,7 +112,9 @@ impl External<'_> {
                 audit::Event::new("session.migrated", Some(&user.id), ctx).with("from", "better-auth").with("sessionId", &s.id).with("migratedSession", &old_id)
             );
             tx.commit().await?;
+            Some((new, user))
         });
+        let Some((new, user)) = exchanged else { return Ok(None) };
         let with_user = SessionWithUser::new(new.session.clone(), user);
         Ok(Some((new, with_user)))
     }

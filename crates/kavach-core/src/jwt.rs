@@ -231,6 +231,7 @@ impl Keys {
         let mut loaded = self.loaded().await?;
         if !loaded.signers.iter().any(|(a, _, _)| *a == alg) {
             self.create(alg, None).await?;
+            self.forget();
             loaded = self.loaded().await?;
         }
         let (_, kid, signer) = loaded.signers.iter().find(|(a, _, _)| *a == alg).ok_or_else(|| Error::internal("no signing key"))?;
@@ -324,7 +325,8 @@ pub fn verify(token: &str, jwks: &serde_json::Value, leeway: i64) -> std::result
     }
     let claims: Claims = B64.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("malformed claims")?;
     let now = Ts::now().0 / 1000;
-    if claims.get("exp").and_then(|v| v.as_i64()).is_some_and(|exp| now > exp + leeway) {
+    let exp = claims.get("exp").and_then(|v| v.as_i64()).ok_or("no exp")?;
+    if now > exp + leeway {
         return Err("expired");
     }
     if claims.get("nbf").and_then(|v| v.as_i64()).is_some_and(|nbf| now + leeway < nbf) {

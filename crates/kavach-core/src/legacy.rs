@@ -36,7 +36,9 @@ pub fn recognizes(stored: &str) -> bool {
 /// `Some(matches)` for a format this module knows, `None` otherwise.
 pub fn verify(password: &str, stored: &str) -> Option<bool> {
     if stored.starts_with("$2a$") || stored.starts_with("$2b$") || stored.starts_with("$2y$") {
-        return Some(bcrypt::verify(password, stored).unwrap_or(false));
+        // Cost 14 is already about a second here; imported data must not ask for hours.
+        let cost_ok = stored.get(4..6).and_then(|c| c.parse::<u32>().ok()).is_some_and(|c| (4..=14).contains(&c));
+        return Some(cost_ok && bcrypt::verify(password, stored).unwrap_or(false));
     }
     if let Some((salt, key)) = scrypt_pair(stored) {
         // better-auth: N=16384, r=16, p=1, NFKC; KavachOS auth-email: r=8. Both use the
@@ -140,6 +142,7 @@ mod tests {
         assert_eq!(verify("pw for 2y", "$2y$05$2GkWwgyP4t2oR0lw5kCpwudgLei0JI/E/TlF6Wt4u2tBw.AcvwEda"), Some(true));
         assert_eq!(verify("pw for 2a", "$2a$05$M6hXwb8VkXCQX1e2kLi8zOhTuCKIaj5IizrpII4RbdqmJV9.tpj26"), Some(true));
         assert_eq!(verify("x", "$2a$05$garbage"), Some(false));
+        assert_eq!(verify("x", "$2b$31$9EAY8sTDy4/r4WATB7ZrLO8oL0KqC371nLx1ESC1zFvUI/SiyBHze"), Some(false), "absurd cost refused, not computed");
     }
 
     #[test]

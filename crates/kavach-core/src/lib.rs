@@ -310,8 +310,14 @@ impl Core {
                         Ok(mut l) => {
                             if l.listen(sessions::NOTIFY_CHANNEL).await.is_ok() {
                                 sessions.forget_all();
-                                while let Ok(n) = l.recv().await {
-                                    sessions.forget(n.payload());
+                                loop {
+                                    match l.try_recv().await {
+                                        Ok(Some(n)) => sessions.forget(n.payload()),
+                                        // The connection dropped (it reconnects on the next call):
+                                        // notifications may have been missed, so start cold.
+                                        Ok(None) => sessions.forget_all(),
+                                        Err(_) => break,
+                                    }
                                 }
                             }
                         }

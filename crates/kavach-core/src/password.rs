@@ -109,6 +109,9 @@ pub fn verify_sync(password: &str, stored: &str) -> Verified {
 
 /// [`verify_sync`], then the embedder's verifiers for formats Kavach does not know.
 pub fn verify_with(password: &str, stored: &str, custom: &[LegacyVerifier]) -> Verified {
+    if stored.starts_with("$argon2") && !argon2_cost_ok(stored) {
+        return Verified::No;
+    }
     if !stored.starts_with("$argon2") {
         let ok = match crate::legacy::verify(password, stored) {
             Some(ok) => ok,
@@ -120,6 +123,13 @@ pub fn verify_with(password: &str, stored: &str, custom: &[LegacyVerifier]) -> V
         return Verified::No;
     }
     if is_current(stored) { Verified::Yes } else { Verified::YesRehash(hash_sync(password)) }
+}
+
+/// Imported hashes must not be able to make a sign-in cost gigabytes or minutes.
+fn argon2_cost_ok(stored: &str) -> bool {
+    let params = stored.split('$').find(|p| p.starts_with("m="));
+    let get = |k: &str| params.and_then(|p| p.split(',').find_map(|kv| kv.strip_prefix(k)?.parse::<u32>().ok()));
+    matches!((get("m="), get("t="), get("p=")), (Some(m), Some(t), Some(p)) if m <= 262_144 && t <= 16 && p <= 8)
 }
 
 fn is_current(stored: &str) -> bool {

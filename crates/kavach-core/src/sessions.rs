@@ -262,14 +262,20 @@ impl Sessions {
         if now >= renew_at {
             let new_exp = now.plus_secs(Self::secs(self.opts.expires_in)).min(self.absolute_end(s));
             if new_exp > s.expires_at {
-                db!(&self.db, |pool| {
+                let n = db!(&self.db, |pool| {
                     sqlx::query("UPDATE kavach_session SET expires_at = $1, updated_at = $2 WHERE token = $3")
                         .bind(new_exp)
                         .bind(now)
                         .bind(&hash)
                         .execute(pool)
-                        .await?;
+                        .await?
+                        .rows_affected()
                 });
+                if n == 0 {
+                    // Revoked meanwhile (another instance or process): the cached copy was stale.
+                    self.forget(&format!("t:{hash}"));
+                    return Ok(None);
+                }
                 let mut session = data.session.clone();
                 session.expires_at = new_exp;
                 session.updated_at = now;
@@ -311,6 +317,9 @@ impl Sessions {
     /// Revoke one of the user's sessions, named by its handle (the `token` field
     /// of [`Session`]) or by its secret token. Returns false if it was not theirs.
     pub async fn revoke(&self, user_id: &str, token_or_handle: &str, ctx: &RequestContext) -> Result<bool> {
+        if token_or_handle.is_empty() || token_or_handle.len() > 256 || token_or_handle.chars().any(|c| c.is_control()) {
+            return Ok(false);
+        }
         let hashed = crypto::token_hash(token_or_handle);
         let n = db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;

@@ -472,6 +472,9 @@ impl Config {
             better_auth,
         };
         kavach_core::email::parse_mailbox(&f.email.from).map_err(|e| anyhow!("email.from: {}", e.message))?;
+        if f.mode == Mode::Production && f.email.smtp_url.is_none() {
+            bail!("no SMTP URL: production mode refuses the development outbox (it keeps sign-in links on disk and in the logs); set KAVACH_SMTP_URL or email.smtp_url");
+        }
         Ok(Config {
             mode: f.mode,
             listen,
@@ -503,12 +506,7 @@ impl Config {
     pub fn mailer(&self) -> Result<std::sync::Arc<dyn kavach::Mailer>> {
         Ok(match &self.smtp_url {
             Some(url) => std::sync::Arc::new(kavach::SmtpMailer::new(url, &self.email_from).map_err(|e| anyhow!("{}", e.message))?),
-            None => {
-                if self.mode == Mode::Production {
-                    tracing::warn!("no SMTP URL configured: emails go to the development outbox; set KAVACH_SMTP_URL");
-                }
-                std::sync::Arc::new(kavach::DevMailer::new(self.data_dir.join("outbox")))
-            }
+            None => std::sync::Arc::new(kavach::DevMailer::new(self.data_dir.join("outbox"))),
         })
     }
 
@@ -590,7 +588,9 @@ mod tests {
         assert!(e.contains("KAVACH_SECRET"), "{e}");
         let e = from("mode = \"production\"\nsecrets = [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]").err().unwrap().to_string();
         assert!(e.contains("weak"), "{e}");
-        assert!(from("mode = \"production\"\nsecrets = [\"Zq8v2LmN4xR7tY1uW3eK6oP9aS5dF0gH\"]").is_ok());
+        let e = from("mode = \"production\"\nsecrets = [\"Zq8v2LmN4xR7tY1uW3eK6oP9aS5dF0gH\"]").err().unwrap().to_string();
+        assert!(e.contains("SMTP"), "{e}");
+        assert!(from("mode = \"production\"\nsecrets = [\"Zq8v2LmN4xR7tY1uW3eK6oP9aS5dF0gH\"]\n[email]\nsmtp_url = \"smtp://mail:25\"").is_ok());
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub async fn connect_source(from: &str) -> Result<Db> {
         }
         format!("sqlite://{from}")
     };
-    Db::connect(&url).await
+    Db::connect_read_only(&url).await
 }
 
 /// Import a better-auth database into `core`'s database.

@@ -263,8 +263,10 @@ pub(crate) fn parse_ts(s: &str) -> Option<Ts> {
     if let Ok(t) = time::OffsetDateTime::parse(s, &rfc) {
         return Some(Ts::from_offset(t));
     }
-    let fixed = if s.len() >= 19 { format!("{}T{}", &s[..10], &s[11..]) } else { return None };
-    let fixed = if fixed.ends_with('Z') || fixed[19..].contains(['+', '-']) { fixed } else { format!("{fixed}Z") };
+    let (date, time) = (s.get(..10)?, s.get(11..)?);
+    let fixed = format!("{date}T{time}");
+    let tail = fixed.get(19..)?;
+    let fixed = if fixed.ends_with('Z') || tail.contains(['+', '-']) { fixed } else { format!("{fixed}Z") };
     time::OffsetDateTime::parse(&fixed, &rfc).ok().map(Ts::from_offset)
 }
 
@@ -284,5 +286,7 @@ mod tests {
         assert_eq!(parse_ts("1795357547369"), Some(Ts(1795357547369)));
         assert_eq!(parse_ts("1795357547"), Some(Ts(1795357547000)));
         assert_eq!(parse_ts("yesterday"), None);
+        assert_eq!(parse_ts("2026-11-22 14:25:47ééé"), None, "no panic on non-ASCII");
+        assert_eq!(parse_ts("ééééééééééééééééééééé"), None);
     }
 }

@@ -101,6 +101,23 @@ impl Db {
         }
     }
 
+    /// Open another system's database to read from it: SQLite files read-only (never
+    /// created, journal mode untouched), PostgreSQL as usual.
+    pub async fn connect_read_only(url: &str) -> Result<Db> {
+        let Some(rest) = url.strip_prefix("sqlite:") else { return Db::connect(url).await };
+        let path = rest.trim_start_matches("//");
+        if !std::path::Path::new(path).exists() {
+            return Err(Error::config(format!("{path}: no such file")));
+        }
+        let opts = SqliteConnectOptions::new().filename(path).read_only(true).busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(|e| Error::config(format!("cannot open SQLite database {path}: {e}")))?;
+        Ok(Db::Sqlite(pool))
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",

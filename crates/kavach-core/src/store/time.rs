@@ -23,8 +23,12 @@ impl Ts {
         Ts(self.0.saturating_add(secs.saturating_mul(1000)))
     }
     pub fn to_offset(self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        // Out of range saturates (far future stays far future), never wraps to 1970.
+        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000).unwrap_or(if self.0 > 0 {
+            time::PrimitiveDateTime::MAX.assume_utc()
+        } else {
+            time::PrimitiveDateTime::MIN.assume_utc()
+        })
     }
     pub fn from_offset(t: OffsetDateTime) -> Self {
         Ts((t.unix_timestamp_nanos().div_euclid(1_000_000)) as i64)

@@ -323,6 +323,27 @@ async fn bad_input_gets_a_clear_4xx_never_a_500() {
     }
     let (st, b) = json(get(&s, "/no-such-thing", None).await).await;
     assert_eq!((st, b["code"].as_str().unwrap()), (404, "NOT_FOUND"));
+    // Open redirects: control characters and backslashes that browsers turn into "//evil".
+    for cb in ["%2F%09%2Fevil.example", "%2F%0A%2Fevil.example", "%2F%5Cevil.example", "%2F%2Fevil.example", "https%3A%2F%2Fevil.example%2F"] {
+        for path in [format!("/verify-email?token=x&callbackURL={cb}"), format!("/reset-password/x?callbackURL={cb}")] {
+            let r = get(&s, &path, None).await;
+            assert!(r.headers().get("location").is_none(), "{path}");
+            let (st, b) = json(r).await;
+            assert_eq!((st, b["code"].as_str().unwrap()), (403, "INVALID_CALLBACK_URL"), "{path}");
+        }
+    }
+    // A NUL byte in a session handle is a 404 on both databases, not a 500.
+    let r = client().post(s.url("/revoke-session")).header("origin", s.origin()).header("cookie", cookie.clone()).json(&json!({ "token": "a\u{0}b" })).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // Form fields are strings: a name "true" is a name.
+    let r = client().post(s.url("/sign-up/email")).header("content-type", "application/x-www-form-urlencoded")
+        .body("email=form%40example.com&password=a+form+passphrase&name=true").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Unknown methods are counted as OTHER, not as new metric series.
+    let r = client().request(reqwest::Method::from_bytes(b"BREW").unwrap(), s.url("/get-session")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    let m = client().get(s.root("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(m.contains("method=\"OTHER\"") && !m.contains("BREW"), "{m}");
     let (st, _) = json(get(&s, "/verify-email?token=nope", None).await).await;
     assert_eq!(st, 400);
     drop(s);

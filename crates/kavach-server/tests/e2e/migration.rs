@@ -123,6 +123,20 @@ async fn check_transition(kavach_db: &str, ba_cookie: &str, bob_cookie: &str, al
     // From now on the Kavach cookie alone is enough.
     let (_, me2) = json(get(&s, "/get-session", Some(&kavach_cookie)).await).await;
     assert_eq!(me2["user"]["id"], me["user"]["id"]);
+    // The exchanged session continues the old one: it starts when the better-auth
+    // session started (so an old cookie never yields a "fresh" session for sensitive
+    // actions, and the absolute lifetime counts from the original sign-in).
+    let (alice_token, _) = ba_cookie.split_once('=').unwrap().1.rsplit_once('.').unwrap();
+    let d = kavach_core::store::Db::connect(kavach_db).await.unwrap();
+    let started: kavach_core::store::Ts = kavach_core::db!(&d, |pool| {
+        sqlx::query_scalar("SELECT created_at FROM kavach_session WHERE token = $1")
+            .bind(kavach_core::crypto::token_hash(alice_token))
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    d.close().await;
+    assert_eq!(me["session"]["createdAt"].as_str(), Some(started.to_iso().as_str()));
     // The old cookie still works during the window (parallel tabs), and is stored hashed only.
     assert_ne!(json(get(&s, "/get-session", Some(ba_cookie)).await).await.1, Value::Null);
     // Tampered signature, and a cookie signed with another secret: refused.
@@ -147,6 +161,16 @@ async fn check_transition(kavach_db: &str, ba_cookie: &str, bob_cookie: &str, al
         sqlx::query(expire).bind(kavach_core::store::Ts::now().plus_secs(3600)).bind(bob_token).bind(&bob_hash).execute(pool).await.unwrap();
     });
     assert_ne!(json(get(&s, "/get-session", Some(bob_cookie)).await).await.1, Value::Null, "valid again once unexpired");
+    kavach_core::db!(&d, |pool| {
+        sqlx::query("UPDATE kavach_session SET created_at = $1 WHERE token = $2 OR token = $3")
+            .bind(kavach_core::store::Ts(1000))
+            .bind(bob_token)
+            .bind(&bob_hash)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    assert_eq!(json(get(&s, "/get-session", Some(bob_cookie)).await).await.1, Value::Null, "past the absolute lifetime");
     kavach_core::db!(&d, |pool| {
         sqlx::query("DELETE FROM kavach_session WHERE token = $1 OR token = $2").bind(bob_token).bind(&bob_hash).execute(pool).await.unwrap();
     });

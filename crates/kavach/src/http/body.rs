@@ -71,6 +71,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+const BOOLEAN_FIELDS: &[&str] = &["rememberMe", "revokeOtherSessions"];
+
 /// Forms carry strings only; map them into a JSON object and parse that, so the
 /// same struct (and the same validation) serves both encodings.
 fn serde_urlencoded_from<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -80,9 +82,10 @@ fn serde_urlencoded_from<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let (k, v) = (percent_decode(k, true)?, percent_decode(v, true)?);
-        let value = match v.as_str() {
-            "true" | "on" => serde_json::Value::Bool(true),
-            "false" => serde_json::Value::Bool(false),
+        // Forms carry strings; only the known boolean fields become booleans.
+        let value = match (BOOLEAN_FIELDS.contains(&k.as_str()), v.as_str()) {
+            (true, "true" | "on" | "1") => serde_json::Value::Bool(true),
+            (true, "false" | "off" | "0") => serde_json::Value::Bool(false),
             _ => serde_json::Value::String(v),
         };
         map.insert(k, value);

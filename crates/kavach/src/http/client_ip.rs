@@ -54,19 +54,18 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Cidr]) ->
     if !is_trusted(peer) {
         return Some(peer);
     }
-    let mut hops: Vec<IpAddr> = Vec::new();
+    // Walk from the right (the hops our proxies appended) to the first address
+    // that is not a trusted proxy; what the client wrote further left is never read.
+    let mut hops: Vec<&str> = Vec::new();
     for v in headers.get_all("x-forwarded-for") {
         let Ok(v) = v.to_str() else { return Some(peer) };
-        for part in v.split(',') {
-            match part.trim().parse::<IpAddr>() {
-                Ok(ip) => hops.push(ip),
-                Err(_) => return Some(peer),
-            }
-        }
+        hops.extend(v.split(','));
     }
-    for ip in hops.into_iter().rev() {
-        if !is_trusted(ip) {
-            return Some(ip);
+    for hop in hops.into_iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if is_trusted(ip) => continue,
+            Ok(ip) => return Some(ip),
+            Err(_) => return Some(peer),
         }
     }
     Some(peer)
@@ -98,6 +97,8 @@ mod tests {
         let peer: IpAddr = "127.0.0.1".parse().unwrap();
         assert_eq!(client_ip(Some(peer), &h("6.6.6.6, 198.51.100.7, 10.1.2.3"), &trusted), Some("198.51.100.7".parse().unwrap()));
         assert_eq!(client_ip(Some(peer), &h("garbage"), &trusted), Some(peer));
+        // Garbage the client wrote left of the real hops does not hide its address.
+        assert_eq!(client_ip(Some(peer), &h("x, 198.51.100.7, 10.1.2.3"), &trusted), Some("198.51.100.7".parse().unwrap()));
         assert_eq!(client_ip(Some(peer), &HeaderMap::new(), &trusted), Some(peer));
     }
 

@@ -140,7 +140,17 @@ const OTHER_ROUTES: &[&str] = &["/ok", "/openapi.json", "/docs"];
 /// cookie when its expiry moved, clearing one that names no valid session).
 async fn api_middleware(State(k): State<Kavach>, req: Request, next: Next) -> Response {
     let start = std::time::Instant::now();
-    let method = req.method().clone();
+    // Known methods only, so clients cannot grow the metrics without bound.
+    let method = match *req.method() {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::HEAD => "HEAD",
+        axum::http::Method::OPTIONS => "OPTIONS",
+        axum::http::Method::PUT => "PUT",
+        axum::http::Method::PATCH => "PATCH",
+        axum::http::Method::DELETE => "DELETE",
+        _ => "OTHER",
+    };
     let route = route_of(req.uri().path());
     let resp = match guard::origin_check(&k, route, &req) {
         Some(refused) => refused,
@@ -149,7 +159,7 @@ async fn api_middleware(State(k): State<Kavach>, req: Request, next: Next) -> Re
             None => with_session(&k, req, next).await,
         },
     };
-    k.metrics().record(method.as_str(), route, resp.status().as_u16(), start.elapsed());
+    k.metrics().record(method, route, resp.status().as_u16(), start.elapsed());
     resp
 }
 
@@ -197,6 +207,8 @@ async fn with_session(k: &Kavach, mut req: Request, next: Next) -> Response {
             None => cookies::clear_session_cookie(k),
         };
         resp.headers_mut().append(axum::http::header::SET_COOKIE, c);
+        // A response that sets a session cookie must never be stored by a shared cache.
+        resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     }
     resp
 }
