@@ -172,10 +172,9 @@ impl Auth<'_> {
                 return Err(Error::too_many_requests(d.retry_after_secs));
             }
         }
-        let user = users::find_by_email(&self.0.db, &email).await?;
-        let stored = match &user {
-            Some(u) => users::password_hash(&self.0.db, &u.id).await?,
-            None => None,
+        let (user, stored) = match users::find_with_password(&self.0.db, &email).await? {
+            Some((u, p)) => (Some(u), p),
+            None => (None, None),
         };
         let verified = match &stored {
             Some(h) => self.0.hasher.verify(password, h).await?,

@@ -206,6 +206,14 @@ async fn read(src: &Db) -> Result<Batch> {
         let sql = format!("SELECT {} FROM account", acols.select(&fields));
         db!(src, |pool| {
             for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+                let password = r.text("password")?;
+                if password.as_deref().is_some_and(|p| !crate::legacy::recognizes(p)) {
+                    batch.skipped_accounts.push(Skipped {
+                        id: r.text("id")?.unwrap_or_default(),
+                        reason: "the password hash is in a format Kavach does not verify (customised better-auth hashing?): the user sets a new one with password reset".into(),
+                    });
+                    continue;
+                }
                 batch.accounts.push(AccountRow {
                     id: r.text("id")?.unwrap_or_default(),
                     user_id: r.text("userId")?.unwrap_or_default(),
@@ -217,7 +225,7 @@ async fn read(src: &Db) -> Result<Batch> {
                     scope: r.text("scope")?,
                     expires_at: r.time("accessTokenExpiresAt")?,
                     refresh_token_expires_at: r.time("refreshTokenExpiresAt")?,
-                    password: r.text("password")?,
+                    password,
                     created_at: r.time("createdAt")?,
                     updated_at: r.time("updatedAt")?,
                 });
