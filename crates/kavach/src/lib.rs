@@ -18,6 +18,7 @@
 //! [`kavach_core::Core`]; no domain rule lives here.
 
 pub mod extract;
+pub mod resource;
 pub mod http;
 
 pub use kavach_core as core;

@@ -148,3 +148,90 @@ async fn embedders_add_legacy_hash_formats() {
     assert!(stored.starts_with("$argon2id$"), "rehashed: {stored}");
     db.drop_db().await;
 }
+
+mod resource_server {
+    use super::*;
+    use kavach::resource::ResourceServer;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    const RESOURCE: &str = "https://mcp.example.test/mcp";
+
+    async fn token(k: &kavach::Kavach, issuer: &str, aud: &str, scope: &str, typ: &str, exp_in: i64) -> String {
+        let now = kavach_core::store::Ts::now().millis() / 1000;
+        let claims = json!({ "iss": issuer, "aud": aud, "sub": "user-1", "client_id": "client-1", "scope": scope, "iat": now, "exp": now + exp_in });
+        k.keys().sign(kavach_core::Alg::EdDSA, typ, &claims).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn verifies_access_tokens_and_answers_mcp_challenges() {
+        let db = TestDb::sqlite().await;
+        let k = kavach::Kavach::builder().database_url(&db.url).secret("rs-secret-0123456789abcdefghijklm").build().await.unwrap();
+        // Kavach serves its JWKS over a real socket: the resource server fetches it.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = k.app();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let issuer = format!("http://{addr}");
+        let rs = Arc::new(
+            ResourceServer::new(RESOURCE, issuer.clone(), format!("http://{addr}/api/kavach/jwks")).scopes_supported(["mcp:tools", "mcp:admin"]),
+        );
+        let app: axum::Router = axum::Router::new()
+            .route("/mcp", axum::routing::post(|| async { "tools" }).layer(rs.require(&["mcp:tools"])))
+            .merge(rs.metadata_router());
+        let send = |tok: Option<String>, uri: &str| {
+            let mut r = Request::post(uri);
+            if let Some(t) = tok {
+                r = r.header("authorization", format!("Bearer {t}"));
+            }
+            r.body(Body::empty()).unwrap()
+        };
+        let (st, h, _) = call(&app, send(None, "/mcp")).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            h["www-authenticate"],
+            "Bearer resource_metadata=\"https://mcp.example.test/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:tools\""
+        );
+        let good = token(&k, &issuer, RESOURCE, "mcp:tools", "at+jwt", 300).await;
+        let (st, h, body) = call(&app, send(Some(good.clone()), "/mcp")).await;
+        assert_eq!((st, body.as_str()), (StatusCode::OK, "tools"), "{h:?}");
+        // A parent scope covers its children.
+        let (st, _, _) = call(&app, send(Some(token(&k, &issuer, RESOURCE, "mcp", "at+jwt", 300).await), "/mcp")).await;
+        assert_eq!(st, StatusCode::OK);
+        // Refusals.
+        let cases = [
+            (token(&k, &issuer, "https://other.example.test/mcp", "mcp:tools", "at+jwt", 300).await, StatusCode::UNAUTHORIZED, "invalid_token"),
+            (token(&k, "https://evil.example.test", RESOURCE, "mcp:tools", "at+jwt", 300).await, StatusCode::UNAUTHORIZED, "invalid_token"),
+            (token(&k, &issuer, RESOURCE, "mcp:tools", "JWT", 300).await, StatusCode::UNAUTHORIZED, "invalid_token"),
+            (token(&k, &issuer, RESOURCE, "mcp:tools", "at+jwt", -600).await, StatusCode::UNAUTHORIZED, "invalid_token"),
+            (token(&k, &issuer, RESOURCE, "mcp:read mcp:toolsx", "at+jwt", 300).await, StatusCode::FORBIDDEN, "insufficient_scope"),
+            (format!("{}x", &good[..good.len() - 1]), StatusCode::UNAUTHORIZED, "invalid_token"),
+        ];
+        for (tok, status, err) in cases {
+            let (st, h, body) = call(&app, send(Some(tok), "/mcp")).await;
+            let w = h["www-authenticate"].to_str().unwrap();
+            assert_eq!(st, status, "{body}");
+            assert!(w.contains(&format!("error=\"{err}\"")) && w.contains("resource_metadata="), "{w}");
+        }
+        // Tokens in the query string are refused outright.
+        let (st, _, _) = call(&app, send(None, &format!("/mcp?access_token={good}"))).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        // A key rotation: an unknown kid makes the verifier refetch the JWKS.
+        k.keys().rotate(std::time::Duration::from_secs(3600)).await.unwrap();
+        let rotated = token(&k, &issuer, RESOURCE, "mcp:tools", "at+jwt", 300).await;
+        assert_ne!(rotated.split('.').next(), good.split('.').next());
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // the verifier's refetch cooldown
+        let (st, _, _) = call(&app, send(Some(rotated), "/mcp")).await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, _, _) = call(&app, send(Some(good), "/mcp")).await;
+        assert_eq!(st, StatusCode::OK, "the old key is still published during the overlap");
+        // RFC 9728 metadata at the path-inserted and the root URL.
+        for uri in ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"] {
+            let (st, _, body) = call(&app, Request::get(uri).body(Body::empty()).unwrap()).await;
+            assert_eq!(st, StatusCode::OK);
+            let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!((doc["resource"].as_str(), doc["authorization_servers"][0].as_str()), (Some(RESOURCE), Some(issuer.as_str())));
+        }
+        db.drop_db().await;
+    }
+}

@@ -1,0 +1,284 @@
+//! The resource-server side: protect your own API (an MCP server, for example)
+//! with OAuth access tokens issued by Kavach or any authorization server that
+//! issues RFC 9068 JWT access tokens.
+//!
+//! [`ResourceServer`] validates `Authorization: Bearer` tokens locally: signature
+//! against the issuer's JWKS (fetched, cached 5 minutes, refetched at most every 2 s when a
+//! token names an unknown key), `typ` `at+jwt`, `iss`, `aud` equal to this
+//! resource's canonical URI, `exp`/`nbf`, and required scopes (a scope also
+//! satisfies its narrower `scope:...` children). Failures answer 401/403 with the
+//! `WWW-Authenticate` challenges MCP clients act on (`resource_metadata`, `scope`,
+//! `error`), and [`ResourceServer::metadata_router`] serves the RFC 9728 protected
+//! resource metadata at both the path-inserted and the root well-known URL.
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// A validated access token, put in the request's extensions for handlers.
+#[derive(Clone, Debug)]
+pub struct AccessToken {
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub claims: kavach_core::jwt::Claims,
+}
+
+/// Configuration and JWKS cache of one protected resource.
+pub struct ResourceServer {
+    resource: String,
+    issuer: String,
+    jwks_uri: String,
+    scopes_supported: Vec<String>,
+    leeway: i64,
+    http: reqwest::Client,
+    jwks: RwLock<Option<(Instant, Arc<serde_json::Value>)>>,
+}
+
+const JWKS_TTL: Duration = Duration::from_secs(300);
+/// An unknown `kid` triggers a refetch at most this often (so random kids cannot flood the issuer).
+const JWKS_MIN_REFETCH: Duration = Duration::from_secs(2);
+
+/// Why a request was refused, as an HTTP answer.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    error: Option<&'static str>,
+    description: Option<String>,
+    scope: Option<String>,
+    resource_metadata: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut challenge = format!("Bearer resource_metadata=\"{}\"", self.resource_metadata);
+        if let Some(s) = &self.scope {
+            challenge.push_str(&format!(", scope=\"{s}\""));
+        }
+        if let Some(e) = self.error {
+            challenge.push_str(&format!(", error=\"{e}\""));
+        }
+        if let Some(d) = &self.description {
+            challenge.push_str(&format!(", error_description=\"{}\"", d.replace('"', "'")));
+        }
+        let body = serde_json::json!({
+            "code": self.error.unwrap_or("unauthorized").to_ascii_uppercase(),
+            "message": self.description.clone().unwrap_or_else(|| "An access token is required".into()),
+        });
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        resp
+    }
+}
+
+impl ResourceServer {
+    /// `resource` is this API's canonical URI (what clients connect to, e.g.
+    /// `https://mcp.example.com/mcp`); `issuer` the authorization server's issuer,
+    /// whose JWKS is at `jwks_uri`.
+    pub fn new(resource: impl Into<String>, issuer: impl Into<String>, jwks_uri: impl Into<String>) -> Self {
+        ResourceServer {
+            resource: resource.into(),
+            issuer: issuer.into(),
+            jwks_uri: jwks_uri.into(),
+            scopes_supported: vec![],
+            leeway: 60,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("HTTP client"),
+            jwks: RwLock::new(None),
+        }
+    }
+
+    /// Scopes this resource understands (published in its metadata).
+    pub fn scopes_supported(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.scopes_supported = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The RFC 9728 metadata URL for this resource (path-inserted form).
+    pub fn metadata_url(&self) -> String {
+        match self.resource.split_once("://").and_then(|(s, rest)| rest.split_once('/').map(|(h, p)| (s, h, p))) {
+            Some((scheme, host, path)) if !path.is_empty() => format!("{scheme}://{host}/.well-known/oauth-protected-resource/{path}"),
+            _ => format!("{}/.well-known/oauth-protected-resource", self.resource.trim_end_matches('/')),
+        }
+    }
+
+    fn metadata(&self) -> serde_json::Value {
+        serde_json::json!({
+            "resource": self.resource,
+            "authorization_servers": [self.issuer],
+            "scopes_supported": self.scopes_supported,
+            "bearer_methods_supported": ["header"],
+            "resource_signing_alg_values_supported": ["EdDSA", "ES256", "RS256"],
+        })
+    }
+
+    /// `/.well-known/oauth-protected-resource` and its path-inserted form for this
+    /// resource, to merge into the app's router at the root.
+    pub fn metadata_router<S: Clone + Send + Sync + 'static>(self: &Arc<Self>) -> Router<S> {
+        let doc = Arc::new(self.metadata().to_string());
+        let serve = move || {
+            let doc = doc.clone();
+            async move {
+                let mut r = ([(header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response();
+                r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+                r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+                r
+            }
+        };
+        let mut router = Router::new().route("/.well-known/oauth-protected-resource", get(serve.clone()));
+        let path = self.metadata_url();
+        if let Some(p) = path.split_once("://").and_then(|(_, rest)| rest.split_once('/').map(|(_, p)| format!("/{p}")))
+            && p != "/.well-known/oauth-protected-resource"
+        {
+            router = router.route(&p, get(serve));
+        }
+        router
+    }
+
+    async fn fetch_jwks(&self) -> Result<Arc<serde_json::Value>, String> {
+        let r = self.http.get(&self.jwks_uri).send().await.map_err(|e| format!("JWKS fetch failed: {e}"))?;
+        if !r.status().is_success() {
+            return Err(format!("JWKS fetch answered {}", r.status()));
+        }
+        let v: serde_json::Value = r.json().await.map_err(|e| format!("JWKS is not JSON: {e}"))?;
+        let v = Arc::new(v);
+        *self.jwks.write().expect("jwks lock") = Some((Instant::now(), v.clone()));
+        Ok(v)
+    }
+
+    async fn jwks(&self, force: bool) -> Result<Arc<serde_json::Value>, String> {
+        let cached = self.jwks.read().expect("jwks lock").clone();
+        match cached {
+            Some((at, v)) if !force && at.elapsed() < JWKS_TTL => Ok(v),
+            Some((at, v)) if force && at.elapsed() < JWKS_MIN_REFETCH => Ok(v),
+            _ => self.fetch_jwks().await,
+        }
+    }
+
+    fn refuse(&self, status: StatusCode, error: Option<&'static str>, description: Option<&str>, scope: &[&str]) -> Refusal {
+        Refusal {
+            status,
+            error,
+            description: description.map(str::to_owned),
+            scope: (!scope.is_empty()).then(|| scope.join(" ")),
+            resource_metadata: self.metadata_url(),
+        }
+    }
+
+    /// Validate the request's access token for an operation needing `scopes`.
+    pub async fn verify(&self, req_headers: &axum::http::HeaderMap, uri: &axum::http::Uri, scopes: &[&str]) -> Result<AccessToken, Refusal> {
+        if uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("access_token="))) {
+            return Err(self.refuse(StatusCode::BAD_REQUEST, Some("invalid_request"), Some("send the token in the Authorization header"), scopes));
+        }
+        let Some(token) = req_headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+        else {
+            return Err(self.refuse(StatusCode::UNAUTHORIZED, None, None, scopes));
+        };
+        let invalid = |d: &str| self.refuse(StatusCode::UNAUTHORIZED, Some("invalid_token"), Some(d), scopes);
+        let set = self.jwks(false).await.map_err(|e| invalid(&e))?;
+        let verified = match kavach_core::jwt::verify(token, &set, self.leeway) {
+            Err("unknown kid") => {
+                let set = self.jwks(true).await.map_err(|e| invalid(&e))?;
+                kavach_core::jwt::verify(token, &set, self.leeway)
+            }
+            other => other,
+        };
+        let (header, claims) = verified.map_err(|e| invalid(e))?;
+        if !header["typ"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")) {
+            return Err(invalid("not an access token (typ must be at+jwt)"));
+        }
+        if claims.get("iss").and_then(|v| v.as_str()) != Some(self.issuer.as_str()) {
+            return Err(invalid("wrong issuer"));
+        }
+        let aud_ok = match claims.get("aud") {
+            Some(serde_json::Value::String(a)) => *a == self.resource,
+            Some(serde_json::Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(self.resource.as_str())),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(invalid("the token was issued for another resource"));
+        }
+        let granted: Vec<String> = claims.get("scope").and_then(|v| v.as_str()).unwrap_or("").split_whitespace().map(str::to_owned).collect();
+        let covered = |need: &str| granted.iter().any(|g| g == need || need.strip_prefix(g.as_str()).is_some_and(|rest| rest.starts_with(':')));
+        if !scopes.iter().all(|s| covered(s)) {
+            return Err(self.refuse(StatusCode::FORBIDDEN, Some("insufficient_scope"), Some("the token lacks a required scope"), scopes));
+        }
+        Ok(AccessToken {
+            subject: claims.get("sub").and_then(|v| v.as_str()).map(str::to_owned),
+            client_id: claims.get("client_id").and_then(|v| v.as_str()).map(str::to_owned),
+            scopes: granted,
+            claims,
+        })
+    }
+
+    /// A layer that lets through only requests with a valid token carrying `scopes`.
+    pub fn require(self: &Arc<Self>, scopes: &[&str]) -> RequireTokenLayer {
+        RequireTokenLayer { rs: self.clone(), scopes: Arc::new(scopes.iter().map(|s| s.to_string()).collect()) }
+    }
+}
+
+#[derive(Clone)]
+pub struct RequireTokenLayer {
+    rs: Arc<ResourceServer>,
+    scopes: Arc<Vec<String>>,
+}
+
+impl<S> tower::Layer<S> for RequireTokenLayer {
+    type Service = RequireToken<S>;
+    fn layer(&self, inner: S) -> RequireToken<S> {
+        RequireToken { inner, layer: self.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct RequireToken<S> {
+    inner: S,
+    layer: RequireTokenLayer,
+}
+
+impl<S> tower::Service<Request> for RequireToken<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let scopes: Vec<&str> = layer.scopes.iter().map(String::as_str).collect();
+            match layer.rs.verify(req.headers(), req.uri(), &scopes).await {
+                Ok(t) => {
+                    req.extensions_mut().insert(t);
+                    inner.call(req).await
+                }
+                Err(refusal) => Ok(refusal.into_response()),
+            }
+        })
+    }
+}
