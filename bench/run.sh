@@ -17,6 +17,7 @@ THREADS=${THREADS:-2}
 BENCH_DB=${BENCH_DB:-both}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 cargo build --release -q -p kavach-server -p kavach-bench-baseline
+cargo build --release -q -p kavach --example bench_verify
 BIN=target/release/kavach
 BASE=target/release/kavach-bench-baseline
 mkdir -p bench/results
@@ -88,5 +89,8 @@ if [ "$BENCH_DB" = postgres ] || [ "$BENCH_DB" = both ]; then
   bench_kavach postgres "postgres://postgres@127.0.0.1:5432/$db"
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE $db WITH (FORCE)" postgres
 fi
+report ""
+# Resource-server verification of a JWT access token, in process (one core, JWKS cached).
+target/release/examples/bench_verify | while read -r line; do report "$line"; done
 report ""
 report "raw wrk outputs were in $work (removed); summary: $out"

@@ -1,0 +1,63 @@
+//! In-process benchmark of the resource-server verifier: how long validating one
+//! access token takes (signature, typ, iss, aud, exp, scopes), with the JWKS cached.
+//! Run: `cargo run --release -p kavach --example bench_verify` (bench/run.sh does).
+
+use kavach::resource::ResourceServer;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("kavach-bench-verify-{}", std::process::id()));
+    let k = kavach::Kavach::builder()
+        .database_url(format!("sqlite://{}/k.db", dir.display()))
+        .secret("bench-verify-secret-0123456789abcdef")
+        .background_tasks(false)
+        .build()
+        .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = k.app();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let issuer = format!("http://{addr}");
+    let resource = "https://mcp.example.test/mcp";
+    let rs = Arc::new(ResourceServer::new(resource, issuer.clone(), format!("{issuer}/api/kavach/jwks")));
+    let mut results = Vec::new();
+    // Sign with every algorithm first, so the verifier's one JWKS fetch sees every key.
+    let now = kavach_core::store::Ts::now().millis() / 1000;
+    let claims = serde_json::json!({ "iss": issuer, "aud": resource, "sub": "u", "scope": "mcp:tools", "iat": now, "exp": now + 3600 });
+    let mut tokens = Vec::new();
+    for alg in kavach_core::Alg::ALL {
+        tokens.push((alg, k.keys().sign(alg, "at+jwt", &claims).await?));
+    }
+    for (alg, token) in tokens {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {token}").parse()?);
+        let uri: axum::http::Uri = "/mcp".parse()?;
+        rs.verify(&headers, &uri, &["mcp:tools"]).await.map_err(|e| format!("{e:?}"))?; // warm the JWKS cache
+        let n = 20_000;
+        let mut samples = Vec::with_capacity(n);
+        let start = Instant::now();
+        for _ in 0..n {
+            let t = Instant::now();
+            rs.verify(&headers, &uri, &["mcp:tools"]).await.map_err(|e| format!("{e:?}"))?;
+            samples.push(t.elapsed().as_nanos() as u64);
+        }
+        let total = start.elapsed();
+        samples.sort_unstable();
+        let us = |ns: u64| ns as f64 / 1000.0;
+        results.push(format!(
+            "resource-server verify {:<5}: mean {:.1} µs, p50 {:.1} µs, p99 {:.1} µs, {:.0} verifications/s on one core (target < 50 µs)",
+            alg.as_str(),
+            total.as_secs_f64() * 1e6 / n as f64,
+            us(samples[n / 2]),
+            us(samples[n * 99 / 100]),
+            n as f64 / total.as_secs_f64()
+        ));
+    }
+    for r in results {
+        println!("{r}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
