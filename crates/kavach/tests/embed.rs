@@ -235,3 +235,49 @@ mod resource_server {
         db.drop_db().await;
     }
 }
+
+#[path = "../examples/mcp_server.rs"]
+#[allow(dead_code)]
+mod mcp_example;
+
+#[tokio::test]
+async fn example_mcp_server_answers_json_rpc_behind_the_verifier() {
+    use serde_json::json;
+    let db = TestDb::sqlite().await;
+    let k = kavach::Kavach::builder().database_url(&db.url).secret("mcp-secret-0123456789abcdefghijklm").build().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let kapp = k.app();
+    tokio::spawn(async move { axum::serve(listener, kapp).await.unwrap() });
+    let issuer = format!("http://{addr}");
+    let resource = "http://localhost:4100/mcp";
+    let now = kavach_core::store::Ts::now().millis() / 1000;
+    let claims = json!({ "iss": issuer, "aud": resource, "sub": "user-7", "client_id": "cli", "scope": "mcp:tools", "iat": now, "exp": now + 300 });
+    let token = k.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims).await.unwrap();
+    let rs = std::sync::Arc::new(kavach::resource::ResourceServer::new(resource, issuer.clone(), format!("{issuer}/api/kavach/jwks")));
+    let app = mcp_example::app(rs);
+    let rpc = |body: serde_json::Value, auth: bool| {
+        let mut r = Request::post("/mcp").header("content-type", "application/json").header("accept", "application/json, text/event-stream");
+        if auth {
+            r = r.header("authorization", format!("Bearer {token}"));
+        }
+        r.body(Body::from(body.to_string())).unwrap()
+    };
+    let (st, h, _) = call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {} }), false)).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert!(h["www-authenticate"].to_str().unwrap().contains("/.well-known/oauth-protected-resource/mcp"));
+    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": { "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } } });
+    let (st, _, body) = call(&app, rpc(init, true)).await;
+    assert_eq!(st, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["result"]["protocolVersion"], "2025-06-18");
+    let (st, _, _) = call(&app, rpc(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }), true)).await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let (_, _, body) = call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }), true)).await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["result"]["tools"].as_array().unwrap().len(), 2);
+    let (_, _, body) = call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": { "name": "whoami", "arguments": {} } }), true)).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["result"]["content"][0]["text"].as_str().unwrap().contains("subject user-7, client cli"), "{v}");
+    db.drop_db().await;
+}

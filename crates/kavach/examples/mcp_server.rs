@@ -1,0 +1,89 @@
+//! A small MCP server (Streamable HTTP, JSON responses) protected by Kavach's
+//! resource-server verifier: every call to `/mcp` needs an access token for this
+//! resource with scope `mcp:tools`; `/.well-known/oauth-protected-resource[/mcp]`
+//! tells MCP clients where to get one.
+//!
+//! ```sh
+//! MCP_RESOURCE=http://localhost:4100/mcp KAVACH_ISSUER=http://localhost:3000 \
+//! KAVACH_JWKS_URI=http://localhost:3000/api/kavach/jwks cargo run -p kavach --example mcp_server
+//! ```
+
+use axum::extract::Extension;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use kavach::resource::{AccessToken, ResourceServer};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+
+fn tools() -> Value {
+    json!([
+        { "name": "whoami", "description": "Who the access token belongs to",
+          "inputSchema": { "type": "object", "properties": {} } },
+        { "name": "echo", "description": "Echo a message back",
+          "inputSchema": { "type": "object", "properties": { "message": { "type": "string" } }, "required": ["message"] } }
+    ])
+}
+
+fn result(id: &Value, result: Value) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "result": result })
+}
+
+fn error(id: &Value, code: i64, message: &str) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
+}
+
+/// One JSON-RPC message. Notifications (no `id`) get 202 and no body.
+async fn mcp(Extension(token): Extension<AccessToken>, _headers: HeaderMap, Json(msg): Json<Value>) -> Response {
+    let Some(id) = msg.get("id").cloned() else { return StatusCode::ACCEPTED.into_response() };
+    let params = msg.get("params").cloned().unwrap_or(Value::Null);
+    let answer = match msg.get("method").and_then(|m| m.as_str()) {
+        Some("initialize") => {
+            let asked = params["protocolVersion"].as_str().unwrap_or(PROTOCOL_VERSIONS[1]);
+            let version = PROTOCOL_VERSIONS.iter().find(|v| **v == asked).copied().unwrap_or(PROTOCOL_VERSIONS[0]);
+            result(&id, json!({
+                "protocolVersion": version,
+                "capabilities": { "tools": { "listChanged": false } },
+                "serverInfo": { "name": "kavach-example-mcp", "version": env!("CARGO_PKG_VERSION") }
+            }))
+        }
+        Some("ping") => result(&id, json!({})),
+        Some("tools/list") => result(&id, json!({ "tools": tools() })),
+        Some("tools/call") => match params["name"].as_str() {
+            Some("whoami") => {
+                let text = format!("subject {}, client {}, scopes {}", token.subject.as_deref().unwrap_or("-"),
+                    token.client_id.as_deref().unwrap_or("-"), token.scopes.join(" "));
+                result(&id, json!({ "content": [{ "type": "text", "text": text }], "isError": false }))
+            }
+            Some("echo") => match params["arguments"]["message"].as_str() {
+                Some(m) => result(&id, json!({ "content": [{ "type": "text", "text": m }], "isError": false })),
+                None => error(&id, -32602, "echo needs a string argument `message`"),
+            },
+            _ => error(&id, -32602, "unknown tool"),
+        },
+        _ => error(&id, -32601, "method not found"),
+    };
+    Json(answer).into_response()
+}
+
+/// The example's router: `/mcp` behind the verifier, plus the metadata documents.
+pub fn app(rs: Arc<ResourceServer>) -> Router {
+    Router::new().route("/mcp", post(mcp).layer(rs.require(&["mcp:tools"]))).merge(rs.metadata_router())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+    let resource = var("MCP_RESOURCE", "http://localhost:4100/mcp");
+    let issuer = var("KAVACH_ISSUER", "http://localhost:3000");
+    let jwks = var("KAVACH_JWKS_URI", &format!("{issuer}/api/kavach/jwks"));
+    let rs = Arc::new(ResourceServer::new(resource.clone(), issuer, jwks).scopes_supported(["mcp:tools"]));
+    let listen = var("LISTEN", "127.0.0.1:4100");
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    println!("MCP server for {resource} listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app(rs)).await?;
+    Ok(())
+}
