@@ -48,7 +48,12 @@ macro_rules! user_from_row {
             image: $r.try_get("image")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
-            banned: $r.try_get("banned")?,
+            // A ban whose end has passed no longer counts (nor shows).
+            banned: {
+                let banned: bool = $r.try_get("banned")?;
+                let until: Option<$crate::store::Ts> = $r.try_get("ban_expires")?;
+                banned && until.is_none_or(|end| end > $crate::store::Ts::now())
+            },
             ban_expires: $r.try_get("ban_expires")?,
         }
     };

@@ -330,6 +330,9 @@ fn print_user(u: &kavach_core::User) {
     println!("name            {}", u.name);
     println!("email verified  {}", u.email_verified);
     println!("image           {}", u.image.as_deref().unwrap_or("-"));
+    if u.banned {
+        println!("banned          until {}", u.ban_expires.map(|t| t.to_iso()).unwrap_or_else(|| "unbanned".into()));
+    }
     println!("created         {}", u.created_at.to_iso());
     println!("updated         {}", u.updated_at.to_iso());
 }
@@ -366,7 +369,7 @@ async fn user(cfg: Config, cmd: UserCommand) -> Result<i32> {
             } else {
                 println!("{:<32}  {:<8}  {:<24}  EMAIL", "ID", "VERIFIED", "CREATED");
                 for u in &users {
-                    println!("{:<32}  {:<8}  {:<24}  {}", u.id, u.email_verified, u.created_at.to_iso(), u.email);
+                    println!("{:<32}  {:<8}  {:<24}  {}{}", u.id, u.email_verified, u.created_at.to_iso(), u.email, if u.banned { "  (banned)" } else { "" });
                 }
                 let total = k.users().count().await.map_err(|e| anyhow!("{e}"))?;
                 println!("{} of {total} users", users.len());
