@@ -13,6 +13,7 @@ pub mod external;
 pub mod import;
 pub mod jwt;
 pub mod legacy;
+pub mod oauth;
 pub mod password;
 pub mod ratelimit;
 pub mod sessions;
