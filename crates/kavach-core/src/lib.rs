@@ -280,6 +280,11 @@ impl Core {
         external::External(self)
     }
 
+    /// OAuth clients (RFC 7591/7592 registration and authentication).
+    pub fn clients(&self) -> oauth::clients::Clients<'_> {
+        oauth::clients::Clients(self)
+    }
+
     /// User administration (CLI, admins, embedders).
     pub fn users(&self) -> users::Users<'_> {
         users::Users(self)

@@ -1,9 +1,10 @@
-//! OAuth 2.1 building blocks, as pure functions with no I/O: PKCE (S256 only, with
-//! downgrade protection), redirect URI matching (exact, with the RFC 8252 loopback
-//! port exception), and RFC 8707 resource indicator canonicalisation. The
+//! OAuth 2.1 building blocks: PKCE (S256 only, with downgrade protection), redirect
+//! URI matching (exact, with the RFC 8252 loopback port exception), RFC 8707
+//! resource indicator canonicalisation (pure functions), and the client registry. The
 //! authorization server's endpoints (issue #3) are built on these; tests are named
 //! after the checklist items of `shared/research/mcp-oauth.md`.
 
+pub mod clients;
 pub mod pkce;
 pub mod redirect;
 pub mod resource;

@@ -15,12 +15,14 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
     Migration { version: 1, description: "foundation", sql: include_str!("../../migrations/sqlite/0001_foundation.sql") },
     Migration { version: 2, description: "ban and metadata", sql: include_str!("../../migrations/sqlite/0002_ban_and_metadata.sql") },
     Migration { version: 3, description: "signing keys", sql: include_str!("../../migrations/sqlite/0003_signing_keys.sql") },
+    Migration { version: 4, description: "oauth clients", sql: include_str!("../../migrations/sqlite/0004_oauth_clients.sql") },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
     Migration { version: 1, description: "foundation", sql: include_str!("../../migrations/postgres/0001_foundation.sql") },
     Migration { version: 2, description: "ban and metadata", sql: include_str!("../../migrations/postgres/0002_ban_and_metadata.sql") },
     Migration { version: 3, description: "signing keys", sql: include_str!("../../migrations/postgres/0003_signing_keys.sql") },
+    Migration { version: 4, description: "oauth clients", sql: include_str!("../../migrations/postgres/0004_oauth_clients.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

@@ -1,0 +1,303 @@
+//! OAuth clients: RFC 7591 dynamic registration (accepting exactly what real MCP
+//! clients send), RFC 7592 management with a registration access token, and
+//! operator-registered confidential clients. Secrets and registration tokens are
+//! random 256-bit values stored as SHA-256 only.
+//!
+//! Not yet routed: the authorization server's endpoints (issue #3) will expose
+//! this at `{base}/oauth2/register`.
+
+use super::redirect::check_registrable;
+use crate::error::{Error, Result};
+use crate::store::{BeginWrite, Ts};
+use crate::{Core, crypto, db};
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+
+/// How a client came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// RFC 7591 registration by the client itself.
+    Dynamic,
+    /// Registered by an operator (CLI or admin API).
+    Operator,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Dynamic => "dynamic",
+            Origin::Operator => "operator",
+        }
+    }
+}
+
+/// A registered client.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub client_id: String,
+    pub kind: String,
+    pub metadata: Value,
+    pub disabled: bool,
+    pub confidential: bool,
+}
+
+impl Client {
+    pub fn redirect_uris(&self) -> Vec<&str> {
+        self.metadata["redirect_uris"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default()
+    }
+    pub fn auth_method(&self) -> &str {
+        self.metadata["token_endpoint_auth_method"].as_str().unwrap_or("client_secret_basic")
+    }
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.metadata["grant_types"].as_array().is_some_and(|g| g.iter().any(|v| v == grant))
+    }
+}
+
+/// The answer to a registration: the metadata plus the one-time secrets.
+#[derive(Clone, Debug)]
+pub struct Registered {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub registration_access_token: String,
+    /// Everything registered, defaults included, as RFC 7591 returns it.
+    pub metadata: Value,
+}
+
+const GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"];
+const AUTH_METHODS: &[&str] = &["none", "client_secret_basic", "client_secret_post", "private_key_jwt"];
+const MAX_REDIRECTS: usize = 20;
+
+fn invalid(code: &'static str, msg: impl Into<String>) -> Error {
+    Error::bad_request(code, msg.into())
+}
+
+fn string_field(meta: &Map<String, Value>, key: &str, max: usize) -> Result<Option<String>> {
+    match meta.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= max && !s.chars().any(char::is_control) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid("invalid_client_metadata", format!("{key} must be a string of at most {max} characters"))),
+    }
+}
+
+fn string_list(meta: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>> {
+    match meta.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_str().filter(|s| s.len() <= 2048).map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| invalid("invalid_client_metadata", format!("{key} must be an array of strings"))),
+        Some(_) => Err(invalid("invalid_client_metadata", format!("{key} must be an array"))),
+    }
+}
+
+/// Validate client metadata and fill in RFC 7591's defaults.
+pub fn normalize(meta: &Value) -> Result<Value> {
+    let m = meta.as_object().ok_or_else(|| invalid("invalid_client_metadata", "the body must be a JSON object"))?;
+    let grant_types = string_list(m, "grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]);
+    if let Some(g) = grant_types.iter().find(|g| !GRANTS.contains(&g.as_str())) {
+        return Err(invalid("invalid_client_metadata", format!("grant type {g:?} is not supported (implicit and password grants do not exist in OAuth 2.1)")));
+    }
+    let response_types = string_list(m, "response_types")?.unwrap_or_else(|| vec!["code".into()]);
+    if response_types.iter().any(|r| r != "code") {
+        return Err(invalid("invalid_client_metadata", "only the response type \"code\" is supported"));
+    }
+    let auth_method = string_field(m, "token_endpoint_auth_method", 64)?.unwrap_or_else(|| "client_secret_basic".into());
+    if !AUTH_METHODS.contains(&auth_method.as_str()) {
+        return Err(invalid("invalid_client_metadata", format!("token_endpoint_auth_method {auth_method:?} is not supported")));
+    }
+    let redirect_uris = string_list(m, "redirect_uris")?.unwrap_or_default();
+    let uses_redirects = grant_types.iter().any(|g| g == "authorization_code");
+    if uses_redirects && redirect_uris.is_empty() {
+        return Err(invalid("invalid_redirect_uri", "redirect_uris is required for the authorization_code grant"));
+    }
+    if redirect_uris.len() > MAX_REDIRECTS {
+        return Err(invalid("invalid_redirect_uri", format!("at most {MAX_REDIRECTS} redirect URIs")));
+    }
+    for r in &redirect_uris {
+        check_registrable(r).map_err(|e| invalid(e.error, e.description))?;
+    }
+    let application_type = string_field(m, "application_type", 16)?.unwrap_or_else(|| "web".into());
+    if application_type != "web" && application_type != "native" {
+        return Err(invalid("invalid_client_metadata", "application_type must be web or native"));
+    }
+    let jwks_uri = string_field(m, "jwks_uri", 2048)?;
+    let jwks = match m.get("jwks") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(o)) if o.get("keys").is_some_and(Value::is_array) => Some(v.clone()),
+        Some(_) => return Err(invalid("invalid_client_metadata", "jwks must be a JWK set ({\"keys\": [...]})")),
+    };
+    if jwks_uri.is_some() && jwks.is_some() {
+        return Err(invalid("invalid_client_metadata", "give jwks or jwks_uri, not both"));
+    }
+    if auth_method == "private_key_jwt" && jwks_uri.is_none() && jwks.is_none() {
+        return Err(invalid("invalid_client_metadata", "private_key_jwt needs jwks or jwks_uri"));
+    }
+    if let Some(u) = &jwks_uri
+        && !u.starts_with("https://")
+    {
+        return Err(invalid("invalid_client_metadata", "jwks_uri must be https"));
+    }
+    let mut out = Map::new();
+    out.insert("redirect_uris".into(), json!(redirect_uris));
+    out.insert("grant_types".into(), json!(grant_types));
+    out.insert("response_types".into(), json!(response_types));
+    out.insert("token_endpoint_auth_method".into(), json!(auth_method));
+    out.insert("application_type".into(), json!(application_type));
+    for key in ["client_name", "client_uri", "logo_uri", "tos_uri", "policy_uri", "scope", "software_id", "software_version"] {
+        if let Some(v) = string_field(m, key, 2048)? {
+            out.insert(key.into(), json!(v));
+        }
+    }
+    if let Some(c) = string_list(m, "contacts")? {
+        out.insert("contacts".into(), json!(c));
+    }
+    if let Some(u) = jwks_uri {
+        out.insert("jwks_uri".into(), json!(u));
+    }
+    if let Some(j) = jwks {
+        out.insert("jwks".into(), j);
+    }
+    Ok(Value::Object(out))
+}
+
+/// `kavach.clients()`.
+pub struct Clients<'a>(pub(crate) &'a Core);
+
+impl Clients<'_> {
+    /// Register a client (RFC 7591). Confidential clients (any method but `none`)
+    /// get a secret; every client gets a registration access token (RFC 7592).
+    pub async fn register(&self, meta: &Value, origin: Origin) -> Result<Registered> {
+        let mut metadata = normalize(meta)?;
+        let client_id = format!("kc_{}", crypto::new_id());
+        let confidential = metadata["token_endpoint_auth_method"] != "none";
+        let secret = confidential.then(|| format!("kcs_{}", crypto::random_token()));
+        let rat = format!("kcr_{}", crypto::random_token());
+        let now = Ts::now();
+        let obj = metadata.as_object_mut().expect("normalize returns an object");
+        obj.insert("client_id".into(), json!(client_id));
+        obj.insert("client_id_issued_at".into(), json!(now.0 / 1000));
+        if confidential {
+            obj.insert("client_secret_expires_at".into(), json!(0));
+        }
+        db!(&self.0.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO kavach_oauth_client (client_id, kind, client_secret_hash, registration_token_hash, client_name, redirect_uris, \
+                 token_endpoint_auth_method, metadata, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+            )
+            .bind(&client_id)
+            .bind(origin.as_str())
+            .bind(secret.as_deref().map(crypto::token_hash))
+            .bind(crypto::token_hash(&rat))
+            .bind(metadata["client_name"].as_str())
+            .bind(metadata["redirect_uris"].to_string())
+            .bind(metadata["token_endpoint_auth_method"].as_str())
+            .bind(metadata.to_string())
+            .bind(false)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        let mut shown = metadata.clone();
+        if let Some(s) = &secret {
+            shown["client_secret"] = json!(s);
+        }
+        shown["registration_access_token"] = json!(rat);
+        Ok(Registered { client_id, client_secret: secret, registration_access_token: rat, metadata: shown })
+    }
+
+    pub async fn get(&self, client_id: &str) -> Result<Option<Client>> {
+        if client_id.len() > 256 || client_id.chars().any(char::is_control) {
+            return Ok(None);
+        }
+        let row: Option<(String, String, Option<String>, bool)> = db!(&self.0.db, |pool| {
+            sqlx::query_as("SELECT kind, metadata, client_secret_hash, disabled FROM kavach_oauth_client WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(kind, meta, secret, disabled)| Client {
+            client_id: client_id.to_owned(),
+            kind,
+            metadata: serde_json::from_str(&meta).unwrap_or(Value::Null),
+            disabled,
+            confidential: secret.is_some(),
+        }))
+    }
+
+    async fn hash_of(&self, client_id: &str, column: &'static str) -> Result<Option<String>> {
+        let sql = format!("SELECT {column} FROM kavach_oauth_client WHERE client_id = $1 AND disabled = $2");
+        db!(&self.0.db, |pool| {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(client_id).bind(false).fetch_optional(pool).await?;
+            Ok(match row {
+                Some(r) => r.try_get::<Option<String>, _>(0)?,
+                None => None,
+            })
+        })
+    }
+
+    /// Is `secret` this (enabled, confidential) client's secret? Constant time.
+    pub async fn authenticate(&self, client_id: &str, secret: &str) -> Result<bool> {
+        let stored = self.hash_of(client_id, "client_secret_hash").await?;
+        let presented = crypto::token_hash(secret);
+        Ok(stored.is_some_and(|h| crypto::ct_eq(h.as_bytes(), presented.as_bytes())))
+    }
+
+    /// Does `token` authorise RFC 7592 management of this client?
+    pub async fn check_registration_token(&self, client_id: &str, token: &str) -> Result<bool> {
+        let stored = self.hash_of(client_id, "registration_token_hash").await?;
+        let presented = crypto::token_hash(token);
+        Ok(stored.is_some_and(|h| crypto::ct_eq(h.as_bytes(), presented.as_bytes())))
+    }
+
+    /// RFC 7592 update: replace the metadata (the client keeps its id and secret).
+    pub async fn update(&self, client_id: &str, meta: &Value) -> Result<Value> {
+        let mut metadata = normalize(meta)?;
+        let Some(current) = self.get(client_id).await? else { return Err(Error::not_found("invalid_client", "no such client")) };
+        if (metadata["token_endpoint_auth_method"] == "none") == current.confidential {
+            return Err(invalid("invalid_client_metadata", "a client cannot switch between public and confidential; register a new one"));
+        }
+        let obj = metadata.as_object_mut().expect("object");
+        obj.insert("client_id".into(), json!(client_id));
+        for key in ["client_id_issued_at", "client_secret_expires_at"] {
+            if let Some(v) = current.metadata.get(key) {
+                obj.insert(key.into(), v.clone());
+            }
+        }
+        db!(&self.0.db, |pool| {
+            sqlx::query("UPDATE kavach_oauth_client SET client_name = $1, redirect_uris = $2, token_endpoint_auth_method = $3, metadata = $4, updated_at = $5 WHERE client_id = $6")
+                .bind(metadata["client_name"].as_str())
+                .bind(metadata["redirect_uris"].to_string())
+                .bind(metadata["token_endpoint_auth_method"].as_str())
+                .bind(metadata.to_string())
+                .bind(Ts::now())
+                .bind(client_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(metadata)
+    }
+
+    pub async fn delete(&self, client_id: &str) -> Result<bool> {
+        db!(&self.0.db, |pool| {
+            Ok(sqlx::query("DELETE FROM kavach_oauth_client WHERE client_id = $1").bind(client_id).execute(pool).await?.rows_affected() > 0)
+        })
+    }
+
+    /// Disable or re-enable a client (an admin action: it can no longer authenticate).
+    pub async fn set_disabled(&self, client_id: &str, disabled: bool) -> Result<bool> {
+        db!(&self.0.db, |pool| {
+            Ok(sqlx::query("UPDATE kavach_oauth_client SET disabled = $1, updated_at = $2 WHERE client_id = $3")
+                .bind(disabled)
+                .bind(Ts::now())
+                .bind(client_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+                > 0)
+        })
+    }
+}
