@@ -19,11 +19,8 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use kavach_core::sessions::SessionWithUser;
 use kavach_core::{Error, User};
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
+use crate::http::guarded::{After, Guard, Guarded, Verdict};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 /// The request's session, and whether its cookie should be re-issued (the expiry moved).
 async fn resolve_renewing(k: &Kavach, headers: &HeaderMap) -> Result<Option<(Authenticated, bool)>, Error> {
@@ -112,16 +109,10 @@ impl RequireAuthLayer {
 }
 
 impl<S> tower::Layer<S> for RequireAuthLayer {
-    type Service = RequireAuth<S>;
-    fn layer(&self, inner: S) -> RequireAuth<S> {
-        RequireAuth { inner, layer: self.clone() }
+    type Service = Guarded<S, RequireAuthLayer>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Guarded { inner, guard: self.clone() }
     }
-}
-
-#[derive(Clone)]
-pub struct RequireAuth<S> {
-    inner: S,
-    layer: RequireAuthLayer,
 }
 
 fn denied(layer: &RequireAuthLayer, headers: &HeaderMap, uri: &Uri) -> Response {
@@ -134,46 +125,29 @@ fn denied(layer: &RequireAuthLayer, headers: &HeaderMap, uri: &Uri) -> Response 
     }
 }
 
-impl<S> tower::Service<Request> for RequireAuth<S>
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let layer = self.layer.clone();
-        Box::pin(async move {
-            let mut renew = None;
-            if req.extensions().get::<Authenticated>().is_none() {
-                match resolve_renewing(&layer.kavach, req.headers()).await {
-                    Ok(Some((a, renewed))) => {
-                        if renewed && a.source == Source::Cookie {
-                            let persistent = !cookies::dont_remember(&layer.kavach, req.headers());
-                            renew = Some(cookies::set_session_cookie(&layer.kavach, &a.token, persistent));
+impl Guard for RequireAuthLayer {
+    async fn check(&self, mut req: Request) -> Verdict {
+        if req.extensions().get::<Authenticated>().is_some() {
+            return Verdict::Admit(req, None);
+        }
+        match resolve_renewing(&self.kavach, req.headers()).await {
+            Ok(Some((a, renewed))) => {
+                // The expiry slid forward: give the browser a cookie that lives as long.
+                let after: Option<After> = (renewed && a.source == Source::Cookie).then(|| {
+                    let persistent = !cookies::dont_remember(&self.kavach, req.headers());
+                    let cookie = cookies::set_session_cookie(&self.kavach, &a.token, persistent);
+                    let kavach = self.kavach.clone();
+                    Box::new(move |resp: &mut Response| {
+                        if !cookies::sets_session_cookie(&kavach, resp.headers()) {
+                            resp.headers_mut().append(axum::http::header::SET_COOKIE, cookie);
                         }
-                        req.extensions_mut().insert(a);
-                    }
-                    Ok(None) => return Ok(denied(&layer, req.headers(), req.uri())),
-                    Err(e) => return Ok(ApiError(e).into_response()),
-                }
+                    }) as After
+                });
+                req.extensions_mut().insert(a);
+                Verdict::Admit(req, after)
             }
-            let mut resp = inner.call(req).await?;
-            // The expiry slid forward: give the browser a cookie that lives as long.
-            if let Some(c) = renew
-                && !cookies::sets_session_cookie(&layer.kavach, resp.headers())
-            {
-                resp.headers_mut().append(axum::http::header::SET_COOKIE, c);
-            }
-            Ok(resp)
-        })
+            Ok(None) => Verdict::Refuse(denied(self, req.headers(), req.uri())),
+            Err(e) => Verdict::Refuse(ApiError(e).into_response()),
+        }
     }
 }

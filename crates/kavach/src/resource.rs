@@ -16,11 +16,8 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
+use crate::http::guarded::{Guard, Guarded, Verdict};
 use std::sync::{Arc, RwLock};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// A validated access token, put in the request's extensions for handlers.
@@ -241,44 +238,21 @@ pub struct RequireTokenLayer {
 }
 
 impl<S> tower::Layer<S> for RequireTokenLayer {
-    type Service = RequireToken<S>;
-    fn layer(&self, inner: S) -> RequireToken<S> {
-        RequireToken { inner, layer: self.clone() }
+    type Service = Guarded<S, RequireTokenLayer>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Guarded { inner, guard: self.clone() }
     }
 }
 
-#[derive(Clone)]
-pub struct RequireToken<S> {
-    inner: S,
-    layer: RequireTokenLayer,
-}
-
-impl<S> tower::Service<Request> for RequireToken<S>
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let layer = self.layer.clone();
-        Box::pin(async move {
-            let scopes: Vec<&str> = layer.scopes.iter().map(String::as_str).collect();
-            match layer.rs.verify(req.headers(), req.uri(), &scopes).await {
-                Ok(t) => {
-                    req.extensions_mut().insert(t);
-                    inner.call(req).await
-                }
-                Err(refusal) => Ok(refusal.into_response()),
+impl Guard for RequireTokenLayer {
+    async fn check(&self, mut req: Request) -> Verdict {
+        let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+        match self.rs.verify(req.headers(), req.uri(), &scopes).await {
+            Ok(t) => {
+                req.extensions_mut().insert(t);
+                Verdict::Admit(req, None)
             }
-        })
+            Err(refusal) => Verdict::Refuse(refusal.into_response()),
+        }
     }
 }

@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod cookies;
 pub mod error;
 pub mod guard;
+pub mod guarded;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
