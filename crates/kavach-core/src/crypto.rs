@@ -82,6 +82,8 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+const SEALED_PREFIX: &str = "sealed:v1:";
+
 fn derive_seal_key(secret: &[u8]) -> [u8; 32] {
     use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
     struct Len32;
@@ -132,6 +134,21 @@ impl Secrets {
         let mut out = nonce.to_vec();
         out.extend(data);
         URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// Seal a text field for storage: `sealed:v1:<...>`, so sealed and older plain
+    /// values can be told apart when read back with [`Self::open_field`].
+    pub fn seal_field(&self, plain: &str, context: &str) -> String {
+        format!("{SEALED_PREFIX}{}", self.seal(plain.as_bytes(), context))
+    }
+
+    /// Read a field written by [`Self::seal_field`]; a value without the prefix is
+    /// returned as it is (rows written by SQL outside Kavach).
+    pub fn open_field(&self, stored: &str, context: &str) -> Option<String> {
+        match stored.strip_prefix(SEALED_PREFIX) {
+            Some(sealed) => self.open(sealed, context).and_then(|b| String::from_utf8(b).ok()),
+            None => Some(stored.to_owned()),
+        }
     }
 
     /// Decrypt what [`Self::seal`] produced, with any of the secrets.
@@ -229,6 +246,10 @@ mod tests {
         assert_eq!(Secrets::new(&["another-secret-another-secret-00"]).open(&sealed, "jwks:k1"), None);
         assert_ne!(old.seal(b"x", "c"), old.seal(b"x", "c"), "fresh nonce each time");
         assert_eq!(old.open("garbage", "c"), None);
+        let field = old.seal_field("provider-token", "kavach_account:access_token:a1");
+        assert!(field.starts_with("sealed:v1:") && !field.contains("provider-token"));
+        assert_eq!(rotated.open_field(&field, "kavach_account:access_token:a1").as_deref(), Some("provider-token"));
+        assert_eq!(old.open_field("plain-from-sql", "c").as_deref(), Some("plain-from-sql"));
     }
 
     #[test]

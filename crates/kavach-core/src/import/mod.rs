@@ -131,7 +131,12 @@ pub(crate) struct Batch {
 }
 
 /// Write a batch into Kavach's tables in one transaction (rolled back on a dry run).
-pub(crate) async fn write(db: &crate::store::Db, batch: Batch, report: &mut Report, ctx: &crate::RequestContext) -> Result<()> {
+pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report, ctx: &crate::RequestContext) -> Result<()> {
+    let db = core.db();
+    // Provider tokens are secrets: sealed at rest (AES-256-GCM under the server secret).
+    let seal = |value: &Option<String>, column: &str, id: &str| {
+        value.as_deref().map(|v| core.secrets().seal_field(v, &format!("kavach_account:{column}:{id}")))
+    };
     use crate::store::BeginWrite;
     let table = |table, rows: usize, skipped: &[Skipped]| TableReport {
         table,
@@ -181,8 +186,9 @@ pub(crate) async fn write(db: &crate::store::Db, batch: Batch, report: &mut Repo
                  expires_at, refresh_token_expires_at, password, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
             )
-            .bind(&a.id).bind(&a.user_id).bind(&a.provider_id).bind(&a.provider_account_id).bind(&a.access_token).bind(&a.refresh_token)
-            .bind(&a.id_token).bind(&a.scope).bind(a.expires_at).bind(a.refresh_token_expires_at).bind(&a.password)
+            .bind(&a.id).bind(&a.user_id).bind(&a.provider_id).bind(&a.provider_account_id)
+            .bind(seal(&a.access_token, "access_token", &a.id)).bind(seal(&a.refresh_token, "refresh_token", &a.id))
+            .bind(seal(&a.id_token, "id_token", &a.id)).bind(&a.scope).bind(a.expires_at).bind(a.refresh_token_expires_at).bind(&a.password)
             .bind(a.created_at.unwrap_or(now)).bind(a.updated_at.or(a.created_at).unwrap_or(now))
             .execute(&mut *tx).await?.rows_affected();
             if n == 1 {

@@ -647,3 +647,28 @@ mod oauth_clients {
         assert!(t.core.clients().get(&r.client_id).await.unwrap().is_none());
     });
 }
+
+dual!(imported_provider_tokens_are_sealed_at_rest, options(), |t| {
+    // A minimal better-auth SQLite database with one social account.
+    let src = kavach_core::testkit::TestDb::sqlite().await;
+    let path = src.url.trim_start_matches("sqlite://").to_owned();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}?mode=rwc")).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE user (id TEXT, name TEXT, email TEXT, emailVerified INTEGER, image TEXT, createdAt TEXT, updatedAt TEXT);
+         CREATE TABLE account (id TEXT, accountId TEXT, providerId TEXT, userId TEXT, accessToken TEXT, refreshToken TEXT, idToken TEXT,
+                               accessTokenExpiresAt TEXT, refreshTokenExpiresAt TEXT, scope TEXT, password TEXT, createdAt TEXT, updatedAt TEXT);
+         INSERT INTO user VALUES ('u1', 'Gee', 'gee@example.com', 1, NULL, '2026-11-22T14:25:47.369Z', '2026-11-22T14:25:47.369Z');
+         INSERT INTO account VALUES ('a1', '4242', 'github', 'u1', 'gho_live_token', 'ghr_refresh', NULL, NULL, NULL, 'read:user', NULL,
+                                     '2026-11-22T14:25:47.369Z', '2026-11-22T14:25:47.369Z');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let report = kavach_core::import::better_auth::import(&t.core, &path, false, &ctx()).await.unwrap();
+    assert_eq!(report.tables[1].imported, 1, "{report}");
+    let stored = scalar_text(&t.db, "SELECT access_token FROM kavach_account WHERE id = 'a1'").await.unwrap();
+    assert!(stored.starts_with("sealed:v1:") && !stored.contains("gho_live_token"), "{stored}");
+    assert_eq!(t.core.secrets().open_field(&stored, "kavach_account:access_token:a1").as_deref(), Some("gho_live_token"));
+    src.drop_db().await;
+});
