@@ -299,10 +299,24 @@ pub fn verify(token: &str, jwks: &serde_json::Value, leeway: i64) -> std::result
         _ => return Err("malformed token"),
     };
     let header: serde_json::Value = B64.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("malformed header")?;
-    let kid = header["kid"].as_str().ok_or("no kid")?;
-    let jwk = jwks["keys"].as_array().and_then(|ks| ks.iter().find(|k| k["kid"] == kid)).ok_or("unknown kid")?;
+    let keys = jwks["keys"].as_array().ok_or("no keys")?;
+    // Without a `kid`, only a set of exactly one key can say which key signed.
+    let jwk = match header["kid"].as_str() {
+        Some(kid) => keys.iter().find(|k| k["kid"] == kid).ok_or("unknown kid")?,
+        None if keys.len() == 1 => &keys[0],
+        None => return Err("no kid"),
+    };
     let alg = header["alg"].as_str().ok_or("no alg")?;
-    if jwk["alg"].as_str() != Some(alg) {
+    // The key decides the algorithm (no `alg: none`, no confusion): its `alg`, or for
+    // keys published without one (clients' JWKS), the one algorithm its type allows.
+    let key_alg = match (jwk["alg"].as_str(), jwk["kty"].as_str(), jwk["crv"].as_str()) {
+        (Some(a), _, _) => a,
+        (None, Some("OKP"), Some("Ed25519")) => "EdDSA",
+        (None, Some("EC"), Some("P-256")) => "ES256",
+        (None, Some("RSA"), _) => "RS256",
+        _ => return Err("unsupported key"),
+    };
+    if key_alg != alg {
         return Err("algorithm does not match the key");
     }
     let sig = B64.decode(s).map_err(|_| "malformed signature")?;

@@ -117,6 +117,8 @@ impl Default for RateLimitOptions {
                 r("/reset-password", Rule::per_minute(10)),
                 r("/verify-email", Rule::per_minute(20)),
                 r("/delete-user", Rule::per_minute(5)),
+                r("/oauth2/register", Rule::per_minute(20)),
+                r("/oauth2/sign-in", Rule::per_minute(10)),
             ],
             account_failures: Rule { max: 10, window: Duration::from_secs(15 * 60) },
         }
@@ -142,6 +144,8 @@ pub struct Options {
     pub rate_limit: RateLimitOptions,
     /// Accept better-auth session cookies of migrated sessions (transition window).
     pub better_auth: Option<external::BetterAuthCookies>,
+    /// The OAuth 2.1 / OpenID Connect authorization server.
+    pub oauth: oauth::OAuthOptions,
 }
 
 impl Default for Options {
@@ -158,6 +162,7 @@ impl Default for Options {
             email_password: EmailPasswordOptions::default(),
             rate_limit: RateLimitOptions::default(),
             better_auth: None,
+            oauth: oauth::OAuthOptions::default(),
         }
     }
 }
@@ -170,6 +175,11 @@ impl Options {
     /// Absolute URL of an API path, e.g. `api_url("/verify-email")`.
     pub fn api_url(&self, path: &str) -> String {
         format!("{}{}{}", self.base_url.trim_end_matches('/'), self.base_path.trim_end_matches('/'), path)
+    }
+    /// The OAuth / OpenID Connect issuer: the base URL plus the base path, with no
+    /// trailing slash. Byte-identical in metadata, `iss` parameters and tokens.
+    pub fn issuer(&self) -> String {
+        format!("{}{}", self.base_url.trim_end_matches('/'), self.base_path.trim_end_matches('/'))
     }
     /// The origin (scheme://host[:port]) of the base URL.
     pub fn origin(&self) -> String {
@@ -285,6 +295,16 @@ impl Core {
         oauth::clients::Clients(self)
     }
 
+    /// The authorization server: authorization requests, consent, codes.
+    pub fn authorize(&self) -> oauth::authorize::Authorize<'_> {
+        oauth::authorize::Authorize(self)
+    }
+
+    /// The token endpoint's grants, revocation, introspection and userinfo.
+    pub fn tokens(&self) -> oauth::tokens::Tokens<'_> {
+        oauth::tokens::Tokens(self)
+    }
+
     /// User administration (CLI, admins, embedders).
     pub fn users(&self) -> users::Users<'_> {
         users::Users(self)
@@ -344,6 +364,7 @@ impl Core {
         let longest = self.options.rate_limit.routes.iter().map(|(_, r)| r.window).chain([self.options.rate_limit.account_failures.window]).max();
         self.limiter.purge(longest.unwrap_or_default().max(Duration::from_secs(86400))).await?;
         self.keys.purge().await?;
+        self.tokens().purge().await?;
         Ok(())
     }
 

@@ -40,6 +40,77 @@ pub struct File {
     pub jwt: JwtFile,
     pub rate_limit: RateLimitFile,
     pub external_auth: ExternalAuthFile,
+    pub oauth: OAuthFile,
+}
+
+/// The OAuth 2.1 / OpenID Connect authorization server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthFile {
+    pub access_token_ttl: DurationValue,
+    pub refresh_token_ttl: DurationValue,
+    pub refresh_grace: DurationValue,
+    pub code_ttl: DurationValue,
+    pub access_token_alg: String,
+    pub dynamic_registration: bool,
+    pub resources: Vec<ResourceFile>,
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceFile {
+    pub uri: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+impl Default for OAuthFile {
+    fn default() -> Self {
+        let d = kavach_core::oauth::OAuthOptions::default();
+        OAuthFile {
+            access_token_ttl: DurationValue(d.access_token_ttl),
+            refresh_token_ttl: DurationValue(d.refresh_token_ttl),
+            refresh_grace: DurationValue(d.refresh_grace),
+            code_ttl: DurationValue(d.code_ttl),
+            access_token_alg: d.access_token_alg.as_str().into(),
+            dynamic_registration: d.dynamic_registration,
+            resources: vec![],
+            scope_descriptions: Default::default(),
+        }
+    }
+}
+
+impl OAuthFile {
+    fn resolve(self) -> Result<kavach_core::oauth::OAuthOptions> {
+        let Some(alg) = kavach_core::Alg::parse(&self.access_token_alg) else {
+            bail!("oauth.access_token_alg = {:?}: expected EdDSA, ES256 or RS256", self.access_token_alg)
+        };
+        let mut resources = Vec::new();
+        for r in self.resources {
+            let uri = kavach_core::oauth::resource::canonical(&r.uri).map_err(|e| anyhow!("oauth.resources: {}", e.description))?;
+            if let Some(s) = r.scopes.iter().find(|s| s.is_empty() || s.contains(' ') || kavach_core::oauth::STANDARD_SCOPES.contains(&s.as_str())) {
+                bail!("oauth.resources ({uri}): scope {s:?} is empty, has a space, or is a standard OpenID scope");
+            }
+            resources.push(kavach_core::oauth::ResourceDef { uri, name: r.name, scopes: r.scopes });
+        }
+        if self.code_ttl.0.as_secs() > 600 {
+            bail!("oauth.code_ttl must be at most 10 minutes");
+        }
+        Ok(kavach_core::oauth::OAuthOptions {
+            resources,
+            scope_descriptions: self.scope_descriptions.into_iter().collect(),
+            access_token_ttl: self.access_token_ttl.0,
+            refresh_token_ttl: self.refresh_token_ttl.0,
+            refresh_grace: self.refresh_grace.0,
+            code_ttl: self.code_ttl.0,
+            access_token_alg: alg,
+            dynamic_registration: self.dynamic_registration,
+            ..Default::default()
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +170,7 @@ impl Default for File {
             jwt: Default::default(),
             rate_limit: Default::default(),
             external_auth: Default::default(),
+            oauth: Default::default(),
         }
     }
 }
@@ -440,8 +512,10 @@ impl Config {
             Some(b) => Some(kavach_core::external::BetterAuthCookies { secrets: b.secrets, cookie_name: b.cookie_name }),
             None => None,
         };
+        let oauth = f.oauth.resolve()?;
         let ep = &f.email_password;
         let options = Options {
+            oauth,
             base_url,
             base_path: f.base_path.trim_end_matches('/').to_owned(),
             secrets,

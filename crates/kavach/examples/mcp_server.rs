@@ -4,12 +4,12 @@
 //! tells MCP clients where to get one.
 //!
 //! ```sh
-//! MCP_RESOURCE=http://localhost:4100/mcp KAVACH_ISSUER=http://localhost:3000 \
-//! KAVACH_JWKS_URI=http://localhost:3000/api/kavach/jwks cargo run -p kavach --example mcp_server
+//! MCP_RESOURCE=http://localhost:4100/mcp KAVACH_ISSUER=http://localhost:3000/api/kavach \
+//! cargo run -p kavach --example mcp_server
 //! ```
 
 use axum::extract::Extension;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -24,7 +24,9 @@ fn tools() -> Value {
         { "name": "whoami", "description": "Who the access token belongs to",
           "inputSchema": { "type": "object", "properties": {} } },
         { "name": "echo", "description": "Echo a message back",
-          "inputSchema": { "type": "object", "properties": { "message": { "type": "string" } }, "required": ["message"] } }
+          "inputSchema": { "type": "object", "properties": { "message": { "type": "string" } }, "required": ["message"] } },
+        { "name": "admin_echo", "description": "Echo a text back; needs the mcp:admin scope (step-up)",
+          "inputSchema": { "type": "object", "properties": { "text": { "type": "string" } }, "required": ["text"] } }
     ])
 }
 
@@ -37,7 +39,7 @@ fn error(id: &Value, code: i64, message: &str) -> Value {
 }
 
 /// One JSON-RPC message. Notifications (no `id`) get 202 and no body.
-async fn mcp(Extension(token): Extension<AccessToken>, _headers: HeaderMap, Json(msg): Json<Value>) -> Response {
+async fn mcp(Extension(rs): Extension<Arc<ResourceServer>>, Extension(token): Extension<AccessToken>, Json(msg): Json<Value>) -> Response {
     let Some(id) = msg.get("id").cloned() else { return StatusCode::ACCEPTED.into_response() };
     let params = msg.get("params").cloned().unwrap_or(Value::Null);
     let answer = match msg.get("method").and_then(|m| m.as_str()) {
@@ -58,6 +60,13 @@ async fn mcp(Extension(token): Extension<AccessToken>, _headers: HeaderMap, Json
                     token.client_id.as_deref().unwrap_or("-"), token.scopes.join(" "));
                 result(&id, json!({ "content": [{ "type": "text", "text": text }], "isError": false }))
             }
+            Some("admin_echo") if !token.scopes.iter().any(|s| s == "mcp:admin") => {
+                return rs.insufficient_scope(&["mcp:tools", "mcp:admin"]).into_response();
+            }
+            Some("admin_echo") => match params["arguments"]["text"].as_str() {
+                Some(t) => result(&id, json!({ "content": [{ "type": "text", "text": format!("admin: {t}") }], "isError": false })),
+                None => error(&id, -32602, "admin_echo needs a string argument `text`"),
+            },
             Some("echo") => match params["arguments"]["message"].as_str() {
                 Some(m) => result(&id, json!({ "content": [{ "type": "text", "text": m }], "isError": false })),
                 None => error(&id, -32602, "echo needs a string argument `message`"),
@@ -71,16 +80,20 @@ async fn mcp(Extension(token): Extension<AccessToken>, _headers: HeaderMap, Json
 
 /// The example's router: `/mcp` behind the verifier, plus the metadata documents.
 pub fn app(rs: Arc<ResourceServer>) -> Router {
-    Router::new().route("/mcp", post(mcp).layer(rs.require(&["mcp:tools"]))).merge(rs.metadata_router())
+    Router::new()
+        .route("/mcp", post(mcp).get(|| async { StatusCode::METHOD_NOT_ALLOWED }).layer(rs.require(&["mcp:tools"])))
+        .layer(Extension(rs.clone()))
+        .merge(rs.metadata_router())
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
     let resource = var("MCP_RESOURCE", "http://localhost:4100/mcp");
-    let issuer = var("KAVACH_ISSUER", "http://localhost:3000");
-    let jwks = var("KAVACH_JWKS_URI", &format!("{issuer}/api/kavach/jwks"));
-    let rs = Arc::new(ResourceServer::new(resource.clone(), issuer, jwks).scopes_supported(["mcp:tools"]));
+    let issuer = var("KAVACH_ISSUER", "http://localhost:3000/api/kavach");
+    let jwks = var("KAVACH_JWKS_URI", &format!("{issuer}/jwks"));
+    let leeway = var("KAVACH_LEEWAY", "60").parse().unwrap_or(60);
+    let rs = Arc::new(ResourceServer::new(resource.clone(), issuer, jwks).scopes_supported(["mcp:tools", "mcp:admin"]).leeway(leeway));
     let listen = var("LISTEN", "127.0.0.1:4100");
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("MCP server for {resource} listening on http://{}", listener.local_addr()?);

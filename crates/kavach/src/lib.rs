@@ -98,12 +98,20 @@ impl Kavach {
         let base = self.options().base_path.trim_end_matches('/').to_owned();
         let api = self.router();
         let app = if base.is_empty() { api } else { axum::Router::new().nest(&base, api) };
-        app.merge(self.ops_router()).fallback(http::not_found)
+        app.merge(self.ops_router()).merge(self.well_known_router()).fallback(http::not_found)
     }
 
     /// A layer that lets only signed-in requests through: `401` JSON for APIs,
     /// or a redirect to `sign_in_url?next=<path>` for pages when configured with
     /// [`RequireAuthLayer::redirect_to`].
+    /// The authorization server's discovery documents at the origin's root
+    /// (`/.well-known/oauth-authorization-server{base_path}` and
+    /// `/.well-known/openid-configuration{base_path}`). [`Kavach::app`] includes it;
+    /// merge it at the root when you mount [`Kavach::router`] yourself.
+    pub fn well_known_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        http::oauth::well_known_router(self)
+    }
+
     pub fn require_auth(&self) -> RequireAuthLayer {
         RequireAuthLayer::new(self.clone())
     }

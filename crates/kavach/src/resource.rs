@@ -175,6 +175,18 @@ impl ResourceServer {
         }
     }
 
+    /// Clock skew tolerated on `exp`/`nbf`, in seconds. Default 60.
+    pub fn leeway(mut self, secs: u32) -> Self {
+        self.leeway = secs as i64;
+        self
+    }
+
+    /// The 403 for an operation that needs `scopes` the token lacks (MCP-30: name
+    /// every scope the operation needs, so the client can step up once).
+    pub fn insufficient_scope(&self, scopes: &[&str]) -> Refusal {
+        self.refuse(StatusCode::FORBIDDEN, Some("insufficient_scope"), Some("the token lacks a required scope"), scopes)
+    }
+
     /// Validate the request's access token for an operation needing `scopes`.
     pub async fn verify(&self, req_headers: &axum::http::HeaderMap, uri: &axum::http::Uri, scopes: &[&str]) -> Result<AccessToken, Refusal> {
         if uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("access_token="))) {

@@ -2,9 +2,6 @@
 //! clients send), RFC 7592 management with a registration access token, and
 //! operator-registered confidential clients. Secrets and registration tokens are
 //! random 256-bit values stored as SHA-256 only.
-//!
-//! Not yet routed: the authorization server's endpoints (issue #3) will expose
-//! this at `{base}/oauth2/register`.
 
 use super::redirect::check_registrable;
 use crate::error::{Error, Result};
@@ -134,10 +131,8 @@ pub fn normalize(meta: &Value) -> Result<Value> {
     if auth_method == "private_key_jwt" && jwks_uri.is_none() && jwks.is_none() {
         return Err(invalid("invalid_client_metadata", "private_key_jwt needs jwks or jwks_uri"));
     }
-    if let Some(u) = &jwks_uri
-        && !u.starts_with("https://")
-    {
-        return Err(invalid("invalid_client_metadata", "jwks_uri must be https"));
+    if jwks_uri.is_some() {
+        return Err(invalid("invalid_client_metadata", "jwks_uri is not supported: register the public keys inline as jwks"));
     }
     let mut out = Map::new();
     out.insert("redirect_uris".into(), json!(redirect_uris));

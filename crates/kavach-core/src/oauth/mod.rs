@@ -1,13 +1,106 @@
-//! OAuth 2.1 building blocks: PKCE (S256 only, with downgrade protection), redirect
-//! URI matching (exact, with the RFC 8252 loopback port exception), RFC 8707
-//! resource indicator canonicalisation (pure functions), and the client registry. The
-//! authorization server's endpoints (issue #3) are built on these; tests are named
-//! after the checklist items of `shared/research/mcp-oauth.md`.
+//! The OAuth 2.1 / OpenID Connect authorization server. Pure building blocks: PKCE
+//! (S256 only, with downgrade protection), redirect URI matching (exact, with the RFC
+//! 8252 loopback port exception), RFC 8707 resource canonicalisation. Stateful parts:
+//! the client registry, authorization requests and consent, and the token endpoint's
+//! grants, revocation and introspection. Tests are named after the checklist items of
+//! `shared/research/mcp-oauth.md`.
 
+pub mod authorize;
 pub mod clients;
 pub mod pkce;
 pub mod redirect;
 pub mod resource;
+pub mod tokens;
+
+use std::time::Duration;
+
+/// A protected resource (an MCP server, an API) tokens can be issued for. Its `uri`
+/// is what clients send as `resource` and what tokens carry as `aud`.
+#[derive(Clone, Debug)]
+pub struct ResourceDef {
+    pub uri: String,
+    pub name: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+/// The authorization server's settings.
+#[derive(Clone, Debug)]
+pub struct OAuthOptions {
+    /// The resources Kavach issues tokens for. A `resource` not listed here is
+    /// refused with `invalid_target`.
+    pub resources: Vec<ResourceDef>,
+    /// Plain-words descriptions of scopes for the consent page.
+    pub scope_descriptions: Vec<(String, String)>,
+    /// Access-token lifetime. Default 1 hour (MCP-21).
+    pub access_token_ttl: Duration,
+    /// Absolute lifetime of a grant's refresh tokens. Default 30 days.
+    pub refresh_token_ttl: Duration,
+    /// A public client's rotated refresh token presented again within this window
+    /// gets the same successor (concurrent refreshes); later, or from a confidential
+    /// client at any time, reuse revokes the family. Default 30 s.
+    pub refresh_grace: Duration,
+    /// Authorization code lifetime. Default 60 s.
+    pub code_ttl: Duration,
+    /// Pushed authorization request lifetime. Default 60 s.
+    pub par_ttl: Duration,
+    /// Access tokens' signing algorithm. ID tokens are always RS256. Default EdDSA.
+    pub access_token_alg: crate::Alg,
+    /// Allow RFC 7591 dynamic client registration. Default true.
+    pub dynamic_registration: bool,
+}
+
+impl Default for OAuthOptions {
+    fn default() -> Self {
+        OAuthOptions {
+            resources: vec![],
+            scope_descriptions: vec![],
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(30 * 86400),
+            refresh_grace: Duration::from_secs(30),
+            code_ttl: Duration::from_secs(60),
+            par_ttl: Duration::from_secs(60),
+            access_token_alg: crate::Alg::EdDSA,
+            dynamic_registration: true,
+        }
+    }
+}
+
+/// Scopes every deployment understands (OpenID Connect's).
+pub const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+impl OAuthOptions {
+    /// Every scope a client may ask for, in a stable order.
+    pub fn scopes_supported(&self) -> Vec<String> {
+        let mut out: Vec<String> = STANDARD_SCOPES.iter().map(|s| s.to_string()).collect();
+        for r in &self.resources {
+            for s in &r.scopes {
+                if !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The configured resource whose canonical URI is `canonical`.
+    pub fn resource(&self, canonical: &str) -> Option<&ResourceDef> {
+        self.resources.iter().find(|r| resource::canonical(&r.uri).is_ok_and(|c| c == canonical))
+    }
+
+    /// A scope in plain words.
+    pub fn describe(&self, scope: &str) -> String {
+        if let Some((_, d)) = self.scope_descriptions.iter().find(|(s, _)| s == scope) {
+            return d.clone();
+        }
+        match scope {
+            "openid" => "Know who you are (your account identifier)".into(),
+            "profile" => "See your name and profile picture".into(),
+            "email" => "See your email address".into(),
+            "offline_access" => "Stay connected when you are not using it (refresh tokens)".into(),
+            other => format!("Use the permission \"{other}\""),
+        }
+    }
+}
 
 /// An RFC 6749 error: a registered `error` code and a human description.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,6 +16,7 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
     Migration { version: 2, description: "ban and metadata", sql: include_str!("../../migrations/sqlite/0002_ban_and_metadata.sql") },
     Migration { version: 3, description: "signing keys", sql: include_str!("../../migrations/sqlite/0003_signing_keys.sql") },
     Migration { version: 4, description: "oauth clients", sql: include_str!("../../migrations/sqlite/0004_oauth_clients.sql") },
+    Migration { version: 5, description: "oauth grants", sql: include_str!("../../migrations/sqlite/0005_oauth_grants.sql") },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -23,6 +24,7 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
     Migration { version: 2, description: "ban and metadata", sql: include_str!("../../migrations/postgres/0002_ban_and_metadata.sql") },
     Migration { version: 3, description: "signing keys", sql: include_str!("../../migrations/postgres/0003_signing_keys.sql") },
     Migration { version: 4, description: "oauth clients", sql: include_str!("../../migrations/postgres/0004_oauth_clients.sql") },
+    Migration { version: 5, description: "oauth grants", sql: include_str!("../../migrations/postgres/0005_oauth_grants.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

@@ -8,6 +8,7 @@ pub mod error;
 pub mod guard;
 pub mod guarded;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
@@ -82,6 +83,10 @@ pub const API_ROUTES: &[&str] = &[
     "/revoke-sessions", "/revoke-other-sessions", "/update-user", "/change-password", "/change-email",
     "/send-verification-email", "/verify-email", "/request-password-reset", "/reset-password", "/delete-user",
     "/forgot-password", "/jwks", "/token",
+    // The authorization server (`oauth`).
+    "/.well-known/openid-configuration", "/oauth2/register", "/oauth2/authorize", "/oauth2/sign-in", "/oauth2/continue",
+    "/oauth2/consent", "/oauth2/token", "/oauth2/par", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/userinfo",
+    "/oauth2/grants", "/oauth2/grants/revoke",
 ];
 
 pub(crate) fn api_router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<S> {
@@ -109,6 +114,7 @@ pub(crate) fn api_router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<
         .route("/ok", get(|| async { axum::Json(serde_json::json!({ "ok": true })) }))
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs_page))
+        .merge(oauth::router(&k))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(k.clone(), api_middleware))
@@ -131,7 +137,13 @@ fn route_of(path: &str) -> &'static str {
     if let Some(r) = API_ROUTES.iter().chain(OTHER_ROUTES).find(|r| **r == path) {
         return r;
     }
-    if path.starts_with("/reset-password/") { "/reset-password/{token}" } else { "unmatched" }
+    if path.starts_with("/reset-password/") {
+        "/reset-password/{token}"
+    } else if path.starts_with("/oauth2/register/") {
+        "/oauth2/register/{client_id}"
+    } else {
+        "unmatched"
+    }
 }
 
 const OTHER_ROUTES: &[&str] = &["/ok", "/openapi.json", "/docs"];

@@ -19,7 +19,7 @@ pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
-fn secure_headers(resp: &mut Response) {
+pub(crate) fn secure_headers(resp: &mut Response) {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -35,7 +35,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margi
 label{display:block;margin:1rem 0 .25rem}input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
 button{margin-top:1rem;padding:.6rem 1.2rem;font-size:1rem}.error{color:#a00}";
 
-fn page(k: &Kavach, title: &str, body: &str) -> Response {
+pub(crate) fn page(k: &Kavach, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>{t} · {app}</title><style>{STYLE}</style></head><body><main><h1>{t}</h1>{body}</main></body></html>",

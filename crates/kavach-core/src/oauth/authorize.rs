@@ -1,0 +1,426 @@
+//! The authorization endpoint's rules: validating an authorization request (directly
+//! or from a pushed request, RFC 9126), deciding what the user must do next (sign in,
+//! consent), remembered consent, and issuing single-use authorization codes.
+//!
+//! Errors found before the client and its redirect URI are validated are shown to
+//! the user ([`Refusal::Page`]); later ones go back to the client by redirect, with
+//! `state` and the RFC 9207 `iss` (MCP-07, MCP-15).
+//!
+//! The validated request travels between the authorize, sign-in and consent steps
+//! sealed (AES-256-GCM under the server secret), so any instance can continue a flow
+//! another one started.
+
+use super::{OAuthError, STANDARD_SCOPES, pkce, redirect, resource};
+use crate::audit::{self, Event};
+use crate::error::Result;
+use crate::store::{BeginWrite, Ts};
+use crate::users::User;
+use crate::{Core, RequestContext, crypto, db};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub type Params = HashMap<String, String>;
+
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+/// How long a started flow (sign-in, consent) stays valid.
+const FLOW_TTL_SECS: i64 = 30 * 60;
+const FLOW_CONTEXT: &str = "kavach-oauth-flow";
+
+/// A validated authorization request.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: Vec<String>,
+    pub resource: Option<String>,
+    pub state: Option<String>,
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub prompt: Vec<String>,
+    /// The user must have signed in at or after this time (unix seconds):
+    /// `prompt=login` and `max_age`.
+    pub fresh_after: Option<i64>,
+    /// When the request was made (unix seconds).
+    pub issued_at: i64,
+}
+
+impl AuthRequest {
+    pub fn scope_string(&self) -> String {
+        self.scope.join(" ")
+    }
+}
+
+/// Why an authorization request cannot proceed.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Show this to the user; the redirect URI is not trusted (yet).
+    Page(OAuthError),
+    /// Send the user back to the client's (validated) redirect URI with this error.
+    Redirect { redirect_uri: String, state: Option<String>, error: OAuthError },
+}
+
+/// What the user must do next.
+#[derive(Debug)]
+pub enum Next {
+    SignIn,
+    Consent,
+    /// Back to the client (a code or an error).
+    Redirect(String),
+}
+
+/// Append `key=value` pairs to a URL's query.
+pub fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
+    let mut out = url.to_owned();
+    for (k, v) in pairs {
+        out.push(if out.contains('?') { '&' } else { '?' });
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&crate::auth::url_encode(v));
+    }
+    out
+}
+
+fn page(error: &'static str, msg: impl Into<String>) -> Refusal {
+    Refusal::Page(OAuthError::new(error, msg))
+}
+
+pub struct Authorize<'a>(pub(crate) &'a Core);
+
+impl Authorize<'_> {
+    fn issuer(&self) -> String {
+        self.0.options.issuer()
+    }
+
+    /// The client's redirect with an error, `state` and `iss`.
+    pub fn error_redirect(&self, redirect_uri: &str, state: Option<&str>, e: &OAuthError) -> String {
+        let iss = self.issuer();
+        let mut pairs = vec![("error", e.error), ("error_description", e.description.as_str())];
+        if let Some(s) = state {
+            pairs.push(("state", s));
+        }
+        pairs.push(("iss", &iss));
+        with_query(redirect_uri, &pairs)
+    }
+
+    /// Validate an authorization request. `params` are the query parameters; a
+    /// `request_uri` from PAR is resolved (and consumed) here.
+    pub async fn validate(&self, params: &Params) -> std::result::Result<AuthRequest, Refusal> {
+        let mut params = params.clone();
+        if let Some(uri) = params.get("request_uri").cloned() {
+            let client_id = params.get("client_id").cloned().ok_or_else(|| page("invalid_request", "client_id is required"))?;
+            let pushed = self.take_pushed(&uri, &client_id).await.map_err(|e| page("server_error", e.to_string()))?;
+            let Some(pushed) = pushed else {
+                return Err(page("invalid_request", "request_uri is unknown, expired, already used or was pushed by another client"));
+            };
+            params = pushed;
+            params.insert("client_id".into(), client_id);
+        }
+        let client_id = params.get("client_id").filter(|c| !c.is_empty()).ok_or_else(|| page("invalid_request", "client_id is required"))?;
+        let client = match self.0.clients().get(client_id).await {
+            Ok(Some(c)) if !c.disabled => c,
+            Ok(_) => return Err(page("invalid_client", "unknown or disabled client")),
+            Err(e) => return Err(page("server_error", e.to_string())),
+        };
+        let registered = client.redirect_uris();
+        let redirect_uri = match params.get("redirect_uri") {
+            Some(r) if registered.iter().any(|reg| redirect::matches(reg, r)) => r.clone(),
+            Some(_) => return Err(page("invalid_request", "redirect_uri is not registered for this client")),
+            None if registered.len() == 1 => registered[0].to_owned(),
+            None => return Err(page("invalid_request", "redirect_uri is required")),
+        };
+        let state = params.get("state").cloned();
+        let fail = |error: OAuthError| Refusal::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), error };
+        match params.get("response_type").map(String::as_str) {
+            Some("code") => {}
+            None => return Err(fail(OAuthError::new("invalid_request", "response_type is required"))),
+            Some(_) => return Err(fail(OAuthError::new("unsupported_response_type", "only response_type=code is supported"))),
+        }
+        if let Some(mode) = params.get("response_mode")
+            && mode != "query"
+        {
+            return Err(fail(OAuthError::new("invalid_request", "only response_mode=query is supported")));
+        }
+        if !client.allows_grant("authorization_code") {
+            return Err(fail(OAuthError::new("unauthorized_client", "this client is not registered for the authorization_code grant")));
+        }
+        let code_challenge = pkce::check_challenge(params.get("code_challenge").map(String::as_str), params.get("code_challenge_method").map(String::as_str))
+            .map_err(fail)?;
+        let (scope, resource) = self.scope_and_resource(params.get("scope").map(String::as_str), params.get("resource").map(String::as_str)).map_err(fail)?;
+        let prompt: Vec<String> = params.get("prompt").map(|p| p.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default();
+        if let Some(p) = prompt.iter().find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account")) {
+            return Err(fail(OAuthError::new("invalid_request", format!("prompt value {p:?} is not supported"))));
+        }
+        if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
+            return Err(fail(OAuthError::new("invalid_request", "prompt=none cannot be combined with other values")));
+        }
+        let now = Ts::now().0 / 1000;
+        let mut fresh_after = None;
+        if let Some(m) = params.get("max_age") {
+            let secs: i64 = m.parse().ok().filter(|s| *s >= 0).ok_or_else(|| fail(OAuthError::new("invalid_request", "max_age must be a non-negative integer")))?;
+            fresh_after = Some(now - secs);
+        }
+        if prompt.iter().any(|p| p == "login") {
+            fresh_after = Some(now);
+        }
+        let nonce = params.get("nonce").cloned();
+        if nonce.as_ref().is_some_and(|n| n.len() > 512) || state.as_ref().is_some_and(|s| s.len() > 2048) {
+            return Err(fail(OAuthError::new("invalid_request", "state or nonce is too long")));
+        }
+        Ok(AuthRequest { client_id: client.client_id, redirect_uri, scope, resource, state, code_challenge, nonce, prompt, fresh_after, issued_at: now })
+    }
+
+    /// Check the requested scopes and resource. Without `scope`, the resource's
+    /// scopes are granted; without `resource`, the one configured resource that
+    /// defines every requested non-standard scope is the audience.
+    pub fn scope_and_resource(&self, scope: Option<&str>, resource: Option<&str>) -> std::result::Result<(Vec<String>, Option<String>), OAuthError> {
+        let o = &self.0.options.oauth;
+        let res = match resource {
+            Some(r) => {
+                let c = resource::canonical(r)?;
+                Some(o.resource(&c).ok_or_else(|| OAuthError::new("invalid_target", format!("{r} is not a resource this server issues tokens for")))?)
+            }
+            None => None,
+        };
+        let mut scopes: Vec<String> = Vec::new();
+        for s in scope.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+            if !scopes.iter().any(|x| x == s) {
+                scopes.push(s.to_owned());
+            }
+        }
+        let custom: Vec<&String> = scopes.iter().filter(|s| !STANDARD_SCOPES.contains(&s.as_str())).collect();
+        let res = match res {
+            Some(r) => Some(r),
+            None if custom.is_empty() => None,
+            None => {
+                let fits: Vec<_> = o.resources.iter().filter(|r| custom.iter().all(|s| r.scopes.contains(s))).collect();
+                match fits.as_slice() {
+                    [one] => Some(*one),
+                    _ => return Err(OAuthError::new("invalid_scope", "these scopes need a resource parameter naming the resource they are for")),
+                }
+            }
+        };
+        if let Some(bad) = custom.iter().find(|s| !res.is_some_and(|r| r.scopes.contains(s))) {
+            return Err(OAuthError::new("invalid_scope", format!("scope {bad:?} is not defined for this resource")));
+        }
+        if scopes.is_empty()
+            && let Some(r) = res
+        {
+            scopes = r.scopes.clone();
+        }
+        Ok((scopes, res.map(|r| resource::canonical(&r.uri).expect("configured resources are valid"))))
+    }
+
+    /// RFC 9126: store a validated request's parameters; returns (`request_uri`, expires_in).
+    pub async fn push(&self, client_id: &str, params: &Params) -> std::result::Result<(String, u64), OAuthError> {
+        if params.contains_key("request_uri") {
+            return Err(OAuthError::new("invalid_request", "request_uri is not allowed in a pushed authorization request"));
+        }
+        // Validate now, so errors reach the client at the PAR endpoint.
+        let mut check = params.clone();
+        check.insert("client_id".into(), client_id.to_owned());
+        if let Err(r) = self.validate(&check).await {
+            return Err(match r {
+                Refusal::Page(e) | Refusal::Redirect { error: e, .. } => e,
+            });
+        }
+        let token = crypto::random_token();
+        let ttl = self.0.options.oauth.par_ttl.as_secs();
+        let json = serde_json::to_string(params).map_err(|e| OAuthError::new("server_error", e.to_string()))?;
+        let r: Result<()> = async {
+            db!(&self.0.db, |pool| {
+                sqlx::query("INSERT INTO kavach_oauth_par (request_uri_hash, client_id, params, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(crypto::token_hash(&token))
+                    .bind(client_id)
+                    .bind(&json)
+                    .bind(Ts::now().plus_secs(ttl as i64))
+                    .execute(pool)
+                    .await?;
+            });
+            Ok(())
+        }
+        .await;
+        r.map_err(|e| OAuthError::new("server_error", e.to_string()))?;
+        Ok((format!("{REQUEST_URI_PREFIX}{token}"), ttl))
+    }
+
+    /// Consume a pushed request (single use; only by the client that pushed it).
+    async fn take_pushed(&self, request_uri: &str, client_id: &str) -> Result<Option<Params>> {
+        let Some(token) = request_uri.strip_prefix(REQUEST_URI_PREFIX) else { return Ok(None) };
+        let row: Option<(String, String)> = db!(&self.0.db, |pool| {
+            sqlx::query_as("DELETE FROM kavach_oauth_par WHERE request_uri_hash = $1 AND expires_at > $2 RETURNING client_id, params")
+                .bind(crypto::token_hash(token))
+                .bind(Ts::now())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.filter(|(c, _)| c == client_id).and_then(|(_, p)| serde_json::from_str(&p).ok()))
+    }
+
+    /// Seal a validated request for the sign-in and consent steps.
+    pub fn seal(&self, req: &AuthRequest) -> String {
+        self.0.secrets.seal(&serde_json::to_vec(req).expect("serialisable"), FLOW_CONTEXT)
+    }
+
+    /// Open a sealed flow; `None` if tampered with or older than 30 minutes.
+    pub fn open(&self, sealed: &str) -> Option<AuthRequest> {
+        let req: AuthRequest = serde_json::from_slice(&self.0.secrets.open(sealed, FLOW_CONTEXT)?).ok()?;
+        (Ts::now().0 / 1000 - req.issued_at <= FLOW_TTL_SECS).then_some(req)
+    }
+
+    /// A token binding a consent form to the session that displayed it (CSRF).
+    pub fn form_token(&self, session_token: &str, sealed_flow: &str) -> String {
+        self.0.secrets.keyed_hash(&format!("consent\0{session_token}\0{sealed_flow}"))
+    }
+
+    /// What happens next for this request and (maybe) signed-in user. `auth_time` is
+    /// when the user's session was created (unix seconds).
+    pub async fn next(&self, req: &AuthRequest, user: Option<(&User, i64)>, ctx: &RequestContext) -> Result<Next> {
+        let none = req.prompt.iter().any(|p| p == "none");
+        let err = |code, msg: &str| Ok(Next::Redirect(self.error_redirect(&req.redirect_uri, req.state.as_deref(), &OAuthError::new(code, msg))));
+        let Some((user, auth_time)) = user else {
+            return if none { err("login_required", "the user is not signed in") } else { Ok(Next::SignIn) };
+        };
+        if req.fresh_after.is_some_and(|t| auth_time < t) {
+            return if none { err("login_required", "the user must sign in again") } else { Ok(Next::SignIn) };
+        }
+        let forced = req.prompt.iter().any(|p| p == "consent" || p == "select_account");
+        if forced || !self.has_consent(&user.id, req).await? {
+            return if none { err("consent_required", "the user has not authorized this client") } else { Ok(Next::Consent) };
+        }
+        Ok(Next::Redirect(self.issue_code(req, &user.id, auth_time, ctx).await?))
+    }
+
+    async fn has_consent(&self, user_id: &str, req: &AuthRequest) -> Result<bool> {
+        let row: Option<(String, String)> = db!(&self.0.db, |pool| {
+            sqlx::query_as("SELECT scope, resource FROM kavach_oauth_consent WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(&req.client_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.is_some_and(|(scope, resource)| {
+            let granted: Vec<&str> = scope.split(' ').collect();
+            resource == req.resource.clone().unwrap_or_default() && req.scope.iter().all(|s| granted.contains(&s.as_str()))
+        }))
+    }
+
+    /// The user approved: remember the decision if asked, issue a code, and return
+    /// the redirect to the client.
+    pub async fn approve(&self, req: &AuthRequest, user: &User, auth_time: i64, remember: bool, ctx: &RequestContext) -> Result<String> {
+        if remember {
+            let now = Ts::now();
+            let resource = req.resource.clone().unwrap_or_default();
+            let scope = req.scope_string();
+            db!(&self.0.db, |pool| {
+                sqlx::query(
+                    "INSERT INTO kavach_oauth_consent (user_id, client_id, scope, resource, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+                     ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, resource = excluded.resource, updated_at = excluded.updated_at",
+                )
+                .bind(&user.id)
+                .bind(&req.client_id)
+                .bind(&scope)
+                .bind(&resource)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            });
+        }
+        audit::append(
+            &self.0.db,
+            Event::new("oauth.consent.granted", Some(&user.id), ctx).with("client_id", &req.client_id).with("scope", req.scope_string()).with("remembered", remember),
+        )
+        .await?;
+        self.issue_code(req, &user.id, auth_time, ctx).await
+    }
+
+    /// The user refused.
+    pub fn deny(&self, req: &AuthRequest) -> String {
+        self.error_redirect(&req.redirect_uri, req.state.as_deref(), &OAuthError::new("access_denied", "the user denied the request"))
+    }
+
+    async fn issue_code(&self, req: &AuthRequest, user_id: &str, auth_time: i64, _ctx: &RequestContext) -> Result<String> {
+        let code = crypto::random_token();
+        let family = crypto::new_id();
+        let request = serde_json::to_string(req).expect("serialisable");
+        let expires = Ts::now().plus_secs(self.0.options.oauth.code_ttl.as_secs() as i64);
+        db!(&self.0.db, |pool| {
+            sqlx::query("INSERT INTO kavach_oauth_code (code_hash, family_id, request, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(crypto::token_hash(&code))
+                .bind(&family)
+                .bind(&request)
+                .bind(user_id)
+                .bind(Ts(auth_time * 1000))
+                .bind(expires)
+                .execute(pool)
+                .await?;
+        });
+        let iss = self.issuer();
+        let mut pairs = vec![("code", code.as_str())];
+        if let Some(s) = &req.state {
+            pairs.push(("state", s));
+        }
+        pairs.push(("iss", &iss));
+        Ok(with_query(&req.redirect_uri, &pairs))
+    }
+
+    /// The clients a user has authorized (remembered consents).
+    pub async fn consents(&self, user_id: &str) -> Result<Vec<Consent>> {
+        let rows: Vec<(String, String, String, Ts, Option<String>)> = db!(&self.0.db, |pool| {
+            sqlx::query_as(
+                "SELECT c.client_id, c.scope, c.resource, c.updated_at, k.client_name FROM kavach_oauth_consent c \
+                 LEFT JOIN kavach_oauth_client k ON k.client_id = c.client_id WHERE c.user_id = $1 ORDER BY c.updated_at DESC",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(client_id, scope, resource, updated_at, client_name)| Consent {
+                client_id,
+                client_name,
+                scope,
+                resource: (!resource.is_empty()).then_some(resource),
+                granted_at: updated_at,
+            })
+            .collect())
+    }
+
+    /// Revoke what the user gave a client: the remembered consent and every token
+    /// family (refresh and access tokens) issued to it for this user.
+    pub async fn revoke_consent(&self, user_id: &str, client_id: &str, ctx: &RequestContext) -> Result<bool> {
+        let now = Ts::now();
+        let (consents, families) = db!(&self.0.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let c = sqlx::query("DELETE FROM kavach_oauth_consent WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let f = sqlx::query("UPDATE kavach_oauth_family SET revoked_at = $1 WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(user_id)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            (c, f)
+        });
+        if consents + families > 0 {
+            audit::append(&self.0.db, Event::new("oauth.grant.revoked", Some(user_id), ctx).with("client_id", client_id).with("families", families)).await?;
+        }
+        Ok(consents + families > 0)
+    }
+}
+
+/// A remembered authorization, as the user sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Consent {
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub scope: String,
+    pub resource: Option<String>,
+    pub granted_at: Ts,
+}

@@ -1,0 +1,610 @@
+//! The token endpoint and what hangs off it: client authentication (`none`,
+//! `client_secret_basic`, `client_secret_post`, `private_key_jwt`), the
+//! authorization_code, refresh_token and client_credentials grants, RFC 9068 JWT
+//! access tokens, OpenID Connect ID tokens and userinfo, RFC 7009 revocation and
+//! RFC 7662 introspection.
+//!
+//! Everything issued from one authorization is a *family*. A replayed code or a
+//! reused refresh token (outside the grace window) revokes the family: its refresh
+//! tokens stop working at once, and its access tokens introspect as inactive.
+//! Access tokens are self-contained JWTs (`jti` = `<family>.<random>`), so resource
+//! servers can verify them offline; revocation is visible through introspection.
+
+use super::authorize::{AuthRequest, Params};
+use super::clients::Client;
+use super::{OAuthError, pkce, resource};
+use crate::audit::{self, Event};
+use crate::error::Result;
+use crate::store::{BeginWrite, Ts};
+use crate::{Alg, Core, RequestContext, crypto, db, jwt};
+use serde_json::{Value, json};
+
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const SUCCESSOR_CONTEXT: &str = "kavach-oauth-refresh-successor";
+
+/// The client credentials a request presented (from the `Authorization: Basic`
+/// header and the form).
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    pub basic: Option<(String, String)>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub assertion_type: Option<String>,
+    pub assertion: Option<String>,
+}
+
+impl Credentials {
+    pub fn from_form(basic: Option<(String, String)>, form: &Params) -> Self {
+        Credentials {
+            basic,
+            client_id: form.get("client_id").cloned(),
+            client_secret: form.get("client_secret").cloned(),
+            assertion_type: form.get("client_assertion_type").cloned(),
+            assertion: form.get("client_assertion").cloned(),
+        }
+    }
+}
+
+fn err(code: &'static str, msg: impl Into<String>) -> OAuthError {
+    OAuthError::new(code, msg)
+}
+
+fn internal(e: crate::Error) -> OAuthError {
+    tracing::error!(error = %e, "token endpoint failure");
+    err("server_error", "the server could not complete the request")
+}
+
+/// An access token that verified and is still active.
+#[derive(Clone, Debug)]
+pub struct ActiveToken {
+    pub claims: jwt::Claims,
+}
+
+impl ActiveToken {
+    pub fn scopes(&self) -> Vec<&str> {
+        self.claims.get("scope").and_then(Value::as_str).map(|s| s.split(' ').collect()).unwrap_or_default()
+    }
+}
+
+struct Family<'r> {
+    id: Option<&'r str>,
+    user_id: Option<&'r str>,
+    auth_time: Option<i64>,
+    scope: String,
+    resource: Option<&'r str>,
+}
+
+pub struct Tokens<'a>(pub(crate) &'a Core);
+
+impl Tokens<'_> {
+    fn issuer(&self) -> String {
+        self.0.options.issuer()
+    }
+
+    /// Authenticate the client of a token, revocation, introspection or PAR request.
+    /// `audience` is the endpoint's URL (accepted, like the issuer, as a client
+    /// assertion's `aud`).
+    pub async fn authenticate(&self, c: &Credentials, audience: &str) -> std::result::Result<Client, OAuthError> {
+        let methods = [c.basic.is_some(), c.client_secret.is_some(), c.assertion.is_some()].iter().filter(|b| **b).count();
+        if methods > 1 {
+            return Err(err("invalid_request", "use exactly one client authentication method"));
+        }
+        let bad = || err("invalid_client", "client authentication failed");
+        if let Some((id, secret)) = c.basic.as_ref().map(|(i, s)| (i.as_str(), s.as_str())).or_else(|| Some((c.client_id.as_deref()?, c.client_secret.as_deref()?))) {
+            if c.basic.is_some() && c.client_id.as_deref().is_some_and(|f| f != id) {
+                return Err(err("invalid_request", "client_id in the form differs from the Basic credentials"));
+            }
+            let client = self.0.clients().get(id).await.map_err(internal)?.filter(|c| !c.disabled).ok_or_else(bad)?;
+            if !matches!(client.auth_method(), "client_secret_basic" | "client_secret_post") || !self.0.clients().authenticate(id, secret).await.map_err(internal)? {
+                return Err(bad());
+            }
+            return Ok(client);
+        }
+        if let Some(assertion) = &c.assertion {
+            if c.assertion_type.as_deref() != Some(ASSERTION_TYPE) {
+                return Err(err("invalid_request", format!("client_assertion_type must be {ASSERTION_TYPE}")));
+            }
+            return self.authenticate_assertion(assertion, c.client_id.as_deref(), audience).await;
+        }
+        let id = c.client_id.as_deref().ok_or_else(|| err("invalid_client", "client authentication is required"))?;
+        let client = self.0.clients().get(id).await.map_err(internal)?.filter(|c| !c.disabled).ok_or_else(bad)?;
+        if client.auth_method() != "none" {
+            return Err(bad());
+        }
+        Ok(client)
+    }
+
+    /// RFC 7523 `private_key_jwt`: a JWT signed by a key in the client's registered
+    /// `jwks`, `iss` = `sub` = client_id, `aud` this server, short-lived, single use.
+    async fn authenticate_assertion(&self, assertion: &str, form_id: Option<&str>, audience: &str) -> std::result::Result<Client, OAuthError> {
+        let bad = |why: &str| err("invalid_client", format!("client assertion refused: {why}"));
+        let unverified = assertion.split('.').nth(1).and_then(|p| base64_json(p)).ok_or_else(|| bad("malformed"))?;
+        let id = unverified.get("iss").and_then(Value::as_str).ok_or_else(|| bad("no iss"))?;
+        if form_id.is_some_and(|f| f != id) {
+            return Err(bad("client_id differs from the assertion's issuer"));
+        }
+        let client = self.0.clients().get(id).await.map_err(internal)?.filter(|c| !c.disabled).ok_or_else(|| bad("unknown client"))?;
+        if client.auth_method() != "private_key_jwt" {
+            return Err(bad("the client is not registered for private_key_jwt"));
+        }
+        let (_, claims) = jwt::verify(assertion, &client.metadata["jwks"], 30).map_err(bad)?;
+        if claims.get("sub").and_then(Value::as_str) != Some(id) {
+            return Err(bad("sub must equal iss"));
+        }
+        let issuer = self.issuer();
+        let aud_ok = |a: &Value| a.as_str().is_some_and(|a| a == issuer || a == audience || a == self.0.options.api_url("/oauth2/token"));
+        let aud = claims.get("aud").ok_or_else(|| bad("no aud"))?;
+        if !(aud_ok(aud) || aud.as_array().is_some_and(|a| a.iter().any(aud_ok))) {
+            return Err(bad("aud does not name this server"));
+        }
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| bad("no exp"))?;
+        if exp - Ts::now().0 / 1000 > 600 {
+            return Err(bad("lifetime over 10 minutes"));
+        }
+        let jti = claims.get("jti").and_then(Value::as_str).ok_or_else(|| bad("no jti"))?;
+        if !self.remember_jti(&format!("assertion:{id}:{jti}"), exp + 60).await.map_err(internal)? {
+            return Err(bad("replayed"));
+        }
+        Ok(client)
+    }
+
+    /// Record a `jti` until `exp`; false if it was already recorded.
+    async fn remember_jti(&self, jti: &str, exp: i64) -> Result<bool> {
+        db!(&self.0.db, |pool| {
+            Ok(sqlx::query("INSERT INTO kavach_oauth_jti (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+                .bind(jti)
+                .bind(Ts(exp * 1000))
+                .execute(pool)
+                .await?
+                .rows_affected()
+                == 1)
+        })
+    }
+
+    /// The token endpoint: run the grant in `form` for an authenticated client.
+    pub async fn grant(&self, client: &Client, form: &Params, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
+        let grant = form.get("grant_type").map(String::as_str).ok_or_else(|| err("invalid_request", "grant_type is required"))?;
+        match grant {
+            "authorization_code" | "refresh_token" | "client_credentials" if !client.allows_grant(grant) => {
+                Err(err("unauthorized_client", format!("this client is not registered for the {grant} grant")))
+            }
+            "authorization_code" => self.authorization_code(client, form, ctx).await,
+            "refresh_token" => self.refresh(client, form, ctx).await,
+            "client_credentials" => self.client_credentials(client, form).await,
+            other => Err(err("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
+        }
+    }
+
+    async fn authorization_code(&self, client: &Client, form: &Params, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
+        let code = form.get("code").ok_or_else(|| err("invalid_request", "code is required"))?;
+        let hash = crypto::token_hash(code);
+        let row: Option<(String, String, String, Ts, Ts, Option<Ts>)> = db!(&self.0.db, |pool| {
+            sqlx::query_as("SELECT family_id, request, user_id, auth_time, expires_at, used_at FROM kavach_oauth_code WHERE code_hash = $1")
+                .bind(&hash)
+                .fetch_optional(pool)
+                .await
+                .map_err(crate::Error::from)
+                .map_err(internal)?
+        });
+        let invalid = || err("invalid_grant", "the authorization code is invalid, expired or already used");
+        let (family_id, request, user_id, auth_time, expires_at, used_at) = row.ok_or_else(invalid)?;
+        if used_at.is_some() {
+            self.code_replayed(&family_id, &client.client_id, ctx).await?;
+            return Err(invalid());
+        }
+        let req: AuthRequest = serde_json::from_str(&request).map_err(|_| invalid())?;
+        if req.client_id != client.client_id || expires_at < Ts::now() {
+            return Err(invalid());
+        }
+        if let Some(r) = form.get("redirect_uri")
+            && *r != req.redirect_uri
+        {
+            return Err(err("invalid_grant", "redirect_uri differs from the authorization request"));
+        }
+        pkce::check_verifier(Some(&req.code_challenge), form.get("code_verifier").map(String::as_str))?;
+        if let Some(r) = form.get("resource")
+            && Some(resource::canonical(r)?) != req.resource
+        {
+            return Err(err("invalid_target", "resource differs from the authorization request"));
+        }
+        let user = self.live_user(&user_id).await?;
+        let now = Ts::now();
+        let refresh = client.allows_grant("refresh_token").then(crypto::random_token);
+        let scope = req.scope_string();
+        let family_expires = now.plus_secs(self.0.options.oauth.refresh_token_ttl.as_secs() as i64);
+        let won = db!(&self.0.db, |pool| {
+            let r: Result<bool> = async {
+                let mut tx = pool.begin_write().await?;
+                let used = sqlx::query("UPDATE kavach_oauth_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+                    .bind(now)
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if used != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO kavach_oauth_family (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&family_id)
+                .bind(&client.client_id)
+                .bind(&user_id)
+                .bind(&scope)
+                .bind(&req.resource)
+                .bind(auth_time)
+                .bind(now)
+                .bind(family_expires)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(rt) = &refresh {
+                    sqlx::query("INSERT INTO kavach_oauth_refresh (token_hash, family_id, created_at) VALUES ($1, $2, $3)")
+                        .bind(crypto::token_hash(rt))
+                        .bind(&family_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+            .await;
+            r.map_err(internal)?
+        });
+        if !won {
+            self.code_replayed(&family_id, &client.client_id, ctx).await?;
+            return Err(invalid());
+        }
+        let fam = Family { id: Some(&family_id), user_id: Some(&user_id), auth_time: Some(auth_time.0 / 1000), scope: scope.clone(), resource: req.resource.as_deref() };
+        let mut body = self.respond(client, &fam, refresh.as_deref()).await?;
+        if req.scope.iter().any(|s| s == "openid") {
+            body["id_token"] = json!(self.id_token(client, &user, &req.scope, Some(auth_time.0 / 1000), req.nonce.as_deref()).await?);
+        }
+        Ok(body)
+    }
+
+    /// A code came back a second time: the family it created is revoked (RFC 9700 §4.2.4).
+    async fn code_replayed(&self, family_id: &str, client_id: &str, ctx: &RequestContext) -> std::result::Result<(), OAuthError> {
+        let n = self.revoke_family(family_id).await.map_err(internal)?;
+        audit::append(&self.0.db, Event::new("oauth.code.replayed", None, ctx).with("client_id", client_id).with("family", family_id).with("revoked", n))
+            .await
+            .map_err(internal)
+    }
+
+    async fn revoke_family(&self, family_id: &str) -> Result<u64> {
+        db!(&self.0.db, |pool| {
+            Ok(sqlx::query("UPDATE kavach_oauth_family SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(Ts::now())
+                .bind(family_id)
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })
+    }
+
+    async fn live_user(&self, user_id: &str) -> std::result::Result<crate::User, OAuthError> {
+        match self.0.users().get(user_id).await.map_err(internal)? {
+            Some(u) if !u.is_banned(Ts::now()) => Ok(u),
+            _ => Err(err("invalid_grant", "the user of this grant no longer exists or is banned")),
+        }
+    }
+
+    async fn refresh(&self, client: &Client, form: &Params, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
+        let presented = form.get("refresh_token").ok_or_else(|| err("invalid_request", "refresh_token is required"))?;
+        let hash = crypto::token_hash(presented);
+        type Row = (String, Option<Ts>, Option<String>, String, Option<String>, String, Option<String>, Option<Ts>, Ts, Option<Ts>);
+        let load = || async {
+            let row: Option<Row> = db!(&self.0.db, |pool| {
+                sqlx::query_as(
+                    "SELECT r.family_id, r.rotated_at, r.successor_sealed, f.client_id, f.user_id, f.scope, f.resource, f.auth_time, f.expires_at, f.revoked_at \
+                     FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id WHERE r.token_hash = $1",
+                )
+                .bind(&hash)
+                .fetch_optional(pool)
+                .await
+                .map_err(crate::Error::from)
+                .map_err(internal)?
+            });
+            Ok::<_, OAuthError>(row)
+        };
+        let invalid = || err("invalid_grant", "the refresh token is invalid, expired or revoked");
+        let mut row = load().await?.ok_or_else(invalid)?;
+        let now = Ts::now();
+        if row.3 != client.client_id || row.9.is_some() || row.8 < now {
+            return Err(invalid());
+        }
+        if let Some(r) = form.get("resource")
+            && Some(resource::canonical(r)?) != row.6
+        {
+            return Err(err("invalid_target", "a refresh can only ask for the resource originally granted"));
+        }
+        let granted: Vec<&str> = row.5.split(' ').filter(|s| !s.is_empty()).collect();
+        let scope = match form.get("scope").map(|s| s.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>()) {
+            Some(asked) if !asked.is_empty() => {
+                if let Some(s) = asked.iter().find(|s| !granted.contains(s)) {
+                    return Err(err("invalid_scope", format!("scope {s:?} was not granted; a refresh can narrow the scope, never widen it")));
+                }
+                asked.join(" ")
+            }
+            _ => row.5.clone(),
+        };
+        if let Some(user_id) = &row.4 {
+            self.live_user(user_id).await?;
+        }
+        if row.1.is_none() {
+            let successor = crypto::random_token();
+            let sealed = self.0.secrets.seal(successor.as_bytes(), SUCCESSOR_CONTEXT);
+            let won = db!(&self.0.db, |pool| {
+                let r: Result<bool> = async {
+                    let mut tx = pool.begin_write().await?;
+                    let n = sqlx::query("UPDATE kavach_oauth_refresh SET rotated_at = $1, successor_sealed = $2 WHERE token_hash = $3 AND rotated_at IS NULL")
+                        .bind(now)
+                        .bind(&sealed)
+                        .bind(&hash)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if n != 1 {
+                        return Ok(false);
+                    }
+                    sqlx::query("INSERT INTO kavach_oauth_refresh (token_hash, family_id, created_at) VALUES ($1, $2, $3)")
+                        .bind(crypto::token_hash(&successor))
+                        .bind(&row.0)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+                .await;
+                r.map_err(internal)?
+            });
+            if won {
+                let fam = Family { id: Some(&row.0), user_id: row.4.as_deref(), auth_time: row.7.map(|t| t.0 / 1000), scope, resource: row.6.as_deref() };
+                return self.respond(client, &fam, Some(&successor)).await;
+            }
+            // Another request rotated it a moment ago: fall through to the grace rule.
+            row = load().await?.ok_or_else(invalid)?;
+        }
+        let grace = self.0.options.oauth.refresh_grace.as_millis() as i64;
+        let successor = match (row.1, &row.2) {
+            // Grace for public clients only: native apps (several processes sharing one
+            // keychain) race their refreshes; a confidential client is a server that can
+            // serialise its own, so for it any reuse is treated as theft.
+            (Some(at), Some(sealed)) if !client.confidential && now.0 - at.0 <= grace && row.9.is_none() => {
+                self.0.secrets.open(sealed, SUCCESSOR_CONTEXT).and_then(|b| String::from_utf8(b).ok())
+            }
+            _ => None,
+        };
+        let Some(successor) = successor else {
+            let n = self.revoke_family(&row.0).await.map_err(internal)?;
+            audit::append(
+                &self.0.db,
+                Event::new("oauth.refresh.reused", row.4.as_deref(), ctx).with("client_id", &client.client_id).with("family", &row.0).with("revoked", n),
+            )
+            .await
+            .map_err(internal)?;
+            tracing::warn!(client_id = %client.client_id, family = %row.0, "refresh token reused: the grant family is revoked");
+            return Err(invalid());
+        };
+        let fam = Family { id: Some(&row.0), user_id: row.4.as_deref(), auth_time: row.7.map(|t| t.0 / 1000), scope, resource: row.6.as_deref() };
+        self.respond(client, &fam, Some(&successor)).await
+    }
+
+    async fn client_credentials(&self, client: &Client, form: &Params) -> std::result::Result<Value, OAuthError> {
+        if !client.confidential {
+            return Err(err("unauthorized_client", "client_credentials needs a confidential client"));
+        }
+        let (scope, resource) = self.0.authorize().scope_and_resource(form.get("scope").map(String::as_str), form.get("resource").map(String::as_str))?;
+        if scope.iter().any(|s| super::STANDARD_SCOPES.contains(&s.as_str())) {
+            return Err(err("invalid_scope", "user scopes (openid, profile, email, offline_access) do not apply to client_credentials"));
+        }
+        let Some(resource) = resource else { return Err(err("invalid_target", "client_credentials needs a resource (or scopes of one resource)")) };
+        let fam = Family { id: None, user_id: None, auth_time: None, scope: scope.join(" "), resource: Some(&resource) };
+        self.respond(client, &fam, None).await
+    }
+
+    async fn respond(&self, client: &Client, fam: &Family<'_>, refresh: Option<&str>) -> std::result::Result<Value, OAuthError> {
+        let o = &self.0.options.oauth;
+        let now = Ts::now().0 / 1000;
+        let ttl = o.access_token_ttl.as_secs() as i64;
+        let jti = match fam.id {
+            Some(f) => format!("{f}.{}", crypto::new_id()),
+            None => crypto::new_id(),
+        };
+        let mut claims = json!({
+            "iss": self.issuer(),
+            "sub": fam.user_id.unwrap_or(&client.client_id),
+            "aud": fam.resource.unwrap_or(&client.client_id),
+            "client_id": client.client_id,
+            "scope": fam.scope,
+            "iat": now,
+            "exp": now + ttl,
+            "jti": jti,
+        });
+        if let Some(t) = fam.auth_time {
+            claims["auth_time"] = json!(t);
+        }
+        let at = self.0.keys.sign(o.access_token_alg, "at+jwt", &claims).await.map_err(internal)?;
+        let mut body = json!({ "access_token": at, "token_type": "Bearer", "expires_in": ttl, "scope": fam.scope });
+        if let Some(rt) = refresh {
+            body["refresh_token"] = json!(rt);
+        }
+        Ok(body)
+    }
+
+    async fn id_token(&self, client: &Client, user: &crate::User, scope: &[String], auth_time: Option<i64>, nonce: Option<&str>) -> std::result::Result<String, OAuthError> {
+        let now = Ts::now().0 / 1000;
+        let mut claims = json!({
+            "iss": self.issuer(),
+            "sub": user.id,
+            "aud": client.client_id,
+            "iat": now,
+            "exp": now + self.0.options.oauth.access_token_ttl.as_secs() as i64,
+        });
+        if let Some(t) = auth_time {
+            claims["auth_time"] = json!(t);
+        }
+        if let Some(n) = nonce {
+            claims["nonce"] = json!(n);
+        }
+        for (k, v) in user_claims(user, scope) {
+            claims[k] = v;
+        }
+        self.0.keys.sign(Alg::RS256, "JWT", &claims).await.map_err(internal)
+    }
+
+    /// Verify one of our access tokens and check it has not been revoked.
+    pub async fn active(&self, token: &str) -> Result<Option<ActiveToken>> {
+        let jwks: Value = serde_json::from_str(&self.0.keys.jwks().await?).unwrap_or(Value::Null);
+        let Ok((header, claims)) = jwt::verify(token, &jwks, 0) else { return Ok(None) };
+        if header["typ"] != "at+jwt" || claims.get("iss").and_then(Value::as_str) != Some(self.issuer().as_str()) {
+            return Ok(None);
+        }
+        let jti = claims.get("jti").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let revoked: Option<(String,)> = db!(&self.0.db, |pool| {
+            sqlx::query_as("SELECT jti FROM kavach_oauth_jti WHERE jti = $1").bind(format!("at:{jti}")).fetch_optional(pool).await?
+        });
+        if revoked.is_some() {
+            return Ok(None);
+        }
+        if let Some((family, _)) = jti.split_once('.') {
+            let dead: Option<(Option<Ts>,)> = db!(&self.0.db, |pool| {
+                sqlx::query_as("SELECT revoked_at FROM kavach_oauth_family WHERE id = $1").bind(family).fetch_optional(pool).await?
+            });
+            if !matches!(dead, Some((None,))) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(ActiveToken { claims }))
+    }
+
+    /// RFC 7009. Unknown tokens and other clients' tokens are ignored (200 either way).
+    pub async fn revoke(&self, client: &Client, token: &str, ctx: &RequestContext) -> std::result::Result<(), OAuthError> {
+        let family: Option<(String, String, Option<String>)> = db!(&self.0.db, |pool| {
+            sqlx::query_as(
+                "SELECT f.id, f.client_id, f.user_id FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id WHERE r.token_hash = $1",
+            )
+            .bind(crypto::token_hash(token))
+            .fetch_optional(pool)
+            .await
+            .map_err(crate::Error::from)
+            .map_err(internal)?
+        });
+        if let Some((family, owner, user)) = family {
+            if owner == client.client_id {
+                self.revoke_family(&family).await.map_err(internal)?;
+                audit::append(&self.0.db, Event::new("oauth.token.revoked", user.as_deref(), ctx).with("client_id", owner).with("family", family))
+                    .await
+                    .map_err(internal)?;
+            }
+            return Ok(());
+        }
+        if let Some(at) = self.active(token).await.map_err(internal)?
+            && at.claims.get("client_id").and_then(Value::as_str) == Some(client.client_id.as_str())
+        {
+            let jti = at.claims.get("jti").and_then(Value::as_str).unwrap_or_default();
+            let exp = at.claims.get("exp").and_then(Value::as_i64).unwrap_or_default();
+            self.remember_jti(&format!("at:{jti}"), exp).await.map_err(internal)?;
+        }
+        Ok(())
+    }
+
+    /// RFC 7662, for an authenticated confidential client. Dead tokens get exactly
+    /// `{"active": false}`; refresh tokens are only described to their own client.
+    pub async fn introspect(&self, caller: &Client, token: &str) -> std::result::Result<Value, OAuthError> {
+        if !caller.confidential {
+            return Err(err("invalid_client", "introspection needs an authenticated confidential client"));
+        }
+        if let Some(at) = self.active(token).await.map_err(internal)? {
+            let mut out = json!({ "active": true, "token_type": "Bearer" });
+            for k in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time"] {
+                if let Some(v) = at.claims.get(k) {
+                    out[k] = v.clone();
+                }
+            }
+            return Ok(out);
+        }
+        let row: Option<(String, Option<String>, String, Ts, Option<Ts>, Option<Ts>, Ts, Option<String>)> = db!(&self.0.db, |pool| {
+            sqlx::query_as(
+                "SELECT f.client_id, f.user_id, f.scope, f.expires_at, f.revoked_at, r.rotated_at, r.created_at, f.resource \
+                 FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id WHERE r.token_hash = $1",
+            )
+            .bind(crypto::token_hash(token))
+            .fetch_optional(pool)
+            .await
+            .map_err(crate::Error::from)
+            .map_err(internal)?
+        });
+        match row {
+            Some((client_id, user_id, scope, expires, None, None, created, resource)) if client_id == caller.client_id && expires > Ts::now() => {
+                let mut out = json!({ "active": true, "token_type": "refresh_token", "client_id": client_id, "scope": scope,
+                    "exp": expires.0 / 1000, "iat": created.0 / 1000, "iss": self.issuer() });
+                if let Some(u) = user_id {
+                    out["sub"] = json!(u);
+                }
+                if let Some(r) = resource {
+                    out["aud"] = json!(r);
+                }
+                Ok(out)
+            }
+            _ => Ok(json!({ "active": false })),
+        }
+    }
+
+    /// OpenID Connect userinfo for an access token with the `openid` scope.
+    pub async fn userinfo(&self, token: &str) -> std::result::Result<Value, OAuthError> {
+        let at = self.active(token).await.map_err(internal)?.ok_or_else(|| err("invalid_token", "the access token is invalid, expired or revoked"))?;
+        let scopes: Vec<String> = at.scopes().into_iter().map(str::to_owned).collect();
+        if !scopes.iter().any(|s| s == "openid") {
+            return Err(err("insufficient_scope", "userinfo needs the openid scope"));
+        }
+        let sub = at.claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+        let user = self.live_user(sub).await.map_err(|_| err("invalid_token", "the user no longer exists"))?;
+        let mut out = json!({ "sub": user.id });
+        for (k, v) in user_claims(&user, &scopes) {
+            out[k] = v;
+        }
+        Ok(out)
+    }
+
+    /// Delete expired codes, pushed requests, families (with their refresh tokens) and
+    /// remembered token ids.
+    pub async fn purge(&self) -> Result<()> {
+        let now = Ts::now();
+        let old = now.plus_secs(-86400);
+        db!(&self.0.db, |pool| {
+            sqlx::query("DELETE FROM kavach_oauth_par WHERE expires_at < $1").bind(now).execute(pool).await?;
+            sqlx::query("DELETE FROM kavach_oauth_code WHERE expires_at < $1").bind(old).execute(pool).await?;
+            sqlx::query("DELETE FROM kavach_oauth_jti WHERE expires_at < $1").bind(now).execute(pool).await?;
+            sqlx::query("DELETE FROM kavach_oauth_refresh WHERE family_id IN (SELECT id FROM kavach_oauth_family WHERE expires_at < $1)")
+                .bind(old)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM kavach_oauth_family WHERE expires_at < $1").bind(old).execute(pool).await?;
+        });
+        Ok(())
+    }
+}
+
+fn base64_json(part: &str) -> Option<serde_json::Map<String, Value>> {
+    use base64::Engine;
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+}
+
+/// The OpenID Connect claims a user's scopes release.
+fn user_claims(user: &crate::User, scope: &[String]) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    if scope.iter().any(|s| s == "email") {
+        out.push(("email", json!(user.email)));
+        out.push(("email_verified", json!(user.email_verified)));
+    }
+    if scope.iter().any(|s| s == "profile") {
+        out.push(("name", json!(user.name)));
+        if let Some(i) = &user.image {
+            out.push(("picture", json!(i)));
+        }
+        out.push(("updated_at", json!(user.updated_at.0 / 1000)));
+    }
+    out
+}

@@ -1,0 +1,309 @@
+//! The authorization endpoint and the hosted pages it leads to: sign-in, consent,
+//! and the user's list of authorized apps. Server-rendered, no JavaScript, not
+//! frameable, no referrer. The validated request travels sealed in a `flow`
+//! parameter, so any instance can continue a flow another started.
+
+use super::parse_params;
+use crate::Kavach;
+use crate::http::cookies;
+use crate::http::metrics::SignIn;
+use crate::http::pages::{escape, page, redirect, wants_html};
+use crate::http::{Authenticated, Ctx, MaybeAuth};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kavach_core::oauth::OAuthError;
+use kavach_core::oauth::authorize::{AuthRequest, Next, Refusal};
+use kavach_core::{Kind, RequestContext};
+use serde_json::json;
+
+fn error_page(k: &Kavach, status: StatusCode, e: &OAuthError) -> Response {
+    let body = format!(
+        "<p role=\"alert\">{}</p><p><small>Error code: <code>{}</code>. The application that sent you here may be misconfigured; \
+         you can close this page.</small></p>",
+        escape(&e.description),
+        escape(e.error)
+    );
+    let mut r = page(k, "This request cannot continue", &body);
+    *r.status_mut() = status;
+    r
+}
+
+/// 303 after a POST (RFC 9700 §4.11: never 307 after credentials were posted).
+fn see_other(to: &str) -> Response {
+    let mut r = redirect(to);
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r
+}
+
+fn path(k: &Kavach, p: &str) -> String {
+    format!("{}{p}", k.options().base_path.trim_end_matches('/'))
+}
+
+/// `GET /oauth2/authorize`.
+pub async fn authorize(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ctx): Ctx, RawQuery(q): RawQuery) -> Response {
+    let params = match parse_params(q.as_deref().unwrap_or("")) {
+        Ok(p) => p,
+        Err(e) => return error_page(&k, StatusCode::BAD_REQUEST, &e),
+    };
+    match k.authorize().validate(&params).await {
+        Ok(req) => proceed(&k, &req, auth.as_ref(), &ctx).await,
+        Err(Refusal::Page(e)) if e.error == "server_error" => error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Err(Refusal::Page(e)) => error_page(&k, StatusCode::BAD_REQUEST, &e),
+        Err(Refusal::Redirect { redirect_uri, state, error }) => redirect(&k.authorize().error_redirect(&redirect_uri, state.as_deref(), &error)),
+    }
+}
+
+async fn proceed(k: &Kavach, req: &AuthRequest, auth: Option<&Authenticated>, ctx: &RequestContext) -> Response {
+    let user = auth.map(|a| (&a.data.user, a.data.session.created_at.0 / 1000));
+    let flow = k.authorize().seal(req);
+    match k.authorize().next(req, user, ctx).await {
+        Ok(Next::Redirect(url)) => redirect(&url),
+        Ok(Next::SignIn) => redirect(&kavach_core::oauth::authorize::with_query(&k.options().api_url("/oauth2/sign-in"), &[("flow", &flow)])),
+        Ok(Next::Consent) => match auth {
+            Some(a) => consent_page(k, req, &flow, a).await,
+            None => error_page(k, StatusCode::UNAUTHORIZED, &OAuthError::new("login_required", "sign in first")),
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "authorization failed");
+            error_page(k, StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::new("server_error", "the request could not be completed"))
+        }
+    }
+}
+
+fn open_flow(k: &Kavach, flow: Option<&String>) -> Result<AuthRequest, Response> {
+    flow.and_then(|f| k.authorize().open(f)).ok_or_else(|| {
+        error_page(k, StatusCode::BAD_REQUEST, &OAuthError::new("invalid_request", "this sign-in link is invalid or has expired; start again from the application"))
+    })
+}
+
+fn sign_in_form(k: &Kavach, flow: &str, client_name: &str, error: Option<&str>) -> Response {
+    let err = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
+    let methods = if k.options().email_password.enabled {
+        format!(
+            "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"flow\" value=\"{flow}\">\
+             <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required autofocus>\
+             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+             <button type=\"submit\">Sign in</button></form>\
+             <p><a href=\"{forgot}\">Forgot your password?</a></p>",
+            action = escape(&path(k, "/oauth2/sign-in")),
+            flow = escape(flow),
+            forgot = escape(&path(k, "/forgot-password")),
+        )
+    } else {
+        "<p>No sign-in method is enabled on this server. Ask its operator.</p>".to_owned()
+    };
+    let body = format!("<p>Sign in to continue to <strong>{}</strong>.</p>{err}{methods}", escape(client_name));
+    page(k, "Sign in", &body)
+}
+
+async fn client_name(k: &Kavach, client_id: &str) -> String {
+    match k.clients().get(client_id).await {
+        Ok(Some(c)) => c.metadata["client_name"].as_str().map(str::to_owned).unwrap_or_else(|| client_id.to_owned()),
+        _ => client_id.to_owned(),
+    }
+}
+
+/// `GET /oauth2/sign-in?flow=…`: the hosted sign-in page.
+pub async fn sign_in_page(State(k): State<Kavach>, RawQuery(q): RawQuery) -> Response {
+    let params = parse_params(q.as_deref().unwrap_or("")).unwrap_or_default();
+    let req = match open_flow(&k, params.get("flow")) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let name = client_name(&k, &req.client_id).await;
+    sign_in_form(&k, &params["flow"], &name, None)
+}
+
+/// `POST /oauth2/sign-in`: check the password, set the session cookie, continue the flow.
+pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, body: Bytes) -> Response {
+    let form = match std::str::from_utf8(&body).map_err(|_| OAuthError::new("invalid_request", "not UTF-8")).and_then(parse_params) {
+        Ok(f) => f,
+        Err(e) => return error_page(&k, StatusCode::BAD_REQUEST, &e),
+    };
+    let req = match open_flow(&k, form.get("flow")) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let flow = &form["flow"];
+    let name = client_name(&k, &req.client_id).await;
+    if !k.options().email_password.enabled {
+        return sign_in_form(&k, flow, &name, None);
+    }
+    let (email, password) = (form.get("email").map(String::as_str).unwrap_or(""), form.get("password").map(String::as_str).unwrap_or(""));
+    match k.auth().sign_in(email, password, &ctx).await {
+        Ok(out) => {
+            k.metrics().sign_in(SignIn::Success);
+            let mut r = see_other(&kavach_core::oauth::authorize::with_query(&k.options().api_url("/oauth2/continue"), &[("flow", flow)]));
+            r.headers_mut().append(header::SET_COOKIE, cookies::set_session_cookie(&k, &out.session.token, true));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => {
+            let blocked = matches!(e.kind, Kind::TooManyRequests { .. });
+            k.metrics().sign_in(if blocked { SignIn::Blocked } else { SignIn::Failure });
+            if !e.is_client_error() {
+                tracing::error!(error = %e, "sign-in failed");
+            }
+            let message = match e.kind {
+                Kind::TooManyRequests { .. } => "Too many attempts. Wait a few minutes and try again.".to_owned(),
+                Kind::Unauthorized => "The email or password is not correct.".to_owned(),
+                _ if e.is_client_error() => e.message.to_string(),
+                _ => "Sign-in is not available right now. Try again later.".to_owned(),
+            };
+            let mut r = sign_in_form(&k, flow, &name, Some(&message));
+            *r.status_mut() = crate::http::error::status_of(e.kind);
+            r
+        }
+    }
+}
+
+/// `GET /oauth2/continue?flow=…`: back from the sign-in page.
+pub async fn continue_flow(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ctx): Ctx, RawQuery(q): RawQuery) -> Response {
+    let params = parse_params(q.as_deref().unwrap_or("")).unwrap_or_default();
+    match open_flow(&k, params.get("flow")) {
+        Ok(req) => proceed(&k, &req, auth.as_ref(), &ctx).await,
+        Err(r) => r,
+    }
+}
+
+fn host_of(uri: &str) -> String {
+    match uri.split_once("://") {
+        Some((scheme, rest)) if scheme == "http" || scheme == "https" => rest.split(['/', '?', '#']).next().unwrap_or(rest).to_owned(),
+        _ => uri.split(['?', '#']).next().unwrap_or(uri).to_owned(),
+    }
+}
+
+fn device_only(redirects: &[&str]) -> bool {
+    redirects.iter().all(|r| {
+        let h = host_of(r);
+        !r.starts_with("https://") || h.starts_with("localhost") || h.starts_with("127.0.0.1") || h.starts_with("[::1]")
+    })
+}
+
+async fn consent_page(k: &Kavach, req: &AuthRequest, flow: &str, auth: &Authenticated) -> Response {
+    let client = match k.clients().get(&req.client_id).await {
+        Ok(Some(c)) => c,
+        _ => return error_page(k, StatusCode::BAD_REQUEST, &OAuthError::new("invalid_client", "unknown client")),
+    };
+    let name = client.metadata["client_name"].as_str().unwrap_or(&req.client_id).to_owned();
+    let o = &k.options().oauth;
+    let scopes: String = req.scope.iter().map(|s| format!("<li>{} <small>(<code>{}</code>)</small></li>", escape(&o.describe(s)), escape(s))).collect();
+    let resource = req
+        .resource
+        .as_ref()
+        .map(|r| {
+            let label = o.resource(r).and_then(|d| d.name.clone()).unwrap_or_else(|| r.clone());
+            format!("<p>On: <strong>{}</strong> <small>(<code>{}</code>)</small></p>", escape(&label), escape(r))
+        })
+        .unwrap_or_default();
+    let warning = if device_only(&client.redirect_uris()) {
+        "<p class=\"error\">This application runs on a device (it receives the answer on this computer or through an app link). \
+         Continue only if you just started it yourself.</p>"
+    } else {
+        ""
+    };
+    let body = format!(
+        "<p><strong>{name}</strong> wants to access your account <strong>{email}</strong>.</p>\
+         <p>After you decide, you will be sent to <strong>{host}</strong>.</p>{warning}{resource}\
+         <p>It asks to:</p><ul>{scopes}</ul>\
+         <form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"flow\" value=\"{flow}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <p><label><input type=\"checkbox\" name=\"remember\" value=\"on\" style=\"width:auto\"> Remember this decision</label></p>\
+         <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>\
+         <p><small>You can withdraw this later on <a href=\"{grants}\">your authorized apps</a> page.</small></p>",
+        name = escape(&name),
+        email = escape(&auth.data.user.email),
+        host = escape(&host_of(&req.redirect_uri)),
+        action = escape(&path(k, "/oauth2/consent")),
+        flow = escape(flow),
+        csrf = escape(&k.authorize().form_token(&auth.token, flow)),
+        grants = escape(&path(k, "/oauth2/grants")),
+    );
+    page(k, &format!("Allow {name}?"), &body)
+}
+
+/// `POST /oauth2/consent`: the user's decision.
+pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ctx): Ctx, body: Bytes) -> Response {
+    let form = match std::str::from_utf8(&body).map_err(|_| OAuthError::new("invalid_request", "not UTF-8")).and_then(parse_params) {
+        Ok(f) => f,
+        Err(e) => return error_page(&k, StatusCode::BAD_REQUEST, &e),
+    };
+    let req = match open_flow(&k, form.get("flow")) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let flow = &form["flow"];
+    let Some(a) = auth else {
+        return see_other(&kavach_core::oauth::authorize::with_query(&k.options().api_url("/oauth2/sign-in"), &[("flow", flow)]));
+    };
+    let expected = k.authorize().form_token(&a.token, flow);
+    if !form.get("csrf").is_some_and(|c| kavach_core::crypto::ct_eq(c.as_bytes(), expected.as_bytes())) {
+        return error_page(&k, StatusCode::FORBIDDEN, &OAuthError::new("invalid_request", "this form was not issued to your session; start again"));
+    }
+    match form.get("decision").map(String::as_str) {
+        Some("approve") => {
+            let remember = form.get("remember").is_some_and(|v| v == "on" || v == "true");
+            match k.authorize().approve(&req, &a.data.user, a.data.session.created_at.0 / 1000, remember, &ctx).await {
+                Ok(url) => see_other(&url),
+                Err(e) => {
+                    tracing::error!(error = %e, "consent failed");
+                    error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::new("server_error", "the request could not be completed"))
+                }
+            }
+        }
+        Some("deny") => see_other(&k.authorize().deny(&req)),
+        _ => error_page(&k, StatusCode::BAD_REQUEST, &OAuthError::new("invalid_request", "decision must be approve or deny")),
+    }
+}
+
+/// `GET /oauth2/grants`: the apps the signed-in user has authorized (JSON, or a
+/// page with a revoke button for each when a browser asks).
+pub async fn list_grants(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, headers: HeaderMap) -> Response {
+    let Some(a) = auth else { return crate::http::error::ApiError(kavach_core::Error::unauthorized()).into_response() };
+    let consents = match k.authorize().consents(&a.data.user.id).await {
+        Ok(c) => c,
+        Err(e) => return crate::http::error::ApiError(e).into_response(),
+    };
+    if !wants_html(&headers) {
+        return super::json_no_store(StatusCode::OK, json!({ "grants": consents }));
+    }
+    let rows: String = consents
+        .iter()
+        .map(|c| {
+            format!(
+                "<li><strong>{}</strong> <small>{}</small><br>{}<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"client_id\" value=\"{}\">\
+                 <button type=\"submit\">Revoke access</button></form></li>",
+                escape(c.client_name.as_deref().unwrap_or(&c.client_id)),
+                escape(c.resource.as_deref().unwrap_or("")),
+                escape(&c.scope),
+                escape(&path(&k, "/oauth2/grants/revoke")),
+                escape(&c.client_id)
+            )
+        })
+        .collect();
+    let body = if rows.is_empty() { "<p>You have not authorized any application.</p>".to_owned() } else { format!("<ul>{rows}</ul>") };
+    page(&k, "Authorized applications", &body)
+}
+
+/// `POST /oauth2/grants/revoke` (`client_id`, form or JSON): withdraw the consent and
+/// revoke every token the app holds for this user.
+pub async fn revoke_grant(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(a) = auth else { return crate::http::error::ApiError(kavach_core::Error::unauthorized()).into_response() };
+    let form = crate::http::pages::is_form(&headers);
+    let client_id = if form {
+        std::str::from_utf8(&body).ok().and_then(|b| parse_params(b).ok()).and_then(|p| p.get("client_id").cloned())
+    } else {
+        serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["client_id"].as_str().map(str::to_owned))
+    };
+    let Some(client_id) = client_id else {
+        return crate::http::error::client_error(Kind::BadRequest, "INVALID_REQUEST", "client_id is required").into_response();
+    };
+    match k.authorize().revoke_consent(&a.data.user.id, &client_id, &ctx).await {
+        Ok(_) if form && wants_html(&headers) => see_other(&k.options().api_url("/oauth2/grants")),
+        Ok(revoked) => super::json_no_store(StatusCode::OK, json!({ "revoked": revoked })),
+        Err(e) => crate::http::error::ApiError(e).into_response(),
+    }
+}

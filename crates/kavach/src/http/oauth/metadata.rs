@@ -1,0 +1,58 @@
+//! Discovery: RFC 8414 authorization server metadata and OpenID Connect discovery.
+//! One document, served at every URL clients try (MCP-01); `issuer` is the same
+//! string everywhere (MCP-02). Only what works is advertised.
+
+use crate::Kavach;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+pub fn document(k: &Kavach) -> Value {
+    let o = k.options();
+    let issuer = o.issuer();
+    let url = |p: &str| format!("{issuer}{p}");
+    let auth_methods = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"];
+    let signing = ["EdDSA", "ES256", "RS256"];
+    let mut d = json!({
+        "issuer": issuer,
+        "authorization_endpoint": url("/oauth2/authorize"),
+        "token_endpoint": url("/oauth2/token"),
+        "jwks_uri": url("/jwks"),
+        "userinfo_endpoint": url("/oauth2/userinfo"),
+        "revocation_endpoint": url("/oauth2/revoke"),
+        "introspection_endpoint": url("/oauth2/introspect"),
+        "pushed_authorization_request_endpoint": url("/oauth2/par"),
+        "scopes_supported": o.oauth.scopes_supported(),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": signing,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "authorization_response_iss_parameter_supported": true,
+        "require_pushed_authorization_requests": false,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified", "name", "picture", "updated_at"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+    });
+    if o.oauth.dynamic_registration {
+        d["registration_endpoint"] = json!(url("/oauth2/register"));
+    }
+    d
+}
+
+/// `/.well-known/oauth-authorization-server` (RFC 8414).
+pub async fn oauth_authorization_server(State(k): State<Kavach>) -> Response {
+    axum::Json(document(&k)).into_response()
+}
+
+/// `/.well-known/openid-configuration` (OpenID Connect Discovery 1.0).
+pub async fn openid_configuration(State(k): State<Kavach>) -> Response {
+    axum::Json(document(&k)).into_response()
+}

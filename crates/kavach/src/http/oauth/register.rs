@@ -1,0 +1,126 @@
+//! RFC 7591 dynamic client registration and RFC 7592 client management (with the
+//! registration access token as a Bearer token).
+
+use super::{error_response, json_no_store};
+use crate::Kavach;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kavach_core::oauth::OAuthError;
+use kavach_core::oauth::clients::Origin;
+use serde_json::{Value, json};
+
+fn core_error(e: kavach_core::Error) -> Response {
+    if e.is_client_error() {
+        let code = match e.code.as_ref() {
+            "invalid_redirect_uri" => "invalid_redirect_uri",
+            _ => "invalid_client_metadata",
+        };
+        error_response(&OAuthError::new(code, e.message.to_string()), false)
+    } else {
+        tracing::error!(error = %e, "client registration failed");
+        error_response(&OAuthError::new("server_error", "registration failed"), false)
+    }
+}
+
+fn parse_json(body: &Bytes) -> Result<Value, Response> {
+    serde_json::from_slice(body).map_err(|e| error_response(&OAuthError::new("invalid_client_metadata", format!("the body is not JSON: {e}")), false))
+}
+
+fn management_uri(k: &Kavach, client_id: &str) -> String {
+    format!("{}/oauth2/register/{client_id}", k.options().issuer())
+}
+
+/// `POST /oauth2/register`: 201 with every registered field, defaults included.
+pub async fn register(State(k): State<Kavach>, headers: HeaderMap, body: Bytes) -> Response {
+    if !headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/json")) {
+        return error_response(&OAuthError::new("invalid_client_metadata", "send the client metadata as application/json"), false);
+    }
+    let meta = match parse_json(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match k.clients().register(&meta, Origin::Dynamic).await {
+        Ok(reg) => {
+            let mut out = reg.metadata;
+            out["registration_client_uri"] = json!(management_uri(&k, &reg.client_id));
+            json_no_store(StatusCode::CREATED, out)
+        }
+        Err(e) => core_error(e),
+    }
+}
+
+/// The client named in the path, if the Bearer registration access token is its own.
+async fn authorized(k: &Kavach, headers: &HeaderMap, client_id: &str) -> Result<kavach_core::oauth::clients::Client, Response> {
+    let unauthorized = || {
+        let mut r = error_response(&OAuthError::new("invalid_token", "a valid registration access token is required"), false);
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""));
+        r
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .ok_or_else(unauthorized)?;
+    match k.clients().check_registration_token(client_id, token.trim()).await {
+        Ok(true) => {}
+        Ok(false) => return Err(unauthorized()),
+        Err(e) => return Err(core_error(e)),
+    }
+    match k.clients().get(client_id).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(unauthorized()),
+        Err(e) => Err(core_error(e)),
+    }
+}
+
+/// `GET /oauth2/register/{client_id}` (RFC 7592 read).
+pub async fn read(State(k): State<Kavach>, Path(client_id): Path<String>, headers: HeaderMap) -> Response {
+    match authorized(&k, &headers, &client_id).await {
+        Ok(c) => {
+            let mut out = c.metadata;
+            out["registration_client_uri"] = json!(management_uri(&k, &client_id));
+            json_no_store(StatusCode::OK, out)
+        }
+        Err(r) => r,
+    }
+}
+
+/// `PUT /oauth2/register/{client_id}` (RFC 7592 update: full replacement).
+pub async fn update(State(k): State<Kavach>, Path(client_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorized(&k, &headers, &client_id).await {
+        return r;
+    }
+    let meta = match parse_json(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if meta.get("client_id").and_then(Value::as_str) != Some(client_id.as_str()) {
+        return error_response(&OAuthError::new("invalid_client_metadata", "the body's client_id must be the client's"), false);
+    }
+    for managed in ["registration_access_token", "registration_client_uri", "client_secret_expires_at", "client_id_issued_at"] {
+        if meta.get(managed).is_some() {
+            return error_response(&OAuthError::new("invalid_client_metadata", format!("{managed} is managed by the server and cannot be sent")), false);
+        }
+    }
+    match k.clients().update(&client_id, &meta).await {
+        Ok(mut out) => {
+            out["registration_client_uri"] = json!(management_uri(&k, &client_id));
+            json_no_store(StatusCode::OK, out)
+        }
+        Err(e) => core_error(e),
+    }
+}
+
+/// `DELETE /oauth2/register/{client_id}` (RFC 7592 delete): 204.
+pub async fn delete(State(k): State<Kavach>, Path(client_id): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&k, &headers, &client_id).await {
+        return r;
+    }
+    match k.clients().delete(&client_id).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => core_error(e),
+    }
+}

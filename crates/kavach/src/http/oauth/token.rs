@@ -1,0 +1,109 @@
+//! The token endpoint, PAR, revocation, introspection and userinfo: parse the form,
+//! authenticate the client, call the core, answer in RFC 6749 §5 form.
+
+use super::{basic_credentials, error_response, json_no_store, parse_params};
+use crate::Kavach;
+use crate::http::Ctx;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kavach_core::oauth::OAuthError;
+use kavach_core::oauth::authorize::Params;
+use kavach_core::oauth::clients::Client;
+use kavach_core::oauth::tokens::Credentials;
+use serde_json::json;
+
+/// Parse the form and authenticate the client; `endpoint` is the path below the issuer.
+async fn client_request(k: &Kavach, headers: &HeaderMap, body: &Bytes, endpoint: &str) -> Result<(Client, Params), Response> {
+    let basic = basic_credentials(headers).map_err(|e| error_response(&e, true))?;
+    let uses_basic = basic.is_some();
+    if !headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded")) {
+        return Err(error_response(&OAuthError::new("invalid_request", "send the parameters as application/x-www-form-urlencoded"), uses_basic));
+    }
+    let form = std::str::from_utf8(body)
+        .map_err(|_| OAuthError::new("invalid_request", "the body is not UTF-8"))
+        .and_then(parse_params)
+        .map_err(|e| error_response(&e, uses_basic))?;
+    let creds = Credentials::from_form(basic, &form);
+    let audience = format!("{}{endpoint}", k.options().issuer());
+    let client = k.tokens().authenticate(&creds, &audience).await.map_err(|e| error_response(&e, uses_basic))?;
+    Ok((client, form))
+}
+
+/// `POST /oauth2/token`.
+pub async fn token(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    let (client, form) = match client_request(&k, &headers, &body, "/oauth2/token").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match k.tokens().grant(&client, &form, &ctx).await {
+        Ok(body) => json_no_store(StatusCode::OK, body),
+        Err(e) => error_response(&e, false),
+    }
+}
+
+/// `POST /oauth2/par` (RFC 9126): 201 with a single-use `request_uri`.
+pub async fn par(State(k): State<Kavach>, headers: HeaderMap, body: Bytes) -> Response {
+    let (client, mut form) = match client_request(&k, &headers, &body, "/oauth2/par").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    for auth in ["client_id", "client_secret", "client_assertion", "client_assertion_type"] {
+        form.remove(auth);
+    }
+    match k.authorize().push(&client.client_id, &form).await {
+        Ok((request_uri, expires_in)) => json_no_store(StatusCode::CREATED, json!({ "request_uri": request_uri, "expires_in": expires_in })),
+        Err(e) => error_response(&e, false),
+    }
+}
+
+/// `POST /oauth2/revoke` (RFC 7009): 200 whatever the token was.
+pub async fn revoke(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    let (client, form) = match client_request(&k, &headers, &body, "/oauth2/revoke").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(token) = form.get("token") else { return error_response(&OAuthError::new("invalid_request", "token is required"), false) };
+    match k.tokens().revoke(&client, token, &ctx).await {
+        Ok(()) => json_no_store(StatusCode::OK, json!({})),
+        Err(e) => error_response(&e, false),
+    }
+}
+
+/// `POST /oauth2/introspect` (RFC 7662), for authenticated confidential clients.
+pub async fn introspect(State(k): State<Kavach>, headers: HeaderMap, body: Bytes) -> Response {
+    let (client, form) = match client_request(&k, &headers, &body, "/oauth2/introspect").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(token) = form.get("token") else { return error_response(&OAuthError::new("invalid_request", "token is required"), false) };
+    match k.tokens().introspect(&client, token).await {
+        Ok(body) => json_no_store(StatusCode::OK, body),
+        Err(e) => error_response(&e, true),
+    }
+}
+
+/// `GET|POST /oauth2/userinfo` (OpenID Connect Core §5.3), Bearer access token.
+pub async fn userinfo(State(k): State<Kavach>, headers: HeaderMap) -> Response {
+    let challenge = |status: StatusCode, error: &str, desc: &str| {
+        let mut r = (status, axum::Json(json!({ "error": error, "error_description": desc }))).into_response();
+        let v = if error.is_empty() { "Bearer".to_owned() } else { format!("Bearer error=\"{error}\", error_description=\"{desc}\"") };
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        super::no_store(&mut r);
+        r
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    let Some(token) = token else { return challenge(StatusCode::UNAUTHORIZED, "", "") };
+    match k.tokens().userinfo(token.trim()).await {
+        Ok(body) => json_no_store(StatusCode::OK, body),
+        Err(e) if e.error == "insufficient_scope" => challenge(StatusCode::FORBIDDEN, e.error, &e.description),
+        Err(e) if e.error == "server_error" => error_response(&e, false),
+        Err(e) => challenge(StatusCode::UNAUTHORIZED, "invalid_token", &e.description),
+    }
+}

@@ -1,0 +1,71 @@
+// Kavach's replacement for the interop harness's harness-lib.mjs (copied over it in a
+// temporary copy of shared/interop/mcp by the Rust test). Only the browser step is
+// different: a real Kavach session cookie (SESSION_COOKIE) signs the user in, and the
+// consent page is answered by posting its form, as a person clicking "Allow" would.
+// Every request the clients send is recorded (secrets truncated) to $TRACE.
+import fs from 'node:fs';
+
+const cookie = process.env.SESSION_COOKIE;
+const trace = process.env.TRACE;
+const realFetch = globalThis.fetch;
+let seq = 0;
+const cut = (v) => (typeof v === 'string' && v.length > 12 ? `${v.slice(0, 8)}…` : v);
+const SECRET = /^(code|code_verifier|refresh_token|access_token|client_secret|token|request_uri|client_assertion|registration_access_token|flow|csrf|password|state|code_challenge)$/;
+
+function record(method, url, headers, body) {
+  if (!trace) return;
+  const h = new Headers(headers ?? {});
+  let b;
+  if (typeof body === 'string') {
+    try { b = JSON.parse(body); } catch { b = Object.fromEntries(new URLSearchParams(body)); }
+    if (b && typeof b === 'object') for (const k of Object.keys(b)) if (SECRET.test(k)) b[k] = cut(b[k]);
+  } else if (body instanceof URLSearchParams) {
+    b = Object.fromEntries(body); for (const k of Object.keys(b)) if (SECRET.test(k)) b[k] = cut(b[k]);
+  }
+  const u = new URL(url);
+  for (const [k, v] of [...u.searchParams]) if (SECRET.test(k)) u.searchParams.set(k, cut(v));
+  const auth = h.get('authorization');
+  const line = { seq: ++seq, method, url: u.href.replace(/:\d+\//, ':PORT/'), authorization: auth ? auth.split(' ')[0] : undefined,
+    mcp_protocol_version: h.get('mcp-protocol-version') ?? undefined, dpop: h.has('dpop') || undefined, body: b?.jsonrpc ? { rpc: b.method } : b };
+  fs.appendFileSync(trace, JSON.stringify(line) + '\n');
+}
+
+globalThis.fetch = async (input, init = {}) => {
+  const url = typeof input === 'string' || input instanceof URL ? String(input) : input.url;
+  const method = init.method ?? (typeof input === 'object' && 'method' in input ? input.method : 'GET');
+  record(method, url, init.headers ?? (typeof input === 'object' && 'headers' in input ? input.headers : undefined), init.body);
+  return realFetch(input, init);
+};
+
+export async function startMock() {
+  throw new Error('set MCP_URL: this harness runs against Kavach, not the mock');
+}
+
+// Follow the authorization URL as the signed-in user; answer the consent page.
+export async function headlessAuthorize(authorizationUrl) {
+  if (!cookie) throw new Error('SESSION_COOKIE is required');
+  let r = await realFetch(authorizationUrl, { redirect: 'manual', headers: { Cookie: cookie, Accept: 'text/html' } });
+  if (r.status === 200) {
+    const html = await r.text();
+    const field = (name) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]?.replaceAll('&amp;', '&');
+    const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
+    if (!action || !field('flow') || !field('csrf')) throw new Error(`authorize returned a page that is not the consent form: ${html.slice(0, 400)}`);
+    const target = new URL(action, authorizationUrl);
+    const body = new URLSearchParams({ flow: field('flow'), csrf: field('csrf'), decision: 'approve', remember: 'on' });
+    r = await realFetch(target, { method: 'POST', redirect: 'manual', body,
+      headers: { Cookie: cookie, Origin: target.origin, 'content-type': 'application/x-www-form-urlencoded', Accept: 'text/html' } });
+  }
+  if (r.status !== 302 && r.status !== 303) throw new Error(`authorize returned ${r.status}: ${await r.text()}`);
+  const location = r.headers.get('location');
+  if (new URL(location).pathname.endsWith('/oauth2/sign-in')) throw new Error('the session cookie was not accepted (sent to the sign-in page)');
+  return new URL(location);
+}
+
+export function printTrace() {}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// CLI: `node harness-lib.mjs <authorization URL>` prints the callback URL (conformance-as.sh).
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()) && process.argv[2]) {
+  console.log(String(await headlessAuthorize(process.argv[2])));
+}
