@@ -3,6 +3,7 @@
 
 mod harness;
 mod migration;
+mod oauth;
 mod smtp;
 
 use harness::*;

@@ -12,7 +12,7 @@ pub mod token;
 use crate::Kavach;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,14 +23,18 @@ use kavach_core::oauth::authorize::Params;
 pub(crate) fn router(k: &Kavach) -> Router<Kavach> {
     // Browser-based clients (the MCP Inspector, SPAs) call these cross-origin.
     let cors = Router::new()
-        .route("/.well-known/openid-configuration", get(metadata::openid_configuration))
-        .route("/oauth2/token", post(token::token))
-        .route("/oauth2/par", post(token::par))
-        .route("/oauth2/revoke", post(token::revoke))
-        .route("/oauth2/introspect", post(token::introspect))
-        .route("/oauth2/userinfo", get(token::userinfo).post(token::userinfo))
-        .route("/oauth2/register/{client_id}", get(register::read).put(register::update).delete(register::delete));
-    let cors = if k.options().oauth.dynamic_registration { cors.route("/oauth2/register", post(register::register)) } else { cors };
+        .route("/.well-known/openid-configuration", get(metadata::openid_configuration).options(preflight))
+        .route("/oauth2/token", post(token::token).options(preflight))
+        .route("/oauth2/par", post(token::par).options(preflight))
+        .route("/oauth2/revoke", post(token::revoke).options(preflight))
+        .route("/oauth2/introspect", post(token::introspect).options(preflight))
+        .route("/oauth2/userinfo", get(token::userinfo).post(token::userinfo).options(preflight))
+        .route("/oauth2/register/{client_id}", get(register::read).put(register::update).delete(register::delete).options(preflight));
+    let cors = if k.options().oauth.dynamic_registration {
+        cors.route("/oauth2/register", post(register::register).options(preflight))
+    } else {
+        cors
+    };
     // Never CORS on the pages (RFC 9700 §4.16 and §2.1 of the checklist).
     let pages = Router::new()
         .route("/oauth2/authorize", get(authorize::authorize))
@@ -48,25 +52,26 @@ pub(crate) fn router(k: &Kavach) -> Router<Kavach> {
 pub(crate) fn well_known_router<S: Clone + Send + Sync + 'static>(k: &Kavach) -> Router<S> {
     let path = k.options().base_path.trim_end_matches('/').to_owned();
     Router::new()
-        .route(&format!("/.well-known/oauth-authorization-server{path}"), get(metadata::oauth_authorization_server))
-        .route(&format!("/.well-known/openid-configuration{path}"), get(metadata::openid_configuration))
+        .route(&format!("/.well-known/oauth-authorization-server{path}"), get(metadata::oauth_authorization_server).options(preflight))
+        .route(&format!("/.well-known/openid-configuration{path}"), get(metadata::openid_configuration).options(preflight))
         .layer(middleware::from_fn(cors_layer))
         .with_state(k.clone())
 }
 
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, DPoP";
 
-/// Permissive CORS without credentials: answers preflights, exposes the challenge headers.
+/// A CORS preflight: any origin, no credentials.
+async fn preflight() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    r
+}
+
+/// Permissive CORS without credentials on every answer (exposing the challenge headers).
 async fn cors_layer(req: Request, next: Next) -> Response {
-    if req.method() == Method::OPTIONS {
-        let mut r = StatusCode::NO_CONTENT.into_response();
-        let h = r.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"));
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
-        return r;
-    }
     let mut r = next.run(req).await;
     let h = r.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));

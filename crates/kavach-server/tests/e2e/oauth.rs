@@ -1,0 +1,529 @@
+//! The authorization server over HTTP, on SQLite and PostgreSQL. Test names carry
+//! the checklist item (`shared/research/mcp-oauth.md`: MCP-xx, or the RFC point of
+//! §2) they prove, so a failure points at the requirement.
+
+use crate::dual;
+use crate::harness::*;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// `application/x-www-form-urlencoded` bodies (reqwest's `form` feature is not built).
+pub trait FormOf {
+    fn form_of<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> Self;
+}
+
+impl FormOf for reqwest::RequestBuilder {
+    fn form_of<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> Self {
+        let enc = kavach_core::auth::url_encode;
+        let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", enc(k.as_ref()), enc(v.as_ref()))).collect();
+        self.header("content-type", "application/x-www-form-urlencoded").body(body.join("&"))
+    }
+}
+
+pub const RESOURCE: &str = "https://mcp.example.com/mcp";
+pub const REDIRECT: &str = "http://127.0.0.1:9400/callback";
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K7dYoEkgMlN3Ks3P9h2nFE9hYo";
+pub const CHALLENGE: &str = "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4";
+
+/// A configuration file for the authorization server, returned as the env to start with.
+pub fn oauth_config(dir: &std::path::Path, resource: &str, extra: &str) -> String {
+    let path = dir.join("kavach.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[email_password]\nrequire_email_verification = false\n[oauth]\n{extra}\n[[oauth.resources]]\nuri = \"{resource}\"\nname = \"Example MCP\"\nscopes = [\"mcp:tools\", \"mcp:admin\"]\n"
+        ),
+    )
+    .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+pub struct As {
+    pub s: Server,
+    pub cookie: String,
+}
+
+impl As {
+    pub async fn start(db: &str, resource: &str, extra: &str) -> As {
+        let dir = temp_dir();
+        let cfg = oauth_config(&dir, resource, extra);
+        let s = Server::start_in(dir, db, &[("KAVACH_CONFIG", &cfg)]);
+        let cookie = sign_up(&s, "alice@example.com").await;
+        As { s, cookie }
+    }
+
+    /// The issuer: the configured base URL (here `http://localhost:PORT`) + the base path.
+    pub fn issuer(&self) -> String {
+        format!("{}/api/kavach", self.s.origin())
+    }
+
+    pub async fn register(&self, body: Value) -> Value {
+        let r = client().post(self.s.url("/oauth2/register")).json(&body).send().await.unwrap();
+        let (status, v) = json(r).await;
+        assert_eq!(status, 201, "{v}");
+        v
+    }
+
+    pub async fn public_client(&self) -> String {
+        self.register(json!({ "client_name": "Test app", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"], "application_type": "native" }))
+            .await["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn confidential_client(&self, method: &str) -> (String, String) {
+        let v = self
+            .register(json!({ "client_name": "Server app", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": method,
+                "grant_types": ["authorization_code", "refresh_token", "client_credentials"] }))
+            .await;
+        (v["client_id"].as_str().unwrap().to_owned(), v["client_secret"].as_str().unwrap().to_owned())
+    }
+
+    pub fn authorize_url(&self, client_id: &str, extra: &[(&str, &str)]) -> String {
+        let mut p: Vec<(&str, &str)> = vec![
+            ("response_type", "code"), ("client_id", client_id), ("redirect_uri", REDIRECT), ("state", "st-123"),
+            ("code_challenge", CHALLENGE), ("code_challenge_method", "S256"), ("scope", "mcp:tools"), ("resource", RESOURCE),
+        ];
+        for (k, v) in extra {
+            p.retain(|(pk, _)| pk != k);
+            if !v.is_empty() {
+                p.push((k, v));
+            }
+        }
+        let q: Vec<String> = p.iter().map(|(k, v)| format!("{k}={}", kavach_core::auth::url_encode(v))).collect();
+        format!("{}?{}", self.s.url("/oauth2/authorize"), q.join("&"))
+    }
+
+    /// GET the authorization URL as the signed-in user; approve the consent page if shown.
+    pub async fn authorize(&self, url: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut rq = client().get(url).header("accept", "text/html");
+        if let Some(c) = cookie {
+            rq = rq.header("cookie", c);
+        }
+        rq.send().await.unwrap()
+    }
+
+    pub async fn consent(&self, page: reqwest::Response, decision: &str, cookie: &str) -> reqwest::Response {
+        assert_eq!(page.status(), 200, "expected the consent page");
+        let html = page.text().await.unwrap();
+        let field = |n: &str| {
+            let start = html.find(&format!("name=\"{n}\" value=\"")).unwrap_or_else(|| panic!("no {n} in {html}")) + n.len() + 15;
+            html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&")
+        };
+        client()
+            .post(self.s.url("/oauth2/consent"))
+            .header("cookie", cookie)
+            .header("origin", self.s.origin())
+            .form_of(&[("flow", field("flow")), ("csrf", field("csrf")), ("decision", decision.into()), ("remember", "on".into())])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Run the browser part of a flow and return the callback's query parameters.
+    pub async fn code(&self, client_id: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let r = self.authorize(&self.authorize_url(client_id, extra), Some(&self.cookie)).await;
+        let r = if r.status() == 200 { self.consent(r, "approve", &self.cookie).await } else { r };
+        assert!(r.status().is_redirection(), "status {}", r.status());
+        callback(&r)
+    }
+
+    pub async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, Value) {
+        let mut rq = client().post(self.s.url("/oauth2/token")).form_of(form);
+        if let Some((id, secret)) = basic {
+            rq = rq.basic_auth(id, Some(secret));
+        }
+        json(rq.send().await.unwrap()).await
+    }
+
+    pub async fn exchange(&self, client_id: &str, code: &str) -> (u16, Value) {
+        self.token(&[("grant_type", "authorization_code"), ("code", code), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT),
+            ("resource", RESOURCE), ("client_id", client_id)], None)
+            .await
+    }
+
+    pub async fn introspect(&self, who: (&str, &str), token: &str) -> Value {
+        let r = client().post(self.s.url("/oauth2/introspect")).basic_auth(who.0, Some(who.1)).form_of(&[("token", token)]).send().await.unwrap();
+        let (status, v) = json(r).await;
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+}
+
+pub fn callback(r: &reqwest::Response) -> HashMap<String, String> {
+    let loc = r.headers().get("location").expect("a redirect").to_str().unwrap();
+    let q = loc.split_once('?').map(|(_, q)| q).unwrap_or("");
+    q.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), percent(v))).collect()
+}
+
+fn percent(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() + 1 && i + 3 <= b.len() => {
+                out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+pub fn claims(jwt: &str) -> (Value, Value) {
+    let mut p = jwt.split('.');
+    let h = serde_json::from_slice(&B64.decode(p.next().unwrap()).unwrap()).unwrap();
+    let c = serde_json::from_slice(&B64.decode(p.next().unwrap()).unwrap()).unwrap();
+    (h, c)
+}
+
+dual!(mcp_01_02_03_04_discovery_documents_agree, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let issuer = a.issuer();
+    for url in [
+        a.s.root("/.well-known/oauth-authorization-server/api/kavach"),
+        a.s.root("/.well-known/openid-configuration/api/kavach"),
+        a.s.url("/.well-known/openid-configuration"),
+    ] {
+        let r = client().get(&url).header("origin", "https://inspector.example").send().await.unwrap();
+        assert_eq!(r.headers()["access-control-allow-origin"], "*", "CORS on metadata (pitfall 6)");
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        let (status, m) = json(r).await;
+        assert_eq!(status, 200, "{url}");
+        assert_eq!(m["issuer"], issuer.as_str(), "MCP-02: issuer identical at {url}");
+        assert!(m["code_challenge_methods_supported"].as_array().unwrap().contains(&json!("S256")), "MCP-03");
+        assert_eq!(m["response_types_supported"], json!(["code"]), "MCP-04");
+        assert!(m["grant_types_supported"].as_array().unwrap().iter().all(|g| g != "implicit" && g != "password"));
+        assert_eq!(m["authorization_response_iss_parameter_supported"], true, "MCP-07 advertised");
+        assert!(m["scopes_supported"].as_array().unwrap().contains(&json!("mcp:tools")));
+        assert!(m["id_token_signing_alg_values_supported"].as_array().unwrap().contains(&json!("RS256")));
+        for ep in ["authorization_endpoint", "token_endpoint", "registration_endpoint", "jwks_uri", "revocation_endpoint", "introspection_endpoint"] {
+            assert!(m[ep].as_str().unwrap().starts_with(&issuer), "{ep}");
+        }
+    }
+    // Preflight with the MCP header (pitfall 6), and never CORS on authorize (RFC 9700).
+    let pre = client().request(reqwest::Method::OPTIONS, a.s.url("/oauth2/token")).header("origin", "https://x.example")
+        .header("access-control-request-method", "POST").header("access-control-request-headers", "mcp-protocol-version").send().await.unwrap();
+    assert_eq!(pre.status(), 204);
+    assert!(pre.headers()["access-control-allow-headers"].to_str().unwrap().contains("MCP-Protocol-Version"));
+    let az = client().get(a.s.url("/oauth2/authorize")).header("origin", "https://x.example").send().await.unwrap();
+    assert!(az.headers().get("access-control-allow-origin").is_none(), "no CORS on authorize");
+    assert!(az.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), "not frameable");
+    assert_eq!(az.headers()["x-frame-options"], "DENY");
+});
+
+dual!(mcp_06_08_10_rfc7591_7592_registration, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let v = a.register(json!({ "client_name": "Cursor", "application_type": "web", "token_endpoint_auth_method": "none",
+        "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback"], "grant_types": ["authorization_code", "refresh_token"] })).await;
+    assert_eq!(v["response_types"], json!(["code"]), "defaults echoed, never null");
+    assert!(v["client_id_issued_at"].is_number());
+    assert!(v.get("client_secret").is_none(), "public client: no secret");
+    let bad = client().post(a.s.url("/oauth2/register")).json(&json!({ "redirect_uris": ["http://example.com/cb"] })).send().await.unwrap();
+    let (status, e) = json(bad).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_redirect_uri")), "MCP-08");
+    // Confidential: secret with client_secret_expires_at; RFC 7592 read/update/delete.
+    let c = a.register(json!({ "client_name": "Srv", "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "client_secret_basic" })).await;
+    assert_eq!(c["client_secret_expires_at"], 0);
+    let uri = c["registration_client_uri"].as_str().unwrap().replace(&a.issuer(), &a.s.url(""));
+    let rat = c["registration_access_token"].as_str().unwrap();
+    let r = client().get(&uri).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(r.status(), 401, "wrong registration access token");
+    let (status, got) = json(client().get(&uri).bearer_auth(rat).send().await.unwrap()).await;
+    assert_eq!((status, &got["client_name"]), (200, &json!("Srv")));
+    let mut upd = got.clone();
+    upd.as_object_mut().unwrap().retain(|k, _| !["registration_client_uri", "client_secret_expires_at", "client_id_issued_at"].contains(&k.as_str()));
+    upd["client_name"] = json!("Renamed");
+    let (status, got) = json(client().put(&uri).bearer_auth(rat).json(&upd).send().await.unwrap()).await;
+    assert_eq!((status, &got["client_name"]), (200, &json!("Renamed")), "{got}");
+    assert_eq!(client().delete(&uri).bearer_auth(rat).send().await.unwrap().status(), 204);
+    assert_eq!(client().get(&uri).bearer_auth(rat).send().await.unwrap().status(), 401, "deleted");
+});
+
+dual!(mcp_11_13_15_errors_before_redirect_validation_are_pages, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let id = a.public_client().await;
+    for url in [a.authorize_url("kc_unknown", &[]), a.authorize_url(&id, &[("redirect_uri", "http://127.0.0.1:9400/callback/x")]),
+        a.authorize_url(&id, &[("redirect_uri", "https://evil.example/callback")])] {
+        let r = a.authorize(&url, Some(&a.cookie)).await;
+        assert_eq!(r.status(), 400, "{url}");
+        assert!(r.headers().get("location").is_none(), "never redirected to an unvalidated URI");
+    }
+    let (status, e) = a.token(&[("grant_type", "authorization_code"), ("code", "x"), ("client_id", "kc_unknown")], None).await;
+    assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")), "MCP-11");
+});
+
+dual!(mcp_07_12_14_16_error_redirects_carry_state_and_iss, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let id = a.public_client().await;
+    let cases = [
+        (vec![("code_challenge", "")], "invalid_request"),
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (vec![("resource", "https://other.example/mcp")], "invalid_target"),
+        (vec![("response_type", "token")], "unsupported_response_type"),
+        (vec![("scope", "mcp:unknown")], "invalid_scope"),
+    ];
+    for (extra, code) in cases {
+        let r = a.authorize(&a.authorize_url(&id, &extra), Some(&a.cookie)).await;
+        assert_eq!(r.status(), 302, "{extra:?}");
+        let q = callback(&r);
+        assert_eq!(q["error"], code, "{extra:?}");
+        assert_eq!(q["state"], "st-123", "MCP-16");
+        assert_eq!(q["iss"], a.issuer(), "MCP-07: iss on errors");
+    }
+    // prompt=none without a session: login_required, by redirect, with iss (OIDC).
+    let r = a.authorize(&a.authorize_url(&id, &[("prompt", "none")]), None).await;
+    let q = callback(&r);
+    assert_eq!((q["error"].as_str(), q["iss"].as_str()), ("login_required", a.issuer().as_str()));
+    // Deny: access_denied with iss.
+    let page = a.authorize(&a.authorize_url(&id, &[]), Some(&a.cookie)).await;
+    let q = callback(&a.consent(page, "deny", &a.cookie).await);
+    assert_eq!((q["error"].as_str(), q["state"].as_str(), q["iss"].as_str()), ("access_denied", "st-123", a.issuer().as_str()));
+});
+
+dual!(mcp_17_18_19_20_21_code_flow_pkce_audience, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let id = a.public_client().await;
+    // MCP-18: the consent page names the redirect host, and a new client needs consent
+    // even though the user has a session.
+    let page = a.authorize(&a.authorize_url(&id, &[("scope", "mcp:tools offline_access"), ("prompt", "consent")]), Some(&a.cookie)).await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("127.0.0.1:9400") && html.contains("Test app") && html.contains("alice@example.com"), "{html}");
+    let q = a.code(&id, &[("scope", "mcp:tools offline_access"), ("prompt", "consent")]).await;
+    assert_eq!((q["state"].as_str(), q["iss"].as_str()), ("st-123", a.issuer().as_str()), "MCP-07, MCP-16");
+    // MCP-19: a wrong verifier is refused (and the code stays unredeemed).
+    let (status, e) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", &format!("{}x", &VERIFIER[..42])),
+        ("redirect_uri", REDIRECT), ("client_id", &id)], None).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
+    // MCP-20: another resource at the token endpoint is invalid_target; a redirect mismatch invalid_grant.
+    let (status, e) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT),
+        ("resource", "https://other.example/mcp"), ("client_id", &id)], None).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_target")));
+    let (status, e) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", VERIFIER),
+        ("redirect_uri", "http://127.0.0.1:9401/callback"), ("client_id", &id)], None).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, t) = a.exchange(&id, &q["code"]).await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["token_type"], "Bearer");
+    assert!(t["expires_in"].as_i64().unwrap() <= 3600, "MCP-21");
+    assert!(t["refresh_token"].is_string(), "MCP-17: offline_access honoured");
+    let (h, c) = claims(t["access_token"].as_str().unwrap());
+    assert_eq!(h["typ"], "at+jwt", "RFC 9068");
+    assert_eq!(c["aud"], RESOURCE, "MCP-20: audience bound to the resource");
+    assert_eq!(c["iss"], a.issuer().as_str());
+    for k in ["sub", "client_id", "iat", "exp", "jti", "scope"] {
+        assert!(c.get(k).is_some(), "RFC 9068 claim {k}");
+    }
+    assert_eq!(c["scope"], "mcp:tools offline_access");
+    // Remembered consent: the next authorization goes straight back with a code.
+    let r = a.authorize(&a.authorize_url(&id, &[("scope", "mcp:tools")]), Some(&a.cookie)).await;
+    assert_eq!(r.status(), 302, "remembered consent skips the page");
+    assert!(callback(&r).contains_key("code"));
+});
+
+dual!(rfc9700_code_replay_revokes_what_it_issued, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let (id, secret) = a.confidential_client("client_secret_basic").await;
+    let q = a.code(&id, &[]).await;
+    let form = [("grant_type", "authorization_code"), ("code", q["code"].as_str()), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT)];
+    let (status, t) = a.token(&form, Some((&id, &secret))).await;
+    assert_eq!(status, 200);
+    assert_eq!(a.introspect((&id, &secret), t["access_token"].as_str().unwrap()).await["active"], true);
+    let (status, e) = a.token(&form, Some((&id, &secret))).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "a code is single use");
+    assert_eq!(a.introspect((&id, &secret), t["access_token"].as_str().unwrap()).await, json!({ "active": false }), "replay revoked the access token");
+    let (status, _) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())], Some((&id, &secret))).await;
+    assert_eq!(status, 400, "and the refresh token");
+    // Client authentication: wrong secret is 401 with a Basic challenge; PKCE downgrade refused.
+    let r = client().post(a.s.url("/oauth2/token")).basic_auth(&id, Some("wrong")).form_of(&form).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    let (status, e) = a.token(&[("grant_type", "password"), ("username", "a"), ("password", "b")], Some((&id, &secret))).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("unsupported_grant_type")), "no password grant in OAuth 2.1");
+    let q = a.code(&id, &[]).await;
+    let (status, e) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("redirect_uri", REDIRECT)], Some((&id, &secret))).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "PKCE downgrade: a verifier is required");
+});
+
+dual!(mcp_22_23_refresh_rotation_reuse_and_scope, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let id = a.public_client().await;
+    let q = a.code(&id, &[("scope", "mcp:tools mcp:admin")]).await;
+    let (_, t) = a.exchange(&id, &q["code"]).await;
+    let rt0 = t["refresh_token"].as_str().unwrap();
+    // MCP-23: what MCP clients send, resource and no scope: same scope and audience.
+    let (status, t1) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", rt0), ("resource", RESOURCE), ("client_id", &id)], None).await;
+    assert_eq!(status, 200, "{t1}");
+    let rt1 = t1["refresh_token"].as_str().unwrap();
+    assert_ne!(rt0, rt1, "MCP-22: rotated");
+    assert_eq!(t1["scope"], "mcp:tools mcp:admin");
+    assert_eq!(claims(t1["access_token"].as_str().unwrap()).1["aud"], RESOURCE);
+    // Within the grace window a public client's concurrent refresh gets the same successor.
+    let (status, again) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", rt0), ("client_id", &id)], None).await;
+    assert_eq!((status, again["refresh_token"].as_str()), (200, Some(rt1)), "grace: idempotent successor");
+    // Narrow, never widen; the resource cannot change.
+    let (status, n) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", rt1), ("scope", "mcp:tools"), ("client_id", &id)], None).await;
+    assert_eq!((status, n["scope"].as_str()), (200, Some("mcp:tools")));
+    let rt2 = n["refresh_token"].as_str().unwrap();
+    let (status, e) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", rt2), ("scope", "mcp:tools openid"), ("client_id", &id)], None).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_scope")));
+    let (status, e) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", rt2), ("resource", "https://other.example/mcp"), ("client_id", &id)], None).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_target")), "resource changed on refresh");
+    // A confidential client's reuse (no grace) revokes the whole family.
+    let (cid, secret) = a.confidential_client("client_secret_post").await;
+    let q = a.code(&cid, &[]).await;
+    let (_, t) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT),
+        ("client_id", &cid), ("client_secret", &secret)], None).await;
+    let old = t["refresh_token"].as_str().unwrap();
+    let (_, t1) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", old), ("client_id", &cid), ("client_secret", &secret)], None).await;
+    let (status, e) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", old), ("client_id", &cid), ("client_secret", &secret)], None).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "reuse detected");
+    let (status, _) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", t1["refresh_token"].as_str().unwrap()), ("client_id", &cid),
+        ("client_secret", &secret)], None).await;
+    assert_eq!(status, 400, "the successor died with the family");
+    assert_eq!(a.introspect((&cid, &secret), t1["access_token"].as_str().unwrap()).await, json!({ "active": false }));
+});
+
+dual!(rfc7009_7662_revocation_and_introspection, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let (id, secret) = a.confidential_client("client_secret_basic").await;
+    let (other, other_secret) = a.confidential_client("client_secret_basic").await;
+    let q = a.code(&id, &[]).await;
+    let (_, t) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT)], Some((&id, &secret))).await;
+    let (at, rt) = (t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap());
+    // Introspection needs an authenticated confidential client.
+    let r = client().post(a.s.url("/oauth2/introspect")).form_of(&[("token", at)]).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let pub_id = a.public_client().await;
+    let r = client().post(a.s.url("/oauth2/introspect")).form_of(&[("token", at), ("client_id", &pub_id)]).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a public client cannot introspect");
+    let i = a.introspect((&id, &secret), at).await;
+    assert_eq!((i["active"].as_bool(), i["aud"].as_str(), i["client_id"].as_str()), (Some(true), Some(RESOURCE), Some(id.as_str())));
+    assert_eq!(a.introspect((&id, &secret), "not-a-token").await, json!({ "active": false }));
+    // Revoking: unknown token 200; another client's token 200 but it stays active.
+    let revoke = |who: (String, String), token: String| {
+        let url = a.s.url("/oauth2/revoke");
+        async move { client().post(url).basic_auth(who.0, Some(who.1)).form_of(&[("token", token)]).send().await.unwrap().status() }
+    };
+    assert_eq!(revoke((id.clone(), secret.clone()), "unknown".into()).await, 200);
+    assert_eq!(revoke((other.clone(), other_secret.clone()), at.into()).await, 200);
+    assert_eq!(a.introspect((&id, &secret), at).await["active"], true, "another client cannot revoke it");
+    // Revoking the refresh token kills the access tokens of the grant.
+    assert_eq!(revoke((id.clone(), secret.clone()), rt.into()).await, 200);
+    assert_eq!(a.introspect((&id, &secret), at).await, json!({ "active": false }));
+    assert_eq!(a.introspect((&id, &secret), rt).await, json!({ "active": false }));
+});
+
+dual!(rfc9126_par_single_use_and_client_credentials, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let (id, secret) = a.confidential_client("client_secret_basic").await;
+    let par = |body: Vec<(&'static str, String)>, who: (String, String)| {
+        let url = a.s.url("/oauth2/par");
+        async move { json(client().post(url).basic_auth(who.0, Some(who.1)).form_of(&body).send().await.unwrap()).await }
+    };
+    let base = vec![("response_type", "code".to_owned()), ("redirect_uri", REDIRECT.to_owned()), ("code_challenge", CHALLENGE.to_owned()),
+        ("code_challenge_method", "S256".to_owned()), ("scope", "mcp:tools".to_owned()), ("resource", RESOURCE.to_owned()), ("state", "p".to_owned())];
+    let mut with_uri = base.clone();
+    with_uri.push(("request_uri", "urn:ietf:params:oauth:request_uri:x".into()));
+    let (status, e) = par(with_uri, (id.clone(), secret.clone())).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_request")), "request_uri inside PAR");
+    let (status, p) = par(base, (id.clone(), secret.clone())).await;
+    assert_eq!(status, 201, "{p}");
+    let uri = p["request_uri"].as_str().unwrap();
+    assert!(uri.starts_with("urn:ietf:params:oauth:request_uri:") && p["expires_in"].as_i64().unwrap() > 0);
+    let (other, _) = a.confidential_client("client_secret_basic").await;
+    let foreign = format!("{}?client_id={other}&request_uri={}", a.s.url("/oauth2/authorize"), kavach_core::auth::url_encode(uri));
+    assert_eq!(a.authorize(&foreign, Some(&a.cookie)).await.status(), 400, "another client's request_uri");
+    // (The foreign attempt consumed it: request_uris are single use, whoever presents them.)
+    let (_, p) = par(vec![("response_type", "code".into()), ("redirect_uri", REDIRECT.into()), ("code_challenge", CHALLENGE.into()),
+        ("code_challenge_method", "S256".into()), ("scope", "mcp:tools".into()), ("resource", RESOURCE.into()), ("state", "p".into())], (id.clone(), secret.clone())).await;
+    let url = format!("{}?client_id={id}&request_uri={}", a.s.url("/oauth2/authorize"), kavach_core::auth::url_encode(p["request_uri"].as_str().unwrap()));
+    let r = a.authorize(&url, Some(&a.cookie)).await;
+    let r = a.consent(r, "approve", &a.cookie).await;
+    assert_eq!(callback(&r)["state"], "p");
+    assert_eq!(a.authorize(&url, Some(&a.cookie)).await.status(), 400, "request_uri reused");
+    // client_credentials: a confidential client gets a token for the resource, no refresh token.
+    let (status, t) = a.token(&[("grant_type", "client_credentials"), ("scope", "mcp:tools"), ("resource", RESOURCE)], Some((&id, &secret))).await;
+    assert_eq!(status, 200, "{t}");
+    assert!(t.get("refresh_token").is_none());
+    let c = claims(t["access_token"].as_str().unwrap()).1;
+    assert_eq!((c["sub"].as_str(), c["aud"].as_str()), (Some(id.as_str()), Some(RESOURCE)));
+    let pub_id = a.public_client().await;
+    let (status, e) = a.token(&[("grant_type", "client_credentials"), ("client_id", &pub_id)], None).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("unauthorized_client")));
+});
+
+dual!(oidc_id_token_nonce_userinfo_and_user_grants, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let (id, secret) = a.confidential_client("client_secret_basic").await;
+    let q = a.code(&id, &[("scope", "openid email profile"), ("resource", ""), ("nonce", "n-0S6_WzA2Mj")]).await;
+    let (status, t) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT)], Some((&id, &secret))).await;
+    assert_eq!(status, 200, "{t}");
+    let (h, c) = claims(t["id_token"].as_str().unwrap());
+    assert_eq!(h["alg"], "RS256");
+    assert_eq!((c["nonce"].as_str(), c["aud"].as_str(), c["iss"].as_str()), (Some("n-0S6_WzA2Mj"), Some(id.as_str()), Some(a.issuer().as_str())));
+    assert_eq!(c["email"], "alice@example.com");
+    assert!(c["auth_time"].is_number());
+    let (status, u) = json(client().get(a.s.url("/oauth2/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!((u["sub"].as_str(), u["email"].as_str()), (c["sub"].as_str(), Some("alice@example.com")), "userinfo sub = id_token sub");
+    let r = client().get(a.s.url("/oauth2/userinfo")).bearer_auth("bad").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    // The user lists the app and revokes it: its tokens die, consent is asked again.
+    let (status, g) = json(get(&a.s, "/oauth2/grants", Some(&a.cookie)).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(g["grants"][0]["client_id"], id.as_str());
+    let r = post(&a.s, "/oauth2/grants/revoke", Some(&a.cookie), json!({ "client_id": id })).await;
+    assert_eq!(json(r).await.1["revoked"], true);
+    let r = client().get(a.s.url("/oauth2/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), 401, "revoked grant: the access token is dead");
+    let r = a.authorize(&a.authorize_url(&id, &[("scope", "openid email profile"), ("resource", "")]), Some(&a.cookie)).await;
+    assert_eq!(r.status(), 200, "consent is asked again");
+    assert_eq!(get(&a.s, "/oauth2/grants", None).await.status(), 401, "the grant list needs a session");
+});
+
+dual!(hosted_sign_in_page_continues_the_flow, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let id = a.public_client().await;
+    let r = a.authorize(&a.authorize_url(&id, &[]), None).await;
+    assert_eq!(r.status(), 302);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.contains("/oauth2/sign-in?flow="), "{to}");
+    let page = client().get(&to).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let flow = percent(to.split("flow=").nth(1).unwrap());
+    let bad = client().post(a.s.url("/oauth2/sign-in")).header("origin", a.s.origin())
+        .form_of(&[("flow", flow.as_str()), ("email", "alice@example.com"), ("password", "wrong password here")]).send().await.unwrap();
+    assert_eq!(bad.status(), 401);
+    assert!(bad.text().await.unwrap().contains("not correct"));
+    let ok = client().post(a.s.url("/oauth2/sign-in")).header("origin", a.s.origin())
+        .form_of(&[("flow", flow.as_str()), ("email", "alice@example.com"), ("password", PW)]).send().await.unwrap();
+    assert_eq!(ok.status(), 303);
+    let cookie = session_cookie(&ok).expect("signed in");
+    let next = ok.headers()["location"].to_str().unwrap().to_owned();
+    let consent = client().get(&next).header("cookie", &cookie).send().await.unwrap();
+    let q = callback(&a.consent(consent, "approve", &cookie).await);
+    assert!(q.contains_key("code"));
+    // A tampered flow is refused; a consent form posted from another session is refused.
+    let r = client().get(a.s.url("/oauth2/continue?flow=AAAA")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let page = a.authorize(&a.authorize_url(&id, &[("prompt", "consent")]), Some(&cookie)).await;
+    let r = a.consent(page, "approve", &a.cookie).await;
+    assert_eq!(r.status(), 403, "csrf token bound to the session that saw the page");
+});
