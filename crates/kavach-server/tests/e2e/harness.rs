@@ -74,8 +74,9 @@ impl Server {
         if !env.iter().any(|(k, _)| *k == "KAVACH_SECRET") {
             env.push(("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij"));
         }
+        let listen = env.iter().find(|(k, _)| *k == "KAVACH_LISTEN").map(|(_, v)| *v).unwrap_or("127.0.0.1:0");
         let mut child = command(&dir, &env)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -226,11 +227,16 @@ pub fn npm_workspace(name: &str, files: &[&str]) -> PathBuf {
     work
 }
 
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// A lock file held by one process at a time (stale after 15 minutes).
-struct DirLock(PathBuf);
+pub struct DirLock(PathBuf);
 
 impl DirLock {
-    fn take(path: PathBuf) -> DirLock {
+    pub fn take(path: PathBuf) -> DirLock {
         let start = std::time::Instant::now();
         loop {
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {

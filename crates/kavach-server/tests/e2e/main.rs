@@ -3,6 +3,7 @@
 
 mod harness;
 mod migration;
+mod mcp;
 mod oauth;
 mod smtp;
 

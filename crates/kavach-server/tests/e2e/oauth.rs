@@ -527,3 +527,35 @@ dual!(hosted_sign_in_page_continues_the_flow, |db| {
     let r = a.consent(page, "approve", &a.cookie).await;
     assert_eq!(r.status(), 403, "csrf token bound to the session that saw the page");
 });
+
+/// Two instances on one PostgreSQL: authorize on one, redeem and refresh on the other
+/// (flow state sealed, codes and grants in the database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_the_authorization_server_state_postgres() {
+    let Some(db) = Db::new("postgres").await else { return };
+    let a = As::start(db.url(), RESOURCE, "").await;
+    let dir = temp_dir();
+    let cfg = oauth_config(&dir, RESOURCE, "");
+    let b = Server::start_in(dir, db.url(), &[("KAVACH_CONFIG", &cfg)]);
+    let id = a.public_client().await;
+    // The sign-in page on A, the sign-in itself and the consent on B.
+    let r = a.authorize(&a.authorize_url(&id, &[]), None).await;
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    let flow = percent(to.split("flow=").nth(1).unwrap());
+    let ok = client().post(b.url("/oauth2/sign-in")).header("origin", b.origin())
+        .form_of(&[("flow", flow.as_str()), ("email", "alice@example.com"), ("password", PW)]).send().await.unwrap();
+    assert_eq!(ok.status(), 303);
+    let cookie = session_cookie(&ok).unwrap();
+    let consent = client().get(b.url(&format!("/oauth2/continue?flow={}", kavach_core::auth::url_encode(&flow)))).header("cookie", &cookie).send().await.unwrap();
+    let q = callback(&a.consent(consent, "approve", &cookie).await);
+    let bt = As { s: b, cookie: cookie.clone() };
+    let (status, t) = bt.exchange(&id, &q["code"]).await;
+    assert_eq!(status, 200, "code issued by A redeemed on B: {t}");
+    let (status, t2) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap()), ("client_id", &id)], None).await;
+    assert_eq!(status, 200, "refresh on A: {t2}");
+    let (status, _) = bt.exchange(&id, &q["code"]).await;
+    assert_eq!(status, 400, "replay on B refused");
+    drop(bt);
+    drop(a);
+    db.drop().await;
+}

