@@ -53,6 +53,39 @@ enum Command {
     /// Copy users, accounts and sessions from better-auth or Clerk (idempotent, one transaction).
     #[command(subcommand)]
     Import(ImportCommand),
+    /// OAuth clients of the authorization server.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// List clients: id, name, kind, authentication method, disabled.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register a client (confidential by default); prints its secret once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A grant type (repeat; default authorization_code and refresh_token).
+        #[arg(long = "grant", value_name = "GRANT")]
+        grants: Vec<String>,
+        /// none, client_secret_basic (default), client_secret_post.
+        #[arg(long, default_value = "client_secret_basic")]
+        auth_method: String,
+    },
+    /// Show a client's registered metadata.
+    Show { client_id: String },
+    /// Stop a client from authenticating or starting authorizations.
+    Disable { client_id: String },
+    Enable { client_id: String },
+    /// Delete a client and revoke every token issued to it.
+    Delete { client_id: String },
 }
 
 #[derive(Subcommand)]
@@ -249,6 +282,7 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Clients(cmd) => clients(&cfg.kavach(false).await?, cmd).await,
         Command::Import(cmd) => {
             let k = cfg.kavach(false).await?;
             let (report, json) = match cmd {
@@ -475,4 +509,72 @@ async fn doctor(cfg: Config) -> Result<i32> {
     }
     println!("{}", if failures == 0 { "everything looks fine" } else { "fix the items marked FAIL" });
     Ok(if failures == 0 { 0 } else { 1 })
+}
+
+async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
+    let c = k.clients();
+    let e = |e: kavach::Error| anyhow!("{e}");
+    match cmd {
+        ClientsCommand::List { json } => {
+            let list = c.list().await.map_err(e)?;
+            if json {
+                let out: Vec<_> = list.iter().map(|c| serde_json::json!({ "client_id": c.client_id, "kind": c.kind, "disabled": c.disabled, "metadata": c.metadata })).collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("{:<36}  {:<24}  {:<8}  {:<20}  DISABLED", "CLIENT ID", "NAME", "KIND", "AUTH METHOD");
+                for cl in &list {
+                    let name: String = cl.metadata["client_name"].as_str().unwrap_or("-").chars().take(24).collect();
+                    println!("{:<36}  {:<24}  {:<8}  {:<20}  {}", cl.client_id, name, cl.kind, cl.auth_method(), cl.disabled);
+                }
+                if list.is_empty() {
+                    println!("no clients yet");
+                }
+            }
+            Ok(0)
+        }
+        ClientsCommand::Create { name, redirect_uris, grants, auth_method } => {
+            let grants = if grants.is_empty() { vec!["authorization_code".to_owned(), "refresh_token".to_owned()] } else { grants };
+            let meta = serde_json::json!({ "client_name": name, "redirect_uris": redirect_uris, "grant_types": grants, "token_endpoint_auth_method": auth_method });
+            let reg = c.register(&meta, kavach::core::oauth::clients::Origin::Operator).await.map_err(e)?;
+            println!("client_id:     {}", reg.client_id);
+            if let Some(s) = &reg.client_secret {
+                println!("client_secret: {s}");
+                println!("(shown once: only its hash is stored)");
+            }
+            Ok(0)
+        }
+        ClientsCommand::Show { client_id } => match c.get(&client_id).await.map_err(e)? {
+            Some(cl) => {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "kind": cl.kind, "disabled": cl.disabled, "metadata": cl.metadata }))?);
+                Ok(0)
+            }
+            None => {
+                eprintln!("no client {client_id}");
+                Ok(1)
+            }
+        },
+        ClientsCommand::Disable { client_id } | ClientsCommand::Enable { client_id } if c.get(&client_id).await.map_err(e)?.is_none() => {
+            eprintln!("no client {client_id}");
+            Ok(1)
+        }
+        ClientsCommand::Disable { client_id } => {
+            c.set_disabled(&client_id, true).await.map_err(e)?;
+            println!("disabled {client_id}");
+            Ok(0)
+        }
+        ClientsCommand::Enable { client_id } => {
+            c.set_disabled(&client_id, false).await.map_err(e)?;
+            println!("enabled {client_id}");
+            Ok(0)
+        }
+        ClientsCommand::Delete { client_id } => {
+            if c.delete(&client_id).await.map_err(e)? {
+                println!("deleted {client_id}; every token issued to it is revoked");
+                Ok(0)
+            } else {
+                eprintln!("no client {client_id}");
+                Ok(1)
+            }
+        }
+    }
 }

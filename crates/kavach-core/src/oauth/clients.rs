@@ -276,10 +276,39 @@ impl Clients<'_> {
         Ok(metadata)
     }
 
+    /// Delete a client, its users' remembered consents, and revoke everything issued to it.
     pub async fn delete(&self, client_id: &str) -> Result<bool> {
         db!(&self.0.db, |pool| {
-            Ok(sqlx::query("DELETE FROM kavach_oauth_client WHERE client_id = $1").bind(client_id).execute(pool).await?.rows_affected() > 0)
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM kavach_oauth_consent WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE kavach_oauth_family SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
+                .bind(Ts::now())
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+            let n = sqlx::query("DELETE FROM kavach_oauth_client WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            Ok(n > 0)
         })
+    }
+
+    /// Every client, newest first (for operators).
+    pub async fn list(&self) -> Result<Vec<Client>> {
+        let rows: Vec<(String, String, String, Option<String>, bool)> = db!(&self.0.db, |pool| {
+            sqlx::query_as("SELECT client_id, kind, metadata, client_secret_hash, disabled FROM kavach_oauth_client ORDER BY created_at DESC")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(client_id, kind, meta, secret, disabled)| Client {
+                client_id,
+                kind,
+                metadata: serde_json::from_str(&meta).unwrap_or(Value::Null),
+                disabled,
+                confidential: secret.is_some(),
+            })
+            .collect())
     }
 
     /// Disable or re-enable a client (an admin action: it can no longer authenticate).

@@ -559,3 +559,31 @@ async fn two_instances_share_the_authorization_server_state_postgres() {
     drop(a);
     db.drop().await;
 }
+
+dual!(cli_clients_create_disable_delete, |db| {
+    let dir = temp_dir();
+    let cfg = oauth_config(&dir, RESOURCE, "");
+    let env = [("KAVACH_CONFIG", cfg.as_str()), ("KAVACH_DATABASE_URL", db), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")];
+    let cli = |args: &[&str]| {
+        let out = command(&dir, &env).args(args).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = cli(&["clients", "create", "--name", "Backend job", "--grant", "client_credentials"]);
+    assert_eq!(code, 0, "{out}");
+    let field = |k: &str| out.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_owned();
+    let (id, secret) = (field("client_id:"), field("client_secret:"));
+    let s = Server::start_in(temp_dir(), db, &[("KAVACH_CONFIG", &cfg)]);
+    let a = As { cookie: String::new(), s };
+    let (status, t) = a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&id, &secret))).await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["scope"], "mcp:tools mcp:admin", "no scope: the resource's scopes");
+    let (_, list) = cli(&["clients", "list"]);
+    assert!(list.contains(&id) && list.contains("Backend job") && list.contains("operator"), "{list}");
+    assert_eq!(cli(&["clients", "disable", &id]).0, 0);
+    let (status, e) = a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&id, &secret))).await;
+    assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")), "a disabled client cannot authenticate");
+    assert_eq!(cli(&["clients", "enable", &id]).0, 0);
+    assert_eq!(a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&id, &secret))).await.0, 200);
+    assert_eq!(cli(&["clients", "delete", &id]).0, 0);
+    assert_eq!(cli(&["clients", "show", &id]).0, 1);
+});
