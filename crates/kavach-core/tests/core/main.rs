@@ -1,6 +1,7 @@
 //! Core behaviour on SQLite and PostgreSQL. One integration-test binary.
 
 mod harness;
+mod oauth;
 
 use harness::{core_on, link_token, options, reset_token};
 use kavach_core::auth::SignUp;

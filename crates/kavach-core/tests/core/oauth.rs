@@ -1,0 +1,55 @@
+//! The authorization server's client authentication at the core level (RFC 7523
+//! `private_key_jwt`), on SQLite and PostgreSQL.
+
+use crate::dual;
+use crate::harness::options;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use kavach_core::oauth::clients::Origin;
+use kavach_core::oauth::tokens::{ASSERTION_TYPE, Credentials};
+use serde_json::json;
+
+fn assertion(key: &Ed25519KeyPair, claims: serde_json::Value, kid: Option<&str>) -> String {
+    let mut header = json!({ "alg": "EdDSA", "typ": "JWT" });
+    if let Some(k) = kid {
+        header["kid"] = json!(k);
+    }
+    let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+    format!("{input}.{}", B64.encode(key.sign(input.as_bytes()).as_ref()))
+}
+
+dual!(rfc7523_private_key_jwt_client_authentication, options(), |t| {
+    let key = Ed25519KeyPair::generate().unwrap();
+    let jwk = json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(key.public_key().as_ref()) });
+    let reg = t.core.clients().register(&json!({ "client_name": "Agent", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [jwk] } }), Origin::Dynamic).await.unwrap();
+    let id = reg.client_id.clone();
+    let issuer = t.core.options().issuer();
+    let now = kavach_core::store::Ts::now().0 / 1000;
+    let claims = |jti: &str, aud: &str, exp: i64| json!({ "iss": id, "sub": id, "aud": aud, "exp": exp, "iat": now, "jti": jti });
+    let creds = |a: String| Credentials { assertion_type: Some(ASSERTION_TYPE.into()), assertion: Some(a), ..Default::default() };
+    let endpoint = format!("{issuer}/oauth2/token");
+    let ok = t.core.tokens().authenticate(&creds(assertion(&key, claims("j1", &issuer, now + 60), None)), &endpoint).await;
+    assert_eq!(ok.unwrap().client_id, id);
+    let replay = t.core.tokens().authenticate(&creds(assertion(&key, claims("j1", &issuer, now + 60), None)), &endpoint).await;
+    assert_eq!(replay.unwrap_err().error, "invalid_client", "a jti is single use");
+    let other_key = Ed25519KeyPair::generate().unwrap();
+    for (bad, why) in [
+        (assertion(&other_key, claims("j2", &issuer, now + 60), None), "signed by another key"),
+        (assertion(&key, claims("j3", "https://elsewhere.example", now + 60), None), "foreign audience"),
+        (assertion(&key, claims("j4", &issuer, now - 120), None), "expired"),
+        (assertion(&key, claims("j5", &issuer, now + 3600), None), "lifetime over 10 minutes"),
+        (assertion(&key, claims("j6", &issuer, now + 60), Some("unknown-kid")), "unknown kid"),
+    ] {
+        let r = t.core.tokens().authenticate(&creds(bad), &endpoint).await;
+        assert_eq!(r.unwrap_err().error, "invalid_client", "{why}");
+    }
+    // An alg:none assertion is refused.
+    let none = format!("{}.{}.", B64.encode(r#"{"alg":"none"}"#), B64.encode(claims("j7", &issuer, now + 60).to_string()));
+    assert_eq!(t.core.tokens().authenticate(&creds(none), &endpoint).await.unwrap_err().error, "invalid_client");
+    // Registration refuses jwks_uri (keys must be registered inline).
+    let e = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": "https://agent.example/jwks" }), Origin::Dynamic).await.unwrap_err();
+    assert_eq!(e.code, "invalid_client_metadata");
+});
