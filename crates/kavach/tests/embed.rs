@@ -275,9 +275,14 @@ async fn example_mcp_server_answers_json_rpc_behind_the_verifier() {
     let (st, _, _) = call(&app, rpc(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }), true)).await;
     assert_eq!(st, StatusCode::ACCEPTED);
     let (_, _, body) = call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }), true)).await;
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["result"]["tools"].as_array().unwrap().len(), 2);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["result"]["tools"].as_array().unwrap().len(), 3);
     let (_, _, body) = call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": { "name": "whoami", "arguments": {} } }), true)).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(v["result"]["content"][0]["text"].as_str().unwrap().contains("subject user-7, client cli"), "{v}");
+    // MCP-30: a tool needing more scope answers 403 with every scope it needs in one challenge.
+    let (st, h, _) = call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": { "name": "admin_echo", "arguments": { "text": "x" } } }), true)).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let challenge = h.get("www-authenticate").unwrap().to_str().unwrap();
+    assert!(challenge.contains("error=\"insufficient_scope\"") && challenge.contains("scope=\"mcp:tools mcp:admin\"") && challenge.contains("resource_metadata="), "{challenge}");
     db.drop_db().await;
 }
