@@ -57,8 +57,9 @@ bench_kavach() { # label database_url
   local label=$1 url=$2 port dir start ready pid rss cookie
   port=$(free_port); dir="$work/$label"; mkdir -p "$dir"
   start=$(now_ms)
-  (cd "$dir" && KAVACH_DATABASE_URL="$url" KAVACH_SECRET="bench-secret-0123456789-abcdefghijklmnop" \
-     KAVACH_REQUIRE_EMAIL_VERIFICATION=false KAVACH_LOG=warn exec "$OLDPWD/$BIN" serve --listen "127.0.0.1:$port" > server.log 2>&1) &
+  printf '[[oauth.resources]]\nuri = "https://mcp.example.com/mcp"\nscopes = ["mcp:tools"]\n' > "$dir/kavach.toml"
+  export KAVACH_DATABASE_URL="$url" KAVACH_SECRET="bench-secret-0123456789-abcdefghijklmnop" KAVACH_CONFIG="$dir/kavach.toml"
+  (cd "$dir" && KAVACH_REQUIRE_EMAIL_VERIFICATION=false KAVACH_LOG=warn exec "$OLDPWD/$BIN" serve --listen "127.0.0.1:$port" > server.log 2>&1) &
   pid=$!; pids+=($pid)
   until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.002; done
   ready=$(( $(now_ms) - start ))
@@ -77,6 +78,22 @@ bench_kavach() { # label database_url
   errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-$label.txt" || true)
   report "kavach get-session on $label: ${rps} req/s, p50 ${p50}, p99 ${p99}, ratio to baseline $(python3 -c "print(f'{$rps/$b_rps:.2f}')")${errs:+ ($errs)}"
   report "kavach on $label: idle RSS ${rss}, start to ready ${ready} ms (process start to first 200 from /readyz)"
+  # Token endpoint: client_credentials grants (client authentication, a signed JWT access token).
+  local creds id secret
+  creds=$(cd "$dir" && KAVACH_LOG=warn "$OLDPWD/$BIN" clients create --name bench --grant client_credentials)
+  id=$(echo "$creds" | awk '/^client_id:/ {print $2}'); secret=$(echo "$creds" | awk '/^client_secret:/ {print $2}')
+  cat > "$work/cc.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials&resource=https%3A%2F%2Fmcp.example.com%2Fmcp"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)"
+LUA
+  curl -sf -X POST -H "Authorization: Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)" -d 'grant_type=client_credentials&resource=https%3A%2F%2Fmcp.example.com%2Fmcp' "$api/oauth2/token" | grep -q access_token
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/cc.lua" "$api/oauth2/token" > "$work/wrk-cc-$label.txt"
+  rps=$(field Requests/sec: < "$work/wrk-cc-$label.txt")
+  p50=$(field 50% < "$work/wrk-cc-$label.txt"); p99=$(field 99% < "$work/wrk-cc-$label.txt")
+  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-cc-$label.txt" || true)
+  report "kavach token endpoint (client_credentials, EdDSA JWT) on $label: ${rps} grants/s, p50 ${p50}, p99 ${p99}${errs:+ ($errs)}"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 

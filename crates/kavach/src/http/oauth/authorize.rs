@@ -78,6 +78,16 @@ fn open_flow(k: &Kavach, flow: Option<&String>) -> Result<AuthRequest, Response>
     })
 }
 
+/// A posted form carrying a sealed `flow`: its parameters and the request it continues.
+fn flow_form(k: &Kavach, body: &Bytes) -> Result<(kavach_core::oauth::authorize::Params, AuthRequest), Response> {
+    let form = std::str::from_utf8(body)
+        .map_err(|_| OAuthError::new("invalid_request", "not UTF-8"))
+        .and_then(parse_params)
+        .map_err(|e| error_page(k, StatusCode::BAD_REQUEST, &e))?;
+    let req = open_flow(k, form.get("flow"))?;
+    Ok((form, req))
+}
+
 fn sign_in_form(k: &Kavach, flow: &str, client_name: &str, error: Option<&str>) -> Response {
     let err = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
     let methods = if k.options().email_password.enabled {
@@ -118,12 +128,8 @@ pub async fn sign_in_page(State(k): State<Kavach>, RawQuery(q): RawQuery) -> Res
 
 /// `POST /oauth2/sign-in`: check the password, set the session cookie, continue the flow.
 pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, body: Bytes) -> Response {
-    let form = match std::str::from_utf8(&body).map_err(|_| OAuthError::new("invalid_request", "not UTF-8")).and_then(parse_params) {
-        Ok(f) => f,
-        Err(e) => return error_page(&k, StatusCode::BAD_REQUEST, &e),
-    };
-    let req = match open_flow(&k, form.get("flow")) {
-        Ok(r) => r,
+    let (form, req) = match flow_form(&k, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let flow = &form["flow"];
@@ -227,12 +233,8 @@ async fn consent_page(k: &Kavach, req: &AuthRequest, flow: &str, auth: &Authenti
 
 /// `POST /oauth2/consent`: the user's decision.
 pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ctx): Ctx, body: Bytes) -> Response {
-    let form = match std::str::from_utf8(&body).map_err(|_| OAuthError::new("invalid_request", "not UTF-8")).and_then(parse_params) {
-        Ok(f) => f,
-        Err(e) => return error_page(&k, StatusCode::BAD_REQUEST, &e),
-    };
-    let req = match open_flow(&k, form.get("flow")) {
-        Ok(r) => r,
+    let (form, req) = match flow_form(&k, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let flow = &form["flow"];
