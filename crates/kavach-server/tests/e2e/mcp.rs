@@ -35,8 +35,15 @@ fn copy_dir(from: &Path, to: &Path) {
 /// `shared/interop/mcp` installed once (`npm ci`, plus Node 22 from the npm registry
 /// for the conformance suite), then copied per test with Kavach's browser step.
 fn interop_copy() -> PathBuf {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/mcp");
-    assert!(shared.join("package-lock.json").exists(), "the interop harness is expected at {}", shared.display());
+    // Beside the repository (`../shared`), or where KAVACH_INTEROP_DIR says.
+    let candidates = [
+        std::env::var_os("KAVACH_INTEROP_DIR").map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/mcp")),
+        Some(PathBuf::from("/work/shared/interop/mcp")),
+    ];
+    let shared = candidates.into_iter().flatten().find(|p| p.join("package-lock.json").exists()).expect(
+        "the MCP interop harness (shared/interop/mcp) was not found beside the repository; set KAVACH_INTEROP_DIR to it",
+    );
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-interop-cache");
     {
         let _lock = DirLock::take(Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-interop.lock"));
