@@ -213,7 +213,7 @@ pub fn npm_workspace(name: &str, files: &[&str]) -> PathBuf {
     // nextest runs tests as separate processes: one installs, the others wait.
     let _lock = DirLock::take(work.join(".install-lock"));
     let lock = std::fs::read(pkg.join("package-lock.json")).unwrap();
-    let stale = std::fs::read(work.join("package-lock.json")).ok().as_deref() != Some(&lock[..]) || !work.join("node_modules/better-auth").exists();
+    let stale = std::fs::read(work.join("package-lock.json")).ok().as_deref() != Some(&lock[..]) || !work.join("node_modules").exists();
     std::fs::create_dir_all(&work).unwrap();
     for f in files.iter().chain(&["package.json"]) {
         std::fs::copy(pkg.join(f), work.join(f)).unwrap();

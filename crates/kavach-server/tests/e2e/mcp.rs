@@ -89,13 +89,7 @@ dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
     let work = tokio::task::spawn_blocking(interop_copy).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let resource = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
-    let port = free_port();
-    let (listen, base) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
-    let dir = temp_dir();
-    let cfg = crate::oauth::oauth_config(&dir, &resource, "access_token_ttl = \"4s\"");
-    let s = Server::start_in(dir, db, &[("KAVACH_CONFIG", &cfg), ("KAVACH_LISTEN", &listen), ("KAVACH_BASE_URL", &base)]);
-    let cookie = sign_up(&s, "alice@example.com").await;
-    let a = As { s, cookie };
+    let a = As::start(db, &resource, "access_token_ttl = \"4s\"").await;
     let issuer = a.s.url("");
     let rs = Arc::new(
         kavach::resource::ResourceServer::new(resource.clone(), issuer.clone(), a.s.url("/jwks")).scopes_supported(["mcp:tools", "mcp:admin"]).leeway(0),
@@ -137,4 +131,18 @@ dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
     let out = tokio::task::spawn_blocking(move || run_client(&w, "bash", &["conformance-as.sh"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())).await.unwrap();
     assert!(out.contains("Total: 2 passed, 0 failed"), "MCP conformance authorization-server scenarios:\n{out}");
     let _ = std::fs::remove_dir_all(&work);
+});
+
+dual!(oidc_openid_client_code_flow_with_nonce, |db| {
+    let work = tokio::task::spawn_blocking(|| npm_workspace("oidc-client", &["client.mjs"])).await.unwrap();
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js/mcp-interop/harness-lib.mjs");
+    std::fs::copy(ours, work.join("harness-lib.mjs")).unwrap();
+    let a = As::start(db, crate::oauth::RESOURCE, "").await;
+    let (id, secret) = a.confidential_client("client_secret_basic").await;
+    let env: Vec<(&str, String)> = vec![("ISSUER", a.issuer()), ("CLIENT_ID", id), ("CLIENT_SECRET", secret), ("REDIRECT", crate::oauth::REDIRECT.into()),
+        ("SESSION_COOKIE", a.cookie.clone()), ("EMAIL", "alice@example.com".into())];
+    let out = tokio::task::spawn_blocking(move || run_client(&work, "node", &["client.mjs"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()))
+        .await
+        .unwrap();
+    assert_eq!(out.matches("PASS  ").count(), 4, "openid-client: 4 checks\n{out}");
 });

@@ -46,15 +46,18 @@ pub struct As {
 }
 
 impl As {
+    /// On `http://127.0.0.1:<free port>` (Node clients may resolve `localhost` to ::1).
     pub async fn start(db: &str, resource: &str, extra: &str) -> As {
         let dir = temp_dir();
         let cfg = oauth_config(&dir, resource, extra);
-        let s = Server::start_in(dir, db, &[("KAVACH_CONFIG", &cfg)]);
+        let port = free_port();
+        let (listen, base) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
+        let s = Server::start_in(dir, db, &[("KAVACH_CONFIG", &cfg), ("KAVACH_LISTEN", &listen), ("KAVACH_BASE_URL", &base)]);
         let cookie = sign_up(&s, "alice@example.com").await;
         As { s, cookie }
     }
 
-    /// The issuer: the configured base URL (here `http://localhost:PORT`) + the base path.
+    /// The issuer: the configured base URL + the base path.
     pub fn issuer(&self) -> String {
         format!("{}/api/kavach", self.s.origin())
     }
