@@ -53,6 +53,8 @@ pub struct OAuthFile {
     pub code_ttl: DurationValue,
     pub access_token_alg: String,
     pub dynamic_registration: bool,
+    pub metadata_documents: bool,
+    pub metadata_documents_insecure: bool,
     pub resources: Vec<ResourceFile>,
     pub scope_descriptions: std::collections::BTreeMap<String, String>,
 }
@@ -77,6 +79,8 @@ impl Default for OAuthFile {
             code_ttl: DurationValue(d.code_ttl),
             access_token_alg: d.access_token_alg.as_str().into(),
             dynamic_registration: d.dynamic_registration,
+            metadata_documents: d.metadata_documents,
+            metadata_documents_insecure: d.metadata_documents_insecure,
             resources: vec![],
             scope_descriptions: Default::default(),
         }
@@ -84,7 +88,10 @@ impl Default for OAuthFile {
 }
 
 impl OAuthFile {
-    fn resolve(self) -> Result<kavach_core::oauth::OAuthOptions> {
+    fn resolve(self, production: bool) -> Result<kavach_core::oauth::OAuthOptions> {
+        if production && self.metadata_documents_insecure {
+            bail!("oauth.metadata_documents_insecure is a development allowance: production refuses it (it lets clients make the server fetch local addresses)");
+        }
         let Some(alg) = kavach_core::Alg::parse(&self.access_token_alg) else {
             bail!("oauth.access_token_alg = {:?}: expected EdDSA, ES256 or RS256", self.access_token_alg)
         };
@@ -108,6 +115,8 @@ impl OAuthFile {
             code_ttl: self.code_ttl.0,
             access_token_alg: alg,
             dynamic_registration: self.dynamic_registration,
+            metadata_documents: self.metadata_documents,
+            metadata_documents_insecure: self.metadata_documents_insecure,
             ..Default::default()
         })
     }
@@ -512,7 +521,7 @@ impl Config {
             Some(b) => Some(kavach_core::external::BetterAuthCookies { secrets: b.secrets, cookie_name: b.cookie_name }),
             None => None,
         };
-        let oauth = f.oauth.resolve()?;
+        let oauth = f.oauth.resolve(matches!(f.mode, Mode::Production))?;
         let ep = &f.email_password;
         let options = Options {
             oauth,

@@ -17,6 +17,8 @@ pub enum Origin {
     Dynamic,
     /// Registered by an operator (CLI or admin API).
     Operator,
+    /// Described by a Client ID Metadata Document at its `client_id` URL.
+    MetadataDocument,
 }
 
 impl Origin {
@@ -24,6 +26,7 @@ impl Origin {
         match self {
             Origin::Dynamic => "dynamic",
             Origin::Operator => "operator",
+            Origin::MetadataDocument => "document",
         }
     }
 }
@@ -157,6 +160,47 @@ pub fn normalize(meta: &Value) -> Result<Value> {
     Ok(Value::Object(out))
 }
 
+/// Is this `client_id` a Client ID Metadata Document URL (https, with a path)?
+/// `insecure` also accepts http (a development allowance).
+pub fn is_document_url(client_id: &str, insecure: bool) -> bool {
+    let rest = client_id.strip_prefix("https://").or_else(|| if insecure { client_id.strip_prefix("http://") } else { None });
+    rest.and_then(|r| r.split_once('/')).is_some_and(|(host, path)| !host.is_empty() && !path.is_empty())
+}
+
+/// Validate a fetched Client ID Metadata Document (draft-ietf-oauth-client-id-metadata-document):
+/// its `client_id` is exactly the URL it came from, it names itself and its redirect URIs,
+/// and it uses no shared secret. Returns the normalised metadata.
+pub fn check_document(url: &str, doc: &Value) -> Result<Value> {
+    let bad = |m: String| invalid("invalid_client_metadata", m);
+    let o = doc.as_object().ok_or_else(|| bad("the client metadata document is not a JSON object".into()))?;
+    if o.get("client_id").and_then(Value::as_str) != Some(url) {
+        return Err(bad(format!("the document's client_id must be exactly {url}")));
+    }
+    if !o.get("client_name").is_some_and(Value::is_string) {
+        return Err(bad("the document has no client_name".into()));
+    }
+    if o.contains_key("client_secret") || o.contains_key("client_secret_expires_at") {
+        return Err(bad("a client metadata document cannot carry a client secret".into()));
+    }
+    let mut meta = doc.clone();
+    meta.as_object_mut().expect("object").remove("client_id");
+    if meta.get("token_endpoint_auth_method").is_none() {
+        meta["token_endpoint_auth_method"] = json!("none");
+    }
+    if meta.get("grant_types").is_none() {
+        meta["grant_types"] = json!(["authorization_code", "refresh_token"]);
+    }
+    let mut out = normalize(&meta)?;
+    if !matches!(out["token_endpoint_auth_method"].as_str(), Some("none" | "private_key_jwt")) {
+        return Err(bad("a client metadata document may only use none or private_key_jwt".into()));
+    }
+    if out["redirect_uris"].as_array().is_none_or(|a| a.is_empty()) {
+        return Err(invalid("invalid_redirect_uri", "the document lists no redirect_uris"));
+    }
+    out["client_id"] = json!(url);
+    Ok(out)
+}
+
 /// `kavach.clients()`.
 pub struct Clients<'a>(pub(crate) &'a Core);
 
@@ -204,8 +248,48 @@ impl Clients<'_> {
         Ok(Registered { client_id, client_secret: secret, registration_access_token: rat, metadata: shown })
     }
 
+    /// Until when the stored copy of a metadata document's client is fresh
+    /// (`None`: not stored).
+    pub async fn document_cached_until(&self, url: &str) -> Result<Option<Ts>> {
+        let row: Option<(Option<Ts>,)> = db!(&self.0.db, |pool| {
+            sqlx::query_as("SELECT cached_until FROM kavach_oauth_client WHERE client_id = $1 AND kind = $2")
+                .bind(url)
+                .bind(Origin::MetadataDocument.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(t,)| t.unwrap_or(Ts(0))))
+    }
+
+    /// Store (or refresh) a metadata document's client, checked by [`check_document`].
+    /// An operator's `disabled` switch survives refreshes.
+    pub async fn store_document(&self, url: &str, metadata: &Value, cached_until: Ts) -> Result<()> {
+        let now = Ts::now();
+        db!(&self.0.db, |pool| {
+            sqlx::query(
+                "INSERT INTO kavach_oauth_client (client_id, kind, client_name, redirect_uris, token_endpoint_auth_method, metadata, disabled, \
+                 created_at, updated_at, cached_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
+                 ON CONFLICT (client_id) DO UPDATE SET client_name = excluded.client_name, redirect_uris = excluded.redirect_uris, \
+                 token_endpoint_auth_method = excluded.token_endpoint_auth_method, metadata = excluded.metadata, updated_at = excluded.updated_at, \
+                 cached_until = excluded.cached_until",
+            )
+            .bind(url)
+            .bind(Origin::MetadataDocument.as_str())
+            .bind(metadata["client_name"].as_str())
+            .bind(metadata["redirect_uris"].to_string())
+            .bind(metadata["token_endpoint_auth_method"].as_str())
+            .bind(metadata.to_string())
+            .bind(false)
+            .bind(now)
+            .bind(cached_until)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
     pub async fn get(&self, client_id: &str) -> Result<Option<Client>> {
-        if client_id.len() > 256 || client_id.chars().any(char::is_control) {
+        if client_id.len() > 2048 || client_id.chars().any(char::is_control) {
             return Ok(None);
         }
         let row: Option<(String, String, Option<String>, bool)> = db!(&self.0.db, |pool| {

@@ -47,6 +47,11 @@ pub struct OAuthOptions {
     pub access_token_alg: crate::Alg,
     /// Allow RFC 7591 dynamic client registration. Default true.
     pub dynamic_registration: bool,
+    /// Accept Client ID Metadata Documents (a `client_id` that is an https URL). Default true.
+    pub metadata_documents: bool,
+    /// Development only: fetch metadata documents over http and from loopback and
+    /// private addresses (refused otherwise, after DNS resolution). Default false.
+    pub metadata_documents_insecure: bool,
 }
 
 impl Default for OAuthOptions {
@@ -61,6 +66,8 @@ impl Default for OAuthOptions {
             par_ttl: Duration::from_secs(60),
             access_token_alg: crate::Alg::EdDSA,
             dynamic_registration: true,
+            metadata_documents: true,
+            metadata_documents_insecure: false,
         }
     }
 }

@@ -590,3 +590,66 @@ dual!(cli_clients_create_disable_delete, |db| {
     assert_eq!(cli(&["clients", "delete", &id]).0, 0);
     assert_eq!(cli(&["clients", "show", &id]).0, 1);
 });
+
+dual!(mcp_05_09_metadata_document_ssrf_targets_are_refused, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let (_, m) = json(client().get(a.s.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
+    assert_eq!(m["client_id_metadata_document_supported"], true, "MCP-05");
+    for id in ["https://127.0.0.1/client.json", "https://localhost:1/client.json", "https://10.0.0.1/c.json", "https://[::1]/c.json",
+        "https://169.254.169.254/latest/meta-data", "https://[::ffff:127.0.0.1]/c.json", "http://example.com/c.json"] {
+        let r = a.authorize(&a.authorize_url(id, &[]), Some(&a.cookie)).await;
+        assert_eq!(r.status(), 400, "{id}");
+        assert!(r.headers().get("location").is_none(), "{id}: never redirected");
+        let page = r.text().await.unwrap();
+        if id.starts_with("https://") {
+            assert!(page.contains("reserved address"), "{id}: refused by the address check, before any connection: {page}");
+        }
+    }
+});
+
+dual!(mcp_09_metadata_documents_checked_cached_and_used, |db| {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let doc = |path: &str, extra: Value| {
+        let mut d = json!({ "client_id": format!("{origin}{path}"), "client_name": "Doc Client", "redirect_uris": [REDIRECT] });
+        for (k, v) in extra.as_object().unwrap() {
+            d[k] = v.clone();
+        }
+        d.to_string()
+    };
+    let (good, mismatch, secret) = (doc("/good.json", json!({})), doc("/other.json", json!({})), doc("/secret.json", json!({ "token_endpoint_auth_method": "client_secret_basic" })));
+    let h = hits.clone();
+    use axum::response::IntoResponse;
+    let app = axum::Router::new()
+        .route("/good.json", axum::routing::get(move || {
+            h.fetch_add(1, Ordering::SeqCst);
+            let body = good.clone();
+            async move { ([("content-type", "application/json"), ("cache-control", "max-age=60")], body).into_response() }
+        }))
+        .route("/mismatch.json", axum::routing::get(move || { let b = mismatch.clone(); async move { b } }))
+        .route("/secret.json", axum::routing::get(move || { let b = secret.clone(); async move { b } }))
+        .route("/redirect.json", axum::routing::get(|| async { (axum::http::StatusCode::FOUND, [("location", "/good.json")]).into_response() }))
+        .route("/notjson.json", axum::routing::get(|| async { "hello" }))
+        .route("/big.json", axum::routing::get(|| async { format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024)) }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let a = As::start(db, RESOURCE, "metadata_documents_insecure = true").await;
+    for bad in ["/mismatch.json", "/secret.json", "/redirect.json", "/notjson.json", "/big.json", "/missing.json"] {
+        let r = a.authorize(&a.authorize_url(&format!("{origin}{bad}"), &[]), Some(&a.cookie)).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(r.headers().get("location").is_none(), "{bad}: never redirected");
+    }
+    let id = format!("{origin}/good.json");
+    let r = a.authorize(&a.authorize_url(&id, &[("redirect_uri", "http://127.0.0.1:9400/other")]), Some(&a.cookie)).await;
+    assert_eq!(r.status(), 400, "a redirect_uri the document does not list");
+    let page = a.authorize(&a.authorize_url(&id, &[]), Some(&a.cookie)).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Doc Client") && html.contains("127.0.0.1:9400"), "consent shows the document's name and the redirect host");
+    let q = a.code(&id, &[]).await;
+    let (status, t) = a.exchange(&id, &q["code"]).await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(claims(t["access_token"].as_str().unwrap()).1["client_id"], id.as_str());
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "max-age=60: fetched once across the authorizations and the token request");
+});

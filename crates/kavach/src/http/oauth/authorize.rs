@@ -47,6 +47,11 @@ pub async fn authorize(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(
         Ok(p) => p,
         Err(e) => return error_page(&k, StatusCode::BAD_REQUEST, &e),
     };
+    if let Some(id) = params.get("client_id")
+        && let Err(e) = super::cimd::ensure(&k, id).await
+    {
+        return error_page(&k, StatusCode::BAD_REQUEST, &e);
+    }
     match k.authorize().validate(&params).await {
         Ok(req) => proceed(&k, &req, auth.as_ref(), &ctx).await,
         Err(Refusal::Page(e)) if e.error == "server_error" => error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &e),

@@ -41,6 +41,9 @@ pub fn document(k: &Kavach) -> Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
     });
+    if o.oauth.metadata_documents {
+        d["client_id_metadata_document_supported"] = json!(true);
+    }
     if o.oauth.dynamic_registration {
         d["registration_endpoint"] = json!(url("/oauth2/register"));
     }

@@ -5,6 +5,7 @@
 //! `kavach_core::oauth`.
 
 pub mod authorize;
+pub mod cimd;
 pub mod metadata;
 pub mod register;
 pub mod token;

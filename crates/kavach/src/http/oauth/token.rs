@@ -25,6 +25,9 @@ async fn client_request(k: &Kavach, headers: &HeaderMap, body: &Bytes, endpoint:
         .map_err(|_| OAuthError::new("invalid_request", "the body is not UTF-8"))
         .and_then(parse_params)
         .map_err(|e| error_response(&e, uses_basic))?;
+    if let Some(id) = form.get("client_id") {
+        super::cimd::ensure(k, id).await.map_err(|e| error_response(&e, uses_basic))?;
+    }
     let creds = Credentials::from_form(basic, &form);
     let audience = format!("{}{endpoint}", k.options().issuer());
     let client = k.tokens().authenticate(&creds, &audience).await.map_err(|e| error_response(&e, uses_basic))?;
