@@ -119,6 +119,7 @@ impl Default for RateLimitOptions {
                 r("/delete-user", Rule::per_minute(5)),
                 r("/oauth2/register", Rule::per_minute(20)),
                 r("/oauth2/sign-in", Rule::per_minute(10)),
+                r("/oauth2/device", Rule::per_minute(10)),
             ],
             account_failures: Rule { max: 10, window: Duration::from_secs(15 * 60) },
         }

@@ -7,6 +7,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod device;
 pub mod pkce;
 pub mod redirect;
 pub mod resource;

@@ -45,11 +45,11 @@ impl Credentials {
     }
 }
 
-fn err(code: &'static str, msg: impl Into<String>) -> OAuthError {
+pub(crate) fn err(code: &'static str, msg: impl Into<String>) -> OAuthError {
     OAuthError::new(code, msg)
 }
 
-fn internal(e: crate::Error) -> OAuthError {
+pub(crate) fn internal(e: crate::Error) -> OAuthError {
     tracing::error!(error = %e, "token endpoint failure");
     err("server_error", "the server could not complete the request")
 }
@@ -66,12 +66,22 @@ impl ActiveToken {
     }
 }
 
-struct Family<'r> {
-    id: Option<&'r str>,
-    user_id: Option<&'r str>,
-    auth_time: Option<i64>,
-    scope: String,
-    resource: Option<&'r str>,
+/// A new grant family, as stored.
+pub(crate) struct NewFamily<'r> {
+    pub id: &'r str,
+    pub client_id: &'r str,
+    pub user_id: &'r str,
+    pub scope: &'r str,
+    pub resource: Option<&'r str>,
+    pub auth_time: Ts,
+}
+
+pub(crate) struct Family<'r> {
+    pub id: Option<&'r str>,
+    pub user_id: Option<&'r str>,
+    pub auth_time: Option<i64>,
+    pub scope: String,
+    pub resource: Option<&'r str>,
 }
 
 pub struct Tokens<'a>(pub(crate) &'a Core);
@@ -171,6 +181,8 @@ impl Tokens<'_> {
             "authorization_code" => self.authorization_code(client, form, ctx).await,
             "refresh_token" => self.refresh(client, form, ctx).await,
             "client_credentials" => self.client_credentials(client, form).await,
+            super::device::GRANT if !client.allows_grant(grant) => Err(err("unauthorized_client", "this client is not registered for the device_code grant")),
+            super::device::GRANT => self.device_grant(client, form, ctx).await,
             other => Err(err("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
         }
     }
@@ -208,49 +220,13 @@ impl Tokens<'_> {
             return Err(err("invalid_target", "resource differs from the authorization request"));
         }
         let user = self.live_user(&user_id).await?;
-        let now = Ts::now();
         let refresh = client.allows_grant("refresh_token").then(crypto::random_token);
         let scope = req.scope_string();
-        let family_expires = now.plus_secs(self.0.options.oauth.refresh_token_ttl.as_secs() as i64);
-        let won = db!(&self.0.db, |pool| {
-            let r: Result<bool> = async {
-                let mut tx = pool.begin_write().await?;
-                let used = sqlx::query("UPDATE kavach_oauth_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-                    .bind(now)
-                    .bind(&hash)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if used != 1 {
-                    return Ok(false);
-                }
-                sqlx::query(
-                    "INSERT INTO kavach_oauth_family (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&family_id)
-                .bind(&client.client_id)
-                .bind(&user_id)
-                .bind(&scope)
-                .bind(&req.resource)
-                .bind(auth_time)
-                .bind(now)
-                .bind(family_expires)
-                .execute(&mut *tx)
-                .await?;
-                if let Some(rt) = &refresh {
-                    sqlx::query("INSERT INTO kavach_oauth_refresh (token_hash, family_id, created_at) VALUES ($1, $2, $3)")
-                        .bind(crypto::token_hash(rt))
-                        .bind(&family_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(true)
-            }
-            .await;
-            r.map_err(internal)?
-        });
+        let fam = NewFamily { id: &family_id, client_id: &client.client_id, user_id: &user_id, scope: &scope, resource: req.resource.as_deref(), auth_time };
+        let won = self
+            .start_family("UPDATE kavach_oauth_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL", &hash, &fam, refresh.as_deref())
+            .await
+            .map_err(internal)?;
         if !won {
             self.code_replayed(&family_id, &client.client_id, ctx).await?;
             return Err(invalid());
@@ -261,6 +237,43 @@ impl Tokens<'_> {
             body["id_token"] = json!(self.id_token(client, &user, &req.scope, Some(auth_time.0 / 1000), req.nonce.as_deref()).await?);
         }
         Ok(body)
+    }
+
+    /// In one transaction: claim the grant with `claim` (an UPDATE with `$1` = now and
+    /// `$2` = `key` that must change exactly one row), create the family and its first
+    /// refresh token. False when the claim lost (already used).
+    pub(crate) async fn start_family(&self, claim: &'static str, key: &str, f: &NewFamily<'_>, refresh: Option<&str>) -> Result<bool> {
+        let now = Ts::now();
+        let expires = now.plus_secs(self.0.options.oauth.refresh_token_ttl.as_secs() as i64);
+        db!(&self.0.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            if sqlx::query(claim).bind(now).bind(key).execute(&mut *tx).await?.rows_affected() != 1 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO kavach_oauth_family (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(f.id)
+            .bind(f.client_id)
+            .bind(f.user_id)
+            .bind(f.scope)
+            .bind(f.resource)
+            .bind(f.auth_time)
+            .bind(now)
+            .bind(expires)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(rt) = refresh {
+                sqlx::query("INSERT INTO kavach_oauth_refresh (token_hash, family_id, created_at) VALUES ($1, $2, $3)")
+                    .bind(crypto::token_hash(rt))
+                    .bind(f.id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// A code came back a second time: the family it created is revoked (RFC 9700 §4.2.4).
@@ -282,7 +295,7 @@ impl Tokens<'_> {
         })
     }
 
-    async fn live_user(&self, user_id: &str) -> std::result::Result<crate::User, OAuthError> {
+    pub(crate) async fn live_user(&self, user_id: &str) -> std::result::Result<crate::User, OAuthError> {
         match self.0.users().get(user_id).await.map_err(internal)? {
             Some(u) if !u.is_banned(Ts::now()) => Ok(u),
             _ => Err(err("invalid_grant", "the user of this grant no longer exists or is banned")),
@@ -404,7 +417,7 @@ impl Tokens<'_> {
         self.respond(client, &fam, None).await
     }
 
-    async fn respond(&self, client: &Client, fam: &Family<'_>, refresh: Option<&str>) -> std::result::Result<Value, OAuthError> {
+    pub(crate) async fn respond(&self, client: &Client, fam: &Family<'_>, refresh: Option<&str>) -> std::result::Result<Value, OAuthError> {
         let o = &self.0.options.oauth;
         let now = Ts::now().0 / 1000;
         let ttl = o.access_token_ttl.as_secs() as i64;
@@ -433,7 +446,7 @@ impl Tokens<'_> {
         Ok(body)
     }
 
-    async fn id_token(&self, client: &Client, user: &crate::User, scope: &[String], auth_time: Option<i64>, nonce: Option<&str>) -> std::result::Result<String, OAuthError> {
+    pub(crate) async fn id_token(&self, client: &Client, user: &crate::User, scope: &[String], auth_time: Option<i64>, nonce: Option<&str>) -> std::result::Result<String, OAuthError> {
         let now = Ts::now().0 / 1000;
         let mut claims = json!({
             "iss": self.issuer(),
@@ -583,7 +596,7 @@ impl Tokens<'_> {
                 .await?;
             sqlx::query("DELETE FROM kavach_oauth_family WHERE expires_at < $1").bind(old).execute(pool).await?;
         });
-        Ok(())
+        self.purge_devices().await
     }
 }
 

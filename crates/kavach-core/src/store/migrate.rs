@@ -18,6 +18,7 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
     Migration { version: 4, description: "oauth clients", sql: include_str!("../../migrations/sqlite/0004_oauth_clients.sql") },
     Migration { version: 5, description: "oauth grants", sql: include_str!("../../migrations/sqlite/0005_oauth_grants.sql") },
     Migration { version: 6, description: "client metadata documents", sql: include_str!("../../migrations/sqlite/0006_client_metadata_documents.sql") },
+    Migration { version: 7, description: "device codes", sql: include_str!("../../migrations/sqlite/0007_device_codes.sql") },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -27,6 +28,7 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
     Migration { version: 4, description: "oauth clients", sql: include_str!("../../migrations/postgres/0004_oauth_clients.sql") },
     Migration { version: 5, description: "oauth grants", sql: include_str!("../../migrations/postgres/0005_oauth_grants.sql") },
     Migration { version: 6, description: "client metadata documents", sql: include_str!("../../migrations/postgres/0006_client_metadata_documents.sql") },
+    Migration { version: 7, description: "device codes", sql: include_str!("../../migrations/postgres/0007_device_codes.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

@@ -653,3 +653,62 @@ dual!(mcp_09_metadata_documents_checked_cached_and_used, |db| {
     assert_eq!(claims(t["access_token"].as_str().unwrap()).1["client_id"], id.as_str());
     assert_eq!(hits.load(Ordering::SeqCst), 1, "max-age=60: fetched once across the authorizations and the token request");
 });
+
+dual!(rfc8628_device_authorization_grant, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let id = a.register(json!({ "client_name": "CLI agent", "token_endpoint_auth_method": "none",
+        "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"] })).await["client_id"].as_str().unwrap().to_owned();
+    let start = || async {
+        let r = client().post(a.s.url("/oauth2/device_authorization")).form_of(&[("client_id", id.as_str()), ("scope", "mcp:tools"), ("resource", RESOURCE)])
+            .send().await.unwrap();
+        let (status, d) = json(r).await;
+        assert_eq!(status, 200, "{d}");
+        d
+    };
+    let d = start().await;
+    assert_eq!(d["interval"], 5);
+    assert!(d["verification_uri"].as_str().unwrap().ends_with("/oauth2/device"));
+    let (a, id) = (&a, &id);
+    let poll = |code: String| async move {
+        a.token(&[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", &code), ("client_id", id)], None).await
+    };
+    let code = d["device_code"].as_str().unwrap().to_owned();
+    let (status, e) = poll(code.clone()).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("authorization_pending")));
+    // Another request polled too fast: slow_down.
+    let d2 = start().await;
+    poll(d2["device_code"].as_str().unwrap().to_owned()).await;
+    let (_, e) = poll(d2["device_code"].as_str().unwrap().to_owned()).await;
+    assert_eq!(e["error"], "slow_down");
+    // Signing in on the device page itself (no session yet).
+    let r = client().post(a.s.url("/oauth2/device")).header("origin", a.s.origin()).form_of(&[("step", "lookup"),
+        ("user_code", d2["user_code"].as_str().unwrap()), ("email", "alice@example.com"), ("password", PW)]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(session_cookie(&r).is_some(), "signed in by the device form");
+    // The user: a wrong code is refused; the right one shows the client, then approve.
+    let user_code = d["user_code"].as_str().unwrap();
+    let submit = |pairs: Vec<(&'static str, String)>| {
+        let url = a.s.url("/oauth2/device");
+        let (cookie, origin) = (a.cookie.clone(), a.s.origin());
+        async move { client().post(url).header("cookie", cookie).header("origin", origin).form_of(&pairs).send().await.unwrap() }
+    };
+    let r = submit(vec![("step", "lookup".into()), ("user_code", "BBBB-BBBB".into())]).await;
+    assert_eq!(r.status(), 400);
+    let page = client().get(d["verification_uri_complete"].as_str().unwrap().replace(&a.issuer(), &a.s.url(""))).header("cookie", &a.cookie).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains(user_code), "the complete URI fills the code in");
+    let r = submit(vec![("step", "lookup".into()), ("user_code", user_code.to_lowercase().replace('-', " "))]).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("CLI agent") && html.contains("alice@example.com"), "{html}");
+    let start_at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = html[start_at..start_at + html[start_at..].find('"').unwrap()].to_owned();
+    let r = submit(vec![("step", "decide".into()), ("user_code", user_code.to_lowercase().replace('-', " ")), ("csrf", csrf), ("decision", "approve".into())]).await;
+    assert!(r.text().await.unwrap().contains("Device connected"));
+    tokio::time::sleep(std::time::Duration::from_millis(5100)).await;
+    let (status, t) = poll(code.clone()).await;
+    assert_eq!(status, 200, "{t}");
+    assert!(t["refresh_token"].is_string());
+    assert_eq!(claims(t["access_token"].as_str().unwrap()).1["aud"], RESOURCE);
+    let (status, e) = poll(code).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "a device code is redeemed once");
+});

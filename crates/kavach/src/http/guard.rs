@@ -11,7 +11,7 @@ use kavach_core::Kind;
 
 /// Routes where a request without cookies is still checked when it names an
 /// origin (login CSRF: signing a victim into the attacker's account).
-const LOGIN_ROUTES: &[&str] = &["/sign-in/email", "/sign-up/email", "/oauth2/sign-in"];
+const LOGIN_ROUTES: &[&str] = &["/sign-in/email", "/sign-up/email", "/oauth2/sign-in", "/oauth2/device"];
 
 fn origin_of_request(req: &Request) -> Option<Option<String>> {
     let h = req.headers();

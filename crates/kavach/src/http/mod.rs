@@ -86,7 +86,7 @@ pub const API_ROUTES: &[&str] = &[
     // The authorization server (`oauth`).
     "/.well-known/openid-configuration", "/oauth2/register", "/oauth2/authorize", "/oauth2/sign-in", "/oauth2/continue",
     "/oauth2/consent", "/oauth2/token", "/oauth2/par", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/userinfo",
-    "/oauth2/grants", "/oauth2/grants/revoke",
+    "/oauth2/grants", "/oauth2/grants/revoke", "/oauth2/device_authorization", "/oauth2/device",
 ];
 
 pub(crate) fn api_router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<S> {

@@ -6,6 +6,7 @@
 
 pub mod authorize;
 pub mod cimd;
+pub mod device;
 pub mod metadata;
 pub mod register;
 pub mod token;
@@ -27,6 +28,7 @@ pub(crate) fn router(k: &Kavach) -> Router<Kavach> {
         .route("/.well-known/openid-configuration", get(metadata::openid_configuration).options(preflight))
         .route("/oauth2/token", post(token::token).options(preflight))
         .route("/oauth2/par", post(token::par).options(preflight))
+        .route("/oauth2/device_authorization", post(device::device_authorization).options(preflight))
         .route("/oauth2/revoke", post(token::revoke).options(preflight))
         .route("/oauth2/introspect", post(token::introspect).options(preflight))
         .route("/oauth2/userinfo", get(token::userinfo).post(token::userinfo).options(preflight))
@@ -42,6 +44,7 @@ pub(crate) fn router(k: &Kavach) -> Router<Kavach> {
         .route("/oauth2/sign-in", get(authorize::sign_in_page).post(authorize::sign_in))
         .route("/oauth2/continue", get(authorize::continue_flow))
         .route("/oauth2/consent", post(authorize::consent))
+        .route("/oauth2/device", get(device::device_page).post(device::device_submit))
         .route("/oauth2/grants", get(authorize::list_grants))
         .route("/oauth2/grants/revoke", post(authorize::revoke_grant));
     cors.layer(middleware::from_fn(cors_layer)).merge(pages)

@@ -1,0 +1,166 @@
+//! RFC 8628 device authorization: the endpoint the device calls, and the page where
+//! the user enters the code, signs in if needed, and approves or denies.
+
+use super::token::client_request;
+use super::{error_response, json_no_store, parse_params};
+use crate::Kavach;
+use crate::http::pages::{escape, page};
+use crate::http::{Ctx, MaybeAuth, cookies};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use kavach_core::oauth::OAuthError;
+use kavach_core::{Kind, User};
+use serde_json::json;
+
+/// `POST /oauth2/device_authorization`.
+pub async fn device_authorization(State(k): State<Kavach>, headers: HeaderMap, body: Bytes) -> Response {
+    let (client, form) = match client_request(&k, &headers, &body, "/oauth2/device_authorization").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match k.tokens().device_authorization(&client, &form).await {
+        Ok(d) => {
+            let uri = k.options().api_url("/oauth2/device");
+            let complete = kavach_core::oauth::authorize::with_query(&uri, &[("user_code", &d.user_code)]);
+            json_no_store(StatusCode::OK, json!({ "device_code": d.device_code, "user_code": d.user_code, "verification_uri": uri,
+                "verification_uri_complete": complete, "expires_in": d.expires_in, "interval": d.interval }))
+        }
+        Err(e) => error_response(&e, false),
+    }
+}
+
+fn action(k: &Kavach) -> String {
+    escape(&format!("{}/oauth2/device", k.options().base_path.trim_end_matches('/')))
+}
+
+fn code_form(k: &Kavach, code: &str, signed_in: bool, error: Option<&str>) -> Response {
+    let err = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
+    let credentials = if signed_in {
+        String::new()
+    } else {
+        "<label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
+         <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>"
+            .to_owned()
+    };
+    let body = format!(
+        "<p>Enter the code your device shows.</p>{err}<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"step\" value=\"lookup\">\
+         <label for=\"code\">Code</label><input id=\"code\" name=\"user_code\" value=\"{}\" autocomplete=\"off\" autocapitalize=\"characters\" required autofocus>\
+         {credentials}<button type=\"submit\">Continue</button></form>",
+        action(k),
+        escape(code)
+    );
+    page(k, "Connect a device", &body)
+}
+
+/// `GET /oauth2/device[?user_code=…]`.
+pub async fn device_page(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, RawQuery(q): RawQuery) -> Response {
+    let params = parse_params(q.as_deref().unwrap_or("")).unwrap_or_default();
+    code_form(&k, params.get("user_code").map(String::as_str).unwrap_or(""), auth.is_some(), None)
+}
+
+fn csrf(k: &Kavach, session_token: &str, code: &str) -> String {
+    k.authorize().form_token(session_token, &format!("device\0{}", kavach_core::oauth::device::normalize_user_code(code)))
+}
+
+/// `POST /oauth2/device`: `step=lookup` (sign in if needed, show the request) or
+/// `step=decide` (approve or deny).
+pub async fn device_submit(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ctx): Ctx, body: Bytes) -> Response {
+    let form = match std::str::from_utf8(&body).map_err(|_| OAuthError::new("invalid_request", "not UTF-8")).and_then(parse_params) {
+        Ok(f) => f,
+        Err(e) => return page_error(&k, StatusCode::BAD_REQUEST, &e.description),
+    };
+    let code = form.get("user_code").cloned().unwrap_or_default();
+    // Who is approving: the session, or a sign-in on this same form.
+    let mut new_cookie = None;
+    let (user, auth_time, session_token): (User, i64, String) = match (&auth, form.get("email"), form.get("password")) {
+        (Some(a), _, _) => (a.data.user.clone(), a.data.session.created_at.0 / 1000, a.token.clone()),
+        (None, Some(email), Some(password)) => match k.auth().sign_in(email, password, &ctx).await {
+            Ok(out) => {
+                new_cookie = Some(cookies::set_session_cookie(&k, &out.session.token, true));
+                (out.user, kavach_core::store::Ts::now().0 / 1000, out.session.token)
+            }
+            Err(e) => {
+                let msg = match e.kind {
+                    Kind::TooManyRequests { .. } => "Too many attempts. Wait a few minutes and try again.".to_owned(),
+                    Kind::Unauthorized => "The email or password is not correct.".to_owned(),
+                    _ if e.is_client_error() => e.message.to_string(),
+                    _ => "Sign-in is not available right now.".to_owned(),
+                };
+                let mut r = code_form(&k, &code, false, Some(&msg));
+                *r.status_mut() = crate::http::error::status_of(e.kind);
+                return r;
+            }
+        },
+        (None, _, _) => return code_form(&k, &code, false, Some("Sign in to connect the device.")),
+    };
+    let mut resp = match form.get("step").map(String::as_str) {
+        Some("decide") => {
+            if !form.get("csrf").is_some_and(|c| kavach_core::crypto::ct_eq(c.as_bytes(), csrf(&k, &session_token, &code).as_bytes())) {
+                return page_error(&k, StatusCode::FORBIDDEN, "This form was not issued to your session; start again.");
+            }
+            let approve = form.get("decision").is_some_and(|d| d == "approve");
+            match k.tokens().device_decide(&code, &user, auth_time, approve, &ctx).await {
+                Ok(true) if approve => page(&k, "Device connected", "<p>You can return to your device: it is signed in.</p>"),
+                Ok(true) => page(&k, "Request denied", "<p>The device was not given access.</p>"),
+                Ok(false) => code_form(&k, "", true, Some("This code is not valid (expired, already used, or mistyped).")),
+                Err(e) => return crate::http::error::ApiError(e).into_response_page(),
+            }
+        }
+        _ => match k.tokens().device_request(&code).await {
+            Ok(Some(req)) => {
+                let name = match k.clients().get(&req.client_id).await {
+                    Ok(Some(c)) => c.metadata["client_name"].as_str().unwrap_or(&req.client_id).to_owned(),
+                    _ => req.client_id.clone(),
+                };
+                let o = &k.options().oauth;
+                let scopes: String = req.scope.iter().map(|s| format!("<li>{}</li>", escape(&o.describe(s)))).collect();
+                let resource = req.resource.as_ref().map(|r| format!("<p>On: <code>{}</code></p>", escape(r))).unwrap_or_default();
+                let body = format!(
+                    "<p><strong>{name}</strong> on a device wants to access your account <strong>{email}</strong>.</p>{resource}\
+                     <p>It asks to:</p><ul>{scopes}</ul><p>Only continue if you started this on your own device and the code matches.</p>\
+                     <form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"step\" value=\"decide\">\
+                     <input type=\"hidden\" name=\"user_code\" value=\"{code}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                     <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button> \
+                     <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+                    name = escape(&name),
+                    email = escape(&user.email),
+                    action = action(&k),
+                    code = escape(&code),
+                    csrf = escape(&csrf(&k, &session_token, &code)),
+                );
+                page(&k, &format!("Allow {name}?"), &body)
+            }
+            Ok(None) => {
+                let mut r = code_form(&k, &code, true, Some("This code is not valid (expired, already used, or mistyped)."));
+                *r.status_mut() = StatusCode::BAD_REQUEST;
+                r
+            }
+            Err(e) => return crate::http::error::ApiError(e).into_response_page(),
+        },
+    };
+    if let Some(c) = new_cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+fn page_error(k: &Kavach, status: StatusCode, msg: &str) -> Response {
+    let mut r = page(k, "This request cannot continue", &format!("<p role=\"alert\">{}</p>", escape(msg)));
+    *r.status_mut() = status;
+    r
+}
+
+trait PageError {
+    fn into_response_page(self) -> Response;
+}
+
+impl PageError for crate::http::error::ApiError {
+    fn into_response_page(self) -> Response {
+        tracing::error!(error = %self.0, "device authorization failed");
+        let mut r = axum::response::IntoResponse::into_response(self);
+        r.headers_mut().remove(header::SET_COOKIE);
+        r
+    }
+}
