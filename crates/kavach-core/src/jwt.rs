@@ -293,11 +293,7 @@ pub type Claims = serde_json::Map<String, serde_json::Value>;
 /// `exp`/`nbf` with at most `leeway` seconds of skew. Audience and issuer are the
 /// caller's to check.
 pub fn verify(token: &str, jwks: &serde_json::Value, leeway: i64) -> std::result::Result<(serde_json::Value, Claims), &'static str> {
-    let mut parts = token.split('.');
-    let (h, p, s) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(h), Some(p), Some(s), None) => (h, p, s),
-        _ => return Err("malformed token"),
-    };
+    let h = token.split('.').next().ok_or("malformed token")?;
     let header: serde_json::Value = B64.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("malformed header")?;
     let keys = jwks["keys"].as_array().ok_or("no keys")?;
     // Without a `kid`, only a set of exactly one key can say which key signed.
@@ -306,6 +302,27 @@ pub fn verify(token: &str, jwks: &serde_json::Value, leeway: i64) -> std::result
         None if keys.len() == 1 => &keys[0],
         None => return Err("no kid"),
     };
+    let (header, claims) = verify_with_key(token, jwk)?;
+    let now = Ts::now().0 / 1000;
+    let exp = claims.get("exp").and_then(|v| v.as_i64()).ok_or("no exp")?;
+    if now > exp + leeway {
+        return Err("expired");
+    }
+    if claims.get("nbf").and_then(|v| v.as_i64()).is_some_and(|nbf| now + leeway < nbf) {
+        return Err("not yet valid");
+    }
+    Ok((header, claims))
+}
+
+/// Verify a compact JWS's signature with one public JWK (the key decides the
+/// algorithm) and return its header and claims. No time checks.
+pub fn verify_with_key(token: &str, jwk: &serde_json::Value) -> std::result::Result<(serde_json::Value, Claims), &'static str> {
+    let mut parts = token.split('.');
+    let (h, p, s) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(h), Some(p), Some(s), None) => (h, p, s),
+        _ => return Err("malformed token"),
+    };
+    let header: serde_json::Value = B64.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("malformed header")?;
     let alg = header["alg"].as_str().ok_or("no alg")?;
     // The key decides the algorithm (no `alg: none`, no confusion): its `alg`, or for
     // keys published without one (clients' JWKS), the one algorithm its type allows.
@@ -338,13 +355,5 @@ pub fn verify(token: &str, jwks: &serde_json::Value, leeway: i64) -> std::result
         return Err("bad signature");
     }
     let claims: Claims = B64.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("malformed claims")?;
-    let now = Ts::now().0 / 1000;
-    let exp = claims.get("exp").and_then(|v| v.as_i64()).ok_or("no exp")?;
-    if now > exp + leeway {
-        return Err("expired");
-    }
-    if claims.get("nbf").and_then(|v| v.as_i64()).is_some_and(|nbf| now + leeway < nbf) {
-        return Err("not yet valid");
-    }
     Ok((header, claims))
 }

@@ -34,13 +34,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut headers = axum::http::HeaderMap::new();
         headers.insert("authorization", format!("Bearer {token}").parse()?);
         let uri: axum::http::Uri = "/mcp".parse()?;
-        rs.verify(&headers, &uri, &["mcp:tools"]).await.map_err(|e| format!("{e:?}"))?; // warm the JWKS cache
+        rs.verify(&axum::http::Method::POST, &headers, &uri, &["mcp:tools"]).await.map_err(|e| format!("{e:?}"))?; // warm the JWKS cache
         let n = 20_000;
         let mut samples = Vec::with_capacity(n);
         let start = Instant::now();
         for _ in 0..n {
             let t = Instant::now();
-            rs.verify(&headers, &uri, &["mcp:tools"]).await.map_err(|e| format!("{e:?}"))?;
+            rs.verify(&axum::http::Method::POST, &headers, &uri, &["mcp:tools"]).await.map_err(|e| format!("{e:?}"))?;
             samples.push(t.elapsed().as_nanos() as u64);
         }
         let total = start.elapsed();

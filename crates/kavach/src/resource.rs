@@ -38,6 +38,8 @@ pub struct ResourceServer {
     leeway: i64,
     http: reqwest::Client,
     jwks: RwLock<Option<(Instant, Arc<serde_json::Value>)>>,
+    /// DPoP proof ids seen recently (this instance), with their expiry (unix seconds).
+    dpop_seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 const JWKS_TTL: Duration = Duration::from_secs(300);
@@ -89,6 +91,7 @@ impl ResourceServer {
             jwks_uri: jwks_uri.into(),
             scopes_supported: vec![],
             leeway: 60,
+            dpop_seen: Default::default(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(10))
@@ -187,18 +190,18 @@ impl ResourceServer {
         self.refuse(StatusCode::FORBIDDEN, Some("insufficient_scope"), Some("the token lacks a required scope"), scopes)
     }
 
-    /// Validate the request's access token for an operation needing `scopes`.
-    pub async fn verify(&self, req_headers: &axum::http::HeaderMap, uri: &axum::http::Uri, scopes: &[&str]) -> Result<AccessToken, Refusal> {
+    /// Validate the request's access token for an operation needing `scopes`. A
+    /// DPoP-bound token (`cnf.jkt`) must come with the DPoP scheme and a proof from its
+    /// key for this method and URL (RFC 9449 §7); a bound token sent as Bearer is refused.
+    pub async fn verify(&self, method: &axum::http::Method, req_headers: &axum::http::HeaderMap, uri: &axum::http::Uri, scopes: &[&str]) -> Result<AccessToken, Refusal> {
         if uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("access_token="))) {
             return Err(self.refuse(StatusCode::BAD_REQUEST, Some("invalid_request"), Some("send the token in the Authorization header"), scopes));
         }
-        let Some(token) = req_headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-        else {
-            return Err(self.refuse(StatusCode::UNAUTHORIZED, None, None, scopes));
+        let auth = req_headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let (token, dpop_scheme) = match (auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")), auth.strip_prefix("DPoP ")) {
+            (Some(t), _) => (t.trim(), false),
+            (None, Some(t)) => (t.trim(), true),
+            _ => return Err(self.refuse(StatusCode::UNAUTHORIZED, None, None, scopes)),
         };
         let invalid = |d: &str| self.refuse(StatusCode::UNAUTHORIZED, Some("invalid_token"), Some(d), scopes);
         let set = self.jwks(false).await.map_err(|e| invalid(&e))?;
@@ -223,6 +226,28 @@ impl ResourceServer {
         };
         if !aud_ok {
             return Err(invalid("the token was issued for another resource"));
+        }
+        let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(|j| j.as_str());
+        match (bound, dpop_scheme) {
+            (None, false) => {}
+            (Some(_), false) => return Err(invalid("this token is DPoP-bound: use the DPoP scheme with a proof")),
+            (None, true) => return Err(invalid("this token is not DPoP-bound: use the Bearer scheme")),
+            (Some(jkt), true) => {
+                let proof = req_headers.get("dpop").and_then(|v| v.to_str().ok()).ok_or_else(|| invalid("a DPoP proof header is required"))?;
+                let url = format!("{}{}", kavach_core::origin_of(&self.resource).unwrap_or_default(), uri.path());
+                let now = kavach_core::store::Ts::now().0 / 1000;
+                let p = kavach_core::oauth::dpop::check(proof, method.as_str(), &url, Some(token), now).map_err(invalid)?;
+                if p.jkt != jkt {
+                    return Err(invalid("the DPoP proof is not from the key the token is bound to"));
+                }
+                let mut seen = self.dpop_seen.lock().unwrap_or_else(|e| e.into_inner());
+                if seen.len() > 100_000 {
+                    seen.retain(|_, exp| *exp > now);
+                }
+                if seen.insert(format!("{}:{}", p.jkt, p.jti), p.iat + kavach_core::oauth::dpop::MAX_AGE + 60).is_some_and(|exp| exp > now) {
+                    return Err(invalid("the DPoP proof was already used"));
+                }
+            }
         }
         let granted: Vec<String> = claims.get("scope").and_then(|v| v.as_str()).unwrap_or("").split_whitespace().map(str::to_owned).collect();
         let covered = |need: &str| granted.iter().any(|g| g == need || need.strip_prefix(g.as_str()).is_some_and(|rest| rest.starts_with(':')));
@@ -259,7 +284,7 @@ impl<S> tower::Layer<S> for RequireTokenLayer {
 impl Guard for RequireTokenLayer {
     async fn check(&self, mut req: Request) -> Verdict {
         let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
-        match self.rs.verify(req.headers(), req.uri(), &scopes).await {
+        match self.rs.verify(req.method(), req.headers(), req.uri(), &scopes).await {
             Ok(t) => {
                 req.extensions_mut().insert(t);
                 Verdict::Admit(req, None)

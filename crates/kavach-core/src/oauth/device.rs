@@ -130,7 +130,7 @@ impl Tokens<'_> {
 
     /// The token endpoint's device_code grant: pending, slow_down, denied, expired, or
     /// the tokens (once).
-    pub(crate) async fn device_grant(&self, client: &Client, form: &HashMap<String, String>, _ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
+    pub(crate) async fn device_grant(&self, client: &Client, form: &HashMap<String, String>, jkt: Option<&str>, _ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
         let code = form.get("device_code").ok_or_else(|| err("invalid_request", "device_code is required"))?;
         let hash = crypto::token_hash(code);
         type Row = (String, String, Option<String>, String, Option<String>, Option<Ts>, i64, Option<Ts>, Ts);
@@ -180,7 +180,7 @@ impl Tokens<'_> {
         let user = self.live_user(&user_id).await?;
         let family_id = crypto::new_id();
         let refresh = client.allows_grant("refresh_token").then(crypto::random_token);
-        let nf = NewFamily { id: &family_id, client_id: &client.client_id, user_id: &user_id, scope: &scope, resource: resource.as_deref(), auth_time };
+        let nf = NewFamily { id: &family_id, client_id: &client.client_id, user_id: &user_id, scope: &scope, resource: resource.as_deref(), auth_time, dpop_jkt: jkt };
         let won = self
             .start_family("UPDATE kavach_oauth_device SET status = 'redeemed', last_poll_at = $1 WHERE device_code_hash = $2 AND status = 'approved'", &hash, &nf, refresh.as_deref())
             .await
@@ -188,7 +188,7 @@ impl Tokens<'_> {
         if !won {
             return Err(err("invalid_grant", "the device code was already used"));
         }
-        let fam = Family { id: Some(&family_id), user_id: Some(&user_id), auth_time: Some(auth_time.0 / 1000), scope: scope.clone(), resource: resource.as_deref() };
+        let fam = Family { id: Some(&family_id), user_id: Some(&user_id), auth_time: Some(auth_time.0 / 1000), scope: scope.clone(), resource: resource.as_deref(), jkt };
         let mut body = self.respond(client, &fam, refresh.as_deref()).await?;
         let scopes: Vec<String> = scope.split(' ').map(str::to_owned).collect();
         if scopes.iter().any(|s| s == "openid") {

@@ -8,6 +8,7 @@
 pub mod authorize;
 pub mod clients;
 pub mod device;
+pub mod dpop;
 pub mod pkce;
 pub mod redirect;
 pub mod resource;

@@ -74,6 +74,7 @@ pub(crate) struct NewFamily<'r> {
     pub scope: &'r str,
     pub resource: Option<&'r str>,
     pub auth_time: Ts,
+    pub dpop_jkt: Option<&'r str>,
 }
 
 pub(crate) struct Family<'r> {
@@ -82,6 +83,8 @@ pub(crate) struct Family<'r> {
     pub auth_time: Option<i64>,
     pub scope: String,
     pub resource: Option<&'r str>,
+    /// The DPoP key the access token is bound to.
+    pub jkt: Option<&'r str>,
 }
 
 pub struct Tokens<'a>(pub(crate) &'a Core);
@@ -171,23 +174,41 @@ impl Tokens<'_> {
         })
     }
 
-    /// The token endpoint: run the grant in `form` for an authenticated client.
-    pub async fn grant(&self, client: &Client, form: &Params, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
+    /// Check a DPoP proof (RFC 9449) and record its `jti` (replays are refused, across
+    /// instances). Returns the key's thumbprint.
+    pub async fn check_dpop(&self, proof: &str, method: &str, url: &str, access_token: Option<&str>) -> std::result::Result<String, OAuthError> {
+        let bad = |m: &str| err("invalid_dpop_proof", m.to_owned());
+        let p = super::dpop::check(proof, method, url, access_token, Ts::now().0 / 1000).map_err(bad)?;
+        let key = format!("dpop:{}:{}", p.jkt, p.jti);
+        if !self.remember_jti(&key, p.iat + super::dpop::MAX_AGE + 60).await.map_err(internal)? {
+            return Err(bad("the DPoP proof was already used"));
+        }
+        Ok(p.jkt)
+    }
+
+    /// The token endpoint: run the grant in `form` for an authenticated client. `dpop`
+    /// is the request's DPoP proof, if any: the tokens are then bound to its key.
+    pub async fn grant(&self, client: &Client, form: &Params, dpop: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
         let grant = form.get("grant_type").map(String::as_str).ok_or_else(|| err("invalid_request", "grant_type is required"))?;
+        let jkt = match dpop {
+            Some(p) => Some(self.check_dpop(p, "POST", &self.0.options.api_url("/oauth2/token"), None).await?),
+            None => None,
+        };
+        let jkt = jkt.as_deref();
         match grant {
             "authorization_code" | "refresh_token" | "client_credentials" if !client.allows_grant(grant) => {
                 Err(err("unauthorized_client", format!("this client is not registered for the {grant} grant")))
             }
-            "authorization_code" => self.authorization_code(client, form, ctx).await,
-            "refresh_token" => self.refresh(client, form, ctx).await,
-            "client_credentials" => self.client_credentials(client, form).await,
+            "authorization_code" => self.authorization_code(client, form, jkt, ctx).await,
+            "refresh_token" => self.refresh(client, form, jkt, ctx).await,
+            "client_credentials" => self.client_credentials(client, form, jkt).await,
             super::device::GRANT if !client.allows_grant(grant) => Err(err("unauthorized_client", "this client is not registered for the device_code grant")),
-            super::device::GRANT => self.device_grant(client, form, ctx).await,
+            super::device::GRANT => self.device_grant(client, form, jkt, ctx).await,
             other => Err(err("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
         }
     }
 
-    async fn authorization_code(&self, client: &Client, form: &Params, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
+    async fn authorization_code(&self, client: &Client, form: &Params, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
         let code = form.get("code").ok_or_else(|| err("invalid_request", "code is required"))?;
         let hash = crypto::token_hash(code);
         let row: Option<(String, String, String, Ts, Ts, Option<Ts>)> = db!(&self.0.db, |pool| {
@@ -222,7 +243,7 @@ impl Tokens<'_> {
         let user = self.live_user(&user_id).await?;
         let refresh = client.allows_grant("refresh_token").then(crypto::random_token);
         let scope = req.scope_string();
-        let fam = NewFamily { id: &family_id, client_id: &client.client_id, user_id: &user_id, scope: &scope, resource: req.resource.as_deref(), auth_time };
+        let fam = NewFamily { id: &family_id, client_id: &client.client_id, user_id: &user_id, scope: &scope, resource: req.resource.as_deref(), auth_time, dpop_jkt: jkt };
         let won = self
             .start_family("UPDATE kavach_oauth_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL", &hash, &fam, refresh.as_deref())
             .await
@@ -231,7 +252,7 @@ impl Tokens<'_> {
             self.code_replayed(&family_id, &client.client_id, ctx).await?;
             return Err(invalid());
         }
-        let fam = Family { id: Some(&family_id), user_id: Some(&user_id), auth_time: Some(auth_time.0 / 1000), scope: scope.clone(), resource: req.resource.as_deref() };
+        let fam = Family { id: Some(&family_id), user_id: Some(&user_id), auth_time: Some(auth_time.0 / 1000), scope: scope.clone(), resource: req.resource.as_deref(), jkt };
         let mut body = self.respond(client, &fam, refresh.as_deref()).await?;
         if req.scope.iter().any(|s| s == "openid") {
             body["id_token"] = json!(self.id_token(client, &user, &req.scope, Some(auth_time.0 / 1000), req.nonce.as_deref()).await?);
@@ -251,7 +272,8 @@ impl Tokens<'_> {
                 return Ok(false);
             }
             sqlx::query(
-                "INSERT INTO kavach_oauth_family (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO kavach_oauth_family (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, dpop_jkt) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(f.id)
             .bind(f.client_id)
@@ -261,6 +283,7 @@ impl Tokens<'_> {
             .bind(f.auth_time)
             .bind(now)
             .bind(expires)
+            .bind(f.dpop_jkt)
             .execute(&mut *tx)
             .await?;
             if let Some(rt) = refresh {
@@ -302,14 +325,14 @@ impl Tokens<'_> {
         }
     }
 
-    async fn refresh(&self, client: &Client, form: &Params, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
+    async fn refresh(&self, client: &Client, form: &Params, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
         let presented = form.get("refresh_token").ok_or_else(|| err("invalid_request", "refresh_token is required"))?;
         let hash = crypto::token_hash(presented);
-        type Row = (String, Option<Ts>, Option<String>, String, Option<String>, String, Option<String>, Option<Ts>, Ts, Option<Ts>);
+        type Row = (String, Option<Ts>, Option<String>, String, Option<String>, String, Option<String>, Option<Ts>, Ts, Option<Ts>, Option<String>);
         let load = || async {
             let row: Option<Row> = db!(&self.0.db, |pool| {
                 sqlx::query_as(
-                    "SELECT r.family_id, r.rotated_at, r.successor_sealed, f.client_id, f.user_id, f.scope, f.resource, f.auth_time, f.expires_at, f.revoked_at \
+                    "SELECT r.family_id, r.rotated_at, r.successor_sealed, f.client_id, f.user_id, f.scope, f.resource, f.auth_time, f.expires_at, f.revoked_at, f.dpop_jkt \
                      FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id WHERE r.token_hash = $1",
                 )
                 .bind(&hash)
@@ -326,6 +349,13 @@ impl Tokens<'_> {
         if row.3 != client.client_id || row.9.is_some() || row.8 < now {
             return Err(invalid());
         }
+        // A DPoP-bound grant refreshes only with a proof from the same key (RFC 9449 §5).
+        if let Some(bound) = &row.10
+            && jkt != Some(bound.as_str())
+        {
+            return Err(err("invalid_grant", "this refresh token is bound to a DPoP key: send a proof made with it"));
+        }
+        let at_jkt: Option<String> = row.10.clone().or_else(|| jkt.map(str::to_owned));
         if let Some(r) = form.get("resource")
             && Some(resource::canonical(r)?) != row.6
         {
@@ -373,7 +403,7 @@ impl Tokens<'_> {
                 r.map_err(internal)?
             });
             if won {
-                let fam = Family { id: Some(&row.0), user_id: row.4.as_deref(), auth_time: row.7.map(|t| t.0 / 1000), scope, resource: row.6.as_deref() };
+                let fam = Family { id: Some(&row.0), user_id: row.4.as_deref(), auth_time: row.7.map(|t| t.0 / 1000), scope, resource: row.6.as_deref(), jkt: at_jkt.as_deref() };
                 return self.respond(client, &fam, Some(&successor)).await;
             }
             // Another request rotated it a moment ago: fall through to the grace rule.
@@ -400,11 +430,11 @@ impl Tokens<'_> {
             tracing::warn!(client_id = %client.client_id, family = %row.0, "refresh token reused: the grant family is revoked");
             return Err(invalid());
         };
-        let fam = Family { id: Some(&row.0), user_id: row.4.as_deref(), auth_time: row.7.map(|t| t.0 / 1000), scope, resource: row.6.as_deref() };
+        let fam = Family { id: Some(&row.0), user_id: row.4.as_deref(), auth_time: row.7.map(|t| t.0 / 1000), scope, resource: row.6.as_deref(), jkt: at_jkt.as_deref() };
         self.respond(client, &fam, Some(&successor)).await
     }
 
-    async fn client_credentials(&self, client: &Client, form: &Params) -> std::result::Result<Value, OAuthError> {
+    async fn client_credentials(&self, client: &Client, form: &Params, jkt: Option<&str>) -> std::result::Result<Value, OAuthError> {
         if !client.confidential {
             return Err(err("unauthorized_client", "client_credentials needs a confidential client"));
         }
@@ -413,7 +443,7 @@ impl Tokens<'_> {
             return Err(err("invalid_scope", "user scopes (openid, profile, email, offline_access) do not apply to client_credentials"));
         }
         let Some(resource) = resource else { return Err(err("invalid_target", "client_credentials needs a resource (or scopes of one resource)")) };
-        let fam = Family { id: None, user_id: None, auth_time: None, scope: scope.join(" "), resource: Some(&resource) };
+        let fam = Family { id: None, user_id: None, auth_time: None, scope: scope.join(" "), resource: Some(&resource), jkt };
         self.respond(client, &fam, None).await
     }
 
@@ -438,8 +468,12 @@ impl Tokens<'_> {
         if let Some(t) = fam.auth_time {
             claims["auth_time"] = json!(t);
         }
+        if let Some(k) = fam.jkt {
+            claims["cnf"] = json!({ "jkt": k });
+        }
         let at = self.0.keys.sign(o.access_token_alg, "at+jwt", &claims).await.map_err(internal)?;
-        let mut body = json!({ "access_token": at, "token_type": "Bearer", "expires_in": ttl, "scope": fam.scope });
+        let token_type = if fam.jkt.is_some() { "DPoP" } else { "Bearer" };
+        let mut body = json!({ "access_token": at, "token_type": token_type, "expires_in": ttl, "scope": fam.scope });
         if let Some(rt) = refresh {
             body["refresh_token"] = json!(rt);
         }
@@ -530,8 +564,9 @@ impl Tokens<'_> {
             return Err(err("invalid_client", "introspection needs an authenticated confidential client"));
         }
         if let Some(at) = self.active(token).await.map_err(internal)? {
-            let mut out = json!({ "active": true, "token_type": "Bearer" });
-            for k in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time"] {
+            let token_type = if at.claims.contains_key("cnf") { "DPoP" } else { "Bearer" };
+            let mut out = json!({ "active": true, "token_type": token_type });
+            for k in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "cnf"] {
                 if let Some(v) = at.claims.get(k) {
                     out[k] = v.clone();
                 }
@@ -565,9 +600,22 @@ impl Tokens<'_> {
         }
     }
 
-    /// OpenID Connect userinfo for an access token with the `openid` scope.
-    pub async fn userinfo(&self, token: &str) -> std::result::Result<Value, OAuthError> {
+    /// OpenID Connect userinfo for an access token with the `openid` scope. `dpop` is
+    /// (proof, method, URL) when the request used the DPoP scheme.
+    pub async fn userinfo(&self, token: &str, dpop: Option<(&str, &str, &str)>) -> std::result::Result<Value, OAuthError> {
         let at = self.active(token).await.map_err(internal)?.ok_or_else(|| err("invalid_token", "the access token is invalid, expired or revoked"))?;
+        let bound = at.claims.get("cnf").and_then(|c| c.get("jkt")).and_then(Value::as_str);
+        match (bound, dpop) {
+            (None, None) => {}
+            (Some(b), Some((proof, method, url))) => {
+                let jkt = self.check_dpop(proof, method, url, Some(token)).await.map_err(|e| err("invalid_token", e.description))?;
+                if jkt != b {
+                    return Err(err("invalid_token", "the DPoP proof is not from the key the token is bound to"));
+                }
+            }
+            (Some(_), None) => return Err(err("invalid_token", "this token is DPoP-bound: present it with the DPoP scheme and a proof")),
+            (None, Some(_)) => return Err(err("invalid_token", "this token is not DPoP-bound: present it as a Bearer token")),
+        }
         let scopes: Vec<String> = at.scopes().into_iter().map(str::to_owned).collect();
         if !scopes.iter().any(|s| s == "openid") {
             return Err(err("insufficient_scope", "userinfo needs the openid scope"));

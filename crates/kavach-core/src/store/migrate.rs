@@ -19,6 +19,7 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
     Migration { version: 5, description: "oauth grants", sql: include_str!("../../migrations/sqlite/0005_oauth_grants.sql") },
     Migration { version: 6, description: "client metadata documents", sql: include_str!("../../migrations/sqlite/0006_client_metadata_documents.sql") },
     Migration { version: 7, description: "device codes", sql: include_str!("../../migrations/sqlite/0007_device_codes.sql") },
+    Migration { version: 8, description: "dpop", sql: include_str!("../../migrations/sqlite/0008_dpop.sql") },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -29,6 +30,7 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
     Migration { version: 5, description: "oauth grants", sql: include_str!("../../migrations/postgres/0005_oauth_grants.sql") },
     Migration { version: 6, description: "client metadata documents", sql: include_str!("../../migrations/postgres/0006_client_metadata_documents.sql") },
     Migration { version: 7, description: "device codes", sql: include_str!("../../migrations/postgres/0007_device_codes.sql") },
+    Migration { version: 8, description: "dpop", sql: include_str!("../../migrations/postgres/0008_dpop.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 #[path = "../../../kavach/examples/mcp_server.rs"]
 #[allow(dead_code)]
-mod mcp_example;
+pub mod mcp_example;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

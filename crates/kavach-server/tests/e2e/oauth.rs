@@ -712,3 +712,93 @@ dual!(rfc8628_device_authorization_grant, |db| {
     let (status, e) = poll(code).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "a device code is redeemed once");
 });
+
+/// A DPoP proof (RFC 9449) signed with `key`.
+fn dpop_proof(key: &aws_lc_rs::signature::Ed25519KeyPair, htm: &str, htu: &str, ath: Option<&str>) -> String {
+    use aws_lc_rs::signature::KeyPair;
+    let jwk = json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(key.public_key().as_ref()) });
+    let header = json!({ "typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk });
+    let mut claims = json!({ "jti": kavach_core::crypto::new_id(), "htm": htm, "htu": htu, "iat": kavach_core::store::Ts::now().0 / 1000 });
+    if let Some(a) = ath {
+        claims["ath"] = json!(kavach_core::oauth::dpop::ath(a));
+    }
+    let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+    format!("{input}.{}", B64.encode(key.sign(input.as_bytes()).as_ref()))
+}
+
+fn jkt_of(key: &aws_lc_rs::signature::Ed25519KeyPair) -> String {
+    use aws_lc_rs::signature::KeyPair;
+    kavach_core::oauth::dpop::thumbprint(&json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(key.public_key().as_ref()) })).unwrap()
+}
+
+dual!(rfc9449_dpop_bound_tokens_at_the_as_and_the_resource_server, |db| {
+    use aws_lc_rs::signature::Ed25519KeyPair;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resource = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
+    let a = As::start(db, &resource, "").await;
+    let rs = std::sync::Arc::new(kavach::resource::ResourceServer::new(resource.clone(), a.issuer(), a.s.url("/jwks")));
+    let app = crate::mcp::mcp_example::app(rs);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (_, m) = json(client().get(a.s.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
+    assert!(m["dpop_signing_alg_values_supported"].as_array().unwrap().contains(&json!("EdDSA")));
+    let (key, other) = (Ed25519KeyPair::generate().unwrap(), Ed25519KeyPair::generate().unwrap());
+    let token_url = format!("{}/oauth2/token", a.issuer());
+    let id = a.public_client().await;
+    let q = a.code(&id, &[("scope", "openid mcp:tools"), ("resource", &resource)]).await;
+    let send = |form: Vec<(&'static str, String)>, proof: Option<String>| {
+        let url = a.s.url("/oauth2/token");
+        async move {
+            let mut rq = client().post(url).form_of(&form);
+            if let Some(p) = proof {
+                rq = rq.header("dpop", p);
+            }
+            json(rq.send().await.unwrap()).await
+        }
+    };
+    let code_form = vec![("grant_type", "authorization_code".to_owned()), ("code", q["code"].clone()), ("code_verifier", VERIFIER.into()),
+        ("redirect_uri", REDIRECT.into()), ("client_id", id.clone())];
+    let (status, e) = send(code_form.clone(), Some(dpop_proof(&key, "GET", &token_url, None))).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_dpop_proof")), "wrong htm");
+    let (status, e) = send(code_form.clone(), Some(dpop_proof(&key, "POST", "http://127.0.0.1:1/oauth2/token", None))).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_dpop_proof")), "wrong htu");
+    let proof = dpop_proof(&key, "POST", &token_url, None);
+    let (status, t) = send(code_form, Some(proof.clone())).await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["token_type"], "DPoP");
+    let at = t["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims(&at).1["cnf"]["jkt"], jkt_of(&key).as_str(), "bound with cnf.jkt");
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |rt: &str| vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", rt.to_owned()), ("client_id", id.clone())];
+    let (status, e) = send(refresh(&rt), Some(proof)).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_dpop_proof")), "a replayed proof");
+    let (status, e) = send(refresh(&rt), Some(dpop_proof(&other, "POST", &token_url, None))).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "a refresh from another key");
+    let (status, e) = send(refresh(&rt), None).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "a refresh without a proof");
+    let (status, t2) = send(refresh(&rt), Some(dpop_proof(&key, "POST", &token_url, None))).await;
+    assert_eq!((status, t2["token_type"].as_str()), (200, Some("DPoP")), "{t2}");
+    // Userinfo: the DPoP scheme with a proof carrying ath; not as Bearer; not replayed.
+    let userinfo = a.s.url("/oauth2/userinfo");
+    let ui_url = format!("{}/oauth2/userinfo", a.issuer());
+    let r = client().get(&userinfo).bearer_auth(&at).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a DPoP-bound token used as Bearer");
+    let p = dpop_proof(&key, "GET", &ui_url, Some(&at));
+    let r = client().get(&userinfo).header("authorization", format!("DPoP {at}")).header("dpop", &p).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client().get(&userinfo).header("authorization", format!("DPoP {at}")).header("dpop", &p).send().await.unwrap();
+    assert_eq!(r.status(), 401, "replayed proof");
+    let r = client().get(&userinfo).header("authorization", format!("DPoP {at}")).header("dpop", dpop_proof(&key, "GET", &ui_url, None)).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a proof without ath");
+    // The resource server (kavach::resource) checks the binding too.
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
+    let r = client().post(&resource).bearer_auth(&at).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 401, "RS: DPoP-bound token as Bearer");
+    let p = dpop_proof(&key, "POST", &resource, Some(&at));
+    let r = client().post(&resource).header("authorization", format!("DPoP {at}")).header("dpop", &p).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200, "RS: DPoP scheme with a proof");
+    let r = client().post(&resource).header("authorization", format!("DPoP {at}")).header("dpop", &p).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 401, "RS: replayed proof");
+    let p = dpop_proof(&other, "POST", &resource, Some(&at));
+    let r = client().post(&resource).header("authorization", format!("DPoP {at}")).header("dpop", &p).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 401, "RS: proof from another key");
+});

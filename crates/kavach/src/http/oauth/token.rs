@@ -40,7 +40,15 @@ pub async fn token(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, b
         Ok(x) => x,
         Err(r) => return r,
     };
-    match k.tokens().grant(&client, &form, &ctx).await {
+    let dpop = match headers.get_all("dpop").iter().collect::<Vec<_>>().as_slice() {
+        [] => None,
+        [one] => match one.to_str() {
+            Ok(p) => Some(p.to_owned()),
+            Err(_) => return error_response(&OAuthError::new("invalid_dpop_proof", "malformed DPoP header"), false),
+        },
+        _ => return error_response(&OAuthError::new("invalid_dpop_proof", "send exactly one DPoP proof"), false),
+    };
+    match k.tokens().grant(&client, &form, dpop.as_deref(), &ctx).await {
         Ok(body) => json_no_store(StatusCode::OK, body),
         Err(e) => error_response(&e, false),
     }
@@ -87,8 +95,9 @@ pub async fn introspect(State(k): State<Kavach>, headers: HeaderMap, body: Bytes
     }
 }
 
-/// `GET|POST /oauth2/userinfo` (OpenID Connect Core §5.3), Bearer access token.
-pub async fn userinfo(State(k): State<Kavach>, headers: HeaderMap) -> Response {
+/// `GET|POST /oauth2/userinfo` (OpenID Connect Core §5.3): a Bearer access token, or
+/// a DPoP-bound one with the DPoP scheme and a proof.
+pub async fn userinfo(State(k): State<Kavach>, method: axum::http::Method, headers: HeaderMap) -> Response {
     let challenge = |status: StatusCode, error: &str, desc: &str| {
         let mut r = (status, axum::Json(json!({ "error": error, "error_description": desc }))).into_response();
         let v = if error.is_empty() { "Bearer".to_owned() } else { format!("Bearer error=\"{error}\", error_description=\"{desc}\"") };
@@ -98,12 +107,20 @@ pub async fn userinfo(State(k): State<Kavach>, headers: HeaderMap) -> Response {
         super::no_store(&mut r);
         r
     };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    let Some(token) = token else { return challenge(StatusCode::UNAUTHORIZED, "", "") };
-    match k.tokens().userinfo(token.trim()).await {
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (token, dpop_scheme) = match (auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")), auth.strip_prefix("DPoP ")) {
+        (Some(t), _) => (t.trim(), false),
+        (None, Some(t)) => (t.trim(), true),
+        _ => return challenge(StatusCode::UNAUTHORIZED, "", ""),
+    };
+    let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
+    let url = k.options().api_url("/oauth2/userinfo");
+    let dpop = match (dpop_scheme, proof) {
+        (true, Some(p)) => Some((p, method.as_str(), url.as_str())),
+        (true, None) => return challenge(StatusCode::UNAUTHORIZED, "invalid_token", "the DPoP scheme needs a DPoP proof header"),
+        (false, _) => None,
+    };
+    match k.tokens().userinfo(token, dpop).await {
         Ok(body) => json_no_store(StatusCode::OK, body),
         Err(e) if e.error == "insufficient_scope" => challenge(StatusCode::FORBIDDEN, e.error, &e.description),
         Err(e) if e.error == "server_error" => error_response(&e, false),
