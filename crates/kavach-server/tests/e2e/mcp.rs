@@ -1,5 +1,5 @@
 //! Real third-party MCP/OAuth clients against Kavach plus the example MCP server:
-//! the official MCP TypeScript SDKs v1 and v2, panva's oauth4webapi and the official
+//! the official MCP TypeScript SDKs v1 and v2 (v2 also with a Client ID Metadata Document), panva's oauth4webapi and the official
 //! MCP conformance suite's authorization-server scenarios, from a temporary copy of
 //! `shared/interop/mcp` (whose assertions are used as they are; only the browser step
 //! is Kavach's: `tests/js/mcp-interop/harness-lib.mjs` signs in with a real session
@@ -151,4 +151,70 @@ dual!(oidc_openid_client_code_flow_with_nonce, |db| {
         .await
         .unwrap();
     assert_eq!(out.matches("PASS  ").count(), 4, "openid-client: 4 checks\n{out}");
+});
+
+/// A test CA and a certificate for 127.0.0.1 it signed (openssl), in `dir`.
+fn test_ca(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let st = Command::new("openssl").args(args).current_dir(dir).stderr(std::process::Stdio::null()).status().expect("openssl");
+        assert!(st.success(), "openssl {args:?}");
+    };
+    openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=kavach test CA"]);
+    openssl(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    openssl(&["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "1", "-extfile", "ext.cnf"]);
+}
+
+/// Kills a child process when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+dual!(mcp_interop_sdk_v2_with_a_client_id_metadata_document, |db| {
+    use std::io::BufRead;
+    let work = tokio::task::spawn_blocking(interop_copy).await.unwrap();
+    // The document is served over https by a certificate of a test CA, which the
+    // server trusts through SSL_CERT_FILE (the SDK insists on an https URL).
+    let pki = temp_dir();
+    test_ca(&pki);
+    let port = free_port().to_string();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js/mcp-interop/cimd-server.mjs");
+    let mut child = Command::new("node")
+        .arg(script)
+        .env("PORT", &port)
+        .env("KEY", pki.join("leaf.key"))
+        .env("CERT", pki.join("leaf.pem"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _server = Child(child);
+    let cimd_url = line.trim().to_owned();
+    assert!(cimd_url.starts_with("https://127.0.0.1:"), "{cimd_url}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resource = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
+    let ca = pki.join("ca.pem").to_string_lossy().into_owned();
+    let a = As::start_with_env(db, &resource, "access_token_ttl = \"4s\"\nmetadata_documents_insecure = true", &[("SSL_CERT_FILE", &ca)]).await;
+    let rs = Arc::new(kavach::resource::ResourceServer::new(resource.clone(), a.s.url(""), a.s.url("/jwks")).scopes_supported(["mcp:tools", "mcp:admin"]).leeway(0));
+    let app = mcp_example::app(rs);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let trace = work.join("sdk-v2-cimd.jsonl").to_string_lossy().into_owned();
+    let env: Vec<(&str, String)> = vec![("MCP_URL", resource.clone()), ("SESSION_COOKIE", a.cookie.clone()), ("TOKEN_TTL", "4".into()),
+        ("TRACE", trace.clone()), ("CIMD_URL", cimd_url.clone())];
+    let w = work.clone();
+    let out = tokio::task::spawn_blocking(move || run_client(&w, "node", &["sdk-v2-flow.mjs"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()))
+        .await
+        .unwrap();
+    assert!(out.contains(&format!("client {cimd_url}")), "the client_id is the document's URL:\n{out}");
+    assert!(out.contains("whoami after refresh -> subject") && out.contains("admin_echo -> admin: hi"), "{out}");
+    let t = std::fs::read_to_string(&trace).unwrap();
+    assert!(!t.contains("/oauth2/register"), "no dynamic registration with a metadata document");
+    let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_dir_all(&pki);
 });

@@ -48,11 +48,17 @@ pub struct As {
 impl As {
     /// On `http://127.0.0.1:<free port>` (Node clients may resolve `localhost` to ::1).
     pub async fn start(db: &str, resource: &str, extra: &str) -> As {
+        Self::start_with_env(db, resource, extra, &[]).await
+    }
+
+    pub async fn start_with_env(db: &str, resource: &str, extra: &str, env: &[(&str, &str)]) -> As {
         let dir = temp_dir();
         let cfg = oauth_config(&dir, resource, extra);
         let port = free_port();
         let (listen, base) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
-        let s = Server::start_in(dir, db, &[("KAVACH_CONFIG", &cfg), ("KAVACH_LISTEN", &listen), ("KAVACH_BASE_URL", &base)]);
+        let mut all = vec![("KAVACH_CONFIG", cfg.as_str()), ("KAVACH_LISTEN", listen.as_str()), ("KAVACH_BASE_URL", base.as_str())];
+        all.extend_from_slice(env);
+        let s = Server::start_in(dir, db, &all);
         let cookie = sign_up(&s, "alice@example.com").await;
         As { s, cookie }
     }
