@@ -47,6 +47,7 @@ struct Inner {
     trusted_proxies: Vec<Cidr>,
     metrics: http::metrics::Metrics,
     openapi: std::sync::OnceLock<String>,
+    pages: http::templates::PageTemplates,
     _background: Vec<tokio::task::AbortHandle>,
 }
 
@@ -117,6 +118,11 @@ impl Kavach {
     }
 
     /// The OpenAPI document of the API, generated from the code.
+    /// The hosted pages' templates.
+    pub fn page_templates(&self) -> &http::templates::PageTemplates {
+        &self.inner.pages
+    }
+
     pub fn openapi_json(&self) -> &str {
         self.inner.openapi.get_or_init(|| http::openapi::document(self.options()))
     }
@@ -256,6 +262,7 @@ impl KavachBuilder {
             None => None,
         };
         let templates = Templates::load(self.templates_dir.as_deref())?;
+        let pages = http::templates::PageTemplates::load(self.templates_dir.as_deref().map(|d| d.join("pages")).as_deref())?;
         let mailer = self.mailer.unwrap_or_else(|| Arc::new(DevMailer::new("kavach-data/outbox")));
         let core = Arc::new(Core::new(db, self.options, mailer, templates, limiter)?.with_legacy_verifiers(self.legacy));
         let background = if self.background.unwrap_or(true) {
@@ -269,6 +276,7 @@ impl KavachBuilder {
                 trusted_proxies: self.trusted_proxies,
                 metrics: Default::default(),
                 openapi: Default::default(),
+                pages,
                 _background: background,
             }),
         })

@@ -808,3 +808,29 @@ dual!(rfc9449_dpop_bound_tokens_at_the_as_and_the_resource_server, |db| {
     let r = client().post(&resource).header("authorization", format!("DPoP {at}")).header("dpop", &p).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 401, "RS: proof from another key");
 });
+
+dual!(hosted_pages_use_the_operators_templates, |db| {
+    let dir = temp_dir();
+    let pages = dir.join("templates/pages");
+    std::fs::create_dir_all(&pages).unwrap();
+    std::fs::write(pages.join("layout.html"), "<!doctype html><title>{{ title }}</title><body class=\"acme\">{{ body }}</body>").unwrap();
+    std::fs::write(pages.join("consent.html"), "<p>ACME asks: may {{ client_name }} act for {{ email }}?</p>\
+        <form method=\"post\" action=\"{{ action }}\"><input type=\"hidden\" name=\"flow\" value=\"{{ flow }}\"><input type=\"hidden\" name=\"csrf\" value=\"{{ csrf }}\">\
+        <button name=\"decision\" value=\"approve\">Yes</button></form>").unwrap();
+    let cfg = dir.join("kavach.toml");
+    std::fs::write(&cfg, format!("[email]\ntemplates_dir = \"{}\"\n[email_password]\nrequire_email_verification = false\n[[oauth.resources]]\nuri = \"{RESOURCE}\"\nscopes = [\"mcp:tools\"]\n",
+        dir.join("templates").display())).unwrap();
+    let s = Server::start_in(dir.clone(), db, &[("KAVACH_CONFIG", cfg.to_str().unwrap())]);
+    let a = As { cookie: sign_up(&s, "alice@example.com").await, s };
+    let id = a.public_client().await;
+    let page = a.authorize(&a.authorize_url(&id, &[]), Some(&a.cookie)).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("class=\"acme\"") && html.contains("ACME asks: may Test app act for alice@example.com?"), "{html}");
+    // The built-in templates still escape: a client name with markup is shown as text.
+    let evil = a.register(json!({ "client_name": "<script>x</script>", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none" })).await;
+    let html = a.authorize(&a.authorize_url(evil["client_id"].as_str().unwrap(), &[]), Some(&a.cookie)).await.text().await.unwrap();
+    assert!(html.contains("&lt;script&gt;") && !html.contains("<script>x"), "{html}");
+    let q = callback(&a.consent(a.authorize(&a.authorize_url(&id, &[]), Some(&a.cookie)).await, "approve", &a.cookie).await);
+    assert!(q.contains_key("code"), "the operator's form still completes the flow");
+});

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod routes;
+pub mod templates;
 
 use crate::Kavach;
 use axum::Router;

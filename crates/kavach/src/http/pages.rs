@@ -31,20 +31,15 @@ pub(crate) fn secure_headers(resp: &mut Response) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#111}\
-label{display:block;margin:1rem 0 .25rem}input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
-button{margin-top:1rem;padding:.6rem 1.2rem;font-size:1rem}.error{color:#a00}";
-
 pub(crate) fn page(k: &Kavach, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{t} · {app}</title><style>{STYLE}</style></head><body><main><h1>{t}</h1>{body}</main></body></html>",
-        t = escape(title),
-        app = escape(&k.options().app_name),
-    );
-    let mut resp = Html(html).into_response();
+    let mut resp = Html(k.page_templates().page(&k.options().app_name, title, body)).into_response();
     secure_headers(&mut resp);
     resp
+}
+
+/// A page whose body is the template `name` rendered with `ctx`.
+pub(crate) fn template_page(k: &Kavach, title: &str, name: &str, ctx: minijinja::Value) -> Response {
+    page(k, title, &k.page_templates().render(name, ctx))
 }
 
 pub fn message_page(k: &Kavach, title: &str, message: &str) -> Response {

@@ -7,7 +7,7 @@ use super::parse_params;
 use crate::Kavach;
 use crate::http::cookies;
 use crate::http::metrics::SignIn;
-use crate::http::pages::{escape, page, redirect, wants_html};
+use crate::http::pages::{escape, page, redirect, template_page, wants_html};
 use crate::http::{Authenticated, Ctx, MaybeAuth};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -16,16 +16,11 @@ use axum::response::{IntoResponse, Response};
 use kavach_core::oauth::OAuthError;
 use kavach_core::oauth::authorize::{AuthRequest, Next, Refusal};
 use kavach_core::{Kind, RequestContext};
+use minijinja::context;
 use serde_json::json;
 
 fn error_page(k: &Kavach, status: StatusCode, e: &OAuthError) -> Response {
-    let body = format!(
-        "<p role=\"alert\">{}</p><p><small>Error code: <code>{}</code>. The application that sent you here may be misconfigured; \
-         you can close this page.</small></p>",
-        escape(&e.description),
-        escape(e.error)
-    );
-    let mut r = page(k, "This request cannot continue", &body);
+    let mut r = template_page(k, "This request cannot continue", "error.html", context! { description => &e.description, code => e.error });
     *r.status_mut() = status;
     r
 }
@@ -94,23 +89,13 @@ fn flow_form(k: &Kavach, body: &Bytes) -> Result<(kavach_core::oauth::authorize:
 }
 
 fn sign_in_form(k: &Kavach, flow: &str, client_name: &str, error: Option<&str>) -> Response {
-    let err = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
-    let methods = if k.options().email_password.enabled {
-        format!(
-            "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"flow\" value=\"{flow}\">\
-             <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required autofocus>\
-             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-             <button type=\"submit\">Sign in</button></form>\
-             <p><a href=\"{forgot}\">Forgot your password?</a></p>",
-            action = escape(&path(k, "/oauth2/sign-in")),
-            flow = escape(flow),
-            forgot = escape(&path(k, "/forgot-password")),
-        )
-    } else {
-        "<p>No sign-in method is enabled on this server. Ask its operator.</p>".to_owned()
+    let ctx = context! {
+        client_name, error, flow,
+        email_password => k.options().email_password.enabled,
+        action => path(k, "/oauth2/sign-in"),
+        forgot_url => path(k, "/forgot-password"),
     };
-    let body = format!("<p>Sign in to continue to <strong>{}</strong>.</p>{err}{methods}", escape(client_name));
-    page(k, "Sign in", &body)
+    template_page(k, "Sign in", "sign_in.html", ctx)
 }
 
 async fn client_name(k: &Kavach, client_id: &str) -> String {
@@ -200,40 +185,19 @@ async fn consent_page(k: &Kavach, req: &AuthRequest, flow: &str, auth: &Authenti
     };
     let name = client.metadata["client_name"].as_str().unwrap_or(&req.client_id).to_owned();
     let o = &k.options().oauth;
-    let scopes: String = req.scope.iter().map(|s| format!("<li>{} <small>(<code>{}</code>)</small></li>", escape(&o.describe(s)), escape(s))).collect();
-    let resource = req
-        .resource
-        .as_ref()
-        .map(|r| {
-            let label = o.resource(r).and_then(|d| d.name.clone()).unwrap_or_else(|| r.clone());
-            format!("<p>On: <strong>{}</strong> <small>(<code>{}</code>)</small></p>", escape(&label), escape(r))
-        })
-        .unwrap_or_default();
-    let warning = if device_only(&client.redirect_uris()) {
-        "<p class=\"error\">This application runs on a device (it receives the answer on this computer or through an app link). \
-         Continue only if you just started it yourself.</p>"
-    } else {
-        ""
+    let scopes: Vec<_> = req.scope.iter().map(|s| context! { scope => s, description => o.describe(s) }).collect();
+    let resource = req.resource.as_ref().map(|r| context! { uri => r, name => o.resource(r).and_then(|d| d.name.clone()).unwrap_or_else(|| r.clone()) });
+    let ctx = context! {
+        client_name => &name,
+        email => &auth.data.user.email,
+        redirect_host => host_of(&req.redirect_uri),
+        device_only => device_only(&client.redirect_uris()),
+        resource, scopes, flow,
+        csrf => k.authorize().form_token(&auth.token, flow),
+        action => path(k, "/oauth2/consent"),
+        grants_url => path(k, "/oauth2/grants"),
     };
-    let body = format!(
-        "<p><strong>{name}</strong> wants to access your account <strong>{email}</strong>.</p>\
-         <p>After you decide, you will be sent to <strong>{host}</strong>.</p>{warning}{resource}\
-         <p>It asks to:</p><ul>{scopes}</ul>\
-         <form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"flow\" value=\"{flow}\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <p><label><input type=\"checkbox\" name=\"remember\" value=\"on\" style=\"width:auto\"> Remember this decision</label></p>\
-         <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button> \
-         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>\
-         <p><small>You can withdraw this later on <a href=\"{grants}\">your authorized apps</a> page.</small></p>",
-        name = escape(&name),
-        email = escape(&auth.data.user.email),
-        host = escape(&host_of(&req.redirect_uri)),
-        action = escape(&path(k, "/oauth2/consent")),
-        flow = escape(flow),
-        csrf = escape(&k.authorize().form_token(&auth.token, flow)),
-        grants = escape(&path(k, "/oauth2/grants")),
-    );
-    page(k, &format!("Allow {name}?"), &body)
+    template_page(k, &format!("Allow {name}?"), "consent.html", ctx)
 }
 
 /// `POST /oauth2/consent`: the user's decision.

@@ -1,0 +1,51 @@
+//! The hosted pages' templates (minijinja, HTML auto-escaping). Built-in ones ship with
+//! the crate; a file of the same name in `<templates_dir>/pages/` replaces one, so an
+//! operator can restyle every page (`layout.html`) or reword the sign-in, consent and
+//! error pages. A broken template is a configuration error at startup.
+
+use kavach_core::{Error, Result};
+use std::path::Path;
+
+const BUILTIN: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../../templates/pages/layout.html")),
+    ("sign_in.html", include_str!("../../templates/pages/sign_in.html")),
+    ("consent.html", include_str!("../../templates/pages/consent.html")),
+    ("error.html", include_str!("../../templates/pages/error.html")),
+];
+
+pub struct PageTemplates {
+    env: minijinja::Environment<'static>,
+}
+
+impl PageTemplates {
+    /// The built-in templates, overridden by files in `dir` (the `pages` folder of the
+    /// templates directory) when given.
+    pub fn load(dir: Option<&Path>) -> Result<Self> {
+        let mut env = minijinja::Environment::new();
+        for (name, builtin) in BUILTIN {
+            let source = match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
+                Some(p) => std::fs::read_to_string(&p).map_err(|e| Error::config(format!("cannot read page template {}: {e}", p.display())))?,
+                None => (*builtin).to_owned(),
+            };
+            env.add_template_owned(name.to_string(), source).map_err(|e| Error::config(format!("page template {name} is invalid: {e}")))?;
+        }
+        Ok(PageTemplates { env })
+    }
+
+    /// Render a template; a failure is logged and shown as a plain message (never a
+    /// half-written page).
+    pub fn render(&self, name: &str, ctx: minijinja::Value) -> String {
+        match self.env.get_template(name).and_then(|t| t.render(ctx)) {
+            Ok(html) => html,
+            Err(e) => {
+                tracing::error!(error = %e, template = name, "page template failed to render");
+                String::from("<p>This page cannot be shown right now.</p>")
+            }
+        }
+    }
+
+    /// A whole page: `body` (already-safe HTML) inside the layout.
+    pub fn page(&self, app_name: &str, title: &str, body: &str) -> String {
+        self.render("layout.html", minijinja::context! { app_name, title, body => minijinja::Value::from_safe_string(body.to_owned()) })
+    }
+}
