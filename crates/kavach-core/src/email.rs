@@ -135,6 +135,20 @@ const BUILTIN: &[(&str, &str)] = &[
     ("email-change-requested.txt", include_str!("../templates/email/email-change-requested.txt")),
 ];
 
+/// Add built-in templates to `env`, each replaced by a file of the same name in `dir`
+/// when there is one (`kind` names them in errors). Shared by the email templates and
+/// the hosted pages.
+pub fn add_templates(env: &mut minijinja::Environment<'static>, builtin: &[(&str, &str)], dir: Option<&Path>, kind: &str) -> Result<()> {
+    for (name, source) in builtin {
+        let source = match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
+            Some(p) => std::fs::read_to_string(&p).map_err(|e| Error::config(format!("cannot read {kind} template {}: {e}", p.display())))?,
+            None => (*source).to_owned(),
+        };
+        env.add_template_owned(name.to_string(), source).map_err(|e| Error::config(format!("{kind} template {name} is invalid: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Renders email templates: `Subject: ...` on the first line, a blank line, the body.
 pub struct Templates {
     env: minijinja::Environment<'static>,
@@ -145,15 +159,7 @@ impl Templates {
     pub fn load(dir: Option<&Path>) -> Result<Self> {
         let mut env = minijinja::Environment::new();
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        for (name, builtin) in BUILTIN {
-            let source = match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
-                Some(p) => std::fs::read_to_string(&p)
-                    .map_err(|e| Error::config(format!("cannot read email template {}: {e}", p.display())))?,
-                None => (*builtin).to_owned(),
-            };
-            env.add_template_owned(name.to_string(), source)
-                .map_err(|e| Error::config(format!("email template {name} is invalid: {e}")))?;
-        }
+        add_templates(&mut env, BUILTIN, dir, "email")?;
         Ok(Templates { env })
     }
 

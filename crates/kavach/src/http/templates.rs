@@ -3,7 +3,7 @@
 //! operator can restyle every page (`layout.html`) or reword the sign-in, consent and
 //! error pages. A broken template is a configuration error at startup.
 
-use kavach_core::{Error, Result};
+use kavach_core::Result;
 use std::path::Path;
 
 const BUILTIN: &[(&str, &str)] = &[
@@ -22,13 +22,7 @@ impl PageTemplates {
     /// templates directory) when given.
     pub fn load(dir: Option<&Path>) -> Result<Self> {
         let mut env = minijinja::Environment::new();
-        for (name, builtin) in BUILTIN {
-            let source = match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
-                Some(p) => std::fs::read_to_string(&p).map_err(|e| Error::config(format!("cannot read page template {}: {e}", p.display())))?,
-                None => (*builtin).to_owned(),
-            };
-            env.add_template_owned(name.to_string(), source).map_err(|e| Error::config(format!("page template {name} is invalid: {e}")))?;
-        }
+        kavach_core::email::add_templates(&mut env, BUILTIN, dir, "page")?;
         Ok(PageTemplates { env })
     }
 
