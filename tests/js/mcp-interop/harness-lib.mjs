@@ -47,8 +47,12 @@ export async function headlessAuthorize(authorizationUrl) {
   let r = await realFetch(authorizationUrl, { redirect: 'manual', headers: { Cookie: cookie, Accept: 'text/html' } });
   if (r.status === 200) {
     const html = await r.text();
-    const field = (name) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]?.replaceAll('&amp;', '&');
-    const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
+    // Attribute values are HTML-escaped (a browser decodes them): decode the entities.
+    const decode = (v) => v?.replace(/&#x([0-9a-f]+);/gi, (_, h) => String.fromCodePoint(parseInt(h, 16)))
+      .replace(/&#(\d+);/g, (_, d) => String.fromCodePoint(Number(d)))
+      .replaceAll('&quot;', '"').replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&amp;', '&');
+    const field = (name) => decode(new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]);
+    const action = decode(/<form method="post" action="([^"]+)"/.exec(html)?.[1]);
     if (!action || !field('flow') || !field('csrf')) throw new Error(`authorize returned a page that is not the consent form: ${html.slice(0, 400)}`);
     const target = new URL(action, authorizationUrl);
     const body = new URLSearchParams({ flow: field('flow'), csrf: field('csrf'), decision: 'approve', remember: 'on' });
