@@ -38,6 +38,8 @@ pub struct ResourceServer {
     leeway: i64,
     http: reqwest::Client,
     jwks: RwLock<Option<(Instant, Arc<serde_json::Value>)>>,
+    /// RFC 7662 introspection on every request: (endpoint, client_id, client_secret).
+    introspection: Option<(String, String, String)>,
     /// DPoP proof ids seen recently (this instance), with their expiry (unix seconds).
     dpop_seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
@@ -92,6 +94,7 @@ impl ResourceServer {
             scopes_supported: vec![],
             leeway: 60,
             dpop_seen: Default::default(),
+            introspection: None,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(10))
@@ -99,6 +102,15 @@ impl ResourceServer {
                 .expect("HTTP client"),
             jwks: RwLock::new(None),
         }
+    }
+
+    /// Also ask the authorization server's introspection endpoint (RFC 7662) about
+    /// every token that passes the local checks, so a revoked token is refused at once
+    /// (one HTTP round trip per request). `client_id`/`client_secret` are a confidential
+    /// client of the authorization server (`kavach clients create`).
+    pub fn introspect_with(mut self, endpoint: impl Into<String>, client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        self.introspection = Some((endpoint.into(), client_id.into(), client_secret.into()));
+        self
     }
 
     /// Scopes this resource understands (published in its metadata).
@@ -246,6 +258,28 @@ impl ResourceServer {
                 }
                 if seen.insert(format!("{}:{}", p.jkt, p.jti), p.iat + kavach_core::oauth::dpop::MAX_AGE + 60).is_some_and(|exp| exp > now) {
                     return Err(invalid("the DPoP proof was already used"));
+                }
+            }
+        }
+        if let Some((endpoint, id, secret)) = &self.introspection {
+            let enc = kavach_core::auth::url_encode;
+            let answer = self
+                .http
+                .post(endpoint)
+                .basic_auth(enc(id), Some(enc(secret)))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(format!("token={}", enc(token)))
+                .send()
+                .await;
+            let active = match answer {
+                Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok().map(|v| v["active"] == true),
+                _ => None,
+            };
+            match active {
+                Some(true) => {}
+                Some(false) => return Err(invalid("the token has been revoked")),
+                None => {
+                    return Err(self.refuse(StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable"), Some("the authorization server could not be asked about the token"), scopes));
                 }
             }
         }

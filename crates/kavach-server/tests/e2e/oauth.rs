@@ -834,3 +834,31 @@ dual!(hosted_pages_use_the_operators_templates, |db| {
     let q = callback(&a.consent(a.authorize(&a.authorize_url(&id, &[]), Some(&a.cookie)).await, "approve", &a.cookie).await);
     assert!(q.contains_key("code"), "the operator's form still completes the flow");
 });
+
+dual!(resource_server_introspection_mode_sees_revocation_at_once, |db| {
+    let (l1, l2) = (tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let resource = format!("http://127.0.0.1:{}/mcp", l1.local_addr().unwrap().port());
+    let introspecting = format!("http://127.0.0.1:{}/mcp", l2.local_addr().unwrap().port());
+    let a = As::start(db, &resource, "").await;
+    let (id, secret) = a.confidential_client("client_secret_basic").await;
+    let offline = std::sync::Arc::new(kavach::resource::ResourceServer::new(resource.clone(), a.issuer(), a.s.url("/jwks")));
+    let online = std::sync::Arc::new(
+        kavach::resource::ResourceServer::new(resource.clone(), a.issuer(), a.s.url("/jwks")).introspect_with(a.s.url("/oauth2/introspect"), &id, &secret),
+    );
+    let (app1, app2) = (crate::mcp::mcp_example::app(offline), crate::mcp::mcp_example::app(online));
+    tokio::spawn(async move { axum::serve(l1, app1).await.unwrap() });
+    tokio::spawn(async move { axum::serve(l2, app2).await.unwrap() });
+    let (_, t) = a.token(&[("grant_type", "client_credentials"), ("resource", &resource)], Some((&id, &secret))).await;
+    let at = t["access_token"].as_str().unwrap();
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
+    let call = |url: String| {
+        let (at, body) = (at.to_owned(), body.clone());
+        async move { client().post(url).bearer_auth(at).json(&body).send().await.unwrap().status() }
+    };
+    assert_eq!(call(resource.clone()).await, 200);
+    assert_eq!(call(introspecting.clone()).await, 200);
+    let r = client().post(a.s.url("/oauth2/revoke")).basic_auth(&id, Some(&secret)).form_of(&[("token", at)]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(call(resource).await, 200, "offline verification accepts the token until it expires");
+    assert_eq!(call(introspecting).await, 401, "with introspection the revocation is immediate");
+});
