@@ -94,6 +94,31 @@ LUA
   p50=$(field 50% < "$work/wrk-cc-$label.txt"); p99=$(field 99% < "$work/wrk-cc-$label.txt")
   errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-cc-$label.txt" || true)
   report "kavach token endpoint (client_credentials, EdDSA JWT) on $label: ${rps} grants/s, p50 ${p50}, p99 ${p99}${errs:+ ($errs)}"
+  # Token endpoint: refresh_token grants with rotation. Each wrk connection (one per
+  # thread) follows its own chain: every answer's refresh token is the next request's.
+  mapfile -t rts < <(python3 bench/refresh_tokens.py "http://localhost:$port/api/kavach" "https://mcp.example.com/mcp" "$CONNECTIONS")
+  local cid=${rts[0]}
+  { echo "local tokens = {"; for t in "${rts[@]:1}"; do echo "  \"$t\","; done; echo "}"; cat <<'LUA'
+local n = 0
+function setup(thread)
+  n = n + 1
+  thread:set("rt", tokens[n])
+end
+function request()
+  return wrk.format("POST", nil, { ["Content-Type"] = "application/x-www-form-urlencoded" },
+    "grant_type=refresh_token&client_id=CLIENT_ID&refresh_token=" .. rt)
+end
+function response(status, headers, body)
+  local next_rt = body:match('"refresh_token":"([^"]+)"')
+  if next_rt then rt = next_rt end
+end
+LUA
+  } | sed "s/CLIENT_ID/$cid/" > "$work/rt.lua"
+  wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/rt.lua" "$api/oauth2/token" > "$work/wrk-rt-$label.txt"
+  rps=$(field Requests/sec: < "$work/wrk-rt-$label.txt")
+  p50=$(field 50% < "$work/wrk-rt-$label.txt"); p99=$(field 99% < "$work/wrk-rt-$label.txt")
+  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-rt-$label.txt" || true)
+  report "kavach token endpoint (refresh_token with rotation, $CONNECTIONS chains) on $label: ${rps} grants/s, p50 ${p50}, p99 ${p99}${errs:+ ($errs)}"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 

@@ -47,12 +47,15 @@ CREATE TABLE kavach_oauth_family (
 );
 CREATE INDEX kavach_oauth_family_user ON kavach_oauth_family (user_id, client_id);
 
+-- Refresh tokens. Rotating one inserts its successor with `parent_hash` = its hash:
+-- the UNIQUE constraint lets only one successor exist, so a rotation is one statement and
+-- a concurrent one loses; the successor's own token is kept sealed (for the grace window).
 CREATE TABLE kavach_oauth_refresh (
     token_hash        TEXT PRIMARY KEY NOT NULL,
     family_id         TEXT NOT NULL,
     created_at        INTEGER NOT NULL,
-    rotated_at        INTEGER,
-    successor_sealed  TEXT
+    parent_hash       TEXT UNIQUE,
+    token_sealed      TEXT
 );
 CREATE INDEX kavach_oauth_refresh_family ON kavach_oauth_refresh (family_id);
 

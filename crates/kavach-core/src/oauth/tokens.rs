@@ -332,8 +332,9 @@ impl Tokens<'_> {
         let load = || async {
             let row: Option<Row> = db!(&self.0.db, |pool| {
                 sqlx::query_as(
-                    "SELECT r.family_id, r.rotated_at, r.successor_sealed, f.client_id, f.user_id, f.scope, f.resource, f.auth_time, f.expires_at, f.revoked_at, f.dpop_jkt \
-                     FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id WHERE r.token_hash = $1",
+                    "SELECT r.family_id, c.created_at, c.token_sealed, f.client_id, f.user_id, f.scope, f.resource, f.auth_time, f.expires_at, f.revoked_at, f.dpop_jkt \
+                     FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id \
+                     LEFT JOIN kavach_oauth_refresh c ON c.parent_hash = r.token_hash WHERE r.token_hash = $1",
                 )
                 .bind(&hash)
                 .fetch_optional(pool)
@@ -377,30 +378,23 @@ impl Tokens<'_> {
         if row.1.is_none() {
             let successor = crypto::random_token();
             let sealed = self.0.secrets.seal(successor.as_bytes(), SUCCESSOR_CONTEXT);
+            // One statement: the UNIQUE parent_hash lets exactly one successor in.
             let won = db!(&self.0.db, |pool| {
-                let r: Result<bool> = async {
-                    let mut tx = pool.begin_write().await?;
-                    let n = sqlx::query("UPDATE kavach_oauth_refresh SET rotated_at = $1, successor_sealed = $2 WHERE token_hash = $3 AND rotated_at IS NULL")
-                        .bind(now)
-                        .bind(&sealed)
-                        .bind(&hash)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if n != 1 {
-                        return Ok(false);
-                    }
-                    sqlx::query("INSERT INTO kavach_oauth_refresh (token_hash, family_id, created_at) VALUES ($1, $2, $3)")
-                        .bind(crypto::token_hash(&successor))
-                        .bind(&row.0)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok(true)
-                }
-                .await;
-                r.map_err(internal)?
+                sqlx::query(
+                    "INSERT INTO kavach_oauth_refresh (token_hash, family_id, created_at, parent_hash, token_sealed) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(crypto::token_hash(&successor))
+                .bind(&row.0)
+                .bind(now)
+                .bind(&hash)
+                .bind(&sealed)
+                .execute(pool)
+                .await
+                .map_err(crate::Error::from)
+                .map_err(internal)?
+                .rows_affected()
+                    == 1
             });
             if won {
                 let fam = Family { id: Some(&row.0), user_id: row.4.as_deref(), auth_time: row.7.map(|t| t.0 / 1000), scope, resource: row.6.as_deref(), jkt: at_jkt.as_deref() };
@@ -575,8 +569,9 @@ impl Tokens<'_> {
         }
         let row: Option<(String, Option<String>, String, Ts, Option<Ts>, Option<Ts>, Ts, Option<String>)> = db!(&self.0.db, |pool| {
             sqlx::query_as(
-                "SELECT f.client_id, f.user_id, f.scope, f.expires_at, f.revoked_at, r.rotated_at, r.created_at, f.resource \
-                 FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id WHERE r.token_hash = $1",
+                "SELECT f.client_id, f.user_id, f.scope, f.expires_at, f.revoked_at, c.created_at, r.created_at, f.resource \
+                 FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id \
+                 LEFT JOIN kavach_oauth_refresh c ON c.parent_hash = r.token_hash WHERE r.token_hash = $1",
             )
             .bind(crypto::token_hash(token))
             .fetch_optional(pool)

@@ -172,21 +172,59 @@ fn is_busy(e: &sqlx::Error) -> bool {
 /// Start a transaction that will write. On SQLite this is `BEGIN IMMEDIATE`, which
 /// takes the write lock up front, so read-then-write transactions never fail on a
 /// lock upgrade; on PostgreSQL it is a plain `BEGIN`.
+///
+/// SQLite has one writer at a time. Writers of this process also queue for their turn
+/// here (fairly, without sleeping) instead of meeting SQLITE_BUSY and SQLite's
+/// sleep-and-retry busy handler, which stretches tail latency under concurrent writes.
+/// Waiting for the turn is bounded: after two seconds the transaction starts anyway and
+/// SQLite's own locking decides (so a write started inside another cannot deadlock).
 pub trait BeginWrite {
     type Db: sqlx::Database;
-    fn begin_write(&self) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send;
+    fn begin_write(&self) -> impl std::future::Future<Output = sqlx::Result<WriteTx<Self::Db>>> + Send;
 }
+
+/// A write transaction (see [`BeginWrite`]): use it as the connection (`&mut *tx`),
+/// then `commit` (dropping it rolls back).
+pub struct WriteTx<DB: sqlx::Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    pub async fn commit(self) -> sqlx::Result<()> {
+        self.tx.commit().await
+    }
+    pub async fn rollback(self) -> sqlx::Result<()> {
+        self.tx.rollback().await
+    }
+}
+
+static SQLITE_WRITER: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> = std::sync::LazyLock::new(Default::default);
 
 impl BeginWrite for SqlitePool {
     type Db = sqlx::Sqlite;
-    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.begin_with("BEGIN IMMEDIATE").await
+    async fn begin_write(&self) -> sqlx::Result<WriteTx<sqlx::Sqlite>> {
+        let turn = tokio::time::timeout(Duration::from_secs(2), SQLITE_WRITER.clone().lock_owned()).await.ok();
+        Ok(WriteTx { tx: self.begin_with("BEGIN IMMEDIATE").await?, _turn: turn })
     }
 }
 
 impl BeginWrite for PgPool {
     type Db = sqlx::Postgres;
-    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        self.begin().await
+    async fn begin_write(&self) -> sqlx::Result<WriteTx<sqlx::Postgres>> {
+        Ok(WriteTx { tx: self.begin().await?, _turn: None })
     }
 }
