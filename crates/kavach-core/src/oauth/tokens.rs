@@ -328,13 +328,13 @@ impl Tokens<'_> {
     async fn refresh(&self, client: &Client, form: &Params, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
         let presented = form.get("refresh_token").ok_or_else(|| err("invalid_request", "refresh_token is required"))?;
         let hash = crypto::token_hash(presented);
-        type Row = (String, Option<Ts>, Option<String>, String, Option<String>, String, Option<String>, Option<Ts>, Ts, Option<Ts>, Option<String>);
+        type Row = (String, Option<Ts>, Option<String>, String, Option<String>, String, Option<String>, Option<Ts>, Ts, Option<Ts>, Option<String>, Option<bool>, Option<Ts>);
         let load = || async {
             let row: Option<Row> = db!(&self.0.db, |pool| {
                 sqlx::query_as(
-                    "SELECT r.family_id, c.created_at, c.token_sealed, f.client_id, f.user_id, f.scope, f.resource, f.auth_time, f.expires_at, f.revoked_at, f.dpop_jkt \
-                     FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id \
-                     LEFT JOIN kavach_oauth_refresh c ON c.parent_hash = r.token_hash WHERE r.token_hash = $1",
+                    "SELECT r.family_id, c.created_at, c.token_sealed, f.client_id, f.user_id, f.scope, f.resource, f.auth_time, f.expires_at, f.revoked_at, f.dpop_jkt, \
+                     u.banned, u.ban_expires FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id \
+                     LEFT JOIN kavach_oauth_refresh c ON c.parent_hash = r.token_hash LEFT JOIN kavach_user u ON u.id = f.user_id WHERE r.token_hash = $1",
                 )
                 .bind(&hash)
                 .fetch_optional(pool)
@@ -372,8 +372,15 @@ impl Tokens<'_> {
             }
             _ => row.5.clone(),
         };
-        if let Some(user_id) = &row.4 {
-            self.live_user(user_id).await?;
+        // The grant's user (read in the same query): still there and not banned.
+        if row.4.is_some() {
+            let banned = match row.11 {
+                None => true,
+                Some(b) => b && row.12.is_none_or(|end| end > now),
+            };
+            if banned {
+                return Err(err("invalid_grant", "the user of this grant no longer exists or is banned"));
+            }
         }
         if row.1.is_none() {
             let successor = crypto::random_token();

@@ -53,3 +53,36 @@ dual!(rfc7523_private_key_jwt_client_authentication, options(), |t| {
         "jwks_uri": "https://agent.example/jwks" }), Origin::Dynamic).await.unwrap_err();
     assert_eq!(e.code, "invalid_client_metadata");
 });
+
+fn resourceful() -> kavach_core::Options {
+    let mut o = options();
+    o.oauth.resources = vec![kavach_core::oauth::ResourceDef { uri: "https://mcp.example.com/mcp".into(), name: None, scopes: vec!["mcp:tools".into()] }];
+    o
+}
+
+dual!(refresh_refused_for_banned_and_deleted_users, resourceful(), |t| {
+    use kavach_core::{NewUser, RequestContext};
+    let ctx = RequestContext::default();
+    let reg = t.core.clients().register(&json!({ "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"] }), Origin::Dynamic).await.unwrap();
+    let client = t.core.clients().get(&reg.client_id).await.unwrap().unwrap();
+    let user = t.core.users().create(NewUser { email: "ban@example.com".into(), name: "B".into(), password: None, email_verified: true, image: None }, &ctx).await.unwrap();
+    let verifier = "dBjftJeZ4CVP-mJ92K7dYoEkgMlN3Ks3P9h2nFE9hYo";
+    let params: std::collections::HashMap<String, String> = [("response_type", "code"), ("client_id", reg.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
+        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256"), ("resource", "https://mcp.example.com/mcp")]
+        .into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let req = t.core.authorize().validate(&params).await.unwrap();
+    let url = t.core.authorize().approve(&req, &user, kavach_core::store::Ts::now().0 / 1000, false, &ctx).await.unwrap();
+    let code = url.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let form = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::HashMap<_, _>>();
+    let t1 = t.core.tokens().grant(&client, &form(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", verifier)]), None, &ctx).await.unwrap();
+    let rt = t1["refresh_token"].as_str().unwrap().to_owned();
+    t.core.users().ban(&user.id, Some("test"), None, &ctx).await.unwrap();
+    let e = t.core.tokens().grant(&client, &form(&[("grant_type", "refresh_token"), ("refresh_token", &rt)]), None, &ctx).await.unwrap_err();
+    assert_eq!(e.error, "invalid_grant", "a banned user's grant cannot refresh");
+    t.core.users().unban(&user.id, &ctx).await.unwrap();
+    let t2 = t.core.tokens().grant(&client, &form(&[("grant_type", "refresh_token"), ("refresh_token", &rt)]), None, &ctx).await.unwrap();
+    t.core.users().delete(&user.id, &ctx).await.unwrap();
+    let e = t.core.tokens().grant(&client, &form(&[("grant_type", "refresh_token"), ("refresh_token", t2["refresh_token"].as_str().unwrap())]), None, &ctx).await.unwrap_err();
+    assert_eq!(e.error, "invalid_grant", "a deleted user's grant cannot refresh");
+});
