@@ -9,16 +9,25 @@ fn loopback_host(host: &str) -> bool {
     matches!(host, "127.0.0.1" | "[::1]" | "localhost")
 }
 
-/// Split `http://host[:port]/rest` into (host, rest) for loopback comparison.
+/// Split `http://host[:port]/rest` into (host, rest) for loopback comparison. The
+/// authority must be exactly a host and an optional numeric port: anything else
+/// (`userinfo@`, a second colon) is not parsed, so it can only match byte for byte.
 fn http_parts(uri: &str) -> Option<(&str, &str)> {
     let rest = uri.strip_prefix("http://")?;
     let (authority, path) = rest.find(['/', '?', '#']).map(|i| rest.split_at(i)).unwrap_or((rest, ""));
-    let host = if authority.starts_with('[') {
-        &authority[..authority.find(']')? + 1]
+    let (host, port) = if authority.starts_with('[') {
+        let end = authority.find(']')? + 1;
+        (&authority[..end], &authority[end..])
     } else {
-        authority.split(':').next()?
+        authority.find(':').map(|i| authority.split_at(i)).unwrap_or((authority, ""))
     };
-    Some((host, path))
+    let port_ok = port.is_empty() || port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    (!host.is_empty() && !host.contains('@') && port_ok).then_some((host, path))
+}
+
+/// The scheme of an absolute URI, lower-cased (`HTTP://x` is `http`).
+fn scheme_of(uri: &str) -> Option<String> {
+    uri.split_once(':').map(|(s, _)| s.to_ascii_lowercase())
 }
 
 /// Does the requested redirect URI match a registered one?
@@ -41,14 +50,20 @@ pub fn check_registrable(uri: &str) -> Result<(), OAuthError> {
     if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad("must not contain whitespace");
     }
-    if let Some(rest) = uri.strip_prefix("https://") {
-        return if rest.split(['/', '?']).next().is_some_and(|h| !h.is_empty()) { Ok(()) } else { bad("has no host") };
-    }
-    if uri.starts_with("http://") {
-        return match http_parts(uri) {
-            Some((h, _)) if loopback_host(h) => Ok(()),
-            _ => bad("http is only allowed for loopback addresses (use https)"),
-        };
+    match scheme_of(uri).as_deref() {
+        Some("https") => {
+            return match uri.strip_prefix("https://").and_then(|rest| rest.split(['/', '?']).next()) {
+                Some(h) if !h.is_empty() => Ok(()),
+                _ => bad("is not an https URI with a host (the scheme must be lower case)"),
+            };
+        }
+        Some("http") => {
+            return match http_parts(uri) {
+                Some((h, _)) if loopback_host(h) => Ok(()),
+                _ => bad("http is only allowed for loopback addresses, written in lower case (use https)"),
+            };
+        }
+        _ => {}
     }
     // A private-use scheme for native apps (RFC 8252 §7.1): `com.example.app:/cb`, `cursor://...`.
     match uri.split_once(':') {
@@ -86,6 +101,18 @@ mod tests {
         assert!(!matches("http://127.0.0.1/cb", "http://127.0.0.1:53117/other"), "the path still must match");
         assert!(!matches("http://127.0.0.1/cb", "http://localhost:53117/cb"), "the host must match");
         assert!(!matches("https://app.example/cb", "https://app.example:8443/cb"), "no port freedom for https");
+    }
+
+    #[test]
+    fn loopback_rule_cannot_be_used_to_redirect_elsewhere() {
+        for evil in ["http://127.0.0.1:80@evil.example/cb", "http://localhost:x@evil.example/cb", "http://[::1]@evil.example/cb",
+            "http://127.0.0.1@evil.example/cb", "http://127.0.0.1:80:81/cb", "http://127.0.0.1:/cb"] {
+            assert!(!matches("http://127.0.0.1/cb", evil) && !matches("http://localhost/cb", evil) && !matches("http://[::1]/cb", evil), "{evil}");
+            assert!(check_registrable(evil).is_err(), "{evil}");
+        }
+        for evil in ["HTTP://evil.example/cb", "Http://evil.example/cb", "HTTPS:///cb"] {
+            assert_eq!(check_registrable(evil).unwrap_err().error, "invalid_redirect_uri", "{evil}");
+        }
     }
 
     #[test]
