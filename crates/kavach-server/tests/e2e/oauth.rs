@@ -862,3 +862,35 @@ dual!(resource_server_introspection_mode_sees_revocation_at_once, |db| {
     assert_eq!(call(resource).await, 200, "offline verification accepts the token until it expires");
     assert_eq!(call(introspecting).await, 401, "with introspection the revocation is immediate");
 });
+
+dual!(hosted_forms_post_as_a_browser_does_with_no_referrer, |db| {
+    // The pages send `Referrer-Policy: no-referrer`, so a browser posts their forms with
+    // `Origin: null` and `Sec-Fetch-Site: same-origin`; a cross-site null origin stays refused.
+    let a = As::start(db, RESOURCE, "").await;
+    let id = a.public_client().await;
+    let r = a.authorize(&a.authorize_url(&id, &[]), None).await;
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    let flow = percent(to.split("flow=").nth(1).unwrap());
+    let sign_in = |site: &'static str| {
+        let (url, flow) = (a.s.url("/oauth2/sign-in"), flow.clone());
+        async move {
+            client().post(url).header("origin", "null").header("sec-fetch-site", site)
+                .form_of(&[("flow", flow.as_str()), ("email", "alice@example.com"), ("password", PW)]).send().await.unwrap()
+        }
+    };
+    assert_eq!(sign_in("cross-site").await.status(), 403);
+    let ok = sign_in("same-origin").await;
+    assert_eq!(ok.status(), 303);
+    let cookie = session_cookie(&ok).unwrap();
+    let page = client().get(ok.headers()["location"].to_str().unwrap()).header("cookie", &cookie).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let field = |n: &str| {
+        let start = html.find(&format!("name=\"{n}\" value=\"")).unwrap() + n.len() + 15;
+        html[start..start + html[start..].find('"').unwrap()].to_owned()
+    };
+    let r = client().post(a.s.url("/oauth2/consent")).header("cookie", &cookie).header("origin", "null").header("sec-fetch-site", "same-origin")
+        .form_of(&[("flow", field("flow")), ("csrf", field("csrf")), ("decision", "approve".into())]).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(callback(&r).contains_key("code"));
+    assert!(!r.headers().get("content-security-policy").is_some_and(|c| c.to_str().unwrap().contains("form-action")));
+});

@@ -32,7 +32,12 @@ pub fn origin_check(k: &Kavach, route: &str, req: &Request) -> Option<Response> 
     }
     let has_cookie = req.headers().contains_key(header::COOKIE);
     let login = LOGIN_ROUTES.contains(&route);
-    let origin = origin_of_request(req);
+    let mut origin = origin_of_request(req);
+    // A form on one of our pages (sent with `Referrer-Policy: no-referrer`) posts with
+    // `Origin: null`; the browser's `Sec-Fetch-Site: same-origin` says where it came from.
+    if origin == Some(None) && req.headers().get("sec-fetch-site").is_some_and(|v| v == "same-origin") {
+        origin = Some(Some(k.options().origin()));
+    }
     if login {
         let fetch_site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
         let fetch_mode = req.headers().get("sec-fetch-mode").and_then(|v| v.to_str().ok());
