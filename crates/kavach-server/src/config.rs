@@ -53,6 +53,7 @@ pub struct OAuthFile {
     pub code_ttl: DurationValue,
     pub access_token_alg: String,
     pub dynamic_registration: bool,
+    pub dynamic_client_credentials: bool,
     pub metadata_documents: bool,
     pub metadata_documents_insecure: bool,
     pub resources: Vec<ResourceFile>,
@@ -79,6 +80,7 @@ impl Default for OAuthFile {
             code_ttl: DurationValue(d.code_ttl),
             access_token_alg: d.access_token_alg.as_str().into(),
             dynamic_registration: d.dynamic_registration,
+            dynamic_client_credentials: d.dynamic_client_credentials,
             metadata_documents: d.metadata_documents,
             metadata_documents_insecure: d.metadata_documents_insecure,
             resources: vec![],
@@ -115,6 +117,7 @@ impl OAuthFile {
             code_ttl: self.code_ttl.0,
             access_token_alg: alg,
             dynamic_registration: self.dynamic_registration,
+            dynamic_client_credentials: self.dynamic_client_credentials,
             metadata_documents: self.metadata_documents,
             metadata_documents_insecure: self.metadata_documents_insecure,
             ..Default::default()

@@ -49,6 +49,10 @@ pub struct OAuthOptions {
     pub access_token_alg: crate::Alg,
     /// Allow RFC 7591 dynamic client registration. Default true.
     pub dynamic_registration: bool,
+    /// Let clients that registered themselves (RFC 7591, metadata documents) use the
+    /// client_credentials grant. Default false: with open registration anyone could
+    /// otherwise mint machine tokens; operators create such clients with `kavach clients`.
+    pub dynamic_client_credentials: bool,
     /// Accept Client ID Metadata Documents (a `client_id` that is an https URL). Default true.
     pub metadata_documents: bool,
     /// Development only: fetch metadata documents over http and from loopback and
@@ -68,6 +72,7 @@ impl Default for OAuthOptions {
             par_ttl: Duration::from_secs(60),
             access_token_alg: crate::Alg::EdDSA,
             dynamic_registration: true,
+            dynamic_client_credentials: false,
             metadata_documents: true,
             metadata_documents_insecure: false,
         }

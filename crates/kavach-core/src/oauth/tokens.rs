@@ -439,6 +439,9 @@ impl Tokens<'_> {
         if !client.confidential {
             return Err(err("unauthorized_client", "client_credentials needs a confidential client"));
         }
+        if client.kind != "operator" && !self.0.options.oauth.dynamic_client_credentials {
+            return Err(err("unauthorized_client", "client_credentials is for clients an operator registered (kavach clients create)"));
+        }
         let (scope, resource) = self.0.authorize().scope_and_resource(form.get("scope").map(String::as_str), form.get("resource").map(String::as_str))?;
         if scope.iter().any(|s| super::STANDARD_SCOPES.contains(&s.as_str())) {
             return Err(err("invalid_scope", "user scopes (openid, profile, email, offline_access) do not apply to client_credentials"));

@@ -40,6 +40,9 @@ pub fn temp_dir() -> PathBuf {
     d
 }
 
+/// The server secret the tests start servers and CLI commands with.
+pub const SECRET: &str = "e2e-test-secret-0123456789-abcdefghij";
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_kavach")
 }
@@ -72,7 +75,7 @@ impl Server {
             env.push(("KAVACH_DATABASE_URL", db_url));
         }
         if !env.iter().any(|(k, _)| *k == "KAVACH_SECRET") {
-            env.push(("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij"));
+            env.push(("KAVACH_SECRET", SECRET));
         }
         let listen = env.iter().find(|(k, _)| *k == "KAVACH_LISTEN").map(|(_, v)| *v).unwrap_or("127.0.0.1:0");
         let mut child = command(&dir, &env)

@@ -193,7 +193,7 @@ async fn check_transition(kavach_db: &str, ba_cookie: &str, bob_cookie: &str, al
     assert_eq!(sign_in(&s, bob, "bob's original passphrase").await.status(), 200, "and keeps working");
     // A banned user's old cookie is refused.
     drop(s);
-    let ban = command(&temp_dir(), &[("KAVACH_DATABASE_URL", kavach_db), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")])
+    let ban = command(&temp_dir(), &[("KAVACH_DATABASE_URL", kavach_db), ("KAVACH_SECRET", SECRET)])
         .args(["user", "ban", alice])
         .output()
         .unwrap();
@@ -215,7 +215,7 @@ async fn better_auth_seed_sql_runs_unchanged_postgres() {
     let cookie = peer.sign_in("alice@example.com", "alice's original passphrase").await;
     let bob_cookie = peer.sign_in("bob@example.com", "bob's original passphrase").await;
     drop(peer);
-    let out = command(&temp_dir(), &[("KAVACH_DATABASE_URL", &url), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")]).arg("migrate").output().unwrap();
+    let out = command(&temp_dir(), &[("KAVACH_DATABASE_URL", &url), ("KAVACH_SECRET", SECRET)]).arg("migrate").output().unwrap();
     assert!(out.status.success());
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/migration");
     exec_pg(&url, &std::fs::read_to_string(dir.join("better-auth-seed.sql")).unwrap()).await;
@@ -248,7 +248,7 @@ async fn import_from(source_url: &str, peer_env: &[(&str, &str)], target: &str) 
     peer.create_org(&cookie).await;
     drop(peer);
     let dir = temp_dir();
-    let env = [("KAVACH_DATABASE_URL", target), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")];
+    let env = [("KAVACH_DATABASE_URL", target), ("KAVACH_SECRET", SECRET)];
     let run = |args: &[&str]| command(&dir, &env).args(["import", "better-auth", "--from", source_url]).args(args).output().unwrap();
     let dry = run(&["--dry-run", "--json"]);
     assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
@@ -314,7 +314,7 @@ async fn import_better_auth_sqlite_into_sqlite() {
 #[tokio::test]
 async fn import_better_auth_refuses_a_missing_or_foreign_source() {
     let target = Db::new("sqlite").await.unwrap();
-    let env = [("KAVACH_DATABASE_URL", target.url()), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")];
+    let env = [("KAVACH_DATABASE_URL", target.url()), ("KAVACH_SECRET", SECRET)];
     let out = command(&temp_dir(), &env).args(["import", "better-auth", "--from", "/nonexistent/ba.sqlite"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such file"));
@@ -331,7 +331,7 @@ async fn import_better_auth_refuses_a_missing_or_foreign_source() {
 
 crate::dual!(import_clerk_export, |db| {
     let dir = temp_dir();
-    let env = [("KAVACH_DATABASE_URL", db.as_str()), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")];
+    let env = [("KAVACH_DATABASE_URL", db.as_str()), ("KAVACH_SECRET", SECRET)];
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/migration/clerk-users.json");
     // A malformed file: a clear error and nothing written.
     std::fs::write(dir.join("bad.json"), r#"[{"id": "user_x", "email_addresses": [], "created_at": "not a number"}]"#).unwrap();

@@ -43,6 +43,8 @@ pub fn oauth_config(dir: &std::path::Path, resource: &str, extra: &str) -> Strin
 pub struct As {
     pub s: Server,
     pub cookie: String,
+    /// What `kavach` CLI commands need to reach the same database and configuration.
+    pub cli_env: Vec<(&'static str, String)>,
 }
 
 impl As {
@@ -60,7 +62,8 @@ impl As {
         all.extend_from_slice(env);
         let s = Server::start_in(dir, db, &all);
         let cookie = sign_up(&s, "alice@example.com").await;
-        As { s, cookie }
+        let cli_env = vec![("KAVACH_CONFIG", cfg.clone()), ("KAVACH_DATABASE_URL", db.to_owned()), ("KAVACH_SECRET", SECRET.to_owned())];
+        As { s, cookie, cli_env }
     }
 
     /// The issuer: the configured base URL + the base path.
@@ -73,6 +76,26 @@ impl As {
         let (status, v) = json(r).await;
         assert_eq!(status, 201, "{v}");
         v
+    }
+
+    /// A confidential client created by the operator (`kavach clients create`): the
+    /// kind that may use client_credentials.
+    pub async fn operator_client(&self) -> (String, String) {
+        let env = self.cli_env.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            command(&temp_dir(), &env)
+                .args(["clients", "create", "--name", "Server app", "--redirect-uri", REDIRECT, "--grant", "authorization_code", "--grant", "refresh_token",
+                    "--grant", "client_credentials"])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}");
+        let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_owned();
+        (field("client_id:"), field("client_secret:"))
     }
 
     pub async fn public_client(&self) -> String {
@@ -440,7 +463,7 @@ dual!(rfc7009_7662_revocation_and_introspection, |db| {
 
 dual!(rfc9126_par_single_use_and_client_credentials, |db| {
     let a = As::start(db, RESOURCE, "").await;
-    let (id, secret) = a.confidential_client("client_secret_basic").await;
+    let (id, secret) = a.operator_client().await;
     let par = |body: Vec<(&'static str, String)>, who: (String, String)| {
         let url = a.s.url("/oauth2/par");
         async move { json(client().post(url).basic_auth(who.0, Some(who.1)).form_of(&body).send().await.unwrap()).await }
@@ -474,6 +497,10 @@ dual!(rfc9126_par_single_use_and_client_credentials, |db| {
     assert_eq!((c["sub"].as_str(), c["aud"].as_str()), (Some(id.as_str()), Some(RESOURCE)));
     let pub_id = a.public_client().await;
     let (status, e) = a.token(&[("grant_type", "client_credentials"), ("client_id", &pub_id)], None).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("unauthorized_client")));
+    // A client that registered itself cannot mint machine tokens (open registration).
+    let (dyn_id, dyn_secret) = a.confidential_client("client_secret_basic").await;
+    let (status, e) = a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&dyn_id, &dyn_secret))).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("unauthorized_client")));
 });
 
@@ -557,7 +584,7 @@ async fn two_instances_share_the_authorization_server_state_postgres() {
     let cookie = session_cookie(&ok).unwrap();
     let consent = client().get(b.url(&format!("/oauth2/continue?flow={}", kavach_core::auth::url_encode(&flow)))).header("cookie", &cookie).send().await.unwrap();
     let q = callback(&a.consent(consent, "approve", &cookie).await);
-    let bt = As { s: b, cookie: cookie.clone() };
+    let bt = As { s: b, cookie: cookie.clone(), cli_env: vec![] };
     let (status, t) = bt.exchange(&id, &q["code"]).await;
     assert_eq!(status, 200, "code issued by A redeemed on B: {t}");
     let (status, t2) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap()), ("client_id", &id)], None).await;
@@ -572,7 +599,7 @@ async fn two_instances_share_the_authorization_server_state_postgres() {
 dual!(cli_clients_create_disable_delete, |db| {
     let dir = temp_dir();
     let cfg = oauth_config(&dir, RESOURCE, "");
-    let env = [("KAVACH_CONFIG", cfg.as_str()), ("KAVACH_DATABASE_URL", db), ("KAVACH_SECRET", "e2e-test-secret-0123456789-abcdefghij")];
+    let env = [("KAVACH_CONFIG", cfg.as_str()), ("KAVACH_DATABASE_URL", db), ("KAVACH_SECRET", SECRET)];
     let cli = |args: &[&str]| {
         let out = command(&dir, &env).args(args).output().unwrap();
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
@@ -582,7 +609,7 @@ dual!(cli_clients_create_disable_delete, |db| {
     let field = |k: &str| out.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_owned();
     let (id, secret) = (field("client_id:"), field("client_secret:"));
     let s = Server::start_in(temp_dir(), db, &[("KAVACH_CONFIG", &cfg)]);
-    let a = As { cookie: String::new(), s };
+    let a = As { cookie: String::new(), s, cli_env: vec![] };
     let (status, t) = a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&id, &secret))).await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["scope"], "mcp:tools mcp:admin", "no scope: the resource's scopes");
@@ -821,7 +848,7 @@ dual!(hosted_pages_use_the_operators_templates, |db| {
     std::fs::write(&cfg, format!("[email]\ntemplates_dir = \"{}\"\n[email_password]\nrequire_email_verification = false\n[[oauth.resources]]\nuri = \"{RESOURCE}\"\nscopes = [\"mcp:tools\"]\n",
         dir.join("templates").display())).unwrap();
     let s = Server::start_in(dir.clone(), db, &[("KAVACH_CONFIG", cfg.to_str().unwrap())]);
-    let a = As { cookie: sign_up(&s, "alice@example.com").await, s };
+    let a = As { cookie: sign_up(&s, "alice@example.com").await, s, cli_env: vec![] };
     let id = a.public_client().await;
     let page = a.authorize(&a.authorize_url(&id, &[]), Some(&a.cookie)).await;
     assert_eq!(page.status(), 200);
@@ -840,7 +867,7 @@ dual!(resource_server_introspection_mode_sees_revocation_at_once, |db| {
     let resource = format!("http://127.0.0.1:{}/mcp", l1.local_addr().unwrap().port());
     let introspecting = format!("http://127.0.0.1:{}/mcp", l2.local_addr().unwrap().port());
     let a = As::start(db, &resource, "").await;
-    let (id, secret) = a.confidential_client("client_secret_basic").await;
+    let (id, secret) = a.operator_client().await;
     let offline = std::sync::Arc::new(kavach::resource::ResourceServer::new(resource.clone(), a.issuer(), a.s.url("/jwks")));
     let online = std::sync::Arc::new(
         kavach::resource::ResourceServer::new(resource.clone(), a.issuer(), a.s.url("/jwks")).introspect_with(a.s.url("/oauth2/introspect"), &id, &secret),
