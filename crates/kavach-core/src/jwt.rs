@@ -119,6 +119,8 @@ pub struct KeyInfo {
 struct Loaded {
     at: Instant,
     jwks: Arc<str>,
+    /// The same set, parsed, for verifying this server's own tokens.
+    set: serde_json::Value,
     signers: Vec<(Alg, String, Arc<Signer>)>,
 }
 
@@ -169,8 +171,9 @@ impl Keys {
                 signers.push((alg, kid, Arc::new(load_signer(alg, &pkcs8)?)));
             }
         }
-        let jwks: Arc<str> = serde_json::json!({ "keys": keys }).to_string().into();
-        let l = Arc::new(Loaded { at: Instant::now(), jwks, signers });
+        let set = serde_json::json!({ "keys": keys });
+        let jwks: Arc<str> = set.to_string().into();
+        let l = Arc::new(Loaded { at: Instant::now(), jwks, set, signers });
         *self.cache.write().expect("keys lock") = Some(l.clone());
         Ok(l)
     }
@@ -220,6 +223,20 @@ impl Keys {
         Ok(Some(kid))
     }
 
+    /// Verify a token signed by this server (see [`verify`]). A key id this instance
+    /// has not seen (made on another instance in the last 30 s) reloads the keys, at
+    /// most once every 2 s, so random key ids cannot turn into database reads.
+    pub async fn verify(&self, token: &str, leeway: i64) -> Result<std::result::Result<(serde_json::Value, Claims), &'static str>> {
+        let loaded = self.loaded().await?;
+        match verify(token, &loaded.set, leeway) {
+            Err("unknown kid") if loaded.at.elapsed() >= Duration::from_secs(2) => {
+                self.forget();
+                Ok(verify(token, &self.loaded().await?.set, leeway))
+            }
+            other => Ok(other),
+        }
+    }
+
     /// The public keys, as a JWKS document (`{"keys": [...]}`).
     pub async fn jwks(&self) -> Result<Arc<str>> {
         Ok(self.loaded().await?.jwks.clone())
@@ -231,7 +248,6 @@ impl Keys {
         let mut loaded = self.loaded().await?;
         if !loaded.signers.iter().any(|(a, _, _)| *a == alg) {
             self.create(alg, None).await?;
-            self.forget();
             loaded = self.loaded().await?;
         }
         let (_, kid, signer) = loaded.signers.iter().find(|(a, _, _)| *a == alg).ok_or_else(|| Error::internal("no signing key"))?;

@@ -203,6 +203,13 @@ impl Users<'_> {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query("DELETE FROM kavach_user WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
             if n > 0 {
+                // The user's OAuth grants go with them: consents, and every token family.
+                sqlx::query("DELETE FROM kavach_oauth_consent WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("UPDATE kavach_oauth_family SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                    .bind(Ts::now())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 audit::append_in_tx!(tx, audit::Event::new("user.deleted", Some(id), ctx));
             }
             tx.commit().await?;

@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 use crate::store::{BeginWrite, Ts};
 use crate::{Core, crypto, db};
 use serde_json::{Map, Value, json};
-use sqlx::Row;
 
 /// How a client came to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,10 +37,25 @@ pub struct Client {
     pub kind: String,
     pub metadata: Value,
     pub disabled: bool,
+    /// Authenticates at the token endpoint (any method but `none`).
     pub confidential: bool,
+    /// SHA-256 of the client secret (`client_secret_*` methods only).
+    secret_hash: Option<String>,
 }
 
 impl Client {
+    fn from_row(client_id: String, kind: String, metadata: &str, secret_hash: Option<String>, disabled: bool) -> Client {
+        let metadata: Value = serde_json::from_str(metadata).unwrap_or(Value::Null);
+        let confidential = metadata["token_endpoint_auth_method"].as_str().is_some_and(|m| m != "none");
+        Client { client_id, kind, metadata, disabled, confidential, secret_hash }
+    }
+
+    /// Is `secret` this client's secret? Constant time; false for clients without one.
+    pub fn secret_matches(&self, secret: &str) -> bool {
+        let presented = crypto::token_hash(secret);
+        self.secret_hash.as_ref().is_some_and(|h| crypto::ct_eq(h.as_bytes(), presented.as_bytes()))
+    }
+
     pub fn redirect_uris(&self) -> Vec<&str> {
         self.metadata["redirect_uris"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default()
     }
@@ -210,14 +224,15 @@ impl Clients<'_> {
     pub async fn register(&self, meta: &Value, origin: Origin) -> Result<Registered> {
         let mut metadata = normalize(meta)?;
         let client_id = format!("kc_{}", crypto::new_id());
-        let confidential = metadata["token_endpoint_auth_method"] != "none";
-        let secret = confidential.then(|| format!("kcs_{}", crypto::random_token()));
+        // A secret only for the methods that use one (not `none`, not `private_key_jwt`).
+        let uses_secret = matches!(metadata["token_endpoint_auth_method"].as_str(), Some("client_secret_basic" | "client_secret_post"));
+        let secret = uses_secret.then(|| format!("kcs_{}", crypto::random_token()));
         let rat = format!("kcr_{}", crypto::random_token());
         let now = Ts::now();
         let obj = metadata.as_object_mut().expect("normalize returns an object");
         obj.insert("client_id".into(), json!(client_id));
         obj.insert("client_id_issued_at".into(), json!(now.0 / 1000));
-        if confidential {
+        if uses_secret {
             obj.insert("client_secret_expires_at".into(), json!(0));
         }
         db!(&self.0.db, |pool| {
@@ -298,36 +313,25 @@ impl Clients<'_> {
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(row.map(|(kind, meta, secret, disabled)| Client {
-            client_id: client_id.to_owned(),
-            kind,
-            metadata: serde_json::from_str(&meta).unwrap_or(Value::Null),
-            disabled,
-            confidential: secret.is_some(),
-        }))
+        Ok(row.map(|(kind, meta, secret, disabled)| Client::from_row(client_id.to_owned(), kind, &meta, secret, disabled)))
     }
 
-    async fn hash_of(&self, client_id: &str, column: &'static str) -> Result<Option<String>> {
-        let sql = format!("SELECT {column} FROM kavach_oauth_client WHERE client_id = $1 AND disabled = $2");
-        db!(&self.0.db, |pool| {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(client_id).bind(false).fetch_optional(pool).await?;
-            Ok(match row {
-                Some(r) => r.try_get::<Option<String>, _>(0)?,
-                None => None,
-            })
-        })
-    }
 
     /// Is `secret` this (enabled, confidential) client's secret? Constant time.
     pub async fn authenticate(&self, client_id: &str, secret: &str) -> Result<bool> {
-        let stored = self.hash_of(client_id, "client_secret_hash").await?;
-        let presented = crypto::token_hash(secret);
-        Ok(stored.is_some_and(|h| crypto::ct_eq(h.as_bytes(), presented.as_bytes())))
+        Ok(self.get(client_id).await?.is_some_and(|c| !c.disabled && c.secret_matches(secret)))
     }
 
     /// Does `token` authorise RFC 7592 management of this client?
     pub async fn check_registration_token(&self, client_id: &str, token: &str) -> Result<bool> {
-        let stored = self.hash_of(client_id, "registration_token_hash").await?;
+        let stored: Option<String> = db!(&self.0.db, |pool| {
+            sqlx::query_scalar("SELECT registration_token_hash FROM kavach_oauth_client WHERE client_id = $1 AND disabled = $2")
+                .bind(client_id)
+                .bind(false)
+                .fetch_optional(pool)
+                .await?
+                .flatten()
+        });
         let presented = crypto::token_hash(token);
         Ok(stored.is_some_and(|h| crypto::ct_eq(h.as_bytes(), presented.as_bytes())))
     }
@@ -385,27 +389,32 @@ impl Clients<'_> {
         });
         Ok(rows
             .into_iter()
-            .map(|(client_id, kind, meta, secret, disabled)| Client {
-                client_id,
-                kind,
-                metadata: serde_json::from_str(&meta).unwrap_or(Value::Null),
-                disabled,
-                confidential: secret.is_some(),
-            })
+            .map(|(client_id, kind, meta, secret, disabled)| Client::from_row(client_id, kind, &meta, secret, disabled))
             .collect())
     }
 
     /// Disable or re-enable a client (an admin action: it can no longer authenticate).
+    /// Disabling also revokes every grant it holds, so its tokens die at once.
     pub async fn set_disabled(&self, client_id: &str, disabled: bool) -> Result<bool> {
+        let now = Ts::now();
         db!(&self.0.db, |pool| {
-            Ok(sqlx::query("UPDATE kavach_oauth_client SET disabled = $1, updated_at = $2 WHERE client_id = $3")
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("UPDATE kavach_oauth_client SET disabled = $1, updated_at = $2 WHERE client_id = $3")
                 .bind(disabled)
-                .bind(Ts::now())
+                .bind(now)
                 .bind(client_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
-                > 0)
+                .rows_affected();
+            if disabled {
+                sqlx::query("UPDATE kavach_oauth_family SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(n > 0)
         })
     }
 }

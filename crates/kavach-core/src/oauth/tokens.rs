@@ -108,7 +108,7 @@ impl Tokens<'_> {
                 return Err(err("invalid_request", "client_id in the form differs from the Basic credentials"));
             }
             let client = self.0.clients().get(id).await.map_err(internal)?.filter(|c| !c.disabled).ok_or_else(bad)?;
-            if !matches!(client.auth_method(), "client_secret_basic" | "client_secret_post") || !self.0.clients().authenticate(id, secret).await.map_err(internal)? {
+            if !matches!(client.auth_method(), "client_secret_basic" | "client_secret_post") || !client.secret_matches(secret) {
                 return Err(bad());
             }
             return Ok(client);
@@ -384,7 +384,8 @@ impl Tokens<'_> {
         }
         if row.1.is_none() {
             let successor = crypto::random_token();
-            let sealed = self.0.secrets.seal(successor.as_bytes(), SUCCESSOR_CONTEXT);
+            // Kept (sealed) only for the public-client grace window; purged after it.
+            let sealed = (!client.confidential).then(|| self.0.secrets.seal(successor.as_bytes(), SUCCESSOR_CONTEXT));
             // One statement: the UNIQUE parent_hash lets exactly one successor in.
             let won = db!(&self.0.db, |pool| {
                 sqlx::query(
@@ -507,8 +508,7 @@ impl Tokens<'_> {
 
     /// Verify one of our access tokens and check it has not been revoked.
     pub async fn active(&self, token: &str) -> Result<Option<ActiveToken>> {
-        let jwks: Value = serde_json::from_str(&self.0.keys.jwks().await?).unwrap_or(Value::Null);
-        let Ok((header, claims)) = jwt::verify(token, &jwks, 0) else { return Ok(None) };
+        let Ok((header, claims)) = self.0.keys.verify(token, 0).await? else { return Ok(None) };
         if header["typ"] != "at+jwt" || claims.get("iss").and_then(Value::as_str) != Some(self.issuer().as_str()) {
             return Ok(None);
         }
@@ -648,6 +648,10 @@ impl Tokens<'_> {
                 .execute(pool)
                 .await?;
             sqlx::query("DELETE FROM kavach_oauth_family WHERE expires_at < $1").bind(old).execute(pool).await?;
+            sqlx::query("UPDATE kavach_oauth_refresh SET token_sealed = NULL WHERE token_sealed IS NOT NULL AND created_at < $1")
+                .bind(now.plus_secs(-(self.0.options.oauth.refresh_grace.as_secs() as i64) - 60))
+                .execute(pool)
+                .await?;
         });
         self.purge_devices().await
     }

@@ -82,7 +82,43 @@ dual!(refresh_refused_for_banned_and_deleted_users, resourceful(), |t| {
     assert_eq!(e.error, "invalid_grant", "a banned user's grant cannot refresh");
     t.core.users().unban(&user.id, &ctx).await.unwrap();
     let t2 = t.core.tokens().grant(&client, &form(&[("grant_type", "refresh_token"), ("refresh_token", &rt)]), None, &ctx).await.unwrap();
+    let at2 = t2["access_token"].as_str().unwrap();
+    assert!(t.core.tokens().active(at2).await.unwrap().is_some());
     t.core.users().delete(&user.id, &ctx).await.unwrap();
     let e = t.core.tokens().grant(&client, &form(&[("grant_type", "refresh_token"), ("refresh_token", t2["refresh_token"].as_str().unwrap())]), None, &ctx).await.unwrap_err();
     assert_eq!(e.error, "invalid_grant", "a deleted user's grant cannot refresh");
+    assert!(t.core.tokens().active(at2).await.unwrap().is_none(), "deleting the user revoked its access tokens");
+});
+
+dual!(disabling_a_client_revokes_its_grants, resourceful(), |t| {
+    use kavach_core::{NewUser, RequestContext};
+    let ctx = RequestContext::default();
+    let reg = t.core.clients().register(&json!({ "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"] }), Origin::Dynamic).await.unwrap();
+    let client = t.core.clients().get(&reg.client_id).await.unwrap().unwrap();
+    let user = t.core.users().create(NewUser { email: "d@example.com".into(), name: "D".into(), password: None, email_verified: true, image: None }, &ctx).await.unwrap();
+    let params: std::collections::HashMap<String, String> = [("response_type", "code"), ("client_id", reg.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
+        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256"), ("resource", "https://mcp.example.com/mcp")]
+        .into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let req = t.core.authorize().validate(&params).await.unwrap();
+    let url = t.core.authorize().approve(&req, &user, kavach_core::store::Ts::now().0 / 1000, false, &ctx).await.unwrap();
+    let code = url.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let form: std::collections::HashMap<String, String> = [("grant_type", "authorization_code"), ("code", code.as_str()),
+        ("code_verifier", "dBjftJeZ4CVP-mJ92K7dYoEkgMlN3Ks3P9h2nFE9hYo")].into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let tok = t.core.tokens().grant(&client, &form, None, &ctx).await.unwrap();
+    let at = tok["access_token"].as_str().unwrap();
+    assert!(t.core.tokens().active(at).await.unwrap().is_some());
+    assert!(t.core.clients().set_disabled(&reg.client_id, true).await.unwrap());
+    assert!(t.core.tokens().active(at).await.unwrap().is_none(), "a disabled client's access tokens introspect as inactive");
+});
+
+dual!(a_key_made_on_another_instance_verifies_without_waiting_for_the_cache, options(), |t| {
+    let other = crate::harness::core_on(&t.url, options()).await;
+    let _ = other.core.keys().jwks().await.unwrap(); // the other instance caches the key set (no key yet)
+    let now = kavach_core::store::Ts::now().0 / 1000;
+    let claims = json!({ "iss": t.core.options().issuer(), "sub": "u", "aud": "x", "iat": now, "exp": now + 60, "jti": "j" });
+    let token = t.core.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert!(other.core.tokens().active(&token).await.unwrap().is_some(), "an unknown kid reloads the keys (at most every 2 s)");
+    other.db.close().await;
 });
