@@ -513,8 +513,11 @@ impl Config {
             rl.routes.retain(|(p, _)| *p != route);
             rl.routes.push((route, rule.0));
         }
-        if f.jwt.key_overlap.0 <= f.jwt.expires_in.0 {
-            bail!("jwt.key_overlap must be longer than jwt.expires_in, or tokens would outlive the key that verifies them");
+        if f.jwt.key_overlap.0 <= f.jwt.expires_in.0.max(f.oauth.access_token_ttl.0) {
+            bail!(
+                "jwt.key_overlap must be longer than jwt.expires_in and oauth.access_token_ttl (the same keys sign both), \
+                 or tokens would outlive the key that verifies them"
+            );
         }
         let better_auth = match f.external_auth.better_auth {
             Some(b) if b.secrets.is_empty() => bail!("external_auth.better_auth: set `secrets` (or KAVACH_BETTER_AUTH_SECRET) to better-auth's secret"),
@@ -666,6 +669,8 @@ mod tests {
         assert!(from("trusted_origins = [\"https://App.example.com/\"]").is_ok());
         let e = from("[email]\nfrom = \"not a mailbox\"").err().unwrap().to_string();
         assert!(e.contains("email.from"), "{e}");
+        let e = from("[oauth]\naccess_token_ttl = \"7d\"").err().unwrap().to_string();
+        assert!(e.contains("jwt.key_overlap") && e.contains("oauth.access_token_ttl"), "keys outlived by OAuth tokens: {e}");
     }
 
     #[test]

@@ -273,8 +273,9 @@ async fn run(cli: Cli) -> Result<i32> {
                         Some(o) => config::parse_duration(&o)?,
                         None => cfg.options.jwt.key_overlap,
                     };
-                    if overlap <= cfg.options.jwt.expires_in {
-                        bail!("--overlap must be longer than jwt.expires_in ({:?})", cfg.options.jwt.expires_in);
+                    let longest = cfg.options.jwt.expires_in.max(cfg.options.oauth.access_token_ttl);
+                    if overlap <= longest {
+                        bail!("--overlap must be longer than the longest token lifetime (jwt.expires_in, oauth.access_token_ttl: {longest:?})");
                     }
                     let kids = k.keys().rotate(overlap).await.map_err(|e| anyhow!("{e}"))?;
                     println!("new active keys: {}; retired keys stay published for {}s", kids.join(", "), overlap.as_secs());

@@ -209,10 +209,9 @@ impl ResourceServer {
         if uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("access_token="))) {
             return Err(self.refuse(StatusCode::BAD_REQUEST, Some("invalid_request"), Some("send the token in the Authorization header"), scopes));
         }
-        let auth = req_headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let (token, dpop_scheme) = match (auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")), auth.strip_prefix("DPoP ")) {
-            (Some(t), _) => (t.trim(), false),
-            (None, Some(t)) => (t.trim(), true),
+        let (token, dpop_scheme) = match (crate::http::authorization(req_headers, "Bearer"), crate::http::authorization(req_headers, "DPoP")) {
+            (Some(t), _) => (t, false),
+            (None, Some(t)) => (t, true),
             _ => return Err(self.refuse(StatusCode::UNAUTHORIZED, None, None, scopes)),
         };
         let invalid = |d: &str| self.refuse(StatusCode::UNAUTHORIZED, Some("invalid_token"), Some(d), scopes);
@@ -318,7 +317,10 @@ impl<S> tower::Layer<S> for RequireTokenLayer {
 impl Guard for RequireTokenLayer {
     async fn check(&self, mut req: Request) -> Verdict {
         let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
-        match self.rs.verify(req.method(), req.headers(), req.uri(), &scopes).await {
+        // The URI as the client sent it (a nested router strips its prefix from `uri()`),
+        // which is what a DPoP proof's `htu` names.
+        let uri = req.extensions().get::<axum::extract::OriginalUri>().map(|o| o.0.clone()).unwrap_or_else(|| req.uri().clone());
+        match self.rs.verify(req.method(), req.headers(), &uri, &scopes).await {
             Ok(t) => {
                 req.extensions_mut().insert(t);
                 Verdict::Admit(req, None)

@@ -286,3 +286,18 @@ async fn example_mcp_server_answers_json_rpc_behind_the_verifier() {
     assert!(challenge.contains("error=\"insufficient_scope\"") && challenge.contains("scope=\"mcp:tools mcp:admin\"") && challenge.contains("resource_metadata="), "{challenge}");
     db.drop_db().await;
 }
+
+/// `Kavach::app()` with the API at the origin's root (empty base path): the discovery
+/// documents are served once, not registered twice (which panicked).
+#[tokio::test]
+async fn app_with_an_empty_base_path_serves_discovery() {
+    let db = TestDb::sqlite().await;
+    let k = kavach::Kavach::builder().database_url(&db.url).secret("root-secret-0123456789abcdefghijklm").base_path("").build().await.unwrap();
+    let app = k.app();
+    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+        let (st, _, body) = call(&app, Request::get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(st, StatusCode::OK, "{path}");
+        assert!(body.contains("\"issuer\":\"http://localhost:3000\""), "{body}");
+    }
+    db.drop_db().await;
+}

@@ -108,7 +108,7 @@ impl Authorize<'_> {
         let mut params = params.clone();
         if let Some(uri) = params.get("request_uri").cloned() {
             let client_id = params.get("client_id").cloned().ok_or_else(|| page("invalid_request", "client_id is required"))?;
-            let pushed = self.take_pushed(&uri, &client_id).await.map_err(|e| page("server_error", e.to_string()))?;
+            let pushed = self.take_pushed(&uri, &client_id).await.map_err(|e| Refusal::Page(super::tokens::internal(e)))?;
             let Some(pushed) = pushed else {
                 return Err(page("invalid_request", "request_uri is unknown, expired, already used or was pushed by another client"));
             };
@@ -119,7 +119,7 @@ impl Authorize<'_> {
         let client = match self.0.clients().get(client_id).await {
             Ok(Some(c)) if !c.disabled => c,
             Ok(_) => return Err(page("invalid_client", "unknown or disabled client")),
-            Err(e) => return Err(page("server_error", e.to_string())),
+            Err(e) => return Err(Refusal::Page(super::tokens::internal(e))),
         };
         let registered = client.redirect_uris();
         let redirect_uri = match params.get("redirect_uri") {
@@ -225,7 +225,7 @@ impl Authorize<'_> {
         }
         let token = crypto::random_token();
         let ttl = self.0.options.oauth.par_ttl.as_secs();
-        let json = serde_json::to_string(params).map_err(|e| OAuthError::new("server_error", e.to_string()))?;
+        let json = serde_json::to_string(params).expect("string map");
         let r: Result<()> = async {
             db!(&self.0.db, |pool| {
                 sqlx::query("INSERT INTO kavach_oauth_par (request_uri_hash, client_id, params, expires_at) VALUES ($1, $2, $3, $4)")
@@ -239,7 +239,7 @@ impl Authorize<'_> {
             Ok(())
         }
         .await;
-        r.map_err(|e| OAuthError::new("server_error", e.to_string()))?;
+        r.map_err(super::tokens::internal)?;
         Ok((format!("{REQUEST_URI_PREFIX}{token}"), ttl))
     }
 

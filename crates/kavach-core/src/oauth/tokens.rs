@@ -49,7 +49,8 @@ pub(crate) fn err(code: &'static str, msg: impl Into<String>) -> OAuthError {
     OAuthError::new(code, msg)
 }
 
-pub(crate) fn internal(e: crate::Error) -> OAuthError {
+/// A server-side failure as an OAuth error: logged here, shown as a generic message.
+pub fn internal(e: crate::Error) -> OAuthError {
     tracing::error!(error = %e, "token endpoint failure");
     err("server_error", "the server could not complete the request")
 }

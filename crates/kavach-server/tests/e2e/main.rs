@@ -678,7 +678,7 @@ dual!(jwt_tokens_verify_against_jwks_across_a_rotation, |db| {
     // Rotate with the CLI while the server runs: old tokens keep verifying.
     let dir = temp_dir();
     let env = [("KAVACH_DATABASE_URL", db.as_str()), ("KAVACH_SECRET", SECRET)];
-    let out = command(&dir, &env).args(["keys", "rotate", "--overlap", "1h"]).output().unwrap();
+    let out = command(&dir, &env).args(["keys", "rotate", "--overlap", "2h"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let listed: Value = serde_json::from_slice(&command(&dir, &env).args(["keys", "list", "--json"]).output().unwrap().stdout).unwrap();
     let keys = listed.as_array().unwrap();

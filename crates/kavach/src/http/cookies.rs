@@ -79,10 +79,7 @@ pub fn presented_token(core: &Core, headers: &HeaderMap) -> Option<Presented> {
         let (token, sig) = value.rsplit_once('.')?;
         (!token.is_empty()).then(|| Presented { token: token.to_owned(), source, signature: Some(sig.to_owned()) })
     };
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
-        && let Some(b) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))
-    {
-        let b = b.trim();
+    if let Some(b) = super::authorization(headers, "Bearer") {
         let decoded = if b.contains('%') { percent_decode(b, false).ok()? } else { b.to_owned() };
         if decoded.contains('.') {
             return signed(&decoded, Source::Bearer);

@@ -58,6 +58,20 @@ pub fn context_of(k: &Kavach, extensions: &axum::http::Extensions, headers: &axu
     RequestContext { ip, user_agent }
 }
 
+/// The credentials of `Authorization: <scheme> <credentials>` (scheme matched without
+/// regard to case, RFC 9110 §11.1), trimmed.
+pub fn authorization<'a>(headers: &'a axum::http::HeaderMap, scheme: &str) -> Option<&'a str> {
+    let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (s, creds) = v.split_once(' ')?;
+    s.eq_ignore_ascii_case(scheme).then(|| creds.trim())
+}
+
+/// Forbid storing a response anywhere (tokens, sessions).
+pub fn no_store(r: &mut Response) {
+    r.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(axum::http::header::PRAGMA, axum::http::HeaderValue::from_static("no-cache"));
+}
+
 /// Requires a signed-in caller (from the session middleware).
 pub struct Auth(pub Authenticated);
 
@@ -149,6 +163,12 @@ fn route_of(path: &str) -> &'static str {
 
 const OTHER_ROUTES: &[&str] = &["/ok", "/openapi.json", "/docs"];
 
+/// Routes whose handlers take no session (see `api_middleware`).
+const SESSIONLESS_ROUTES: &[&str] = &[
+    "/ok", "/openapi.json", "/jwks", "/.well-known/openid-configuration", "/oauth2/register", "/oauth2/register/{client_id}", "/oauth2/token",
+    "/oauth2/par", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/userinfo", "/oauth2/device_authorization",
+];
+
 /// Everything that runs around every API request, in one layer: metrics, the
 /// Origin check, rate limits, and resolving the session once (re-issuing the
 /// cookie when its expiry moved, clearing one that names no valid session).
@@ -170,6 +190,9 @@ async fn api_middleware(State(k): State<Kavach>, req: Request, next: Next) -> Re
         Some(refused) => refused,
         None => match guard::rate_limit(&k, route, client_ip::client_ip(client_ip::peer_of(req.extensions()), req.headers(), k.trusted_proxies())).await {
             Some(refused) => refused,
+            // Machine endpoints never read the session: no session lookup for their
+            // Bearer/Basic credentials (registration tokens, access tokens).
+            None if SESSIONLESS_ROUTES.contains(&route) => next.run(req).await,
             None => with_session(&k, req, next).await,
         },
     };

@@ -5,7 +5,7 @@ use super::body::{Body, JsonOrForm};
 use super::cookies::{self, clear_session_cookie, set_session_cookie};
 use super::error::{ApiError, ApiResult, client_error};
 use super::metrics::SignIn;
-use super::{Auth, Ctx, MaybeAuth, pages};
+use super::{Auth, Ctx, MaybeAuth, no_store, pages};
 use crate::Kavach;
 use axum::Json;
 use axum::extract::{Query, State};
@@ -188,10 +188,6 @@ impl IntoResponse for JsonBody {
     }
 }
 
-fn no_store(resp: &mut Response) {
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-}
 
 /// Create an account with email and password.
 #[utoipa::path(post, path = "/sign-up/email", request_body = SignUpBody, tag = "email-password",

@@ -62,11 +62,11 @@ pub async fn ensure(k: &Kavach, client_id: &str) -> Result<(), OAuthError> {
     match k.clients().document_cached_until(client_id).await {
         Ok(Some(until)) if until > Ts::now() => return Ok(()),
         Ok(_) => {}
-        Err(e) => return Err(fail(e.to_string())),
+        Err(e) => return Err(kavach_core::oauth::tokens::internal(e)),
     }
     let (doc, ttl) = fetch(client_id, o.metadata_documents_insecure).await.map_err(fail)?;
     let meta = check_document(client_id, &doc).map_err(|e| fail(e.message.to_string()))?;
-    k.clients().store_document(client_id, &meta, Ts::now().plus_secs(ttl)).await.map_err(|e| fail(e.to_string()))
+    k.clients().store_document(client_id, &meta, Ts::now().plus_secs(ttl)).await.map_err(kavach_core::oauth::tokens::internal)
 }
 
 /// Fetch a document: the JSON and how many seconds it may be cached.

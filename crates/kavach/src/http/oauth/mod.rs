@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kavach_core::oauth::OAuthError;
 use kavach_core::oauth::authorize::Params;
+pub use crate::http::no_store;
 
 
 pub(crate) fn router(k: &Kavach) -> Router<Kavach> {
@@ -55,10 +56,10 @@ pub(crate) fn router(k: &Kavach) -> Router<Kavach> {
 /// itself merges [`Kavach::well_known_router`] at its root.
 pub(crate) fn well_known_router<S: Clone + Send + Sync + 'static>(k: &Kavach) -> Router<S> {
     let path = k.options().base_path.trim_end_matches('/').to_owned();
-    Router::new()
-        .route(&format!("/.well-known/oauth-authorization-server{path}"), get(metadata::oauth_authorization_server).options(preflight))
-        .route(&format!("/.well-known/openid-configuration{path}"), get(metadata::openid_configuration).options(preflight))
-        .layer(middleware::from_fn(cors_layer))
+    let r = Router::new().route(&format!("/.well-known/oauth-authorization-server{path}"), get(metadata::oauth_authorization_server).options(preflight));
+    // With an empty base path the API router already serves the OIDC document there.
+    let r = if path.is_empty() { r } else { r.route(&format!("/.well-known/openid-configuration{path}"), get(metadata::openid_configuration).options(preflight)) };
+    r.layer(middleware::from_fn(cors_layer))
         .with_state(k.clone())
 }
 
@@ -128,10 +129,6 @@ pub fn error_response(e: &OAuthError, basic: bool) -> Response {
     r
 }
 
-pub fn no_store(r: &mut Response) {
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-}
 
 pub fn json_no_store(status: StatusCode, body: serde_json::Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();

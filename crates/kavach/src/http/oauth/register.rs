@@ -59,12 +59,8 @@ async fn authorized(k: &Kavach, headers: &HeaderMap, client_id: &str) -> Result<
         r.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""));
         r
     };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .ok_or_else(unauthorized)?;
-    match k.clients().check_registration_token(client_id, token.trim()).await {
+    let token = crate::http::authorization(headers, "Bearer").ok_or_else(unauthorized)?;
+    match k.clients().check_registration_token(client_id, token).await {
         Ok(true) => {}
         Ok(false) => return Err(unauthorized()),
         Err(e) => return Err(core_error(e)),

@@ -107,10 +107,9 @@ pub async fn userinfo(State(k): State<Kavach>, method: axum::http::Method, heade
         super::no_store(&mut r);
         r
     };
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let (token, dpop_scheme) = match (auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")), auth.strip_prefix("DPoP ")) {
-        (Some(t), _) => (t.trim(), false),
-        (None, Some(t)) => (t.trim(), true),
+    let (token, dpop_scheme) = match (crate::http::authorization(&headers, "Bearer"), crate::http::authorization(&headers, "DPoP")) {
+        (Some(t), _) => (t, false),
+        (None, Some(t)) => (t, true),
         _ => return challenge(StatusCode::UNAUTHORIZED, "", ""),
     };
     let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
