@@ -217,5 +217,6 @@ mod tests {
     fn smtp_urls_are_redacted() {
         assert_eq!(crate::redact_url("smtp://user:pw@mail.example.com:587"), "smtp://user:***@mail.example.com:587");
         assert_eq!(crate::redact_url("smtp://localhost:25"), "smtp://localhost:25");
+        assert_eq!(crate::redact_url("postgres://h/db?user=k&password=pw&sslmode=require"), "postgres://h/db?user=k&password=***&sslmode=require");
     }
 }

@@ -200,12 +200,26 @@ pub fn origin_of(url: &str) -> Option<String> {
 
 /// A URL safe to print: the password in `user:password@` is replaced by `***`.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let user = url[s + 3..at].split(':').next().unwrap_or("");
             format!("{}://{user}:***@{}", &url[..s], &url[at + 1..])
         }
         _ => url.to_owned(),
+    };
+    // A password can also travel in the query (`postgres://h/db?password=...`).
+    match url.split_once('?') {
+        Some((base, query)) => {
+            let q: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", q.join("&"))
+        }
+        None => url,
     }
 }
 

@@ -515,7 +515,9 @@ mod jwt_keys {
         let stored: Vec<(String,)> = kavach_core::db!(&t.db, |pool| sqlx::query_as("SELECT private_key FROM kavach_jwks").fetch_all(pool).await.unwrap());
         for (pk,) in &stored {
             let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(pk).unwrap();
-            assert!(aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(&raw).is_err());
+            use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
+            assert!(Ed25519KeyPair::from_pkcs8(&raw).is_err() && EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &raw).is_err()
+                && RsaKeyPair::from_pkcs8(&raw).is_err(), "no stored key (EdDSA, ES256, RS256) is a readable PKCS#8 document");
         }
         let mut other = options();
         other.secrets = vec!["a-completely-different-secret-0123456789".into()];

@@ -153,6 +153,7 @@ async fn session_fixation_is_impossible() {
     assert_eq!(r.status(), 200);
     let issued = session_cookie(&r).unwrap();
     assert_ne!(issued, planted, "the server issues its own new token");
+    assert!(!issued.contains("attacker-chosen-token"), "the planted token is not adopted (even re-signed)");
     assert_eq!(json(get(&s, "/get-session", Some(planted)).await).await.1, Value::Null, "the planted cookie stays anonymous");
     let again = session_cookie(&sign_in(&s, "fix@example.com", PW).await).unwrap();
     assert_ne!(again, issued, "every sign-in gets a new token");

@@ -133,7 +133,7 @@ dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
     let total = out.split("Total: ").nth(1).unwrap_or("");
     let passed: usize = total.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
     assert!(
-        out.contains("✓ authorization-server-metadata-endpoint") && out.contains("✓ authorization-code-grant") && passed >= 2 && total.contains("passed, 0 failed"),
+        out.contains("✓ authorization-server-metadata-endpoint") && out.contains("✓ authorization-code-grant") && passed >= 3 && total.contains("passed, 0 failed"),
         "MCP conformance authorization-server scenarios:\n{out}"
     );
     let _ = std::fs::remove_dir_all(&work);
