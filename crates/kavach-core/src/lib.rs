@@ -175,7 +175,7 @@ impl Options {
     }
     /// Absolute URL of an API path, e.g. `api_url("/verify-email")`.
     pub fn api_url(&self, path: &str) -> String {
-        format!("{}{}{}", self.base_url.trim_end_matches('/'), self.base_path.trim_end_matches('/'), path)
+        format!("{}{path}", self.issuer())
     }
     /// The OAuth / OpenID Connect issuer: the base URL plus the base path, with no
     /// trailing slash. Byte-identical in metadata, `iss` parameters and tokens.

@@ -176,7 +176,18 @@ impl ResourceServer {
         match cached {
             Some((at, v)) if !force && at.elapsed() < JWKS_TTL => Ok(v),
             Some((at, v)) if force && at.elapsed() < JWKS_MIN_REFETCH => Ok(v),
-            _ => self.fetch_jwks().await,
+            // A failed refetch keeps the keys this server already trusts (an issuer
+            // outage must not turn every valid token into `invalid_token`).
+            // It is tried again after the TTL (or on an unknown kid, after 2 s).
+            Some((_, v)) => match self.fetch_jwks().await {
+                Ok(fresh) => Ok(fresh),
+                Err(e) => {
+                    tracing::warn!(error = %e, jwks_uri = %self.jwks_uri, "JWKS refetch failed; keeping the cached keys");
+                    *self.jwks.write().expect("jwks lock") = Some((Instant::now(), v.clone()));
+                    Ok(v)
+                }
+            },
+            None => self.fetch_jwks().await,
         }
     }
 

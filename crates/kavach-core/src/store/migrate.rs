@@ -11,27 +11,29 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS_SQLITE: &[Migration] = &[
-    Migration { version: 1, description: "foundation", sql: include_str!("../../migrations/sqlite/0001_foundation.sql") },
-    Migration { version: 2, description: "ban and metadata", sql: include_str!("../../migrations/sqlite/0002_ban_and_metadata.sql") },
-    Migration { version: 3, description: "signing keys", sql: include_str!("../../migrations/sqlite/0003_signing_keys.sql") },
-    Migration { version: 4, description: "oauth clients", sql: include_str!("../../migrations/sqlite/0004_oauth_clients.sql") },
-    Migration { version: 5, description: "oauth grants", sql: include_str!("../../migrations/sqlite/0005_oauth_grants.sql") },
-    Migration { version: 6, description: "client metadata documents", sql: include_str!("../../migrations/sqlite/0006_client_metadata_documents.sql") },
-    Migration { version: 7, description: "device codes", sql: include_str!("../../migrations/sqlite/0007_device_codes.sql") },
-    Migration { version: 8, description: "dpop", sql: include_str!("../../migrations/sqlite/0008_dpop.sql") },
-];
+/// Both backends' migration lists from one table: version, description, file stem
+/// (the same file name in `migrations/sqlite/` and `migrations/postgres/`).
+macro_rules! migrations {
+    ($($version:literal, $description:literal, $file:literal;)*) => {
+        pub const MIGRATIONS_SQLITE: &[Migration] = &[
+            $(Migration { version: $version, description: $description, sql: include_str!(concat!("../../migrations/sqlite/", $file, ".sql")) },)*
+        ];
+        pub const MIGRATIONS_POSTGRES: &[Migration] = &[
+            $(Migration { version: $version, description: $description, sql: include_str!(concat!("../../migrations/postgres/", $file, ".sql")) },)*
+        ];
+    };
+}
 
-pub const MIGRATIONS_POSTGRES: &[Migration] = &[
-    Migration { version: 1, description: "foundation", sql: include_str!("../../migrations/postgres/0001_foundation.sql") },
-    Migration { version: 2, description: "ban and metadata", sql: include_str!("../../migrations/postgres/0002_ban_and_metadata.sql") },
-    Migration { version: 3, description: "signing keys", sql: include_str!("../../migrations/postgres/0003_signing_keys.sql") },
-    Migration { version: 4, description: "oauth clients", sql: include_str!("../../migrations/postgres/0004_oauth_clients.sql") },
-    Migration { version: 5, description: "oauth grants", sql: include_str!("../../migrations/postgres/0005_oauth_grants.sql") },
-    Migration { version: 6, description: "client metadata documents", sql: include_str!("../../migrations/postgres/0006_client_metadata_documents.sql") },
-    Migration { version: 7, description: "device codes", sql: include_str!("../../migrations/postgres/0007_device_codes.sql") },
-    Migration { version: 8, description: "dpop", sql: include_str!("../../migrations/postgres/0008_dpop.sql") },
-];
+migrations! {
+    1, "foundation", "0001_foundation";
+    2, "ban and metadata", "0002_ban_and_metadata";
+    3, "signing keys", "0003_signing_keys";
+    4, "oauth clients", "0004_oauth_clients";
+    5, "oauth grants", "0005_oauth_grants";
+    6, "client metadata documents", "0006_client_metadata_documents";
+    7, "device codes", "0007_device_codes";
+    8, "dpop", "0008_dpop";
+}
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (
     version BIGINT PRIMARY KEY NOT NULL,

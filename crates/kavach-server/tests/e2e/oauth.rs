@@ -193,26 +193,7 @@ pub fn callback(r: &reqwest::Response) -> HashMap<String, String> {
 }
 
 fn percent(v: &str) -> String {
-    let b = v.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() + 1 && i + 3 <= b.len() => {
-                out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
+    kavach::http::body::percent_decode(v, true).expect("percent-encoded")
 }
 
 pub fn claims(jwt: &str) -> (Value, Value) {

@@ -88,9 +88,9 @@ pub fn redirect(to: &str) -> Response {
     resp
 }
 
+/// `url` with `key=value` added to its query.
 pub fn append_query(url: &str, key: &str, value: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{key}={}", kavach_core::auth::url_encode(value))
+    kavach_core::oauth::authorize::with_query(url, &[(key, value)])
 }
 
 /// `GET /reset-password/{token}`: the link in the reset email. With `callbackURL`
