@@ -5,7 +5,7 @@
 //! answered as signed in and gets a Kavach session in the same response. The
 //! setting can be removed later with no other change.
 
-use crate::crypto::{self, Secrets};
+use crate::crypto;
 use crate::error::Result;
 use crate::sessions::{NewSession, SessionWithUser, insert_session};
 use crate::store::{BeginWrite, Ts};
@@ -48,12 +48,12 @@ impl External<'_> {
     /// signature is valid: `token.base64(HMAC-SHA256(secret, token))`, the
     /// signature 44 characters ending in `=`.
     pub fn better_auth_token(&self, value: &str) -> Option<String> {
-        let cfg = self.better_auth()?;
+        let secrets = self.0.better_auth_secrets.as_ref()?;
         let (token, sig) = value.rsplit_once('.')?;
         if token.is_empty() || sig.len() != 44 || !sig.ends_with('=') {
             return None;
         }
-        Secrets::new(&cfg.secrets).verify_signature(token, sig).then(|| token.to_owned())
+        secrets.verify_signature(token, sig).then(|| token.to_owned())
     }
 
     /// End a migrated better-auth session (sign-out during the transition), so the
@@ -85,6 +85,19 @@ impl External<'_> {
         );
         let absolute = self.0.options.session.absolute_lifetime.as_secs() as i64;
         let expires_in = self.0.options.session.expires_in.as_secs() as i64;
+        // Most presentations of an old cookie after the transition name no live session:
+        // find that out with a read, without taking the write lock.
+        let live: Option<(String,)> = db!(&self.0.db, |pool| {
+            sqlx::query_as("SELECT id FROM kavach_session WHERE (token = $1 OR token = $2) AND expires_at > $3")
+                .bind(token)
+                .bind(&hash)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+        });
+        if live.is_none() {
+            return Ok(None);
+        }
         // Read and exchange in one write transaction, so a concurrent sign-out wins cleanly.
         let exchanged = db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;

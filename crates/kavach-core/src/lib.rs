@@ -240,6 +240,8 @@ pub struct Core {
     pub(crate) templates: Templates,
     pub(crate) sessions: Arc<sessions::Sessions>,
     pub(crate) keys: Arc<jwt::Keys>,
+    /// The better-auth secrets, prepared once (the cookie transition checks them per request).
+    pub(crate) better_auth_secrets: Option<crypto::Secrets>,
 }
 
 impl Core {
@@ -261,7 +263,8 @@ impl Core {
         let limiter = limiter.unwrap_or_else(|| RateLimiter::database(db.clone()));
         let sessions = Arc::new(sessions::Sessions::new(db.clone(), options.session.clone()));
         let keys = Arc::new(jwt::Keys::new(db.clone(), secrets.clone()));
-        Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions, keys })
+        let better_auth_secrets = options.better_auth.as_ref().filter(|b| !b.secrets.is_empty()).map(|b| crypto::Secrets::new(&b.secrets));
+        Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions, keys, better_auth_secrets })
     }
 
     /// Accept password hashes in formats Kavach does not know; a match is rehashed
