@@ -4,6 +4,7 @@
 #   bench/run.sh                 # SQLite and PostgreSQL (needs 127.0.0.1:5432)
 #   BENCH_DB=sqlite bench/run.sh
 #   DURATION=20s CONNECTIONS=8 bench/run.sh
+#   SCENARIOS="refresh verify" bench/run.sh   # a subset: session cc refresh verify (default: all)
 #
 # Measures, with wrk on this machine (client and server share its cores):
 #   - GET {base}/get-session with a valid cookie vs the baseline handler: req/s, p50, p99, ratio
@@ -15,6 +16,8 @@ DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-8}
 THREADS=${THREADS:-2}
 BENCH_DB=${BENCH_DB:-both}
+SCENARIOS=" ${SCENARIOS:-session cc refresh verify} "
+want() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 cargo build --release -q -p kavach-server -p kavach-bench-baseline
 cargo build --release -q -p kavach --example bench_verify
@@ -43,6 +46,8 @@ report "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/104857
 report ""
 
 # Baseline.
+b_rps=
+if want session; then
 bport=$(free_port)
 $BASE "127.0.0.1:$bport" > "$work/baseline.log" 2>&1 &
 pids+=($!)
@@ -52,6 +57,7 @@ b_rps=$(field Requests/sec: < "$work/wrk-baseline.txt")
 b_p50=$(field 50% < "$work/wrk-baseline.txt"); b_p99=$(field 99% < "$work/wrk-baseline.txt")
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 report "baseline (minimal axum handler, same JSON shape): ${b_rps} req/s, p50 ${b_p50}, p99 ${b_p99}"
+fi
 
 bench_kavach() { # label database_url
   local label=$1 url=$2 port dir start ready pid rss cookie
@@ -71,13 +77,16 @@ bench_kavach() { # label database_url
      | awk -F': ' 'tolower($1)=="set-cookie" && index($2,"session_token=") {split($2,a,";"); print a[1]}')
   [ -n "$cookie" ] || { echo "sign-up failed"; cat "$dir/server.log"; exit 1; }
   curl -sf -H "cookie: $cookie" "$api/get-session" | grep -q bench@example.com
-  run_wrk "$api/get-session" "cookie: $cookie" > "$work/wrk-$label.txt"
   local rps p50 p99 errs
+  if want session; then
+  run_wrk "$api/get-session" "cookie: $cookie" > "$work/wrk-$label.txt"
   rps=$(field Requests/sec: < "$work/wrk-$label.txt")
   p50=$(field 50% < "$work/wrk-$label.txt"); p99=$(field 99% < "$work/wrk-$label.txt")
   errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-$label.txt" || true)
   report "kavach get-session on $label: ${rps} req/s, p50 ${p50}, p99 ${p99}, ratio to baseline $(python3 -c "print(f'{$rps/$b_rps:.2f}')")${errs:+ ($errs)}"
+  fi
   report "kavach on $label: idle RSS ${rss}, start to ready ${ready} ms (process start to first 200 from /readyz)"
+  if want cc; then
   # Token endpoint: client_credentials grants (client authentication, a signed JWT access token).
   local creds id secret
   creds=$(cd "$dir" && KAVACH_LOG=warn "$OLDPWD/$BIN" clients create --name bench --grant client_credentials)
@@ -94,6 +103,8 @@ LUA
   p50=$(field 50% < "$work/wrk-cc-$label.txt"); p99=$(field 99% < "$work/wrk-cc-$label.txt")
   errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-cc-$label.txt" || true)
   report "kavach token endpoint (client_credentials, EdDSA JWT) on $label: ${rps} grants/s, p50 ${p50}, p99 ${p99}${errs:+ ($errs)}"
+  fi
+  if want refresh; then
   # Token endpoint: refresh_token grants with rotation. Each wrk connection (one per
   # thread) follows its own chain: every answer's refresh token is the next request's.
   mapfile -t rts < <(python3 bench/refresh_tokens.py "http://localhost:$port/api/kavach" "https://mcp.example.com/mcp" "$CONNECTIONS")
@@ -119,6 +130,7 @@ LUA
   p50=$(field 50% < "$work/wrk-rt-$label.txt"); p99=$(field 99% < "$work/wrk-rt-$label.txt")
   errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-rt-$label.txt" || true)
   report "kavach token endpoint (refresh_token with rotation, $CONNECTIONS chains) on $label: ${rps} grants/s, p50 ${p50}, p99 ${p99}${errs:+ ($errs)}"
+  fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -133,6 +145,6 @@ if [ "$BENCH_DB" = postgres ] || [ "$BENCH_DB" = both ]; then
 fi
 report ""
 # Resource-server verification of a JWT access token, in process (one core, JWKS cached).
-target/release/examples/bench_verify | while read -r line; do report "$line"; done
+want verify && target/release/examples/bench_verify | while read -r line; do report "$line"; done
 report ""
 report "raw wrk outputs were in $work (removed); summary: $out"

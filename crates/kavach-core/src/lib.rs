@@ -242,6 +242,8 @@ pub struct Core {
     pub(crate) keys: Arc<jwt::Keys>,
     /// The better-auth secrets, prepared once (the cookie transition checks them per request).
     pub(crate) better_auth_secrets: Option<crypto::Secrets>,
+    /// Refresh token successors, written in groups.
+    pub(crate) rotations: oauth::rotation::Rotations,
 }
 
 impl Core {
@@ -264,7 +266,8 @@ impl Core {
         let sessions = Arc::new(sessions::Sessions::new(db.clone(), options.session.clone()));
         let keys = Arc::new(jwt::Keys::new(db.clone(), secrets.clone()));
         let better_auth_secrets = options.better_auth.as_ref().filter(|b| !b.secrets.is_empty()).map(|b| crypto::Secrets::new(&b.secrets));
-        Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions, keys, better_auth_secrets })
+        let rotations = oauth::rotation::Rotations::new(db.clone());
+        Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions, keys, better_auth_secrets, rotations })
     }
 
     /// Accept password hashes in formats Kavach does not know; a match is rehashed

@@ -12,6 +12,7 @@ pub mod dpop;
 pub mod pkce;
 pub mod redirect;
 pub mod resource;
+pub(crate) mod rotation;
 pub mod tokens;
 
 use std::time::Duration;

@@ -387,24 +387,19 @@ impl Tokens<'_> {
             let successor = crypto::random_token();
             // Kept (sealed) only for the public-client grace window; purged after it.
             let sealed = (!client.confidential).then(|| self.0.secrets.seal(successor.as_bytes(), SUCCESSOR_CONTEXT));
-            // One statement: the UNIQUE parent_hash lets exactly one successor in.
-            let won = db!(&self.0.db, |pool| {
-                sqlx::query(
-                    "INSERT INTO kavach_oauth_refresh (token_hash, family_id, created_at, parent_hash, token_sealed) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(crypto::token_hash(&successor))
-                .bind(&row.0)
-                .bind(now)
-                .bind(&hash)
-                .bind(&sealed)
-                .execute(pool)
+            // The UNIQUE parent_hash lets exactly one successor in.
+            let won = self
+                .0
+                .rotations
+                .insert(super::rotation::Successor {
+                    token_hash: crypto::token_hash(&successor),
+                    family_id: row.0.clone(),
+                    created_at: now,
+                    parent_hash: hash.clone(),
+                    sealed,
+                })
                 .await
-                .map_err(crate::Error::from)
-                .map_err(internal)?
-                .rows_affected()
-                    == 1
-            });
+                .map_err(internal)?;
             if won {
                 let fam = Family { id: Some(&row.0), user_id: row.4.as_deref(), auth_time: row.7.map(|t| t.0 / 1000), scope, resource: row.6.as_deref(), jkt: at_jkt.as_deref() };
                 return self.respond(client, &fam, Some(&successor)).await;

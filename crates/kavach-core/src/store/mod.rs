@@ -181,6 +181,9 @@ fn is_busy(e: &sqlx::Error) -> bool {
 pub trait BeginWrite {
     type Db: sqlx::Database;
     fn begin_write(&self) -> impl std::future::Future<Output = sqlx::Result<WriteTx<Self::Db>>> + Send;
+    /// The writer's turn for one autocommit statement (hold it while it runs): on
+    /// SQLite the same queue as [`BeginWrite::begin_write`], on PostgreSQL nothing.
+    fn write_turn(&self) -> impl std::future::Future<Output = Option<tokio::sync::OwnedMutexGuard<()>>> + Send;
 }
 
 /// A write transaction (see [`BeginWrite`]): use it as the connection (`&mut *tx`),
@@ -217,8 +220,11 @@ static SQLITE_WRITER: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>
 impl BeginWrite for SqlitePool {
     type Db = sqlx::Sqlite;
     async fn begin_write(&self) -> sqlx::Result<WriteTx<sqlx::Sqlite>> {
-        let turn = tokio::time::timeout(Duration::from_secs(2), SQLITE_WRITER.clone().lock_owned()).await.ok();
+        let turn = self.write_turn().await;
         Ok(WriteTx { tx: self.begin_with("BEGIN IMMEDIATE").await?, _turn: turn })
+    }
+    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        tokio::time::timeout(Duration::from_secs(2), SQLITE_WRITER.clone().lock_owned()).await.ok()
     }
 }
 
@@ -226,5 +232,8 @@ impl BeginWrite for PgPool {
     type Db = sqlx::Postgres;
     async fn begin_write(&self) -> sqlx::Result<WriteTx<sqlx::Postgres>> {
         Ok(WriteTx { tx: self.begin().await?, _turn: None })
+    }
+    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        None
     }
 }

@@ -60,22 +60,35 @@ fn resourceful() -> kavach_core::Options {
     o
 }
 
-dual!(refresh_refused_for_banned_and_deleted_users, resourceful(), |t| {
+type Form = std::collections::HashMap<String, String>;
+
+fn form(pairs: &[(&str, &str)]) -> Form {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// Register a client (public unless `secret`), create a user, run one authorization
+/// code flow: the client, the user and the token response.
+async fn code_flow(t: &crate::harness::T, email: &str, confidential: bool) -> (kavach_core::oauth::clients::Client, kavach_core::User, serde_json::Value) {
     use kavach_core::{NewUser, RequestContext};
     let ctx = RequestContext::default();
-    let reg = t.core.clients().register(&json!({ "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none",
+    let method = if confidential { "client_secret_basic" } else { "none" };
+    let reg = t.core.clients().register(&json!({ "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": method,
         "grant_types": ["authorization_code", "refresh_token"] }), Origin::Dynamic).await.unwrap();
     let client = t.core.clients().get(&reg.client_id).await.unwrap().unwrap();
-    let user = t.core.users().create(NewUser { email: "ban@example.com".into(), name: "B".into(), password: None, email_verified: true, image: None }, &ctx).await.unwrap();
-    let verifier = "dBjftJeZ4CVP-mJ92K7dYoEkgMlN3Ks3P9h2nFE9hYo";
-    let params: std::collections::HashMap<String, String> = [("response_type", "code"), ("client_id", reg.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
-        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256"), ("resource", "https://mcp.example.com/mcp")]
-        .into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let user = t.core.users().create(NewUser { email: email.into(), name: "U".into(), password: None, email_verified: true, image: None }, &ctx).await.unwrap();
+    let params = form(&[("response_type", "code"), ("client_id", reg.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
+        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256"), ("resource", "https://mcp.example.com/mcp")]);
     let req = t.core.authorize().validate(&params).await.unwrap();
     let url = t.core.authorize().approve(&req, &user, kavach_core::store::Ts::now().0 / 1000, false, &ctx).await.unwrap();
     let code = url.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
-    let form = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::HashMap<_, _>>();
-    let t1 = t.core.tokens().grant(&client, &form(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", verifier)]), None, &ctx).await.unwrap();
+    let grant = form(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", "dBjftJeZ4CVP-mJ92K7dYoEkgMlN3Ks3P9h2nFE9hYo")]);
+    let tokens = t.core.tokens().grant(&client, &grant, None, &ctx).await.unwrap();
+    (client, user, tokens)
+}
+
+dual!(refresh_refused_for_banned_and_deleted_users, resourceful(), |t| {
+    let ctx = kavach_core::RequestContext::default();
+    let (client, user, t1) = code_flow(&t, "ban@example.com", false).await;
     let rt = t1["refresh_token"].as_str().unwrap().to_owned();
     t.core.users().ban(&user.id, Some("test"), None, &ctx).await.unwrap();
     let e = t.core.tokens().grant(&client, &form(&[("grant_type", "refresh_token"), ("refresh_token", &rt)]), None, &ctx).await.unwrap_err();
@@ -91,25 +104,62 @@ dual!(refresh_refused_for_banned_and_deleted_users, resourceful(), |t| {
 });
 
 dual!(disabling_a_client_revokes_its_grants, resourceful(), |t| {
-    use kavach_core::{NewUser, RequestContext};
-    let ctx = RequestContext::default();
-    let reg = t.core.clients().register(&json!({ "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none",
-        "grant_types": ["authorization_code", "refresh_token"] }), Origin::Dynamic).await.unwrap();
-    let client = t.core.clients().get(&reg.client_id).await.unwrap().unwrap();
-    let user = t.core.users().create(NewUser { email: "d@example.com".into(), name: "D".into(), password: None, email_verified: true, image: None }, &ctx).await.unwrap();
-    let params: std::collections::HashMap<String, String> = [("response_type", "code"), ("client_id", reg.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
-        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256"), ("resource", "https://mcp.example.com/mcp")]
-        .into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-    let req = t.core.authorize().validate(&params).await.unwrap();
-    let url = t.core.authorize().approve(&req, &user, kavach_core::store::Ts::now().0 / 1000, false, &ctx).await.unwrap();
-    let code = url.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
-    let form: std::collections::HashMap<String, String> = [("grant_type", "authorization_code"), ("code", code.as_str()),
-        ("code_verifier", "dBjftJeZ4CVP-mJ92K7dYoEkgMlN3Ks3P9h2nFE9hYo")].into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-    let tok = t.core.tokens().grant(&client, &form, None, &ctx).await.unwrap();
+    let (client, _, tok) = code_flow(&t, "d@example.com", false).await;
     let at = tok["access_token"].as_str().unwrap();
     assert!(t.core.tokens().active(at).await.unwrap().is_some());
-    assert!(t.core.clients().set_disabled(&reg.client_id, true).await.unwrap());
+    assert!(t.core.clients().set_disabled(&client.client_id, true).await.unwrap());
     assert!(t.core.tokens().active(at).await.unwrap().is_none(), "a disabled client's access tokens introspect as inactive");
+});
+
+// Rotations are written in groups (one statement for the concurrent ones): each
+// concurrent refresh of a token still gets exactly one successor.
+dual!(mcp_22_concurrent_refreshes_of_one_token_share_one_successor, resourceful(), |t| {
+    let ctx = kavach_core::RequestContext::default();
+    let (client, _, tok) = code_flow(&t, "race@example.com", false).await;
+    let grant = form(&[("grant_type", "refresh_token"), ("refresh_token", tok["refresh_token"].as_str().unwrap())]);
+    let tokens = t.core.tokens();
+    let answers = futures_util::future::join_all((0..8).map(|_| tokens.grant(&client, &grant, None, &ctx))).await;
+    let successors: std::collections::HashSet<String> = answers.into_iter().map(|a| a.unwrap()["refresh_token"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(successors.len(), 1, "a public client's concurrent refreshes all get the one successor (grace window)");
+    let next = successors.into_iter().next().unwrap();
+    assert!(t.core.tokens().grant(&client, &form(&[("grant_type", "refresh_token"), ("refresh_token", &next)]), None, &ctx).await.is_ok());
+});
+
+dual!(mcp_22_concurrent_reuse_by_a_confidential_client_revokes_the_family, resourceful(), |t| {
+    let ctx = kavach_core::RequestContext::default();
+    let (client, _, tok) = code_flow(&t, "theft@example.com", true).await;
+    let grant = form(&[("grant_type", "refresh_token"), ("refresh_token", tok["refresh_token"].as_str().unwrap())]);
+    let tokens = t.core.tokens();
+    let answers = futures_util::future::join_all((0..8).map(|_| tokens.grant(&client, &grant, None, &ctx))).await;
+    let won: Vec<_> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "exactly one of eight concurrent refreshes rotates the token");
+    assert!(answers.iter().filter_map(|a| a.as_ref().err()).all(|e| e.error == "invalid_grant"));
+    let next = won[0]["refresh_token"].as_str().unwrap();
+    let e = t.core.tokens().grant(&client, &form(&[("grant_type", "refresh_token"), ("refresh_token", next)]), None, &ctx).await.unwrap_err();
+    assert_eq!(e.error, "invalid_grant", "the reuse revoked the family, the winner's successor included");
+});
+
+dual!(concurrent_rotations_of_different_grants_each_get_their_own_successor, resourceful(), |t| {
+    let ctx = kavach_core::RequestContext::default();
+    let mut chains = vec![];
+    for i in 0..6 {
+        let (client, _, tok) = code_flow(&t, &format!("chain{i}@example.com"), false).await;
+        chains.push((client, tok["refresh_token"].as_str().unwrap().to_owned()));
+    }
+    let core = &t.core;
+    for _round in 0..3 {
+        let answers = futures_util::future::join_all(chains.iter().map(|(c, rt)| {
+            let f = form(&[("grant_type", "refresh_token"), ("refresh_token", rt)]);
+            let ctx = &ctx;
+            async move { core.tokens().grant(c, &f, None, ctx).await }
+        }))
+        .await;
+        for ((_, rt), a) in chains.iter_mut().zip(answers) {
+            let next = a.unwrap()["refresh_token"].as_str().unwrap().to_owned();
+            assert_ne!(&next, rt);
+            *rt = next;
+        }
+    }
 });
 
 dual!(a_key_made_on_another_instance_verifies_without_waiting_for_the_cache, options(), |t| {
