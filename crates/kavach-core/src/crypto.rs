@@ -189,7 +189,12 @@ impl Secrets {
     /// Is `sig` (standard base64) the HMAC of `token` under any of the secrets?
     pub fn verify_signature(&self, token: &str, sig: &str) -> bool {
         let Ok(sig) = STANDARD.decode(sig) else { return false };
-        self.keys.iter().any(|k| hmac::verify(k, token.as_bytes(), &sig).is_ok())
+        self.verify_mac(token.as_bytes(), &sig)
+    }
+
+    /// Is `mac` the HMAC of `msg` under any of the secrets?
+    pub fn verify_mac(&self, msg: &[u8], mac: &[u8]) -> bool {
+        self.keys.iter().any(|k| hmac::verify(k, msg, mac).is_ok())
     }
 
     /// A keyed hash for low-entropy values (emails in rate-limit keys, for example).

@@ -56,6 +56,7 @@ pub struct OAuthFile {
     pub dynamic_client_credentials: bool,
     pub metadata_documents: bool,
     pub metadata_documents_insecure: bool,
+    pub dpop_nonces: bool,
     pub resources: Vec<ResourceFile>,
     pub scope_descriptions: std::collections::BTreeMap<String, String>,
 }
@@ -83,6 +84,7 @@ impl Default for OAuthFile {
             dynamic_client_credentials: d.dynamic_client_credentials,
             metadata_documents: d.metadata_documents,
             metadata_documents_insecure: d.metadata_documents_insecure,
+            dpop_nonces: d.dpop_nonces,
             resources: vec![],
             scope_descriptions: Default::default(),
         }
@@ -120,6 +122,7 @@ impl OAuthFile {
             dynamic_client_credentials: self.dynamic_client_credentials,
             metadata_documents: self.metadata_documents,
             metadata_documents_insecure: self.metadata_documents_insecure,
+            dpop_nonces: self.dpop_nonces,
             ..Default::default()
         })
     }

@@ -7,6 +7,8 @@
 //! MCP_RESOURCE=http://localhost:4100/mcp KAVACH_ISSUER=http://localhost:3000/api/kavach \
 //! cargo run -p kavach --example mcp_server
 //! ```
+//!
+//! `MCP_DPOP_NONCE_SECRET` (optional) makes it require server nonces in DPoP proofs.
 
 use axum::extract::Extension;
 use axum::http::StatusCode;
@@ -93,7 +95,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let issuer = var("KAVACH_ISSUER", "http://localhost:3000/api/kavach");
     let jwks = var("KAVACH_JWKS_URI", &format!("{issuer}/jwks"));
     let leeway = var("KAVACH_LEEWAY", "60").parse().unwrap_or(60);
-    let rs = Arc::new(ResourceServer::new(resource.clone(), issuer, jwks).scopes_supported(["mcp:tools", "mcp:admin"]).leeway(leeway));
+    let mut rs = ResourceServer::new(resource.clone(), issuer, jwks).scopes_supported(["mcp:tools", "mcp:admin"]).leeway(leeway);
+    // Optional: require server nonces in DPoP proofs (every instance gets the same secret).
+    if let Ok(secret) = std::env::var("MCP_DPOP_NONCE_SECRET") {
+        rs = rs.dpop_nonces(secret);
+    }
+    let rs = Arc::new(rs);
     let listen = var("LISTEN", "127.0.0.1:4100");
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("MCP server for {resource} listening on http://{}", listener.local_addr()?);

@@ -42,6 +42,8 @@ pub struct ResourceServer {
     introspection: Option<(String, String, String)>,
     /// DPoP proof ids seen recently (this instance), with their expiry (unix seconds).
     dpop_seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// Require server nonces in DPoP proofs (RFC 9449 §9), made with these secrets.
+    dpop_nonces: Option<kavach_core::crypto::Secrets>,
 }
 
 const JWKS_TTL: Duration = Duration::from_secs(300);
@@ -56,11 +58,19 @@ pub struct Refusal {
     description: Option<String>,
     scope: Option<String>,
     resource_metadata: String,
+    /// The request used the DPoP scheme: challenge with it (RFC 9449 §7.1).
+    dpop: bool,
+    /// A fresh DPoP nonce for the client (`DPoP-Nonce`).
+    nonce: Option<String>,
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let mut challenge = format!("Bearer resource_metadata=\"{}\"", self.resource_metadata);
+        let mut challenge = if self.dpop {
+            format!("DPoP algs=\"{}\", resource_metadata=\"{}\"", kavach_core::oauth::dpop::ALGS.join(" "), self.resource_metadata)
+        } else {
+            format!("Bearer resource_metadata=\"{}\"", self.resource_metadata)
+        };
         if let Some(s) = &self.scope {
             challenge.push_str(&format!(", scope=\"{s}\""));
         }
@@ -78,6 +88,9 @@ impl IntoResponse for Refusal {
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
+        if let Some(n) = self.nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            resp.headers_mut().insert("dpop-nonce", n);
+        }
         resp
     }
 }
@@ -94,6 +107,7 @@ impl ResourceServer {
             scopes_supported: vec![],
             leeway: 60,
             dpop_seen: Default::default(),
+            dpop_nonces: None,
             introspection: None,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -111,6 +125,22 @@ impl ResourceServer {
     pub fn introspect_with(mut self, endpoint: impl Into<String>, client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         self.introspection = Some((endpoint.into(), client_id.into(), client_secret.into()));
         self
+    }
+
+    /// Require a server nonce in the DPoP proofs of DPoP-bound tokens (RFC 9449 §9): a
+    /// proof without a fresh one is answered 401 `use_dpop_nonce` with a `DPoP-Nonce`
+    /// header, and every admitted DPoP request's response carries the current nonce.
+    /// Nonces are stateless (an HMAC of a time window): give every instance of this
+    /// resource server the same `secret` (16 characters or more).
+    pub fn dpop_nonces(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.dpop_nonces = Some(kavach_core::crypto::Secrets::new(&[secret]));
+        self
+    }
+
+    /// The current DPoP nonce, when nonces are required.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        let now = kavach_core::store::Ts::now().0 / 1000;
+        self.dpop_nonces.as_ref().map(|s| kavach_core::oauth::dpop::nonce(s, &self.resource, now))
     }
 
     /// Scopes this resource understands (published in its metadata).
@@ -198,6 +228,8 @@ impl ResourceServer {
             description: description.map(str::to_owned),
             scope: (!scope.is_empty()).then(|| scope.join(" ")),
             resource_metadata: self.metadata_url(),
+            dpop: false,
+            nonce: None,
         }
     }
 
@@ -225,7 +257,7 @@ impl ResourceServer {
             (None, Some(t)) => (t, true),
             _ => return Err(self.refuse(StatusCode::UNAUTHORIZED, None, None, scopes)),
         };
-        let invalid = |d: &str| self.refuse(StatusCode::UNAUTHORIZED, Some("invalid_token"), Some(d), scopes);
+        let invalid = |d: &str| Refusal { dpop: dpop_scheme, ..self.refuse(StatusCode::UNAUTHORIZED, Some("invalid_token"), Some(d), scopes) };
         let set = self.jwks(false).await.map_err(|e| invalid(&e))?;
         let verified = match kavach_core::jwt::verify(token, &set, self.leeway) {
             Err("unknown kid") => {
@@ -262,6 +294,16 @@ impl ResourceServer {
                 if p.jkt != jkt {
                     return Err(invalid("the DPoP proof is not from the key the token is bound to"));
                 }
+                if let Some(secrets) = &self.dpop_nonces
+                    && !p.nonce.as_deref().is_some_and(|n| kavach_core::oauth::dpop::nonce_valid(secrets, &self.resource, n, now))
+                {
+                    return Err(Refusal {
+                        error: Some("use_dpop_nonce"),
+                        description: Some("the DPoP proof must carry this server's current nonce (sent in the DPoP-Nonce header)".into()),
+                        nonce: self.dpop_nonce(),
+                        ..invalid("")
+                    });
+                }
                 let mut seen = self.dpop_seen.lock().unwrap_or_else(|e| e.into_inner());
                 if seen.len() > 100_000 {
                     seen.retain(|_, exp| *exp > now);
@@ -296,7 +338,7 @@ impl ResourceServer {
         let granted: Vec<String> = claims.get("scope").and_then(|v| v.as_str()).unwrap_or("").split_whitespace().map(str::to_owned).collect();
         let covered = |need: &str| granted.iter().any(|g| g == need || need.strip_prefix(g.as_str()).is_some_and(|rest| rest.starts_with(':')));
         if !scopes.iter().all(|s| covered(s)) {
-            return Err(self.refuse(StatusCode::FORBIDDEN, Some("insufficient_scope"), Some("the token lacks a required scope"), scopes));
+            return Err(Refusal { dpop: dpop_scheme, ..self.refuse(StatusCode::FORBIDDEN, Some("insufficient_scope"), Some("the token lacks a required scope"), scopes) });
         }
         Ok(AccessToken {
             subject: claims.get("sub").and_then(|v| v.as_str()).map(str::to_owned),
@@ -333,8 +375,16 @@ impl Guard for RequireTokenLayer {
         let uri = req.extensions().get::<axum::extract::OriginalUri>().map(|o| o.0.clone()).unwrap_or_else(|| req.uri().clone());
         match self.rs.verify(req.method(), req.headers(), &uri, &scopes).await {
             Ok(t) => {
+                let bound = t.claims.get("cnf").is_some();
                 req.extensions_mut().insert(t);
-                Verdict::Admit(req, None)
+                // RFC 9449 §9: the client keeps the nonce fresh from successful answers too.
+                let after: Option<crate::http::guarded::After> = match self.rs.dpop_nonce().filter(|_| bound).and_then(|n| HeaderValue::from_str(&n).ok()) {
+                    Some(n) => Some(Box::new(move |r: &mut Response| {
+                        r.headers_mut().insert("dpop-nonce", n);
+                    })),
+                    None => None,
+                };
+                Verdict::Admit(req, after)
             }
             Err(refusal) => Verdict::Refuse(refusal.into_response()),
         }

@@ -42,6 +42,10 @@ pub struct AuthRequest {
     pub fresh_after: Option<i64>,
     /// When the request was made (unix seconds).
     pub issued_at: i64,
+    /// RFC 9449 §10: the code may only be redeemed with DPoP proofs from the key with
+    /// this thumbprint (`dpop_jkt`, or the key of the proof sent with the PAR request).
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthRequest {
@@ -166,7 +170,11 @@ impl Authorize<'_> {
         if nonce.as_ref().is_some_and(|n| n.len() > 512) || state.as_ref().is_some_and(|s| s.len() > 2048) {
             return Err(fail(OAuthError::new("invalid_request", "state or nonce is too long")));
         }
-        Ok(AuthRequest { client_id: client.client_id, redirect_uri, scope, resource, state, code_challenge, nonce, prompt, fresh_after, issued_at: now })
+        let dpop_jkt = params.get("dpop_jkt").cloned();
+        if dpop_jkt.as_ref().is_some_and(|j| j.len() != 43 || !j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
+            return Err(fail(OAuthError::new("invalid_request", "dpop_jkt must be a base64url SHA-256 JWK thumbprint")));
+        }
+        Ok(AuthRequest { client_id: client.client_id, redirect_uri, scope, resource, state, code_challenge, nonce, prompt, fresh_after, issued_at: now, dpop_jkt })
     }
 
     /// Check the requested scopes and resource. Without `scope`, the resource's
@@ -211,10 +219,20 @@ impl Authorize<'_> {
     }
 
     /// RFC 9126: store a validated request's parameters; returns (`request_uri`, expires_in).
-    pub async fn push(&self, client_id: &str, params: &Params) -> std::result::Result<(String, u64), OAuthError> {
+    /// `proof_jkt` is the key of a DPoP proof sent with the request (already checked):
+    /// the code is then bound to it (RFC 9449 §10.1).
+    pub async fn push(&self, client_id: &str, params: &Params, proof_jkt: Option<&str>) -> std::result::Result<(String, u64), OAuthError> {
         if params.contains_key("request_uri") {
             return Err(OAuthError::new("invalid_request", "request_uri is not allowed in a pushed authorization request"));
         }
+        let mut params = params.clone();
+        if let Some(jkt) = proof_jkt {
+            match params.get("dpop_jkt") {
+                Some(j) if j != jkt => return Err(OAuthError::new("invalid_request", "dpop_jkt differs from the key of the DPoP proof")),
+                _ => params.insert("dpop_jkt".into(), jkt.to_owned()),
+            };
+        }
+        let params = &params;
         // Validate now, so errors reach the client at the PAR endpoint.
         let mut check = params.clone();
         check.insert("client_id".into(), client_id.to_owned());

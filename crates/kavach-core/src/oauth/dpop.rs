@@ -2,6 +2,10 @@
 //! URL of the request (and the access token's hash when one is presented). Tokens issued
 //! with a proof are bound to the key's RFC 7638 thumbprint (`cnf.jkt`). Replay of a
 //! proof's `jti` is detected by the caller's store (the database, shared by instances).
+//!
+//! Server nonces (RFC 9449 §8 and §9) are stateless: `<window>.<HMAC>` of the server's
+//! name and a one-minute time window under the server secrets, so every instance with
+//! the same secrets issues and accepts the same nonces, and a nonce lives a few minutes.
 
 use crate::jwt;
 use base64::Engine;
@@ -20,6 +24,35 @@ pub struct Proof {
     pub jkt: String,
     pub jti: String,
     pub iat: i64,
+    /// The server nonce the proof carries, if any.
+    pub nonce: Option<String>,
+}
+
+/// Seconds per nonce window; a nonce is accepted in its window and the next
+/// `NONCE_WINDOWS - 1` (and one ahead, for clocks of other instances).
+pub const NONCE_WINDOW: i64 = 60;
+const NONCE_WINDOWS: i64 = 5;
+
+fn nonce_message(server: &str, window: i64) -> String {
+    format!("kavach-dpop-nonce:{server}:{window}")
+}
+
+/// The current nonce of `server` (the issuer, or a resource's URI). `now` in unix seconds.
+pub fn nonce(secrets: &crate::crypto::Secrets, server: &str, now: i64) -> String {
+    let window = now.div_euclid(NONCE_WINDOW);
+    format!("{window}.{}", B64.encode(secrets.sign(nonce_message(server, window).as_bytes())))
+}
+
+/// Is `nonce` one of `server`'s recent nonces (under any of the secrets)?
+pub fn nonce_valid(secrets: &crate::crypto::Secrets, server: &str, nonce: &str, now: i64) -> bool {
+    let Some((window, mac)) = nonce.split_once('.') else { return false };
+    let Ok(window) = window.parse::<i64>() else { return false };
+    let current = now.div_euclid(NONCE_WINDOW);
+    if window > current + 1 || window <= current - NONCE_WINDOWS {
+        return false;
+    }
+    let Ok(mac) = B64.decode(mac) else { return false };
+    secrets.verify_mac(nonce_message(server, window).as_bytes(), &mac)
 }
 
 /// RFC 7638 JWK thumbprint (SHA-256) of a public key.
@@ -89,7 +122,8 @@ pub fn check(proof: &str, method: &str, url: &str, access_token: Option<&str>, n
         return Err("the DPoP proof's ath does not match the access token");
     }
     let jkt = thumbprint(jwk).ok_or("unsupported DPoP key")?;
-    Ok(Proof { jkt, jti: jti.to_owned(), iat })
+    let nonce = claims.get("nonce").and_then(Value::as_str).map(str::to_owned);
+    Ok(Proof { jkt, jti: jti.to_owned(), iat, nonce })
 }
 
 #[cfg(test)]
@@ -102,6 +136,25 @@ mod tests {
         let jwk = json!({ "kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29",
             "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw" });
         assert_eq!(thumbprint(&jwk).unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    #[test]
+    fn nonces_live_a_few_windows_and_belong_to_one_server() {
+        let secrets = crate::crypto::Secrets::new(&["nonce-test-secret-0123456789"]);
+        let now = 1_800_000_000;
+        let n = nonce(&secrets, "https://as.example", now);
+        assert!(nonce_valid(&secrets, "https://as.example", &n, now));
+        assert!(nonce_valid(&secrets, "https://as.example", &n, now + 4 * NONCE_WINDOW), "still fresh four windows later");
+        assert!(!nonce_valid(&secrets, "https://as.example", &n, now + 6 * NONCE_WINDOW), "stale");
+        assert!(!nonce_valid(&secrets, "https://as.example", &n, now - 3 * NONCE_WINDOW), "from the future");
+        assert!(!nonce_valid(&secrets, "https://rs.example", &n, now), "another server's nonce");
+        let rotated = crate::crypto::Secrets::new(&["a-newer-secret-0123456789abcdef", "nonce-test-secret-0123456789"]);
+        assert!(nonce_valid(&rotated, "https://as.example", &n, now), "older secrets still accept");
+        let other = crate::crypto::Secrets::new(&["someone-elses-secret-0123456789"]);
+        assert!(!nonce_valid(&other, "https://as.example", &n, now));
+        let (w, _) = n.split_once('.').unwrap();
+        assert!(!nonce_valid(&secrets, "https://as.example", &format!("{}.{}", w.parse::<i64>().unwrap() + 1, n.split_once('.').unwrap().1), now), "window and MAC go together");
+        assert!(!nonce_valid(&secrets, "https://as.example", "garbage", now));
     }
 
     #[test]

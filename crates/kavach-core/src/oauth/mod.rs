@@ -59,6 +59,10 @@ pub struct OAuthOptions {
     /// Development only: fetch metadata documents over http and from loopback and
     /// private addresses (refused otherwise, after DNS resolution). Default false.
     pub metadata_documents_insecure: bool,
+    /// Require a server nonce in DPoP proofs (RFC 9449 §8): a proof without a fresh one
+    /// is answered `use_dpop_nonce` with a `DPoP-Nonce` header, which clients retry with.
+    /// Limits the use of proofs made in advance by a stolen key. Default true.
+    pub dpop_nonces: bool,
 }
 
 impl Default for OAuthOptions {
@@ -76,6 +80,7 @@ impl Default for OAuthOptions {
             dynamic_client_credentials: false,
             metadata_documents: true,
             metadata_documents_insecure: false,
+            dpop_nonces: true,
         }
     }
 }

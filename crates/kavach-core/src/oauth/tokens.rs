@@ -175,11 +175,22 @@ impl Tokens<'_> {
         })
     }
 
-    /// Check a DPoP proof (RFC 9449) and record its `jti` (replays are refused, across
-    /// instances). Returns the key's thumbprint.
+    /// The authorization server's current DPoP nonce (send it as `DPoP-Nonce`), when
+    /// nonces are required.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.0.options.oauth.dpop_nonces.then(|| super::dpop::nonce(&self.0.secrets, &self.issuer(), Ts::now().0 / 1000))
+    }
+
+    /// Check a DPoP proof (RFC 9449), its nonce when nonces are required (the error is
+    /// then `use_dpop_nonce`: answer with [`Self::dpop_nonce`]), and record its `jti`
+    /// (replays are refused, across instances). Returns the key's thumbprint.
     pub async fn check_dpop(&self, proof: &str, method: &str, url: &str, access_token: Option<&str>) -> std::result::Result<String, OAuthError> {
         let bad = |m: &str| err("invalid_dpop_proof", m.to_owned());
-        let p = super::dpop::check(proof, method, url, access_token, Ts::now().0 / 1000).map_err(bad)?;
+        let now = Ts::now().0 / 1000;
+        let p = super::dpop::check(proof, method, url, access_token, now).map_err(bad)?;
+        if self.0.options.oauth.dpop_nonces && !p.nonce.as_deref().is_some_and(|n| super::dpop::nonce_valid(&self.0.secrets, &self.issuer(), n, now)) {
+            return Err(err("use_dpop_nonce", "the DPoP proof must carry the server's current nonce (sent in the DPoP-Nonce header)"));
+        }
         let key = format!("dpop:{}:{}", p.jkt, p.jti);
         if !self.remember_jti(&key, p.iat + super::dpop::MAX_AGE + 60).await.map_err(internal)? {
             return Err(bad("the DPoP proof was already used"));
@@ -236,6 +247,11 @@ impl Tokens<'_> {
             return Err(err("invalid_grant", "redirect_uri differs from the authorization request"));
         }
         pkce::check_verifier(Some(&req.code_challenge), form.get("code_verifier").map(String::as_str))?;
+        if let Some(bound) = &req.dpop_jkt
+            && jkt != Some(bound.as_str())
+        {
+            return Err(err("invalid_grant", "this code is bound to a DPoP key (dpop_jkt): send a proof made with it"));
+        }
         if let Some(r) = form.get("resource")
             && Some(resource::canonical(r)?) != req.resource
         {
@@ -609,7 +625,10 @@ impl Tokens<'_> {
         match (bound, dpop) {
             (None, None) => {}
             (Some(b), Some((proof, method, url))) => {
-                let jkt = self.check_dpop(proof, method, url, Some(token)).await.map_err(|e| err("invalid_token", e.description))?;
+                let jkt = self
+                    .check_dpop(proof, method, url, Some(token))
+                    .await
+                    .map_err(|e| if e.error == "use_dpop_nonce" { e } else { err("invalid_token", e.description) })?;
                 if jkt != b {
                     return Err(err("invalid_token", "the DPoP proof is not from the key the token is bound to"));
                 }

@@ -137,6 +137,32 @@ dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
     let _ = std::fs::remove_dir_all(&work);
 });
 
+// RFC 9449 with a real client: the MCP TypeScript SDK v2 with a DpopSession gets
+// DPoP-bound tokens, follows Kavach's and the resource server's nonce challenges, calls
+// tools with the DPoP scheme and refreshes with a proof.
+dual!(mcp_interop_sdk_v2_dpop_with_server_nonces, |db| {
+    let work = tokio::task::spawn_blocking(interop_copy).await.unwrap();
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js/mcp-interop/sdk-v2-dpop.mjs");
+    std::fs::copy(ours, work.join("sdk-v2-dpop.mjs")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resource = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
+    let a = As::start(db, &resource, "access_token_ttl = \"4s\"").await;
+    let rs = kavach::resource::ResourceServer::new(resource.clone(), a.s.url(""), a.s.url("/jwks"))
+        .scopes_supported(["mcp:tools", "mcp:admin"])
+        .leeway(0)
+        .dpop_nonces("example-mcp-nonce-secret-0123456789");
+    let app = mcp_example::app(Arc::new(rs));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let trace = work.join("sdk-v2-dpop.jsonl").to_string_lossy().into_owned();
+    let env = vec![("MCP_URL", resource.clone()), ("SESSION_COOKIE", a.cookie.clone()), ("TOKEN_TTL", "4".into()), ("TRACE", trace.clone()),
+        ("EXPECT_RS_NONCE", "1".into())];
+    let out = run_client(&work, "node", &["sdk-v2-dpop.mjs"], env).await;
+    assert!(out.contains("DPoP flow OK") && out.contains("whoami after DPoP refresh -> subject"), "{out}");
+    let recorded = std::fs::read_to_string(&trace).unwrap();
+    assert!(recorded.contains("\"authorization\":\"DPoP\""), "MCP calls carried DPoP tokens");
+    let _ = std::fs::remove_dir_all(&work);
+});
+
 dual!(oidc_openid_client_code_flow_with_nonce, |db| {
     let work = tokio::task::spawn_blocking(|| npm_workspace("oidc-client", &["client.mjs"])).await.unwrap();
     let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js/mcp-interop/harness-lib.mjs");

@@ -727,14 +727,17 @@ dual!(rfc8628_device_authorization_grant, |db| {
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "a device code is redeemed once");
 });
 
-/// A DPoP proof (RFC 9449) signed with `key`.
-fn dpop_proof(key: &aws_lc_rs::signature::Ed25519KeyPair, htm: &str, htu: &str, ath: Option<&str>) -> String {
+/// A DPoP proof (RFC 9449) signed with `key`, carrying `nonce` when given.
+fn dpop_proof(key: &aws_lc_rs::signature::Ed25519KeyPair, htm: &str, htu: &str, ath: Option<&str>, nonce: Option<&str>) -> String {
     use aws_lc_rs::signature::KeyPair;
     let jwk = json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(key.public_key().as_ref()) });
     let header = json!({ "typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk });
     let mut claims = json!({ "jti": kavach_core::crypto::new_id(), "htm": htm, "htu": htu, "iat": kavach_core::store::Ts::now().0 / 1000 });
     if let Some(a) = ath {
         claims["ath"] = json!(kavach_core::oauth::dpop::ath(a));
+    }
+    if let Some(n) = nonce {
+        claims["nonce"] = json!(n);
     }
     let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
     format!("{input}.{}", B64.encode(key.sign(input.as_bytes()).as_ref()))
@@ -743,6 +746,19 @@ fn dpop_proof(key: &aws_lc_rs::signature::Ed25519KeyPair, htm: &str, htu: &str, 
 fn jkt_of(key: &aws_lc_rs::signature::Ed25519KeyPair) -> String {
     use aws_lc_rs::signature::KeyPair;
     kavach_core::oauth::dpop::thumbprint(&json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(key.public_key().as_ref()) })).unwrap()
+}
+
+/// POST a form to the token endpoint (or `path`) with an optional DPoP proof: status,
+/// body and the `DPoP-Nonce` header.
+async fn dpop_post(a: &As, path: &str, form: &[(&str, String)], proof: Option<String>) -> (u16, Value, Option<String>) {
+    let mut rq = client().post(a.s.url(path)).form_of(form);
+    if let Some(p) = proof {
+        rq = rq.header("dpop", p);
+    }
+    let r = rq.send().await.unwrap();
+    let nonce = r.headers().get("dpop-nonce").map(|v| v.to_str().unwrap().to_owned());
+    let (status, v) = json(r).await;
+    (status, v, nonce)
 }
 
 dual!(rfc9449_dpop_bound_tokens_at_the_as_and_the_resource_server, |db| {
@@ -760,24 +776,29 @@ dual!(rfc9449_dpop_bound_tokens_at_the_as_and_the_resource_server, |db| {
     let id = a.public_client().await;
     let q = a.code(&id, &[("scope", "openid mcp:tools"), ("resource", &resource)]).await;
     let send = |form: Vec<(&'static str, String)>, proof: Option<String>| {
-        let url = a.s.url("/oauth2/token");
+        let a = &a;
         async move {
-            let mut rq = client().post(url).form_of(&form);
-            if let Some(p) = proof {
-                rq = rq.header("dpop", p);
-            }
-            json(rq.send().await.unwrap()).await
+            let (status, v, _) = dpop_post(a, "/oauth2/token", &form, proof).await;
+            (status, v)
         }
     };
     let code_form = vec![("grant_type", "authorization_code".to_owned()), ("code", q["code"].clone()), ("code_verifier", VERIFIER.into()),
         ("redirect_uri", REDIRECT.into()), ("client_id", id.clone())];
-    let (status, e) = send(code_form.clone(), Some(dpop_proof(&key, "GET", &token_url, None))).await;
+    let (status, e) = send(code_form.clone(), Some(dpop_proof(&key, "GET", &token_url, None, None))).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_dpop_proof")), "wrong htm");
-    let (status, e) = send(code_form.clone(), Some(dpop_proof(&key, "POST", "http://127.0.0.1:1/oauth2/token", None))).await;
+    let (status, e) = send(code_form.clone(), Some(dpop_proof(&key, "POST", "http://127.0.0.1:1/oauth2/token", None, None))).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_dpop_proof")), "wrong htu");
-    let proof = dpop_proof(&key, "POST", &token_url, None);
-    let (status, t) = send(code_form, Some(proof.clone())).await;
+    // RFC 9449 §8: the server nonce dance.
+    let (status, e, nonce) = dpop_post(&a, "/oauth2/token", &code_form, Some(dpop_proof(&key, "POST", &token_url, None, None))).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("use_dpop_nonce")), "a proof without the server nonce");
+    let nonce = nonce.expect("use_dpop_nonce comes with a DPoP-Nonce header");
+    let (status, e) = send(code_form.clone(), Some(dpop_proof(&key, "POST", &token_url, None, Some("1.forged")))).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("use_dpop_nonce")), "a made-up nonce");
+    let n = Some(nonce.as_str());
+    let proof = dpop_proof(&key, "POST", &token_url, None, n);
+    let (status, t, fresh) = dpop_post(&a, "/oauth2/token", &code_form, Some(proof.clone())).await;
     assert_eq!(status, 200, "{t}");
+    assert!(fresh.is_some(), "every answer to a DPoP request carries the current nonce");
     assert_eq!(t["token_type"], "DPoP");
     let at = t["access_token"].as_str().unwrap().to_owned();
     assert_eq!(claims(&at).1["cnf"]["jkt"], jkt_of(&key).as_str(), "bound with cnf.jkt");
@@ -785,36 +806,130 @@ dual!(rfc9449_dpop_bound_tokens_at_the_as_and_the_resource_server, |db| {
     let refresh = |rt: &str| vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", rt.to_owned()), ("client_id", id.clone())];
     let (status, e) = send(refresh(&rt), Some(proof)).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_dpop_proof")), "a replayed proof");
-    let (status, e) = send(refresh(&rt), Some(dpop_proof(&other, "POST", &token_url, None))).await;
+    let (status, e) = send(refresh(&rt), Some(dpop_proof(&other, "POST", &token_url, None, n))).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "a refresh from another key");
     let (status, e) = send(refresh(&rt), None).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "a refresh without a proof");
-    let (status, t2) = send(refresh(&rt), Some(dpop_proof(&key, "POST", &token_url, None))).await;
+    let (status, t2) = send(refresh(&rt), Some(dpop_proof(&key, "POST", &token_url, None, n))).await;
     assert_eq!((status, t2["token_type"].as_str()), (200, Some("DPoP")), "{t2}");
-    // Userinfo: the DPoP scheme with a proof carrying ath; not as Bearer; not replayed.
+    // Userinfo: the DPoP scheme with a proof carrying ath and the nonce; not as Bearer; not replayed.
     let userinfo = a.s.url("/oauth2/userinfo");
     let ui_url = format!("{}/oauth2/userinfo", a.issuer());
     let r = client().get(&userinfo).bearer_auth(&at).send().await.unwrap();
     assert_eq!(r.status(), 401, "a DPoP-bound token used as Bearer");
-    let p = dpop_proof(&key, "GET", &ui_url, Some(&at));
+    let r = client().get(&userinfo).header("authorization", format!("DPoP {at}")).header("dpop", dpop_proof(&key, "GET", &ui_url, Some(&at), None)).send().await.unwrap();
+    assert_eq!(r.status(), 401, "userinfo wants the nonce too");
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("DPoP ") && challenge.contains("error=\"use_dpop_nonce\""), "{challenge}");
+    assert!(r.headers().get("dpop-nonce").is_some());
+    let p = dpop_proof(&key, "GET", &ui_url, Some(&at), n);
     let r = client().get(&userinfo).header("authorization", format!("DPoP {at}")).header("dpop", &p).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let r = client().get(&userinfo).header("authorization", format!("DPoP {at}")).header("dpop", &p).send().await.unwrap();
     assert_eq!(r.status(), 401, "replayed proof");
-    let r = client().get(&userinfo).header("authorization", format!("DPoP {at}")).header("dpop", dpop_proof(&key, "GET", &ui_url, None)).send().await.unwrap();
+    let r = client().get(&userinfo).header("authorization", format!("DPoP {at}")).header("dpop", dpop_proof(&key, "GET", &ui_url, None, n)).send().await.unwrap();
     assert_eq!(r.status(), 401, "a proof without ath");
-    // The resource server (kavach::resource) checks the binding too.
+    // The resource server (kavach::resource) checks the binding too (no nonces: not configured).
     let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
     let r = client().post(&resource).bearer_auth(&at).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 401, "RS: DPoP-bound token as Bearer");
-    let p = dpop_proof(&key, "POST", &resource, Some(&at));
+    let p = dpop_proof(&key, "POST", &resource, Some(&at), None);
     let r = client().post(&resource).header("authorization", format!("DPoP {at}")).header("dpop", &p).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 200, "RS: DPoP scheme with a proof");
+    assert!(r.headers().get("dpop-nonce").is_none(), "this resource server does not use nonces");
     let r = client().post(&resource).header("authorization", format!("DPoP {at}")).header("dpop", &p).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 401, "RS: replayed proof");
-    let p = dpop_proof(&other, "POST", &resource, Some(&at));
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("DPoP "), "RS challenges a DPoP request with the DPoP scheme");
+    let p = dpop_proof(&other, "POST", &resource, Some(&at), None);
     let r = client().post(&resource).header("authorization", format!("DPoP {at}")).header("dpop", &p).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 401, "RS: proof from another key");
+});
+
+// RFC 9449 §9: a resource server that requires its own nonces.
+dual!(rfc9449_resource_server_nonces, |db| {
+    use aws_lc_rs::signature::Ed25519KeyPair;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resource = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
+    let a = As::start(db, &resource, "").await;
+    let rs = kavach::resource::ResourceServer::new(resource.clone(), a.issuer(), a.s.url("/jwks")).dpop_nonces("resource-nonce-secret-0123456789");
+    let app = crate::mcp::mcp_example::app(std::sync::Arc::new(rs));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let key = Ed25519KeyPair::generate().unwrap();
+    let token_url = format!("{}/oauth2/token", a.issuer());
+    let id = a.public_client().await;
+    let q = a.code(&id, &[("resource", &resource)]).await;
+    let form = vec![("grant_type", "authorization_code".to_owned()), ("code", q["code"].clone()), ("code_verifier", VERIFIER.into()), ("client_id", id.clone())];
+    let (_, _, as_nonce) = dpop_post(&a, "/oauth2/token", &form, Some(dpop_proof(&key, "POST", &token_url, None, None))).await;
+    let (status, t, _) = dpop_post(&a, "/oauth2/token", &form, Some(dpop_proof(&key, "POST", &token_url, None, as_nonce.as_deref()))).await;
+    assert_eq!(status, 200, "{t}");
+    let at = t["access_token"].as_str().unwrap();
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
+    let call = |nonce: Option<String>| {
+        let p = dpop_proof(&key, "POST", &resource, Some(at), nonce.as_deref());
+        client().post(&resource).header("authorization", format!("DPoP {at}")).header("dpop", p).json(&body).send()
+    };
+    let r = call(None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("DPoP ") && challenge.contains("error=\"use_dpop_nonce\""), "{challenge}");
+    let rs_nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let r = call(as_nonce.clone()).await.unwrap();
+    assert_eq!(r.status(), 401, "the authorization server's nonce is not the resource server's");
+    let r = call(Some(rs_nonce)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("dpop-nonce").is_some(), "admitted DPoP requests learn the current nonce");
+});
+
+// RFC 9449 §10: dpop_jkt binds the authorization code to a key, given on the
+// authorization request or taken from a DPoP proof sent with PAR.
+dual!(rfc9449_dpop_jkt_binds_the_code_on_authorize_and_par, |db| {
+    use aws_lc_rs::signature::Ed25519KeyPair;
+    let a = As::start(db, RESOURCE, "").await;
+    let (key, other) = (Ed25519KeyPair::generate().unwrap(), Ed25519KeyPair::generate().unwrap());
+    let token_url = format!("{}/oauth2/token", a.issuer());
+    let id = a.public_client().await;
+    let probe = [("grant_type", "refresh_token".to_owned()), ("refresh_token", "none".to_owned()), ("client_id", id.clone())];
+    let (_, e, nonce) = dpop_post(&a, "/oauth2/token", &probe, Some(dpop_proof(&key, "POST", &token_url, None, None))).await;
+    assert_eq!(e["error"], "use_dpop_nonce");
+    let n = nonce.as_deref();
+    let exchange = |code: String, proof: Option<String>| {
+        let form = vec![("grant_type", "authorization_code".to_owned()), ("code", code), ("code_verifier", VERIFIER.to_owned()), ("client_id", id.clone())];
+        let a = &a;
+        async move { dpop_post(a, "/oauth2/token", &form, proof).await }
+    };
+    // On the authorization request.
+    let r = a.authorize(&a.authorize_url(&id, &[("dpop_jkt", "not-a-thumbprint")]), Some(&a.cookie)).await;
+    assert_eq!(callback(&r)["error"], "invalid_request", "a malformed dpop_jkt");
+    let jkt = jkt_of(&key);
+    let q = a.code(&id, &[("dpop_jkt", &jkt)]).await;
+    let (status, e, _) = exchange(q["code"].clone(), None).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "a bound code without a proof");
+    let (status, e, _) = exchange(q["code"].clone(), Some(dpop_proof(&other, "POST", &token_url, None, n))).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "a bound code with another key's proof");
+    let q = a.code(&id, &[("dpop_jkt", &jkt)]).await;
+    let (status, t, _) = exchange(q["code"].clone(), Some(dpop_proof(&key, "POST", &token_url, None, n))).await;
+    assert_eq!((status, t["token_type"].as_str()), (200, Some("DPoP")), "{t}");
+    // From the proof sent with PAR.
+    let par_url = format!("{}/oauth2/par", a.issuer());
+    let par_form = |extra: &[(&'static str, String)]| {
+        let mut f = vec![("response_type", "code".to_owned()), ("client_id", id.clone()), ("redirect_uri", REDIRECT.to_owned()),
+            ("code_challenge", CHALLENGE.to_owned()), ("code_challenge_method", "S256".to_owned()), ("scope", "mcp:tools".to_owned()), ("resource", RESOURCE.to_owned())];
+        f.extend_from_slice(extra);
+        f
+    };
+    let (status, e, _) = dpop_post(&a, "/oauth2/par", &par_form(&[("dpop_jkt", jkt_of(&other))]), Some(dpop_proof(&key, "POST", &par_url, None, n))).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_request")), "dpop_jkt and the PAR proof's key differ");
+    let (status, e, _) = dpop_post(&a, "/oauth2/par", &par_form(&[]), Some(dpop_proof(&key, "POST", &token_url, None, n))).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_dpop_proof")), "a PAR proof must name the PAR endpoint");
+    let (status, p, _) = dpop_post(&a, "/oauth2/par", &par_form(&[]), Some(dpop_proof(&key, "POST", &par_url, None, n))).await;
+    assert_eq!(status, 201, "{p}");
+    let url = format!("{}?client_id={id}&request_uri={}", a.s.url("/oauth2/authorize"), kavach_core::auth::url_encode(p["request_uri"].as_str().unwrap()));
+    let r = a.authorize(&url, Some(&a.cookie)).await;
+    let code = callback(&r)["code"].clone();
+    let (status, e, _) = exchange(code.clone(), Some(dpop_proof(&other, "POST", &token_url, None, n))).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "the PAR proof's key bound the code");
+    let (status, t, _) = exchange(code, Some(dpop_proof(&key, "POST", &token_url, None, n))).await;
+    assert_eq!((status, t["token_type"].as_str()), (200, Some("DPoP")), "{t}");
 });
 
 dual!(hosted_pages_use_the_operators_templates, |db| {

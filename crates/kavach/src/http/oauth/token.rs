@@ -34,27 +34,49 @@ pub(super) async fn client_request(k: &Kavach, headers: &HeaderMap, body: &Bytes
     Ok((client, form))
 }
 
+/// The request's one DPoP proof, if any (several, or one that is not text, is an error).
+fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, Response> {
+    match headers.get_all("dpop").iter().collect::<Vec<_>>().as_slice() {
+        [] => Ok(None),
+        [one] => match one.to_str() {
+            Ok(p) => Ok(Some(p.to_owned())),
+            Err(_) => Err(error_response(&OAuthError::new("invalid_dpop_proof", "malformed DPoP header"), false)),
+        },
+        _ => Err(error_response(&OAuthError::new("invalid_dpop_proof", "send exactly one DPoP proof"), false)),
+    }
+}
+
+/// A request that sent a DPoP proof learns the current server nonce from every answer
+/// (RFC 9449 §8.2), when nonces are required.
+fn with_dpop_nonce(k: &Kavach, sent_proof: bool, mut r: Response) -> Response {
+    if sent_proof
+        && let Some(n) = k.tokens().dpop_nonce()
+        && let Ok(v) = HeaderValue::from_str(&n)
+    {
+        r.headers_mut().insert("dpop-nonce", v);
+    }
+    r
+}
+
 /// `POST /oauth2/token`.
 pub async fn token(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let (client, form) = match client_request(&k, &headers, &body, "/oauth2/token").await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let dpop = match headers.get_all("dpop").iter().collect::<Vec<_>>().as_slice() {
-        [] => None,
-        [one] => match one.to_str() {
-            Ok(p) => Some(p.to_owned()),
-            Err(_) => return error_response(&OAuthError::new("invalid_dpop_proof", "malformed DPoP header"), false),
-        },
-        _ => return error_response(&OAuthError::new("invalid_dpop_proof", "send exactly one DPoP proof"), false),
+    let dpop = match dpop_header(&headers) {
+        Ok(d) => d,
+        Err(r) => return r,
     };
-    match k.tokens().grant(&client, &form, dpop.as_deref(), &ctx).await {
+    let answer = match k.tokens().grant(&client, &form, dpop.as_deref(), &ctx).await {
         Ok(body) => json_no_store(StatusCode::OK, body),
         Err(e) => error_response(&e, false),
-    }
+    };
+    with_dpop_nonce(&k, dpop.is_some(), answer)
 }
 
-/// `POST /oauth2/par` (RFC 9126): 201 with a single-use `request_uri`.
+/// `POST /oauth2/par` (RFC 9126): 201 with a single-use `request_uri`. A DPoP proof sent
+/// with it binds the code to the proof's key (RFC 9449 §10.1).
 pub async fn par(State(k): State<Kavach>, headers: HeaderMap, body: Bytes) -> Response {
     let (client, mut form) = match client_request(&k, &headers, &body, "/oauth2/par").await {
         Ok(x) => x,
@@ -63,10 +85,22 @@ pub async fn par(State(k): State<Kavach>, headers: HeaderMap, body: Bytes) -> Re
     for auth in ["client_id", "client_secret", "client_assertion", "client_assertion_type"] {
         form.remove(auth);
     }
-    match k.authorize().push(&client.client_id, &form).await {
+    let dpop = match dpop_header(&headers) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let pushed = async {
+        let jkt = match &dpop {
+            Some(p) => Some(k.tokens().check_dpop(p, "POST", &k.options().api_url("/oauth2/par"), None).await?),
+            None => None,
+        };
+        k.authorize().push(&client.client_id, &form, jkt.as_deref()).await
+    };
+    let answer = match pushed.await {
         Ok((request_uri, expires_in)) => json_no_store(StatusCode::CREATED, json!({ "request_uri": request_uri, "expires_in": expires_in })),
         Err(e) => error_response(&e, false),
-    }
+    };
+    with_dpop_nonce(&k, dpop.is_some(), answer)
 }
 
 /// `POST /oauth2/revoke` (RFC 7009): 200 whatever the token was.
@@ -98,20 +132,22 @@ pub async fn introspect(State(k): State<Kavach>, headers: HeaderMap, body: Bytes
 /// `GET|POST /oauth2/userinfo` (OpenID Connect Core §5.3): a Bearer access token, or
 /// a DPoP-bound one with the DPoP scheme and a proof.
 pub async fn userinfo(State(k): State<Kavach>, method: axum::http::Method, headers: HeaderMap) -> Response {
+    let (token, dpop_scheme) = match (crate::http::authorization(&headers, "Bearer"), crate::http::authorization(&headers, "DPoP")) {
+        (Some(t), _) => (Some(t), false),
+        (None, Some(t)) => (Some(t), true),
+        _ => (None, false),
+    };
     let challenge = |status: StatusCode, error: &str, desc: &str| {
         let mut r = (status, axum::Json(json!({ "error": error, "error_description": desc }))).into_response();
-        let v = if error.is_empty() { "Bearer".to_owned() } else { format!("Bearer error=\"{error}\", error_description=\"{desc}\"") };
+        let scheme = if dpop_scheme { format!("DPoP algs=\"{}\"", kavach_core::oauth::dpop::ALGS.join(" ")) } else { "Bearer".to_owned() };
+        let v = if error.is_empty() { scheme } else { format!("{scheme}, error=\"{error}\", error_description=\"{desc}\"") };
         if let Ok(v) = HeaderValue::from_str(&v) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         super::no_store(&mut r);
-        r
+        with_dpop_nonce(&k, dpop_scheme, r)
     };
-    let (token, dpop_scheme) = match (crate::http::authorization(&headers, "Bearer"), crate::http::authorization(&headers, "DPoP")) {
-        (Some(t), _) => (t, false),
-        (None, Some(t)) => (t, true),
-        _ => return challenge(StatusCode::UNAUTHORIZED, "", ""),
-    };
+    let Some(token) = token else { return challenge(StatusCode::UNAUTHORIZED, "", "") };
     let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
     let url = k.options().api_url("/oauth2/userinfo");
     let dpop = match (dpop_scheme, proof) {
@@ -120,8 +156,9 @@ pub async fn userinfo(State(k): State<Kavach>, method: axum::http::Method, heade
         (false, _) => None,
     };
     match k.tokens().userinfo(token, dpop).await {
-        Ok(body) => json_no_store(StatusCode::OK, body),
+        Ok(body) => with_dpop_nonce(&k, dpop_scheme, json_no_store(StatusCode::OK, body)),
         Err(e) if e.error == "insufficient_scope" => challenge(StatusCode::FORBIDDEN, e.error, &e.description),
+        Err(e) if e.error == "use_dpop_nonce" => challenge(StatusCode::UNAUTHORIZED, e.error, &e.description),
         Err(e) if e.error == "server_error" => error_response(&e, false),
         Err(e) => challenge(StatusCode::UNAUTHORIZED, "invalid_token", &e.description),
     }
