@@ -75,9 +75,15 @@ enum ClientsCommand {
         /// A grant type (repeat; default authorization_code and refresh_token).
         #[arg(long = "grant", value_name = "GRANT")]
         grants: Vec<String>,
-        /// none, client_secret_basic (default), client_secret_post.
+        /// none, client_secret_basic (default), client_secret_post, private_key_jwt.
         #[arg(long, default_value = "client_secret_basic")]
         auth_method: String,
+        /// private_key_jwt: the URL of the client's public keys (a JWK set, fetched when needed).
+        #[arg(long, value_name = "URL", conflicts_with = "jwks_file")]
+        jwks_uri: Option<String>,
+        /// private_key_jwt: a file holding the client's public keys (a JWK set).
+        #[arg(long, value_name = "PATH")]
+        jwks_file: Option<std::path::PathBuf>,
     },
     /// Show a client's registered metadata.
     Show { client_id: String },
@@ -533,9 +539,16 @@ async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
             }
             Ok(0)
         }
-        ClientsCommand::Create { name, redirect_uris, grants, auth_method } => {
+        ClientsCommand::Create { name, redirect_uris, grants, auth_method, jwks_uri, jwks_file } => {
             let grants = if grants.is_empty() { vec!["authorization_code".to_owned(), "refresh_token".to_owned()] } else { grants };
-            let meta = serde_json::json!({ "client_name": name, "redirect_uris": redirect_uris, "grant_types": grants, "token_endpoint_auth_method": auth_method });
+            let mut meta = serde_json::json!({ "client_name": name, "redirect_uris": redirect_uris, "grant_types": grants, "token_endpoint_auth_method": auth_method });
+            if let Some(u) = jwks_uri {
+                meta["jwks_uri"] = serde_json::json!(u);
+            }
+            if let Some(path) = jwks_file {
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                meta["jwks"] = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+            }
             let reg = c.register(&meta, kavach::core::oauth::clients::Origin::Operator).await.map_err(e)?;
             println!("client_id:     {}", reg.client_id);
             if let Some(s) = &reg.client_secret {

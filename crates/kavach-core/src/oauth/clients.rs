@@ -3,6 +3,7 @@
 //! operator-registered confidential clients. Secrets and registration tokens are
 //! random 256-bit values stored as SHA-256 only.
 
+use super::OAuthError;
 use super::redirect::check_registrable;
 use crate::error::{Error, Result};
 use crate::store::{BeginWrite, Ts};
@@ -148,8 +149,10 @@ pub fn normalize(meta: &Value) -> Result<Value> {
     if auth_method == "private_key_jwt" && jwks_uri.is_none() && jwks.is_none() {
         return Err(invalid("invalid_client_metadata", "private_key_jwt needs jwks or jwks_uri"));
     }
-    if jwks_uri.is_some() {
-        return Err(invalid("invalid_client_metadata", "jwks_uri is not supported: register the public keys inline as jwks"));
+    if let Some(u) = &jwks_uri
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return Err(invalid("invalid_client_metadata", "jwks_uri must be an https URL"));
     }
     let mut out = Map::new();
     out.insert("redirect_uris".into(), json!(redirect_uris));
@@ -301,6 +304,52 @@ impl Clients<'_> {
             .await?;
         });
         Ok(())
+    }
+
+    /// A `jwks_uri`'s key set as last fetched: (keys, fetched at, fresh until).
+    pub async fn remote_jwks(&self, uri: &str) -> Result<Option<(Value, Ts, Ts)>> {
+        let row: Option<(String, Ts, Ts)> = db!(&self.0.db, |pool| {
+            sqlx::query_as("SELECT jwks, fetched_at, cached_until FROM kavach_oauth_jwks_cache WHERE uri = $1").bind(uri).fetch_optional(pool).await?
+        });
+        Ok(row.and_then(|(j, f, c)| serde_json::from_str(&j).ok().map(|j| (j, f, c))))
+    }
+
+    /// Store a key set fetched from `uri` (a JSON object with a `keys` array), fresh
+    /// until `cached_until`.
+    pub async fn store_remote_jwks(&self, uri: &str, jwks: &Value, cached_until: Ts) -> std::result::Result<(), OAuthError> {
+        if !jwks.get("keys").is_some_and(Value::is_array) {
+            return Err(OAuthError::new("invalid_client", format!("{uri} is not a JWK set ({{\"keys\": [...]}})")));
+        }
+        let now = Ts::now();
+        let r: Result<()> = async {
+            db!(&self.0.db, |pool| {
+                sqlx::query(
+                    "INSERT INTO kavach_oauth_jwks_cache (uri, jwks, fetched_at, cached_until) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (uri) DO UPDATE SET jwks = excluded.jwks, fetched_at = excluded.fetched_at, cached_until = excluded.cached_until",
+                )
+                .bind(uri)
+                .bind(jwks.to_string())
+                .bind(now)
+                .bind(cached_until)
+                .execute(pool)
+                .await?;
+            });
+            Ok(())
+        }
+        .await;
+        r.map_err(super::tokens::internal)
+    }
+
+    /// The keys a `private_key_jwt` client signs with: its registered `jwks`, or the
+    /// stored copy of its `jwks_uri` (fetched by the HTTP layer).
+    pub async fn signing_keys(&self, client: &Client) -> Result<Option<Value>> {
+        if let Some(j) = client.metadata.get("jwks").filter(|j| j.is_object()) {
+            return Ok(Some(j.clone()));
+        }
+        match client.metadata.get("jwks_uri").and_then(Value::as_str) {
+            Some(uri) => Ok(self.remote_jwks(uri).await?.map(|(j, _, _)| j)),
+            None => Ok(None),
+        }
     }
 
     pub async fn get(&self, client_id: &str) -> Result<Option<Client>> {

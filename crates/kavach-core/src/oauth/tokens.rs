@@ -132,7 +132,7 @@ impl Tokens<'_> {
     /// `jwks`, `iss` = `sub` = client_id, `aud` this server, short-lived, single use.
     async fn authenticate_assertion(&self, assertion: &str, form_id: Option<&str>, audience: &str) -> std::result::Result<Client, OAuthError> {
         let bad = |why: &str| err("invalid_client", format!("client assertion refused: {why}"));
-        let unverified = assertion.split('.').nth(1).and_then(|p| base64_json(p)).ok_or_else(|| bad("malformed"))?;
+        let (_, unverified) = jwt::peek(assertion).ok_or_else(|| bad("malformed"))?;
         let id = unverified.get("iss").and_then(Value::as_str).ok_or_else(|| bad("no iss"))?;
         if form_id.is_some_and(|f| f != id) {
             return Err(bad("client_id differs from the assertion's issuer"));
@@ -141,7 +141,8 @@ impl Tokens<'_> {
         if client.auth_method() != "private_key_jwt" {
             return Err(bad("the client is not registered for private_key_jwt"));
         }
-        let (_, claims) = jwt::verify(assertion, &client.metadata["jwks"], 30).map_err(bad)?;
+        let keys = self.0.clients().signing_keys(&client).await.map_err(internal)?.ok_or_else(|| bad("the client's jwks_uri has not been fetched"))?;
+        let (_, claims) = jwt::verify(assertion, &keys, 30).map_err(bad)?;
         if claims.get("sub").and_then(Value::as_str) != Some(id) {
             return Err(bad("sub must equal iss"));
         }
@@ -670,11 +671,6 @@ impl Tokens<'_> {
         });
         self.purge_devices().await
     }
-}
-
-fn base64_json(part: &str) -> Option<serde_json::Map<String, Value>> {
-    use base64::Engine;
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).ok()?).ok()
 }
 
 /// The OpenID Connect claims a user's scopes release.

@@ -33,6 +33,7 @@ migrations! {
     6, "client metadata documents", "0006_client_metadata_documents";
     7, "device codes", "0007_device_codes";
     8, "dpop", "0008_dpop";
+    9, "client jwks cache", "0009_client_jwks";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

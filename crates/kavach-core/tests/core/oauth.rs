@@ -23,7 +23,7 @@ dual!(rfc7523_private_key_jwt_client_authentication, options(), |t| {
     let key = Ed25519KeyPair::generate().unwrap();
     let jwk = json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(key.public_key().as_ref()) });
     let reg = t.core.clients().register(&json!({ "client_name": "Agent", "grant_types": ["client_credentials"],
-        "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [jwk] } }), Origin::Dynamic).await.unwrap();
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [jwk.clone()] } }), Origin::Dynamic).await.unwrap();
     let id = reg.client_id.clone();
     let issuer = t.core.options().issuer();
     let now = kavach_core::store::Ts::now().0 / 1000;
@@ -48,10 +48,24 @@ dual!(rfc7523_private_key_jwt_client_authentication, options(), |t| {
     // An alg:none assertion is refused.
     let none = format!("{}.{}.", B64.encode(r#"{"alg":"none"}"#), B64.encode(claims("j7", &issuer, now + 60).to_string()));
     assert_eq!(t.core.tokens().authenticate(&creds(none), &endpoint).await.unwrap_err().error, "invalid_client");
-    // Registration refuses jwks_uri (keys must be registered inline).
-    let e = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
-        "jwks_uri": "https://agent.example/jwks" }), Origin::Dynamic).await.unwrap_err();
-    assert_eq!(e.code, "invalid_client_metadata");
+    // A jwks_uri instead of inline keys: an http(s) URL, not both, and its keys are used
+    // once the HTTP layer has fetched them (until then: refused).
+    let reg = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": "https://agent.example/jwks" }), Origin::Dynamic).await.unwrap();
+    for bad in [json!({ "jwks_uri": "file:///etc/passwd" }), json!({ "jwks_uri": "https://agent.example/jwks", "jwks": { "keys": [] } })] {
+        let mut m = json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt" });
+        m.as_object_mut().unwrap().extend(bad.as_object().unwrap().clone());
+        assert_eq!(t.core.clients().register(&m, Origin::Dynamic).await.unwrap_err().code, "invalid_client_metadata", "{m}");
+    }
+    let remote = reg.client_id.clone();
+    let claims2 = |jti: &str| json!({ "iss": remote, "sub": remote, "aud": issuer, "exp": now + 60, "iat": now, "jti": jti });
+    let e = t.core.tokens().authenticate(&creds(assertion(&key, claims2("r1"), None)), &endpoint).await.unwrap_err();
+    assert_eq!(e.error, "invalid_client", "keys not fetched yet");
+    let stored = t.core.clients().store_remote_jwks("https://agent.example/jwks", &json!({ "nope": 1 }), kavach_core::store::Ts::now().plus_secs(60)).await;
+    assert_eq!(stored.unwrap_err().error, "invalid_client", "a fetched document that is not a JWK set is refused");
+    t.core.clients().store_remote_jwks("https://agent.example/jwks", &json!({ "keys": [jwk] }), kavach_core::store::Ts::now().plus_secs(60)).await.unwrap();
+    let ok = t.core.tokens().authenticate(&creds(assertion(&key, claims2("r2"), None)), &endpoint).await;
+    assert_eq!(ok.unwrap().client_id, remote, "the stored jwks_uri keys verify");
 });
 
 fn resourceful() -> kavach_core::Options {

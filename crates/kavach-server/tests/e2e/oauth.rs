@@ -932,6 +932,108 @@ dual!(rfc9449_dpop_jkt_binds_the_code_on_authorize_and_par, |db| {
     assert_eq!((status, t["token_type"].as_str()), (200, Some("DPoP")), "{t}");
 });
 
+/// An RFC 7523 client assertion for `client_id`, signed with `key` and naming `kid`.
+fn client_assertion(key: &aws_lc_rs::signature::Ed25519KeyPair, kid: &str, client_id: &str, aud: &str) -> String {
+    let header = json!({ "alg": "EdDSA", "typ": "JWT", "kid": kid });
+    let now = kavach_core::store::Ts::now().0 / 1000;
+    let claims = json!({ "iss": client_id, "sub": client_id, "aud": aud, "iat": now, "exp": now + 60, "jti": kavach_core::crypto::new_id() });
+    let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+    format!("{input}.{}", B64.encode(key.sign(input.as_bytes()).as_ref()))
+}
+
+fn public_jwk(key: &aws_lc_rs::signature::Ed25519KeyPair, kid: &str) -> Value {
+    use aws_lc_rs::signature::KeyPair;
+    json!({ "kty": "OKP", "crv": "Ed25519", "kid": kid, "x": B64.encode(key.public_key().as_ref()) })
+}
+
+// RFC 7523 private_key_jwt with the keys at the client's jwks_uri (RFC 7591 §2): fetched
+// when needed, refetched when an assertion names a new key, kept while the URL is down;
+// a client created with `kavach clients create --jwks-uri`.
+dual!(rfc7523_private_key_jwt_with_a_jwks_uri, |db| {
+    use aws_lc_rs::signature::Ed25519KeyPair;
+    // The client's key server (loopback http: allowed by the development switch only).
+    let jwks = std::sync::Arc::new(std::sync::Mutex::new(json!({ "keys": [] })));
+    let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_uri = format!("http://127.0.0.1:{}/jwks.json", listener.local_addr().unwrap().port());
+    let app = {
+        let (jwks, fetches) = (jwks.clone(), fetches.clone());
+        axum::Router::new().route("/jwks.json", axum::routing::get(move || {
+            let (jwks, fetches) = (jwks.clone(), fetches.clone());
+            async move {
+                fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = jwks.lock().unwrap().clone();
+                if body.is_null() {
+                    return (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("cache-control", "no-store")], String::new());
+                }
+                (axum::http::StatusCode::OK, [("cache-control", "max-age=300")], body.to_string())
+            }
+        }))
+    };
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let a = As::start(db, RESOURCE, "metadata_documents_insecure = true").await;
+    let (k1, k2) = (Ed25519KeyPair::generate().unwrap(), Ed25519KeyPair::generate().unwrap());
+    *jwks.lock().unwrap() = json!({ "keys": [public_jwk(&k1, "k1")] });
+    let env = a.cli_env.clone();
+    let uri = jwks_uri.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        command(&temp_dir(), &env)
+            .args(["clients", "create", "--name", "Agent", "--grant", "client_credentials", "--auth-method", "private_key_jwt", "--jwks-uri", &uri])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!text.contains("client_secret:"), "a private_key_jwt client has no secret");
+    let id = text.lines().find_map(|l| l.strip_prefix("client_id:")).unwrap().trim().to_owned();
+    let token_url = format!("{}/oauth2/token", a.issuer());
+    let grant = |key: &Ed25519KeyPair, kid: &str| {
+        let form = vec![("grant_type", "client_credentials".to_owned()), ("resource", RESOURCE.to_owned()),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
+            ("client_assertion", client_assertion(key, kid, &id, &token_url))];
+        let url = a.s.url("/oauth2/token");
+        async move { json(client().post(url).form_of(&form).send().await.unwrap()).await }
+    };
+    let (status, t) = grant(&k1, "k1").await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(claims(t["access_token"].as_str().unwrap()).1["sub"], id.as_str());
+    let (status, _) = grant(&k1, "k1").await;
+    assert_eq!((status, fetches.load(std::sync::atomic::Ordering::SeqCst)), (200, 1), "the key set is cached (max-age=300)");
+    let (status, e) = grant(&k2, "k1").await;
+    assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")), "signed by a key not in the set");
+    // The client rotates: a new kid makes Kavach fetch again (at most every 10 s).
+    *jwks.lock().unwrap() = json!({ "keys": [public_jwk(&k1, "k1"), public_jwk(&k2, "k2")] });
+    let (status, e) = grant(&k2, "k2").await;
+    assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")), "fetched less than 10 s ago: not refetched yet");
+    tokio::time::sleep(std::time::Duration::from_millis(10_200)).await;
+    let (status, t) = grant(&k2, "k2").await;
+    assert_eq!(status, 200, "an unknown kid refetched the set: {t}");
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // The key server goes down: the stored keys keep working.
+    *jwks.lock().unwrap() = Value::Null;
+    let (status, t) = grant(&k1, "k1").await;
+    assert_eq!(status, 200, "{t}");
+    server.abort();
+});
+
+// Without the development switch, a jwks_uri on a loopback address is never fetched (SSRF).
+dual!(mcp_09_a_jwks_uri_on_a_local_address_is_not_fetched, |db| {
+    let k1 = aws_lc_rs::signature::Ed25519KeyPair::generate().unwrap();
+    let b = As::start(db, RESOURCE, "dynamic_client_credentials = true").await;
+    let reg = b.register(json!({ "client_name": "Local", "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": "https://127.0.0.1:9/jwks.json" })).await;
+    let local = reg["client_id"].as_str().unwrap();
+    let form = [("grant_type", "client_credentials".to_owned()), ("resource", RESOURCE.to_owned()),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
+        ("client_assertion", client_assertion(&k1, "k1", local, &format!("{}/oauth2/token", b.issuer())))];
+    let (status, e) = json(client().post(b.s.url("/oauth2/token")).form_of(&form).send().await.unwrap()).await;
+    assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")), "{e}");
+    assert!(e["error_description"].as_str().unwrap().contains("loopback"), "{e}");
+});
+
 dual!(hosted_pages_use_the_operators_templates, |db| {
     let dir = temp_dir();
     let pages = dir.join("templates/pages");

@@ -7,6 +7,8 @@
 pub mod authorize;
 pub mod cimd;
 pub mod device;
+pub mod fetch;
+pub mod jwks_uri;
 pub mod metadata;
 pub mod register;
 pub mod token;

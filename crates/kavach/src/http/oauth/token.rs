@@ -25,8 +25,14 @@ pub(super) async fn client_request(k: &Kavach, headers: &HeaderMap, body: &Bytes
         .map_err(|_| OAuthError::new("invalid_request", "the body is not UTF-8"))
         .and_then(parse_params)
         .map_err(|e| error_response(&e, uses_basic))?;
-    if let Some(id) = form.get("client_id") {
+    // The client is named by client_id, or (private_key_jwt) by the assertion's issuer.
+    let assertion = form.get("client_assertion").and_then(|a| kavach_core::jwt::peek(a));
+    let named = form.get("client_id").map(String::as_str).or_else(|| assertion.as_ref().and_then(|(_, c)| c.get("iss")?.as_str()));
+    if let Some(id) = named {
         super::cimd::ensure(k, id).await.map_err(|e| error_response(&e, uses_basic))?;
+        if let Some((header, _)) = &assertion {
+            super::jwks_uri::ensure(k, id, header.get("kid").and_then(|v| v.as_str())).await.map_err(|e| error_response(&e, uses_basic))?;
+        }
     }
     let creds = Credentials::from_form(basic, &form);
     let audience = format!("{}{endpoint}", k.options().issuer());
