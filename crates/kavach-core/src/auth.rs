@@ -412,7 +412,8 @@ impl Auth<'_> {
         });
         self.0.sessions.cache_invalidate_user(&user_id).await;
         let user = users::find_by_id(&self.0.db, &user_id).await?.ok_or_else(Error::invalid_token)?;
-        let session = if self.0.options.email_password.auto_sign_in_after_verification {
+        // A banned user's address can still be verified, but it signs nobody in.
+        let session = if self.0.options.email_password.auto_sign_in_after_verification && !user.is_banned(Ts::now()) {
             Some(self.0.sessions.create(&user.id, ctx, "sign_in.success").await?)
         } else {
             None

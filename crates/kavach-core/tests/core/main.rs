@@ -129,6 +129,20 @@ dual!(sign_up_with_verification_does_not_enumerate, verifying(), |t| {
     t.core.auth().sign_in("eve@example.com", PW, &ctx()).await.unwrap();
 });
 
+dual!(verifying_a_banned_users_email_signs_nobody_in, { let mut o = verifying(); o.email_password.auto_sign_in_after_verification = true; o }, |t| {
+    let up = t.core.auth().sign_up(sign_up("banned@example.com", PW), &ctx()).await.unwrap();
+    let token = link_token(&t.mail.wait_for("banned@example.com", "Verify your email").await);
+    t.core.users().ban(&up.user.id, Some("spam"), None, &ctx()).await.unwrap();
+    let (user, session) = t.core.auth().verify_email(&token, &ctx()).await.unwrap();
+    assert!(user.email_verified, "the address is verified");
+    assert!(session.is_none(), "but no session is created for a banned user");
+    // Unbanned, the same setting signs a user in.
+    let up = t.core.auth().sign_up(sign_up("fine@example.com", PW), &ctx()).await.unwrap();
+    let token = link_token(&t.mail.wait_for("fine@example.com", "Verify your email").await);
+    let (_, session) = t.core.auth().verify_email(&token, &ctx()).await.unwrap();
+    assert_eq!(session.map(|s| s.session.user_id), Some(up.user.id));
+});
+
 dual!(resend_verification_is_uniform, verifying(), |t| {
     t.core.auth().sign_up(sign_up("vic@example.com", PW), &ctx()).await.unwrap();
     t.mail.wait_for("vic@example.com", "Verify").await;
