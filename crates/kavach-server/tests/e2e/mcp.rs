@@ -3,7 +3,9 @@
 //! MCP conformance suite's authorization-server scenarios, from a temporary copy of
 //! `shared/interop/mcp` (whose assertions are used as they are; only the browser step
 //! is Kavach's: `tests/js/mcp-interop/harness-lib.mjs` signs in with a real session
-//! cookie and answers the consent form). On SQLite and PostgreSQL.
+//! cookie and answers the consent form); also the v2 SDK with DPoP (`sdk-v2-dpop.mjs`)
+//! and the official MCP Python SDK (`tests/py/`, installed from PyPI into a cached
+//! virtualenv). On SQLite and PostgreSQL.
 
 use crate::dual;
 use crate::harness::*;
@@ -161,6 +163,45 @@ dual!(mcp_interop_sdk_v2_dpop_with_server_nonces, |db| {
     let recorded = std::fs::read_to_string(&trace).unwrap();
     assert!(recorded.contains("\"authorization\":\"DPoP\""), "MCP calls carried DPoP tokens");
     let _ = std::fs::remove_dir_all(&work);
+});
+
+/// A virtualenv with the official MCP Python SDK from PyPI (made once, cached).
+fn python_sdk() -> PathBuf {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-python-sdk");
+    let _lock = DirLock::take(Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-python-sdk.lock"));
+    let python = venv.join("bin/python");
+    let ready = Command::new(&python).args(["-c", "import mcp.client.auth, httpx2"]).status().is_ok_and(|s| s.success());
+    if !ready {
+        let _ = std::fs::remove_dir_all(&venv);
+        assert!(Command::new("python3").args(["-m", "venv"]).arg(&venv).status().unwrap().success(), "python3 -m venv");
+        let st = Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "mcp==2.3.0"]).status().unwrap();
+        assert!(st.success(), "pip install mcp==2.3.0 (the MCP Python SDK) failed");
+    }
+    python
+}
+
+// The official MCP Python SDK's OAuth client (mcp 2.3.0): discovery, dynamic registration,
+// Kavach's pages, tools/call, refresh after expiry.
+dual!(mcp_interop_python_sdk, |db| {
+    let python = tokio::task::spawn_blocking(python_sdk).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resource = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
+    let a = As::start(db, &resource, "access_token_ttl = \"4s\"").await;
+    let rs = kavach::resource::ResourceServer::new(resource.clone(), a.s.url(""), a.s.url("/jwks")).scopes_supported(["mcp:tools", "mcp:admin"]).leeway(0);
+    let app = mcp_example::app(Arc::new(rs));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/py/mcp_python_sdk_flow.py");
+    let env = vec![("MCP_URL", resource.clone()), ("SESSION_COOKIE", a.cookie.clone()), ("TOKEN_TTL", "4".to_owned())];
+    let out = tokio::task::spawn_blocking(move || {
+        let out = Command::new(python).arg(script).envs(env).output().unwrap();
+        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "the MCP Python SDK flow failed:\n{text}");
+        text
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("python sdk flow OK") && out.contains("whoami after refresh -> subject"), "{out}");
+    println!("{out}");
 });
 
 dual!(oidc_openid_client_code_flow_with_nonce, |db| {
