@@ -131,8 +131,10 @@ impl ResourceServer {
     /// proof without a fresh one is answered 401 `use_dpop_nonce` with a `DPoP-Nonce`
     /// header, and every admitted DPoP request's response carries the current nonce.
     /// Nonces are stateless (an HMAC of a time window): give every instance of this
-    /// resource server the same `secret` (16 characters or more).
+    /// resource server the same `secret` (16 bytes or more; a shorter one panics, at
+    /// start-up, where the verifier is built).
     pub fn dpop_nonces(mut self, secret: impl AsRef<[u8]>) -> Self {
+        assert!(secret.as_ref().len() >= 16, "ResourceServer::dpop_nonces: the secret must be at least 16 bytes");
         self.dpop_nonces = Some(kavach_core::crypto::Secrets::new(&[secret]));
         self
     }
