@@ -110,6 +110,16 @@ impl OAuthFile {
         if self.code_ttl.0.as_secs() > 600 {
             bail!("oauth.code_ttl must be at most 10 minutes");
         }
+        for (key, ttl) in [("access_token_ttl", self.access_token_ttl.0), ("refresh_token_ttl", self.refresh_token_ttl.0), ("code_ttl", self.code_ttl.0)] {
+            if ttl.is_zero() {
+                bail!("oauth.{key} must be longer than 0s");
+            }
+        }
+        // Within the grace window a reused refresh token is answered, not treated as theft:
+        // a long window would switch reuse detection off.
+        if self.refresh_grace.0.as_secs() > 300 {
+            bail!("oauth.refresh_grace must be at most 5 minutes (reuse inside it is not detected)");
+        }
         Ok(kavach_core::oauth::OAuthOptions {
             resources,
             scope_descriptions: self.scope_descriptions.into_iter().collect(),
@@ -674,6 +684,21 @@ mod tests {
         assert!(e.contains("email.from"), "{e}");
         let e = from("[oauth]\naccess_token_ttl = \"7d\"").err().unwrap().to_string();
         assert!(e.contains("jwt.key_overlap") && e.contains("oauth.access_token_ttl"), "keys outlived by OAuth tokens: {e}");
+        let e = from("[oauth]\nrefresh_grace = \"1d\"").err().unwrap().to_string();
+        assert!(e.contains("oauth.refresh_grace"), "{e}");
+        let e = from("[oauth]\ncode_ttl = \"0s\"").err().unwrap().to_string();
+        assert!(e.contains("oauth.code_ttl"), "{e}");
+        let e = from("[oauth]\ncode_ttl = \"1h\"").err().unwrap().to_string();
+        assert!(e.contains("oauth.code_ttl"), "{e}");
+        let e = from("[oauth]\naccess_token_alg = \"HS256\"").err().unwrap().to_string();
+        assert!(e.contains("oauth.access_token_alg"), "{e}");
+        let e = from("[[oauth.resources]]\nuri = \"https://mcp.example.com/mcp\"\nscopes = [\"openid\"]").err().unwrap().to_string();
+        assert!(e.contains("oauth.resources"), "{e}");
+        let e = from("mode = \"production\"\nsecrets = [\"Zq8v2LmN4xR7tY1uW3eK6oP9aS5dF0gH\"]\n[email]\nsmtp_url = \"smtp://mail:25\"\n[oauth]\nmetadata_documents_insecure = true")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("metadata_documents_insecure"), "{e}");
     }
 
     #[test]

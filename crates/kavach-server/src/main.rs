@@ -540,6 +540,9 @@ async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
             Ok(0)
         }
         ClientsCommand::Create { name, redirect_uris, grants, auth_method, jwks_uri, jwks_file } => {
+            if (jwks_uri.is_some() || jwks_file.is_some()) && auth_method != "private_key_jwt" {
+                bail!("--jwks-uri and --jwks-file are for --auth-method private_key_jwt (the keys would go unused)");
+            }
             let grants = if grants.is_empty() { vec!["authorization_code".to_owned(), "refresh_token".to_owned()] } else { grants };
             let mut meta = serde_json::json!({ "client_name": name, "redirect_uris": redirect_uris, "grant_types": grants, "token_endpoint_auth_method": auth_method });
             if let Some(u) = jwks_uri {

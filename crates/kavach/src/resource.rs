@@ -40,8 +40,9 @@ pub struct ResourceServer {
     jwks: RwLock<Option<(Instant, Arc<serde_json::Value>)>>,
     /// RFC 7662 introspection on every request: (endpoint, client_id, client_secret).
     introspection: Option<(String, String, String)>,
-    /// DPoP proof ids seen recently (this instance), with their expiry (unix seconds).
-    dpop_seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// DPoP proof ids seen recently (this instance), with their expiry (unix seconds), and
+    /// when expired ones are next swept out.
+    dpop_seen: std::sync::Mutex<(std::collections::HashMap<String, i64>, i64)>,
     /// Require server nonces in DPoP proofs (RFC 9449 §9), made with these secrets.
     dpop_nonces: Option<kavach_core::crypto::Secrets>,
 }
@@ -306,9 +307,13 @@ impl ResourceServer {
                         ..invalid("")
                     });
                 }
-                let mut seen = self.dpop_seen.lock().unwrap_or_else(|e| e.into_inner());
-                if seen.len() > 100_000 {
+                let mut guard = self.dpop_seen.lock().unwrap_or_else(|e| e.into_inner());
+                let (seen, next_sweep) = &mut *guard;
+                // Sweep by time (once a minute), not by size: a full map under steady load
+                // would otherwise be swept on every request.
+                if now >= *next_sweep {
                     seen.retain(|_, exp| *exp > now);
+                    *next_sweep = now + 60;
                 }
                 if seen.insert(format!("{}:{}", p.jkt, p.jti), p.iat + kavach_core::oauth::dpop::MAX_AGE + 60).is_some_and(|exp| exp > now) {
                     return Err(invalid("the DPoP proof was already used"));
@@ -380,7 +385,7 @@ impl Guard for RequireTokenLayer {
                 let bound = t.claims.get("cnf").is_some();
                 req.extensions_mut().insert(t);
                 // RFC 9449 §9: the client keeps the nonce fresh from successful answers too.
-                let after: Option<crate::http::guarded::After> = match self.rs.dpop_nonce().filter(|_| bound).and_then(|n| HeaderValue::from_str(&n).ok()) {
+                let after: Option<crate::http::guarded::After> = match bound.then(|| self.rs.dpop_nonce()).flatten().and_then(|n| HeaderValue::from_str(&n).ok()) {
                     Some(n) => Some(Box::new(move |r: &mut Response| {
                         r.headers_mut().insert("dpop-nonce", n);
                     })),

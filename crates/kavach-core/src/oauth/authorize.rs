@@ -264,14 +264,16 @@ impl Authorize<'_> {
     /// Consume a pushed request (single use; only by the client that pushed it).
     async fn take_pushed(&self, request_uri: &str, client_id: &str) -> Result<Option<Params>> {
         let Some(token) = request_uri.strip_prefix(REQUEST_URI_PREFIX) else { return Ok(None) };
-        let row: Option<(String, String)> = db!(&self.0.db, |pool| {
-            sqlx::query_as("DELETE FROM kavach_oauth_par WHERE request_uri_hash = $1 AND expires_at > $2 RETURNING client_id, params")
+        let row: Option<(String,)> = db!(&self.0.db, |pool| {
+            // Only the client that pushed it consumes it: another client's attempt leaves it.
+            sqlx::query_as("DELETE FROM kavach_oauth_par WHERE request_uri_hash = $1 AND client_id = $2 AND expires_at > $3 RETURNING params")
                 .bind(crypto::token_hash(token))
+                .bind(client_id)
                 .bind(Ts::now())
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(row.filter(|(c, _)| c == client_id).and_then(|(_, p)| serde_json::from_str(&p).ok()))
+        Ok(row.and_then(|(p,)| serde_json::from_str(&p).ok()))
     }
 
     /// Seal a validated request for the sign-in and consent steps.

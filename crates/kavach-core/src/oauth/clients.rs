@@ -219,6 +219,11 @@ pub fn check_document(url: &str, doc: &Value) -> Result<Value> {
 }
 
 /// `kavach.clients()`.
+/// Does this (normalized) metadata's method use a client secret (not `none`, not `private_key_jwt`)?
+fn uses_secret(metadata: &Value) -> bool {
+    matches!(metadata["token_endpoint_auth_method"].as_str(), Some("client_secret_basic" | "client_secret_post"))
+}
+
 pub struct Clients<'a>(pub(crate) &'a Core);
 
 impl Clients<'_> {
@@ -227,19 +232,17 @@ impl Clients<'_> {
     pub async fn register(&self, meta: &Value, origin: Origin) -> Result<Registered> {
         let mut metadata = normalize(meta)?;
         let client_id = format!("kc_{}", crypto::new_id());
-        // A secret only for the methods that use one (not `none`, not `private_key_jwt`).
-        let uses_secret = matches!(metadata["token_endpoint_auth_method"].as_str(), Some("client_secret_basic" | "client_secret_post"));
-        let secret = uses_secret.then(|| format!("kcs_{}", crypto::random_token()));
+        let secret = uses_secret(&metadata).then(|| format!("kcs_{}", crypto::random_token()));
         let rat = format!("kcr_{}", crypto::random_token());
         let now = Ts::now();
         let obj = metadata.as_object_mut().expect("normalize returns an object");
         obj.insert("client_id".into(), json!(client_id));
         obj.insert("client_id_issued_at".into(), json!(now.0 / 1000));
-        if uses_secret {
+        if secret.is_some() {
             obj.insert("client_secret_expires_at".into(), json!(0));
         }
         db!(&self.0.db, |pool| {
-            let mut tx = pool.begin_write().await?;
+            let _turn = pool.write_turn().await;
             sqlx::query(
                 "INSERT INTO kavach_oauth_client (client_id, kind, client_secret_hash, registration_token_hash, client_name, redirect_uris, \
                  token_endpoint_auth_method, metadata, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
@@ -254,9 +257,8 @@ impl Clients<'_> {
             .bind(metadata.to_string())
             .bind(false)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(pool)
             .await?;
-            tx.commit().await?;
         });
         let mut shown = metadata.clone();
         if let Some(s) = &secret {
@@ -392,6 +394,10 @@ impl Clients<'_> {
         if (metadata["token_endpoint_auth_method"] == "none") == current.confidential {
             return Err(invalid("invalid_client_metadata", "a client cannot switch between public and confidential; register a new one"));
         }
+        // Its secret (or the lack of one) stays: a switch to or from a secret method would lock it out.
+        if uses_secret(&metadata) != current.secret_hash.is_some() {
+            return Err(invalid("invalid_client_metadata", "a client cannot switch between a client secret and private_key_jwt; register a new one"));
+        }
         let obj = metadata.as_object_mut().expect("object");
         obj.insert("client_id".into(), json!(client_id));
         for key in ["client_id_issued_at", "client_secret_expires_at"] {
@@ -448,10 +454,14 @@ impl Clients<'_> {
         let now = Ts::now();
         db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let n = sqlx::query("UPDATE kavach_oauth_client SET disabled = $1, updated_at = $2 WHERE client_id = $3")
-                .bind(disabled)
-                .bind(now)
-                .bind(client_id)
+            // Disabling also cuts off the access tokens it already has (for good: enabling
+            // it again does not bring them back).
+            let n = sqlx::query(
+                "UPDATE kavach_oauth_client SET disabled = $1, updated_at = $2, revoked_before = CASE WHEN $1 THEN $2 ELSE revoked_before END WHERE client_id = $3",
+            )
+            .bind(disabled)
+            .bind(now)
+            .bind(client_id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

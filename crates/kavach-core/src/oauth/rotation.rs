@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_GROUP: usize = 256;
 
 /// A successor refresh token, as stored.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Successor {
     pub token_hash: String,
     pub family_id: String,
@@ -52,7 +52,7 @@ impl Rotations {
         if let Err(mpsc::error::SendError((s, _))) = queue.send((s, done)) {
             // The writer task is gone (its runtime ended): write this one directly.
             let token_hash = s.token_hash.clone();
-            return Ok(insert_group(&self.db, &[s]).await?.contains(&token_hash));
+            return Ok(insert_group(&self.db, &[&s]).await?.contains(&token_hash));
         }
         answer.await.map_err(|_| Error::internal("the refresh token writer stopped"))?
     }
@@ -61,15 +61,20 @@ impl Rotations {
 async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
-        let rows: Vec<Successor> = jobs.iter().map(|(s, _)| s.clone()).collect();
-        match insert_group(&db, &rows).await {
+        // In a fixed order: two PostgreSQL instances inserting groups that share parents
+        // in opposite orders would otherwise wait on each other's unique-index entries.
+        let mut rows: Vec<&Successor> = jobs.iter().map(|(s, _)| s).collect();
+        rows.sort_unstable_by(|a, b| a.parent_hash.cmp(&b.parent_hash));
+        let written = insert_group(&db, &rows).await;
+        let n = rows.len();
+        match written {
             Ok(inserted) => {
                 for (s, done) in jobs.drain(..) {
                     let _ = done.send(Ok(inserted.contains(&s.token_hash)));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, rows = rows.len(), "writing refresh token successors failed");
+                tracing::error!(error = %e, rows = n, "writing refresh token successors failed");
                 for (_, done) in jobs.drain(..) {
                     let _ = done.send(Err(Error::internal("could not store the refresh token")));
                 }
@@ -79,7 +84,7 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
 }
 
 /// Insert `rows` in one statement; the token hashes that went in.
-async fn insert_group(db: &Db, rows: &[Successor]) -> Result<Vec<String>> {
+async fn insert_group(db: &Db, rows: &[&Successor]) -> Result<Vec<String>> {
     let mut sql = String::from("INSERT INTO kavach_oauth_refresh (token_hash, family_id, created_at, parent_hash, token_sealed) VALUES ");
     for i in 0..rows.len() {
         let p = i * 5;

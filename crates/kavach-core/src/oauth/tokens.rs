@@ -525,22 +525,29 @@ impl Tokens<'_> {
         if header["typ"] != "at+jwt" || claims.get("iss").and_then(Value::as_str) != Some(self.issuer().as_str()) {
             return Ok(None);
         }
-        let jti = claims.get("jti").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let revoked: Option<(String,)> = db!(&self.0.db, |pool| {
-            sqlx::query_as("SELECT jti FROM kavach_oauth_jti WHERE jti = $1").bind(format!("at:{jti}")).fetch_optional(pool).await?
+        let jti = claims.get("jti").and_then(Value::as_str).unwrap_or_default();
+        let family = jti.split_once('.').map(|(f, _)| f);
+        let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default();
+        let issued = Ts(claims.get("iat").and_then(Value::as_i64).unwrap_or(0) * 1000);
+        // One round trip: not revoked by itself, its grant family (if any) alive, and its
+        // client still there, enabled, and not cut off since (client_credentials tokens
+        // have no family).
+        let (revoked, family_alive, client_alive): (i64, i64, i64) = db!(&self.0.db, |pool| {
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM kavach_oauth_jti WHERE jti = $1), \
+                 (SELECT COUNT(*) FROM kavach_oauth_family WHERE id = $2 AND revoked_at IS NULL), \
+                 (SELECT COUNT(*) FROM kavach_oauth_client WHERE client_id = $3 AND disabled = $4 AND (revoked_before IS NULL OR revoked_before < $5))",
+            )
+            .bind(format!("at:{jti}"))
+            .bind(family.unwrap_or_default())
+            .bind(client_id)
+            .bind(false)
+            .bind(issued)
+            .fetch_one(pool)
+            .await?
         });
-        if revoked.is_some() {
-            return Ok(None);
-        }
-        if let Some((family, _)) = jti.split_once('.') {
-            let dead: Option<(Option<Ts>,)> = db!(&self.0.db, |pool| {
-                sqlx::query_as("SELECT revoked_at FROM kavach_oauth_family WHERE id = $1").bind(family).fetch_optional(pool).await?
-            });
-            if !matches!(dead, Some((None,))) {
-                return Ok(None);
-            }
-        }
-        Ok(Some(ActiveToken { claims }))
+        let alive = revoked == 0 && (family.is_none() || family_alive == 1) && client_alive == 1;
+        Ok(alive.then_some(ActiveToken { claims }))
     }
 
     /// RFC 7009. Unknown tokens and other clients' tokens are ignored (200 either way).
@@ -629,7 +636,7 @@ impl Tokens<'_> {
                 let jkt = self
                     .check_dpop(proof, method, url, Some(token))
                     .await
-                    .map_err(|e| if e.error == "use_dpop_nonce" { e } else { err("invalid_token", e.description) })?;
+                    .map_err(|e| if matches!(e.error, "use_dpop_nonce" | "server_error") { e } else { err("invalid_token", e.description) })?;
                 if jkt != b {
                     return Err(err("invalid_token", "the DPoP proof is not from the key the token is bound to"));
                 }
@@ -642,7 +649,8 @@ impl Tokens<'_> {
             return Err(err("insufficient_scope", "userinfo needs the openid scope"));
         }
         let sub = at.claims.get("sub").and_then(Value::as_str).unwrap_or_default();
-        let user = self.live_user(sub).await.map_err(|_| err("invalid_token", "the user no longer exists"))?;
+        // A database failure stays a server error: clients must not drop a good token over it.
+        let user = self.live_user(sub).await.map_err(|e| if e.error == "server_error" { e } else { err("invalid_token", "the user no longer exists") })?;
         let mut out = json!({ "sub": user.id });
         for (k, v) in user_claims(&user, &scopes) {
             out[k] = v;

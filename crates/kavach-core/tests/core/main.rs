@@ -653,8 +653,13 @@ mod oauth_clients {
         let updated = t.core.clients().update(&r.client_id, &json!({ "client_name": "App 2", "redirect_uris": ["https://app.example/cb2"] })).await.unwrap();
         assert_eq!((updated["client_name"].as_str(), updated["client_id"].as_str()), (Some("App 2"), Some(r.client_id.as_str())));
         assert_eq!(updated["client_secret_expires_at"], 0);
+        let stored = t.core.clients().get(&r.client_id).await.unwrap().unwrap();
+        assert_eq!((stored.metadata["client_name"].as_str(), stored.redirect_uris()), (Some("App 2"), vec!["https://app.example/cb2"]), "the update is stored");
         let e = t.core.clients().update(&r.client_id, &json!({ "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none" })).await.unwrap_err();
         assert_eq!(e.code, "invalid_client_metadata", "public/confidential cannot flip");
+        let e = t.core.clients().update(&r.client_id, &json!({ "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://app.example/jwks" })).await.unwrap_err();
+        assert_eq!(e.code, "invalid_client_metadata", "a secret client cannot become a key client (its secret would be left behind)");
         assert!(t.core.clients().authenticate(&r.client_id, r.client_secret.as_deref().unwrap()).await.unwrap(), "the secret survives updates");
         // Disabled clients cannot authenticate; deleted ones are gone.
         assert!(t.core.clients().set_disabled(&r.client_id, true).await.unwrap());

@@ -589,6 +589,11 @@ dual!(cli_clients_create_disable_delete, |db| {
     assert_eq!(code, 0, "{out}");
     let field = |k: &str| out.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_owned();
     let (id, secret) = (field("client_id:"), field("client_secret:"));
+    let (code, out) = cli(&["clients", "create", "--name", "Introspector", "--grant", "client_credentials"]);
+    assert_eq!(code, 0, "{out}");
+    let field = |k: &str| out.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_owned();
+    let introspector = (field("client_id:"), field("client_secret:"));
+    let who = (introspector.0.as_str(), introspector.1.as_str());
     let s = Server::start_in(temp_dir(), db, &[("KAVACH_CONFIG", &cfg)]);
     let a = As { cookie: String::new(), s, cli_env: vec![] };
     let (status, t) = a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&id, &secret))).await;
@@ -596,13 +601,24 @@ dual!(cli_clients_create_disable_delete, |db| {
     assert_eq!(t["scope"], "mcp:tools mcp:admin", "no scope: the resource's scopes");
     let (_, list) = cli(&["clients", "list"]);
     assert!(list.contains(&id) && list.contains("Backend job") && list.contains("operator"), "{list}");
+    let machine_token = t["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(a.introspect(who, &machine_token).await["active"], true);
+    // client_credentials tokens belong to no grant family: the client itself cuts them off.
     assert_eq!(cli(&["clients", "disable", &id]).0, 0);
     let (status, e) = a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&id, &secret))).await;
     assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")), "a disabled client cannot authenticate");
+    assert_eq!(a.introspect(who, &machine_token).await, json!({ "active": false }), "disabling killed its machine token");
     assert_eq!(cli(&["clients", "enable", &id]).0, 0);
-    assert_eq!(a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&id, &secret))).await.0, 200);
+    assert_eq!(a.introspect(who, &machine_token).await, json!({ "active": false }), "enabling does not bring it back");
+    // (`iat` has one-second resolution: a token of the second the client was disabled counts as cut off.)
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, t) = a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&id, &secret))).await;
+    assert_eq!(status, 200, "{t}");
+    let fresh = t["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(a.introspect(who, &fresh).await["active"], true, "a token issued after enabling is active");
     assert_eq!(cli(&["clients", "delete", &id]).0, 0);
     assert_eq!(cli(&["clients", "show", &id]).0, 1);
+    assert_eq!(a.introspect(who, &fresh).await, json!({ "active": false }), "deleting killed its machine token");
 });
 
 dual!(mcp_05_09_metadata_document_ssrf_targets_are_refused, |db| {

@@ -23,6 +23,6 @@ pub async fn ensure(k: &Kavach, client_id: &str) -> Result<(), OAuthError> {
     }
     let (doc, ttl) = super::fetch::fetch_json(client_id, o.metadata_documents_insecure).await.map_err(fail)?;
     let meta = check_document(client_id, &doc).map_err(|e| fail(e.message.to_string()))?;
-    k.clients().store_document(client_id, &meta, Ts::now().plus_secs(ttl)).await.map_err(kavach_core::oauth::tokens::internal)
+    k.clients().store_document(client_id, &meta, Ts::now().plus_secs(ttl.max(super::fetch::MIN_TTL_SECS))).await.map_err(kavach_core::oauth::tokens::internal)
 }
 

@@ -13,6 +13,9 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// Without caching headers a document is kept this long; never longer than a day.
 const DEFAULT_TTL_SECS: i64 = 300;
 const MAX_TTL_SECS: i64 = 86400;
+/// A fetched document is kept at least this long (seconds), whatever its caching headers
+/// say, so no request can make the server fetch the same URL every time.
+pub const MIN_TTL_SECS: i64 = 10;
 
 /// Addresses a server-side fetch must never reach (SSRF).
 pub fn forbidden(ip: IpAddr) -> bool {
@@ -42,6 +45,10 @@ pub fn forbidden(ip: IpAddr) -> bool {
                 || (s[0] == 0x2001 && s[1] == 0xdb8)
                 || a.to_ipv4_mapped().is_some_and(|v4| forbidden(IpAddr::V4(v4)))
                 || (s[0] == 0x64 && s[1] == 0xff9b)
+                // 6to4 and Teredo tunnel to IPv4 addresses; ::/96 is the deprecated IPv4-compatible form.
+                || s[0] == 0x2002
+                || (s[0] == 0x2001 && s[1] == 0)
+                || s[..6] == [0; 6]
         }
     }
 }
@@ -72,6 +79,8 @@ pub async fn fetch_json(url: &str, insecure: bool) -> Result<(serde_json::Value,
     // Connect to the address that was checked (no second lookup an attacker could change).
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy from the environment would resolve the host itself, past the check above.
+        .no_proxy()
         .timeout(TIMEOUT)
         .resolve(&host, addr)
         .build()
@@ -116,7 +125,7 @@ mod tests {
     #[test]
     fn mcp_09_ssrf_targets_are_forbidden() {
         for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fe80::1", "fd00::1",
-            "::ffff:127.0.0.1", "::ffff:169.254.169.254", "224.0.0.1", "255.255.255.255"] {
+            "::ffff:127.0.0.1", "::ffff:169.254.169.254", "224.0.0.1", "255.255.255.255", "2002:7f00:1::", "2001:0:4136:e378::1", "::7f00:1"] {
             assert!(forbidden(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {

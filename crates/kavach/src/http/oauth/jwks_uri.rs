@@ -11,8 +11,6 @@ use serde_json::Value;
 
 /// An unknown `kid` or a stale set triggers a fetch at most this often (milliseconds).
 const MIN_REFETCH_MS: i64 = 10_000;
-/// A set is kept at least this long (seconds), whatever its caching headers say.
-const MIN_TTL_SECS: i64 = 10;
 
 /// Make sure the stored key set of `client_id`'s `jwks_uri` is fresh and has `kid`.
 /// Clients without a `jwks_uri` pass through untouched.
@@ -31,7 +29,7 @@ pub async fn ensure(k: &Kavach, client_id: &str, kid: Option<&str>) -> Result<()
         return Ok(());
     }
     match super::fetch::fetch_json(uri, k.options().oauth.metadata_documents_insecure).await {
-        Ok((jwks, ttl)) => k.clients().store_remote_jwks(uri, &jwks, now.plus_secs(ttl.max(MIN_TTL_SECS))).await,
+        Ok((jwks, ttl)) => k.clients().store_remote_jwks(uri, &jwks, now.plus_secs(ttl.max(super::fetch::MIN_TTL_SECS))).await,
         // The issuer's keys stay usable while its jwks_uri is down.
         Err(why) if cached.is_some() => {
             tracing::warn!(client_id, jwks_uri = uri, error = %why, "refetching a client's jwks_uri failed; keeping the stored keys");

@@ -50,7 +50,8 @@ pub(crate) fn router(k: &Kavach) -> Router<Kavach> {
         .route("/oauth2/device", get(device::device_page).post(device::device_submit))
         .route("/oauth2/grants", get(authorize::list_grants))
         .route("/oauth2/grants/revoke", post(authorize::revoke_grant));
-    cors.layer(middleware::from_fn(cors_layer)).merge(pages)
+    // The handlers read whole bodies (`Bytes`): hold them to the API's cap, not axum's 2 MiB.
+    cors.layer(middleware::from_fn(cors_layer)).merge(pages).layer(axum::extract::DefaultBodyLimit::max(crate::http::body::MAX_BODY))
 }
 
 /// The root well-known URLs (RFC 8414 path insertion, and OIDC's for an issuer with
