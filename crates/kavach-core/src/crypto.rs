@@ -55,7 +55,8 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex(&sha256(data))
 }
 
-/// How a high-entropy token is stored: base64url(SHA-256(token)).
+/// How a high-entropy token is stored: base64url(SHA-256(token)). The same function is
+/// PKCE's S256, DPoP's `ath` and the RFC 7638 thumbprint's encoding.
 pub fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(sha256(token.as_bytes()))
 }

@@ -261,6 +261,11 @@ impl Core {
         if options.secrets.iter().any(|s| s.len() < 16) {
             return Err(Error::config("every secret must be at least 16 characters (32+ random characters recommended)"));
         }
+        let mut options = options;
+        // Resources are compared in canonical form on every request: canonicalise them once.
+        for r in &mut options.oauth.resources {
+            r.uri = oauth::resource::canonical(&r.uri).map_err(|e| Error::config(format!("oauth resource {:?}: {}", r.uri, e.description)))?;
+        }
         let secrets = crypto::Secrets::new(&options.secrets);
         let limiter = limiter.unwrap_or_else(|| RateLimiter::database(db.clone()));
         let sessions = Arc::new(sessions::Sessions::new(db.clone(), options.session.clone()));

@@ -33,8 +33,13 @@ pub struct User {
 impl User {
     /// Is the user banned at `now` (a ban with an end in the past no longer counts)?
     pub fn is_banned(&self, now: Ts) -> bool {
-        self.banned && self.ban_expires.is_none_or(|end| end > now)
+        ban_in_force(self.banned, self.ban_expires, now)
     }
+}
+
+/// A ban counts until its end (none: for good).
+pub(crate) fn ban_in_force(banned: bool, until: Option<Ts>, now: Ts) -> bool {
+    banned && until.is_none_or(|end| end > now)
 }
 
 
@@ -49,11 +54,7 @@ macro_rules! user_from_row {
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
             // A ban whose end has passed no longer counts (nor shows).
-            banned: {
-                let banned: bool = $r.try_get("banned")?;
-                let until: Option<$crate::store::Ts> = $r.try_get("ban_expires")?;
-                banned && until.is_none_or(|end| end > $crate::store::Ts::now())
-            },
+            banned: $crate::users::ban_in_force($r.try_get("banned")?, $r.try_get("ban_expires")?, $crate::store::Ts::now()),
             ban_expires: $r.try_get("ban_expires")?,
         }
     };

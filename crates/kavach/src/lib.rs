@@ -47,6 +47,8 @@ struct Inner {
     trusted_proxies: Vec<Cidr>,
     metrics: http::metrics::Metrics,
     openapi: std::sync::OnceLock<String>,
+    /// The OAuth discovery document, rendered once (the options do not change).
+    discovery: std::sync::OnceLock<axum::body::Bytes>,
     pages: http::templates::PageTemplates,
     _background: Vec<tokio::task::AbortHandle>,
 }
@@ -102,9 +104,6 @@ impl Kavach {
         app.merge(self.ops_router()).merge(self.well_known_router()).fallback(http::not_found)
     }
 
-    /// A layer that lets only signed-in requests through: `401` JSON for APIs,
-    /// or a redirect to `sign_in_url?next=<path>` for pages when configured with
-    /// [`RequireAuthLayer::redirect_to`].
     /// The authorization server's discovery documents at the origin's root
     /// (`/.well-known/oauth-authorization-server{base_path}` and
     /// `/.well-known/openid-configuration{base_path}`). [`Kavach::app`] includes it;
@@ -113,16 +112,24 @@ impl Kavach {
         http::oauth::well_known_router(self)
     }
 
+    /// A layer that lets only signed-in requests through: `401` JSON for APIs,
+    /// or a redirect to `sign_in_url?next=<path>` for pages when configured with
+    /// [`RequireAuthLayer::redirect_to`].
     pub fn require_auth(&self) -> RequireAuthLayer {
         RequireAuthLayer::new(self.clone())
     }
 
-    /// The OpenAPI document of the API, generated from the code.
     /// The hosted pages' templates.
     pub fn page_templates(&self) -> &http::templates::PageTemplates {
         &self.inner.pages
     }
 
+    /// The authorization server's discovery document (RFC 8414 / OpenID Connect), as JSON.
+    pub(crate) fn discovery_json(&self) -> axum::body::Bytes {
+        self.inner.discovery.get_or_init(|| http::oauth::metadata::document(self).to_string().into()).clone()
+    }
+
+    /// The OpenAPI document of the API, generated from the code.
     pub fn openapi_json(&self) -> &str {
         self.inner.openapi.get_or_init(|| http::openapi::document(self.options()))
     }
@@ -276,6 +283,7 @@ impl KavachBuilder {
                 trusted_proxies: self.trusted_proxies,
                 metrics: Default::default(),
                 openapi: Default::default(),
+                discovery: Default::default(),
                 pages,
                 _background: background,
             }),

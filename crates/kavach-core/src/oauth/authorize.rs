@@ -215,7 +215,7 @@ impl Authorize<'_> {
         {
             scopes = r.scopes.clone();
         }
-        Ok((scopes, res.map(|r| resource::canonical(&r.uri).expect("configured resources are valid"))))
+        Ok((scopes, res.map(|r| r.uri.clone())))
     }
 
     /// RFC 9126: store a validated request's parameters; returns (`request_uri`, expires_in).
@@ -410,7 +410,7 @@ impl Authorize<'_> {
     /// family (refresh and access tokens) issued to it for this user.
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str, ctx: &RequestContext) -> Result<bool> {
         let now = Ts::now();
-        let (consents, families) = db!(&self.0.db, |pool| {
+        let revoked = db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             let c = sqlx::query("DELETE FROM kavach_oauth_consent WHERE user_id = $1 AND client_id = $2")
                 .bind(user_id)
@@ -425,13 +425,13 @@ impl Authorize<'_> {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            if c + f > 0 {
+                audit::append_in_tx!(tx, Event::new("oauth.grant.revoked", Some(user_id), ctx).with("client_id", client_id).with("families", f));
+            }
             tx.commit().await?;
-            (c, f)
+            c + f > 0
         });
-        if consents + families > 0 {
-            audit::append(&self.0.db, Event::new("oauth.grant.revoked", Some(user_id), ctx).with("client_id", client_id).with("families", families)).await?;
-        }
-        Ok(consents + families > 0)
+        Ok(revoked)
     }
 }
 

@@ -219,6 +219,9 @@ pub fn check_document(url: &str, doc: &Value) -> Result<Value> {
 }
 
 /// `kavach.clients()`.
+/// Revoke every grant family of a client (`$1` now, `$2` the client).
+const REVOKE_CLIENT_FAMILIES: &str = "UPDATE kavach_oauth_family SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL";
+
 /// Does this (normalized) metadata's method use a client secret (not `none`, not `private_key_jwt`)?
 fn uses_secret(metadata: &Value) -> bool {
     matches!(metadata["token_endpoint_auth_method"].as_str(), Some("client_secret_basic" | "client_secret_post"))
@@ -424,7 +427,7 @@ impl Clients<'_> {
         db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM kavach_oauth_consent WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?;
-            sqlx::query("UPDATE kavach_oauth_family SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
+            sqlx::query(REVOKE_CLIENT_FAMILIES)
                 .bind(Ts::now())
                 .bind(client_id)
                 .execute(&mut *tx)
@@ -466,7 +469,7 @@ impl Clients<'_> {
                 .await?
                 .rows_affected();
             if disabled {
-                sqlx::query("UPDATE kavach_oauth_family SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
+                sqlx::query(REVOKE_CLIENT_FAMILIES)
                     .bind(now)
                     .bind(client_id)
                     .execute(&mut *tx)

@@ -40,7 +40,7 @@ fn nonce_message(server: &str, window: i64) -> String {
 /// The current nonce of `server` (the issuer, or a resource's URI). `now` in unix seconds.
 pub fn nonce(secrets: &crate::crypto::Secrets, server: &str, now: i64) -> String {
     let window = now.div_euclid(NONCE_WINDOW);
-    format!("{window}.{}", B64.encode(secrets.sign(nonce_message(server, window).as_bytes())))
+    format!("{window}.{}", secrets.keyed_hash(&nonce_message(server, window)))
 }
 
 /// Is `nonce` one of `server`'s recent nonces (under any of the secrets)?
@@ -65,7 +65,7 @@ pub fn thumbprint(jwk: &Value) -> Option<String> {
         _ => return None,
     };
     // serde_json writes object keys sorted (no preserve_order), without whitespace.
-    Some(B64.encode(crate::crypto::sha256(canonical.to_string().as_bytes())))
+    Some(crate::crypto::token_hash(&canonical.to_string()))
 }
 
 /// `scheme://host[:port]/path` of a URL, scheme and host lower-cased, without query or fragment.
@@ -82,7 +82,7 @@ fn htu_form(url: &str) -> String {
 
 /// The `ath` of an access token: base64url(SHA-256(token)).
 pub fn ath(access_token: &str) -> String {
-    B64.encode(crate::crypto::sha256(access_token.as_bytes()))
+    crate::crypto::token_hash(access_token)
 }
 
 /// Check a proof for a request with `method` to `url` (and `access_token`, at a

@@ -103,8 +103,9 @@ impl OAuthOptions {
     }
 
     /// The configured resource whose canonical URI is `canonical`.
+    /// (`Core::new` stores every configured `uri` in canonical form.)
     pub fn resource(&self, canonical: &str) -> Option<&ResourceDef> {
-        self.resources.iter().find(|r| resource::canonical(&r.uri).is_ok_and(|c| c == canonical))
+        self.resources.iter().find(|r| r.uri == canonical)
     }
 
     /// A scope in plain words.

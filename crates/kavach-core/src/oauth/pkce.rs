@@ -3,7 +3,6 @@
 //! endpoint (RFC 9700 §4.8.2).
 
 use super::OAuthError;
-use base64::Engine;
 
 fn unreserved(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
@@ -36,7 +35,8 @@ pub fn check_verifier(stored_challenge: Option<&str>, verifier: Option<&str>) ->
             if !(43..=128).contains(&v.len()) || !unreserved(v) {
                 return Err(OAuthError::new("invalid_grant", "code_verifier must be 43-128 unreserved characters"));
             }
-            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::sha256(v.as_bytes()));
+            // S256: base64url(SHA-256(verifier)), the same function tokens are stored with.
+            let computed = crate::crypto::token_hash(v);
             if crate::crypto::ct_eq(computed.as_bytes(), challenge.as_bytes()) {
                 Ok(())
             } else {

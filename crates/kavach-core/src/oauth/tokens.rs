@@ -209,13 +209,12 @@ impl Tokens<'_> {
         };
         let jkt = jkt.as_deref();
         match grant {
-            "authorization_code" | "refresh_token" | "client_credentials" if !client.allows_grant(grant) => {
+            "authorization_code" | "refresh_token" | "client_credentials" | super::device::GRANT if !client.allows_grant(grant) => {
                 Err(err("unauthorized_client", format!("this client is not registered for the {grant} grant")))
             }
             "authorization_code" => self.authorization_code(client, form, jkt, ctx).await,
             "refresh_token" => self.refresh(client, form, jkt, ctx).await,
             "client_credentials" => self.client_credentials(client, form, jkt).await,
-            super::device::GRANT if !client.allows_grant(grant) => Err(err("unauthorized_client", "this client is not registered for the device_code grant")),
             super::device::GRANT => self.device_grant(client, form, jkt, ctx).await,
             other => Err(err("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
         }
@@ -319,20 +318,26 @@ impl Tokens<'_> {
 
     /// A code came back a second time: the family it created is revoked (RFC 9700 §4.2.4).
     async fn code_replayed(&self, family_id: &str, client_id: &str, ctx: &RequestContext) -> std::result::Result<(), OAuthError> {
-        let n = self.revoke_family(family_id).await.map_err(internal)?;
-        audit::append(&self.0.db, Event::new("oauth.code.replayed", None, ctx).with("client_id", client_id).with("family", family_id).with("revoked", n))
+        self.revoke_family(family_id, |n| Event::new("oauth.code.replayed", None, ctx).with("client_id", client_id).with("family", family_id).with("revoked", n))
             .await
-            .map_err(internal)
+            .map_err(internal)?;
+        Ok(())
     }
 
-    async fn revoke_family(&self, family_id: &str) -> Result<u64> {
+    /// Revoke a grant family and record `event` (given how many families were revoked:
+    /// 0 when it already was) in the same transaction.
+    async fn revoke_family(&self, family_id: &str, event: impl FnOnce(u64) -> Event) -> Result<u64> {
         db!(&self.0.db, |pool| {
-            Ok(sqlx::query("UPDATE kavach_oauth_family SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("UPDATE kavach_oauth_family SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(Ts::now())
                 .bind(family_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected())
+                .rows_affected();
+            audit::append_in_tx!(tx, event(n));
+            tx.commit().await?;
+            Ok(n)
         })
     }
 
@@ -392,11 +397,8 @@ impl Tokens<'_> {
         };
         // The grant's user (read in the same query): still there and not banned.
         if row.4.is_some() {
-            let banned = match row.11 {
-                None => true,
-                Some(b) => b && row.12.is_none_or(|end| end > now),
-            };
-            if banned {
+            // No user row (deleted) counts as banned.
+            if row.11.is_none_or(|b| crate::users::ban_in_force(b, row.12, now)) {
                 return Err(err("invalid_grant", "the user of this grant no longer exists or is banned"));
             }
         }
@@ -435,11 +437,9 @@ impl Tokens<'_> {
             _ => None,
         };
         let Some(successor) = successor else {
-            let n = self.revoke_family(&row.0).await.map_err(internal)?;
-            audit::append(
-                &self.0.db,
-                Event::new("oauth.refresh.reused", row.4.as_deref(), ctx).with("client_id", &client.client_id).with("family", &row.0).with("revoked", n),
-            )
+            self.revoke_family(&row.0, |n| {
+                Event::new("oauth.refresh.reused", row.4.as_deref(), ctx).with("client_id", &client.client_id).with("family", &row.0).with("revoked", n)
+            })
             .await
             .map_err(internal)?;
             tracing::warn!(client_id = %client.client_id, family = %row.0, "refresh token reused: the grant family is revoked");
@@ -564,8 +564,7 @@ impl Tokens<'_> {
         });
         if let Some((family, owner, user)) = family {
             if owner == client.client_id {
-                self.revoke_family(&family).await.map_err(internal)?;
-                audit::append(&self.0.db, Event::new("oauth.token.revoked", user.as_deref(), ctx).with("client_id", owner).with("family", family))
+                self.revoke_family(&family, |_| Event::new("oauth.token.revoked", user.as_deref(), ctx).with("client_id", &owner).with("family", &family))
                     .await
                     .map_err(internal)?;
             }

@@ -52,12 +52,8 @@ pub fn document(k: &Kavach) -> Value {
     d
 }
 
-/// `/.well-known/oauth-authorization-server` (RFC 8414).
-pub async fn oauth_authorization_server(State(k): State<Kavach>) -> Response {
-    axum::Json(document(&k)).into_response()
-}
-
-/// `/.well-known/openid-configuration` (OpenID Connect Discovery 1.0).
-pub async fn openid_configuration(State(k): State<Kavach>) -> Response {
-    axum::Json(document(&k)).into_response()
+/// `/.well-known/oauth-authorization-server` (RFC 8414) and
+/// `/.well-known/openid-configuration` (OpenID Connect Discovery 1.0): one document.
+pub async fn discovery(State(k): State<Kavach>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], k.discovery_json()).into_response()
 }

@@ -28,7 +28,7 @@ pub use crate::http::no_store;
 pub(crate) fn router(k: &Kavach) -> Router<Kavach> {
     // Browser-based clients (the MCP Inspector, SPAs) call these cross-origin.
     let cors = Router::new()
-        .route("/.well-known/openid-configuration", get(metadata::openid_configuration).options(preflight))
+        .route("/.well-known/openid-configuration", get(metadata::discovery).options(preflight))
         .route("/oauth2/token", post(token::token).options(preflight))
         .route("/oauth2/par", post(token::par).options(preflight))
         .route("/oauth2/device_authorization", post(device::device_authorization).options(preflight))
@@ -59,9 +59,9 @@ pub(crate) fn router(k: &Kavach) -> Router<Kavach> {
 /// itself merges [`Kavach::well_known_router`] at its root.
 pub(crate) fn well_known_router<S: Clone + Send + Sync + 'static>(k: &Kavach) -> Router<S> {
     let path = k.options().base_path.trim_end_matches('/').to_owned();
-    let r = Router::new().route(&format!("/.well-known/oauth-authorization-server{path}"), get(metadata::oauth_authorization_server).options(preflight));
+    let r = Router::new().route(&format!("/.well-known/oauth-authorization-server{path}"), get(metadata::discovery).options(preflight));
     // With an empty base path the API router already serves the OIDC document there.
-    let r = if path.is_empty() { r } else { r.route(&format!("/.well-known/openid-configuration{path}"), get(metadata::openid_configuration).options(preflight)) };
+    let r = if path.is_empty() { r } else { r.route(&format!("/.well-known/openid-configuration{path}"), get(metadata::discovery).options(preflight)) };
     r.layer(middleware::from_fn(cors_layer))
         .with_state(k.clone())
 }
@@ -105,8 +105,7 @@ pub fn parse_params(s: &str) -> Result<Params, OAuthError> {
 /// `Authorization: Basic` client credentials (RFC 6749 §2.3.1: form-encoded id and secret).
 pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     use base64::Engine;
-    let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return Ok(None) };
-    let Some(b) = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")) else { return Ok(None) };
+    let Some(b) = crate::http::authorization(headers, "Basic") else { return Ok(None) };
     let bad = || OAuthError::new("invalid_client", "malformed Basic credentials");
     let raw = base64::engine::general_purpose::STANDARD.decode(b.trim()).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
