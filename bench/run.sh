@@ -108,6 +108,7 @@ LUA
   # Token endpoint: refresh_token grants with rotation. Each wrk connection (one per
   # thread) follows its own chain: every answer's refresh token is the next request's.
   mapfile -t rts < <(python3 bench/refresh_tokens.py "http://localhost:$port/api/kavach" "https://mcp.example.com/mcp" "$CONNECTIONS")
+  [ "${#rts[@]}" -eq $((CONNECTIONS + 1)) ] || { echo "preparing refresh tokens failed (got ${#rts[@]} lines)"; exit 1; }
   local cid=${rts[0]}
   { echo "local tokens = {"; for t in "${rts[@]:1}"; do echo "  \"$t\","; done; echo "}"; cat <<'LUA'
 local n = 0

@@ -180,7 +180,9 @@ dual!(a_key_made_on_another_instance_verifies_without_waiting_for_the_cache, opt
     let other = crate::harness::core_on(&t.url, options()).await;
     let _ = other.core.keys().jwks().await.unwrap(); // the other instance caches the key set (no key yet)
     let now = kavach_core::store::Ts::now().0 / 1000;
-    let claims = json!({ "iss": t.core.options().issuer(), "sub": "u", "aud": "x", "iat": now, "exp": now + 60, "jti": "j" });
+    // A token as the token endpoint makes them: for a registered client (introspection checks it).
+    let reg = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" }), Origin::Operator).await.unwrap();
+    let claims = json!({ "iss": t.core.options().issuer(), "sub": "u", "aud": "x", "client_id": reg.client_id, "iat": now, "exp": now + 60, "jti": "j" });
     let token = t.core.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert!(other.core.tokens().active(&token).await.unwrap().is_some(), "an unknown kid reloads the keys (at most every 2 s)");

@@ -216,7 +216,8 @@ pub fn npm_workspace(name: &str, files: &[&str]) -> PathBuf {
     // nextest runs tests as separate processes: one installs, the others wait.
     let _lock = DirLock::take(work.join(".install-lock"));
     let lock = std::fs::read(pkg.join("package-lock.json")).unwrap();
-    let stale = std::fs::read(work.join("package-lock.json")).ok().as_deref() != Some(&lock[..]) || !work.join("node_modules").exists();
+    // `.installed` is written after a successful install only: an interrupted one is redone.
+    let stale = std::fs::read(work.join(".installed")).ok().as_deref() != Some(&lock[..]);
     std::fs::create_dir_all(&work).unwrap();
     for f in files.iter().chain(&["package.json"]) {
         std::fs::copy(pkg.join(f), work.join(f)).unwrap();
@@ -226,6 +227,7 @@ pub fn npm_workspace(name: &str, files: &[&str]) -> PathBuf {
         std::fs::rename(work.join("package-lock.json.new"), work.join("package-lock.json")).unwrap();
         let st = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&work).status().expect("npm");
         assert!(st.success(), "npm ci in {} failed", work.display());
+        std::fs::write(work.join(".installed"), &lock).unwrap();
     }
     work
 }

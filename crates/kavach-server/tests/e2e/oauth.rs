@@ -707,7 +707,8 @@ dual!(rfc8628_device_authorization_grant, |db| {
     assert_eq!((status, e["error"].as_str()), (400, Some("authorization_pending")));
     // Another request polled too fast: slow_down.
     let d2 = start().await;
-    poll(d2["device_code"].as_str().unwrap().to_owned()).await;
+    let (_, first) = poll(d2["device_code"].as_str().unwrap().to_owned()).await;
+    assert_eq!(first["error"], "authorization_pending", "the first poll is in time");
     let (_, e) = poll(d2["device_code"].as_str().unwrap().to_owned()).await;
     assert_eq!(e["error"], "slow_down");
     // Signing in on the device page itself (no session yet).
@@ -972,17 +973,19 @@ dual!(rfc7523_private_key_jwt_with_a_jwks_uri, |db| {
     let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let jwks_uri = format!("http://127.0.0.1:{}/jwks.json", listener.local_addr().unwrap().port());
+    let caching = std::sync::Arc::new(std::sync::Mutex::new("max-age=300"));
     let app = {
-        let (jwks, fetches) = (jwks.clone(), fetches.clone());
+        let (jwks, fetches, caching) = (jwks.clone(), fetches.clone(), caching.clone());
         axum::Router::new().route("/jwks.json", axum::routing::get(move || {
-            let (jwks, fetches) = (jwks.clone(), fetches.clone());
+            let (jwks, fetches, caching) = (jwks.clone(), fetches.clone(), caching.clone());
             async move {
                 fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let body = jwks.lock().unwrap().clone();
                 if body.is_null() {
                     return (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("cache-control", "no-store")], String::new());
                 }
-                (axum::http::StatusCode::OK, [("cache-control", "max-age=300")], body.to_string())
+                let cc = *caching.lock().unwrap();
+                (axum::http::StatusCode::OK, [("cache-control", cc)], body.to_string())
             }
         }))
     };
@@ -1020,18 +1023,22 @@ dual!(rfc7523_private_key_jwt_with_a_jwks_uri, |db| {
     assert_eq!((status, fetches.load(std::sync::atomic::Ordering::SeqCst)), (200, 1), "the key set is cached (max-age=300)");
     let (status, e) = grant(&k2, "k1").await;
     assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")), "signed by a key not in the set");
-    // The client rotates: a new kid makes Kavach fetch again (at most every 10 s).
+    // The client rotates: a new kid makes Kavach fetch again (at most every 10 s). The new
+    // set says max-age=0: Kavach keeps it the minimum of 10 s.
     *jwks.lock().unwrap() = json!({ "keys": [public_jwk(&k1, "k1"), public_jwk(&k2, "k2")] });
+    *caching.lock().unwrap() = "max-age=0";
     let (status, e) = grant(&k2, "k2").await;
     assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")), "fetched less than 10 s ago: not refetched yet");
     tokio::time::sleep(std::time::Duration::from_millis(10_200)).await;
     let (status, t) = grant(&k2, "k2").await;
     assert_eq!(status, 200, "an unknown kid refetched the set: {t}");
     assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
-    // The key server goes down: the stored keys keep working.
+    // The key server goes down: once the stored set is stale, the failed refetch keeps it.
     *jwks.lock().unwrap() = Value::Null;
+    tokio::time::sleep(std::time::Duration::from_millis(10_200)).await;
     let (status, t) = grant(&k1, "k1").await;
     assert_eq!(status, 200, "{t}");
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 3, "the stale set was refetched, and the failure kept the stored keys");
     server.abort();
 });
 
