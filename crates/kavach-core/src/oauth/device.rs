@@ -5,7 +5,7 @@
 
 use super::OAuthError;
 use super::clients::Client;
-use super::tokens::{Family, NewFamily, Tokens, err, internal};
+use super::tokens::{NewFamily, Tokens, err, internal};
 use crate::audit::{self, Event};
 use crate::error::Result;
 use crate::store::Ts;
@@ -179,22 +179,10 @@ impl Tokens<'_> {
         let (Some(user_id), Some(auth_time)) = (user_id, auth_time) else { return Err(err("invalid_grant", "the device request is incomplete")) };
         let user = self.live_user(&user_id).await?;
         let family_id = crypto::new_id();
-        let refresh = client.allows_grant("refresh_token").then(crypto::random_token);
         let nf = NewFamily { id: &family_id, client_id: &client.client_id, user_id: &user_id, scope: &scope, resource: resource.as_deref(), auth_time, dpop_jkt: jkt };
-        let won = self
-            .start_family("UPDATE kavach_oauth_device SET status = 'redeemed', last_poll_at = $1 WHERE device_code_hash = $2 AND status = 'approved'", &hash, &nf, refresh.as_deref())
-            .await
-            .map_err(internal)?;
-        if !won {
-            return Err(err("invalid_grant", "the device code was already used"));
-        }
-        let fam = Family { id: Some(&family_id), user_id: Some(&user_id), auth_time: Some(auth_time.0 / 1000), scope: scope.clone(), resource: resource.as_deref(), jkt };
-        let mut body = self.respond(client, &fam, refresh.as_deref()).await?;
+        let claim = "UPDATE kavach_oauth_device SET status = 'redeemed', last_poll_at = $1 WHERE device_code_hash = $2 AND status = 'approved'";
         let scopes: Vec<String> = scope.split(' ').map(str::to_owned).collect();
-        if scopes.iter().any(|s| s == "openid") {
-            body["id_token"] = serde_json::json!(self.id_token(client, &user, &scopes, Some(auth_time.0 / 1000), None).await?);
-        }
-        Ok(body)
+        self.redeem(client, claim, &hash, &nf, &user, &scopes, None).await?.ok_or_else(|| err("invalid_grant", "the device code was already used"))
     }
 
     /// Delete expired device requests.

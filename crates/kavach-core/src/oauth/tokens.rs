@@ -166,6 +166,8 @@ impl Tokens<'_> {
     /// Record a `jti` until `exp`; false if it was already recorded.
     async fn remember_jti(&self, jti: &str, exp: i64) -> Result<bool> {
         db!(&self.0.db, |pool| {
+            // A write on every DPoP or assertion request: queue for it like the others.
+            let _turn = pool.write_turn().await;
             Ok(sqlx::query("INSERT INTO kavach_oauth_jti (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
                 .bind(jti)
                 .bind(Ts(exp * 1000))
@@ -258,23 +260,43 @@ impl Tokens<'_> {
             return Err(err("invalid_target", "resource differs from the authorization request"));
         }
         let user = self.live_user(&user_id).await?;
-        let refresh = client.allows_grant("refresh_token").then(crypto::random_token);
         let scope = req.scope_string();
-        let fam = NewFamily { id: &family_id, client_id: &client.client_id, user_id: &user_id, scope: &scope, resource: req.resource.as_deref(), auth_time, dpop_jkt: jkt };
-        let won = self
-            .start_family("UPDATE kavach_oauth_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL", &hash, &fam, refresh.as_deref())
-            .await
-            .map_err(internal)?;
-        if !won {
-            self.code_replayed(&family_id, &client.client_id, ctx).await?;
-            return Err(invalid());
+        let nf = NewFamily { id: &family_id, client_id: &client.client_id, user_id: &user_id, scope: &scope, resource: req.resource.as_deref(), auth_time, dpop_jkt: jkt };
+        let claim = "UPDATE kavach_oauth_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL";
+        match self.redeem(client, claim, &hash, &nf, &user, &req.scope, req.nonce.as_deref()).await? {
+            Some(body) => Ok(body),
+            None => {
+                self.code_replayed(&family_id, &client.client_id, ctx).await?;
+                Err(invalid())
+            }
         }
-        let fam = Family { id: Some(&family_id), user_id: Some(&user_id), auth_time: Some(auth_time.0 / 1000), scope: scope.clone(), resource: req.resource.as_deref(), jkt };
+    }
+
+    /// Redeem an approved authorization (a code, a device code): claim it and start its
+    /// family ([`Self::start_family`]), then answer with its tokens (and an ID token for
+    /// `openid`). `None` when the claim lost: it was already redeemed.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn redeem(
+        &self,
+        client: &Client,
+        claim: &'static str,
+        key: &str,
+        nf: &NewFamily<'_>,
+        user: &crate::User,
+        scopes: &[String],
+        nonce: Option<&str>,
+    ) -> std::result::Result<Option<Value>, OAuthError> {
+        let refresh = client.allows_grant("refresh_token").then(crypto::random_token);
+        if !self.start_family(claim, key, nf, refresh.as_deref()).await.map_err(internal)? {
+            return Ok(None);
+        }
+        let auth_time = nf.auth_time.0 / 1000;
+        let fam = Family { id: Some(nf.id), user_id: Some(nf.user_id), auth_time: Some(auth_time), scope: nf.scope.to_owned(), resource: nf.resource, jkt: nf.dpop_jkt };
         let mut body = self.respond(client, &fam, refresh.as_deref()).await?;
-        if req.scope.iter().any(|s| s == "openid") {
-            body["id_token"] = json!(self.id_token(client, &user, &req.scope, Some(auth_time.0 / 1000), req.nonce.as_deref()).await?);
+        if scopes.iter().any(|s| s == "openid") {
+            body["id_token"] = json!(self.id_token(client, user, scopes, Some(auth_time), nonce).await?);
         }
-        Ok(body)
+        Ok(Some(body))
     }
 
     /// In one transaction: claim the grant with `claim` (an UPDATE with `$1` = now and

@@ -34,7 +34,7 @@ migrations! {
     7, "device codes", "0007_device_codes";
     8, "dpop", "0008_dpop";
     9, "client jwks cache", "0009_client_jwks";
-    10, "client token cutoff", "0010_client_revoked_before";
+    10, "client token cutoff and indexes", "0010_client_cutoff_and_indexes";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

@@ -174,7 +174,7 @@ fn is_busy(e: &sqlx::Error) -> bool {
 /// lock upgrade; on PostgreSQL it is a plain `BEGIN`.
 ///
 /// SQLite has one writer at a time. Writers of this process also queue for their turn
-/// here (fairly, without sleeping) instead of meeting SQLITE_BUSY and SQLite's
+/// here, one queue per database file (fairly, without sleeping) instead of meeting SQLITE_BUSY and SQLite's
 /// sleep-and-retry busy handler, which stretches tail latency under concurrent writes.
 /// Waiting for the turn is bounded: after two seconds the transaction starts anyway and
 /// SQLite's own locking decides (so a write started inside another cannot deadlock).
@@ -215,7 +215,10 @@ impl<DB: sqlx::Database> WriteTx<DB> {
     }
 }
 
-static SQLITE_WRITER: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> = std::sync::LazyLock::new(Default::default);
+/// One writer queue per SQLite database file in this process (separate databases do
+/// not wait for each other).
+static SQLITE_WRITERS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>>> =
+    std::sync::LazyLock::new(Default::default);
 
 impl BeginWrite for SqlitePool {
     type Db = sqlx::Sqlite;
@@ -224,7 +227,11 @@ impl BeginWrite for SqlitePool {
         Ok(WriteTx { tx: self.begin_with("BEGIN IMMEDIATE").await?, _turn: turn })
     }
     async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        tokio::time::timeout(Duration::from_secs(2), SQLITE_WRITER.clone().lock_owned()).await.ok()
+        let queue = {
+            let mut writers = SQLITE_WRITERS.lock().unwrap_or_else(|e| e.into_inner());
+            writers.entry(self.connect_options().get_filename().to_path_buf()).or_default().clone()
+        };
+        tokio::time::timeout(Duration::from_secs(2), queue.lock_owned()).await.ok()
     }
 }
 
