@@ -55,6 +55,10 @@ pub struct Record {
     pub data: String,
     pub prev_hash: String,
     pub hash: String,
+    /// `created_at` exactly as stored, in microseconds (the hash covers milliseconds:
+    /// a stored value with more precision than that was edited).
+    #[serde(skip)]
+    pub created_at_micros: i64,
 }
 
 /// The hash of a record: SHA-256 over the previous hash and a canonical JSON
@@ -93,6 +97,7 @@ macro_rules! append_in_tx {
             data: event.data.to_string(),
             prev_hash,
             hash: String::new(),
+            created_at_micros: 0,
         };
         rec.hash = $crate::audit::record_hash(&rec);
         sqlx::query(
@@ -116,6 +121,55 @@ macro_rules! append_in_tx {
 }
 pub(crate) use append_in_tx;
 
+/// Append `$events` (a `Vec<Event>`) inside the open transaction `$tx` with one head
+/// update and one multi-row insert (grouped writers append many events at once).
+macro_rules! append_many_in_tx {
+    ($tx:expr, $events:expr) => {{
+        let events: Vec<$crate::audit::Event> = $events;
+        if !events.is_empty() {
+            let n = events.len() as i64;
+            let (last, mut prev_hash): (i64, String) =
+                sqlx::query_as("UPDATE kavach_audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash").bind(n).fetch_one(&mut *$tx).await?;
+            let now = $crate::store::Ts::now();
+            let mut recs = Vec::with_capacity(events.len());
+            for (i, event) in events.into_iter().enumerate() {
+                let mut rec = $crate::audit::Record {
+                    seq: last - n + 1 + i as i64,
+                    id: $crate::crypto::new_id(),
+                    created_at: now,
+                    kind: event.kind.to_owned(),
+                    user_id: event.user_id,
+                    ip_address: event.ip_address,
+                    user_agent: event.user_agent,
+                    data: event.data.to_string(),
+                    prev_hash: std::mem::take(&mut prev_hash),
+                    hash: String::new(),
+                    created_at_micros: 0,
+                };
+                rec.hash = $crate::audit::record_hash(&rec);
+                prev_hash = rec.hash.clone();
+                recs.push(rec);
+            }
+            let mut sql = String::from("INSERT INTO kavach_audit_event (seq, id, created_at, kind, user_id, ip_address, user_agent, data, prev_hash, hash) VALUES ");
+            for i in 0..recs.len() {
+                let p = i * 10;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8, p + 9, p + 10));
+            }
+            // Only placeholders are generated; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in &recs {
+                q = q.bind(r.seq).bind(&r.id).bind(r.created_at).bind(&r.kind).bind(&r.user_id).bind(&r.ip_address).bind(&r.user_agent).bind(&r.data).bind(&r.prev_hash).bind(&r.hash);
+            }
+            q.execute(&mut *$tx).await?;
+            sqlx::query("UPDATE kavach_audit_head SET hash = $1 WHERE id = 1").bind(&prev_hash).execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(crate) use append_many_in_tx;
+
 /// Append one event in its own transaction.
 pub async fn append(db: &Db, event: Event) -> Result<()> {
     db!(db, |pool| {
@@ -128,7 +182,7 @@ pub async fn append(db: &Db, event: Event) -> Result<()> {
 
 /// Records in sequence order, `limit` at a time after `after_seq`.
 pub async fn page(db: &Db, after_seq: i64, limit: i64) -> Result<Vec<Record>> {
-    let sql = "SELECT seq, id, created_at, kind, user_id, ip_address, user_agent, data, prev_hash, hash \
+    let sql = "SELECT seq, id, created_at, created_at AS created_exact, kind, user_id, ip_address, user_agent, data, prev_hash, hash \
                FROM kavach_audit_event WHERE seq > $1 ORDER BY seq LIMIT $2";
     db!(db, |pool| {
         let rows = sqlx::query(sql).bind(after_seq).bind(limit).fetch_all(pool).await?;
@@ -145,6 +199,7 @@ pub async fn page(db: &Db, after_seq: i64, limit: i64) -> Result<Vec<Record>> {
                     data: r.try_get("data")?,
                     prev_hash: r.try_get("prev_hash")?,
                     hash: r.try_get("hash")?,
+                    created_at_micros: r.try_get::<crate::store::ExactTs, _>("created_exact")?.0,
                 })
             })
             .collect()
@@ -169,10 +224,16 @@ impl Report {
 
 /// Walk the whole chain and report every break.
 pub async fn verify(db: &Db) -> Result<Report> {
-    let (head_seq, head_hash): (i64, String) = db!(db, |pool| {
-        sqlx::query_as("SELECT seq, hash FROM kavach_audit_head WHERE id = 1").fetch_one(pool).await?
+    let head: Option<(i64, String)> = db!(db, |pool| {
+        sqlx::query_as("SELECT seq, hash FROM kavach_audit_head WHERE id = 1").fetch_optional(pool).await?
     });
     let mut problems = Vec::new();
+    // The head row is never deleted by Kavach: its absence is tampering, reported as such.
+    let (head_seq, head_hash) = head.unwrap_or_else(|| {
+        problems.push("the head row (kavach_audit_head) is missing: it was deleted".to_owned());
+        (-1, String::new())
+    });
+    let head_known = head_seq >= 0;
     let (mut expected_seq, mut prev) = (1i64, GENESIS.to_owned());
     let mut records = 0u64;
     let mut after = 0i64;
@@ -192,7 +253,7 @@ pub async fn verify(db: &Db) -> Result<Report> {
             if r.prev_hash != prev {
                 problems.push(format!("record {}: does not link to the record before it", r.seq));
             }
-            if record_hash(r) != r.hash {
+            if record_hash(r) != r.hash || r.created_at_micros != r.created_at.0.saturating_mul(1000) {
                 problems.push(format!("record {}: content does not match its hash (edited)", r.seq));
             }
             expected_seq = r.seq + 1;
@@ -200,7 +261,7 @@ pub async fn verify(db: &Db) -> Result<Report> {
             after = r.seq;
         }
     }
-    if head_seq != expected_seq - 1 || head_hash != prev {
+    if head_known && (head_seq != expected_seq - 1 || head_hash != prev) {
         problems.push(format!(
             "head says {head_seq} records ending in {head_hash}, but the chain ends at {} with {prev} (records were removed from or added to the end)",
             expected_seq - 1

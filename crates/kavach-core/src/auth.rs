@@ -103,7 +103,11 @@ impl Auth<'_> {
         if let Some(cb) = &req.callback_url {
             self.check_callback_url(cb)?;
         }
-        self.0.options.password.check(&req.password, &[&email, &req.name])?;
+        self.0.options.password.check(&req.password, &self.0.password_context(&email, &req.name))?;
+        if self.sign_up_is_uniform() {
+            // A message goes to this address either way (a link, or a notice to its owner).
+            self.0.recipient_allowed(&email).await?;
+        }
         let hash = self.0.hasher.hash(&req.password).await?;
         let opts = &self.0.options.email_password;
         match users::insert_user(self.0, &email, &req.name, false, req.image.as_deref(), Some(&hash), ctx).await? {
@@ -130,18 +134,7 @@ impl Auth<'_> {
                     );
                 }
                 // The same shape as a real sign-up, for a user that does not exist.
-                let now = Ts::now();
-                let user = User {
-                    id: crate::crypto::new_id(),
-                    email,
-                    name: req.name,
-                    email_verified: false,
-                    image: req.image,
-                    created_at: now,
-                    updated_at: now,
-                    banned: false,
-                    ban_expires: None,
-                };
+                let user = User { name: req.name, image: req.image, ..placeholder_user(&email) };
                 Ok(SignUpOutcome { user, session: None })
             }
             None => Err(Error::new(
@@ -231,8 +224,9 @@ impl Auth<'_> {
 
     /// [`Self::get_session`] for a token presented with a `proof` (its signature)
     /// that `authentic` verifies; see [`crate::sessions::Sessions::check_with`].
-    pub async fn get_session_with(&self, token: &str, proof: Option<&str>, authentic: impl FnOnce() -> bool) -> Result<Option<Checked>> {
-        self.0.sessions.check_with(token, proof, authentic).await
+    /// Without `renew` the expiry does not slide (the caller cannot re-issue the cookie).
+    pub async fn get_session_with(&self, token: &str, proof: Option<&str>, authentic: impl FnOnce() -> bool, renew: bool) -> Result<Option<Checked>> {
+        self.0.sessions.check_with(token, proof, authentic, renew).await
     }
 
     /// End the session of this token.
@@ -300,51 +294,80 @@ impl Auth<'_> {
         }
     }
 
-    /// Change the password. Every session of the user is revoked, including the
-    /// current one, and a new session is returned in its place.
+    /// Change the password. Unless `keep_other_sessions`, everything the old password
+    /// let anyone obtain ends: every session of the user (the current one included;
+    /// a new session is returned in its place) and every OAuth grant (refresh and
+    /// access tokens, remembered consents, codes not yet redeemed). With
+    /// `keep_other_sessions` (better-auth's `revokeOtherSessions: false`) only the
+    /// password changes and `None` is returned.
     pub async fn change_password(
         &self,
         current: &Session,
         user: &User,
         current_password: &str,
         new_password: &str,
+        keep_other_sessions: bool,
         ctx: &RequestContext,
-    ) -> Result<NewSession> {
+    ) -> Result<Option<NewSession>> {
         if users::password_hash(&self.0.db, &user.id).await?.is_none() {
             return Err(Error::bad_request("CREDENTIAL_ACCOUNT_NOT_FOUND", "This account has no password: use password reset to set one"));
         }
         self.check_current_password(&user.id, current_password).await?;
-        self.0.options.password.check(new_password, &[&user.email, &user.name])?;
+        self.0.options.password.check(new_password, &self.0.password_context(&user.email, &user.name))?;
         let hash = self.0.hasher.hash(new_password).await?;
-        let new = self.0.sessions.prepare(&user.id, ctx);
-        let s = &new.session;
+        let new = (!keep_other_sessions).then(|| self.0.sessions.prepare(&user.id, ctx));
+        let now = Ts::now();
         db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query("UPDATE kavach_account SET password = $1, updated_at = $2 WHERE user_id = $3 AND provider_id = 'credential'")
-                .bind(&hash).bind(Ts::now()).bind(&user.id).execute(&mut *tx).await?.rows_affected();
+                .bind(&hash).bind(now).bind(&user.id).execute(&mut *tx).await?.rows_affected();
             if n == 0 {
                 return Err(Error::bad_request("CREDENTIAL_ACCOUNT_NOT_FOUND", "This account has no password: use password reset to set one"));
             }
-            sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&user.id).execute(&mut *tx).await?;
-            crate::sessions::insert_session!(tx, s);
-            audit::append_in_tx!(tx, audit::Event::new("password.changed", Some(&user.id), ctx).with("sessionId", &s.id).with("revokedSession", &current.id));
+            match &new {
+                Some(new) => {
+                    let s = &new.session;
+                    let sessions = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&user.id).execute(&mut *tx).await?.rows_affected();
+                    let families = crate::oauth::revoke_user_grants_in_tx!(tx, &user.id, now);
+                    crate::sessions::insert_session!(tx, s);
+                    audit::append_in_tx!(
+                        tx,
+                        audit::Event::new("password.changed", Some(&user.id), ctx)
+                            .with("sessionId", &s.id)
+                            .with("previousSession", &current.id)
+                            .with("revokedSessions", sessions)
+                            .with("revokedGrants", families)
+                    );
+                }
+                None => audit::append_in_tx!(tx, audit::Event::new("password.changed", Some(&user.id), ctx).with("keptSessions", true)),
+            }
             tx.commit().await?;
         });
-        self.0.sessions.cache_invalidate_user(&user.id).await;
+        if new.is_some() {
+            self.0.sessions.cache_invalidate_user(&user.id).await;
+        }
         Ok(new)
     }
 
     async fn send_verification(&self, user: &User, callback: Option<&str>) -> Result<()> {
+        self.verification_message(user, callback, true).await
+    }
+
+    /// Create a verification link for `user` and email it, or (without `send`) do the
+    /// same work for nothing: a token row that is dead on arrival (purged later) and a
+    /// message rendered and dropped, so both answers take the same time.
+    async fn verification_message(&self, user: &User, callback: Option<&str>, send: bool) -> Result<()> {
         let ttl = self.0.options.email_password.verification_token_ttl;
         let token = verification::create(
             &self.0.db,
             Purpose::VerifyEmail,
             &serde_json::json!({ "userId": user.id, "email": user.email }),
-            ttl,
+            if send { ttl } else { Duration::ZERO },
         )
         .await?;
         let url = self.link("/verify-email", &token, callback);
-        self.0.send_email(
+        self.0.send_email_if(
+            send,
             "verify-email.txt",
             &user.email,
             context! { app_name => &self.0.options.app_name, name => &user.name, email => &user.email, url => url, expires_in => human(ttl) },
@@ -361,19 +384,19 @@ impl Auth<'_> {
         url
     }
 
-    /// Send a (new) verification link. Answers the same for unknown, verified and
-    /// unverified addresses; only unverified ones get a message.
+    /// Send a (new) verification link. Answers the same, after the same work, for
+    /// unknown, verified and unverified addresses; only unverified ones get a message.
+    /// Counted against the address's email limit in every case.
     pub async fn send_verification_email(&self, email: &str, callback: Option<&str>) -> Result<()> {
         let email = normalize_email(email)?;
         if let Some(cb) = callback {
             self.check_callback_url(cb)?;
         }
-        if let Some(user) = users::find_by_email(&self.0.db, &email).await?
-            && !user.email_verified
-        {
-            self.send_verification(&user, callback).await?;
-        }
-        Ok(())
+        self.0.recipient_allowed(&email).await?;
+        let found = users::find_by_email(&self.0.db, &email).await?;
+        let send = found.as_ref().is_some_and(|u| !u.email_verified);
+        let user = found.unwrap_or_else(|| placeholder_user(&email));
+        self.verification_message(&user, callback, send).await
     }
 
     /// Follow a verification link (email verification or email change). Returns the
@@ -432,6 +455,8 @@ impl Auth<'_> {
         if new_email == user.email {
             return Err(Error::bad_request("EMAIL_IS_THE_SAME", "The new email is the current one"));
         }
+        self.0.recipient_allowed(&user.email).await?;
+        self.0.recipient_allowed(&new_email).await?;
         audit::append(&self.0.db, audit::Event::new("email.change_requested", Some(&user.id), ctx)).await?;
         let reset_url = self.0.options.api_url("/forgot-password");
         self.0.send_email(
@@ -467,29 +492,29 @@ impl Auth<'_> {
         if let Some(r) = redirect_to {
             self.check_callback_url(r)?;
         }
+        self.0.recipient_allowed(&email).await?;
         let ttl = self.0.options.email_password.reset_token_ttl;
-        match users::find_by_email(&self.0.db, &email).await? {
-            Some(user) => {
-                let token = verification::create(&self.0.db, Purpose::ResetPassword, &serde_json::json!({ "userId": user.id }), ttl).await?;
-                let mut url = format!("{}/{}", self.0.options.api_url("/reset-password"), token);
-                if let Some(r) = redirect_to {
-                    url.push_str("?callbackURL=");
-                    url.push_str(&url_encode(r));
-                }
-                audit::append(&self.0.db, audit::Event::new("password.reset_requested", Some(&user.id), ctx)).await?;
-                self.0.send_email(
-                    "reset-password.txt",
-                    &email,
-                    context! { app_name => &self.0.options.app_name, name => &user.name, email => &email, url => url, expires_in => human(ttl) },
-                );
-            }
-            None => {
-                // The same database work as for a real account (a token row that is dead
-                // on arrival, purged later), so the timing does not tell.
-                verification::create(&self.0.db, Purpose::ResetPassword, &serde_json::json!({}), Duration::ZERO).await?;
-                audit::append(&self.0.db, audit::Event::new("password.reset_requested", None, ctx)).await?;
-            }
+        // Known or not, the same work: a token row (dead on arrival for an unknown address,
+        // purged later), an audit record, and a message rendered (sent only to a real account).
+        let user = users::find_by_email(&self.0.db, &email).await?;
+        let payload = match &user {
+            Some(u) => serde_json::json!({ "userId": u.id }),
+            None => serde_json::json!({}),
+        };
+        let token = verification::create(&self.0.db, Purpose::ResetPassword, &payload, if user.is_some() { ttl } else { Duration::ZERO }).await?;
+        let mut url = format!("{}/{}", self.0.options.api_url("/reset-password"), token);
+        if let Some(r) = redirect_to {
+            url.push_str("?callbackURL=");
+            url.push_str(&url_encode(r));
         }
+        audit::append(&self.0.db, audit::Event::new("password.reset_requested", user.as_ref().map(|u| u.id.as_str()), ctx)).await?;
+        let name = user.as_ref().map(|u| u.name.as_str()).unwrap_or("");
+        self.0.send_email_if(
+            user.is_some(),
+            "reset-password.txt",
+            &email,
+            context! { app_name => &self.0.options.app_name, name => name, email => &email, url => url, expires_in => human(ttl) },
+        );
         Ok(())
     }
 
@@ -502,22 +527,24 @@ impl Auth<'_> {
         })
     }
 
-    /// Set a new password with a reset token: single use, expires (1 h by default),
-    /// and revokes every session of the user. Creates the credential account if the
-    /// user had none (for example a social-only user).
+    /// Set a new password with a reset token: single use, expires (1 h by default).
+    /// Whoever knew the old password may have taken over the account, so everything
+    /// it let them obtain ends in the same transaction: every session and every OAuth
+    /// grant (refresh tokens, the access tokens issued from them, remembered consents,
+    /// codes not yet redeemed). Creates the credential account if the user had none
+    /// (for example a social-only user).
     pub async fn reset_password(&self, token: &str, new_password: &str, ctx: &RequestContext) -> Result<()> {
-        self.0.options.password.check(new_password, &[])?;
+        self.0.options.password.check(new_password, &self.0.password_context("", ""))?;
         let hash = self.0.hasher.hash(new_password).await?;
         let now = Ts::now();
         let user_id: (String, String) = db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             let v = consume_in_tx!(tx, Purpose::ResetPassword, token).ok_or_else(Error::invalid_token)?;
             let uid = json_str(&v, "userId")?;
-            let email: Option<(String,)> = sqlx::query_as("SELECT email FROM kavach_user WHERE id = $1").bind(&uid).fetch_optional(&mut *tx).await?;
-            let Some((email,)) = email else { return Err(Error::invalid_token()) };
-            if self.0.options.password.check(new_password, &[&email]).is_err() {
-                return Err(Error::bad_request("PASSWORD_TOO_COMMON", "This password is too common or easy to guess: choose another"));
-            }
+            let row: Option<(String, String)> = sqlx::query_as("SELECT email, name FROM kavach_user WHERE id = $1").bind(&uid).fetch_optional(&mut *tx).await?;
+            let Some((email, name)) = row else { return Err(Error::invalid_token()) };
+            // The account's own words (its email, its name) are checked now that it is known.
+            self.0.options.password.check(new_password, &self.0.password_context(&email, &name))?;
             sqlx::query(
                 "INSERT INTO kavach_account (id, user_id, provider_id, provider_account_id, password, created_at, updated_at) \
                  VALUES ($1, $2, 'credential', $2, $3, $4, $4) \
@@ -525,7 +552,11 @@ impl Auth<'_> {
             )
             .bind(crate::crypto::new_id()).bind(&uid).bind(&hash).bind(now).execute(&mut *tx).await?;
             let revoked = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&uid).execute(&mut *tx).await?.rows_affected();
-            audit::append_in_tx!(tx, audit::Event::new("password.reset", Some(&uid), ctx).with("revokedSessions", revoked));
+            let families = crate::oauth::revoke_user_grants_in_tx!(tx, &uid, now);
+            audit::append_in_tx!(
+                tx,
+                audit::Event::new("password.reset", Some(&uid), ctx).with("revokedSessions", revoked).with("revokedGrants", families)
+            );
             tx.commit().await?;
             (uid, email)
         });
@@ -553,6 +584,22 @@ impl Auth<'_> {
             return Err(Error::unauthorized());
         }
         Ok(())
+    }
+}
+
+/// A user that does not exist, shaped like a real one (answers that must not tell).
+fn placeholder_user(email: &str) -> User {
+    let now = Ts::now();
+    User {
+        id: crate::crypto::new_id(),
+        email: email.to_owned(),
+        name: String::new(),
+        email_verified: false,
+        image: None,
+        created_at: now,
+        updated_at: now,
+        banned: false,
+        ban_expires: None,
     }
 }
 

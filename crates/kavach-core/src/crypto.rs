@@ -202,6 +202,12 @@ impl Secrets {
     pub fn keyed_hash(&self, value: &str) -> String {
         URL_SAFE_NO_PAD.encode(self.sign(value.as_bytes()))
     }
+
+    /// [`Self::keyed_hash`] under every secret, current first (to find values keyed
+    /// before a secret rotation).
+    pub fn keyed_hashes(&self, value: &str) -> Vec<String> {
+        self.keys.iter().map(|k| URL_SAFE_NO_PAD.encode(hmac::sign(k, value.as_bytes()).as_ref())).collect()
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,13 @@ impl std::error::Error for Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
+        // The last line of defence for text PostgreSQL cannot store (a NUL character:
+        // SQLSTATE 22021); the HTTP layer refuses it before it gets here.
+        if let sqlx::Error::Database(d) = &e
+            && d.code().as_deref() == Some("22021")
+        {
+            return Error::bad_request("INVALID_TEXT", "Text must not contain NUL characters").with_source(e);
+        }
         let kind = match &e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Kind::Unavailable,
             _ => Kind::Internal,

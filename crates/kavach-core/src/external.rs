@@ -1,13 +1,21 @@
 //! Accepting sessions issued by the system Kavach replaces, during a transition
 //! window: a request carrying a valid better-auth session cookie, whose session
 //! row was migrated into `kavach_session` (by `kavach import better-auth`, which
-//! stores the token's hash, or by the seed's SQL, which copies it as is), is
-//! answered as signed in and gets a Kavach session in the same response. The
-//! setting can be removed later with no other change.
+//! stores the token's hash, or by the seed's SQL, which copies it as is and leaves
+//! the row's `origin` at `copied`), is answered as signed in and gets a Kavach
+//! session cookie in the same response. The setting can be removed later with no
+//! other change.
+//!
+//! One old session becomes exactly one Kavach session: the migrated row itself is
+//! re-keyed to a Kavach token derived from the old one under the server secret, so
+//! every later request with the same old cookie names that same session (and gets
+//! its cookie again), and signing out of it ends the old cookie too. A stored value
+//! (a handle, a hash) is never a credential: a plain token is only compared with
+//! rows copied by SQL, and Kavach's own rows only with the hash of what was presented.
 
 use crate::crypto;
 use crate::error::Result;
-use crate::sessions::{NewSession, SessionWithUser, insert_session};
+use crate::sessions::{Checked, ORIGIN_COPIED};
 use crate::store::{BeginWrite, Ts};
 use crate::users::user_from_row;
 use crate::{Core, RequestContext, audit, db};
@@ -56,79 +64,132 @@ impl External<'_> {
         secrets.verify_signature(token, sig).then(|| token.to_owned())
     }
 
-    /// End a migrated better-auth session (sign-out during the transition), so the
-    /// old cookie cannot sign the browser back in.
+    /// The Kavach session tokens a better-auth token is exchanged for, one per
+    /// server secret (current first): the exchange uses the first.
+    fn exchanged_tokens(&self, token: &str) -> Vec<String> {
+        self.0.secrets.keyed_hashes(&format!("better-auth-exchange\0{token}"))
+    }
+
+    /// The Kavach session this better-auth token was already exchanged for, if it is live.
+    async fn exchanged(&self, token: &str) -> Result<Option<(String, Checked)>> {
+        for t in self.exchanged_tokens(token) {
+            if let Some(c) = self.0.sessions.check(&t).await? {
+                return Ok(Some((t, c)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// End a migrated better-auth session (sign-out during the transition), exchanged
+    /// or not, so the old cookie cannot sign the browser back in.
     pub async fn revoke_better_auth_session(&self, token: &str) -> Result<()> {
-        let hash = crypto::token_hash(token);
-        let ids: Vec<(String,)> = db!(&self.0.db, |pool| {
-            sqlx::query_as("DELETE FROM kavach_session WHERE token = $1 OR token = $2 RETURNING token").bind(token).bind(&hash).fetch_all(pool).await?
-        });
-        for (h,) in ids {
+        let mut hashes: Vec<String> = self.exchanged_tokens(token).iter().map(|t| crypto::token_hash(t)).collect();
+        hashes.push(crypto::token_hash(token));
+        let mut gone = Vec::new();
+        for h in &hashes {
+            let rows: Vec<(String,)> = db!(&self.0.db, |pool| {
+                sqlx::query_as("DELETE FROM kavach_session WHERE (token = $1 AND origin <> $2) OR (token = $3 AND origin = $2) RETURNING token")
+                    .bind(h)
+                    .bind(ORIGIN_COPIED)
+                    .bind(token)
+                    .fetch_all(pool)
+                    .await?
+            });
+            gone.extend(rows);
+        }
+        for (h,) in gone {
             self.0.sessions.cache_invalidate(&h).await;
         }
         Ok(())
     }
 
-    /// Exchange a migrated better-auth session for a Kavach one. `None` when the
-    /// session is unknown, expired, or its user is banned. A session row that was
-    /// copied with its plain token is re-keyed to the token's hash on first use.
-    pub async fn accept_better_auth_session(&self, token: &str, ctx: &RequestContext) -> Result<Option<(NewSession, SessionWithUser)>> {
+    /// The Kavach session for a better-auth session token: the one it was already
+    /// exchanged for, or a migrated session exchanged now. Returns the Kavach token
+    /// (to set as the cookie) and the checked session; `None` when the session is
+    /// unknown, expired, revoked, or its user is banned.
+    pub async fn better_auth_session(&self, token: &str, ctx: &RequestContext) -> Result<Option<(String, Checked)>> {
         if self.better_auth().is_none() {
             return Ok(None);
         }
+        if let Some(found) = self.exchanged(token).await? {
+            return Ok(Some(found));
+        }
+        let Some(kavach_token) = self.exchanged_tokens(token).into_iter().next() else { return Ok(None) };
         let hash = crypto::token_hash(token);
         let now = Ts::now();
+        // Plain tokens only against rows copied by SQL; Kavach's rows only by hash.
+        let new_hash = crypto::token_hash(&kavach_token);
+        // Most presentations of an old cookie after the transition name no live session:
+        // find that out with a read, without taking the write lock. (It also sees a row a
+        // parallel request with the same cookie has just exchanged.)
+        let live: Option<(String,)> = db!(&self.0.db, |pool| {
+            sqlx::query_as(
+                "SELECT token FROM kavach_session WHERE ((token = $1 AND origin = $3) OR (token IN ($2, $5) AND origin <> $3)) AND expires_at > $4",
+            )
+                .bind(token)
+                .bind(&hash)
+                .bind(ORIGIN_COPIED)
+                .bind(now)
+                .bind(&new_hash)
+                .fetch_optional(pool)
+                .await?
+        });
+        match live {
+            None => return Ok(None),
+            Some((t,)) if t == new_hash => return self.exchanged(token).await,
+            Some(_) => {}
+        }
         let sql = format!(
             "SELECT s.id AS s_id, s.token AS s_token, s.expires_at AS s_expires_at, s.created_at AS s_created_at, {} FROM kavach_session s \
-             JOIN kavach_user u ON u.id = s.user_id WHERE s.token = $1 OR s.token = $2",
+             JOIN kavach_user u ON u.id = s.user_id WHERE (s.token = $1 AND s.origin = $3) OR (s.token = $2 AND s.origin <> $3)",
             crate::users::USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
         );
         let absolute = self.0.options.session.absolute_lifetime.as_secs() as i64;
         let expires_in = self.0.options.session.expires_in.as_secs() as i64;
-        // Most presentations of an old cookie after the transition name no live session:
-        // find that out with a read, without taking the write lock.
-        let live: Option<(String,)> = db!(&self.0.db, |pool| {
-            sqlx::query_as("SELECT id FROM kavach_session WHERE (token = $1 OR token = $2) AND expires_at > $3")
-                .bind(token)
-                .bind(&hash)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
-        });
-        if live.is_none() {
-            return Ok(None);
-        }
-        // Read and exchange in one write transaction, so a concurrent sign-out wins cleanly.
+        // Read and re-key in one write transaction, so a concurrent sign-out or a
+        // concurrent exchange of the same cookie wins cleanly.
+        // (`db!` inlines its body: a `return` there would leave this function, so the
+        // outcome is the value of a labelled block.)
         let exchanged = db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(&hash).fetch_optional(&mut *tx).await?;
-            let Some(r) = row else { return Ok(None) };
-            let (old_id, stored, expires_at, created_at): (String, String, Ts, Ts) =
+            'exchange: {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(&hash).bind(ORIGIN_COPIED).fetch_optional(&mut *tx).await?;
+            let Some(r) = row else { break 'exchange None };
+            let (id, stored, expires_at, created_at): (String, String, Ts, Ts) =
                 (r.try_get("s_id")?, r.try_get("s_token")?, r.try_get("s_expires_at")?, r.try_get("s_created_at")?);
             let user = user_from_row!(r);
             let end = created_at.plus_secs(absolute);
             if expires_at <= now || end <= now || user.is_banned(now) {
-                return Ok(None);
+                break 'exchange None;
             }
-            // The new session continues the old one: same start (so it is not "fresh"
-            // for sensitive actions, and the absolute lifetime still counts from sign-in).
-            let mut new = self.0.sessions.prepare(&user.id, ctx);
-            new.session.created_at = created_at;
-            new.session.expires_at = now.plus_secs(expires_in).min(end);
-            let s = &new.session;
-            if stored == token {
-                sqlx::query("UPDATE kavach_session SET token = $1 WHERE id = $2").bind(&hash).bind(&old_id).execute(&mut *tx).await?;
-            }
-            insert_session!(tx, s);
+            // The session keeps its start (so it is not "fresh" for sensitive actions, and
+            // the absolute lifetime still counts from the original sign-in).
+            let new_expiry = now.plus_secs(expires_in).min(end);
+            sqlx::query("UPDATE kavach_session SET token = $1, origin = 'kavach', expires_at = $2, updated_at = $3 WHERE id = $4")
+                .bind(&new_hash)
+                .bind(new_expiry)
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
             audit::append_in_tx!(
                 tx,
-                audit::Event::new("session.migrated", Some(&user.id), ctx).with("from", "better-auth").with("sessionId", &s.id).with("migratedSession", &old_id)
+                audit::Event::new("session.migrated", Some(&user.id), ctx).with("from", "better-auth").with("sessionId", &id)
             );
             tx.commit().await?;
-            Some((new, user))
+            Some(stored)
+            }
         });
-        let Some((new, user)) = exchanged else { return Ok(None) };
-        let with_user = SessionWithUser::new(new.session.clone(), user);
-        Ok(Some((new, with_user)))
+        // Another request with the same cookie (a parallel tab) exchanged it a moment ago.
+        let Some(stored) = exchanged else { return self.exchanged(token).await };
+        // The old key may sit in another instance's cache (a hash-keyed row).
+        self.0.sessions.cache_invalidate(&stored).await;
+        match self.0.sessions.check(&kavach_token).await? {
+            Some(mut c) => {
+                c.renewed = true;
+                Ok(Some((kavach_token, c)))
+            }
+            None => Ok(None),
+        }
     }
 }

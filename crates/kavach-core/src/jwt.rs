@@ -129,6 +129,12 @@ pub struct Keys {
     db: Db,
     secrets: Secrets,
     cache: RwLock<Option<Arc<Loaded>>>,
+    /// The algorithms this server signs with: the published set always has a key for each.
+    required: Vec<Alg>,
+    /// Held while reloading for an unknown key id, so a burst reloads once.
+    reload: tokio::sync::Mutex<()>,
+    /// How many times the key set was read from the database.
+    reads: std::sync::atomic::AtomicU64,
 }
 
 const CACHE_TTL: Duration = Duration::from_secs(30);
@@ -138,8 +144,21 @@ fn context(kid: &str) -> String {
 }
 
 impl Keys {
-    pub(crate) fn new(db: Db, secrets: Secrets) -> Self {
-        Keys { db, secrets, cache: RwLock::new(None) }
+    pub(crate) fn new(db: Db, secrets: Secrets, required: Vec<Alg>) -> Self {
+        Keys { db, secrets, cache: RwLock::new(None), required, reload: tokio::sync::Mutex::new(()), reads: Default::default() }
+    }
+
+    /// Make sure every algorithm this server signs with has an active key (created
+    /// now if missing), so the published key set is complete from the first start.
+    pub async fn ensure(&self) -> Result<()> {
+        let loaded = self.loaded().await?;
+        let missing: Vec<Alg> = self.required.iter().copied().filter(|a| !loaded.signers.iter().any(|(s, _, _)| s == a)).collect();
+        for alg in missing {
+            // Another instance may create it at the same moment: the unique index on the
+            // active key per algorithm keeps one.
+            self.create(alg, None).await?;
+        }
+        Ok(())
     }
 
     fn forget(&self) {
@@ -150,7 +169,14 @@ impl Keys {
         if let Some(l) = self.cache.read().expect("keys lock").as_ref().filter(|l| l.at.elapsed() < CACHE_TTL) {
             return Ok(l.clone());
         }
+        self.reload().await
+    }
+
+    /// Read the key set from the database and replace the cached one (which stays in
+    /// place, for concurrent readers, until the new one is ready).
+    async fn reload(&self) -> Result<Arc<Loaded>> {
         let now = Ts::now();
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let rows: Vec<(String, String, String, String, bool)> = db!(&self.db, |pool| {
             sqlx::query_as(
                 "SELECT id, alg, public_jwk, private_key, active FROM kavach_jwks WHERE active OR expires_at IS NULL OR expires_at > $1 ORDER BY created_at DESC",
@@ -230,15 +256,33 @@ impl Keys {
         let loaded = self.loaded().await?;
         match verify(token, &loaded.set, leeway) {
             Err("unknown kid") if loaded.at.elapsed() >= Duration::from_secs(2) => {
-                self.forget();
-                Ok(verify(token, &self.loaded().await?.set, leeway))
+                // One reload for a burst: whoever waited here uses the set the first one loaded.
+                let _one = self.reload.lock().await;
+                let current = self.cache.read().expect("keys lock").clone();
+                let fresh = match current {
+                    Some(c) if c.at > loaded.at => c,
+                    _ => self.reload().await?,
+                };
+                Ok(verify(token, &fresh.set, leeway))
             }
             other => Ok(other),
         }
     }
 
-    /// The public keys, as a JWKS document (`{"keys": [...]}`).
+    /// How many times this instance read the key set from the database (for tests and
+    /// diagnostics: a burst of unknown key ids must not turn into a burst of reads).
+    pub fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The public keys, as a JWKS document (`{"keys": [...]}`). Never empty: keys for
+    /// the algorithms this server signs with are created first if they do not exist.
     pub async fn jwks(&self) -> Result<Arc<str>> {
+        let loaded = self.loaded().await?;
+        if self.required.iter().all(|a| loaded.signers.iter().any(|(s, _, _)| s == a)) {
+            return Ok(loaded.jwks.clone());
+        }
+        self.ensure().await?;
         Ok(self.loaded().await?.jwks.clone())
     }
 

@@ -19,6 +19,7 @@ pub mod ratelimit;
 pub mod sessions;
 pub mod store;
 pub mod testkit;
+pub mod text;
 pub mod users;
 mod verification;
 
@@ -100,6 +101,9 @@ pub struct RateLimitOptions {
     pub routes: Vec<(String, Rule)>,
     /// Failed sign-ins per account (email) before further attempts are refused.
     pub account_failures: Rule,
+    /// Emails to one address (verification, password reset, email change, sign-up
+    /// notices), whoever asks and whether or not the address has an account.
+    pub per_recipient: Rule,
 }
 
 impl Default for RateLimitOptions {
@@ -122,6 +126,7 @@ impl Default for RateLimitOptions {
                 r("/oauth2/device", Rule::per_minute(10)),
             ],
             account_failures: Rule { max: 10, window: Duration::from_secs(15 * 60) },
+            per_recipient: Rule { max: 5, window: Duration::from_secs(15 * 60) },
         }
     }
 }
@@ -269,7 +274,10 @@ impl Core {
         let secrets = crypto::Secrets::new(&options.secrets);
         let limiter = limiter.unwrap_or_else(|| RateLimiter::database(db.clone()));
         let sessions = Arc::new(sessions::Sessions::new(db.clone(), options.session.clone()));
-        let keys = Arc::new(jwt::Keys::new(db.clone(), secrets.clone()));
+        // Session JWTs (EdDSA), access tokens, and OpenID Connect ID tokens (RS256).
+        let mut algs = vec![Alg::EdDSA, options.oauth.access_token_alg, Alg::RS256];
+        algs.dedup();
+        let keys = Arc::new(jwt::Keys::new(db.clone(), secrets.clone(), algs));
         let better_auth_secrets = options.better_auth.as_ref().filter(|b| !b.secrets.is_empty()).map(|b| crypto::Secrets::new(&b.secrets));
         let rotations = oauth::rotation::Rotations::new(db.clone());
         Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions, keys, better_auth_secrets, rotations })
@@ -387,17 +395,46 @@ impl Core {
     pub async fn purge_expired(&self) -> Result<()> {
         self.sessions.purge_expired().await?;
         verification::purge_expired(&self.db).await?;
-        let longest = self.options.rate_limit.routes.iter().map(|(_, r)| r.window).chain([self.options.rate_limit.account_failures.window]).max();
+        let rl = &self.options.rate_limit;
+        let longest = rl.routes.iter().map(|(_, r)| r.window).chain([rl.account_failures.window, rl.per_recipient.window]).max();
         self.limiter.purge(longest.unwrap_or_default().max(Duration::from_secs(86400))).await?;
         self.keys.purge().await?;
         self.tokens().purge().await?;
+        self.clients().purge_unused(self.options.oauth.unused_client_ttl).await?;
         Ok(())
+    }
+
+    /// What a user's new password must not be made of (see
+    /// [`password::PasswordPolicy::check`]): their email and name, the app's name and
+    /// the service's host.
+    pub(crate) fn password_context<'a>(&'a self, email: &'a str, name: &'a str) -> [&'a str; 4] {
+        let host = self.options.base_url.split_once("://").map(|(_, r)| r).unwrap_or("").split(['/', ':']).next().unwrap_or("");
+        [email, name, &self.options.app_name, host]
+    }
+
+    /// Count an email about to go to `to` against the per-recipient limit, whether or
+    /// not one is really sent (so the answer tells nothing about the address): 429 when
+    /// the address got its share.
+    pub(crate) async fn recipient_allowed(&self, to: &str) -> Result<()> {
+        let rl = &self.options.rate_limit;
+        if !rl.enabled {
+            return Ok(());
+        }
+        let d = self.limiter.hit(&format!("mail-to:{}", self.secrets.keyed_hash(to)), rl.per_recipient).await?;
+        if d.allowed { Ok(()) } else { Err(Error::too_many_requests(d.retry_after_secs)) }
     }
 
     /// Render and send an email in the background: the request does not wait for
     /// SMTP, and its timing does not depend on whether a message was sent.
     pub(crate) fn send_email(&self, template: &'static str, to: &str, ctx: minijinja::Value) {
+        self.send_email_if(true, template, to, ctx)
+    }
+
+    /// [`Self::send_email`] when `send`; otherwise render it all the same and drop it,
+    /// so answering for an address that gets no message costs the same work.
+    pub(crate) fn send_email_if(&self, send: bool, template: &'static str, to: &str, ctx: minijinja::Value) {
         match self.templates.render(template, to, ctx) {
+            Ok(_) if !send => {}
             Ok(email) => {
                 let mailer = self.mailer.clone();
                 tokio::spawn(async move {

@@ -21,7 +21,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// A session row as clients see it. `token` is the session's public handle (the
-/// stored hash); the secret token itself is only ever returned once, at sign-in.
+/// stored hash; for a row copied from better-auth by SQL, the hash of its plain
+/// token); the secret token itself is only ever returned once, at sign-in. A handle
+/// is never accepted as a credential.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
@@ -98,8 +100,8 @@ impl Default for SessionOptions {
 macro_rules! insert_session {
     ($tx:expr, $s:expr) => {
         sqlx::query(
-            "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at, origin) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 'kavach')",
         )
         .bind(&$s.id)
         .bind(&$s.user_id)
@@ -131,12 +133,23 @@ pub struct Sessions {
     cache: RwLock<HashMap<String, Entry>>,
 }
 
+/// The public handle of a stored `token`: the stored SHA-256 itself, or for a row
+/// copied from better-auth with its plain token (`origin = 'copied'`), that token's
+/// hash, so the secret is never shown.
+pub(crate) fn handle(stored: String, origin: &str) -> String {
+    if origin == ORIGIN_COPIED { crypto::token_hash(&stored) } else { stored }
+}
+
+/// `kavach_session.origin` of rows inserted by SQL outside Kavach (the seed's copy of
+/// better-auth's session table): their `token` is better-auth's plain token.
+pub(crate) const ORIGIN_COPIED: &str = "copied";
+
 macro_rules! session_from_row {
     ($r:expr) => {
         Session {
             id: $r.try_get("s_id")?,
             user_id: $r.try_get("s_user_id")?,
-            token: $r.try_get("s_token")?,
+            token: handle($r.try_get("s_token")?, $r.try_get::<&str, _>("s_origin")?),
             expires_at: $r.try_get("s_expires_at")?,
             ip_address: $r.try_get("s_ip_address")?,
             user_agent: $r.try_get("s_user_agent")?,
@@ -147,7 +160,7 @@ macro_rules! session_from_row {
 }
 
 const SESSION_COLUMNS: &str = "s.id AS s_id, s.user_id AS s_user_id, s.token AS s_token, s.expires_at AS s_expires_at, \
-    s.ip_address AS s_ip_address, s.user_agent AS s_user_agent, s.created_at AS s_created_at, s.updated_at AS s_updated_at";
+    s.ip_address AS s_ip_address, s.user_agent AS s_user_agent, s.created_at AS s_created_at, s.updated_at AS s_updated_at, s.origin AS s_origin";
 
 /// Outcome of a session check.
 pub struct Checked {
@@ -206,14 +219,15 @@ impl Sessions {
     /// Check a session token: the session and its user, or `None` if the token is
     /// unknown, expired or revoked. Renews the expiry at most once per `update_age`.
     pub async fn check(&self, token: &str) -> Result<Option<Checked>> {
-        self.check_with(token, None, || true).await
+        self.check_with(token, None, || true, true).await
     }
 
     /// Like [`Self::check`] for a token that came with a `proof` (a cookie's
     /// signature) that `authentic` verifies. The verification runs before any
     /// database read, and is skipped when this exact proof was already verified
-    /// for the cached entry (the hot path does no HMAC).
-    pub async fn check_with(&self, token: &str, proof: Option<&str>, authentic: impl FnOnce() -> bool) -> Result<Option<Checked>> {
+    /// for the cached entry (the hot path does no HMAC). Without `renew`, the expiry
+    /// is left as it is (for callers that cannot re-issue the cookie).
+    pub async fn check_with(&self, token: &str, proof: Option<&str>, authentic: impl FnOnce() -> bool, renew: bool) -> Result<Option<Checked>> {
         let hash = crypto::token_hash(token);
         let now = Ts::now();
         let mut authentic = Some(authentic);
@@ -259,7 +273,7 @@ impl Sessions {
             return Ok(None);
         }
         let renew_at = s.expires_at.plus_secs(-Self::secs(self.opts.expires_in) + Self::secs(self.opts.update_age));
-        if now >= renew_at {
+        if renew && now >= renew_at {
             let new_exp = now.plus_secs(Self::secs(self.opts.expires_in)).min(self.absolute_end(s));
             if new_exp > s.expires_at {
                 let n = db!(&self.db, |pool| {
@@ -290,7 +304,7 @@ impl Sessions {
     async fn load(&self, hash: &str) -> Result<Option<SessionWithUser>> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS}, u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at, u.banned, u.ban_expires \
-             FROM kavach_session s JOIN kavach_user u ON u.id = s.user_id WHERE s.token = $1"
+             FROM kavach_session s JOIN kavach_user u ON u.id = s.user_id WHERE s.token = $1 AND s.origin = 'kavach'"
         );
         db!(&self.db, |pool| {
             match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash).fetch_optional(pool).await? {
@@ -320,26 +334,31 @@ impl Sessions {
         if token_or_handle.is_empty() || token_or_handle.len() > 256 || token_or_handle.chars().any(|c| c.is_control()) {
             return Ok(false);
         }
+        let given = token_or_handle.as_bytes();
         let hashed = crypto::token_hash(token_or_handle);
-        let n = db!(&self.db, |pool| {
+        let revoked = db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let rows: Vec<(String,)> =
-                sqlx::query_as("DELETE FROM kavach_session WHERE user_id = $1 AND (token = $2 OR token = $3) RETURNING token")
-                    .bind(user_id)
-                    .bind(token_or_handle)
-                    .bind(&hashed)
-                    .fetch_all(&mut *tx)
-                    .await?;
-            if !rows.is_empty() {
-                audit::append_in_tx!(tx, audit::Event::new("session.revoked", Some(user_id), ctx).with("count", rows.len()));
+            // A user has few sessions: compare each one's handle (and, for Kavach's own
+            // rows, the hash of a presented secret token) here rather than in SQL, where
+            // a copied row's handle cannot be computed.
+            let rows: Vec<(String, String, String)> =
+                sqlx::query_as("SELECT id, token, origin FROM kavach_session WHERE user_id = $1").bind(user_id).fetch_all(&mut *tx).await?;
+            let found = rows.into_iter().find(|(_, token, origin)| {
+                let native = origin != ORIGIN_COPIED;
+                let handle = if native { token.clone() } else { crypto::token_hash(token) };
+                crypto::ct_eq(handle.as_bytes(), given) || crypto::ct_eq(token.as_bytes(), if native { hashed.as_bytes() } else { given })
+            });
+            if let Some((id, _, _)) = &found {
+                sqlx::query("DELETE FROM kavach_session WHERE id = $1 AND user_id = $2").bind(id).bind(user_id).execute(&mut *tx).await?;
+                audit::append_in_tx!(tx, audit::Event::new("session.revoked", Some(user_id), ctx).with("count", 1));
             }
             tx.commit().await?;
-            rows
+            found
         });
-        for (h,) in &n {
-            self.cache_invalidate(h).await;
+        if let Some((_, token, _)) = &revoked {
+            self.cache_invalidate(token).await;
         }
-        Ok(!n.is_empty())
+        Ok(revoked.is_some())
     }
 
     /// Revoke all of the user's sessions, except the one whose hash is `keep`.

@@ -69,7 +69,8 @@ pub(crate) use user_from_row;
 pub fn normalize_email(raw: &str) -> Result<String> {
     let e = raw.trim().to_lowercase();
     let bad = || Error::bad_request("INVALID_EMAIL", "Invalid email address");
-    if e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // Invisible and bidirectional formatting characters would let one address pass for another.
+    if e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control() || crate::text::is_invisible_or_bidi(c)) {
         return Err(bad());
     }
     let (local, domain) = e.split_once('@').ok_or_else(bad)?;
@@ -145,7 +146,7 @@ impl Users<'_> {
         }
         let hash = match &new.password {
             Some(p) => {
-                self.0.options.password.check(p, &[&email, &new.name])?;
+                self.0.options.password.check(p, &self.0.password_context(&email, &new.name))?;
                 Some(self.0.hasher.hash(p).await?)
             }
             None => None,
@@ -337,7 +338,8 @@ mod tests {
     #[test]
     fn email_normalisation() {
         assert_eq!(normalize_email("  Alice@Example.COM ").unwrap(), "alice@example.com");
-        for bad in ["", "alice", "@x.com", "a@", "a b@x.com", "a@x..com", "a@.x.com", "a@b@c"] {
+        for bad in ["", "alice", "@x.com", "a@", "a b@x.com", "a@x..com", "a@.x.com", "a@b@c", "ali\u{200B}ce@x.com", "alice@x.com\u{202E}",
+            "\u{2067}alice@x.com\u{2069}", "a\u{FEFF}@x.com", "alice\0@x.com"] {
             assert_eq!(normalize_email(bad).unwrap_err().code, "INVALID_EMAIL", "{bad}");
         }
     }

@@ -34,6 +34,8 @@ pub struct File {
     pub data_dir: PathBuf,
     pub app_name: String,
     pub log: String,
+    /// `text` (default) or `json` (one JSON object per line).
+    pub log_format: String,
     pub email: EmailFile,
     pub email_password: EmailPasswordFile,
     pub session: SessionFile,
@@ -57,6 +59,8 @@ pub struct OAuthFile {
     pub metadata_documents: bool,
     pub metadata_documents_insecure: bool,
     pub dpop_nonces: bool,
+    pub unused_client_ttl: DurationValue,
+    pub metadata_document_max_bytes: usize,
     pub resources: Vec<ResourceFile>,
     pub scope_descriptions: std::collections::BTreeMap<String, String>,
 }
@@ -85,6 +89,8 @@ impl Default for OAuthFile {
             metadata_documents: d.metadata_documents,
             metadata_documents_insecure: d.metadata_documents_insecure,
             dpop_nonces: d.dpop_nonces,
+            unused_client_ttl: DurationValue(d.unused_client_ttl),
+            metadata_document_max_bytes: d.metadata_document_max_bytes,
             resources: vec![],
             scope_descriptions: Default::default(),
         }
@@ -117,6 +123,12 @@ impl OAuthFile {
         }
         // Within the grace window a reused refresh token is answered, not treated as theft:
         // a long window would switch reuse detection off.
+        if self.unused_client_ttl.0.as_secs() < 60 {
+            bail!("oauth.unused_client_ttl must be at least 1m (a client needs time to complete its first grant)");
+        }
+        if !(512..=65536).contains(&self.metadata_document_max_bytes) {
+            bail!("oauth.metadata_document_max_bytes must be between 512 and 65536");
+        }
         if self.refresh_grace.0.as_secs() > 300 {
             bail!("oauth.refresh_grace must be at most 5 minutes (reuse inside it is not detected)");
         }
@@ -133,6 +145,8 @@ impl OAuthFile {
             metadata_documents: self.metadata_documents,
             metadata_documents_insecure: self.metadata_documents_insecure,
             dpop_nonces: self.dpop_nonces,
+            unused_client_ttl: self.unused_client_ttl.0,
+            metadata_document_max_bytes: self.metadata_document_max_bytes,
             ..Default::default()
         })
     }
@@ -189,6 +203,7 @@ impl Default for File {
             data_dir: "kavach-data".into(),
             app_name: "Kavach".into(),
             log: "info".into(),
+            log_format: "text".into(),
             email: Default::default(),
             email_password: Default::default(),
             session: Default::default(),
@@ -277,11 +292,14 @@ pub struct RateLimitFile {
     /// Per client IP and route, e.g. `"/sign-in/email" = "10/1m"`. Replaces the defaults for the routes named.
     pub routes: std::collections::BTreeMap<String, RuleValue>,
     pub account_failures: RuleValue,
+    /// Emails to one address, e.g. `"5/15m"`.
+    pub per_recipient: RuleValue,
 }
 
 impl Default for RateLimitFile {
     fn default() -> Self {
-        RateLimitFile { enabled: true, routes: Default::default(), account_failures: RuleValue(RateLimitOptions::default().account_failures) }
+        let d = RateLimitOptions::default();
+        RateLimitFile { enabled: true, routes: Default::default(), account_failures: RuleValue(d.account_failures), per_recipient: RuleValue(d.per_recipient) }
     }
 }
 
@@ -347,6 +365,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub trusted_proxies: Vec<Cidr>,
     pub log: String,
+    /// Log lines as JSON objects.
+    pub log_json: bool,
     pub options: Options,
     /// `base_url` was given (otherwise it follows the listen address).
     pub base_url_explicit: bool,
@@ -430,6 +450,9 @@ impl Config {
         if let Some(v) = env("KAVACH_LOG") {
             f.log = v;
         }
+        if let Some(v) = env("KAVACH_LOG_FORMAT") {
+            f.log_format = v;
+        }
         if let Some(v) = env_bool("KAVACH_REQUIRE_EMAIL_VERIFICATION")? {
             f.email_password.require_email_verification = v;
         }
@@ -449,6 +472,11 @@ impl Config {
     }
 
     fn resolve(f: File, source: Option<PathBuf>) -> Result<Config> {
+        let log_json = match f.log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => bail!("log_format = {other:?}: expected text or json"),
+        };
         let listen: SocketAddr =
             f.listen.parse().map_err(|_| anyhow!("listen = {:?}: not an address:port (example: 127.0.0.1:3000)", f.listen))?;
         let base_url_explicit = f.base_url.is_some();
@@ -478,8 +506,11 @@ impl Config {
             .iter()
             .map(|p| p.parse::<Cidr>().map_err(|e| anyhow!("trusted_proxies: {e}")))
             .collect::<Result<Vec<_>>>()?;
-        if f.email_password.min_password_length < 1 || f.email_password.max_password_length < f.email_password.min_password_length {
-            bail!("email_password: min_password_length must be at least 1 and at most max_password_length");
+        let lowest = kavach_core::password::LOWEST_MIN_LENGTH;
+        if f.email_password.min_password_length < lowest || f.email_password.max_password_length < f.email_password.min_password_length {
+            bail!(
+                "email_password: min_password_length must be at least {lowest} (NIST SP 800-63B-4; 15, the default, for passwords that are the only factor) and at most max_password_length"
+            );
         }
         if let Some(url) = &f.redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
@@ -518,7 +549,12 @@ impl Config {
             bail!("every secret must be at least 16 characters");
         }
 
-        let mut rl = RateLimitOptions { enabled: f.rate_limit.enabled, account_failures: f.rate_limit.account_failures.0, ..Default::default() };
+        let mut rl = RateLimitOptions {
+            enabled: f.rate_limit.enabled,
+            account_failures: f.rate_limit.account_failures.0,
+            per_recipient: f.rate_limit.per_recipient.0,
+            ..Default::default()
+        };
         for (route, rule) in f.rate_limit.routes {
             if !kavach::http::API_ROUTES.contains(&route.as_str()) {
                 bail!("rate_limit.routes: {route:?} is not a Kavach route (one of: {})", kavach::http::API_ROUTES.join(", "));
@@ -588,6 +624,7 @@ impl Config {
             data_dir: f.data_dir,
             trusted_proxies,
             log: f.log,
+            log_json,
             options,
             generated_secret,
             base_url_explicit,

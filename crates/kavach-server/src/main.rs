@@ -84,6 +84,18 @@ enum ClientsCommand {
         /// private_key_jwt: a file holding the client's public keys (a JWK set).
         #[arg(long, value_name = "PATH")]
         jwks_file: Option<std::path::PathBuf>,
+        /// Let this client introspect access tokens issued for RESOURCE (repeat; `*` for
+        /// every resource): the client of a resource server that checks tokens by RFC 7662.
+        #[arg(long = "introspect", value_name = "RESOURCE")]
+        introspect: Vec<String>,
+    },
+    /// Set which resources' access tokens a client may introspect (RFC 7662), replacing
+    /// what it had; none: only its own tokens.
+    Introspect {
+        client_id: String,
+        /// A resource URI (repeat), or `*` for every resource.
+        #[arg(long = "resource", value_name = "RESOURCE")]
+        resources: Vec<String>,
     },
     /// Show a client's registered metadata.
     Show { client_id: String },
@@ -198,9 +210,10 @@ enum AuditCommand {
     },
 }
 
-fn init_logging(filter: &str) {
+fn init_logging(filter: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = if json { fmt.json().with_current_span(true).try_init() } else { fmt.try_init() };
 }
 
 #[tokio::main]
@@ -219,7 +232,7 @@ async fn main() {
 async fn run(cli: Cli) -> Result<i32> {
     let started = Instant::now();
     let mut cfg = Config::load(cli.config.as_deref())?;
-    init_logging(&cfg.log);
+    init_logging(&cfg.log, cfg.log_json);
     match cli.command {
         Command::Serve { listen } => {
             if let Some(l) = listen {
@@ -270,7 +283,7 @@ async fn run(cli: Cli) -> Result<i32> {
                             println!("{:<32}  {:<6}  {:<6}  {:<24}  {until}", key.kid, key.alg.as_str(), key.active, key.created_at.to_iso());
                         }
                         if keys.is_empty() {
-                            println!("no keys yet: one is created when the first token is signed, or by `kavach keys rotate`");
+                            println!("no keys yet: `kavach serve` creates them at its first start (or `kavach keys rotate`)");
                         }
                     }
                 }
@@ -317,6 +330,9 @@ async fn serve(mut cfg: Config, started: Instant) -> Result<()> {
     let addr = listener.local_addr()?;
     cfg.set_bound_address(addr);
     let k = cfg.kavach(true).await?;
+    // Relying parties fetch the key set at start-up: it has a key for every advertised
+    // algorithm from the first start.
+    k.keys().ensure().await.map_err(|e| anyhow!("{e}"))?;
     let o = k.options();
     let api = o.api_url("");
     println!("Kavach {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
@@ -539,7 +555,7 @@ async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
             }
             Ok(0)
         }
-        ClientsCommand::Create { name, redirect_uris, grants, auth_method, jwks_uri, jwks_file } => {
+        ClientsCommand::Create { name, redirect_uris, grants, auth_method, jwks_uri, jwks_file, introspect } => {
             if (jwks_uri.is_some() || jwks_file.is_some()) && auth_method != "private_key_jwt" {
                 bail!("--jwks-uri and --jwks-file are for --auth-method private_key_jwt (the keys would go unused)");
             }
@@ -552,7 +568,10 @@ async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
                 let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
                 meta["jwks"] = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
             }
-            let reg = c.register(&meta, kavach::core::oauth::clients::Origin::Operator).await.map_err(e)?;
+            let reg = c.register(&meta, kavach::core::oauth::clients::Origin::Operator, &cli_ctx()).await.map_err(e)?;
+            if !introspect.is_empty() {
+                c.set_introspection(&reg.client_id, &introspect).await.map_err(e)?;
+            }
             println!("client_id:     {}", reg.client_id);
             if let Some(s) = &reg.client_secret {
                 println!("client_secret: {s}");
@@ -560,9 +579,24 @@ async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
             }
             Ok(0)
         }
+        ClientsCommand::Introspect { client_id, resources } => {
+            if c.set_introspection(&client_id, &resources).await.map_err(e)? {
+                match resources.is_empty() {
+                    true => println!("{client_id} may introspect only its own tokens"),
+                    false => println!("{client_id} may introspect access tokens for: {}", resources.join(", ")),
+                }
+                Ok(0)
+            } else {
+                eprintln!("no client {client_id}");
+                Ok(1)
+            }
+        }
         ClientsCommand::Show { client_id } => match c.get(&client_id).await.map_err(e)? {
             Some(cl) => {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "kind": cl.kind, "disabled": cl.disabled, "metadata": cl.metadata }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "kind": cl.kind, "disabled": cl.disabled, "introspects": cl.introspects, "metadata": cl.metadata }))?
+                );
                 Ok(0)
             }
             None => {

@@ -7,10 +7,12 @@
 //!   sign-in page for browsers when configured).
 //!
 //! The extractors need the [`Kavach`] handle in the app's state (`Kavach:
-//! FromRef<S>`), or run under [`RequireAuthLayer`], which resolves the session once.
+//! FromRef<S>`). Under [`RequireAuthLayer`] or [`crate::SessionLayer`] (which
+//! resolve the session once per request) a session whose expiry slid forward gets
+//! its cookie re-issued; an extractor on its own reads the session without moving
+//! its expiry, since it cannot set a cookie on the response.
 
 use crate::Kavach;
-use crate::http::cookies::{self, Source, session_token};
 use crate::http::error::ApiError;
 use crate::http::{Authenticated, pages};
 use axum::extract::{FromRef, FromRequestParts, Request};
@@ -19,18 +21,8 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use kavach_core::sessions::SessionWithUser;
 use kavach_core::{Error, User};
-use crate::http::guarded::{After, Guard, Guarded, Verdict};
+use crate::http::guarded::{Guard, Guarded, Verdict};
 use std::sync::Arc;
-
-/// The request's session, and whether its cookie should be re-issued (the expiry moved).
-async fn resolve_renewing(k: &Kavach, headers: &HeaderMap) -> Result<Option<(Authenticated, bool)>, Error> {
-    let Some((token, source)) = session_token(k, headers) else { return Ok(None) };
-    Ok(k.auth().get_session(&token).await?.map(|c| (Authenticated { data: c.data, token, source }, c.renewed)))
-}
-
-async fn resolve(k: &Kavach, headers: &HeaderMap) -> Result<Option<Authenticated>, Error> {
-    Ok(resolve_renewing(k, headers).await?.map(|(a, _)| a))
-}
 
 async fn from_parts<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Option<Arc<SessionWithUser>>, ApiError>
 where
@@ -39,8 +31,10 @@ where
     if let Some(a) = parts.extensions.get::<Authenticated>() {
         return Ok(Some(a.data.clone()));
     }
+    // No layer resolved the session: read it here, without sliding its expiry (an
+    // extractor cannot re-issue the cookie; `Kavach::session_layer` can).
     let k = Kavach::from_ref(state);
-    let found = resolve(&k, &parts.headers).await?;
+    let found = crate::http::session::resolve(&k, &parts.extensions, &parts.headers, false).await?.auth;
     if let Some(a) = &found {
         parts.extensions.insert(a.clone());
     }
@@ -126,28 +120,7 @@ fn denied(layer: &RequireAuthLayer, headers: &HeaderMap, uri: &Uri) -> Response 
 }
 
 impl Guard for RequireAuthLayer {
-    async fn check(&self, mut req: Request) -> Verdict {
-        if req.extensions().get::<Authenticated>().is_some() {
-            return Verdict::Admit(req, None);
-        }
-        match resolve_renewing(&self.kavach, req.headers()).await {
-            Ok(Some((a, renewed))) => {
-                // The expiry slid forward: give the browser a cookie that lives as long.
-                let after: Option<After> = (renewed && a.source == Source::Cookie).then(|| {
-                    let persistent = !cookies::dont_remember(&self.kavach, req.headers());
-                    let cookie = cookies::set_session_cookie(&self.kavach, &a.token, persistent);
-                    let kavach = self.kavach.clone();
-                    Box::new(move |resp: &mut Response| {
-                        if !cookies::sets_session_cookie(&kavach, resp.headers()) {
-                            resp.headers_mut().append(axum::http::header::SET_COOKIE, cookie);
-                        }
-                    }) as After
-                });
-                req.extensions_mut().insert(a);
-                Verdict::Admit(req, after)
-            }
-            Ok(None) => Verdict::Refuse(denied(self, req.headers(), req.uri())),
-            Err(e) => Verdict::Refuse(ApiError(e).into_response()),
-        }
+    async fn check(&self, req: Request) -> Verdict {
+        crate::http::session::require(&self.kavach, req, |req| denied(self, req.headers(), req.uri())).await
     }
 }

@@ -25,6 +25,7 @@ pub use kavach_core as core;
 pub use kavach_core::email::{DevMailer, Email, Mailer, SmtpMailer};
 pub use kavach_core::{EmailPasswordOptions, Error, Options, RateLimitOptions, RequestContext, Result, SessionOptions, User};
 pub use extract::{OptionalSession, RequireAuthLayer, RequireUser, Session};
+pub use http::session::SessionLayer;
 pub use http::client_ip::Cidr;
 
 use kavach_core::Core;
@@ -117,6 +118,14 @@ impl Kavach {
     /// [`RequireAuthLayer::redirect_to`].
     pub fn require_auth(&self) -> RequireAuthLayer {
         RequireAuthLayer::new(self.clone())
+    }
+
+    /// A layer that resolves the session of every request it wraps, without refusing
+    /// any: the [`extract`] extractors then read it from the request, and a session
+    /// whose expiry slid forward gets its cookie re-issued (an extractor alone cannot
+    /// set a cookie, so without a layer the expiry does not slide).
+    pub fn session_layer(&self) -> SessionLayer {
+        SessionLayer { kavach: self.clone() }
     }
 
     /// The hosted pages' templates.

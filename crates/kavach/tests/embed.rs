@@ -301,3 +301,50 @@ async fn app_with_an_empty_base_path_serves_discovery() {
     }
     db.drop_db().await;
 }
+
+// Review 20: the session is resolved in one place for the API, the layers and the
+// extractors. Under `session_layer()` a plain extractor's renewed session gets its cookie
+// re-issued; an extractor alone (no layer to set the cookie) does not move the expiry, so
+// the database and the browser's cookie never disagree.
+#[tokio::test]
+async fn review_20_session_layer_reissues_the_cookie_and_a_lone_extractor_does_not_slide() {
+    let db = TestDb::sqlite().await;
+    let k = kavach::Kavach::builder()
+        .database_url(&db.url)
+        .secret("layer-secret-0123456789abcdefghijk")
+        .email_password(kavach::EmailPasswordOptions { require_email_verification: false, ..Default::default() })
+        .session(kavach::SessionOptions { update_age: std::time::Duration::ZERO, cache_ttl: std::time::Duration::ZERO, ..Default::default() })
+        .build()
+        .await
+        .unwrap();
+    let who = |kavach::Session(s): kavach::Session| async move { s.user.email.clone() };
+    let app: axum::Router = axum::Router::new()
+        .nest("/api/kavach", k.router())
+        .route("/layered", axum::routing::get(who).layer(k.session_layer()))
+        .route("/bare", axum::routing::get(who))
+        .with_state(k.clone());
+    let (_, h, _) = call(
+        &app,
+        Request::post("/api/kavach/sign-up/email")
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"email":"layer@example.com","password":"a layered passphrase","name":"L"}"#))
+            .unwrap(),
+    )
+    .await;
+    let cookie = h["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let expiry = || async { k.auth().list_sessions(&k.users().get_by_email("layer@example.com").await.unwrap().unwrap().id).await.unwrap()[0].expires_at };
+    let first = expiry().await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (st, h, body) = call(&app, Request::get("/bare").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    assert_eq!((st, body.as_str()), (StatusCode::OK, "layer@example.com"));
+    assert!(h.get("set-cookie").is_none());
+    assert_eq!(expiry().await, first, "an extractor alone cannot re-issue the cookie, so the expiry stays");
+    let (st, h, _) = call(&app, Request::get("/layered").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    assert_eq!(st, StatusCode::OK);
+    let c = h.get("set-cookie").expect("the renewed session cookie").to_str().unwrap();
+    assert!(c.starts_with("kavach.session_token=") && c.contains("Max-Age=604800"), "{c}");
+    assert!(expiry().await > first, "under the layer the expiry slides, and the cookie follows");
+    let (st, _, _) = call(&app, Request::get("/layered").body(Body::empty()).unwrap()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "the layer refuses nothing; the extractor does");
+    db.drop_db().await;
+}

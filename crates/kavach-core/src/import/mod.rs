@@ -213,8 +213,8 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
                 continue;
             }
             let n = sqlx::query(
-                "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at, origin) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'kavach') ON CONFLICT DO NOTHING",
             )
             .bind(&s.id).bind(&s.user_id).bind(crypto::token_hash(&s.token)).bind(s.expires_at).bind(&s.ip_address).bind(&s.user_agent)
             .bind(s.created_at).bind(s.updated_at)

@@ -139,6 +139,10 @@ impl Authorize<'_> {
             None => return Err(fail(OAuthError::new("invalid_request", "response_type is required"))),
             Some(_) => return Err(fail(OAuthError::new("unsupported_response_type", "only response_type=code is supported"))),
         }
+        // Request objects (OpenID Connect Core §6) are not supported: refuse, never ignore.
+        if params.contains_key("request") {
+            return Err(fail(OAuthError::new("request_not_supported", "the request parameter (request objects) is not supported; send the parameters themselves, or push them (PAR)")));
+        }
         if let Some(mode) = params.get("response_mode")
             && mode != "query"
         {
@@ -287,6 +291,13 @@ impl Authorize<'_> {
         (Ts::now().0 / 1000 - req.issued_at <= FLOW_TTL_SECS).then_some(req)
     }
 
+    /// Use up a posted consent form (its sealed flow): true the first time, false when
+    /// it was already posted, so a replayed form cannot produce a second code.
+    pub async fn consume_form(&self, sealed_flow: &str) -> Result<bool> {
+        let exp = Ts::now().0 / 1000 + FLOW_TTL_SECS + 60;
+        self.0.tokens().remember_jti(&format!("consent:{}", crypto::token_hash(sealed_flow)), exp).await
+    }
+
     /// A token binding a consent form to the session that displayed it (CSRF).
     pub fn form_token(&self, session_token: &str, sealed_flow: &str) -> String {
         self.0.secrets.keyed_hash(&format!("consent\0{session_token}\0{sealed_flow}"))
@@ -347,15 +358,27 @@ impl Authorize<'_> {
         }
         audit::append(
             &self.0.db,
-            Event::new("oauth.consent.granted", Some(&user.id), ctx).with("client_id", &req.client_id).with("scope", req.scope_string()).with("remembered", remember),
+            Event::new("oauth.consent.granted", Some(&user.id), ctx)
+                .with("client_id", &req.client_id)
+                .with("scope", req.scope_string())
+                .with("resource", &req.resource)
+                .with("remembered", remember),
         )
         .await?;
         self.issue_code(req, &user.id, auth_time, ctx).await
     }
 
-    /// The user refused.
-    pub fn deny(&self, req: &AuthRequest) -> String {
-        self.error_redirect(&req.redirect_uri, req.state.as_deref(), &OAuthError::new("access_denied", "the user denied the request"))
+    /// The user refused: recorded, and the redirect back to the client with `access_denied`.
+    pub async fn deny(&self, req: &AuthRequest, user: &User, ctx: &RequestContext) -> Result<String> {
+        audit::append(
+            &self.0.db,
+            Event::new("oauth.consent.denied", Some(&user.id), ctx)
+                .with("client_id", &req.client_id)
+                .with("scope", req.scope_string())
+                .with("resource", &req.resource),
+        )
+        .await?;
+        Ok(self.error_redirect(&req.redirect_uri, req.state.as_deref(), &OAuthError::new("access_denied", "the user denied the request")))
     }
 
     async fn issue_code(&self, req: &AuthRequest, user_id: &str, auth_time: i64, _ctx: &RequestContext) -> Result<String> {

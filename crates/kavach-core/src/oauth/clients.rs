@@ -42,13 +42,31 @@ pub struct Client {
     pub confidential: bool,
     /// SHA-256 of the client secret (`client_secret_*` methods only).
     secret_hash: Option<String>,
+    /// The resources whose access tokens this client may introspect (`*`: all), set
+    /// by an operator: a resource server's own client.
+    pub introspects: Vec<String>,
+    /// When it first completed a grant (dynamic clients that never do are purged).
+    pub used_at: Option<Ts>,
+    /// A metadata document's client: until when the stored copy is fresh.
+    pub cached_until: Option<Ts>,
 }
 
+/// The columns [`Client::from_row`] reads, in order (after `client_id`).
+const CLIENT_COLUMNS: &str = "kind, metadata, client_secret_hash, disabled, introspects, used_at, cached_until";
+
+type ClientRow = (String, String, String, Option<String>, bool, Option<String>, Option<Ts>, Option<Ts>);
+
 impl Client {
-    fn from_row(client_id: String, kind: String, metadata: &str, secret_hash: Option<String>, disabled: bool) -> Client {
-        let metadata: Value = serde_json::from_str(metadata).unwrap_or(Value::Null);
+    fn from_row((client_id, kind, metadata, secret_hash, disabled, introspects, used_at, cached_until): ClientRow) -> Client {
+        let metadata: Value = serde_json::from_str(&metadata).unwrap_or(Value::Null);
         let confidential = metadata["token_endpoint_auth_method"].as_str().is_some_and(|m| m != "none");
-        Client { client_id, kind, metadata, disabled, confidential, secret_hash }
+        let introspects = introspects.unwrap_or_default().split(' ').filter(|r| !r.is_empty()).map(str::to_owned).collect();
+        Client { client_id, kind, metadata, disabled, confidential, secret_hash, introspects, used_at, cached_until }
+    }
+
+    /// May this client introspect access tokens issued for `resource` (their `aud`)?
+    pub fn may_introspect(&self, resource: &str) -> bool {
+        self.introspects.iter().any(|r| r == "*" || r == resource)
     }
 
     /// Is `secret` this client's secret? Constant time; false for clients without one.
@@ -110,9 +128,16 @@ fn string_list(meta: &Map<String, Value>, key: &str) -> Result<Option<Vec<String
 /// Validate client metadata and fill in RFC 7591's defaults.
 pub fn normalize(meta: &Value) -> Result<Value> {
     let m = meta.as_object().ok_or_else(|| invalid("invalid_client_metadata", "the body must be a JSON object"))?;
-    let grant_types = string_list(m, "grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]);
-    if let Some(g) = grant_types.iter().find(|g| !GRANTS.contains(&g.as_str())) {
-        return Err(invalid("invalid_client_metadata", format!("grant type {g:?} is not supported (implicit and password grants do not exist in OAuth 2.1)")));
+    // Grant types Kavach does not support are dropped, and the registration answers with
+    // the ones it accepted (RFC 7591 §2): clients list grants they could use elsewhere
+    // (claude.ai's metadata document lists jwt-bearer).
+    let asked = string_list(m, "grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]);
+    let grant_types: Vec<String> = asked.iter().filter(|g| GRANTS.contains(&g.as_str())).cloned().collect();
+    if grant_types.is_empty() {
+        return Err(invalid(
+            "invalid_client_metadata",
+            format!("none of the grant types {asked:?} is supported (supported: {}; implicit and password grants do not exist in OAuth 2.1)", GRANTS.join(", ")),
+        ));
     }
     let response_types = string_list(m, "response_types")?.unwrap_or_else(|| vec!["code".into()]);
     if response_types.iter().any(|r| r != "code") {
@@ -133,10 +158,27 @@ pub fn normalize(meta: &Value) -> Result<Value> {
     for r in &redirect_uris {
         check_registrable(r).map_err(|e| invalid(e.error, e.description))?;
     }
-    let application_type = string_field(m, "application_type", 16)?.unwrap_or_else(|| "web".into());
-    if application_type != "web" && application_type != "native" {
+    // Loopback and private-use-scheme redirects belong to native apps (RFC 8252): a client
+    // that registers one is a native client, recorded and answered as such, whatever it
+    // declared (the MCP TypeScript SDK v1 and VS Code declare nothing, Cursor declares
+    // "web" with a cursor:// redirect). A client that declares itself a web application
+    // and authenticates (a server-side app) gets https redirects only.
+    let declared = string_field(m, "application_type", 16)?;
+    if declared.as_deref().is_some_and(|t| t != "web" && t != "native") {
         return Err(invalid("invalid_client_metadata", "application_type must be web or native"));
     }
+    let native_redirect = redirect_uris.iter().find(|r| super::redirect::is_native_only(r));
+    let application_type = match (declared.as_deref(), native_redirect) {
+        (Some("web"), Some(r)) if auth_method != "none" => {
+            return Err(invalid(
+                "invalid_redirect_uri",
+                format!("{r}: loopback and custom-scheme redirect URIs are only for native clients (application_type \"native\"); a web application uses https"),
+            ));
+        }
+        (_, Some(_)) => "native".to_owned(),
+        (Some(t), None) => t.to_owned(),
+        (None, None) => "web".to_owned(),
+    };
     let jwks_uri = string_field(m, "jwks_uri", 2048)?;
     let jwks = match m.get("jwks") {
         None | Some(Value::Null) => None,
@@ -231,8 +273,9 @@ pub struct Clients<'a>(pub(crate) &'a Core);
 
 impl Clients<'_> {
     /// Register a client (RFC 7591). Confidential clients (any method but `none`)
-    /// get a secret; every client gets a registration access token (RFC 7592).
-    pub async fn register(&self, meta: &Value, origin: Origin) -> Result<Registered> {
+    /// get a secret; every client gets a registration access token (RFC 7592). The
+    /// registration is recorded in the audit log (`ctx`: who asked).
+    pub async fn register(&self, meta: &Value, origin: Origin, ctx: &crate::RequestContext) -> Result<Registered> {
         let mut metadata = normalize(meta)?;
         let client_id = format!("kc_{}", crypto::new_id());
         let secret = uses_secret(&metadata).then(|| format!("kcs_{}", crypto::random_token()));
@@ -244,8 +287,14 @@ impl Clients<'_> {
         if secret.is_some() {
             obj.insert("client_secret_expires_at".into(), json!(0));
         }
+        let event = crate::audit::Event::new("oauth.client.registered", None, ctx)
+            .with("client_id", &client_id)
+            .with("kind", origin.as_str())
+            .with("client_name", &metadata["client_name"])
+            .with("redirect_uris", &metadata["redirect_uris"])
+            .with("grant_types", &metadata["grant_types"]);
         db!(&self.0.db, |pool| {
-            let _turn = pool.write_turn().await;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO kavach_oauth_client (client_id, kind, client_secret_hash, registration_token_hash, client_name, redirect_uris, \
                  token_endpoint_auth_method, metadata, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
@@ -260,8 +309,10 @@ impl Clients<'_> {
             .bind(metadata.to_string())
             .bind(false)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            crate::audit::append_in_tx!(tx, event);
+            tx.commit().await?;
         });
         let mut shown = metadata.clone();
         if let Some(s) = &secret {
@@ -361,13 +412,13 @@ impl Clients<'_> {
         if client_id.len() > 2048 || client_id.chars().any(char::is_control) {
             return Ok(None);
         }
-        let row: Option<(String, String, Option<String>, bool)> = db!(&self.0.db, |pool| {
-            sqlx::query_as("SELECT kind, metadata, client_secret_hash, disabled FROM kavach_oauth_client WHERE client_id = $1")
+        let row: Option<ClientRow> = db!(&self.0.db, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT client_id, {CLIENT_COLUMNS} FROM kavach_oauth_client WHERE client_id = $1")))
                 .bind(client_id)
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(row.map(|(kind, meta, secret, disabled)| Client::from_row(client_id.to_owned(), kind, &meta, secret, disabled)))
+        Ok(row.map(Client::from_row))
     }
 
 
@@ -440,15 +491,67 @@ impl Clients<'_> {
 
     /// Every client, newest first (for operators).
     pub async fn list(&self) -> Result<Vec<Client>> {
-        let rows: Vec<(String, String, String, Option<String>, bool)> = db!(&self.0.db, |pool| {
-            sqlx::query_as("SELECT client_id, kind, metadata, client_secret_hash, disabled FROM kavach_oauth_client ORDER BY created_at DESC")
+        let rows: Vec<ClientRow> = db!(&self.0.db, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT client_id, {CLIENT_COLUMNS} FROM kavach_oauth_client ORDER BY created_at DESC")))
                 .fetch_all(pool)
                 .await?
         });
-        Ok(rows
-            .into_iter()
-            .map(|(client_id, kind, meta, secret, disabled)| Client::from_row(client_id, kind, &meta, secret, disabled))
-            .collect())
+        Ok(rows.into_iter().map(Client::from_row).collect())
+    }
+
+    /// Let a client introspect the access tokens of these resources (`*`: of every
+    /// resource), replacing what it was allowed before (an operator action: the client
+    /// of a resource server that checks tokens by RFC 7662 introspection). Resources
+    /// are compared in canonical form. False when there is no such client.
+    pub async fn set_introspection(&self, client_id: &str, resources: &[String]) -> Result<bool> {
+        let mut canonical = Vec::new();
+        for r in resources {
+            if r == "*" {
+                canonical.push(r.clone());
+            } else {
+                canonical.push(super::resource::canonical(r).map_err(|e| invalid("invalid_resource", e.description))?);
+            }
+        }
+        let value = (!canonical.is_empty()).then(|| canonical.join(" "));
+        db!(&self.0.db, |pool| {
+            let n = sqlx::query("UPDATE kavach_oauth_client SET introspects = $1, updated_at = $2 WHERE client_id = $3")
+                .bind(value)
+                .bind(Ts::now())
+                .bind(client_id)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok(n > 0)
+        })
+    }
+
+    /// Delete dynamically registered clients that never completed a grant within
+    /// `unused_for` of registering (registrations abandoned half-way, or repeated).
+    pub async fn purge_unused(&self, unused_for: std::time::Duration) -> Result<u64> {
+        let cutoff = Ts::now().plus_secs(-(unused_for.as_secs() as i64));
+        db!(&self.0.db, |pool| {
+            Ok(sqlx::query("DELETE FROM kavach_oauth_client WHERE kind = $1 AND used_at IS NULL AND created_at < $2")
+                .bind(Origin::Dynamic.as_str())
+                .bind(cutoff)
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })
+    }
+
+    /// Record that a client completed a grant (once: later calls change nothing).
+    pub(crate) async fn mark_used(&self, client: &Client) -> Result<()> {
+        if client.used_at.is_some() {
+            return Ok(());
+        }
+        db!(&self.0.db, |pool| {
+            sqlx::query("UPDATE kavach_oauth_client SET used_at = $1 WHERE client_id = $2 AND used_at IS NULL")
+                .bind(Ts::now())
+                .bind(&client.client_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 
     /// Disable or re-enable a client (an admin action: it can no longer authenticate).

@@ -17,6 +17,28 @@ pub mod tokens;
 
 use std::time::Duration;
 
+/// Inside the open transaction `$tx`, end every OAuth grant of user `$user` at `$now`:
+/// the families (so their refresh tokens stop and their access tokens introspect as
+/// inactive), remembered consents, codes not yet redeemed and device authorizations
+/// approved but not yet collected. Evaluates to the number of families revoked.
+macro_rules! revoke_user_grants_in_tx {
+    ($tx:expr, $user:expr, $now:expr) => {{
+        let user: &str = $user;
+        let now: $crate::store::Ts = $now;
+        let families = sqlx::query("UPDATE kavach_oauth_family SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(user)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM kavach_oauth_consent WHERE user_id = $1").bind(user).execute(&mut *$tx).await?;
+        sqlx::query("DELETE FROM kavach_oauth_code WHERE user_id = $1 AND used_at IS NULL").bind(user).execute(&mut *$tx).await?;
+        sqlx::query("UPDATE kavach_oauth_device SET status = 'denied' WHERE user_id = $1 AND status = 'approved'").bind(user).execute(&mut *$tx).await?;
+        families
+    }};
+}
+pub(crate) use revoke_user_grants_in_tx;
+
 /// A protected resource (an MCP server, an API) tokens can be issued for. Its `uri`
 /// is what clients send as `resource` and what tokens carry as `aud`.
 #[derive(Clone, Debug)]
@@ -63,6 +85,12 @@ pub struct OAuthOptions {
     /// is answered `use_dpop_nonce` with a `DPoP-Nonce` header, which clients retry with.
     /// Limits the use of proofs made in advance by a stolen key. Default true.
     pub dpop_nonces: bool,
+    /// A dynamically registered client that has not completed a grant this long after
+    /// registering is deleted (abandoned or repeated registrations). Default 1 day.
+    pub unused_client_ttl: Duration,
+    /// Largest Client ID Metadata Document read, in bytes. Default 5120 (the draft
+    /// recommends 5 KB).
+    pub metadata_document_max_bytes: usize,
 }
 
 impl Default for OAuthOptions {
@@ -81,6 +109,8 @@ impl Default for OAuthOptions {
             metadata_documents: true,
             metadata_documents_insecure: false,
             dpop_nonces: true,
+            unused_client_ttl: Duration::from_secs(86400),
+            metadata_document_max_bytes: 5120,
         }
     }
 }

@@ -21,7 +21,9 @@ fn http_parts(uri: &str) -> Option<(&str, &str)> {
     } else {
         authority.find(':').map(|i| authority.split_at(i)).unwrap_or((authority, ""))
     };
-    let port_ok = port.is_empty() || port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    // A port is 1 to 65535, in digits only.
+    let port_ok = port.is_empty()
+        || port.strip_prefix(':').is_some_and(|p| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n)));
     (!host.is_empty() && !host.contains('@') && port_ok).then_some((host, path))
 }
 
@@ -39,6 +41,12 @@ pub fn matches(registered: &str, requested: &str) -> bool {
         (Some((rh, rp)), Some((qh, qp))) => loopback_host(rh) && rh == qh && rp == qp,
         _ => false,
     }
+}
+
+/// Is this (registrable) redirect URI one only a native app uses: an http loopback
+/// address or a private-use scheme (RFC 8252 §7.1, §7.3)?
+pub fn is_native_only(uri: &str) -> bool {
+    !matches!(scheme_of(uri).as_deref(), Some("https"))
 }
 
 /// Check a redirect URI offered at registration.
@@ -112,6 +120,17 @@ mod tests {
         }
         for evil in ["HTTP://evil.example/cb", "Http://evil.example/cb", "HTTPS:///cb"] {
             assert_eq!(check_registrable(evil).unwrap_err().error, "invalid_redirect_uri", "{evil}");
+        }
+    }
+
+    #[test]
+    fn rfc8252_loopback_ports_must_be_1_to_65535() {
+        for bad in ["http://127.0.0.1:0/cb", "http://127.0.0.1:65536/cb", "http://127.0.0.1:99999/cb", "http://localhost:000000080/cb", "http://[::1]:70000/cb"] {
+            assert!(check_registrable(bad).is_err(), "{bad}");
+            assert!(!matches("http://127.0.0.1/cb", bad) && !matches("http://localhost/cb", bad) && !matches("http://[::1]/cb", bad), "{bad}");
+        }
+        for ok in ["http://127.0.0.1:1/cb", "http://127.0.0.1:65535/cb", "http://[::1]:8080/cb"] {
+            assert!(check_registrable(ok).is_ok(), "{ok}");
         }
     }
 

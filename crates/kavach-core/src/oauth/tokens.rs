@@ -19,6 +19,9 @@ use crate::store::{BeginWrite, Ts};
 use crate::{Alg, Core, RequestContext, crypto, db, jwt};
 use serde_json::{Value, json};
 
+/// The description of a DPoP-bound access token presented as a Bearer token (answered
+/// with a `DPoP` challenge, RFC 9449 §7.1).
+pub const DPOP_BOUND_AS_BEARER: &str = "this token is DPoP-bound: present it with the DPoP scheme and a proof";
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const SUCCESSOR_CONTEXT: &str = "kavach-oauth-refresh-successor";
 
@@ -99,6 +102,12 @@ impl Tokens<'_> {
     /// `audience` is the endpoint's URL (accepted, like the issuer, as a client
     /// assertion's `aud`).
     pub async fn authenticate(&self, c: &Credentials, audience: &str) -> std::result::Result<Client, OAuthError> {
+        self.authenticate_known(c, audience, None).await
+    }
+
+    /// [`Self::authenticate`] with the client's row already read (`known`), so it is
+    /// not read again.
+    pub async fn authenticate_known(&self, c: &Credentials, audience: &str, known: Option<Client>) -> std::result::Result<Client, OAuthError> {
         let methods = [c.basic.is_some(), c.client_secret.is_some(), c.assertion.is_some()].iter().filter(|b| **b).count();
         if methods > 1 {
             return Err(err("invalid_request", "use exactly one client authentication method"));
@@ -108,7 +117,7 @@ impl Tokens<'_> {
             if c.basic.is_some() && c.client_id.as_deref().is_some_and(|f| f != id) {
                 return Err(err("invalid_request", "client_id in the form differs from the Basic credentials"));
             }
-            let client = self.0.clients().get(id).await.map_err(internal)?.filter(|c| !c.disabled).ok_or_else(bad)?;
+            let client = self.client_named(id, &known).await?.filter(|c| !c.disabled).ok_or_else(bad)?;
             if !matches!(client.auth_method(), "client_secret_basic" | "client_secret_post") || !client.secret_matches(secret) {
                 return Err(bad());
             }
@@ -118,26 +127,37 @@ impl Tokens<'_> {
             if c.assertion_type.as_deref() != Some(ASSERTION_TYPE) {
                 return Err(err("invalid_request", format!("client_assertion_type must be {ASSERTION_TYPE}")));
             }
-            return self.authenticate_assertion(assertion, c.client_id.as_deref(), audience).await;
+            let (_, unverified) = jwt::peek(assertion).ok_or_else(|| err("invalid_client", "client assertion refused: malformed"))?;
+            let iss = unverified.get("iss").and_then(Value::as_str).unwrap_or_default();
+            let client = self.client_named(iss, &known).await?;
+            return self.authenticate_assertion(assertion, c.client_id.as_deref(), audience, client).await;
         }
         let id = c.client_id.as_deref().ok_or_else(|| err("invalid_client", "client authentication is required"))?;
-        let client = self.0.clients().get(id).await.map_err(internal)?.filter(|c| !c.disabled).ok_or_else(bad)?;
+        let client = self.client_named(id, &known).await?.filter(|c| !c.disabled).ok_or_else(bad)?;
         if client.auth_method() != "none" {
             return Err(bad());
         }
         Ok(client)
     }
 
+    /// The client `id`: `known` when it is that one, otherwise read.
+    async fn client_named(&self, id: &str, known: &Option<Client>) -> std::result::Result<Option<Client>, OAuthError> {
+        match known {
+            Some(k) if k.client_id == id => Ok(Some(k.clone())),
+            _ => self.0.clients().get(id).await.map_err(internal),
+        }
+    }
+
     /// RFC 7523 `private_key_jwt`: a JWT signed by a key in the client's registered
     /// `jwks`, `iss` = `sub` = client_id, `aud` this server, short-lived, single use.
-    async fn authenticate_assertion(&self, assertion: &str, form_id: Option<&str>, audience: &str) -> std::result::Result<Client, OAuthError> {
+    async fn authenticate_assertion(&self, assertion: &str, form_id: Option<&str>, audience: &str, client: Option<Client>) -> std::result::Result<Client, OAuthError> {
         let bad = |why: &str| err("invalid_client", format!("client assertion refused: {why}"));
         let (_, unverified) = jwt::peek(assertion).ok_or_else(|| bad("malformed"))?;
         let id = unverified.get("iss").and_then(Value::as_str).ok_or_else(|| bad("no iss"))?;
         if form_id.is_some_and(|f| f != id) {
             return Err(bad("client_id differs from the assertion's issuer"));
         }
-        let client = self.0.clients().get(id).await.map_err(internal)?.filter(|c| !c.disabled).ok_or_else(|| bad("unknown client"))?;
+        let client = client.filter(|c| !c.disabled && c.client_id == id).ok_or_else(|| bad("unknown client"))?;
         if client.auth_method() != "private_key_jwt" {
             return Err(bad("the client is not registered for private_key_jwt"));
         }
@@ -164,7 +184,7 @@ impl Tokens<'_> {
     }
 
     /// Record a `jti` until `exp`; false if it was already recorded.
-    async fn remember_jti(&self, jti: &str, exp: i64) -> Result<bool> {
+    pub(crate) async fn remember_jti(&self, jti: &str, exp: i64) -> Result<bool> {
         db!(&self.0.db, |pool| {
             // A write on every DPoP or assertion request: queue for it like the others.
             let _turn = pool.write_turn().await;
@@ -216,7 +236,7 @@ impl Tokens<'_> {
             }
             "authorization_code" => self.authorization_code(client, form, jkt, ctx).await,
             "refresh_token" => self.refresh(client, form, jkt, ctx).await,
-            "client_credentials" => self.client_credentials(client, form, jkt).await,
+            "client_credentials" => self.client_credentials(client, form, jkt, ctx).await,
             super::device::GRANT => self.device_grant(client, form, jkt, ctx).await,
             other => Err(err("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
         }
@@ -263,7 +283,7 @@ impl Tokens<'_> {
         let scope = req.scope_string();
         let nf = NewFamily { id: &family_id, client_id: &client.client_id, user_id: &user_id, scope: &scope, resource: req.resource.as_deref(), auth_time, dpop_jkt: jkt };
         let claim = "UPDATE kavach_oauth_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL";
-        match self.redeem(client, claim, &hash, &nf, &user, &req.scope, req.nonce.as_deref()).await? {
+        match self.redeem(client, "authorization_code", claim, &hash, &nf, &user, &req.scope, req.nonce.as_deref(), ctx).await? {
             Some(body) => Ok(body),
             None => {
                 self.code_replayed(&family_id, &client.client_id, ctx).await?;
@@ -279,15 +299,18 @@ impl Tokens<'_> {
     pub(crate) async fn redeem(
         &self,
         client: &Client,
+        grant: &str,
         claim: &'static str,
         key: &str,
         nf: &NewFamily<'_>,
         user: &crate::User,
         scopes: &[String],
         nonce: Option<&str>,
+        ctx: &RequestContext,
     ) -> std::result::Result<Option<Value>, OAuthError> {
         let refresh = client.allows_grant("refresh_token").then(crypto::random_token);
-        if !self.start_family(claim, key, nf, refresh.as_deref()).await.map_err(internal)? {
+        let event = issued(client, grant, Some(nf.id), Some(nf.user_id), nf.scope, nf.resource, ctx).with("refresh_token", refresh.is_some());
+        if !self.start_family(client, claim, key, nf, refresh.as_deref(), event).await.map_err(internal)? {
             return Ok(None);
         }
         let auth_time = nf.auth_time.0 / 1000;
@@ -301,8 +324,9 @@ impl Tokens<'_> {
 
     /// In one transaction: claim the grant with `claim` (an UPDATE with `$1` = now and
     /// `$2` = `key` that must change exactly one row), create the family and its first
-    /// refresh token. False when the claim lost (already used).
-    pub(crate) async fn start_family(&self, claim: &'static str, key: &str, f: &NewFamily<'_>, refresh: Option<&str>) -> Result<bool> {
+    /// refresh token, record `event`, and note that the client completed a grant.
+    /// False when the claim lost (already used).
+    pub(crate) async fn start_family(&self, client: &Client, claim: &'static str, key: &str, f: &NewFamily<'_>, refresh: Option<&str>, event: Event) -> Result<bool> {
         let now = Ts::now();
         let expires = now.plus_secs(self.0.options.oauth.refresh_token_ttl.as_secs() as i64);
         db!(&self.0.db, |pool| {
@@ -333,6 +357,10 @@ impl Tokens<'_> {
                     .execute(&mut *tx)
                     .await?;
             }
+            if client.used_at.is_none() {
+                sqlx::query("UPDATE kavach_oauth_client SET used_at = $1 WHERE client_id = $2 AND used_at IS NULL").bind(now).bind(&client.client_id).execute(&mut *tx).await?;
+            }
+            audit::append_in_tx!(tx, event);
             tx.commit().await?;
             Ok(true)
         })
@@ -429,16 +457,14 @@ impl Tokens<'_> {
             // Kept (sealed) only for the public-client grace window; purged after it.
             let sealed = (!client.confidential).then(|| self.0.secrets.seal(successor.as_bytes(), SUCCESSOR_CONTEXT));
             // The UNIQUE parent_hash lets exactly one successor in.
+            let event = issued(client, "refresh_token", Some(&row.0), row.4.as_deref(), &scope, row.6.as_deref(), ctx);
             let won = self
                 .0
                 .rotations
-                .insert(super::rotation::Successor {
-                    token_hash: crypto::token_hash(&successor),
-                    family_id: row.0.clone(),
-                    created_at: now,
-                    parent_hash: hash.clone(),
-                    sealed,
-                })
+                .insert(
+                    super::rotation::Successor { token_hash: crypto::token_hash(&successor), family_id: row.0.clone(), created_at: now, parent_hash: hash.clone(), sealed },
+                    event,
+                )
                 .await
                 .map_err(internal)?;
             if won {
@@ -471,7 +497,7 @@ impl Tokens<'_> {
         self.respond(client, &fam, Some(&successor)).await
     }
 
-    async fn client_credentials(&self, client: &Client, form: &Params, jkt: Option<&str>) -> std::result::Result<Value, OAuthError> {
+    async fn client_credentials(&self, client: &Client, form: &Params, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
         if !client.confidential {
             return Err(err("unauthorized_client", "client_credentials needs a confidential client"));
         }
@@ -484,7 +510,11 @@ impl Tokens<'_> {
         }
         let Some(resource) = resource else { return Err(err("invalid_target", "client_credentials needs a resource (or scopes of one resource)")) };
         let fam = Family { id: None, user_id: None, auth_time: None, scope: scope.join(" "), resource: Some(&resource), jkt };
-        self.respond(client, &fam, None).await
+        let body = self.respond(client, &fam, None).await?;
+        let jti = jwt::peek(body["access_token"].as_str().unwrap_or_default()).and_then(|(_, c)| c.get("jti").cloned());
+        self.0.rotations.audit(issued(client, "client_credentials", None, None, &fam.scope, Some(&resource), ctx).with("jti", jti)).await.map_err(internal)?;
+        self.0.clients().mark_used(client).await.map_err(internal)?;
+        Ok(body)
     }
 
     pub(crate) async fn respond(&self, client: &Client, fam: &Family<'_>, refresh: Option<&str>) -> std::result::Result<Value, OAuthError> {
@@ -551,13 +581,15 @@ impl Tokens<'_> {
         let family = jti.split_once('.').map(|(f, _)| f);
         let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default();
         let issued = Ts(claims.get("iat").and_then(Value::as_i64).unwrap_or(0) * 1000);
-        // One round trip: not revoked by itself, its grant family (if any) alive, and its
-        // client still there, enabled, and not cut off since (client_credentials tokens
-        // have no family).
+        // One round trip: not revoked by itself; its grant family (if any) alive, and the
+        // family's user still there and not banned; and its client still there, enabled,
+        // and not cut off since (client_credentials tokens have no family and no user).
         let (revoked, family_alive, client_alive): (i64, i64, i64) = db!(&self.0.db, |pool| {
             sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM kavach_oauth_jti WHERE jti = $1), \
-                 (SELECT COUNT(*) FROM kavach_oauth_family WHERE id = $2 AND revoked_at IS NULL), \
+                 (SELECT COUNT(*) FROM kavach_oauth_family f LEFT JOIN kavach_user u ON u.id = f.user_id \
+                  WHERE f.id = $2 AND f.revoked_at IS NULL \
+                  AND (f.user_id IS NULL OR (u.id IS NOT NULL AND (u.banned = $4 OR (u.ban_expires IS NOT NULL AND u.ban_expires <= $6))))), \
                  (SELECT COUNT(*) FROM kavach_oauth_client WHERE client_id = $3 AND disabled = $4 AND (revoked_before IS NULL OR revoked_before < $5))",
             )
             .bind(format!("at:{jti}"))
@@ -565,6 +597,7 @@ impl Tokens<'_> {
             .bind(client_id)
             .bind(false)
             .bind(issued)
+            .bind(Ts::now())
             .fetch_one(pool)
             .await?
         });
@@ -603,12 +636,22 @@ impl Tokens<'_> {
     }
 
     /// RFC 7662, for an authenticated confidential client. Dead tokens get exactly
-    /// `{"active": false}`; refresh tokens are only described to their own client.
+    /// `{"active": false}`. An access token is described only to the resource server
+    /// it was issued for (a client an operator allowed to introspect its `aud`, see
+    /// [`super::clients::Clients::set_introspection`]) and to the client it was issued
+    /// to (which holds it and can read its claims anyway); to anyone else it is
+    /// `{"active": false}` (RFC 7662 §4). Refresh tokens are only described to their
+    /// own client.
     pub async fn introspect(&self, caller: &Client, token: &str) -> std::result::Result<Value, OAuthError> {
         if !caller.confidential {
             return Err(err("invalid_client", "introspection needs an authenticated confidential client"));
         }
         if let Some(at) = self.active(token).await.map_err(internal)? {
+            let aud = at.claims.get("aud").and_then(Value::as_str).unwrap_or_default();
+            let own = at.claims.get("client_id").and_then(Value::as_str) == Some(caller.client_id.as_str());
+            if !own && !caller.may_introspect(aud) {
+                return Ok(json!({ "active": false }));
+            }
             let token_type = if at.claims.contains_key("cnf") { "DPoP" } else { "Bearer" };
             let mut out = json!({ "active": true, "token_type": token_type });
             for k in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "cnf"] {
@@ -662,7 +705,7 @@ impl Tokens<'_> {
                     return Err(err("invalid_token", "the DPoP proof is not from the key the token is bound to"));
                 }
             }
-            (Some(_), None) => return Err(err("invalid_token", "this token is DPoP-bound: present it with the DPoP scheme and a proof")),
+            (Some(_), None) => return Err(err("invalid_token", DPOP_BOUND_AS_BEARER)),
             (None, Some(_)) => return Err(err("invalid_token", "this token is not DPoP-bound: present it as a Bearer token")),
         }
         let scopes: Vec<String> = at.scopes().into_iter().map(str::to_owned).collect();
@@ -700,6 +743,16 @@ impl Tokens<'_> {
         });
         self.purge_devices().await
     }
+}
+
+/// The `oauth.token.issued` audit event of a grant.
+fn issued(client: &Client, grant: &str, family: Option<&str>, user: Option<&str>, scope: &str, resource: Option<&str>, ctx: &RequestContext) -> Event {
+    Event::new("oauth.token.issued", user, ctx)
+        .with("client_id", &client.client_id)
+        .with("grant", grant)
+        .with("family", family)
+        .with("scope", scope)
+        .with("resource", resource)
 }
 
 /// The OpenID Connect claims a user's scopes release.

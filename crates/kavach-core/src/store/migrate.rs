@@ -35,6 +35,7 @@ migrations! {
     8, "dpop", "0008_dpop";
     9, "client jwks cache", "0009_client_jwks";
     10, "client token cutoff and indexes", "0010_client_cutoff_and_indexes";
+    11, "session origin, client use and introspection rights", "0011_review_hardening";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

@@ -5,7 +5,7 @@
 mod migrate;
 mod time;
 
-pub use self::time::Ts;
+pub use self::time::{ExactTs, Ts};
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
 
 use crate::error::{Error, Result};

@@ -105,6 +105,39 @@ impl<'r> Decode<'r, Postgres> for Ts {
     }
 }
 
+/// A stored time exactly as the database holds it, in microseconds: SQLite's integer
+/// milliseconds, or PostgreSQL's `timestamptz` with all its precision. For checks that
+/// must notice a change below the millisecond [`Ts`] reads (the audit chain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExactTs(pub i64);
+
+impl Type<Sqlite> for ExactTs {
+    fn type_info() -> SqliteTypeInfo {
+        <i64 as Type<Sqlite>>::type_info()
+    }
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <i64 as Type<Sqlite>>::compatible(ty)
+    }
+}
+impl<'r> Decode<'r, Sqlite> for ExactTs {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(ExactTs(<i64 as Decode<'r, Sqlite>>::decode(value)?.saturating_mul(1000)))
+    }
+}
+impl Type<Postgres> for ExactTs {
+    fn type_info() -> PgTypeInfo {
+        <OffsetDateTime as Type<Postgres>>::type_info()
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <OffsetDateTime as Type<Postgres>>::compatible(ty)
+    }
+}
+impl<'r> Decode<'r, Postgres> for ExactTs {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(ExactTs((<OffsetDateTime as Decode<'r, Postgres>>::decode(value)?.unix_timestamp_nanos() / 1000) as i64))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -209,11 +209,11 @@ dual!(change_password_revokes_every_session, options(), |t| {
     let s = t.core.auth().sign_up(sign_up("cp@example.com", PW), &ctx()).await.unwrap().session.unwrap();
     let other = t.core.auth().sign_in("cp@example.com", PW, &ctx()).await.unwrap().session;
     let user = t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.clone();
-    let e = t.core.auth().change_password(&s.session, &user, "not my password", "brand new passphrase", &ctx()).await.unwrap_err();
+    let e = t.core.auth().change_password(&s.session, &user, "not my password", "brand new passphrase", false, &ctx()).await.unwrap_err();
     assert_eq!(e.code, "INVALID_PASSWORD");
-    let e = t.core.auth().change_password(&s.session, &user, PW, "password", &ctx()).await.unwrap_err();
+    let e = t.core.auth().change_password(&s.session, &user, PW, "1qaz2wsx3edc4rfv", false, &ctx()).await.unwrap_err();
     assert_eq!(e.code, "PASSWORD_TOO_COMMON", "{e}");
-    let new = t.core.auth().change_password(&s.session, &user, PW, "brand new passphrase", &ctx()).await.unwrap();
+    let new = t.core.auth().change_password(&s.session, &user, PW, "brand new passphrase", false, &ctx()).await.unwrap().expect("a new session");
     assert!(t.core.auth().get_session(&s.token).await.unwrap().is_none());
     assert!(t.core.auth().get_session(&other.token).await.unwrap().is_none());
     assert!(t.core.auth().get_session(&new.token).await.unwrap().is_some());
@@ -366,7 +366,7 @@ dual!(users_admin_operations, options(), |t| {
     let a = t.core.users().create(mk("a@example.com"), &ctx()).await.unwrap();
     t.core.users().create(mk("b@example.com"), &ctx()).await.unwrap();
     assert_eq!(t.core.users().create(mk("A@example.com"), &ctx()).await.unwrap_err().code, "USER_ALREADY_EXISTS");
-    assert_eq!(t.core.users().create(NewUser { password: Some("password".into()), ..mk("c@example.com") }, &ctx()).await.unwrap_err().code, "PASSWORD_TOO_COMMON");
+    assert_eq!(t.core.users().create(NewUser { password: Some("1qaz2wsx3edc4rfv".into()), ..mk("c@example.com") }, &ctx()).await.unwrap_err().code, "PASSWORD_TOO_COMMON");
     assert_eq!(t.core.users().count().await.unwrap(), 2);
     assert_eq!(t.core.users().list(10, 0).await.unwrap().len(), 2);
     assert_eq!(t.core.users().list(1, 1).await.unwrap().len(), 1);
@@ -552,25 +552,31 @@ mod jwt_keys {
         let after = t.core.keys().sign(Alg::EdDSA, "JWT", &claims(60)).await.unwrap();
         assert_ne!(before.split('.').next(), after.split('.').next(), "a new kid signs");
         let set = jwks(&t).await;
-        assert_eq!(set["keys"].as_array().unwrap().len(), 2);
+        let eddsa = |set: &serde_json::Value| set["keys"].as_array().unwrap().iter().filter(|k| k["alg"] == "EdDSA").count();
+        assert_eq!(eddsa(&set), 2, "{set}");
         assert!(verify(&before, &set, 60).is_ok() && verify(&after, &set, 60).is_ok(), "no downtime for tokens in flight");
         tokio::time::sleep(Duration::from_millis(1100)).await;
         t.core.keys().purge().await.unwrap();
         // (the cache is per instance: a fresh core sees the current set)
         let fresh = harness::core_on(&t.url, options()).await;
         let set = serde_json::from_str::<serde_json::Value>(&fresh.core.keys().jwks().await.unwrap()).unwrap();
-        assert_eq!(set["keys"].as_array().unwrap().len(), 1, "the retired key is gone after its overlap");
+        assert_eq!(eddsa(&set), 1, "the retired key is gone after its overlap");
         assert_eq!(verify(&before, &set, 60).unwrap_err(), "unknown kid");
         // Scheduled rotation from two instances at once rotates once.
         let other = harness::core_on(&t.url, options()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
+        let keys_before = t.core.keys().list().await.unwrap();
+        let algs: std::collections::HashSet<_> = keys_before.iter().filter(|k| k.active).map(|k| k.alg.as_str()).collect();
         let (a, b) = tokio::join!(
             t.core.keys().rotate_if_older_than(Duration::from_millis(200), Duration::from_secs(3600)),
             other.core.keys().rotate_if_older_than(Duration::from_millis(200), Duration::from_secs(3600))
         );
-        assert_eq!(a.unwrap() as u8 + b.unwrap() as u8, 1, "exactly one instance rotated");
-        let active = t.core.keys().list().await.unwrap().into_iter().filter(|k| k.active).count();
-        assert_eq!(active, 1);
+        assert!(a.unwrap() || b.unwrap());
+        let after = t.core.keys().list().await.unwrap();
+        assert_eq!(after.len() - keys_before.len(), algs.len(), "each algorithm's key was rotated exactly once, across both instances");
+        for alg in &algs {
+            assert_eq!(after.iter().filter(|k| k.active && k.alg.as_str() == *alg).count(), 1, "{alg}");
+        }
     });
 }
 
@@ -599,7 +605,7 @@ mod oauth_clients {
 
     crate::dual!(mcp_10_registration_accepts_what_real_clients_send, options(), |t| {
         for body in recorded_bodies() {
-            let r = t.core.clients().register(&body, Origin::Dynamic).await.unwrap_or_else(|e| panic!("{body}: {e}"));
+            let r = t.core.clients().register(&body, Origin::Dynamic, &ctx()).await.unwrap_or_else(|e| panic!("{body}: {e}"));
             assert!(r.client_id.starts_with("kc_"));
             assert_eq!(r.metadata["client_id"], r.client_id);
             assert_eq!(r.metadata["response_types"], json!(["code"]), "defaults are echoed, never null");
@@ -615,7 +621,7 @@ mod oauth_clients {
             assert_eq!(stored.redirect_uris(), body["redirect_uris"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>());
         }
         // Omitted fields get RFC 7591's defaults.
-        let r = t.core.clients().register(&json!({ "redirect_uris": ["https://app.example/cb"] }), Origin::Operator).await.unwrap();
+        let r = t.core.clients().register(&json!({ "redirect_uris": ["https://app.example/cb"] }), Origin::Operator, &ctx()).await.unwrap();
         assert_eq!(r.metadata["grant_types"], json!(["authorization_code"]));
         assert_eq!(r.metadata["token_endpoint_auth_method"], "client_secret_basic");
         // Secrets and registration tokens are stored hashed only.
@@ -639,14 +645,14 @@ mod oauth_clients {
             (json!(["not", "an", "object"]), "invalid_client_metadata"),
         ];
         for (body, code) in cases {
-            let e = t.core.clients().register(&body, Origin::Dynamic).await.unwrap_err();
+            let e = t.core.clients().register(&body, Origin::Dynamic, &ctx()).await.unwrap_err();
             assert_eq!(e.code, code, "{body}");
         }
     });
 
     crate::dual!(rfc7592_management_with_the_registration_token, options(), |t| {
         let body = json!({ "client_name": "App", "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "client_secret_basic" });
-        let r = t.core.clients().register(&body, Origin::Dynamic).await.unwrap();
+        let r = t.core.clients().register(&body, Origin::Dynamic, &ctx()).await.unwrap();
         assert!(t.core.clients().check_registration_token(&r.client_id, &r.registration_access_token).await.unwrap());
         assert!(!t.core.clients().check_registration_token(&r.client_id, "kcr_wrong").await.unwrap());
         assert!(!t.core.clients().check_registration_token("kc_unknown", &r.registration_access_token).await.unwrap());
@@ -693,4 +699,227 @@ dual!(imported_provider_tokens_are_sealed_at_rest, options(), |t| {
     assert!(stored.starts_with("sealed:v1:") && !stored.contains("gho_live_token"), "{stored}");
     assert_eq!(t.core.secrets().open_field(&stored, "kavach_account:access_token:a1").as_deref(), Some("gho_live_token"));
     src.drop_db().await;
+});
+
+/// The better-auth transition switched on (with the given old secret).
+fn transition() -> kavach_core::Options {
+    let mut o = options();
+    o.better_auth = Some(kavach_core::external::BetterAuthCookies { secrets: vec!["the-better-auth-secret-0123456789".into()], ..Default::default() });
+    o
+}
+
+/// Insert a better-auth session as the seed's SQL copies it (plain token, origin left to its default).
+async fn copied_session(t: &harness::T, user_id: &str, token: &str) {
+    let now = kavach_core::store::Ts::now();
+    kavach_core::db!(&t.db, |pool| {
+        sqlx::query("INSERT INTO kavach_session (id, user_id, token, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
+            .bind(kavach_core::crypto::new_id())
+            .bind(user_id)
+            .bind(token)
+            .bind(now.plus_secs(3600))
+            .bind(now)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+}
+
+async fn session_count(t: &harness::T, user_id: &str) -> i64 {
+    kavach_core::db!(&t.db, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM kavach_session WHERE user_id = $1").bind(user_id).fetch_one(pool).await.unwrap())
+}
+
+// Finding 2: a stored value (the handle get-session and list-sessions show, or a row read
+// from the database) is never accepted as a credential, for copied and native rows alike.
+dual!(review_02_a_session_handle_or_stored_hash_is_never_a_credential, transition(), |t| {
+    let up = t.core.auth().sign_up(sign_up("handle@example.com", PW), &ctx()).await.unwrap();
+    let native = up.session.unwrap();
+    let plain = "BetterAuthPlainToken0123456789ab";
+    copied_session(&t, &up.user.id, plain).await;
+    let listed = t.core.auth().list_sessions(&up.user.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|s| s.token != plain), "a copied row's plain token is never shown: {listed:?}");
+    assert!(listed.iter().any(|s| s.token == kavach_core::crypto::token_hash(plain)));
+    let ext = t.core.external();
+    for handle in listed.iter().map(|s| s.token.clone()) {
+        assert!(ext.better_auth_session(&handle, &ctx()).await.unwrap().is_none(), "a handle presented as a better-auth token");
+        assert!(t.core.auth().get_session(&handle).await.unwrap().is_none(), "a handle presented as a Kavach token");
+    }
+    // Nothing was re-keyed: the real credentials still work.
+    assert!(t.core.auth().get_session(&native.token).await.unwrap().is_some(), "the native token still works");
+    assert!(ext.better_auth_session(plain, &ctx()).await.unwrap().is_some(), "the real better-auth token works");
+    // A handle revokes (as better-auth's revoke-session takes it), but only its own session.
+    let copied_handle = kavach_core::crypto::token_hash(plain);
+    let after: Vec<_> = t.core.auth().list_sessions(&up.user.id).await.unwrap();
+    let exchanged = after.iter().find(|s| s.token != native.session.token).unwrap().clone();
+    assert_ne!(exchanged.token, copied_handle, "exchanged: a Kavach session now");
+    assert!(t.core.auth().revoke_session(&up.user.id, &exchanged.token, &ctx()).await.unwrap());
+    assert!(ext.better_auth_session(plain, &ctx()).await.unwrap().is_none(), "revoked with it");
+    assert!(t.core.auth().get_session(&native.token).await.unwrap().is_some());
+});
+
+// Finding 5: one better-auth session becomes exactly one Kavach session, and signing out of
+// it ends the old cookie too.
+dual!(review_05_one_better_auth_session_becomes_exactly_one_kavach_session, transition(), |t| {
+    let up = t.core.auth().sign_up(sign_up("once@example.com", PW), &ctx()).await.unwrap();
+    t.core.auth().revoke_sessions(&up.user.id, &ctx()).await.unwrap();
+    let plain = "AnotherPlainBetterAuthToken01234";
+    copied_session(&t, &up.user.id, plain).await;
+    let mut tokens = std::collections::HashSet::new();
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let (token, c) = t.core.external().better_auth_session(plain, &ctx()).await.unwrap().expect("accepted");
+        tokens.insert(token);
+        ids.insert(c.data.session.id.clone());
+    }
+    assert_eq!((tokens.len(), ids.len()), (1, 1), "20 requests with the old cookie: one Kavach session");
+    assert_eq!(session_count(&t, &up.user.id).await, 1, "no session was added");
+    let token = tokens.into_iter().next().unwrap();
+    let s = t.core.auth().get_session(&token).await.unwrap().unwrap();
+    t.core.auth().sign_out(&s.data.session, &ctx()).await.unwrap();
+    assert!(t.core.external().better_auth_session(plain, &ctx()).await.unwrap().is_none(), "signing out ended the old cookie too");
+    assert_eq!(session_count(&t, &up.user.id).await, 0);
+    // Concurrent first presentations also make one.
+    let plain2 = "ConcurrentPlainBetterAuthToken01";
+    copied_session(&t, &up.user.id, plain2).await;
+    let (ext, c) = (t.core.external(), ctx());
+    let all = futures_util::future::join_all((0..8).map(|_| ext.better_auth_session(plain2, &c))).await;
+    let got: std::collections::HashSet<String> = all.into_iter().map(|r| r.unwrap().expect("every concurrent presentation is signed in").0).collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(session_count(&t, &up.user.id).await, 1);
+});
+
+// Finding 8: one normalisation (NFKC) for new passwords; old hashes verify either way and
+// are rehashed.
+dual!(review_08_a_password_set_in_nfc_signs_in_when_typed_in_nfd, options(), |t| {
+    use unicode_normalization::UnicodeNormalization;
+    let nfc = "Crème brûlée à la façon de Noël";
+    let nfd: String = nfc.nfd().collect();
+    t.core.auth().sign_up(sign_up("nfc@example.com", nfc), &ctx()).await.unwrap();
+    t.core.auth().sign_in("nfc@example.com", &nfd, &ctx()).await.expect("typed in NFD");
+    t.core.auth().sign_in("nfc@example.com", nfc, &ctx()).await.expect("typed in NFC");
+    // A hash made before normalisation (of the NFD form): verifies typed in NFC, then is rehashed.
+    let up = t.core.auth().sign_up(sign_up("old-nfd@example.com", PW), &ctx()).await.unwrap();
+    let old = kavach_core::password::hash_sync(&nfd);
+    kavach_core::db!(&t.db, |pool| {
+        sqlx::query("UPDATE kavach_account SET password = $1 WHERE user_id = $2").bind(&old).bind(&up.user.id).execute(pool).await.unwrap();
+    });
+    t.core.auth().sign_in("old-nfd@example.com", nfc, &ctx()).await.expect("an NFD-era hash accepts the NFC form");
+    let stored = scalar_text(&t.db, &format!("SELECT password FROM kavach_account WHERE user_id = '{}'", up.user.id)).await.unwrap();
+    assert_ne!(stored, old, "rehashed");
+    assert_eq!(kavach_core::password::verify_sync(&kavach_core::password::normalize(&nfd), &stored), kavach_core::password::Verified::Yes, "in NFKC");
+});
+
+// Finding 8: email addresses with invisible or bidirectional characters are refused.
+dual!(review_08_emails_with_invisible_or_bidi_characters_are_refused, options(), |t| {
+    for bad in ["adm\u{200B}in@example.com", "admin@example.com\u{202E}", "\u{2066}admin@example.com\u{2069}", "ad\u{FEFF}min@example.com"] {
+        assert_eq!(t.core.auth().sign_up(sign_up(bad, PW), &ctx()).await.unwrap_err().code, "INVALID_EMAIL", "{bad:?}");
+    }
+});
+
+// Finding 9: NIST SP 800-63B-4 at every place a password is set.
+dual!(review_09_predictable_passwords_are_refused_everywhere, options(), |t| {
+    let try_up = |email: &str, pw: &str| sign_up(email, pw);
+    for (email, pw, code) in [
+        ("nist1@example.com", "aaaaaaaa", "PASSWORD_TOO_SHORT"),
+        ("nist2@example.com", "kavach123", "PASSWORD_TOO_SHORT"),
+        ("nist3@example.com", "aaaaaaaaaaaaaaaa", "PASSWORD_TOO_PREDICTABLE"),
+        ("nist4@example.com", "          x        ", "PASSWORD_TOO_PREDICTABLE"),
+        ("nist5@example.com", "kavach123kavach123", "PASSWORD_TOO_PREDICTABLE"),
+        ("jonathan.winters@example.com", "jonathanwinters99", "PASSWORD_TOO_PREDICTABLE"),
+        ("nist7@example.com", "1qaz2wsx3edc4rfv", "PASSWORD_TOO_COMMON"),
+    ] {
+        let e = t.core.auth().sign_up(try_up(email, pw), &ctx()).await.unwrap_err();
+        assert_eq!(e.code, code, "{pw:?}: {}", e.message);
+    }
+    let up = t.core.auth().sign_up(sign_up("nist8@example.com", PW), &ctx()).await.unwrap();
+    let s = up.session.unwrap();
+    let e = t.core.auth().change_password(&s.session, &up.user, PW, "nist8nist8nist8nist8", false, &ctx()).await.unwrap_err();
+    assert_eq!(e.code, "PASSWORD_TOO_PREDICTABLE", "the email's own local part");
+    let e = t.core.users().create(kavach_core::NewUser { email: "n9@example.com".into(), password: Some("abcdefghijklmnop".into()), ..Default::default() }, &ctx()).await.unwrap_err();
+    assert_eq!(e.code, "PASSWORD_TOO_PREDICTABLE");
+});
+
+// Finding 7: every endpoint that sends mail counts messages per recipient address, whoever
+// asks and whether or not the address has an account.
+dual!(review_07_mail_to_one_address_is_limited_per_recipient, verifying(), |t| {
+    let (limit, ext) = (t.core.options().rate_limit.per_recipient.max, "victim@example.com");
+    t.core.auth().sign_up(sign_up(ext, PW), &ctx()).await.unwrap();
+    for _ in 1..limit {
+        t.core.auth().send_verification_email(ext, None).await.unwrap();
+    }
+    let e = t.core.auth().send_verification_email(ext, None).await.unwrap_err();
+    assert_eq!(e.code, "TOO_MANY_REQUESTS");
+    assert_eq!(t.core.auth().request_password_reset(ext, None, &ctx()).await.unwrap_err().code, "TOO_MANY_REQUESTS", "the same budget for every kind of mail");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(t.mail.count_to(ext) as u32, limit, "at most the limit reached the address");
+    // Unknown addresses count the same (the answer tells nothing about the account).
+    for _ in 0..limit {
+        t.core.auth().request_password_reset("nobody@example.com", None, &ctx()).await.unwrap();
+    }
+    assert_eq!(t.core.auth().send_verification_email("nobody@example.com", None).await.unwrap_err().code, "TOO_MANY_REQUESTS");
+});
+
+// Finding 7: the same work for a registered unverified address and an unknown one.
+dual!(review_07_send_verification_email_does_the_same_work_for_known_and_unknown_addresses, verifying(), |t| {
+    t.core.auth().sign_up(sign_up("unverified@example.com", PW), &ctx()).await.unwrap();
+    let rows = || async { scalar_text(&t.db, "SELECT CAST(COUNT(*) AS TEXT) FROM kavach_verification").await.unwrap().parse::<i64>().unwrap() };
+    let audit = || async { kavach_core::audit::page(&t.db, 0, 10_000).await.unwrap().len() };
+    let (r0, a0) = (rows().await, audit().await);
+    t.core.auth().send_verification_email("unverified@example.com", None).await.unwrap();
+    let (r1, a1) = (rows().await, audit().await);
+    t.core.auth().send_verification_email("unknown@example.com", None).await.unwrap();
+    let (r2, a2) = (rows().await, audit().await);
+    assert_eq!((r1 - r0, a1 - a0), (r2 - r1, a2 - a1), "one token row (dead on arrival for the unknown address) and the same audit writes");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(t.mail.count_to("unknown@example.com"), 0, "but no message to an address with no account");
+});
+
+// Finding 11: tampering that used to pass or crash the verifier.
+dual!(review_11_audit_verify_reports_a_deleted_head_and_sub_millisecond_edits, options(), |t| {
+    for i in 0..2 {
+        t.core.auth().sign_up(sign_up(&format!("tamper{i}@example.com"), PW), &ctx()).await.unwrap();
+    }
+    assert!(kavach_core::audit::verify(&t.db).await.unwrap().ok());
+    // An edit of created_at below what a millisecond reading shows (PostgreSQL keeps
+    // microseconds; SQLite stores milliseconds, so its smallest edit is one).
+    match &t.db {
+        kavach_core::store::Db::Postgres(_) => exec(&t.db, "UPDATE kavach_audit_event SET created_at = created_at + interval '7 microseconds' WHERE seq = 2").await,
+        kavach_core::store::Db::Sqlite(_) => exec(&t.db, "UPDATE kavach_audit_event SET created_at = created_at + 1 WHERE seq = 2").await,
+    }
+    let r = kavach_core::audit::verify(&t.db).await.unwrap();
+    assert!(r.problems.iter().any(|p| p.contains("record 2") && p.contains("edited")), "{:?}", r.problems);
+    exec(&t.db, "DELETE FROM kavach_audit_head").await;
+    let r = kavach_core::audit::verify(&t.db).await.expect("a missing head is a finding, not a failure");
+    assert!(!r.ok() && r.problems.iter().any(|p| p.contains("head row") && p.contains("deleted")), "{:?}", r.problems);
+});
+
+// Finding 6: PostgreSQL cannot store NUL in text; such input is a client error there too.
+dual!(review_06_text_with_nul_is_a_client_error_on_both_databases, options(), |t| {
+    for r in [t.core.users().get("a\u{0}b").await.map(|u| u.is_none()), t.core.clients().set_introspection("kc_\u{0}", &[]).await.map(|f| !f)] {
+        match r {
+            Ok(nothing) => assert!(nothing),
+            Err(e) => assert!(e.is_client_error() && e.code == "INVALID_TEXT", "{e}"),
+        }
+    }
+});
+
+// Finding 18: relying parties fetch the keys at start-up: the key set is never empty.
+dual!(review_18_the_key_set_has_every_advertised_algorithm_from_the_start, options(), |t| {
+    let set: serde_json::Value = serde_json::from_str(&t.core.keys().jwks().await.unwrap()).unwrap();
+    let algs: std::collections::BTreeSet<&str> = set["keys"].as_array().unwrap().iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    assert_eq!(algs, ["EdDSA", "RS256"].into_iter().collect(), "session and access tokens (EdDSA), ID tokens (RS256)");
+});
+
+// Finding 21: a burst of unknown key ids reloads the signing keys once.
+dual!(review_21_a_burst_of_unknown_key_ids_reloads_the_keys_once, options(), |t| {
+    t.core.keys().jwks().await.unwrap();
+    let before = t.core.keys().reads();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    use base64::Engine;
+    let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let forged: Vec<String> = (0..16).map(|i| format!("{}.{}.c2ln", b64(serde_json::json!({ "alg": "EdDSA", "kid": format!("unknown-{i}") })), b64(serde_json::json!({ "exp": 9999999999u64 })))).collect();
+    let keys = t.core.keys();
+    let results = futures_util::future::join_all(forged.iter().map(|tok| keys.verify(tok, 0))).await;
+    assert!(results.iter().all(|r| matches!(r, Ok(Err("unknown kid")))));
+    assert_eq!(t.core.keys().reads() - before, 1, "sixteen unknown key ids, one read of the key set");
 });

@@ -2,6 +2,7 @@
 //! `private_key_jwt`), on SQLite and PostgreSQL.
 
 use crate::dual;
+use crate::ctx;
 use crate::harness::options;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
@@ -23,7 +24,7 @@ dual!(rfc7523_private_key_jwt_client_authentication, options(), |t| {
     let key = Ed25519KeyPair::generate().unwrap();
     let jwk = json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(key.public_key().as_ref()) });
     let reg = t.core.clients().register(&json!({ "client_name": "Agent", "grant_types": ["client_credentials"],
-        "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [jwk.clone()] } }), Origin::Dynamic).await.unwrap();
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [jwk.clone()] } }), Origin::Dynamic, &ctx()).await.unwrap();
     let id = reg.client_id.clone();
     let issuer = t.core.options().issuer();
     let now = kavach_core::store::Ts::now().0 / 1000;
@@ -51,11 +52,11 @@ dual!(rfc7523_private_key_jwt_client_authentication, options(), |t| {
     // A jwks_uri instead of inline keys: an http(s) URL, not both, and its keys are used
     // once the HTTP layer has fetched them (until then: refused).
     let reg = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
-        "jwks_uri": "https://agent.example/jwks" }), Origin::Dynamic).await.unwrap();
+        "jwks_uri": "https://agent.example/jwks" }), Origin::Dynamic, &ctx()).await.unwrap();
     for bad in [json!({ "jwks_uri": "file:///etc/passwd" }), json!({ "jwks_uri": "https://agent.example/jwks", "jwks": { "keys": [] } })] {
         let mut m = json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt" });
         m.as_object_mut().unwrap().extend(bad.as_object().unwrap().clone());
-        assert_eq!(t.core.clients().register(&m, Origin::Dynamic).await.unwrap_err().code, "invalid_client_metadata", "{m}");
+        assert_eq!(t.core.clients().register(&m, Origin::Dynamic, &ctx()).await.unwrap_err().code, "invalid_client_metadata", "{m}");
     }
     let remote = reg.client_id.clone();
     let claims2 = |jti: &str| json!({ "iss": remote, "sub": remote, "aud": issuer, "exp": now + 60, "iat": now, "jti": jti });
@@ -83,22 +84,240 @@ fn form(pairs: &[(&str, &str)]) -> Form {
 /// Register a client (public unless `secret`), create a user, run one authorization
 /// code flow: the client, the user and the token response.
 async fn code_flow(t: &crate::harness::T, email: &str, confidential: bool) -> (kavach_core::oauth::clients::Client, kavach_core::User, serde_json::Value) {
-    use kavach_core::{NewUser, RequestContext};
-    let ctx = RequestContext::default();
-    let method = if confidential { "client_secret_basic" } else { "none" };
-    let reg = t.core.clients().register(&json!({ "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": method,
-        "grant_types": ["authorization_code", "refresh_token"] }), Origin::Dynamic).await.unwrap();
-    let client = t.core.clients().get(&reg.client_id).await.unwrap().unwrap();
-    let user = t.core.users().create(NewUser { email: email.into(), name: "U".into(), password: None, email_verified: true, image: None }, &ctx).await.unwrap();
-    let params = form(&[("response_type", "code"), ("client_id", reg.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
-        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256"), ("resource", "https://mcp.example.com/mcp")]);
-    let req = t.core.authorize().validate(&params).await.unwrap();
-    let url = t.core.authorize().approve(&req, &user, kavach_core::store::Ts::now().0 / 1000, false, &ctx).await.unwrap();
-    let code = url.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
-    let grant = form(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", "dBjftJeZ4CVP-mJ92K7dYoEkgMlN3Ks3P9h2nFE9hYo")]);
-    let tokens = t.core.tokens().grant(&client, &grant, None, &ctx).await.unwrap();
+    let client = new_client(t, confidential).await;
+    let user = new_user(t, email, None).await;
+    let tokens = grant_for(t, &client, &user).await;
     (client, user, tokens)
 }
+
+async fn new_client(t: &crate::harness::T, confidential: bool) -> kavach_core::oauth::clients::Client {
+    let method = if confidential { "client_secret_basic" } else { "none" };
+    let reg = t.core.clients().register(&json!({ "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": method,
+        "grant_types": ["authorization_code", "refresh_token"] }), Origin::Dynamic, &ctx()).await.unwrap();
+    t.core.clients().get(&reg.client_id).await.unwrap().unwrap()
+}
+
+async fn new_user(t: &crate::harness::T, email: &str, password: Option<&str>) -> kavach_core::User {
+    let nu = kavach_core::NewUser { email: email.into(), name: "U".into(), password: password.map(str::to_owned), email_verified: true, image: None };
+    t.core.users().create(nu, &ctx()).await.unwrap()
+}
+
+/// An approved authorization request's code (not redeemed).
+async fn code_for(t: &crate::harness::T, client: &kavach_core::oauth::clients::Client, user: &kavach_core::User) -> String {
+    let params = form(&[("response_type", "code"), ("client_id", client.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
+        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256"), ("resource", "https://mcp.example.com/mcp")]);
+    let req = t.core.authorize().validate(&params).await.unwrap();
+    let url = t.core.authorize().approve(&req, user, kavach_core::store::Ts::now().0 / 1000, false, &ctx()).await.unwrap();
+    url.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned()
+}
+
+async fn redeem(t: &crate::harness::T, client: &kavach_core::oauth::clients::Client, code: &str) -> Result<serde_json::Value, kavach_core::oauth::OAuthError> {
+    let grant = form(&[("grant_type", "authorization_code"), ("code", code), ("code_verifier", "dBjftJeZ4CVP-mJ92K7dYoEkgMlN3Ks3P9h2nFE9hYo")]);
+    t.core.tokens().grant(client, &grant, None, &ctx()).await
+}
+
+/// One authorization code flow for an existing client and user: the token response.
+async fn grant_for(t: &crate::harness::T, client: &kavach_core::oauth::clients::Client, user: &kavach_core::User) -> serde_json::Value {
+    let code = code_for(t, client, user).await;
+    redeem(t, client, &code).await.unwrap()
+}
+
+async fn refresh(t: &crate::harness::T, client: &kavach_core::oauth::clients::Client, rt: &str) -> Result<serde_json::Value, kavach_core::oauth::OAuthError> {
+    t.core.tokens().grant(client, &form(&[("grant_type", "refresh_token"), ("refresh_token", rt)]), None, &ctx()).await
+}
+
+// Finding 1: whoever took over an account keeps no API access once the owner resets the
+// password: every grant family, its refresh and access tokens, remembered consents and
+// codes not yet redeemed end with the reset.
+dual!(review_01_a_password_reset_revokes_every_oauth_grant_and_its_tokens, resourceful(), |t| {
+    let client = new_client(&t, true).await;
+    let user = new_user(&t, "victim@example.com", Some("the victim's old passphrase")).await;
+    let tok = grant_for(&t, &client, &user).await;
+    let pending = code_for(&t, &client, &user).await;
+    let (at, rt) = (tok["access_token"].as_str().unwrap(), tok["refresh_token"].as_str().unwrap());
+    assert!(t.core.tokens().active(at).await.unwrap().is_some());
+    t.core.auth().request_password_reset("victim@example.com", None, &ctx()).await.unwrap();
+    let token = crate::harness::reset_token(&t.mail.wait_for("victim@example.com", "Reset").await);
+    t.core.auth().reset_password(&token, "the owner's new passphrase", &ctx()).await.unwrap();
+    assert_eq!(refresh(&t, &client, rt).await.unwrap_err().error, "invalid_grant", "the refresh token died with the reset");
+    assert!(t.core.tokens().active(at).await.unwrap().is_none(), "its access token introspects as inactive");
+    assert_eq!(t.core.tokens().introspect(&client, at).await.unwrap(), json!({ "active": false }));
+    assert_eq!(redeem(&t, &client, &pending).await.unwrap_err().error, "invalid_grant", "a code issued before the reset is dead");
+    // New grants after the reset work.
+    let fresh = grant_for(&t, &client, &user).await;
+    assert!(t.core.tokens().active(fresh["access_token"].as_str().unwrap()).await.unwrap().is_some());
+});
+
+dual!(review_01_a_password_change_revokes_every_oauth_grant_unless_asked_to_keep_them, resourceful(), |t| {
+    let client = new_client(&t, false).await;
+    let pw = "the first passphrase here";
+    let user = new_user(&t, "changer@example.com", Some(pw)).await;
+    let signed = t.core.auth().sign_in("changer@example.com", pw, &ctx()).await.unwrap();
+    // Asked to keep other sessions: the grant survives.
+    let kept = grant_for(&t, &client, &user).await;
+    let none = t.core.auth().change_password(&signed.session.session, &user, pw, "the second passphrase here", true, &ctx()).await.unwrap();
+    assert!(none.is_none(), "no new session when the others are kept");
+    assert!(t.core.auth().get_session(&signed.session.token).await.unwrap().is_some());
+    assert!(refresh(&t, &client, kept["refresh_token"].as_str().unwrap()).await.is_ok(), "kept on request");
+    // By default everything ends.
+    let tok = grant_for(&t, &client, &user).await;
+    let new = t.core.auth().change_password(&signed.session.session, &user, "the second passphrase here", "the third passphrase here", false, &ctx()).await.unwrap();
+    assert!(new.is_some());
+    assert_eq!(refresh(&t, &client, tok["refresh_token"].as_str().unwrap()).await.unwrap_err().error, "invalid_grant");
+    assert!(t.core.tokens().active(tok["access_token"].as_str().unwrap()).await.unwrap().is_none());
+    assert!(t.core.auth().get_session(&signed.session.token).await.unwrap().is_none());
+});
+
+// Finding 3: introspection checks the user and the client in the same query as the family.
+dual!(review_03_banned_or_deleted_users_and_disabled_clients_tokens_introspect_inactive, resourceful(), |t| {
+    let (client, user, tok) = code_flow(&t, "intro@example.com", true).await;
+    let at = tok["access_token"].as_str().unwrap();
+    assert_eq!(t.core.tokens().introspect(&client, at).await.unwrap()["active"], true);
+    t.core.users().ban(&user.id, Some("abuse"), None, &ctx()).await.unwrap();
+    assert_eq!(t.core.tokens().introspect(&client, at).await.unwrap(), json!({ "active": false }), "banned");
+    let until = kavach_core::store::Ts::now().plus_secs(-1);
+    t.core.users().ban(&user.id, Some("over"), Some(until), &ctx()).await.unwrap();
+    let again = grant_for(&t, &client, &user).await;
+    let at2 = again["access_token"].as_str().unwrap();
+    assert_eq!(t.core.tokens().introspect(&client, at2).await.unwrap()["active"], true, "a ban that ended no longer counts");
+    t.core.users().delete(&user.id, &ctx()).await.unwrap();
+    assert_eq!(t.core.tokens().introspect(&client, at2).await.unwrap(), json!({ "active": false }), "deleted");
+    let (c2, _, tok2) = code_flow(&t, "intro2@example.com", true).await;
+    t.core.clients().set_disabled(&c2.client_id, true).await.unwrap();
+    assert!(t.core.tokens().active(tok2["access_token"].as_str().unwrap()).await.unwrap().is_none(), "disabled client");
+});
+
+// Finding 4: RFC 7662 §4: only the resource server a token was issued for (or a client an
+// operator allowed) learns about it; anyone else gets {"active": false}.
+dual!(review_04_rfc7662_introspection_answers_only_the_tokens_resource_server, resourceful(), |t| {
+    let t = &t;
+    let (client, _, tok) = code_flow(t, "aud@example.com", true).await;
+    let at = tok["access_token"].as_str().unwrap();
+    let machine = |name: &str| {
+        let body = json!({ "client_name": name, "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" });
+        async move {
+            let r = t.core.clients().register(&body, Origin::Operator, &ctx()).await.unwrap();
+            r.client_id
+        }
+    };
+    let bystander = machine("Bystander").await;
+    let rs = machine("MCP server").await;
+    let other_rs = machine("Other API").await;
+    let auditor = machine("Auditor").await;
+    t.core.clients().set_introspection(&rs, &["HTTPS://MCP.Example.com/mcp".into()]).await.unwrap();
+    t.core.clients().set_introspection(&other_rs, &["https://api.example.com".into()]).await.unwrap();
+    t.core.clients().set_introspection(&auditor, &["*".into()]).await.unwrap();
+    let ask = |id: String| async move { t.core.tokens().introspect(&t.core.clients().get(&id).await.unwrap().unwrap(), at).await.unwrap() };
+    assert_eq!(ask(bystander.clone()).await, json!({ "active": false }), "another confidential client learns nothing");
+    assert_eq!(ask(other_rs).await, json!({ "active": false }), "another resource server learns nothing");
+    let seen = ask(rs.clone()).await;
+    assert_eq!((seen["active"].clone(), seen["aud"].clone()), (json!(true), json!("https://mcp.example.com/mcp")), "the token's own resource server (canonical match)");
+    assert_eq!(ask(auditor).await["active"], true, "a client the operator allowed for every resource");
+    assert_eq!(t.core.tokens().introspect(&client, at).await.unwrap()["active"], true, "the client the token was issued to");
+    assert_eq!(t.core.clients().get(&rs).await.unwrap().unwrap().introspects, vec!["https://mcp.example.com/mcp".to_owned()]);
+    t.core.clients().set_introspection(&rs, &[]).await.unwrap();
+    assert_eq!(ask(rs).await, json!({ "active": false }), "the right can be withdrawn");
+    assert!(!t.core.clients().set_introspection("kc_nobody", &["*".into()]).await.unwrap());
+});
+
+// Finding 10: loopback and custom-scheme redirects belong to native clients.
+dual!(review_10_native_redirects_only_for_native_clients_and_ports_in_range, resourceful(), |t| {
+    let t = &t;
+    let reg = |body: serde_json::Value| async move { t.core.clients().register(&body, Origin::Dynamic, &ctx()).await };
+    // A web application that authenticates gets https only.
+    for bad in [json!({ "application_type": "web", "redirect_uris": ["http://127.0.0.1/cb"] }),
+        json!({ "application_type": "web", "redirect_uris": ["com.example.app:/cb"], "token_endpoint_auth_method": "client_secret_post" }),
+        json!({ "application_type": "web", "redirect_uris": ["https://app.example/cb", "http://localhost:8080/cb"] })] {
+        assert_eq!(reg(bad.clone()).await.unwrap_err().code, "invalid_redirect_uri", "{bad}");
+    }
+    // Registered like a native app: recorded and answered as one, whatever it declared.
+    for (body, why) in [
+        (json!({ "redirect_uris": ["http://127.0.0.1:9400/callback"], "token_endpoint_auth_method": "none" }), "no application_type (MCP SDK v1)"),
+        (json!({ "application_type": "web", "token_endpoint_auth_method": "none", "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback", "https://cursor.com/cb"] }), "Cursor"),
+        (json!({ "token_endpoint_auth_method": "none", "redirect_uris": ["https://vscode.dev/redirect", "http://127.0.0.1/"] }), "VS Code"),
+        (json!({ "application_type": "native", "redirect_uris": ["http://127.0.0.1:9400/callback"] }), "declared native, with a secret (oauth4webapi)"),
+    ] {
+        let r = reg(body).await.unwrap_or_else(|e| panic!("{why}: {e}"));
+        assert_eq!(r.metadata["application_type"], "native", "{why}");
+    }
+    let web = reg(json!({ "redirect_uris": ["https://app.example/cb"] })).await.unwrap();
+    assert_eq!(web.metadata["application_type"], "web");
+    for bad in ["http://127.0.0.1:0/cb", "http://127.0.0.1:65536/cb", "http://localhost:99999/cb"] {
+        assert_eq!(reg(json!({ "application_type": "native", "redirect_uris": [bad] })).await.unwrap_err().code, "invalid_redirect_uri", "{bad}");
+    }
+});
+
+dual!(review_10_a_request_object_is_refused_not_ignored, resourceful(), |t| {
+    let client = new_client(&t, false).await;
+    let params = form(&[("response_type", "code"), ("client_id", client.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
+        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256"), ("request", "eyJhbGciOiJub25lIn0.e30.")]);
+    match t.core.authorize().validate(&params).await {
+        Err(kavach_core::oauth::authorize::Refusal::Redirect { error, .. }) => assert_eq!(error.error, "request_not_supported"),
+        other => panic!("{other:?}"),
+    }
+});
+
+dual!(review_10_a_consent_form_is_used_once, resourceful(), |t| {
+    let client = new_client(&t, false).await;
+    let params = form(&[("response_type", "code"), ("client_id", client.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
+        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256")]);
+    let flow = t.core.authorize().seal(&t.core.authorize().validate(&params).await.unwrap());
+    assert!(t.core.authorize().consume_form(&flow).await.unwrap());
+    assert!(!t.core.authorize().consume_form(&flow).await.unwrap(), "the same posted form a second time");
+});
+
+// Finding 13: RFC 7591 §2: grant types Kavach does not support are dropped (claude.ai's
+// metadata document lists jwt-bearer); a body with none left is refused.
+dual!(review_13_unsupported_grant_types_are_dropped_not_fatal, resourceful(), |t| {
+    let jwt_bearer = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+    let r = t.core.clients().register(&json!({ "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"], "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token", jwt_bearer] }), Origin::Dynamic, &ctx()).await.unwrap();
+    assert_eq!(r.metadata["grant_types"], json!(["authorization_code", "refresh_token"]), "the accepted list is returned");
+    let e = t.core.clients().register(&json!({ "redirect_uris": ["https://a.example/cb"], "grant_types": [jwt_bearer] }), Origin::Dynamic, &ctx()).await.unwrap_err();
+    assert_eq!(e.code, "invalid_client_metadata");
+    let url = "https://claude.ai/oauth/mcp-oauth-client-metadata";
+    let doc = json!({ "client_id": url, "client_name": "Claude", "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+        "grant_types": ["authorization_code", "refresh_token", jwt_bearer], "response_types": ["code"], "token_endpoint_auth_method": "none" });
+    let meta = kavach_core::oauth::clients::check_document(url, &doc).unwrap();
+    assert_eq!(meta["grant_types"], json!(["authorization_code", "refresh_token"]));
+});
+
+// Finding 15: dynamic registrations that never complete a grant expire.
+dual!(review_15_unused_dynamic_clients_are_purged, resourceful(), |t| {
+    let unused = new_client(&t, false).await;
+    let (used, _, _) = code_flow(&t, "used@example.com", false).await;
+    let operator = t.core.clients().register(&json!({ "redirect_uris": ["https://op.example/cb"] }), Origin::Operator, &ctx()).await.unwrap();
+    assert!(t.core.clients().get(&used.client_id).await.unwrap().unwrap().used_at.is_some(), "a completed grant marks the client used");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(t.core.clients().purge_unused(std::time::Duration::ZERO).await.unwrap(), 1);
+    assert!(t.core.clients().get(&unused.client_id).await.unwrap().is_none(), "never used: gone");
+    assert!(t.core.clients().get(&used.client_id).await.unwrap().is_some(), "used: kept");
+    assert!(t.core.clients().get(&operator.client_id).await.unwrap().is_some(), "operator clients are never purged");
+});
+
+// Finding 11: the audit log records registrations, token issuance (every grant), refused
+// consent, and the resource a consent was for.
+dual!(review_11_issuance_refused_consent_and_registration_are_audited, resourceful(), |t| {
+    let (client, user, tok) = code_flow(&t, "audited@example.com", false).await;
+    refresh(&t, &client, tok["refresh_token"].as_str().unwrap()).await.unwrap();
+    let machine = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" }), Origin::Operator, &ctx()).await.unwrap();
+    let machine = t.core.clients().get(&machine.client_id).await.unwrap().unwrap();
+    t.core.tokens().grant(&machine, &form(&[("grant_type", "client_credentials"), ("resource", "https://mcp.example.com/mcp")]), None, &ctx()).await.unwrap();
+    let params = form(&[("response_type", "code"), ("client_id", client.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
+        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256"), ("resource", "https://mcp.example.com/mcp")]);
+    let req = t.core.authorize().validate(&params).await.unwrap();
+    let back = t.core.authorize().deny(&req, &user, &ctx()).await.unwrap();
+    assert!(back.contains("error=access_denied"));
+    let records = kavach_core::audit::page(&t.db, 0, 1000).await.unwrap();
+    let of = |kind: &str| records.iter().filter(|r| r.kind == kind).map(|r| serde_json::from_str::<serde_json::Value>(&r.data).unwrap()).collect::<Vec<_>>();
+    assert_eq!(of("oauth.client.registered").len(), 2);
+    let grants: Vec<String> = of("oauth.token.issued").iter().map(|d| d["grant"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(grants, ["authorization_code", "refresh_token", "client_credentials"]);
+    assert!(of("oauth.token.issued").iter().all(|d| d["resource"] == "https://mcp.example.com/mcp"));
+    assert_eq!(of("oauth.consent.granted")[0]["resource"], "https://mcp.example.com/mcp");
+    assert_eq!(of("oauth.consent.denied")[0]["client_id"], json!(client.client_id));
+    assert!(kavach_core::audit::verify(&t.db).await.unwrap().ok(), "grouped appends keep the chain intact");
+});
 
 dual!(refresh_refused_for_banned_and_deleted_users, resourceful(), |t| {
     let ctx = kavach_core::RequestContext::default();
@@ -178,10 +397,10 @@ dual!(concurrent_rotations_of_different_grants_each_get_their_own_successor, res
 
 dual!(a_key_made_on_another_instance_verifies_without_waiting_for_the_cache, options(), |t| {
     let other = crate::harness::core_on(&t.url, options()).await;
-    let _ = other.core.keys().jwks().await.unwrap(); // the other instance caches the key set (no key yet)
+    let _ = other.core.tokens().active("a.b.c").await.unwrap(); // the other instance caches the key set (no key yet)
     let now = kavach_core::store::Ts::now().0 / 1000;
     // A token as the token endpoint makes them: for a registered client (introspection checks it).
-    let reg = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" }), Origin::Operator).await.unwrap();
+    let reg = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" }), Origin::Operator, &ctx()).await.unwrap();
     let claims = json!({ "iss": t.core.options().issuer(), "sub": "u", "aud": "x", "client_id": reg.client_id, "iat": now, "exp": now + 60, "jti": "j" });
     let token = t.core.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;

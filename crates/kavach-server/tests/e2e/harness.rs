@@ -13,6 +13,8 @@ pub struct Server {
     pub addr: String,
     pub api: String,
     pub dir: PathBuf,
+    /// What the server wrote to stderr (its log), when started with [`Server::start_capturing`].
+    pub log: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 pub struct Db {
@@ -70,6 +72,15 @@ impl Server {
     }
 
     pub fn start_in(dir: PathBuf, db_url: &str, env: &[(&str, &str)]) -> Server {
+        Self::start_with(dir, db_url, env, false)
+    }
+
+    /// Like [`Server::start`], keeping the server's log lines in [`Server::log`].
+    pub fn start_capturing(db_url: &str, env: &[(&str, &str)]) -> Server {
+        Self::start_with(temp_dir(), db_url, env, true)
+    }
+
+    fn start_with(dir: PathBuf, db_url: &str, env: &[(&str, &str)], capture: bool) -> Server {
         let mut env: Vec<(&str, &str)> = env.to_vec();
         if !db_url.is_empty() {
             env.push(("KAVACH_DATABASE_URL", db_url));
@@ -81,9 +92,19 @@ impl Server {
         let mut child = command(&dir, &env)
             .args(["serve", "--listen", listen])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture { Stdio::piped() } else { Stdio::inherit() })
             .spawn()
             .expect("start kavach");
+        let log = child.stderr.take().map(|stderr| {
+            let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sink = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+            lines
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -103,7 +124,7 @@ impl Server {
             for _ in lines {}
         });
         let (addr, api) = rx.recv_timeout(Duration::from_secs(30)).expect("kavach did not print its address");
-        Server { child, addr: addr.unwrap(), api: api.unwrap(), dir }
+        Server { child, addr: addr.unwrap(), api: api.unwrap(), dir, log }
     }
 
     /// API URL on 127.0.0.1 (the printed one uses the configured base URL).

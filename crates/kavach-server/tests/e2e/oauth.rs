@@ -589,7 +589,7 @@ dual!(cli_clients_create_disable_delete, |db| {
     assert_eq!(code, 0, "{out}");
     let field = |k: &str| out.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_owned();
     let (id, secret) = (field("client_id:"), field("client_secret:"));
-    let (code, out) = cli(&["clients", "create", "--name", "Introspector", "--grant", "client_credentials"]);
+    let (code, out) = cli(&["clients", "create", "--name", "Introspector", "--grant", "client_credentials", "--introspect", RESOURCE]);
     assert_eq!(code, 0, "{out}");
     let field = |k: &str| out.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_owned();
     let introspector = (field("client_id:"), field("client_secret:"));
@@ -603,6 +603,17 @@ dual!(cli_clients_create_disable_delete, |db| {
     assert!(list.contains(&id) && list.contains("Backend job") && list.contains("operator"), "{list}");
     let machine_token = t["access_token"].as_str().unwrap().to_owned();
     assert_eq!(a.introspect(who, &machine_token).await["active"], true);
+    // Review 4: only the token's resource server (or its own client) learns about it.
+    let (code, out) = cli(&["clients", "create", "--name", "Bystander", "--grant", "client_credentials"]);
+    assert_eq!(code, 0, "{out}");
+    let field = |k: &str| out.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_owned();
+    let bystander = (field("client_id:"), field("client_secret:"));
+    assert_eq!(a.introspect((&bystander.0, &bystander.1), &machine_token).await, json!({ "active": false }), "RFC 7662 §4");
+    let (code, out) = cli(&["clients", "introspect", &bystander.0, "--resource", RESOURCE]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(a.introspect((&bystander.0, &bystander.1), &machine_token).await["active"], true, "allowed by the operator");
+    let (_, shown) = cli(&["clients", "show", &bystander.0]);
+    assert!(shown.contains(RESOURCE), "{shown}");
     // client_credentials tokens belong to no grant family: the client itself cuts them off.
     assert_eq!(cli(&["clients", "disable", &id]).0, 0);
     let (status, e) = a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&id, &secret))).await;
@@ -650,6 +661,10 @@ dual!(mcp_09_metadata_documents_checked_cached_and_used, |db| {
         d.to_string()
     };
     let (good, mismatch, secret) = (doc("/good.json", json!({})), doc("/other.json", json!({})), doc("/secret.json", json!({ "token_endpoint_auth_method": "client_secret_basic" })));
+    // claude.ai's document lists a grant Kavach does not support, and a name may carry
+    // bidirectional controls.
+    let claude = doc("/claude.json", json!({ "client_name": "Cla\u{202E}ude\u{200B}", "grant_types": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"] }));
+    let six_kb = doc("/6kb.json", json!({ "client_uri": format!("https://x.example/{}", "p".repeat(6 * 1024)) }));
     let h = hits.clone();
     use axum::response::IntoResponse;
     let app = axum::Router::new()
@@ -662,10 +677,12 @@ dual!(mcp_09_metadata_documents_checked_cached_and_used, |db| {
         .route("/secret.json", axum::routing::get(move || { let b = secret.clone(); async move { b } }))
         .route("/redirect.json", axum::routing::get(|| async { (axum::http::StatusCode::FOUND, [("location", "/good.json")]).into_response() }))
         .route("/notjson.json", axum::routing::get(|| async { "hello" }))
+        .route("/claude.json", axum::routing::get(move || { let b = claude.clone(); async move { b } }))
+        .route("/6kb.json", axum::routing::get(move || { let b = six_kb.clone(); async move { b } }))
         .route("/big.json", axum::routing::get(|| async { format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024)) }));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let a = As::start(db, RESOURCE, "metadata_documents_insecure = true").await;
-    for bad in ["/mismatch.json", "/secret.json", "/redirect.json", "/notjson.json", "/big.json", "/missing.json"] {
+    for bad in ["/mismatch.json", "/secret.json", "/redirect.json", "/notjson.json", "/big.json", "/6kb.json", "/missing.json"] {
         let r = a.authorize(&a.authorize_url(&format!("{origin}{bad}"), &[]), Some(&a.cookie)).await;
         assert_eq!(r.status(), 400, "{bad}");
         assert!(r.headers().get("location").is_none(), "{bad}: never redirected");
@@ -682,6 +699,89 @@ dual!(mcp_09_metadata_documents_checked_cached_and_used, |db| {
     assert_eq!(status, 200, "{t}");
     assert_eq!(claims(t["access_token"].as_str().unwrap()).1["client_id"], id.as_str());
     assert_eq!(hits.load(Ordering::SeqCst), 1, "max-age=60: fetched once across the authorizations and the token request");
+    // Review 13 and 14: a document listing jwt-bearer is accepted (the grant is dropped); the
+    // consent page shows where the description came from, and the name without its
+    // bidirectional controls.
+    let claude = format!("{origin}/claude.json");
+    let page = a.authorize(&a.authorize_url(&claude, &[]), Some(&a.cookie)).await;
+    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+    let html = page.text().await.unwrap();
+    let host = origin.trim_start_matches("http://");
+    assert!(html.contains(&format!("describes itself from <strong>{host}</strong>")), "{html}");
+    assert!(html.contains("<strong>Claude</strong> wants to access") && !html.contains('\u{202E}'), "{html}");
+});
+
+// Review 16: an http:// metadata document URL is told why it is refused.
+dual!(review_16_an_http_metadata_document_url_is_told_to_use_https, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let r = a.authorize(&a.authorize_url("http://client.example/oauth/metadata.json", &[]), Some(&a.cookie)).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("must use https"));
+    let r = client().post(a.s.url("/oauth2/token")).form_of(&[("grant_type", "authorization_code"), ("code", "x"), ("client_id", "http://client.example/m.json")]).send().await.unwrap();
+    let (status, e) = json(r).await;
+    assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")));
+    assert!(e["error_description"].as_str().unwrap().contains("must use https"), "{e}");
+});
+
+// Review 10: a posted consent form gives one code; replayed, it gives none.
+dual!(review_10_a_posted_consent_form_cannot_be_replayed, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let id = a.public_client().await;
+    let page = a.authorize(&a.authorize_url(&id, &[]), Some(&a.cookie)).await;
+    let html = page.text().await.unwrap();
+    let field = |n: &str| {
+        let start = html.find(&format!("name=\"{n}\" value=\"")).unwrap() + n.len() + 15;
+        html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&")
+    };
+    let post = || {
+        client()
+            .post(a.s.url("/oauth2/consent"))
+            .header("cookie", &a.cookie)
+            .header("origin", a.s.origin())
+            .form_of(&[("flow", field("flow")), ("csrf", field("csrf")), ("decision", "approve".to_owned())])
+            .send()
+    };
+    let first = post().await.unwrap();
+    assert_eq!(first.status(), 303);
+    assert!(callback(&first).contains_key("code"));
+    let again = post().await.unwrap();
+    assert_eq!(again.status(), 400, "the replayed form gets no second code");
+    assert!(again.headers().get("location").is_none());
+});
+
+// Review 12: RFC 6750 §3 / RFC 9449 §7.1 challenges at userinfo.
+dual!(review_12_userinfo_challenges_are_well_formed, |db| {
+    let a = As::start(db, RESOURCE, "").await;
+    let www = |r: &reqwest::Response| r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let r = client().get(a.s.url("/oauth2/userinfo")).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), www(&r)), (401, "Bearer".to_owned()));
+    let r = client().get(a.s.url("/oauth2/userinfo")).bearer_auth("not-a-token").send().await.unwrap();
+    let c = www(&r);
+    assert!(c.starts_with("Bearer error=\"invalid_token\", error_description=\""), "no comma after the scheme: {c}");
+    // A DPoP-bound token presented as Bearer is told to use the DPoP scheme.
+    let id = a.public_client().await;
+    let q = a.code(&id, &[("scope", "openid mcp:tools")]).await;
+    let key = aws_lc_rs::signature::Ed25519KeyPair::generate().unwrap();
+    let token_url = a.s.url("/oauth2/token");
+    let mut nonce: Option<String> = None;
+    let mut bound = Value::Null;
+    for _ in 0..2 {
+        let proof = dpop_proof(&key, "POST", &token_url, None, nonce.as_deref());
+        let r = client().post(&token_url).header("dpop", proof).form_of(&[("grant_type", "authorization_code"), ("code", q["code"].as_str()),
+            ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT), ("client_id", id.as_str())]).send().await.unwrap();
+        nonce = r.headers().get("dpop-nonce").map(|v| v.to_str().unwrap().to_owned());
+        let (status, body) = json(r).await;
+        if status == 200 {
+            bound = body;
+            break;
+        }
+        assert_eq!(body["error"], "use_dpop_nonce", "{body}");
+    }
+    assert_eq!(bound["token_type"], "DPoP", "{bound}");
+    let r = client().get(a.s.url("/oauth2/userinfo")).bearer_auth(bound["access_token"].as_str().unwrap()).send().await.unwrap();
+    let c = www(&r);
+    assert_eq!(r.status(), 401);
+    assert!(c.starts_with("DPoP algs=\"") && c.contains(", error=\"invalid_token\", error_description=\""), "{c}");
 });
 
 dual!(rfc8628_device_authorization_grant, |db| {

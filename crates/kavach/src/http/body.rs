@@ -59,8 +59,31 @@ fn too_large() -> ApiError {
     client_error(Kind::PayloadTooLarge, "BODY_TOO_LARGE", format!("The body is larger than {MAX_BODY} bytes"))
 }
 
-/// Parse JSON, telling syntax errors from shape errors.
+/// Does this JSON text hold a NUL character in a string or a key (`\u0000`)? A quick
+/// scan first; only a text that has the escape somewhere is parsed to be sure.
+pub fn json_has_nul(bytes: &[u8]) -> bool {
+    fn walk(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(a) => a.iter().any(walk),
+            serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || walk(v)),
+            _ => false,
+        }
+    }
+    bytes.contains(&0) || (bytes.windows(6).any(|w| w == b"\\u0000") && serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| walk(&v)))
+}
+
+/// The answer to text holding a NUL character (which no field accepts).
+pub fn nul_refused() -> ApiError {
+    client_error(Kind::BadRequest, "INVALID_TEXT", "Text must not contain NUL characters")
+}
+
+/// Parse JSON, telling syntax errors from shape errors. Text holding NUL characters
+/// is refused.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if json_has_nul(bytes) {
+        return Err(nul_refused());
+    }
     let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes };
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
@@ -94,7 +117,8 @@ fn serde_urlencoded_from<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
         .map_err(|e| client_error(Kind::BadRequest, "VALIDATION_ERROR", e.to_string()))
 }
 
-/// Decode `%XX` (and `+` as a space in form bodies).
+/// Decode `%XX` (and `+` as a space in form bodies). A NUL character (`%00`) is refused:
+/// no field accepts one.
 pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ApiError> {
     let bad = || client_error(Kind::BadRequest, "INVALID_ENCODING", "Malformed percent-encoding");
     let b = s.as_bytes();
@@ -106,9 +130,14 @@ pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ApiError> 
             b'%' => {
                 let hex = b.get(i + 1..i + 3).ok_or_else(bad)?;
                 let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+                let byte = u8::from_str_radix(hex, 16).map_err(|_| bad())?;
+                if byte == 0 {
+                    return Err(nul_refused());
+                }
+                out.push(byte);
                 i += 2;
             }
+            0 => return Err(nul_refused()),
             c => out.push(c),
         }
         i += 1;

@@ -7,12 +7,14 @@ pub mod cookies;
 pub mod error;
 pub mod guard;
 pub mod guarded;
+pub mod log;
 pub mod metrics;
 pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod routes;
+pub mod session;
 pub mod templates;
 
 use crate::Kavach;
@@ -186,67 +188,36 @@ async fn api_middleware(State(k): State<Kavach>, req: Request, next: Next) -> Re
         _ => "OTHER",
     };
     let route = route_of(req.uri().path());
-    let resp = match guard::origin_check(&k, route, &req) {
-        Some(refused) => refused,
-        None => match guard::rate_limit(&k, route, client_ip::client_ip(client_ip::peer_of(req.extensions()), req.headers(), k.trusted_proxies())).await {
-            Some(refused) => refused,
-            // Machine endpoints never read the session: no session lookup for their
-            // Bearer/Basic credentials (registration tokens, access tokens).
-            None if SESSIONLESS_ROUTES.contains(&route) => next.run(req).await,
-            None => with_session(&k, req, next).await,
-        },
-    };
+    let resp = log::logged(route, req, |req| guarded(&k, route, req, next)).await;
     k.metrics().record(method, route, resp.status().as_u16(), start.elapsed());
     resp
 }
 
-async fn with_session(k: &Kavach, mut req: Request, next: Next) -> Response {
-    let mut renew: Option<String> = None;
-    let mut clear = false;
-    let mut found = false;
-    if let Some(p) = cookies::presented_token(k, req.headers()) {
-        let authentic = || p.authentic(k);
-        let (token, source) = (p.token.clone(), p.source);
-        match k.auth().get_session_with(&token, p.signature.as_deref(), authentic).await {
-            Ok(Some(c)) => {
-                if c.renewed && source == cookies::Source::Cookie {
-                    renew = Some(token.clone());
-                }
-                req.extensions_mut().insert(Authenticated { data: c.data, token, source });
-                found = true;
-            }
-            Ok(None) => clear = source == cookies::Source::Cookie,
-            Err(e) => return ApiError(e).into_response(),
-        }
+/// The guards, then the handler (with the session resolved where the route reads it).
+async fn guarded(k: &Kavach, route: &'static str, req: Request, next: Next) -> Response {
+    match guard::origin_check(k, route, &req) {
+        Some(refused) => refused,
+        // No path segment or query parameter may carry a NUL character (`%00`).
+        None if req.uri().path_and_query().is_some_and(|p| p.as_str().contains("%00")) => body::nul_refused().into_response(),
+        None => match guard::rate_limit(k, route, client_ip::client_ip(client_ip::peer_of(req.extensions()), req.headers(), k.trusted_proxies())).await {
+            Some(refused) => refused,
+            // Machine endpoints never read the session: no session lookup for their
+            // Bearer/Basic credentials (registration tokens, access tokens).
+            None if SESSIONLESS_ROUTES.contains(&route) => next.run(req).await,
+            None => with_session(k, req, next).await,
+        },
     }
-    // The better-auth cookie transition: a migrated better-auth session signs the
-    // request in and is exchanged for a Kavach session cookie in this response.
-    if !found && let Some(cfg) = k.external().better_auth() {
-        let ctx = context_of(k, req.extensions(), req.headers());
-        let value = cfg.cookie_names().iter().find_map(|n| cookies::cookie(req.headers(), n).map(str::to_owned));
-        if let Some(token) = value.and_then(|v| body::percent_decode(&v, false).ok()).and_then(|v| k.external().better_auth_token(&v)) {
-            match k.external().accept_better_auth_session(&token, &ctx).await {
-                Ok(Some((new, data))) => {
-                    req.extensions_mut().insert(Authenticated { data: Arc::new(data), token: new.token.clone(), source: cookies::Source::Cookie });
-                    renew = Some(new.token);
-                    clear = false;
-                }
-                Ok(None) => {}
-                Err(e) => return ApiError(e).into_response(),
-            }
-        }
-    }
-    let persistent = renew.is_some() && !cookies::dont_remember(k, req.headers());
-    let mut resp = next.run(req).await;
-    if (renew.is_some() || clear) && !cookies::sets_session_cookie(k, resp.headers()) {
-        let c = match &renew {
-            Some(t) => cookies::set_session_cookie(k, t, persistent),
-            None => cookies::clear_session_cookie(k),
-        };
-        resp.headers_mut().append(axum::http::header::SET_COOKIE, c);
-        // A response that sets a session cookie must never be stored by a shared cache.
-        resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-    }
-    resp
 }
 
+async fn with_session(k: &Kavach, mut req: Request, next: Next) -> Response {
+    let resolved = match session::resolve(k, req.extensions(), req.headers(), true).await {
+        Ok(r) => r,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    if let Some(a) = resolved.auth {
+        req.extensions_mut().insert(a);
+    }
+    let mut resp = next.run(req).await;
+    session::Resolved::apply(resolved.set_cookie, k, &mut resp);
+    resp
+}

@@ -12,6 +12,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<S> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn(super::log::root))
         .with_state(k)
 }
 

@@ -70,7 +70,8 @@ fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option
 pub struct ChangePasswordBody {
     pub current_password: String,
     pub new_password: String,
-    /// Accepted for compatibility: other sessions are always revoked.
+    /// Revoke every other session and every OAuth grant of the account (default
+    /// true; send `false` to keep them: only the password changes).
     #[serde(default)]
     pub revoke_other_sessions: Option<bool>,
 }
@@ -313,7 +314,8 @@ pub async fn update_user(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, 
     Ok(Json(json!({ "status": true })).into_response())
 }
 
-/// Change the password. All sessions are revoked and a new one is issued.
+/// Change the password. Unless `revokeOtherSessions` is `false`, every session and OAuth
+/// grant of the account is revoked and a new session is issued.
 #[utoipa::path(post, path = "/change-password", request_body = ChangePasswordBody, tag = "email-password",
     responses((status = 200, description = "`{ token, user }` with a new session cookie"), (status = 400, description = "INVALID_PASSWORD, weak password"), (status = 401)))]
 pub async fn change_password(
@@ -323,9 +325,11 @@ pub async fn change_password(
     headers: HeaderMap,
     Body(b): Body<ChangePasswordBody>,
 ) -> ApiResult<Response> {
-    let s = k.auth().change_password(&a.data.session, &a.data.user, &b.current_password, &b.new_password, &ctx).await?;
+    let keep = b.revoke_other_sessions == Some(false);
+    let s = k.auth().change_password(&a.data.session, &a.data.user, &b.current_password, &b.new_password, keep, &ctx).await?;
     let persistent = !cookies::dont_remember(&k, &headers);
-    Ok(with_session(&k, json!({ "token": s.token, "user": a.data.user }), Some(&s), persistent))
+    let token = s.as_ref().map(|s| s.token.clone());
+    Ok(with_session(&k, json!({ "token": token, "user": a.data.user }), s.as_ref(), persistent))
 }
 
 /// Start an email change: a confirmation link goes to the new address.

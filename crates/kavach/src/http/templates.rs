@@ -1,7 +1,7 @@
 //! The hosted pages' templates (minijinja, HTML auto-escaping). Built-in ones ship with
 //! the crate; a file of the same name in `<templates_dir>/pages/` replaces one, so an
-//! operator can restyle every page (`layout.html`) or reword the sign-in, consent and
-//! error pages. A broken template is a configuration error at startup.
+//! operator can restyle every page (`layout.html`) or reword any of them (sign-in,
+//! consent, device code, authorized apps, messages, errors). A broken template is a configuration error at startup.
 
 use kavach_core::Result;
 use std::path::Path;
@@ -11,6 +11,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("sign_in.html", include_str!("../../templates/pages/sign_in.html")),
     ("consent.html", include_str!("../../templates/pages/consent.html")),
     ("error.html", include_str!("../../templates/pages/error.html")),
+    ("device.html", include_str!("../../templates/pages/device.html")),
+    ("device_confirm.html", include_str!("../../templates/pages/device_confirm.html")),
+    ("grants.html", include_str!("../../templates/pages/grants.html")),
+    ("message.html", include_str!("../../templates/pages/message.html")),
 ];
 
 pub struct PageTemplates {

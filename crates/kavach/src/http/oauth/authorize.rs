@@ -7,7 +7,7 @@ use super::parse_params;
 use crate::Kavach;
 use crate::http::cookies;
 use crate::http::metrics::SignIn;
-use crate::http::pages::{escape, page, redirect, template_page, wants_html};
+use crate::http::pages::{redirect, template_page, wants_html};
 use crate::http::{Authenticated, Ctx, MaybeAuth};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -43,7 +43,7 @@ pub async fn authorize(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(
         Err(e) => return error_page(&k, StatusCode::BAD_REQUEST, &e),
     };
     if let Some(id) = params.get("client_id")
-        && let Err(e) = super::cimd::ensure(&k, id).await
+        && let Err(e) = super::cimd::load(&k, id).await
     {
         return error_page(&k, StatusCode::BAD_REQUEST, &e);
     }
@@ -98,9 +98,20 @@ fn sign_in_form(k: &Kavach, flow: &str, client_name: &str, error: Option<&str>) 
     template_page(k, "Sign in", "sign_in.html", ctx)
 }
 
+/// How a client is shown to the user deciding on it: its self-declared name with
+/// invisible and bidirectional characters removed, and, for a metadata-document client,
+/// the host its description came from (CIMD §8.5: a document named "Claude" served from
+/// elsewhere must not pass for Claude).
+pub(crate) fn display(c: &kavach_core::oauth::clients::Client) -> (String, Option<String>) {
+    let name = kavach_core::text::neutralize(c.metadata["client_name"].as_str().unwrap_or(&c.client_id));
+    let name = if name.trim().is_empty() { c.client_id.clone() } else { name };
+    let host = (c.kind == "document").then(|| host_of(&c.client_id));
+    (name, host)
+}
+
 async fn client_name(k: &Kavach, client_id: &str) -> String {
     match k.clients().get(client_id).await {
-        Ok(Some(c)) => c.metadata["client_name"].as_str().map(str::to_owned).unwrap_or_else(|| client_id.to_owned()),
+        Ok(Some(c)) => display(&c).0,
         _ => client_id.to_owned(),
     }
 }
@@ -183,12 +194,13 @@ async fn consent_page(k: &Kavach, req: &AuthRequest, flow: &str, auth: &Authenti
         Ok(Some(c)) => c,
         _ => return error_page(k, StatusCode::BAD_REQUEST, &OAuthError::new("invalid_client", "unknown client")),
     };
-    let name = client.metadata["client_name"].as_str().unwrap_or(&req.client_id).to_owned();
+    let (name, client_host) = display(&client);
     let o = &k.options().oauth;
     let scopes: Vec<_> = req.scope.iter().map(|s| context! { scope => s, description => o.describe(s) }).collect();
     let resource = req.resource.as_ref().map(|r| context! { uri => r, name => o.resource(r).and_then(|d| d.name.clone()).unwrap_or_else(|| r.clone()) });
     let ctx = context! {
         client_name => &name,
+        client_host,
         email => &auth.data.user.email,
         redirect_host => host_of(&req.redirect_uri),
         device_only => device_only(&client.redirect_uris()),
@@ -214,7 +226,22 @@ pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ct
     if !form.get("csrf").is_some_and(|c| kavach_core::crypto::ct_eq(c.as_bytes(), expected.as_bytes())) {
         return error_page(&k, StatusCode::FORBIDDEN, &OAuthError::new("invalid_request", "this form was not issued to your session; start again"));
     }
-    match form.get("decision").map(String::as_str) {
+    let decision = form.get("decision").map(String::as_str);
+    if !matches!(decision, Some("approve" | "deny")) {
+        return error_page(&k, StatusCode::BAD_REQUEST, &OAuthError::new("invalid_request", "decision must be approve or deny"));
+    }
+    // One decision per form: a replayed post cannot get a second code.
+    match k.authorize().consume_form(flow).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return error_page(&k, StatusCode::BAD_REQUEST, &OAuthError::new("invalid_request", "this form was already submitted; start again from the application"));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "consent failed");
+            return error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::new("server_error", "the request could not be completed"));
+        }
+    }
+    match decision {
         Some("approve") => {
             let remember = form.get("remember").is_some_and(|v| v == "on" || v == "true");
             match k.authorize().approve(&req, &a.data.user, a.data.session.created_at.0 / 1000, remember, &ctx).await {
@@ -225,8 +252,13 @@ pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ct
                 }
             }
         }
-        Some("deny") => see_other(&k.authorize().deny(&req)),
-        _ => error_page(&k, StatusCode::BAD_REQUEST, &OAuthError::new("invalid_request", "decision must be approve or deny")),
+        _ => match k.authorize().deny(&req, &a.data.user, &ctx).await {
+            Ok(url) => see_other(&url),
+            Err(e) => {
+                tracing::error!(error = %e, "consent failed");
+                error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::new("server_error", "the request could not be completed"))
+            }
+        },
     }
 }
 
@@ -241,22 +273,14 @@ pub async fn list_grants(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, he
     if !wants_html(&headers) {
         return super::json_no_store(StatusCode::OK, json!({ "grants": consents }));
     }
-    let rows: String = consents
+    let grants: Vec<_> = consents
         .iter()
         .map(|c| {
-            format!(
-                "<li><strong>{}</strong> <small>{}</small><br>{}<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"client_id\" value=\"{}\">\
-                 <button type=\"submit\">Revoke access</button></form></li>",
-                escape(c.client_name.as_deref().unwrap_or(&c.client_id)),
-                escape(c.resource.as_deref().unwrap_or("")),
-                escape(&c.scope),
-                escape(&path(&k, "/oauth2/grants/revoke")),
-                escape(&c.client_id)
-            )
+            let name = kavach_core::text::neutralize(c.client_name.as_deref().unwrap_or(&c.client_id));
+            context! { name, client_id => &c.client_id, resource => &c.resource, scope => &c.scope }
         })
         .collect();
-    let body = if rows.is_empty() { "<p>You have not authorized any application.</p>".to_owned() } else { format!("<ul>{rows}</ul>") };
-    page(&k, "Authorized applications", &body)
+    template_page(&k, "Authorized applications", "grants.html", context! { grants, action => path(&k, "/oauth2/grants/revoke") })
 }
 
 /// `POST /oauth2/grants/revoke` (`client_id`, form or JSON): withdraw the consent and
@@ -267,7 +291,7 @@ pub async fn revoke_grant(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, C
     let client_id = if form {
         std::str::from_utf8(&body).ok().and_then(|b| parse_params(b).ok()).and_then(|p| p.get("client_id").cloned())
     } else {
-        serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["client_id"].as_str().map(str::to_owned))
+        crate::http::body::parse_json::<serde_json::Value>(&body).ok().and_then(|v| v["client_id"].as_str().map(str::to_owned))
     };
     let Some(client_id) = client_id else {
         return crate::http::error::client_error(Kind::BadRequest, "INVALID_REQUEST", "client_id is required").into_response();

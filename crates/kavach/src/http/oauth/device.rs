@@ -4,7 +4,8 @@
 use super::token::client_request;
 use super::{error_response, json_no_store, parse_params};
 use crate::Kavach;
-use crate::http::pages::{escape, page};
+use crate::http::pages::template_page;
+use minijinja::context;
 use crate::http::{Ctx, MaybeAuth, cookies};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -32,26 +33,15 @@ pub async fn device_authorization(State(k): State<Kavach>, headers: HeaderMap, b
 }
 
 fn action(k: &Kavach) -> String {
-    escape(&format!("{}/oauth2/device", k.options().base_path.trim_end_matches('/')))
+    format!("{}/oauth2/device", k.options().base_path.trim_end_matches('/'))
 }
 
 fn code_form(k: &Kavach, code: &str, signed_in: bool, error: Option<&str>) -> Response {
-    let err = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
-    let credentials = if signed_in {
-        String::new()
-    } else {
-        "<label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
-         <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>"
-            .to_owned()
-    };
-    let body = format!(
-        "<p>Enter the code your device shows.</p>{err}<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"step\" value=\"lookup\">\
-         <label for=\"code\">Code</label><input id=\"code\" name=\"user_code\" value=\"{}\" autocomplete=\"off\" autocapitalize=\"characters\" required autofocus>\
-         {credentials}<button type=\"submit\">Continue</button></form>",
-        action(k),
-        escape(code)
-    );
-    page(k, "Connect a device", &body)
+    template_page(k, "Connect a device", "device.html", context! { code, signed_in, error, action => action(k) })
+}
+
+fn message(k: &Kavach, title: &str, message: &str) -> Response {
+    template_page(k, title, "message.html", context! { message })
 }
 
 /// `GET /oauth2/device[?user_code=…]`.
@@ -102,35 +92,26 @@ pub async fn device_submit(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, 
             }
             let approve = form.get("decision").is_some_and(|d| d == "approve");
             match k.tokens().device_decide(&code, &user, auth_time, approve, &ctx).await {
-                Ok(true) if approve => page(&k, "Device connected", "<p>You can return to your device: it is signed in.</p>"),
-                Ok(true) => page(&k, "Request denied", "<p>The device was not given access.</p>"),
+                Ok(true) if approve => message(&k, "Device connected", "You can return to your device: it is signed in."),
+                Ok(true) => message(&k, "Request denied", "The device was not given access."),
                 Ok(false) => code_form(&k, "", true, Some("This code is not valid (expired, already used, or mistyped).")),
                 Err(e) => return crate::http::error::ApiError(e).into_response_page(),
             }
         }
         _ => match k.tokens().device_request(&code).await {
             Ok(Some(req)) => {
-                let name = match k.clients().get(&req.client_id).await {
-                    Ok(Some(c)) => c.metadata["client_name"].as_str().unwrap_or(&req.client_id).to_owned(),
-                    _ => req.client_id.clone(),
+                let (name, client_host) = match k.clients().get(&req.client_id).await {
+                    Ok(Some(c)) => super::authorize::display(&c),
+                    _ => (req.client_id.clone(), None),
                 };
                 let o = &k.options().oauth;
-                let scopes: String = req.scope.iter().map(|s| format!("<li>{}</li>", escape(&o.describe(s)))).collect();
-                let resource = req.resource.as_ref().map(|r| format!("<p>On: <code>{}</code></p>", escape(r))).unwrap_or_default();
-                let body = format!(
-                    "<p><strong>{name}</strong> on a device wants to access your account <strong>{email}</strong>.</p>{resource}\
-                     <p>It asks to:</p><ul>{scopes}</ul><p>Only continue if you started this on your own device and the code matches.</p>\
-                     <form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"step\" value=\"decide\">\
-                     <input type=\"hidden\" name=\"user_code\" value=\"{code}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-                     <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button> \
-                     <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
-                    name = escape(&name),
-                    email = escape(&user.email),
-                    action = action(&k),
-                    code = escape(&code),
-                    csrf = escape(&csrf(&k, &session_token, &code)),
-                );
-                page(&k, &format!("Allow {name}?"), &body)
+                let scopes: Vec<_> = req.scope.iter().map(|s| context! { scope => s, description => o.describe(s) }).collect();
+                let resource = req.resource.as_ref().map(|r| context! { uri => r, name => o.resource(r).and_then(|d| d.name.clone()).unwrap_or_else(|| r.clone()) });
+                let ctx = context! {
+                    client_name => &name, client_host, email => &user.email, resource, scopes, code => &code,
+                    csrf => csrf(&k, &session_token, &code), action => action(&k),
+                };
+                template_page(&k, &format!("Allow {name}?"), "device_confirm.html", ctx)
             }
             Ok(None) => {
                 let mut r = code_form(&k, &code, true, Some("This code is not valid (expired, already used, or mistyped)."));
@@ -147,7 +128,7 @@ pub async fn device_submit(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, 
 }
 
 fn page_error(k: &Kavach, status: StatusCode, msg: &str) -> Response {
-    let mut r = page(k, "This request cannot continue", &format!("<p role=\"alert\">{}</p>", escape(msg)));
+    let mut r = template_page(k, "This request cannot continue", "message.html", context! { message => msg, alert => true });
     *r.status_mut() = status;
     r
 }

@@ -1,14 +1,15 @@
 //! Server-side fetches of URLs a client chose (Client ID Metadata Documents, a client's
 //! `jwks_uri`), with SSRF protection: https only; loopback, private, link-local and other
 //! special addresses refused after DNS resolution, and the connection pinned to the
-//! checked address; no redirects; 200 only; 64 KiB cap; 5 s timeout; HTTP caching
-//! honoured. `oauth.metadata_documents_insecure` (development only) allows http and
+//! checked address; no redirects; 200 only; a size cap (5 KB for metadata documents,
+//! 64 KiB for key sets); 5 s timeout; HTTP caching honoured. `oauth.metadata_documents_insecure` (development only) allows http and
 //! local addresses.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-const MAX_BYTES: usize = 64 * 1024;
+/// The largest key set read from a `jwks_uri`.
+pub const MAX_JWKS_BYTES: usize = 64 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// Without caching headers a document is kept this long; never longer than a day.
 const DEFAULT_TTL_SECS: i64 = 300;
@@ -53,8 +54,9 @@ pub fn forbidden(ip: IpAddr) -> bool {
     }
 }
 
-/// Fetch a JSON document: the JSON and how many seconds it may be cached.
-pub async fn fetch_json(url: &str, insecure: bool) -> Result<(serde_json::Value, i64), String> {
+/// Fetch a JSON document of at most `max_bytes`: the JSON and how many seconds it may
+/// be cached.
+pub async fn fetch_json(url: &str, insecure: bool, max_bytes: usize) -> Result<(serde_json::Value, i64), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
     if parsed.scheme() != "https" && !(insecure && parsed.scheme() == "http") {
         return Err("must be an https URL".into());
@@ -89,16 +91,19 @@ pub async fn fetch_json(url: &str, insecure: bool) -> Result<(serde_json::Value,
     if resp.status() != reqwest::StatusCode::OK {
         return Err(format!("answered {} (only 200 is accepted; redirects are not followed)", resp.status().as_u16()));
     }
-    if resp.content_length().is_some_and(|n| n as usize > MAX_BYTES) {
-        return Err(format!("is larger than {MAX_BYTES} bytes"));
+    if resp.content_length().is_some_and(|n| n as usize > max_bytes) {
+        return Err(format!("is larger than {max_bytes} bytes"));
     }
     let ttl = cache_ttl(resp.headers().get("cache-control").and_then(|v| v.to_str().ok()));
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| format!("read failed ({e})"))? {
         body.extend_from_slice(&chunk);
-        if body.len() > MAX_BYTES {
-            return Err(format!("is larger than {MAX_BYTES} bytes"));
+        if body.len() > max_bytes {
+            return Err(format!("is larger than {max_bytes} bytes"));
         }
+    }
+    if crate::http::body::json_has_nul(&body) {
+        return Err("holds a NUL character".into());
     }
     let doc = serde_json::from_slice(&body).map_err(|e| format!("is not JSON ({e})"))?;
     Ok((doc, ttl))

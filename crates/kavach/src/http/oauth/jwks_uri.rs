@@ -5,6 +5,7 @@
 
 use crate::Kavach;
 use kavach_core::oauth::OAuthError;
+use kavach_core::oauth::clients::Client;
 use kavach_core::oauth::tokens::internal;
 use kavach_core::store::Ts;
 use serde_json::Value;
@@ -12,10 +13,10 @@ use serde_json::Value;
 /// An unknown `kid` or a stale set triggers a fetch at most this often (milliseconds).
 const MIN_REFETCH_MS: i64 = 10_000;
 
-/// Make sure the stored key set of `client_id`'s `jwks_uri` is fresh and has `kid`.
+/// Make sure the stored key set of `client`'s `jwks_uri` is fresh and has `kid`.
 /// Clients without a `jwks_uri` pass through untouched.
-pub async fn ensure(k: &Kavach, client_id: &str, kid: Option<&str>) -> Result<(), OAuthError> {
-    let Some(client) = k.clients().get(client_id).await.map_err(internal)? else { return Ok(()) };
+pub async fn ensure(k: &Kavach, client: &Client, kid: Option<&str>) -> Result<(), OAuthError> {
+    let client_id = client.client_id.as_str();
     let Some(uri) = client.metadata.get("jwks_uri").and_then(Value::as_str) else { return Ok(()) };
     if client.auth_method() != "private_key_jwt" || client.disabled {
         return Ok(());
@@ -28,7 +29,7 @@ pub async fn ensure(k: &Kavach, client_id: &str, kid: Option<&str>) -> Result<()
     {
         return Ok(());
     }
-    match super::fetch::fetch_json(uri, k.options().oauth.metadata_documents_insecure).await {
+    match super::fetch::fetch_json(uri, k.options().oauth.metadata_documents_insecure, super::fetch::MAX_JWKS_BYTES).await {
         Ok((jwks, ttl)) => k.clients().store_remote_jwks(uri, &jwks, now.plus_secs(ttl.max(super::fetch::MIN_TTL_SECS))).await,
         // The issuer's keys stay usable while its jwks_uri is down.
         Err(why) if cached.is_some() => {

@@ -63,6 +63,7 @@ pub(crate) fn well_known_router<S: Clone + Send + Sync + 'static>(k: &Kavach) ->
     // With an empty base path the API router already serves the OIDC document there.
     let r = if path.is_empty() { r } else { r.route(&format!("/.well-known/openid-configuration{path}"), get(metadata::discovery).options(preflight)) };
     r.layer(middleware::from_fn(cors_layer))
+        .layer(middleware::from_fn(crate::http::log::root))
         .with_state(k.clone())
 }
 

@@ -25,6 +25,9 @@ fn core_error(e: kavach_core::Error) -> Response {
 }
 
 fn parse_json(body: &Bytes) -> Result<Value, Response> {
+    if crate::http::body::json_has_nul(body) {
+        return Err(error_response(&OAuthError::new("invalid_client_metadata", "text must not contain NUL characters"), false));
+    }
     serde_json::from_slice(body).map_err(|e| error_response(&OAuthError::new("invalid_client_metadata", format!("the body is not JSON: {e}")), false))
 }
 
@@ -33,7 +36,7 @@ fn management_uri(k: &Kavach, client_id: &str) -> String {
 }
 
 /// `POST /oauth2/register`: 201 with every registered field, defaults included.
-pub async fn register(State(k): State<Kavach>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn register(State(k): State<Kavach>, crate::http::Ctx(ctx): crate::http::Ctx, headers: HeaderMap, body: Bytes) -> Response {
     if !headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/json")) {
         return error_response(&OAuthError::new("invalid_client_metadata", "send the client metadata as application/json"), false);
     }
@@ -41,7 +44,7 @@ pub async fn register(State(k): State<Kavach>, headers: HeaderMap, body: Bytes) 
         Ok(v) => v,
         Err(r) => return r,
     };
-    match k.clients().register(&meta, Origin::Dynamic).await {
+    match k.clients().register(&meta, Origin::Dynamic, &ctx).await {
         Ok(reg) => {
             let mut out = reg.metadata;
             out["registration_client_uri"] = json!(management_uri(&k, &reg.client_id));

@@ -27,16 +27,23 @@ pub(super) async fn client_request(k: &Kavach, headers: &HeaderMap, body: &Bytes
         .map_err(|e| error_response(&e, uses_basic))?;
     // The client is named by client_id, or (private_key_jwt) by the assertion's issuer.
     let assertion = form.get("client_assertion").and_then(|a| kavach_core::jwt::peek(a));
-    let named = form.get("client_id").map(String::as_str).or_else(|| assertion.as_ref().and_then(|(_, c)| c.get("iss")?.as_str()));
-    if let Some(id) = named {
-        super::cimd::ensure(k, id).await.map_err(|e| error_response(&e, uses_basic))?;
-        if let Some((header, _)) = &assertion {
-            super::jwks_uri::ensure(k, id, header.get("kid").and_then(|v| v.as_str())).await.map_err(|e| error_response(&e, uses_basic))?;
-        }
+    let named = basic
+        .as_ref()
+        .map(|(id, _)| id.as_str())
+        .or(form.get("client_id").map(String::as_str))
+        .or_else(|| assertion.as_ref().and_then(|(_, c)| c.get("iss")?.as_str()));
+    // The client's row is read once here and handed on (a metadata document is fetched
+    // first if it is not stored or stale).
+    let known = match named {
+        Some(id) => super::cimd::load(k, id).await.map_err(|e| error_response(&e, uses_basic))?,
+        None => None,
+    };
+    if let (Some(c), Some((header, _))) = (&known, &assertion) {
+        super::jwks_uri::ensure(k, c, header.get("kid").and_then(|v| v.as_str())).await.map_err(|e| error_response(&e, uses_basic))?;
     }
     let creds = Credentials::from_form(basic, &form);
     let audience = format!("{}{endpoint}", k.options().issuer());
-    let client = k.tokens().authenticate(&creds, &audience).await.map_err(|e| error_response(&e, uses_basic))?;
+    let client = k.tokens().authenticate_known(&creds, &audience, known).await.map_err(|e| error_response(&e, uses_basic))?;
     Ok((client, form))
 }
 
@@ -143,10 +150,22 @@ pub async fn userinfo(State(k): State<Kavach>, method: axum::http::Method, heade
         (None, Some(t)) => (Some(t), true),
         _ => (None, false),
     };
+    // RFC 6750 §3 / RFC 9449 §7.1: `<scheme> param="…", param="…"` (a space after the
+    // scheme, commas between parameters). A DPoP-bound token sent as Bearer is told to
+    // use the DPoP scheme.
     let challenge = |status: StatusCode, error: &str, desc: &str| {
         let mut r = (status, axum::Json(json!({ "error": error, "error_description": desc }))).into_response();
-        let scheme = if dpop_scheme { format!("DPoP algs=\"{}\"", kavach_core::oauth::dpop::ALGS.join(" ")) } else { "Bearer".to_owned() };
-        let v = if error.is_empty() { scheme } else { format!("{scheme}, error=\"{error}\", error_description=\"{desc}\"") };
+        let dpop = dpop_scheme || desc == kavach_core::oauth::tokens::DPOP_BOUND_AS_BEARER;
+        let mut params: Vec<String> = Vec::new();
+        if dpop {
+            params.push(format!("algs=\"{}\"", kavach_core::oauth::dpop::ALGS.join(" ")));
+        }
+        if !error.is_empty() {
+            params.push(format!("error=\"{error}\""));
+            params.push(format!("error_description=\"{}\"", desc.replace(['"', '\\'], "'")));
+        }
+        let scheme = if dpop { "DPoP" } else { "Bearer" };
+        let v = if params.is_empty() { scheme.to_owned() } else { format!("{scheme} {}", params.join(", ")) };
         if let Ok(v) = HeaderValue::from_str(&v) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
