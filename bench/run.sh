@@ -21,9 +21,9 @@ BENCH_DB=${BENCH_DB:-both}
 SCENARIOS=" ${SCENARIOS:-session cc refresh signin verify} "
 want() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
-cargo build --release -q -p kavach-server -p kavach-bench-baseline
-cargo build --release -q -p kavach --example bench_verify
-BIN=target/release/kavach
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach-server -p kavach-bench-baseline
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach --example bench_verify
+BIN=$(realpath "${KAVACH_BIN:-target/release/kavach}")   # KAVACH_BIN: another build (an older commit) to compare with
 BASE=target/release/kavach-bench-baseline
 mkdir -p bench/results
 out=bench/results/$(date -u +%Y%m%dT%H%M%SZ).txt
@@ -68,7 +68,7 @@ bench_kavach() { # label database_url
   printf '[[oauth.resources]]\nuri = "https://mcp.example.com/mcp"\nscopes = ["mcp:tools"]\n' > "$dir/kavach.toml"
   export KAVACH_DATABASE_URL="$url" KAVACH_SECRET="bench-secret-0123456789-abcdefghijklmnop" KAVACH_CONFIG="$dir/kavach.toml"
   # No rate limits: the sign-in scenario signs one account in thousands of times.
-  (cd "$dir" && KAVACH_REQUIRE_EMAIL_VERIFICATION=false KAVACH_RATE_LIMIT=false KAVACH_LOG=warn exec "$OLDPWD/$BIN" serve --listen "127.0.0.1:$port" > server.log 2>&1) &
+  (cd "$dir" && KAVACH_REQUIRE_EMAIL_VERIFICATION=false KAVACH_RATE_LIMIT=false KAVACH_LOG=warn exec "$BIN" serve --listen "127.0.0.1:$port" > server.log 2>&1) &
   pid=$!; pids+=($pid)
   until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.002; done
   ready=$(( $(now_ms) - start ))
@@ -92,7 +92,7 @@ bench_kavach() { # label database_url
   if want cc; then
   # Token endpoint: client_credentials grants (client authentication, a signed JWT access token).
   local creds id secret
-  creds=$(cd "$dir" && KAVACH_LOG=warn "$OLDPWD/$BIN" clients create --name bench --grant client_credentials)
+  creds=$(cd "$dir" && KAVACH_LOG=warn "$BIN" clients create --name bench --grant client_credentials)
   id=$(echo "$creds" | awk '/^client_id:/ {print $2}'); secret=$(echo "$creds" | awk '/^client_secret:/ {print $2}')
   cat > "$work/cc.lua" <<LUA
 wrk.method = "POST"
@@ -143,6 +143,10 @@ wrk.method = "POST"
 wrk.body = '{"email":"bench@example.com","password":"benchmark passphrase"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
+  # The peak (VmHWM) of this scenario alone: reset it first (Linux: clear_refs 5).
+  local before
+  before=$(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$pid/status")
+  echo 5 > "/proc/$pid/clear_refs" 2>/dev/null || true
   wrk -t"$THREADS" -c16 -d"$DURATION" --latency -s "$work/signin.lua" "$api/sign-in/email" > "$work/wrk-signin-$label.txt"
   rps=$(field Requests/sec: < "$work/wrk-signin-$label.txt")
   p50=$(field 50% < "$work/wrk-signin-$label.txt"); p99=$(field 99% < "$work/wrk-signin-$label.txt")
@@ -151,8 +155,8 @@ LUA
   peak=$(awk '/VmHWM/ {printf "%.1f MB", $2/1024}' "/proc/$pid/status")
   sleep 2
   after=$(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$pid/status")
-  bound=$(python3 -c "print(f'{float('${rss% MB}') + $(nproc) * 20:.0f} MB')")
-  report "kavach sign-in (Argon2id m=19456 t=2, 16 connections) on $label: ${rps} sign-ins/s, p50 ${p50}, p99 ${p99}; RSS idle ${rss}, peak ${peak}, 2 s after ${after} (bound: idle + $(nproc) cores x 20 MB = ${bound})${errs:+ ($errs)}"
+  bound=$(awk -v idle="${rss% MB}" -v n="$(nproc)" 'BEGIN { printf "%.0f MB", idle + n * 20 }')
+  report "kavach sign-in (Argon2id m=19456 t=2, 16 connections) on $label: ${rps} sign-ins/s, p50 ${p50}, p99 ${p99}; RSS idle ${rss}, before ${before}, peak during ${peak}, 2 s after ${after} (bound: idle + $(nproc) cores x 20 MB = ${bound})${errs:+ ($errs)}"
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }

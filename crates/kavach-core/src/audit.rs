@@ -168,7 +168,6 @@ macro_rules! append_many_in_tx {
         }
     }};
 }
-pub(crate) use append_many_in_tx;
 
 /// Append one event in its own transaction.
 pub async fn append(db: &Db, event: Event) -> Result<()> {
@@ -268,4 +267,110 @@ pub async fn verify(db: &Db) -> Result<Report> {
         ));
     }
     Ok(Report { records, head_seq, head_hash, problems })
+}
+
+/// Records of high-volume events (a token issued), appended in groups by one background
+/// writer per process: the request that records one does not wait for the database, and
+/// the records of up to [`QUEUE_WINDOW`] are written in one transaction (up to 256 at a
+/// time), so they cost the database's single writer (SQLite) a few transactions a second
+/// whatever the rate. A record is in the database within about that window; a crash
+/// (not a shutdown: [`Queue::flush`] runs first) can lose the records of that window.
+/// Every other record commits with the change it describes. If records arrive faster
+/// than they can be written, [`Queue::push`] waits once [`QUEUE_BOUND`] are waiting.
+pub(crate) struct Queue {
+    db: Db,
+    sender: std::sync::OnceLock<tokio::sync::mpsc::Sender<Queued>>,
+}
+
+enum Queued {
+    Record(Event),
+    /// Answered once every record queued before it is written (or given up on).
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Records per transaction (ten parameters each: under both databases' limits).
+const QUEUE_GROUP: usize = 256;
+/// How long the writer gathers records before a transaction.
+pub(crate) const QUEUE_WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
+/// Records waiting before [`Queue::push`] waits for the writer (bounded memory).
+pub(crate) const QUEUE_BOUND: usize = 16_384;
+
+impl Queue {
+    pub(crate) fn new(db: Db) -> Self {
+        Queue { db, sender: std::sync::OnceLock::new() }
+    }
+
+    fn sender(&self) -> &tokio::sync::mpsc::Sender<Queued> {
+        self.sender.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(QUEUE_BOUND);
+            tokio::spawn(write_queued(self.db.clone(), rx));
+            tx
+        })
+    }
+
+    /// Queue `event` (waits only while [`QUEUE_BOUND`] records are waiting).
+    pub(crate) async fn push(&self, event: Event) {
+        if let Err(tokio::sync::mpsc::error::SendError(Queued::Record(e))) = self.sender().send(Queued::Record(event)).await {
+            // The writer's runtime is gone: nothing can write it now.
+            tracing::error!(kind = e.kind, "an audit record could not be queued (the writer stopped)");
+        }
+    }
+
+    /// Wait until every record queued so far is written.
+    pub(crate) async fn flush(&self) {
+        let Some(sender) = self.sender.get() else { return };
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if sender.send(Queued::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn write_queued(db: Db, mut rx: tokio::sync::mpsc::Receiver<Queued>) {
+    let mut batch = Vec::with_capacity(QUEUE_GROUP);
+    while rx.recv_many(&mut batch, QUEUE_GROUP).await > 0 {
+        // Gather for a moment (unless a flush is waiting), so a busy server writes a few
+        // large groups rather than many small ones that would hold the database's writer.
+        let deadline = tokio::time::Instant::now() + QUEUE_WINDOW;
+        while batch.len() < QUEUE_GROUP && !batch.iter().any(|q| matches!(q, Queued::Flush(_))) {
+            let room = QUEUE_GROUP - batch.len();
+            match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+        let mut events = Vec::new();
+        let mut flushes = Vec::new();
+        for q in batch.drain(..) {
+            match q {
+                Queued::Record(e) => events.push(e),
+                Queued::Flush(f) => flushes.push(f),
+            }
+        }
+        if !events.is_empty() {
+            // A database that is down for a moment must not lose records: try a few times.
+            for attempt in 1..=5u32 {
+                match append_group(&db, events.clone()).await {
+                    Ok(()) => break,
+                    Err(e) if attempt < 5 => {
+                        tracing::warn!(error = %e, records = events.len(), attempt, "writing queued audit records failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+                    }
+                    Err(e) => tracing::error!(error = %e, records = events.len(), "queued audit records were lost"),
+                }
+            }
+        }
+        for f in flushes {
+            let _ = f.send(());
+        }
+    }
+}
+
+async fn append_group(db: &Db, events: Vec<Event>) -> Result<()> {
+    db!(db, |pool| {
+        let mut tx = pool.begin_write().await?;
+        append_many_in_tx!(tx, events);
+        tx.commit().await?;
+    });
+    Ok(())
 }

@@ -249,6 +249,8 @@ pub struct Core {
     pub(crate) better_auth_secrets: Option<crypto::Secrets>,
     /// Refresh token successors, written in groups.
     pub(crate) rotations: oauth::rotation::Rotations,
+    /// High-volume audit records (token issuance), written in groups in the background.
+    pub(crate) audit_queue: audit::Queue,
 }
 
 impl Core {
@@ -280,7 +282,8 @@ impl Core {
         let keys = Arc::new(jwt::Keys::new(db.clone(), secrets.clone(), algs));
         let better_auth_secrets = options.better_auth.as_ref().filter(|b| !b.secrets.is_empty()).map(|b| crypto::Secrets::new(&b.secrets));
         let rotations = oauth::rotation::Rotations::new(db.clone());
-        Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions, keys, better_auth_secrets, rotations })
+        let audit_queue = audit::Queue::new(db.clone());
+        Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions, keys, better_auth_secrets, rotations, audit_queue })
     }
 
     /// Accept password hashes in formats Kavach does not know; a match is rehashed
@@ -342,6 +345,13 @@ impl Core {
     /// User administration (CLI, admins, embedders).
     pub fn users(&self) -> users::Users<'_> {
         users::Users(self)
+    }
+
+    /// Wait until every queued audit record (token issuance, written in groups in the
+    /// background) is in the database. `kavach serve` calls it when it stops; an embedding
+    /// app calls it at shutdown.
+    pub async fn flush_audit(&self) {
+        self.audit_queue.flush().await
     }
 
     /// Start the background work: periodic purges of expired rows and, on

@@ -347,6 +347,8 @@ async fn serve(mut cfg: Config, started: Instant) -> Result<()> {
     }
     let app = k.app().into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // Token issuance records are written in groups in the background: write the last ones.
+    k.flush_audit().await;
     k.db().close().await;
     tracing::info!("stopped");
     Ok(())

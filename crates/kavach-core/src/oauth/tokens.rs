@@ -457,16 +457,15 @@ impl Tokens<'_> {
             // Kept (sealed) only for the public-client grace window; purged after it.
             let sealed = (!client.confidential).then(|| self.0.secrets.seal(successor.as_bytes(), SUCCESSOR_CONTEXT));
             // The UNIQUE parent_hash lets exactly one successor in.
-            let event = issued(client, "refresh_token", Some(&row.0), row.4.as_deref(), &scope, row.6.as_deref(), ctx);
             let won = self
                 .0
                 .rotations
-                .insert(
-                    super::rotation::Successor { token_hash: crypto::token_hash(&successor), family_id: row.0.clone(), created_at: now, parent_hash: hash.clone(), sealed },
-                    event,
-                )
+                .insert(super::rotation::Successor { token_hash: crypto::token_hash(&successor), family_id: row.0.clone(), created_at: now, parent_hash: hash.clone(), sealed })
                 .await
                 .map_err(internal)?;
+            if won {
+                self.0.audit_queue.push(issued(client, "refresh_token", Some(&row.0), row.4.as_deref(), &scope, row.6.as_deref(), ctx)).await;
+            }
             if won {
                 let fam = Family { id: Some(&row.0), user_id: row.4.as_deref(), auth_time: row.7.map(|t| t.0 / 1000), scope, resource: row.6.as_deref(), jkt: at_jkt.as_deref() };
                 return self.respond(client, &fam, Some(&successor)).await;
@@ -512,7 +511,7 @@ impl Tokens<'_> {
         let fam = Family { id: None, user_id: None, auth_time: None, scope: scope.join(" "), resource: Some(&resource), jkt };
         let body = self.respond(client, &fam, None).await?;
         let jti = jwt::peek(body["access_token"].as_str().unwrap_or_default()).and_then(|(_, c)| c.get("jti").cloned());
-        self.0.rotations.audit(issued(client, "client_credentials", None, None, &fam.scope, Some(&resource), ctx).with("jti", jti)).await.map_err(internal)?;
+        self.0.audit_queue.push(issued(client, "client_credentials", None, None, &fam.scope, Some(&resource), ctx).with("jti", jti)).await;
         self.0.clients().mark_used(client).await.map_err(internal)?;
         Ok(body)
     }

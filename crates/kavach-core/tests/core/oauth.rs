@@ -308,11 +308,14 @@ dual!(review_11_issuance_refused_consent_and_registration_are_audited, resourcef
     let req = t.core.authorize().validate(&params).await.unwrap();
     let back = t.core.authorize().deny(&req, &user, &ctx()).await.unwrap();
     assert!(back.contains("error=access_denied"));
+    // Issuance records are written in groups in the background.
+    t.core.flush_audit().await;
     let records = kavach_core::audit::page(&t.db, 0, 1000).await.unwrap();
     let of = |kind: &str| records.iter().filter(|r| r.kind == kind).map(|r| serde_json::from_str::<serde_json::Value>(&r.data).unwrap()).collect::<Vec<_>>();
     assert_eq!(of("oauth.client.registered").len(), 2);
-    let grants: Vec<String> = of("oauth.token.issued").iter().map(|d| d["grant"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(grants, ["authorization_code", "refresh_token", "client_credentials"]);
+    let mut grants: Vec<String> = of("oauth.token.issued").iter().map(|d| d["grant"].as_str().unwrap().to_owned()).collect();
+    grants.sort();
+    assert_eq!(grants, ["authorization_code", "client_credentials", "refresh_token"]);
     assert!(of("oauth.token.issued").iter().all(|d| d["resource"] == "https://mcp.example.com/mcp"));
     assert_eq!(of("oauth.consent.granted")[0]["resource"], "https://mcp.example.com/mcp");
     assert_eq!(of("oauth.consent.denied")[0]["client_id"], json!(client.client_id));
@@ -406,4 +409,26 @@ dual!(a_key_made_on_another_instance_verifies_without_waiting_for_the_cache, opt
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert!(other.core.tokens().active(&token).await.unwrap().is_some(), "an unknown kid reloads the keys (at most every 2 s)");
     other.db.close().await;
+});
+
+// Issuance records are appended in groups by a background writer, interleaved with the
+// records other writes commit directly: one chain, nothing lost once flushed.
+dual!(review_11_queued_issuance_records_and_direct_appends_share_one_chain, resourceful(), |t| {
+    let machine = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" }), Origin::Operator, &ctx()).await.unwrap();
+    let machine = t.core.clients().get(&machine.client_id).await.unwrap().unwrap();
+    let grant = form(&[("grant_type", "client_credentials"), ("resource", "https://mcp.example.com/mcp")]);
+    let (c, tok, us) = (ctx(), t.core.tokens(), t.core.users());
+    let tokens = futures_util::future::join_all((0..40).map(|_| tok.grant(&machine, &grant, None, &c)));
+    let users = futures_util::future::join_all((0..5).map(|i| {
+        let nu = kavach_core::NewUser { email: format!("chain{i}@example.com"), name: "C".into(), ..Default::default() };
+        us.create(nu, &c)
+    }));
+    let (tokens, users) = tokio::join!(tokens, users);
+    assert!(tokens.iter().all(|r| r.is_ok()) && users.iter().all(|r| r.is_ok()));
+    t.core.flush_audit().await;
+    let records = kavach_core::audit::page(&t.db, 0, 1000).await.unwrap();
+    assert_eq!(records.iter().filter(|r| r.kind == "oauth.token.issued").count(), 40, "every issued token is recorded");
+    assert_eq!(records.iter().filter(|r| r.kind == "user.created").count(), 5);
+    let report = kavach_core::audit::verify(&t.db).await.unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
 });

@@ -716,7 +716,7 @@ async fn review_17_every_request_is_logged_with_a_request_id() {
     assert_eq!(r.headers()["x-request-id"], "trace-abc-123", "a sane incoming id is kept and returned");
     let r = get(&s, "/reset-password/some-token-value", None).await;
     let made = r.headers()["x-request-id"].to_str().unwrap().to_owned();
-    assert!(made.len() >= 16, "an id is made when none came");
+    assert!(made.len() >= 12 && made.contains('-'), "an id is made when none came: {made}");
     let r = client().get(s.url("/ok")).header("x-request-id", "an id with spaces, quotes \" and {braces}").send().await.unwrap();
     assert_ne!(r.headers()["x-request-id"], "an id with spaces, quotes \" and {braces}", "an odd id is replaced, not echoed into logs");
     get(&s, "/.well-known/openid-configuration", None).await;

@@ -19,7 +19,16 @@ fn request_id(req: &Request) -> String {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
         .map(str::to_owned)
-        .unwrap_or_else(kavach_core::crypto::new_id)
+        .unwrap_or_else(new_id)
+}
+
+/// A new request id: this process's random prefix and a counter (unique per process,
+/// and across instances by the prefix; no random number per request).
+fn new_id() -> String {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| kavach_core::crypto::new_id()[..10].to_owned());
+    format!("{prefix}-{:x}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Run `handle` for `req` inside its `request` span, then log it under `route`.
