@@ -44,6 +44,7 @@ field() { awk -v k="$1" '$1==k {print $2}'; }
 report() { echo "$*" | tee -a "$out"; }
 
 report "# Kavach benchmark $(date -u +%FT%TZ)"
+report "build: $BIN (built $(date -u -r "$BIN" +%FT%TZ))"
 report "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION on the same machine"
 report ""
 

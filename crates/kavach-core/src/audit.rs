@@ -158,8 +158,9 @@ macro_rules! append_many_in_tx {
                 }
                 sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8, p + 9, p + 10));
             }
-            // Only placeholders are generated; every value is bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            // Only placeholders are generated; every value is bound. Not kept prepared: one
+            // statement per group size would sit in every connection's statement cache.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
             for r in &recs {
                 q = q.bind(r.seq).bind(&r.id).bind(r.created_at).bind(&r.kind).bind(&r.user_id).bind(&r.ip_address).bind(&r.user_agent).bind(&r.data).bind(&r.prev_hash).bind(&r.hash);
             }
