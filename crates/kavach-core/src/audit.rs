@@ -64,17 +64,8 @@ pub struct Record {
 /// The hash of a record: SHA-256 over the previous hash and a canonical JSON
 /// array of the record's fields.
 pub fn record_hash(r: &Record) -> String {
-    let canonical = serde_json::to_string(&(
-        r.seq,
-        &r.id,
-        r.created_at.0,
-        &r.kind,
-        &r.user_id,
-        &r.ip_address,
-        &r.user_agent,
-        &r.data,
-    ))
-    .expect("serialising plain values cannot fail");
+    let canonical = serde_json::to_string(&(r.seq, &r.id, r.created_at.0, &r.kind, &r.user_id, &r.ip_address, &r.user_agent, &r.data))
+        .expect("serialising plain values cannot fail");
     crypto::sha256_hex(format!("{}\n{}", r.prev_hash, canonical).as_bytes())
 }
 
@@ -83,9 +74,7 @@ macro_rules! append_in_tx {
     ($tx:expr, $event:expr) => {{
         let event: $crate::audit::Event = $event;
         let (seq, prev_hash): (i64, String) =
-            sqlx::query_as("UPDATE kavach_audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-                .fetch_one(&mut *$tx)
-                .await?;
+            sqlx::query_as("UPDATE kavach_audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash").fetch_one(&mut *$tx).await?;
         let mut rec = $crate::audit::Record {
             seq,
             id: $crate::crypto::new_id(),
@@ -150,19 +139,42 @@ macro_rules! append_many_in_tx {
                 prev_hash = rec.hash.clone();
                 recs.push(rec);
             }
-            let mut sql = String::from("INSERT INTO kavach_audit_event (seq, id, created_at, kind, user_id, ip_address, user_agent, data, prev_hash, hash) VALUES ");
+            let mut sql =
+                String::from("INSERT INTO kavach_audit_event (seq, id, created_at, kind, user_id, ip_address, user_agent, data, prev_hash, hash) VALUES ");
             for i in 0..recs.len() {
                 let p = i * 10;
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8, p + 9, p + 10));
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 7,
+                    p + 8,
+                    p + 9,
+                    p + 10
+                ));
             }
             // Only placeholders are generated; every value is bound. Not kept prepared: one
             // statement per group size would sit in every connection's statement cache.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
             for r in &recs {
-                q = q.bind(r.seq).bind(&r.id).bind(r.created_at).bind(&r.kind).bind(&r.user_id).bind(&r.ip_address).bind(&r.user_agent).bind(&r.data).bind(&r.prev_hash).bind(&r.hash);
+                q = q
+                    .bind(r.seq)
+                    .bind(&r.id)
+                    .bind(r.created_at)
+                    .bind(&r.kind)
+                    .bind(&r.user_id)
+                    .bind(&r.ip_address)
+                    .bind(&r.user_agent)
+                    .bind(&r.data)
+                    .bind(&r.prev_hash)
+                    .bind(&r.hash);
             }
             q.execute(&mut *$tx).await?;
             sqlx::query("UPDATE kavach_audit_head SET hash = $1 WHERE id = 1").bind(&prev_hash).execute(&mut *$tx).await?;
@@ -224,9 +236,7 @@ impl Report {
 
 /// Walk the whole chain and report every break.
 pub async fn verify(db: &Db) -> Result<Report> {
-    let head: Option<(i64, String)> = db!(db, |pool| {
-        sqlx::query_as("SELECT seq, hash FROM kavach_audit_head WHERE id = 1").fetch_optional(pool).await?
-    });
+    let head: Option<(i64, String)> = db!(db, |pool| { sqlx::query_as("SELECT seq, hash FROM kavach_audit_head WHERE id = 1").fetch_optional(pool).await? });
     let mut problems = Vec::new();
     // The head row is never deleted by Kavach: its absence is tampering, reported as such.
     let (head_seq, head_hash) = head.unwrap_or_else(|| {
@@ -245,10 +255,7 @@ pub async fn verify(db: &Db) -> Result<Report> {
         for r in &batch {
             records += 1;
             if r.seq != expected_seq {
-                problems.push(format!(
-                    "record {}: expected sequence number {expected_seq} (a record was deleted, inserted or reordered)",
-                    r.seq
-                ));
+                problems.push(format!("record {}: expected sequence number {expected_seq} (a record was deleted, inserted or reordered)", r.seq));
             }
             if r.prev_hash != prev {
                 problems.push(format!("record {}: does not link to the record before it", r.seq));

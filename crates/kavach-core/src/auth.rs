@@ -116,11 +116,7 @@ impl Auth<'_> {
                     self.send_verification(&user, req.callback_url.as_deref()).await?;
                     return Ok(SignUpOutcome { user, session: None });
                 }
-                let session = if opts.auto_sign_in {
-                    Some(self.0.sessions.create(&user.id, ctx, "sign_in.success").await?)
-                } else {
-                    None
-                };
+                let session = if opts.auto_sign_in { Some(self.0.sessions.create(&user.id, ctx, "sign_in.success").await?) } else { None };
                 Ok(SignUpOutcome { user, session })
             }
             None if self.sign_up_is_uniform() => {
@@ -130,18 +126,14 @@ impl Auth<'_> {
                         "account-exists.txt",
                         &email,
                         context! { app_name => &self.0.options.app_name, name => &existing.name, email => &email,
-                                   reset_url => self.0.options.api_url("/forgot-password") },
+                        reset_url => self.0.options.api_url("/forgot-password") },
                     );
                 }
                 // The same shape as a real sign-up, for a user that does not exist.
                 let user = User { name: req.name, image: req.image, ..placeholder_user(&email) };
                 Ok(SignUpOutcome { user, session: None })
             }
-            None => Err(Error::new(
-                Kind::Unprocessable,
-                "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
-                "User already exists. Use another email.",
-            )),
+            None => Err(Error::new(Kind::Unprocessable, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email.")),
         }
     }
 
@@ -184,8 +176,7 @@ impl Auth<'_> {
             }
             (user, _) => {
                 let uid = user.as_ref().map(|u| u.id.as_str());
-                audit::append(&self.0.db, audit::Event::new("sign_in.failure", uid, ctx).with("reason", "invalid_credentials"))
-                    .await?;
+                audit::append(&self.0.db, audit::Event::new("sign_in.failure", uid, ctx).with("reason", "invalid_credentials")).await?;
                 return Err(Error::invalid_credentials());
             }
         };
@@ -197,8 +188,7 @@ impl Auth<'_> {
             return Err(Error::forbidden("BANNED_USER", "You have been banned from this application"));
         }
         if self.0.options.email_password.require_email_verification && !user.email_verified {
-            audit::append(&self.0.db, audit::Event::new("sign_in.failure", Some(&user.id), ctx).with("reason", "email_not_verified"))
-                .await?;
+            audit::append(&self.0.db, audit::Event::new("sign_in.failure", Some(&user.id), ctx).with("reason", "email_not_verified")).await?;
             return Err(Error::forbidden("EMAIL_NOT_VERIFIED", "Email not verified: follow the link we sent, or ask for a new one"));
         }
         let session = self.0.sessions.create(&user.id, ctx, "sign_in.success").await?;
@@ -320,7 +310,12 @@ impl Auth<'_> {
         db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query("UPDATE kavach_account SET password = $1, updated_at = $2 WHERE user_id = $3 AND provider_id = 'credential'")
-                .bind(&hash).bind(now).bind(&user.id).execute(&mut *tx).await?.rows_affected();
+                .bind(&hash)
+                .bind(now)
+                .bind(&user.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             if n == 0 {
                 return Err(Error::bad_request("CREDENTIAL_ACCOUNT_NOT_FOUND", "This account has no password: use password reset to set one"));
             }
@@ -408,7 +403,13 @@ impl Auth<'_> {
             let uid = if let Some(v) = consume_in_tx!(tx, Purpose::VerifyEmail, token) {
                 let (uid, email) = (json_str(&v, "userId")?, json_str(&v, "email")?);
                 let n = sqlx::query("UPDATE kavach_user SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4")
-                    .bind(true).bind(now).bind(&uid).bind(&email).execute(&mut *tx).await?.rows_affected();
+                    .bind(true)
+                    .bind(now)
+                    .bind(&uid)
+                    .bind(&email)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                 if n == 0 {
                     return Err(Error::invalid_token());
                 }
@@ -421,7 +422,13 @@ impl Auth<'_> {
                     return Err(Error::new(Kind::Conflict, "EMAIL_ALREADY_IN_USE", "Another account uses this email now"));
                 }
                 let n = sqlx::query("UPDATE kavach_user SET email = $1, email_verified = $2, updated_at = $3 WHERE id = $4")
-                    .bind(&new_email).bind(true).bind(now).bind(&uid).execute(&mut *tx).await?.rows_affected();
+                    .bind(&new_email)
+                    .bind(true)
+                    .bind(now)
+                    .bind(&uid)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                 if n == 0 {
                     return Err(Error::invalid_token());
                 }
@@ -468,13 +475,7 @@ impl Auth<'_> {
             return Ok(());
         }
         let ttl = self.0.options.email_password.verification_token_ttl;
-        let token = verification::create(
-            &self.0.db,
-            Purpose::ChangeEmail,
-            &serde_json::json!({ "userId": user.id, "newEmail": new_email }),
-            ttl,
-        )
-        .await?;
+        let token = verification::create(&self.0.db, Purpose::ChangeEmail, &serde_json::json!({ "userId": user.id, "newEmail": new_email }), ttl).await?;
         let url = self.link("/verify-email", &token, callback);
         self.0.send_email(
             "change-email.txt",
@@ -550,13 +551,15 @@ impl Auth<'_> {
                  VALUES ($1, $2, 'credential', $2, $3, $4, $4) \
                  ON CONFLICT (provider_id, provider_account_id) DO UPDATE SET password = excluded.password, updated_at = excluded.updated_at",
             )
-            .bind(crate::crypto::new_id()).bind(&uid).bind(&hash).bind(now).execute(&mut *tx).await?;
+            .bind(crate::crypto::new_id())
+            .bind(&uid)
+            .bind(&hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             let revoked = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&uid).execute(&mut *tx).await?.rows_affected();
             let families = crate::oauth::revoke_user_grants_in_tx!(tx, &uid, now);
-            audit::append_in_tx!(
-                tx,
-                audit::Event::new("password.reset", Some(&uid), ctx).with("revokedSessions", revoked).with("revokedGrants", families)
-            );
+            audit::append_in_tx!(tx, audit::Event::new("password.reset", Some(&uid), ctx).with("revokedSessions", revoked).with("revokedGrants", families));
             tx.commit().await?;
             (uid, email)
         });

@@ -130,8 +130,7 @@ impl Secrets {
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.seal_keys[0]).expect("32-byte key"));
         let nonce = random_bytes::<12>();
         let mut data = plain.to_vec();
-        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut data)
-            .expect("sealing cannot fail");
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut data).expect("sealing cannot fail");
         let mut out = nonce.to_vec();
         out.extend(data);
         URL_SAFE_NO_PAD.encode(out)
@@ -242,10 +241,7 @@ mod tests {
     fn better_auth_cookie_signature_vector() {
         // From shared/peers/better-auth/vectors (dev secret, better-auth 1.7.25).
         let s = Secrets::new(&["dev-only-peer-secret-please-change-0123456789abcdef"]);
-        assert_eq!(
-            s.sign_token("1PBCpY1Z2SQ9rMnswxSw5P1JDSTJKsWS"),
-            "1PBCpY1Z2SQ9rMnswxSw5P1JDSTJKsWS.0025jTx8zHzbkSWp4FBCr6eJRfPQ+7bkrnEeJJGDdlY="
-        );
+        assert_eq!(s.sign_token("1PBCpY1Z2SQ9rMnswxSw5P1JDSTJKsWS"), "1PBCpY1Z2SQ9rMnswxSw5P1JDSTJKsWS.0025jTx8zHzbkSWp4FBCr6eJRfPQ+7bkrnEeJJGDdlY=");
     }
 
     #[test]

@@ -40,8 +40,7 @@ pub struct SmtpMailer {
 }
 
 pub fn parse_mailbox(from: &str) -> Result<Mailbox> {
-    from.parse::<Mailbox>()
-        .map_err(|e| Error::config(format!("invalid email sender {from:?}: {e} (example: \"Kavach <no-reply@example.com>\")")))
+    from.parse::<Mailbox>().map_err(|e| Error::config(format!("invalid email sender {from:?}: {e} (example: \"Kavach <no-reply@example.com>\")")))
 }
 
 impl SmtpMailer {
@@ -65,10 +64,7 @@ impl Mailer for SmtpMailer {
                 .header(ContentType::TEXT_PLAIN)
                 .body(email.text)
                 .map_err(|e| Error::internal("could not build the email").with_source(e))?;
-            self.transport
-                .send(msg)
-                .await
-                .map_err(|e| Error::new(crate::error::Kind::Unavailable, "SMTP_ERROR", "email delivery failed").with_source(e))?;
+            self.transport.send(msg).await.map_err(|e| Error::new(crate::error::Kind::Unavailable, "SMTP_ERROR", "email delivery failed").with_source(e))?;
             Ok(())
         })
     }
@@ -113,9 +109,7 @@ impl Mailer for DevMailer {
             let name = format!("{}-{}.txt", crate::store::Ts::now().0, safe_to);
             let path = self.outbox.join(name);
             let body = format!("To: {}\nSubject: {}\n\n{}", email.to, email.subject, email.text);
-            tokio::fs::write(&path, &body)
-                .await
-                .map_err(|e| Error::internal(format!("cannot write {}", path.display())).with_source(e))?;
+            tokio::fs::write(&path, &body).await.map_err(|e| Error::internal(format!("cannot write {}", path.display())).with_source(e))?;
             tracing::info!(to = %email.to, subject = %email.subject, file = %path.display(), "development mailer: message written to the outbox\n{}", email.text);
             Ok(())
         })
@@ -164,11 +158,8 @@ impl Templates {
     }
 
     pub fn render(&self, name: &str, to: &str, ctx: minijinja::Value) -> Result<Email> {
-        let out = self
-            .env
-            .get_template(name)
-            .and_then(|t| t.render(ctx))
-            .map_err(|e| Error::internal(format!("email template {name} failed to render: {e}")))?;
+        let out =
+            self.env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| Error::internal(format!("email template {name} failed to render: {e}")))?;
         let (subject, text) = match out.strip_prefix("Subject:") {
             Some(rest) => {
                 let (s, body) = rest.split_once('\n').unwrap_or((rest, ""));
@@ -193,7 +184,7 @@ mod tests {
                     name,
                     "a@example.com",
                     minijinja::context! { app_name => "Kavach", name => "Ann", email => "a@example.com",
-                        new_email => "b@example.com", url => "http://x/y?token=1", reset_url => "http://x/r", expires_in => "1 hour" },
+                    new_email => "b@example.com", url => "http://x/y?token=1", reset_url => "http://x/r", expires_in => "1 hour" },
                 )
                 .unwrap();
             assert!(!e.subject.is_empty() && !e.subject.contains('{'), "{name}: {}", e.subject);

@@ -15,7 +15,9 @@ pub enum Kind {
     Unprocessable,
     PayloadTooLarge,
     UnsupportedMediaType,
-    TooManyRequests { retry_after_secs: u64 },
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
     /// Bad configuration: refused at start, or by the CLI.
     Config,
     /// A bug or an unavailable dependency (database down). Logged, answered with 500/503.
@@ -50,11 +52,7 @@ impl Error {
         Self::new(Kind::NotFound, code, message)
     }
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
-        Self::new(
-            Kind::TooManyRequests { retry_after_secs },
-            "TOO_MANY_REQUESTS",
-            "Too many requests. Please try again later.",
-        )
+        Self::new(Kind::TooManyRequests { retry_after_secs }, "TOO_MANY_REQUESTS", "Too many requests. Please try again later.")
     }
     pub fn config(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(Kind::Config, "CONFIG", message)

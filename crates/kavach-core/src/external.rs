@@ -123,9 +123,7 @@ impl External<'_> {
         // find that out with a read, without taking the write lock. (It also sees a row a
         // parallel request with the same cookie has just exchanged.)
         let live: Option<(String,)> = db!(&self.0.db, |pool| {
-            sqlx::query_as(
-                "SELECT token FROM kavach_session WHERE ((token = $1 AND origin = $3) OR (token IN ($2, $5) AND origin <> $3)) AND expires_at > $4",
-            )
+            sqlx::query_as("SELECT token FROM kavach_session WHERE ((token = $1 AND origin = $3) OR (token IN ($2, $5) AND origin <> $3)) AND expires_at > $4")
                 .bind(token)
                 .bind(&hash)
                 .bind(ORIGIN_COPIED)
@@ -153,31 +151,28 @@ impl External<'_> {
         let exchanged = db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             'exchange: {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(&hash).bind(ORIGIN_COPIED).fetch_optional(&mut *tx).await?;
-            let Some(r) = row else { break 'exchange None };
-            let (id, stored, expires_at, created_at): (String, String, Ts, Ts) =
-                (r.try_get("s_id")?, r.try_get("s_token")?, r.try_get("s_expires_at")?, r.try_get("s_created_at")?);
-            let user = user_from_row!(r);
-            let end = created_at.plus_secs(absolute);
-            if expires_at <= now || end <= now || user.is_banned(now) {
-                break 'exchange None;
-            }
-            // The session keeps its start (so it is not "fresh" for sensitive actions, and
-            // the absolute lifetime still counts from the original sign-in).
-            let new_expiry = now.plus_secs(expires_in).min(end);
-            sqlx::query("UPDATE kavach_session SET token = $1, origin = 'kavach', expires_at = $2, updated_at = $3 WHERE id = $4")
-                .bind(&new_hash)
-                .bind(new_expiry)
-                .bind(now)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-            audit::append_in_tx!(
-                tx,
-                audit::Event::new("session.migrated", Some(&user.id), ctx).with("from", "better-auth").with("sessionId", &id)
-            );
-            tx.commit().await?;
-            Some(stored)
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(&hash).bind(ORIGIN_COPIED).fetch_optional(&mut *tx).await?;
+                let Some(r) = row else { break 'exchange None };
+                let (id, stored, expires_at, created_at): (String, String, Ts, Ts) =
+                    (r.try_get("s_id")?, r.try_get("s_token")?, r.try_get("s_expires_at")?, r.try_get("s_created_at")?);
+                let user = user_from_row!(r);
+                let end = created_at.plus_secs(absolute);
+                if expires_at <= now || end <= now || user.is_banned(now) {
+                    break 'exchange None;
+                }
+                // The session keeps its start (so it is not "fresh" for sensitive actions, and
+                // the absolute lifetime still counts from the original sign-in).
+                let new_expiry = now.plus_secs(expires_in).min(end);
+                sqlx::query("UPDATE kavach_session SET token = $1, origin = 'kavach', expires_at = $2, updated_at = $3 WHERE id = $4")
+                    .bind(&new_hash)
+                    .bind(new_expiry)
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                audit::append_in_tx!(tx, audit::Event::new("session.migrated", Some(&user.id), ctx).with("from", "better-auth").with("sessionId", &id));
+                tx.commit().await?;
+                Some(stored)
             }
         });
         // Another request with the same cookie (a parallel tab) exchanged it a moment ago.

@@ -407,9 +407,9 @@ pub fn verify_with_key(token: &str, jwk: &serde_json::Value) -> std::result::Res
             point.extend(field("y")?);
             signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).verify(msg.as_bytes(), &sig).is_ok()
         }
-        Alg::RS256 => signature::RsaPublicKeyComponents { n: field("n")?, e: field("e")? }
-            .verify(&signature::RSA_PKCS1_2048_8192_SHA256, msg.as_bytes(), &sig)
-            .is_ok(),
+        Alg::RS256 => {
+            signature::RsaPublicKeyComponents { n: field("n")?, e: field("e")? }.verify(&signature::RSA_PKCS1_2048_8192_SHA256, msg.as_bytes(), &sig).is_ok()
+        }
     };
     if !ok {
         return Err("bad signature");

@@ -44,18 +44,14 @@ pub fn verify(password: &str, stored: &str) -> Option<bool> {
         // better-auth: N=16384, r=16, p=1, NFKC; KavachOS auth-email: r=8. Both use the
         // hex salt string itself (not its bytes) as the salt.
         let nfkc: String = password.nfkc().collect();
-        return Some(
-            scrypt_check(nfkc.as_bytes(), salt.as_bytes(), &key, 14, 16) || scrypt_check(password.as_bytes(), salt.as_bytes(), &key, 14, 8),
-        );
+        return Some(scrypt_check(nfkc.as_bytes(), salt.as_bytes(), &key, 14, 16) || scrypt_check(password.as_bytes(), salt.as_bytes(), &key, 14, 8));
     }
     if let Some(rest) = stored.strip_prefix("pbkdf2:") {
         // KavachOS: pbkdf2:<iterations>:<salt hex>:<hash hex>, PBKDF2-HMAC-SHA256.
         let mut it = rest.splitn(3, ':');
         let (iters, salt, hash) = (it.next()?.parse::<u32>().ok()?, it.next()?, unhex(it.next()?)?);
         let decoded = unhex(salt);
-        return Some(
-            decoded.is_some_and(|s| pbkdf2_check(password, &s, iters, &hash)) || pbkdf2_check(password, salt.as_bytes(), iters, &hash),
-        );
+        return Some(decoded.is_some_and(|s| pbkdf2_check(password, &s, iters, &hash)) || pbkdf2_check(password, salt.as_bytes(), iters, &hash));
     }
     if let Some(rest) = stored.strip_prefix("$pbkdf2-sha256$") {
         let mut parts = rest.split('$');

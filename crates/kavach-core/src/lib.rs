@@ -85,11 +85,7 @@ pub struct JwtOptions {
 
 impl Default for JwtOptions {
     fn default() -> Self {
-        JwtOptions {
-            expires_in: Duration::from_secs(15 * 60),
-            key_overlap: Duration::from_secs(2 * 86400),
-            rotate_every: Duration::from_secs(30 * 86400),
-        }
+        JwtOptions { expires_in: Duration::from_secs(15 * 60), key_overlap: Duration::from_secs(2 * 86400), rotate_every: Duration::from_secs(30 * 86400) }
     }
 }
 
@@ -255,13 +251,7 @@ pub struct Core {
 
 impl Core {
     /// Assemble a core over a migrated database. `limiter` defaults to the database.
-    pub fn new(
-        db: Db,
-        options: Options,
-        mailer: Arc<dyn Mailer>,
-        templates: Templates,
-        limiter: Option<RateLimiter>,
-    ) -> Result<Core> {
+    pub fn new(db: Db, options: Options, mailer: Arc<dyn Mailer>, templates: Templates, limiter: Option<RateLimiter>) -> Result<Core> {
         if options.secrets.is_empty() {
             return Err(Error::config("at least one secret is required"));
         }

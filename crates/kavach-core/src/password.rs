@@ -182,7 +182,10 @@ impl PasswordPolicy {
         if len < self.min_length {
             return Err(Error::bad_request(
                 "PASSWORD_TOO_SHORT",
-                format!("Password too short: use at least {} characters (a few unrelated words make a long password that is easy to remember)", self.min_length),
+                format!(
+                    "Password too short: use at least {} characters (a few unrelated words make a long password that is easy to remember)",
+                    self.min_length
+                ),
             ));
         }
         if len > self.max_length {
@@ -272,10 +275,7 @@ fn hash_with(mem: &mut Memory, password: &str) -> String {
 pub fn hash_sync(password: &str) -> String {
     use argon2::password_hash::PasswordHasher;
     let salt = crate::crypto::random_bytes::<16>();
-    argon2()
-        .hash_password_with_salt(password.as_bytes(), &salt)
-        .expect("argon2 hashing cannot fail with valid parameters")
-        .to_string()
+    argon2().hash_password_with_salt(password.as_bytes(), &salt).expect("argon2 hashing cannot fail with valid parameters").to_string()
 }
 
 /// Outcome of a verification.
@@ -507,7 +507,16 @@ mod tests {
         assert_eq!(code("short but nice", &[]).as_deref(), Some("PASSWORD_TOO_SHORT"));
         assert_eq!(code(&"a".repeat(129), &[]).as_deref(), Some("PASSWORD_TOO_LONG"));
         // Repetitions and sequences.
-        for bad in ["aaaaaaaaaaaaaaaa", "                ", "abcdefghijklmnopq", "1234567890123456", "qwertyuiopasdfgh", "abcabcabcabcabcabc", "zyxwvutsrqponmlk", "ababababababababab"] {
+        for bad in [
+            "aaaaaaaaaaaaaaaa",
+            "                ",
+            "abcdefghijklmnopq",
+            "1234567890123456",
+            "qwertyuiopasdfgh",
+            "abcabcabcabcabcabc",
+            "zyxwvutsrqponmlk",
+            "ababababababababab",
+        ] {
             assert_eq!(code(bad, &[]).as_deref(), Some("PASSWORD_TOO_PREDICTABLE"), "{bad}");
         }
         // Context words: the app, the service, the email's parts, the name.
@@ -520,7 +529,8 @@ mod tests {
         // The common-password list (the whole password, any case).
         assert_eq!(code("1qaz2wsx3edc4rfv", &[]).as_deref(), Some("PASSWORD_TOO_COMMON"));
         // Passphrases pass.
-        for ok in ["correct horse battery staple", "Baseball-under-the-bridge", "ñandú tiene frío hoy", "my cat likes the blue sofa", "Tr0ub4dor&3-gravel-lamp"] {
+        for ok in ["correct horse battery staple", "Baseball-under-the-bridge", "ñandú tiene frío hoy", "my cat likes the blue sofa", "Tr0ub4dor&3-gravel-lamp"]
+        {
             assert!(p.check(ok, &ctx).is_ok(), "{ok}: {:?}", p.check(ok, &ctx).err());
         }
         // Length counts characters, not bytes, after NFKC.

@@ -2,9 +2,9 @@
 //! database (`kavach_rate_limit`, one atomic upsert per hit) or, when a Redis URL
 //! is configured, in Redis (one atomic script per hit). Nothing is per-process.
 
+use crate::db;
 use crate::error::Result;
 use crate::store::{Db, Ts};
-use crate::db;
 use std::time::Duration;
 
 /// At most `max` hits per `window`.
@@ -64,8 +64,7 @@ impl RateLimiter {
 
     /// Connect to Redis at `url` (`redis://host:port/db`).
     pub async fn redis(url: &str) -> Result<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| crate::Error::config(format!("invalid Redis URL {}: {e}", crate::redact_url(url))))?;
+        let client = redis::Client::open(url).map_err(|e| crate::Error::config(format!("invalid Redis URL {}: {e}", crate::redact_url(url))))?;
         let conn = redis::aio::ConnectionManager::new(client)
             .await
             .map_err(|e| crate::Error::config(format!("cannot connect to Redis at {}: {e}", crate::redact_url(url))))?;
@@ -89,18 +88,12 @@ impl RateLimiter {
         match &self.backend {
             Backend::Db(db) => {
                 let now = Ts::now().0;
-                let (count, start): (i64, i64) = db!(db, |pool| {
-                    sqlx::query_as(HIT_SQL).bind(key).bind(now).bind(now - window_ms).fetch_one(pool).await?
-                });
+                let (count, start): (i64, i64) = db!(db, |pool| { sqlx::query_as(HIT_SQL).bind(key).bind(now).bind(now - window_ms).fetch_one(pool).await? });
                 Ok(decision(count as u64, rule.max, start + window_ms - now))
             }
             Backend::Redis(conn) => {
                 let mut conn = conn.clone();
-                let (count, ttl): (i64, i64) = redis::Script::new(REDIS_HIT)
-                    .key(Self::key(key))
-                    .arg(window_ms)
-                    .invoke_async(&mut conn)
-                    .await?;
+                let (count, ttl): (i64, i64) = redis::Script::new(REDIS_HIT).key(Self::key(key)).arg(window_ms).invoke_async(&mut conn).await?;
                 Ok(decision(count as u64, rule.max, ttl))
             }
         }
@@ -113,10 +106,7 @@ impl RateLimiter {
             Backend::Db(db) => {
                 let now = Ts::now().0;
                 let row: Option<(i64, i64)> = db!(db, |pool| {
-                    sqlx::query_as("SELECT count, window_start FROM kavach_rate_limit WHERE key = $1")
-                        .bind(key)
-                        .fetch_optional(pool)
-                        .await?
+                    sqlx::query_as("SELECT count, window_start FROM kavach_rate_limit WHERE key = $1").bind(key).fetch_optional(pool).await?
                 });
                 match row {
                     Some((c, start)) if start > now - window_ms => (c as u64, start + window_ms - now),
@@ -125,8 +115,7 @@ impl RateLimiter {
             }
             Backend::Redis(conn) => {
                 let mut conn = conn.clone();
-                let (c, ttl): (Option<i64>, i64) =
-                    redis::pipe().get(Self::key(key)).pttl(Self::key(key)).query_async(&mut conn).await?;
+                let (c, ttl): (Option<i64>, i64) = redis::pipe().get(Self::key(key)).pttl(Self::key(key)).query_async(&mut conn).await?;
                 (c.unwrap_or(0).max(0) as u64, ttl)
             }
         };

@@ -316,9 +316,7 @@ impl Sessions {
 
     /// The user's unexpired sessions, newest first.
     pub async fn list(&self, user_id: &str) -> Result<Vec<Session>> {
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM kavach_session s WHERE s.user_id = $1 AND s.expires_at > $2 ORDER BY s.created_at DESC"
-        );
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM kavach_session s WHERE s.user_id = $1 AND s.expires_at > $2 ORDER BY s.created_at DESC");
         db!(&self.db, |pool| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(Ts::now()).fetch_all(pool).await?;
             rows.iter()
@@ -366,17 +364,10 @@ impl Sessions {
         let keep = keep.unwrap_or("");
         let n = db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let n = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1 AND token <> $2")
-                .bind(user_id)
-                .bind(keep)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let n =
+                sqlx::query("DELETE FROM kavach_session WHERE user_id = $1 AND token <> $2").bind(user_id).bind(keep).execute(&mut *tx).await?.rows_affected();
             if n > 0 {
-                audit::append_in_tx!(
-                    tx,
-                    audit::Event::new("session.revoked", Some(user_id), ctx).with("count", n).with("reason", reason)
-                );
+                audit::append_in_tx!(tx, audit::Event::new("session.revoked", Some(user_id), ctx).with("count", n).with("reason", reason));
             }
             tx.commit().await?;
             n
@@ -396,13 +387,7 @@ impl Sessions {
 
     /// Remove expired sessions (run periodically).
     pub async fn purge_expired(&self) -> Result<u64> {
-        db!(&self.db, |pool| {
-            Ok(sqlx::query("DELETE FROM kavach_session WHERE expires_at < $1")
-                .bind(Ts::now())
-                .execute(pool)
-                .await?
-                .rows_affected())
-        })
+        db!(&self.db, |pool| { Ok(sqlx::query("DELETE FROM kavach_session WHERE expires_at < $1").bind(Ts::now()).execute(pool).await?.rows_affected()) })
     }
 
     fn cache_put(&self, hash: &str, data: Arc<SessionWithUser>, proof: Option<&str>) {
@@ -458,4 +443,3 @@ impl Sessions {
         self.broadcast(&format!("u:{user_id}")).await;
     }
 }
-

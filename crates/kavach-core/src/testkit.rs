@@ -33,7 +33,10 @@ impl CaptureMailer {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("no email to {to} with subject containing {subject:?}; got {:?}", self.0.lock().unwrap().iter().map(|e| (&e.to, &e.subject)).collect::<Vec<_>>());
+        panic!(
+            "no email to {to} with subject containing {subject:?}; got {:?}",
+            self.0.lock().unwrap().iter().map(|e| (&e.to, &e.subject)).collect::<Vec<_>>()
+        );
     }
     pub fn count_to(&self, to: &str) -> usize {
         self.0.lock().unwrap().iter().filter(|e| e.to == to).count()
@@ -92,4 +95,3 @@ impl TestDb {
         }
     }
 }
-

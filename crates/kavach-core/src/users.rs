@@ -2,8 +2,8 @@
 //! authentication context (the CLI and the Rust API use them directly).
 
 use crate::error::{Error, Result};
-use crate::store::{Db, Ts};
 use crate::store::BeginWrite;
+use crate::store::{Db, Ts};
 use crate::{Core, audit, db};
 use serde::Serialize;
 use sqlx::Row;
@@ -41,7 +41,6 @@ impl User {
 pub(crate) fn ban_in_force(banned: bool, until: Option<Ts>, now: Ts) -> bool {
     banned && until.is_none_or(|end| end > now)
 }
-
 
 macro_rules! user_from_row {
     ($r:expr) => {
@@ -163,7 +162,14 @@ impl Users<'_> {
         let found = db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query("UPDATE kavach_user SET banned = $1, ban_reason = $2, ban_expires = $3, updated_at = $4 WHERE id = $5")
-                .bind(true).bind(reason).bind(until).bind(Ts::now()).bind(id).execute(&mut *tx).await?.rows_affected();
+                .bind(true)
+                .bind(reason)
+                .bind(until)
+                .bind(Ts::now())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             if n > 0 {
                 sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
                 audit::append_in_tx!(tx, audit::Event::new("user.banned", Some(id), ctx).with("reason", reason).with("until", until.map(|t| t.to_iso())));
@@ -179,7 +185,12 @@ impl Users<'_> {
         let found = db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query("UPDATE kavach_user SET banned = $1, ban_reason = NULL, ban_expires = NULL, updated_at = $2 WHERE id = $3")
-                .bind(false).bind(Ts::now()).bind(id).execute(&mut *tx).await?.rows_affected();
+                .bind(false)
+                .bind(Ts::now())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             if n > 0 {
                 audit::append_in_tx!(tx, audit::Event::new("user.unbanned", Some(id), ctx));
             }
@@ -192,9 +203,8 @@ impl Users<'_> {
 
     /// Metadata kept for the user (from imports: `{"public": .., "private": ..}`).
     pub async fn metadata(&self, id: &str) -> Result<Option<serde_json::Value>> {
-        let raw: Option<(Option<String>,)> = db!(&self.0.db, |pool| {
-            sqlx::query_as("SELECT metadata FROM kavach_user WHERE id = $1").bind(id).fetch_optional(pool).await?
-        });
+        let raw: Option<(Option<String>,)> =
+            db!(&self.0.db, |pool| { sqlx::query_as("SELECT metadata FROM kavach_user WHERE id = $1").bind(id).fetch_optional(pool).await? });
         Ok(raw.and_then(|r| r.0).and_then(|m| serde_json::from_str(&m).ok()))
     }
 
@@ -322,12 +332,8 @@ pub(crate) async fn find_with_password(db: &Db, email: &str) -> Result<Option<(U
 /// The stored password hash of the user's credential account, if any.
 pub(crate) async fn password_hash(db: &Db, user_id: &str) -> Result<Option<String>> {
     db!(db, |pool| {
-        let row: Option<(Option<String>,)> = sqlx::query_as(
-            "SELECT password FROM kavach_account WHERE user_id = $1 AND provider_id = 'credential'",
-        )
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await?;
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT password FROM kavach_account WHERE user_id = $1 AND provider_id = 'credential'").bind(user_id).fetch_optional(pool).await?;
         Ok(row.and_then(|r| r.0))
     })
 }
@@ -338,8 +344,21 @@ mod tests {
     #[test]
     fn email_normalisation() {
         assert_eq!(normalize_email("  Alice@Example.COM ").unwrap(), "alice@example.com");
-        for bad in ["", "alice", "@x.com", "a@", "a b@x.com", "a@x..com", "a@.x.com", "a@b@c", "ali\u{200B}ce@x.com", "alice@x.com\u{202E}",
-            "\u{2067}alice@x.com\u{2069}", "a\u{FEFF}@x.com", "alice\0@x.com"] {
+        for bad in [
+            "",
+            "alice",
+            "@x.com",
+            "a@",
+            "a b@x.com",
+            "a@x..com",
+            "a@.x.com",
+            "a@b@c",
+            "ali\u{200B}ce@x.com",
+            "alice@x.com\u{202E}",
+            "\u{2067}alice@x.com\u{2069}",
+            "a\u{FEFF}@x.com",
+            "alice\0@x.com",
+        ] {
             assert_eq!(normalize_email(bad).unwrap_err().code, "INVALID_EMAIL", "{bad}");
         }
     }

@@ -34,16 +34,14 @@ pub(crate) async fn create(db: &Db, purpose: Purpose, value: &serde_json::Value,
     let now = Ts::now();
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO kavach_verification (id, identifier, value, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
-        )
-        .bind(crypto::new_id())
-        .bind(identifier(purpose, &token))
-        .bind(value.to_string())
-        .bind(now.plus_secs(ttl.as_secs() as i64))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO kavach_verification (id, identifier, value, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
+            .bind(crypto::new_id())
+            .bind(identifier(purpose, &token))
+            .bind(value.to_string())
+            .bind(now.plus_secs(ttl.as_secs() as i64))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
     });
     Ok(token)
@@ -53,11 +51,10 @@ pub(crate) async fn create(db: &Db, purpose: Purpose, value: &serde_json::Value,
 /// `None` when it is unknown, already used or expired.
 macro_rules! consume_in_tx {
     ($tx:expr, $purpose:expr, $token:expr) => {{
-        let row: Option<(String, $crate::store::Ts)> =
-            sqlx::query_as("DELETE FROM kavach_verification WHERE identifier = $1 RETURNING value, expires_at")
-                .bind($crate::verification::identifier($purpose, $token))
-                .fetch_optional(&mut *$tx)
-                .await?;
+        let row: Option<(String, $crate::store::Ts)> = sqlx::query_as("DELETE FROM kavach_verification WHERE identifier = $1 RETURNING value, expires_at")
+            .bind($crate::verification::identifier($purpose, $token))
+            .fetch_optional(&mut *$tx)
+            .await?;
         match row {
             Some((v, exp)) if exp > $crate::store::Ts::now() => serde_json::from_str::<serde_json::Value>(&v).ok(),
             _ => None,
@@ -67,11 +64,5 @@ macro_rules! consume_in_tx {
 pub(crate) use consume_in_tx;
 
 pub(crate) async fn purge_expired(db: &Db) -> Result<u64> {
-    db!(db, |pool| {
-        Ok(sqlx::query("DELETE FROM kavach_verification WHERE expires_at < $1")
-            .bind(Ts::now())
-            .execute(pool)
-            .await?
-            .rows_affected())
-    })
+    db!(db, |pool| { Ok(sqlx::query("DELETE FROM kavach_verification WHERE expires_at < $1").bind(Ts::now()).execute(pool).await?.rows_affected()) })
 }

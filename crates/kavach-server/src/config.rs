@@ -100,7 +100,9 @@ impl Default for OAuthFile {
 impl OAuthFile {
     fn resolve(self, production: bool) -> Result<kavach_core::oauth::OAuthOptions> {
         if production && self.metadata_documents_insecure {
-            bail!("oauth.metadata_documents_insecure is a development allowance: production refuses it (it lets clients make the server fetch local addresses)");
+            bail!(
+                "oauth.metadata_documents_insecure is a development allowance: production refuses it (it lets clients make the server fetch local addresses)"
+            );
         }
         let Some(alg) = kavach_core::Alg::parse(&self.access_token_alg) else {
             bail!("oauth.access_token_alg = {:?}: expected EdDSA, ES256 or RS256", self.access_token_alg)
@@ -477,8 +479,7 @@ impl Config {
             "json" => true,
             other => bail!("log_format = {other:?}: expected text or json"),
         };
-        let listen: SocketAddr =
-            f.listen.parse().map_err(|_| anyhow!("listen = {:?}: not an address:port (example: 127.0.0.1:3000)", f.listen))?;
+        let listen: SocketAddr = f.listen.parse().map_err(|_| anyhow!("listen = {:?}: not an address:port (example: 127.0.0.1:3000)", f.listen))?;
         let base_url_explicit = f.base_url.is_some();
         let base_url = match f.base_url {
             Some(u) => {
@@ -501,11 +502,7 @@ impl Config {
                 bail!("trusted_origins: {o:?} is not an origin (example: https://app.example.com)");
             }
         }
-        let trusted_proxies = f
-            .trusted_proxies
-            .iter()
-            .map(|p| p.parse::<Cidr>().map_err(|e| anyhow!("trusted_proxies: {e}")))
-            .collect::<Result<Vec<_>>>()?;
+        let trusted_proxies = f.trusted_proxies.iter().map(|p| p.parse::<Cidr>().map_err(|e| anyhow!("trusted_proxies: {e}"))).collect::<Result<Vec<_>>>()?;
         let lowest = kavach_core::password::LOWEST_MIN_LENGTH;
         if f.email_password.min_password_length < lowest || f.email_password.max_password_length < f.email_password.min_password_length {
             bail!(
@@ -522,7 +519,9 @@ impl Config {
         let mut generated_secret = None;
         let secrets = if f.secrets.is_empty() {
             if f.mode == Mode::Production {
-                bail!("no secret: set KAVACH_SECRET (32+ random characters, e.g. `openssl rand -base64 48`) or `secrets` in the config file; production mode refuses to start without one");
+                bail!(
+                    "no secret: set KAVACH_SECRET (32+ random characters, e.g. `openssl rand -base64 48`) or `secrets` in the config file; production mode refuses to start without one"
+                );
             }
             let path = f.data_dir.join("secret");
             let s = match std::fs::read_to_string(&path) {
@@ -593,11 +592,7 @@ impl Config {
                 cache_ttl: f.session.cache_ttl.0,
             },
             jwt: kavach_core::JwtOptions { expires_in: f.jwt.expires_in.0, key_overlap: f.jwt.key_overlap.0, rotate_every: f.jwt.rotate_every.0 },
-            password: PasswordPolicy {
-                min_length: ep.min_password_length,
-                max_length: ep.max_password_length,
-                reject_common: ep.reject_common_passwords,
-            },
+            password: PasswordPolicy { min_length: ep.min_password_length, max_length: ep.max_password_length, reject_common: ep.reject_common_passwords },
             email_password: EmailPasswordOptions {
                 enabled: ep.enabled,
                 require_email_verification: ep.require_email_verification,
@@ -611,7 +606,9 @@ impl Config {
         };
         kavach_core::email::parse_mailbox(&f.email.from).map_err(|e| anyhow!("email.from: {}", e.message))?;
         if f.mode == Mode::Production && f.email.smtp_url.is_none() {
-            bail!("no SMTP URL: production mode refuses the development outbox (it keeps sign-in links on disk and in the logs); set KAVACH_SMTP_URL or email.smtp_url");
+            bail!(
+                "no SMTP URL: production mode refuses the development outbox (it keeps sign-in links on disk and in the logs); set KAVACH_SMTP_URL or email.smtp_url"
+            );
         }
         Ok(Config {
             mode: f.mode,
@@ -651,11 +648,8 @@ impl Config {
 
     /// A handle for this configuration.
     pub async fn kavach(&self, background: bool) -> Result<kavach::Kavach> {
-        let mut b = kavach::Kavach::builder()
-            .database_url(&self.database_url)
-            .options(self.options.clone())
-            .mailer_arc(self.mailer()?)
-            .background_tasks(background);
+        let mut b =
+            kavach::Kavach::builder().database_url(&self.database_url).options(self.options.clone()).mailer_arc(self.mailer()?).background_tasks(background);
         if let Some(d) = &self.templates_dir {
             b = b.templates_dir(d);
         }

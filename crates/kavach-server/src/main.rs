@@ -98,12 +98,20 @@ enum ClientsCommand {
         resources: Vec<String>,
     },
     /// Show a client's registered metadata.
-    Show { client_id: String },
+    Show {
+        client_id: String,
+    },
     /// Stop a client from authenticating or starting authorizations.
-    Disable { client_id: String },
-    Enable { client_id: String },
+    Disable {
+        client_id: String,
+    },
+    Enable {
+        client_id: String,
+    },
     /// Delete a client and revoke every token issued to it.
-    Delete { client_id: String },
+    Delete {
+        client_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -306,9 +314,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Import(cmd) => {
             let k = cfg.kavach(false).await?;
             let (report, json) = match cmd {
-                ImportCommand::BetterAuth { from, dry_run, json } => {
-                    (kavach_core::import::better_auth::import(&k, &from, dry_run, &cli_ctx()).await, json)
-                }
+                ImportCommand::BetterAuth { from, dry_run, json } => (kavach_core::import::better_auth::import(&k, &from, dry_run, &cli_ctx()).await, json),
                 ImportCommand::Clerk { file, dry_run, json } => (kavach_core::import::clerk::import(&k, &file, dry_run, &cli_ctx()).await, json),
             };
             let report = report.map_err(|e| anyhow!("{}", e.message))?;
@@ -341,7 +347,9 @@ async fn serve(mut cfg: Config, started: Instant) -> Result<()> {
     println!("  email     {}", k.mailer().describe());
     println!("  mode      {:?}{}", cfg.mode, if cfg.mode == Mode::Development { " (set KAVACH_MODE=production for deployments)" } else { "" });
     println!("  ready in  {} ms", started.elapsed().as_millis());
-    println!("Next: create an account with\n  curl -H 'content-type: application/json' -d '{{\"email\":\"you@example.com\",\"password\":\"a long passphrase\",\"name\":\"You\"}}' {api}/sign-up/email");
+    println!(
+        "Next: create an account with\n  curl -H 'content-type: application/json' -d '{{\"email\":\"you@example.com\",\"password\":\"a long passphrase\",\"name\":\"You\"}}' {api}/sign-up/email"
+    );
     if o.email_password.require_email_verification {
         println!("  then open the verification link from the email (development: {}/outbox).", cfg.data_dir.display());
     }
@@ -369,17 +377,12 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-
 fn cli_ctx() -> RequestContext {
     RequestContext { ip: None, user_agent: Some(format!("kavach-cli/{}", env!("CARGO_PKG_VERSION"))) }
 }
 
 async fn find_user(k: &kavach::Kavach, id_or_email: &str) -> Result<kavach_core::User> {
-    let found = if id_or_email.contains('@') {
-        k.users().get_by_email(id_or_email).await
-    } else {
-        k.users().get(id_or_email).await
-    };
+    let found = if id_or_email.contains('@') { k.users().get_by_email(id_or_email).await } else { k.users().get(id_or_email).await };
     found.map_err(|e| anyhow!("{e}"))?.ok_or_else(|| anyhow!("no user {id_or_email:?}"))
 }
 
@@ -491,7 +494,9 @@ async fn doctor(cfg: Config) -> Result<i32> {
     report(true, "config", cfg.source.as_ref().map(|p| format!("loaded {}", p.display())).unwrap_or_else(|| "defaults + environment".into()));
     report(true, "mode", format!("{:?}", cfg.mode));
     match &cfg.generated_secret {
-        Some(p) => report(cfg.mode == Mode::Development, "secret", format!("generated development secret in {} (set KAVACH_SECRET for production)", p.display())),
+        Some(p) => {
+            report(cfg.mode == Mode::Development, "secret", format!("generated development secret in {} (set KAVACH_SECRET for production)", p.display()))
+        }
         None => {
             let weak = cfg.options.secrets.iter().filter(|s| !kavach_core::secret_is_strong(s)).count();
             report(weak == 0, "secret", format!("{} configured, {weak} weak", cfg.options.secrets.len()));
@@ -525,10 +530,14 @@ async fn doctor(cfg: Config) -> Result<i32> {
         Ok(m) => {
             let r = m.check().await;
             let ok = r.is_ok() && (cfg.smtp_url.is_some() || cfg.mode == Mode::Development);
-            report(ok, "email", match r {
-                Ok(()) => m.describe(),
-                Err(e) => e.to_string(),
-            });
+            report(
+                ok,
+                "email",
+                match r {
+                    Ok(()) => m.describe(),
+                    Err(e) => e.to_string(),
+                },
+            );
         }
         Err(e) => report(false, "email", e.to_string()),
     }
@@ -543,7 +552,10 @@ async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
         ClientsCommand::List { json } => {
             let list = c.list().await.map_err(e)?;
             if json {
-                let out: Vec<_> = list.iter().map(|c| serde_json::json!({ "client_id": c.client_id, "kind": c.kind, "disabled": c.disabled, "metadata": c.metadata })).collect();
+                let out: Vec<_> = list
+                    .iter()
+                    .map(|c| serde_json::json!({ "client_id": c.client_id, "kind": c.kind, "disabled": c.disabled, "metadata": c.metadata }))
+                    .collect();
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 println!("{:<36}  {:<24}  {:<8}  {:<20}  DISABLED", "CLIENT ID", "NAME", "KIND", "AUTH METHOD");
@@ -562,7 +574,8 @@ async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
                 bail!("--jwks-uri and --jwks-file are for --auth-method private_key_jwt (the keys would go unused)");
             }
             let grants = if grants.is_empty() { vec!["authorization_code".to_owned(), "refresh_token".to_owned()] } else { grants };
-            let mut meta = serde_json::json!({ "client_name": name, "redirect_uris": redirect_uris, "grant_types": grants, "token_endpoint_auth_method": auth_method });
+            let mut meta =
+                serde_json::json!({ "client_name": name, "redirect_uris": redirect_uris, "grant_types": grants, "token_endpoint_auth_method": auth_method });
             if let Some(u) = jwks_uri {
                 meta["jwks_uri"] = serde_json::json!(u);
             }
@@ -597,7 +610,9 @@ async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
             Some(cl) => {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "kind": cl.kind, "disabled": cl.disabled, "introspects": cl.introspects, "metadata": cl.metadata }))?
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "kind": cl.kind, "disabled": cl.disabled, "introspects": cl.introspects, "metadata": cl.metadata })
+                    )?
                 );
                 Ok(0)
             }

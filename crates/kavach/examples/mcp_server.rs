@@ -48,18 +48,25 @@ async fn mcp(Extension(rs): Extension<Arc<ResourceServer>>, Extension(token): Ex
         Some("initialize") => {
             let asked = params["protocolVersion"].as_str().unwrap_or(PROTOCOL_VERSIONS[1]);
             let version = PROTOCOL_VERSIONS.iter().find(|v| **v == asked).copied().unwrap_or(PROTOCOL_VERSIONS[0]);
-            result(&id, json!({
-                "protocolVersion": version,
-                "capabilities": { "tools": { "listChanged": false } },
-                "serverInfo": { "name": "kavach-example-mcp", "version": env!("CARGO_PKG_VERSION") }
-            }))
+            result(
+                &id,
+                json!({
+                    "protocolVersion": version,
+                    "capabilities": { "tools": { "listChanged": false } },
+                    "serverInfo": { "name": "kavach-example-mcp", "version": env!("CARGO_PKG_VERSION") }
+                }),
+            )
         }
         Some("ping") => result(&id, json!({})),
         Some("tools/list") => result(&id, json!({ "tools": tools() })),
         Some("tools/call") => match params["name"].as_str() {
             Some("whoami") => {
-                let text = format!("subject {}, client {}, scopes {}", token.subject.as_deref().unwrap_or("-"),
-                    token.client_id.as_deref().unwrap_or("-"), token.scopes.join(" "));
+                let text = format!(
+                    "subject {}, client {}, scopes {}",
+                    token.subject.as_deref().unwrap_or("-"),
+                    token.client_id.as_deref().unwrap_or("-"),
+                    token.scopes.join(" ")
+                );
                 result(&id, json!({ "content": [{ "type": "text", "text": text }], "isError": false }))
             }
             Some("admin_echo") if !token.scopes.iter().any(|s| s == "mcp:admin") => {

@@ -14,6 +14,7 @@
 
 use crate::Kavach;
 use crate::http::error::ApiError;
+use crate::http::guarded::{Guard, Guarded, Verdict};
 use crate::http::{Authenticated, pages};
 use axum::extract::{FromRef, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -21,7 +22,6 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use kavach_core::sessions::SessionWithUser;
 use kavach_core::{Error, User};
-use crate::http::guarded::{Guard, Guarded, Verdict};
 use std::sync::Arc;
 
 async fn from_parts<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Option<Arc<SessionWithUser>>, ApiError>

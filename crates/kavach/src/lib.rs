@@ -18,15 +18,15 @@
 //! [`kavach_core::Core`]; no domain rule lives here.
 
 pub mod extract;
-pub mod resource;
 pub mod http;
+pub mod resource;
 
+pub use extract::{OptionalSession, RequireAuthLayer, RequireUser, Session};
+pub use http::client_ip::Cidr;
+pub use http::session::SessionLayer;
 pub use kavach_core as core;
 pub use kavach_core::email::{DevMailer, Email, Mailer, SmtpMailer};
 pub use kavach_core::{EmailPasswordOptions, Error, Options, RateLimitOptions, RequestContext, Result, SessionOptions, User};
-pub use extract::{OptionalSession, RequireAuthLayer, RequireUser, Session};
-pub use http::session::SessionLayer;
-pub use http::client_ip::Cidr;
 
 use kavach_core::Core;
 use kavach_core::email::Templates;
@@ -281,11 +281,7 @@ impl KavachBuilder {
         let pages = http::templates::PageTemplates::load(self.templates_dir.as_deref().map(|d| d.join("pages")).as_deref())?;
         let mailer = self.mailer.unwrap_or_else(|| Arc::new(DevMailer::new("kavach-data/outbox")));
         let core = Arc::new(Core::new(db, self.options, mailer, templates, limiter)?.with_legacy_verifiers(self.legacy));
-        let background = if self.background.unwrap_or(true) {
-            core.spawn_background().into_iter().map(|h| h.abort_handle()).collect()
-        } else {
-            vec![]
-        };
+        let background = if self.background.unwrap_or(true) { core.spawn_background().into_iter().map(|h| h.abort_handle()).collect() } else { vec![] };
         Ok(Kavach {
             inner: Arc::new(Inner {
                 core,

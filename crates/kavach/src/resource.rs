@@ -11,12 +11,12 @@
 //! `error`), and [`ResourceServer::metadata_router`] serves the RFC 9728 protected
 //! resource metadata at both the path-inserted and the root well-known URL.
 
+use crate::http::guarded::{Guard, Guarded, Verdict};
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use crate::http::guarded::{Guard, Guarded, Verdict};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -110,11 +110,7 @@ impl ResourceServer {
             dpop_seen: Default::default(),
             dpop_nonces: None,
             introspection: None,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("HTTP client"),
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(10)).build().expect("HTTP client"),
             jwks: RwLock::new(None),
         }
     }
@@ -251,7 +247,13 @@ impl ResourceServer {
     /// Validate the request's access token for an operation needing `scopes`. A
     /// DPoP-bound token (`cnf.jkt`) must come with the DPoP scheme and a proof from its
     /// key for this method and URL (RFC 9449 §7); a bound token sent as Bearer is refused.
-    pub async fn verify(&self, method: &axum::http::Method, req_headers: &axum::http::HeaderMap, uri: &axum::http::Uri, scopes: &[&str]) -> Result<AccessToken, Refusal> {
+    pub async fn verify(
+        &self,
+        method: &axum::http::Method,
+        req_headers: &axum::http::HeaderMap,
+        uri: &axum::http::Uri,
+        scopes: &[&str],
+    ) -> Result<AccessToken, Refusal> {
         if uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("access_token="))) {
             return Err(self.refuse(StatusCode::BAD_REQUEST, Some("invalid_request"), Some("send the token in the Authorization header"), scopes));
         }
@@ -338,14 +340,22 @@ impl ResourceServer {
                 Some(true) => {}
                 Some(false) => return Err(invalid("the token has been revoked")),
                 None => {
-                    return Err(self.refuse(StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable"), Some("the authorization server could not be asked about the token"), scopes));
+                    return Err(self.refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Some("temporarily_unavailable"),
+                        Some("the authorization server could not be asked about the token"),
+                        scopes,
+                    ));
                 }
             }
         }
         let granted: Vec<String> = claims.get("scope").and_then(|v| v.as_str()).unwrap_or("").split_whitespace().map(str::to_owned).collect();
         let covered = |need: &str| granted.iter().any(|g| g == need || need.strip_prefix(g.as_str()).is_some_and(|rest| rest.starts_with(':')));
         if !scopes.iter().all(|s| covered(s)) {
-            return Err(Refusal { dpop: dpop_scheme, ..self.refuse(StatusCode::FORBIDDEN, Some("insufficient_scope"), Some("the token lacks a required scope"), scopes) });
+            return Err(Refusal {
+                dpop: dpop_scheme,
+                ..self.refuse(StatusCode::FORBIDDEN, Some("insufficient_scope"), Some("the token lacks a required scope"), scopes)
+            });
         }
         Ok(AccessToken {
             subject: claims.get("sub").and_then(|v| v.as_str()).map(str::to_owned),
@@ -385,12 +395,13 @@ impl Guard for RequireTokenLayer {
                 let bound = t.claims.get("cnf").is_some();
                 req.extensions_mut().insert(t);
                 // RFC 9449 §9: the client keeps the nonce fresh from successful answers too.
-                let after: Option<crate::http::guarded::After> = match bound.then(|| self.rs.dpop_nonce()).flatten().and_then(|n| HeaderValue::from_str(&n).ok()) {
-                    Some(n) => Some(Box::new(move |r: &mut Response| {
-                        r.headers_mut().insert("dpop-nonce", n);
-                    })),
-                    None => None,
-                };
+                let after: Option<crate::http::guarded::After> =
+                    match bound.then(|| self.rs.dpop_nonce()).flatten().and_then(|n| HeaderValue::from_str(&n).ok()) {
+                        Some(n) => Some(Box::new(move |r: &mut Response| {
+                            r.headers_mut().insert("dpop-nonce", n);
+                        })),
+                        None => None,
+                    };
                 Verdict::Admit(req, after)
             }
             Err(refusal) => Verdict::Refuse(refusal.into_response()),

@@ -62,17 +62,14 @@ async fn extractors_and_layer_postgres() {
 async fn typed_rust_api() {
     let db = TestDb::sqlite().await;
     let mail = kavach_core::testkit::CaptureMailer::default();
-    let k = kavach::Kavach::builder()
-        .database_url(&db.url)
-        .secret("typed-api-secret-0123456789abcdefgh")
-        .mailer(mail.clone())
-        .build()
-        .await
-        .unwrap();
+    let k = kavach::Kavach::builder().database_url(&db.url).secret("typed-api-secret-0123456789abcdefgh").mailer(mail.clone()).build().await.unwrap();
     let ctx = kavach::RequestContext::default();
     let out = k
         .auth()
-        .sign_up(kavach_core::auth::SignUp { email: "typed@example.com".into(), password: "typed api passphrase".into(), name: "T".into(), ..Default::default() }, &ctx)
+        .sign_up(
+            kavach_core::auth::SignUp { email: "typed@example.com".into(), password: "typed api passphrase".into(), name: "T".into(), ..Default::default() },
+            &ctx,
+        )
         .await
         .unwrap();
     assert!(out.session.is_none(), "verification is required by default");
@@ -99,9 +96,8 @@ async fn require_auth_layer_reissues_a_renewed_cookie() {
         .build()
         .await
         .unwrap();
-    let app: axum::Router = axum::Router::new()
-        .nest("/api/kavach", k.router())
-        .route("/private", axum::routing::get(|| async { "secret" }).layer(k.require_auth()));
+    let app: axum::Router =
+        axum::Router::new().nest("/api/kavach", k.router()).route("/private", axum::routing::get(|| async { "secret" }).layer(k.require_auth()));
     let (_, h, _) = call(
         &app,
         Request::post("/api/kavach/sign-up/email")
@@ -134,7 +130,16 @@ async fn embedders_add_legacy_hash_formats() {
     let ctx = kavach::RequestContext::default();
     let u = k
         .users()
-        .create(kavach::core::NewUser { email: "old@example.com".into(), name: "Old".into(), password: Some("a temporary passphrase".into()), email_verified: true, image: None }, &ctx)
+        .create(
+            kavach::core::NewUser {
+                email: "old@example.com".into(),
+                name: "Old".into(),
+                password: Some("a temporary passphrase".into()),
+                email_verified: true,
+                image: None,
+            },
+            &ctx,
+        )
         .await
         .unwrap();
     kavach_core::db!(k.db(), |pool| {
@@ -173,12 +178,9 @@ mod resource_server {
         let app = k.app();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let issuer = format!("http://{addr}");
-        let rs = Arc::new(
-            ResourceServer::new(RESOURCE, issuer.clone(), format!("http://{addr}/api/kavach/jwks")).scopes_supported(["mcp:tools", "mcp:admin"]),
-        );
-        let app: axum::Router = axum::Router::new()
-            .route("/mcp", axum::routing::post(|| async { "tools" }).layer(rs.require(&["mcp:tools"])))
-            .merge(rs.metadata_router());
+        let rs = Arc::new(ResourceServer::new(RESOURCE, issuer.clone(), format!("http://{addr}/api/kavach/jwks")).scopes_supported(["mcp:tools", "mcp:admin"]));
+        let app: axum::Router =
+            axum::Router::new().route("/mcp", axum::routing::post(|| async { "tools" }).layer(rs.require(&["mcp:tools"]))).merge(rs.metadata_router());
         let send = |tok: Option<String>, uri: &str| {
             let mut r = Request::post(uri);
             if let Some(t) = tok {
@@ -276,14 +278,20 @@ async fn example_mcp_server_answers_json_rpc_behind_the_verifier() {
     assert_eq!(st, StatusCode::ACCEPTED);
     let (_, _, body) = call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }), true)).await;
     assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["result"]["tools"].as_array().unwrap().len(), 3);
-    let (_, _, body) = call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": { "name": "whoami", "arguments": {} } }), true)).await;
+    let (_, _, body) =
+        call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": { "name": "whoami", "arguments": {} } }), true)).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(v["result"]["content"][0]["text"].as_str().unwrap().contains("subject user-7, client cli"), "{v}");
     // MCP-30: a tool needing more scope answers 403 with every scope it needs in one challenge.
-    let (st, h, _) = call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": { "name": "admin_echo", "arguments": { "text": "x" } } }), true)).await;
+    let (st, h, _) =
+        call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": { "name": "admin_echo", "arguments": { "text": "x" } } }), true))
+            .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     let challenge = h.get("www-authenticate").unwrap().to_str().unwrap();
-    assert!(challenge.contains("error=\"insufficient_scope\"") && challenge.contains("scope=\"mcp:tools mcp:admin\"") && challenge.contains("resource_metadata="), "{challenge}");
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"") && challenge.contains("scope=\"mcp:tools mcp:admin\"") && challenge.contains("resource_metadata="),
+        "{challenge}"
+    );
     db.drop_db().await;
 }
 

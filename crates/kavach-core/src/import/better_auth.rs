@@ -23,9 +23,7 @@ fn bad(col: &str) -> Error {
 
 impl Flex for sqlx::sqlite::SqliteRow {
     fn text(&self, col: &str) -> Result<Option<String>> {
-        self.try_get::<Option<String>, _>(col)
-            .or_else(|_| self.try_get::<Option<i64>, _>(col).map(|v| v.map(|n| n.to_string())))
-            .map_err(|_| bad(col))
+        self.try_get::<Option<String>, _>(col).or_else(|_| self.try_get::<Option<i64>, _>(col).map(|v| v.map(|n| n.to_string()))).map_err(|_| bad(col))
     }
     fn flag(&self, col: &str) -> Result<Option<bool>> {
         if let Ok(v) = self.try_get::<Option<i64>, _>(col) {
@@ -162,12 +160,9 @@ pub async fn import(core: &Core, from: &str, dry_run: bool, ctx: &RequestContext
     Ok(report)
 }
 
-
 async fn read(src: &Db) -> Result<Batch> {
     let mut batch = Batch::default();
-    let ucols = columns(src, "user").await?.ok_or_else(|| {
-        Error::bad_request("IMPORT_SOURCE_INVALID", "no better-auth `user` table in the source database")
-    })?;
+    let ucols = columns(src, "user").await?.ok_or_else(|| Error::bad_request("IMPORT_SOURCE_INVALID", "no better-auth `user` table in the source database"))?;
     require(&ucols, "user", &["id", "email", "emailVerified", "createdAt"])?;
     let fields = ["id", "email", "name", "emailVerified", "image", "createdAt", "updatedAt", "banned", "banReason", "banExpires"];
     let sql = format!("SELECT {} FROM \"user\"", ucols.select(&fields));
@@ -201,8 +196,21 @@ async fn read(src: &Db) -> Result<Batch> {
     });
     if let Some(acols) = columns(src, "account").await? {
         require(&acols, "account", &["id", "userId", "providerId", "accountId"])?;
-        let fields = ["id", "userId", "providerId", "accountId", "accessToken", "refreshToken", "idToken", "scope", "accessTokenExpiresAt",
-            "refreshTokenExpiresAt", "password", "createdAt", "updatedAt"];
+        let fields = [
+            "id",
+            "userId",
+            "providerId",
+            "accountId",
+            "accessToken",
+            "refreshToken",
+            "idToken",
+            "scope",
+            "accessTokenExpiresAt",
+            "refreshTokenExpiresAt",
+            "password",
+            "createdAt",
+            "updatedAt",
+        ];
         let sql = format!("SELECT {} FROM account", acols.select(&fields));
         db!(src, |pool| {
             for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {

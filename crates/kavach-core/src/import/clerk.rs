@@ -106,11 +106,7 @@ fn parse(text: &str) -> Result<(Batch, usize)> {
         }
         let u: ClerkUser = serde_json::from_value(v.clone())
             .map_err(|e| malformed(format!("entry {i} ({}) is not a Clerk user: {e}", v.get("id").and_then(|x| x.as_str()).unwrap_or("no id"))))?;
-        let primary = u
-            .email_addresses
-            .iter()
-            .find(|e| e.id.is_some() && e.id == u.primary_email_address_id)
-            .or_else(|| u.email_addresses.first());
+        let primary = u.email_addresses.iter().find(|e| e.id.is_some() && e.id == u.primary_email_address_id).or_else(|| u.email_addresses.first());
         let Some(primary) = primary else {
             batch.skipped_users.push(Skipped { id: u.id, reason: "no email address (phone-only or web3-only Clerk users are not imported)".into() });
             continue;
@@ -123,20 +119,14 @@ fn parse(text: &str) -> Result<(Batch, usize)> {
             }
         };
         let verified = primary.verification.as_ref().and_then(|v| v.status.as_deref()) == Some("verified");
-        let name = [u.first_name.as_deref(), u.last_name.as_deref()]
-            .into_iter()
-            .flatten()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let name =
+            [u.first_name.as_deref(), u.last_name.as_deref()].into_iter().flatten().map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
         let name = if name.is_empty() { u.username.clone().unwrap_or_default() } else { name };
         let image = if u.has_image == Some(false) { None } else { u.image_url.clone().or(u.profile_image_url.clone()) };
         let created_at = Ts(u.created_at);
         let empty = |v: &serde_json::Value| v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
-        let metadata = (!empty(&u.public_metadata) || !empty(&u.private_metadata)).then(|| {
-            serde_json::json!({ "public": u.public_metadata, "private": u.private_metadata }).to_string()
-        });
+        let metadata = (!empty(&u.public_metadata) || !empty(&u.private_metadata))
+            .then(|| serde_json::json!({ "public": u.public_metadata, "private": u.private_metadata }).to_string());
         for ea in &u.external_accounts {
             let provider = ea.provider.strip_prefix("oauth_").unwrap_or(&ea.provider).to_owned();
             let Some(puid) = ea.provider_user_id.clone().filter(|p| !p.is_empty()) else {

@@ -47,7 +47,15 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "import from {}{}", self.source, if self.dry_run { " (dry run: nothing was written)" } else { "" })?;
         for t in &self.tables {
-            writeln!(f, "  {:<14} read {:>6}  imported {:>6}  already present {:>6}  skipped {:>6}", t.table, t.read, t.imported, t.already_present, t.skipped.len())?;
+            writeln!(
+                f,
+                "  {:<14} read {:>6}  imported {:>6}  already present {:>6}  skipped {:>6}",
+                t.table,
+                t.read,
+                t.imported,
+                t.already_present,
+                t.skipped.len()
+            )?;
         }
         for t in &self.tables {
             for s in t.skipped.iter().take(50) {
@@ -134,16 +142,11 @@ pub(crate) struct Batch {
 pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report, ctx: &crate::RequestContext) -> Result<()> {
     let db = core.db();
     // Provider tokens are secrets: sealed at rest (AES-256-GCM under the server secret).
-    let seal = |value: &Option<String>, column: &str, id: &str| {
-        value.as_deref().map(|v| core.secrets().seal_field(v, &format!("kavach_account:{column}:{id}")))
-    };
+    let seal =
+        |value: &Option<String>, column: &str, id: &str| value.as_deref().map(|v| core.secrets().seal_field(v, &format!("kavach_account:{column}:{id}")));
     use crate::store::BeginWrite;
-    let table = |table, rows: usize, skipped: &[Skipped]| TableReport {
-        table,
-        read: (rows + skipped.len()) as u64,
-        skipped: skipped.to_vec(),
-        ..Default::default()
-    };
+    let table =
+        |table, rows: usize, skipped: &[Skipped]| TableReport { table, read: (rows + skipped.len()) as u64, skipped: skipped.to_vec(), ..Default::default() };
     let mut users = table("users", batch.users.len(), &batch.skipped_users);
     let mut accounts = table("accounts", batch.accounts.len(), &batch.skipped_accounts);
     let mut sessions = table("sessions", batch.sessions.len(), &[]);
@@ -161,9 +164,20 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
                 "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at, banned, ban_reason, ban_expires, metadata) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
             )
-            .bind(&u.id).bind(&u.email).bind(&u.name).bind(u.email_verified).bind(&u.image).bind(u.created_at).bind(u.updated_at)
-            .bind(u.banned).bind(&u.ban_reason).bind(u.ban_expires).bind(&u.metadata)
-            .execute(&mut *tx).await?.rows_affected();
+            .bind(&u.id)
+            .bind(&u.email)
+            .bind(&u.name)
+            .bind(u.email_verified)
+            .bind(&u.image)
+            .bind(u.created_at)
+            .bind(u.updated_at)
+            .bind(u.banned)
+            .bind(&u.ban_reason)
+            .bind(u.ban_expires)
+            .bind(&u.metadata)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if n == 1 {
                 users.imported += 1;
             } else {
@@ -186,15 +200,29 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
                  expires_at, refresh_token_expires_at, password, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
             )
-            .bind(&a.id).bind(&a.user_id).bind(&a.provider_id).bind(&a.provider_account_id)
-            .bind(seal(&a.access_token, "access_token", &a.id)).bind(seal(&a.refresh_token, "refresh_token", &a.id))
-            .bind(seal(&a.id_token, "id_token", &a.id)).bind(&a.scope).bind(a.expires_at).bind(a.refresh_token_expires_at).bind(&a.password)
-            .bind(a.created_at.unwrap_or(now)).bind(a.updated_at.or(a.created_at).unwrap_or(now))
-            .execute(&mut *tx).await?.rows_affected();
+            .bind(&a.id)
+            .bind(&a.user_id)
+            .bind(&a.provider_id)
+            .bind(&a.provider_account_id)
+            .bind(seal(&a.access_token, "access_token", &a.id))
+            .bind(seal(&a.refresh_token, "refresh_token", &a.id))
+            .bind(seal(&a.id_token, "id_token", &a.id))
+            .bind(&a.scope)
+            .bind(a.expires_at)
+            .bind(a.refresh_token_expires_at)
+            .bind(&a.password)
+            .bind(a.created_at.unwrap_or(now))
+            .bind(a.updated_at.or(a.created_at).unwrap_or(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if n == 1 {
                 accounts.imported += 1;
             } else {
-                accounts.skipped.push(Skipped { id: a.id.clone(), reason: format!("{} account {} is already linked to another Kavach account", a.provider_id, a.provider_account_id) });
+                accounts.skipped.push(Skipped {
+                    id: a.id.clone(),
+                    reason: format!("{} account {} is already linked to another Kavach account", a.provider_id, a.provider_account_id),
+                });
             }
         }
         for s in &batch.sessions {
@@ -216,9 +244,17 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
                 "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at, origin) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'kavach') ON CONFLICT DO NOTHING",
             )
-            .bind(&s.id).bind(&s.user_id).bind(crypto::token_hash(&s.token)).bind(s.expires_at).bind(&s.ip_address).bind(&s.user_agent)
-            .bind(s.created_at).bind(s.updated_at)
-            .execute(&mut *tx).await?.rows_affected();
+            .bind(&s.id)
+            .bind(&s.user_id)
+            .bind(crypto::token_hash(&s.token))
+            .bind(s.expires_at)
+            .bind(&s.ip_address)
+            .bind(&s.user_agent)
+            .bind(s.created_at)
+            .bind(s.updated_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if n == 1 {
                 sessions.imported += 1;
             } else {

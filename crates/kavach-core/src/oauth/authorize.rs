@@ -141,7 +141,10 @@ impl Authorize<'_> {
         }
         // Request objects (OpenID Connect Core §6) are not supported: refuse, never ignore.
         if params.contains_key("request") {
-            return Err(fail(OAuthError::new("request_not_supported", "the request parameter (request objects) is not supported; send the parameters themselves, or push them (PAR)")));
+            return Err(fail(OAuthError::new(
+                "request_not_supported",
+                "the request parameter (request objects) is not supported; send the parameters themselves, or push them (PAR)",
+            )));
         }
         if let Some(mode) = params.get("response_mode")
             && mode != "query"
@@ -151,8 +154,8 @@ impl Authorize<'_> {
         if !client.allows_grant("authorization_code") {
             return Err(fail(OAuthError::new("unauthorized_client", "this client is not registered for the authorization_code grant")));
         }
-        let code_challenge = pkce::check_challenge(params.get("code_challenge").map(String::as_str), params.get("code_challenge_method").map(String::as_str))
-            .map_err(fail)?;
+        let code_challenge =
+            pkce::check_challenge(params.get("code_challenge").map(String::as_str), params.get("code_challenge_method").map(String::as_str)).map_err(fail)?;
         let (scope, resource) = self.scope_and_resource(params.get("scope").map(String::as_str), params.get("resource").map(String::as_str)).map_err(fail)?;
         let prompt: Vec<String> = params.get("prompt").map(|p| p.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default();
         if let Some(p) = prompt.iter().find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account")) {
@@ -164,7 +167,8 @@ impl Authorize<'_> {
         let now = Ts::now().0 / 1000;
         let mut fresh_after = None;
         if let Some(m) = params.get("max_age") {
-            let secs: i64 = m.parse().ok().filter(|s| *s >= 0).ok_or_else(|| fail(OAuthError::new("invalid_request", "max_age must be a non-negative integer")))?;
+            let secs: i64 =
+                m.parse().ok().filter(|s| *s >= 0).ok_or_else(|| fail(OAuthError::new("invalid_request", "max_age must be a non-negative integer")))?;
             fresh_after = Some(now - secs);
         }
         if prompt.iter().any(|p| p == "login") {
@@ -178,7 +182,19 @@ impl Authorize<'_> {
         if dpop_jkt.as_ref().is_some_and(|j| j.len() != 43 || !j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
             return Err(fail(OAuthError::new("invalid_request", "dpop_jkt must be a base64url SHA-256 JWK thumbprint")));
         }
-        Ok(AuthRequest { client_id: client.client_id, redirect_uri, scope, resource, state, code_challenge, nonce, prompt, fresh_after, issued_at: now, dpop_jkt })
+        Ok(AuthRequest {
+            client_id: client.client_id,
+            redirect_uri,
+            scope,
+            resource,
+            state,
+            code_challenge,
+            nonce,
+            prompt,
+            fresh_after,
+            issued_at: now,
+            dpop_jkt,
+        })
     }
 
     /// Check the requested scopes and resource. Without `scope`, the resource's

@@ -136,7 +136,10 @@ pub fn normalize(meta: &Value) -> Result<Value> {
     if grant_types.is_empty() {
         return Err(invalid(
             "invalid_client_metadata",
-            format!("none of the grant types {asked:?} is supported (supported: {}; implicit and password grants do not exist in OAuth 2.1)", GRANTS.join(", ")),
+            format!(
+                "none of the grant types {asked:?} is supported (supported: {}; implicit and password grants do not exist in OAuth 2.1)",
+                GRANTS.join(", ")
+            ),
         ));
     }
     let response_types = string_list(m, "response_types")?.unwrap_or_else(|| vec!["code".into()]);
@@ -172,7 +175,9 @@ pub fn normalize(meta: &Value) -> Result<Value> {
         (Some("web"), Some(r)) if auth_method != "none" => {
             return Err(invalid(
                 "invalid_redirect_uri",
-                format!("{r}: loopback and custom-scheme redirect URIs are only for native clients (application_type \"native\"); a web application uses https"),
+                format!(
+                    "{r}: loopback and custom-scheme redirect URIs are only for native clients (application_type \"native\"); a web application uses https"
+                ),
             ));
         }
         (_, Some(_)) => "native".to_owned(),
@@ -421,7 +426,6 @@ impl Clients<'_> {
         Ok(row.map(Client::from_row))
     }
 
-
     /// Is `secret` this (enabled, confidential) client's secret? Constant time.
     pub async fn authenticate(&self, client_id: &str, secret: &str) -> Result<bool> {
         Ok(self.get(client_id).await?.is_some_and(|c| !c.disabled && c.secret_matches(secret)))
@@ -478,11 +482,7 @@ impl Clients<'_> {
         db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM kavach_oauth_consent WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?;
-            sqlx::query(REVOKE_CLIENT_FAMILIES)
-                .bind(Ts::now())
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(REVOKE_CLIENT_FAMILIES).bind(Ts::now()).bind(client_id).execute(&mut *tx).await?;
             let n = sqlx::query("DELETE FROM kavach_oauth_client WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?.rows_affected();
             tx.commit().await?;
             Ok(n > 0)
@@ -572,11 +572,7 @@ impl Clients<'_> {
                 .await?
                 .rows_affected();
             if disabled {
-                sqlx::query(REVOKE_CLIENT_FAMILIES)
-                    .bind(now)
-                    .bind(client_id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(REVOKE_CLIENT_FAMILIES).bind(now).bind(client_id).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(n > 0)

@@ -130,7 +130,13 @@ impl Tokens<'_> {
 
     /// The token endpoint's device_code grant: pending, slow_down, denied, expired, or
     /// the tokens (once).
-    pub(crate) async fn device_grant(&self, client: &Client, form: &HashMap<String, String>, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
+    pub(crate) async fn device_grant(
+        &self,
+        client: &Client,
+        form: &HashMap<String, String>,
+        jkt: Option<&str>,
+        ctx: &RequestContext,
+    ) -> std::result::Result<Value, OAuthError> {
         let code = form.get("device_code").ok_or_else(|| err("invalid_request", "device_code is required"))?;
         let hash = crypto::token_hash(code);
         type Row = (String, String, Option<String>, String, Option<String>, Option<Ts>, i64, Option<Ts>, Ts);
@@ -179,7 +185,15 @@ impl Tokens<'_> {
         let (Some(user_id), Some(auth_time)) = (user_id, auth_time) else { return Err(err("invalid_grant", "the device request is incomplete")) };
         let user = self.live_user(&user_id).await?;
         let family_id = crypto::new_id();
-        let nf = NewFamily { id: &family_id, client_id: &client.client_id, user_id: &user_id, scope: &scope, resource: resource.as_deref(), auth_time, dpop_jkt: jkt };
+        let nf = NewFamily {
+            id: &family_id,
+            client_id: &client.client_id,
+            user_id: &user_id,
+            scope: &scope,
+            resource: resource.as_deref(),
+            auth_time,
+            dpop_jkt: jkt,
+        };
         let claim = "UPDATE kavach_oauth_device SET status = 'redeemed', last_poll_at = $1 WHERE device_code_hash = $2 AND status = 'approved'";
         let scopes: Vec<String> = scope.split(' ').map(str::to_owned).collect();
         self.redeem(client, GRANT, claim, &hash, &nf, &user, &scopes, None, ctx).await?.ok_or_else(|| err("invalid_grant", "the device code was already used"))

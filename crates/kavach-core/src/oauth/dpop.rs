@@ -88,12 +88,7 @@ pub fn ath(access_token: &str) -> String {
 /// Check a proof for a request with `method` to `url` (and `access_token`, at a
 /// resource). `now` in unix seconds.
 pub fn check(proof: &str, method: &str, url: &str, access_token: Option<&str>, now: i64) -> Result<Proof, &'static str> {
-    let header: Value = proof
-        .split('.')
-        .next()
-        .and_then(|h| B64.decode(h).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or("malformed DPoP proof")?;
+    let header: Value = proof.split('.').next().and_then(|h| B64.decode(h).ok()).and_then(|b| serde_json::from_slice(&b).ok()).ok_or("malformed DPoP proof")?;
     if header["typ"] != "dpop+jwt" {
         return Err("the DPoP proof's typ must be dpop+jwt");
     }
@@ -153,7 +148,10 @@ mod tests {
         let other = crate::crypto::Secrets::new(&["someone-elses-secret-0123456789"]);
         assert!(!nonce_valid(&other, "https://as.example", &n, now));
         let (w, _) = n.split_once('.').unwrap();
-        assert!(!nonce_valid(&secrets, "https://as.example", &format!("{}.{}", w.parse::<i64>().unwrap() + 1, n.split_once('.').unwrap().1), now), "window and MAC go together");
+        assert!(
+            !nonce_valid(&secrets, "https://as.example", &format!("{}.{}", w.parse::<i64>().unwrap() + 1, n.split_once('.').unwrap().1), now),
+            "window and MAC go together"
+        );
         assert!(!nonce_valid(&secrets, "https://as.example", "garbage", now));
     }
 

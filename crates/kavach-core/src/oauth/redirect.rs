@@ -23,7 +23,9 @@ fn http_parts(uri: &str) -> Option<(&str, &str)> {
     };
     // A port is 1 to 65535, in digits only.
     let port_ok = port.is_empty()
-        || port.strip_prefix(':').is_some_and(|p| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n)));
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n)));
     (!host.is_empty() && !host.contains('@') && port_ok).then_some((host, path))
 }
 
@@ -95,7 +97,8 @@ mod tests {
     #[test]
     fn mcp_13_exact_redirect_matching() {
         assert!(matches("https://app.example/cb", "https://app.example/cb"));
-        for bad in ["https://app.example/cb/x", "https://app.example/cb?x=1", "https://app.example/CB", "https://app.example:444/cb", "https://evil.example/cb"] {
+        for bad in ["https://app.example/cb/x", "https://app.example/cb?x=1", "https://app.example/CB", "https://app.example:444/cb", "https://evil.example/cb"]
+        {
             assert!(!matches("https://app.example/cb", bad), "{bad}");
         }
     }
@@ -113,8 +116,14 @@ mod tests {
 
     #[test]
     fn loopback_rule_cannot_be_used_to_redirect_elsewhere() {
-        for evil in ["http://127.0.0.1:80@evil.example/cb", "http://localhost:x@evil.example/cb", "http://[::1]@evil.example/cb",
-            "http://127.0.0.1@evil.example/cb", "http://127.0.0.1:80:81/cb", "http://127.0.0.1:/cb"] {
+        for evil in [
+            "http://127.0.0.1:80@evil.example/cb",
+            "http://localhost:x@evil.example/cb",
+            "http://[::1]@evil.example/cb",
+            "http://127.0.0.1@evil.example/cb",
+            "http://127.0.0.1:80:81/cb",
+            "http://127.0.0.1:/cb",
+        ] {
             assert!(!matches("http://127.0.0.1/cb", evil) && !matches("http://localhost/cb", evil) && !matches("http://[::1]/cb", evil), "{evil}");
             assert!(check_registrable(evil).is_err(), "{evil}");
         }
@@ -125,7 +134,8 @@ mod tests {
 
     #[test]
     fn rfc8252_loopback_ports_must_be_1_to_65535() {
-        for bad in ["http://127.0.0.1:0/cb", "http://127.0.0.1:65536/cb", "http://127.0.0.1:99999/cb", "http://localhost:000000080/cb", "http://[::1]:70000/cb"] {
+        for bad in ["http://127.0.0.1:0/cb", "http://127.0.0.1:65536/cb", "http://127.0.0.1:99999/cb", "http://localhost:000000080/cb", "http://[::1]:70000/cb"]
+        {
             assert!(check_registrable(bad).is_err(), "{bad}");
             assert!(!matches("http://127.0.0.1/cb", bad) && !matches("http://localhost/cb", bad) && !matches("http://[::1]/cb", bad), "{bad}");
         }
@@ -136,7 +146,13 @@ mod tests {
 
     #[test]
     fn mcp_08_and_mcp_10_registrable_redirects() {
-        for ok in ["https://app.example/cb", "http://127.0.0.1:33418/callback", "http://localhost:6274/oauth/callback", "cursor://anysphere.cursor-retrieval/oauth/callback", "com.example.app:/cb"] {
+        for ok in [
+            "https://app.example/cb",
+            "http://127.0.0.1:33418/callback",
+            "http://localhost:6274/oauth/callback",
+            "cursor://anysphere.cursor-retrieval/oauth/callback",
+            "com.example.app:/cb",
+        ] {
             assert!(check_registrable(ok).is_ok(), "{ok}");
         }
         for bad in ["http://example.com/cb", "https://app.example/cb#frag", "javascript:alert(1)", "data:text/html,x", "/relative", "https:///nohost", "x:"] {

@@ -8,9 +8,9 @@
 //! within a group as across groups and instances; `RETURNING token_hash` tells each
 //! caller whether its row went in.
 
+use crate::db;
 use crate::error::{Error, Result};
 use crate::store::{BeginWrite, Db, Ts};
-use crate::db;
 use std::sync::OnceLock;
 use tokio::sync::{mpsc, oneshot};
 

@@ -113,7 +113,9 @@ impl Tokens<'_> {
             return Err(err("invalid_request", "use exactly one client authentication method"));
         }
         let bad = || err("invalid_client", "client authentication failed");
-        if let Some((id, secret)) = c.basic.as_ref().map(|(i, s)| (i.as_str(), s.as_str())).or_else(|| Some((c.client_id.as_deref()?, c.client_secret.as_deref()?))) {
+        if let Some((id, secret)) =
+            c.basic.as_ref().map(|(i, s)| (i.as_str(), s.as_str())).or_else(|| Some((c.client_id.as_deref()?, c.client_secret.as_deref()?)))
+        {
             if c.basic.is_some() && c.client_id.as_deref().is_some_and(|f| f != id) {
                 return Err(err("invalid_request", "client_id in the form differs from the Basic credentials"));
             }
@@ -150,7 +152,13 @@ impl Tokens<'_> {
 
     /// RFC 7523 `private_key_jwt`: a JWT signed by a key in the client's registered
     /// `jwks`, `iss` = `sub` = client_id, `aud` this server, short-lived, single use.
-    async fn authenticate_assertion(&self, assertion: &str, form_id: Option<&str>, audience: &str, client: Option<Client>) -> std::result::Result<Client, OAuthError> {
+    async fn authenticate_assertion(
+        &self,
+        assertion: &str,
+        form_id: Option<&str>,
+        audience: &str,
+        client: Option<Client>,
+    ) -> std::result::Result<Client, OAuthError> {
         let bad = |why: &str| err("invalid_client", format!("client assertion refused: {why}"));
         let (_, unverified) = jwt::peek(assertion).ok_or_else(|| bad("malformed"))?;
         let id = unverified.get("iss").and_then(Value::as_str).ok_or_else(|| bad("no iss"))?;
@@ -281,7 +289,15 @@ impl Tokens<'_> {
         }
         let user = self.live_user(&user_id).await?;
         let scope = req.scope_string();
-        let nf = NewFamily { id: &family_id, client_id: &client.client_id, user_id: &user_id, scope: &scope, resource: req.resource.as_deref(), auth_time, dpop_jkt: jkt };
+        let nf = NewFamily {
+            id: &family_id,
+            client_id: &client.client_id,
+            user_id: &user_id,
+            scope: &scope,
+            resource: req.resource.as_deref(),
+            auth_time,
+            dpop_jkt: jkt,
+        };
         let claim = "UPDATE kavach_oauth_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL";
         match self.redeem(client, "authorization_code", claim, &hash, &nf, &user, &req.scope, req.nonce.as_deref(), ctx).await? {
             Some(body) => Ok(body),
@@ -314,7 +330,14 @@ impl Tokens<'_> {
             return Ok(None);
         }
         let auth_time = nf.auth_time.0 / 1000;
-        let fam = Family { id: Some(nf.id), user_id: Some(nf.user_id), auth_time: Some(auth_time), scope: nf.scope.to_owned(), resource: nf.resource, jkt: nf.dpop_jkt };
+        let fam = Family {
+            id: Some(nf.id),
+            user_id: Some(nf.user_id),
+            auth_time: Some(auth_time),
+            scope: nf.scope.to_owned(),
+            resource: nf.resource,
+            jkt: nf.dpop_jkt,
+        };
         let mut body = self.respond(client, &fam, refresh.as_deref()).await?;
         if scopes.iter().any(|s| s == "openid") {
             body["id_token"] = json!(self.id_token(client, user, scopes, Some(auth_time), nonce).await?);
@@ -326,7 +349,15 @@ impl Tokens<'_> {
     /// `$2` = `key` that must change exactly one row), create the family and its first
     /// refresh token, record `event`, and note that the client completed a grant.
     /// False when the claim lost (already used).
-    pub(crate) async fn start_family(&self, client: &Client, claim: &'static str, key: &str, f: &NewFamily<'_>, refresh: Option<&str>, event: Event) -> Result<bool> {
+    pub(crate) async fn start_family(
+        &self,
+        client: &Client,
+        claim: &'static str,
+        key: &str,
+        f: &NewFamily<'_>,
+        refresh: Option<&str>,
+        event: Event,
+    ) -> Result<bool> {
         let now = Ts::now();
         let expires = now.plus_secs(self.0.options.oauth.refresh_token_ttl.as_secs() as i64);
         db!(&self.0.db, |pool| {
@@ -358,7 +389,11 @@ impl Tokens<'_> {
                     .await?;
             }
             if client.used_at.is_none() {
-                sqlx::query("UPDATE kavach_oauth_client SET used_at = $1 WHERE client_id = $2 AND used_at IS NULL").bind(now).bind(&client.client_id).execute(&mut *tx).await?;
+                sqlx::query("UPDATE kavach_oauth_client SET used_at = $1 WHERE client_id = $2 AND used_at IS NULL")
+                    .bind(now)
+                    .bind(&client.client_id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             audit::append_in_tx!(tx, event);
             tx.commit().await?;
@@ -368,9 +403,11 @@ impl Tokens<'_> {
 
     /// A code came back a second time: the family it created is revoked (RFC 9700 §4.2.4).
     async fn code_replayed(&self, family_id: &str, client_id: &str, ctx: &RequestContext) -> std::result::Result<(), OAuthError> {
-        self.revoke_family(family_id, |n| Event::new("oauth.code.replayed", None, ctx).with("client_id", client_id).with("family", family_id).with("revoked", n))
-            .await
-            .map_err(internal)?;
+        self.revoke_family(family_id, |n| {
+            Event::new("oauth.code.replayed", None, ctx).with("client_id", client_id).with("family", family_id).with("revoked", n)
+        })
+        .await
+        .map_err(internal)?;
         Ok(())
     }
 
@@ -401,7 +438,21 @@ impl Tokens<'_> {
     async fn refresh(&self, client: &Client, form: &Params, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
         let presented = form.get("refresh_token").ok_or_else(|| err("invalid_request", "refresh_token is required"))?;
         let hash = crypto::token_hash(presented);
-        type Row = (String, Option<Ts>, Option<String>, String, Option<String>, String, Option<String>, Option<Ts>, Ts, Option<Ts>, Option<String>, Option<bool>, Option<Ts>);
+        type Row = (
+            String,
+            Option<Ts>,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<Ts>,
+            Ts,
+            Option<Ts>,
+            Option<String>,
+            Option<bool>,
+            Option<Ts>,
+        );
         let load = || async {
             let row: Option<Row> = db!(&self.0.db, |pool| {
                 sqlx::query_as(
@@ -460,14 +511,27 @@ impl Tokens<'_> {
             let won = self
                 .0
                 .rotations
-                .insert(super::rotation::Successor { token_hash: crypto::token_hash(&successor), family_id: row.0.clone(), created_at: now, parent_hash: hash.clone(), sealed })
+                .insert(super::rotation::Successor {
+                    token_hash: crypto::token_hash(&successor),
+                    family_id: row.0.clone(),
+                    created_at: now,
+                    parent_hash: hash.clone(),
+                    sealed,
+                })
                 .await
                 .map_err(internal)?;
             if won {
                 self.0.audit_queue.push(issued(client, "refresh_token", Some(&row.0), row.4.as_deref(), &scope, row.6.as_deref(), ctx)).await;
             }
             if won {
-                let fam = Family { id: Some(&row.0), user_id: row.4.as_deref(), auth_time: row.7.map(|t| t.0 / 1000), scope, resource: row.6.as_deref(), jkt: at_jkt.as_deref() };
+                let fam = Family {
+                    id: Some(&row.0),
+                    user_id: row.4.as_deref(),
+                    auth_time: row.7.map(|t| t.0 / 1000),
+                    scope,
+                    resource: row.6.as_deref(),
+                    jkt: at_jkt.as_deref(),
+                };
                 return self.respond(client, &fam, Some(&successor)).await;
             }
             // Another request rotated it a moment ago: fall through to the grace rule.
@@ -492,7 +556,14 @@ impl Tokens<'_> {
             tracing::warn!(client_id = %client.client_id, family = %row.0, "refresh token reused: the grant family is revoked");
             return Err(invalid());
         };
-        let fam = Family { id: Some(&row.0), user_id: row.4.as_deref(), auth_time: row.7.map(|t| t.0 / 1000), scope, resource: row.6.as_deref(), jkt: at_jkt.as_deref() };
+        let fam = Family {
+            id: Some(&row.0),
+            user_id: row.4.as_deref(),
+            auth_time: row.7.map(|t| t.0 / 1000),
+            scope,
+            resource: row.6.as_deref(),
+            jkt: at_jkt.as_deref(),
+        };
         self.respond(client, &fam, Some(&successor)).await
     }
 
@@ -549,7 +620,14 @@ impl Tokens<'_> {
         Ok(body)
     }
 
-    pub(crate) async fn id_token(&self, client: &Client, user: &crate::User, scope: &[String], auth_time: Option<i64>, nonce: Option<&str>) -> std::result::Result<String, OAuthError> {
+    pub(crate) async fn id_token(
+        &self,
+        client: &Client,
+        user: &crate::User,
+        scope: &[String],
+        auth_time: Option<i64>,
+        nonce: Option<&str>,
+    ) -> std::result::Result<String, OAuthError> {
         let now = Ts::now().0 / 1000;
         let mut claims = json!({
             "iss": self.issuer(),

@@ -61,10 +61,7 @@ pub(super) async fn run(db: &Db) -> Result<Vec<i64>> {
                 sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
                 for m in MIGRATIONS_POSTGRES {
                     let row: Option<(String,)> =
-                        sqlx::query_as("SELECT checksum FROM kavach_migration WHERE version = $1")
-                            .bind(m.version)
-                            .fetch_optional(&mut *conn)
-                            .await?;
+                        sqlx::query_as("SELECT checksum FROM kavach_migration WHERE version = $1").bind(m.version).fetch_optional(&mut *conn).await?;
                     if let Some((sum,)) = row {
                         verify_checksum(m, &sum)?;
                         continue;
@@ -72,8 +69,12 @@ pub(super) async fn run(db: &Db) -> Result<Vec<i64>> {
                     let mut tx = conn.begin().await?;
                     sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(|e| migration_failed(m, e))?;
                     sqlx::query("INSERT INTO kavach_migration (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)")
-                        .bind(m.version).bind(m.description).bind(checksum(m.sql)).bind(Ts::now().0)
-                        .execute(&mut *tx).await?;
+                        .bind(m.version)
+                        .bind(m.description)
+                        .bind(checksum(m.sql))
+                        .bind(Ts::now().0)
+                        .execute(&mut *tx)
+                        .await?;
                     tx.commit().await?;
                     applied.push(m.version);
                 }
@@ -91,10 +92,7 @@ pub(super) async fn run(db: &Db) -> Result<Vec<i64>> {
                 // both decide that the same migration is pending.
                 let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
                 let row: Option<(String,)> =
-                    sqlx::query_as("SELECT checksum FROM kavach_migration WHERE version = $1")
-                        .bind(m.version)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    sqlx::query_as("SELECT checksum FROM kavach_migration WHERE version = $1").bind(m.version).fetch_optional(&mut *tx).await?;
                 if let Some((sum,)) = row {
                     verify_checksum(m, &sum)?;
                     tx.rollback().await?;
@@ -102,8 +100,12 @@ pub(super) async fn run(db: &Db) -> Result<Vec<i64>> {
                 }
                 sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(|e| migration_failed(m, e))?;
                 sqlx::query("INSERT INTO kavach_migration (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)")
-                    .bind(m.version).bind(m.description).bind(checksum(m.sql)).bind(Ts::now().0)
-                    .execute(&mut *tx).await?;
+                    .bind(m.version)
+                    .bind(m.description)
+                    .bind(checksum(m.sql))
+                    .bind(Ts::now().0)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 applied.push(m.version);
             }

@@ -39,8 +39,7 @@ impl Db {
     /// `postgres://...`. Does not run migrations.
     pub async fn connect(url: &str) -> Result<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let opts = PgConnectOptions::from_str(url)
-                .map_err(|e| Error::config(format!("invalid PostgreSQL URL: {e}")))?;
+            let opts = PgConnectOptions::from_str(url).map_err(|e| Error::config(format!("invalid PostgreSQL URL: {e}")))?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .min_connections(1)
@@ -56,15 +55,12 @@ impl Db {
             }
             let memory = path == ":memory:" || path.contains("mode=memory");
             let opts = if memory {
-                SqliteConnectOptions::from_str(url)
-                    .map_err(|e| Error::config(format!("invalid SQLite URL: {e}")))?
+                SqliteConnectOptions::from_str(url).map_err(|e| Error::config(format!("invalid SQLite URL: {e}")))?
             } else {
                 if let Some(dir) = std::path::Path::new(path).parent()
                     && !dir.as_os_str().is_empty()
                 {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        Error::config(format!("cannot create database directory {}: {e}", dir.display()))
-                    })?;
+                    std::fs::create_dir_all(dir).map_err(|e| Error::config(format!("cannot create database directory {}: {e}", dir.display())))?;
                 }
                 SqliteConnectOptions::new().filename(path)
             };
@@ -95,9 +91,7 @@ impl Db {
                 }
             }
         } else {
-            Err(Error::config(format!(
-                "unsupported database URL {url:?}: use sqlite://path/to/file.db or postgres://user@host/db"
-            )))
+            Err(Error::config(format!("unsupported database URL {url:?}: use sqlite://path/to/file.db or postgres://user@host/db")))
         }
     }
 
@@ -139,14 +133,16 @@ impl Db {
         };
         let applied: Vec<i64> = db!(self, |pool| {
             let exists: Option<(String,)> = match self {
-                Db::Sqlite(_) => sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'kavach_migration'").fetch_optional(pool).await?,
-                Db::Postgres(_) => sqlx::query_as("SELECT CAST(to_regclass('kavach_migration') AS TEXT) WHERE to_regclass('kavach_migration') IS NOT NULL").fetch_optional(pool).await?,
+                Db::Sqlite(_) => {
+                    sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'kavach_migration'").fetch_optional(pool).await?
+                }
+                Db::Postgres(_) => {
+                    sqlx::query_as("SELECT CAST(to_regclass('kavach_migration') AS TEXT) WHERE to_regclass('kavach_migration') IS NOT NULL")
+                        .fetch_optional(pool)
+                        .await?
+                }
             };
-            if exists.is_none() {
-                vec![]
-            } else {
-                sqlx::query_scalar("SELECT version FROM kavach_migration").fetch_all(pool).await?
-            }
+            if exists.is_none() { vec![] } else { sqlx::query_scalar("SELECT version FROM kavach_migration").fetch_all(pool).await? }
         });
         Ok(all.iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect())
     }

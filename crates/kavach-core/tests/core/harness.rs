@@ -1,9 +1,9 @@
 //! Test harness: every storage test runs once on SQLite (a temp file) and once on
 //! PostgreSQL (a fresh database), through [`kavach_core::testkit`].
 
-pub use kavach_core::testkit::*;
 use kavach_core::email::Templates;
 use kavach_core::store::Db;
+pub use kavach_core::testkit::*;
 use kavach_core::{Core, Options};
 use std::sync::Arc;
 

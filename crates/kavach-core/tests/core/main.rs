@@ -27,9 +27,7 @@ async fn exec(db: &Db, sql: &str) {
 }
 
 async fn scalar_text(db: &Db, sql: &str) -> Option<String> {
-    kavach_core::db!(db, |pool| {
-        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_optional(pool).await.unwrap()
-    })
+    kavach_core::db!(db, |pool| { sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_optional(pool).await.unwrap() })
 }
 
 dual!(migrations_are_idempotent_and_safe_concurrently, options(), |t| {
@@ -42,8 +40,8 @@ dual!(migrations_are_idempotent_and_safe_concurrently, options(), |t| {
 });
 
 mod fresh_migrations {
-    use kavach_core::testkit::TestDb;
     use kavach_core::store::Db;
+    use kavach_core::testkit::TestDb;
 
     async fn race(url: &str) {
         let (a, b) = (Db::connect(url).await.unwrap(), Db::connect(url).await.unwrap());
@@ -87,7 +85,8 @@ dual!(sign_up_sign_in_and_session_check, options(), |t| {
     assert_ne!(stored, a.session.token);
     assert_eq!(stored, kavach_core::crypto::token_hash(&a.session.token));
     // Argon2id PHC on the credential account.
-    let pw = scalar_text(&t.db, &format!("SELECT password FROM kavach_account WHERE user_id = '{}' AND provider_id = 'credential'", out.user.id)).await.unwrap();
+    let pw =
+        scalar_text(&t.db, &format!("SELECT password FROM kavach_account WHERE user_id = '{}' AND provider_id = 'credential'", out.user.id)).await.unwrap();
     assert!(pw.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{pw}");
 });
 
@@ -129,19 +128,27 @@ dual!(sign_up_with_verification_does_not_enumerate, verifying(), |t| {
     t.core.auth().sign_in("eve@example.com", PW, &ctx()).await.unwrap();
 });
 
-dual!(verifying_a_banned_users_email_signs_nobody_in, { let mut o = verifying(); o.email_password.auto_sign_in_after_verification = true; o }, |t| {
-    let up = t.core.auth().sign_up(sign_up("banned@example.com", PW), &ctx()).await.unwrap();
-    let token = link_token(&t.mail.wait_for("banned@example.com", "Verify your email").await);
-    t.core.users().ban(&up.user.id, Some("spam"), None, &ctx()).await.unwrap();
-    let (user, session) = t.core.auth().verify_email(&token, &ctx()).await.unwrap();
-    assert!(user.email_verified, "the address is verified");
-    assert!(session.is_none(), "but no session is created for a banned user");
-    // Unbanned, the same setting signs a user in.
-    let up = t.core.auth().sign_up(sign_up("fine@example.com", PW), &ctx()).await.unwrap();
-    let token = link_token(&t.mail.wait_for("fine@example.com", "Verify your email").await);
-    let (_, session) = t.core.auth().verify_email(&token, &ctx()).await.unwrap();
-    assert_eq!(session.map(|s| s.session.user_id), Some(up.user.id));
-});
+dual!(
+    verifying_a_banned_users_email_signs_nobody_in,
+    {
+        let mut o = verifying();
+        o.email_password.auto_sign_in_after_verification = true;
+        o
+    },
+    |t| {
+        let up = t.core.auth().sign_up(sign_up("banned@example.com", PW), &ctx()).await.unwrap();
+        let token = link_token(&t.mail.wait_for("banned@example.com", "Verify your email").await);
+        t.core.users().ban(&up.user.id, Some("spam"), None, &ctx()).await.unwrap();
+        let (user, session) = t.core.auth().verify_email(&token, &ctx()).await.unwrap();
+        assert!(user.email_verified, "the address is verified");
+        assert!(session.is_none(), "but no session is created for a banned user");
+        // Unbanned, the same setting signs a user in.
+        let up = t.core.auth().sign_up(sign_up("fine@example.com", PW), &ctx()).await.unwrap();
+        let token = link_token(&t.mail.wait_for("fine@example.com", "Verify your email").await);
+        let (_, session) = t.core.auth().verify_email(&token, &ctx()).await.unwrap();
+        assert_eq!(session.map(|s| s.session.user_id), Some(up.user.id));
+    }
+);
 
 dual!(resend_verification_is_uniform, verifying(), |t| {
     t.core.auth().sign_up(sign_up("vic@example.com", PW), &ctx()).await.unwrap();
@@ -349,7 +356,12 @@ dual!(rate_limiter_counts_atomically, options(), |t| {
 });
 
 dual!(legacy_argon2_parameters_are_rehashed_on_sign_in, options(), |t| {
-    let u = t.core.users().create(NewUser { email: "re@example.com".into(), name: "Re".into(), password: Some(PW.into()), email_verified: true, image: None }, &ctx()).await.unwrap();
+    let u = t
+        .core
+        .users()
+        .create(NewUser { email: "re@example.com".into(), name: "Re".into(), password: Some(PW.into()), email_verified: true, image: None }, &ctx())
+        .await
+        .unwrap();
     use argon2::password_hash::PasswordHasher;
     let weak = argon2::Argon2::new(argon2::Algorithm::Argon2i, argon2::Version::V0x13, argon2::Params::new(1024, 1, 1, None).unwrap());
     let old = weak.hash_password_with_salt(PW.as_bytes(), b"0123456789abcdef").unwrap().to_string();
@@ -366,7 +378,10 @@ dual!(users_admin_operations, options(), |t| {
     let a = t.core.users().create(mk("a@example.com"), &ctx()).await.unwrap();
     t.core.users().create(mk("b@example.com"), &ctx()).await.unwrap();
     assert_eq!(t.core.users().create(mk("A@example.com"), &ctx()).await.unwrap_err().code, "USER_ALREADY_EXISTS");
-    assert_eq!(t.core.users().create(NewUser { password: Some("1qaz2wsx3edc4rfv".into()), ..mk("c@example.com") }, &ctx()).await.unwrap_err().code, "PASSWORD_TOO_COMMON");
+    assert_eq!(
+        t.core.users().create(NewUser { password: Some("1qaz2wsx3edc4rfv".into()), ..mk("c@example.com") }, &ctx()).await.unwrap_err().code,
+        "PASSWORD_TOO_COMMON"
+    );
     assert_eq!(t.core.users().count().await.unwrap(), 2);
     assert_eq!(t.core.users().list(10, 0).await.unwrap().len(), 2);
     assert_eq!(t.core.users().list(1, 1).await.unwrap().len(), 1);
@@ -530,8 +545,12 @@ mod jwt_keys {
         for (pk,) in &stored {
             let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(pk).unwrap();
             use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
-            assert!(Ed25519KeyPair::from_pkcs8(&raw).is_err() && EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &raw).is_err()
-                && RsaKeyPair::from_pkcs8(&raw).is_err(), "no stored key (EdDSA, ES256, RS256) is a readable PKCS#8 document");
+            assert!(
+                Ed25519KeyPair::from_pkcs8(&raw).is_err()
+                    && EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &raw).is_err()
+                    && RsaKeyPair::from_pkcs8(&raw).is_err(),
+                "no stored key (EdDSA, ES256, RS256) is a readable PKCS#8 document"
+            );
         }
         let mut other = options();
         other.secrets = vec!["a-completely-different-secret-0123456789".into()];
@@ -625,7 +644,11 @@ mod oauth_clients {
         assert_eq!(r.metadata["grant_types"], json!(["authorization_code"]));
         assert_eq!(r.metadata["token_endpoint_auth_method"], "client_secret_basic");
         // Secrets and registration tokens are stored hashed only.
-        let rows: Vec<(Option<String>, Option<String>)> = kavach_core::db!(&t.db, |pool| sqlx::query_as("SELECT client_secret_hash, registration_token_hash FROM kavach_oauth_client").fetch_all(pool).await.unwrap());
+        let rows: Vec<(Option<String>, Option<String>)> =
+            kavach_core::db!(&t.db, |pool| sqlx::query_as("SELECT client_secret_hash, registration_token_hash FROM kavach_oauth_client")
+                .fetch_all(pool)
+                .await
+                .unwrap());
         for (s, rt) in rows {
             assert!(s.is_none_or(|s| !s.starts_with("kcs_")) && !rt.unwrap().starts_with("kcr_"));
         }
@@ -661,10 +684,23 @@ mod oauth_clients {
         assert_eq!(updated["client_secret_expires_at"], 0);
         let stored = t.core.clients().get(&r.client_id).await.unwrap().unwrap();
         assert_eq!((stored.metadata["client_name"].as_str(), stored.redirect_uris()), (Some("App 2"), vec!["https://app.example/cb2"]), "the update is stored");
-        let e = t.core.clients().update(&r.client_id, &json!({ "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none" })).await.unwrap_err();
+        let e = t
+            .core
+            .clients()
+            .update(&r.client_id, &json!({ "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none" }))
+            .await
+            .unwrap_err();
         assert_eq!(e.code, "invalid_client_metadata", "public/confidential cannot flip");
-        let e = t.core.clients().update(&r.client_id, &json!({ "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt",
-            "jwks_uri": "https://app.example/jwks" })).await.unwrap_err();
+        let e = t
+            .core
+            .clients()
+            .update(
+                &r.client_id,
+                &json!({ "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://app.example/jwks" }),
+            )
+            .await
+            .unwrap_err();
         assert_eq!(e.code, "invalid_client_metadata", "a secret client cannot become a key client (its secret would be left behind)");
         assert!(t.core.clients().authenticate(&r.client_id, r.client_secret.as_deref().unwrap()).await.unwrap(), "the secret survives updates");
         // Disabled clients cannot authenticate; deleted ones are gone.
@@ -835,7 +871,12 @@ dual!(review_09_predictable_passwords_are_refused_everywhere, options(), |t| {
     let s = up.session.unwrap();
     let e = t.core.auth().change_password(&s.session, &up.user, PW, "nist8nist8nist8nist8", false, &ctx()).await.unwrap_err();
     assert_eq!(e.code, "PASSWORD_TOO_PREDICTABLE", "the email's own local part");
-    let e = t.core.users().create(kavach_core::NewUser { email: "n9@example.com".into(), password: Some("abcdefghijklmnop".into()), ..Default::default() }, &ctx()).await.unwrap_err();
+    let e = t
+        .core
+        .users()
+        .create(kavach_core::NewUser { email: "n9@example.com".into(), password: Some("abcdefghijklmnop".into()), ..Default::default() }, &ctx())
+        .await
+        .unwrap_err();
     assert_eq!(e.code, "PASSWORD_TOO_PREDICTABLE");
 });
 
@@ -883,7 +924,9 @@ dual!(review_11_audit_verify_reports_a_deleted_head_and_sub_millisecond_edits, o
     // An edit of created_at below what a millisecond reading shows (PostgreSQL keeps
     // microseconds; SQLite stores milliseconds, so its smallest edit is one).
     match &t.db {
-        kavach_core::store::Db::Postgres(_) => exec(&t.db, "UPDATE kavach_audit_event SET created_at = created_at + interval '7 microseconds' WHERE seq = 2").await,
+        kavach_core::store::Db::Postgres(_) => {
+            exec(&t.db, "UPDATE kavach_audit_event SET created_at = created_at + interval '7 microseconds' WHERE seq = 2").await
+        }
         kavach_core::store::Db::Sqlite(_) => exec(&t.db, "UPDATE kavach_audit_event SET created_at = created_at + 1 WHERE seq = 2").await,
     }
     let r = kavach_core::audit::verify(&t.db).await.unwrap();
@@ -917,7 +960,11 @@ dual!(review_21_a_burst_of_unknown_key_ids_reloads_the_keys_once, options(), |t|
     tokio::time::sleep(Duration::from_millis(2100)).await;
     use base64::Engine;
     let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    let forged: Vec<String> = (0..16).map(|i| format!("{}.{}.c2ln", b64(serde_json::json!({ "alg": "EdDSA", "kid": format!("unknown-{i}") })), b64(serde_json::json!({ "exp": 9999999999u64 })))).collect();
+    let forged: Vec<String> = (0..16)
+        .map(|i| {
+            format!("{}.{}.c2ln", b64(serde_json::json!({ "alg": "EdDSA", "kid": format!("unknown-{i}") })), b64(serde_json::json!({ "exp": 9999999999u64 })))
+        })
+        .collect();
     let keys = t.core.keys();
     let results = futures_util::future::join_all(forged.iter().map(|tok| keys.verify(tok, 0))).await;
     assert!(results.iter().all(|r| matches!(r, Ok(Err("unknown kid")))));

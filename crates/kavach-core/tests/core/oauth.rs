@@ -1,8 +1,8 @@
 //! The authorization server's client authentication at the core level (RFC 7523
 //! `private_key_jwt`), on SQLite and PostgreSQL.
 
-use crate::dual;
 use crate::ctx;
+use crate::dual;
 use crate::harness::options;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
@@ -23,8 +23,17 @@ fn assertion(key: &Ed25519KeyPair, claims: serde_json::Value, kid: Option<&str>)
 dual!(rfc7523_private_key_jwt_client_authentication, options(), |t| {
     let key = Ed25519KeyPair::generate().unwrap();
     let jwk = json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(key.public_key().as_ref()) });
-    let reg = t.core.clients().register(&json!({ "client_name": "Agent", "grant_types": ["client_credentials"],
-        "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [jwk.clone()] } }), Origin::Dynamic, &ctx()).await.unwrap();
+    let reg = t
+        .core
+        .clients()
+        .register(
+            &json!({ "client_name": "Agent", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [jwk.clone()] } }),
+            Origin::Dynamic,
+            &ctx(),
+        )
+        .await
+        .unwrap();
     let id = reg.client_id.clone();
     let issuer = t.core.options().issuer();
     let now = kavach_core::store::Ts::now().0 / 1000;
@@ -51,8 +60,17 @@ dual!(rfc7523_private_key_jwt_client_authentication, options(), |t| {
     assert_eq!(t.core.tokens().authenticate(&creds(none), &endpoint).await.unwrap_err().error, "invalid_client");
     // A jwks_uri instead of inline keys: an http(s) URL, not both, and its keys are used
     // once the HTTP layer has fetched them (until then: refused).
-    let reg = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
-        "jwks_uri": "https://agent.example/jwks" }), Origin::Dynamic, &ctx()).await.unwrap();
+    let reg = t
+        .core
+        .clients()
+        .register(
+            &json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": "https://agent.example/jwks" }),
+            Origin::Dynamic,
+            &ctx(),
+        )
+        .await
+        .unwrap();
     for bad in [json!({ "jwks_uri": "file:///etc/passwd" }), json!({ "jwks_uri": "https://agent.example/jwks", "jwks": { "keys": [] } })] {
         let mut m = json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt" });
         m.as_object_mut().unwrap().extend(bad.as_object().unwrap().clone());
@@ -92,8 +110,17 @@ async fn code_flow(t: &crate::harness::T, email: &str, confidential: bool) -> (k
 
 async fn new_client(t: &crate::harness::T, confidential: bool) -> kavach_core::oauth::clients::Client {
     let method = if confidential { "client_secret_basic" } else { "none" };
-    let reg = t.core.clients().register(&json!({ "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": method,
-        "grant_types": ["authorization_code", "refresh_token"] }), Origin::Dynamic, &ctx()).await.unwrap();
+    let reg = t
+        .core
+        .clients()
+        .register(
+            &json!({ "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": method,
+        "grant_types": ["authorization_code", "refresh_token"] }),
+            Origin::Dynamic,
+            &ctx(),
+        )
+        .await
+        .unwrap();
     t.core.clients().get(&reg.client_id).await.unwrap().unwrap()
 }
 
@@ -104,8 +131,14 @@ async fn new_user(t: &crate::harness::T, email: &str, password: Option<&str>) ->
 
 /// An approved authorization request's code (not redeemed).
 async fn code_for(t: &crate::harness::T, client: &kavach_core::oauth::clients::Client, user: &kavach_core::User) -> String {
-    let params = form(&[("response_type", "code"), ("client_id", client.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
-        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256"), ("resource", "https://mcp.example.com/mcp")]);
+    let params = form(&[
+        ("response_type", "code"),
+        ("client_id", client.client_id.as_str()),
+        ("redirect_uri", "http://127.0.0.1/cb"),
+        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"),
+        ("code_challenge_method", "S256"),
+        ("resource", "https://mcp.example.com/mcp"),
+    ]);
     let req = t.core.authorize().validate(&params).await.unwrap();
     let url = t.core.authorize().approve(&req, user, kavach_core::store::Ts::now().0 / 1000, false, &ctx()).await.unwrap();
     url.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned()
@@ -161,7 +194,8 @@ dual!(review_01_a_password_change_revokes_every_oauth_grant_unless_asked_to_keep
     assert!(refresh(&t, &client, kept["refresh_token"].as_str().unwrap()).await.is_ok(), "kept on request");
     // By default everything ends.
     let tok = grant_for(&t, &client, &user).await;
-    let new = t.core.auth().change_password(&signed.session.session, &user, "the second passphrase here", "the third passphrase here", false, &ctx()).await.unwrap();
+    let new =
+        t.core.auth().change_password(&signed.session.session, &user, "the second passphrase here", "the third passphrase here", false, &ctx()).await.unwrap();
     assert!(new.is_some());
     assert_eq!(refresh(&t, &client, tok["refresh_token"].as_str().unwrap()).await.unwrap_err().error, "invalid_grant");
     assert!(t.core.tokens().active(tok["access_token"].as_str().unwrap()).await.unwrap().is_none());
@@ -211,7 +245,11 @@ dual!(review_04_rfc7662_introspection_answers_only_the_tokens_resource_server, r
     assert_eq!(ask(bystander.clone()).await, json!({ "active": false }), "another confidential client learns nothing");
     assert_eq!(ask(other_rs).await, json!({ "active": false }), "another resource server learns nothing");
     let seen = ask(rs.clone()).await;
-    assert_eq!((seen["active"].clone(), seen["aud"].clone()), (json!(true), json!("https://mcp.example.com/mcp")), "the token's own resource server (canonical match)");
+    assert_eq!(
+        (seen["active"].clone(), seen["aud"].clone()),
+        (json!(true), json!("https://mcp.example.com/mcp")),
+        "the token's own resource server (canonical match)"
+    );
     assert_eq!(ask(auditor).await["active"], true, "a client the operator allowed for every resource");
     assert_eq!(t.core.tokens().introspect(&client, at).await.unwrap()["active"], true, "the client the token was issued to");
     assert_eq!(t.core.clients().get(&rs).await.unwrap().unwrap().introspects, vec!["https://mcp.example.com/mcp".to_owned()]);
@@ -225,15 +263,20 @@ dual!(review_10_native_redirects_only_for_native_clients_and_ports_in_range, res
     let t = &t;
     let reg = |body: serde_json::Value| async move { t.core.clients().register(&body, Origin::Dynamic, &ctx()).await };
     // A web application that authenticates gets https only.
-    for bad in [json!({ "application_type": "web", "redirect_uris": ["http://127.0.0.1/cb"] }),
+    for bad in [
+        json!({ "application_type": "web", "redirect_uris": ["http://127.0.0.1/cb"] }),
         json!({ "application_type": "web", "redirect_uris": ["com.example.app:/cb"], "token_endpoint_auth_method": "client_secret_post" }),
-        json!({ "application_type": "web", "redirect_uris": ["https://app.example/cb", "http://localhost:8080/cb"] })] {
+        json!({ "application_type": "web", "redirect_uris": ["https://app.example/cb", "http://localhost:8080/cb"] }),
+    ] {
         assert_eq!(reg(bad.clone()).await.unwrap_err().code, "invalid_redirect_uri", "{bad}");
     }
     // Registered like a native app: recorded and answered as one, whatever it declared.
     for (body, why) in [
         (json!({ "redirect_uris": ["http://127.0.0.1:9400/callback"], "token_endpoint_auth_method": "none" }), "no application_type (MCP SDK v1)"),
-        (json!({ "application_type": "web", "token_endpoint_auth_method": "none", "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback", "https://cursor.com/cb"] }), "Cursor"),
+        (
+            json!({ "application_type": "web", "token_endpoint_auth_method": "none", "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback", "https://cursor.com/cb"] }),
+            "Cursor",
+        ),
         (json!({ "token_endpoint_auth_method": "none", "redirect_uris": ["https://vscode.dev/redirect", "http://127.0.0.1/"] }), "VS Code"),
         (json!({ "application_type": "native", "redirect_uris": ["http://127.0.0.1:9400/callback"] }), "declared native, with a secret (oauth4webapi)"),
     ] {
@@ -249,8 +292,14 @@ dual!(review_10_native_redirects_only_for_native_clients_and_ports_in_range, res
 
 dual!(review_10_a_request_object_is_refused_not_ignored, resourceful(), |t| {
     let client = new_client(&t, false).await;
-    let params = form(&[("response_type", "code"), ("client_id", client.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
-        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256"), ("request", "eyJhbGciOiJub25lIn0.e30.")]);
+    let params = form(&[
+        ("response_type", "code"),
+        ("client_id", client.client_id.as_str()),
+        ("redirect_uri", "http://127.0.0.1/cb"),
+        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"),
+        ("code_challenge_method", "S256"),
+        ("request", "eyJhbGciOiJub25lIn0.e30."),
+    ]);
     match t.core.authorize().validate(&params).await {
         Err(kavach_core::oauth::authorize::Refusal::Redirect { error, .. }) => assert_eq!(error.error, "request_not_supported"),
         other => panic!("{other:?}"),
@@ -259,8 +308,13 @@ dual!(review_10_a_request_object_is_refused_not_ignored, resourceful(), |t| {
 
 dual!(review_10_a_consent_form_is_used_once, resourceful(), |t| {
     let client = new_client(&t, false).await;
-    let params = form(&[("response_type", "code"), ("client_id", client.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
-        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256")]);
+    let params = form(&[
+        ("response_type", "code"),
+        ("client_id", client.client_id.as_str()),
+        ("redirect_uri", "http://127.0.0.1/cb"),
+        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"),
+        ("code_challenge_method", "S256"),
+    ]);
     let flow = t.core.authorize().seal(&t.core.authorize().validate(&params).await.unwrap());
     assert!(t.core.authorize().consume_form(&flow).await.unwrap());
     assert!(!t.core.authorize().consume_form(&flow).await.unwrap(), "the same posted form a second time");
@@ -270,10 +324,24 @@ dual!(review_10_a_consent_form_is_used_once, resourceful(), |t| {
 // metadata document lists jwt-bearer); a body with none left is refused.
 dual!(review_13_unsupported_grant_types_are_dropped_not_fatal, resourceful(), |t| {
     let jwt_bearer = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-    let r = t.core.clients().register(&json!({ "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"], "token_endpoint_auth_method": "none",
-        "grant_types": ["authorization_code", "refresh_token", jwt_bearer] }), Origin::Dynamic, &ctx()).await.unwrap();
+    let r = t
+        .core
+        .clients()
+        .register(
+            &json!({ "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"], "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token", jwt_bearer] }),
+            Origin::Dynamic,
+            &ctx(),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.metadata["grant_types"], json!(["authorization_code", "refresh_token"]), "the accepted list is returned");
-    let e = t.core.clients().register(&json!({ "redirect_uris": ["https://a.example/cb"], "grant_types": [jwt_bearer] }), Origin::Dynamic, &ctx()).await.unwrap_err();
+    let e = t
+        .core
+        .clients()
+        .register(&json!({ "redirect_uris": ["https://a.example/cb"], "grant_types": [jwt_bearer] }), Origin::Dynamic, &ctx())
+        .await
+        .unwrap_err();
     assert_eq!(e.code, "invalid_client_metadata");
     let url = "https://claude.ai/oauth/mcp-oauth-client-metadata";
     let doc = json!({ "client_id": url, "client_name": "Claude", "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
@@ -300,11 +368,22 @@ dual!(review_15_unused_dynamic_clients_are_purged, resourceful(), |t| {
 dual!(review_11_issuance_refused_consent_and_registration_are_audited, resourceful(), |t| {
     let (client, user, tok) = code_flow(&t, "audited@example.com", false).await;
     refresh(&t, &client, tok["refresh_token"].as_str().unwrap()).await.unwrap();
-    let machine = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" }), Origin::Operator, &ctx()).await.unwrap();
+    let machine = t
+        .core
+        .clients()
+        .register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" }), Origin::Operator, &ctx())
+        .await
+        .unwrap();
     let machine = t.core.clients().get(&machine.client_id).await.unwrap().unwrap();
     t.core.tokens().grant(&machine, &form(&[("grant_type", "client_credentials"), ("resource", "https://mcp.example.com/mcp")]), None, &ctx()).await.unwrap();
-    let params = form(&[("response_type", "code"), ("client_id", client.client_id.as_str()), ("redirect_uri", "http://127.0.0.1/cb"),
-        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"), ("code_challenge_method", "S256"), ("resource", "https://mcp.example.com/mcp")]);
+    let params = form(&[
+        ("response_type", "code"),
+        ("client_id", client.client_id.as_str()),
+        ("redirect_uri", "http://127.0.0.1/cb"),
+        ("code_challenge", "domp_D2sOlqRpXIXswPmQy5a7pFKtTXQN0nZXoK_mD4"),
+        ("code_challenge_method", "S256"),
+        ("resource", "https://mcp.example.com/mcp"),
+    ]);
     let req = t.core.authorize().validate(&params).await.unwrap();
     let back = t.core.authorize().deny(&req, &user, &ctx()).await.unwrap();
     assert!(back.contains("error=access_denied"));
@@ -334,7 +413,12 @@ dual!(refresh_refused_for_banned_and_deleted_users, resourceful(), |t| {
     let at2 = t2["access_token"].as_str().unwrap();
     assert!(t.core.tokens().active(at2).await.unwrap().is_some());
     t.core.users().delete(&user.id, &ctx).await.unwrap();
-    let e = t.core.tokens().grant(&client, &form(&[("grant_type", "refresh_token"), ("refresh_token", t2["refresh_token"].as_str().unwrap())]), None, &ctx).await.unwrap_err();
+    let e = t
+        .core
+        .tokens()
+        .grant(&client, &form(&[("grant_type", "refresh_token"), ("refresh_token", t2["refresh_token"].as_str().unwrap())]), None, &ctx)
+        .await
+        .unwrap_err();
     assert_eq!(e.error, "invalid_grant", "a deleted user's grant cannot refresh");
     assert!(t.core.tokens().active(at2).await.unwrap().is_none(), "deleting the user revoked its access tokens");
 });
@@ -403,7 +487,12 @@ dual!(a_key_made_on_another_instance_verifies_without_waiting_for_the_cache, opt
     let _ = other.core.tokens().active("a.b.c").await.unwrap(); // the other instance caches the key set (no key yet)
     let now = kavach_core::store::Ts::now().0 / 1000;
     // A token as the token endpoint makes them: for a registered client (introspection checks it).
-    let reg = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" }), Origin::Operator, &ctx()).await.unwrap();
+    let reg = t
+        .core
+        .clients()
+        .register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" }), Origin::Operator, &ctx())
+        .await
+        .unwrap();
     let claims = json!({ "iss": t.core.options().issuer(), "sub": "u", "aud": "x", "client_id": reg.client_id, "iat": now, "exp": now + 60, "jti": "j" });
     let token = t.core.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
@@ -414,7 +503,12 @@ dual!(a_key_made_on_another_instance_verifies_without_waiting_for_the_cache, opt
 // Issuance records are appended in groups by a background writer, interleaved with the
 // records other writes commit directly: one chain, nothing lost once flushed.
 dual!(review_11_queued_issuance_records_and_direct_appends_share_one_chain, resourceful(), |t| {
-    let machine = t.core.clients().register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" }), Origin::Operator, &ctx()).await.unwrap();
+    let machine = t
+        .core
+        .clients()
+        .register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" }), Origin::Operator, &ctx())
+        .await
+        .unwrap();
     let machine = t.core.clients().get(&machine.client_id).await.unwrap().unwrap();
     let grant = form(&[("grant_type", "client_credentials"), ("resource", "https://mcp.example.com/mcp")]);
     let (c, tok, us) = (ctx(), t.core.tokens(), t.core.users());

@@ -268,7 +268,8 @@ impl DirLock {
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(_) => return DirLock(path),
                 Err(_) => {
-                    let stale = std::fs::metadata(&path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|e| e > Duration::from_secs(900));
+                    let stale =
+                        std::fs::metadata(&path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|e| e > Duration::from_secs(900));
                     if stale {
                         let _ = std::fs::remove_file(&path);
                     }

@@ -2,8 +2,8 @@
 //! and PostgreSQL. One integration-test binary.
 
 mod harness;
-mod migration;
 mod mcp;
+mod migration;
 mod oauth;
 mod smtp;
 
@@ -184,10 +184,23 @@ async fn csrf_writes_from_foreign_origins_are_refused() {
     assert_eq!((st, b["code"].as_str().unwrap()), (403, "MISSING_OR_NULL_ORIGIN"));
     assert_eq!(send(Some("https://app.example.test"), Some(cookie.clone())).await.unwrap().status(), 200);
     // Referer is the fallback when there is no Origin.
-    let r = client().post(s.url("/update-user")).header("cookie", &cookie).header("referer", format!("{}/settings", s.origin())).json(&json!({ "name": "Y" })).send().await.unwrap();
+    let r = client()
+        .post(s.url("/update-user"))
+        .header("cookie", &cookie)
+        .header("referer", format!("{}/settings", s.origin()))
+        .json(&json!({ "name": "Y" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // Login CSRF: a foreign page posting credentials is refused even without cookies.
-    let r = client().post(s.url("/sign-in/email")).header("origin", "https://evil.example").json(&json!({ "email": "csrf@example.com", "password": PW })).send().await.unwrap();
+    let r = client()
+        .post(s.url("/sign-in/email"))
+        .header("origin", "https://evil.example")
+        .json(&json!({ "email": "csrf@example.com", "password": PW }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     // A bearer-token client (no cookies, no Origin) is not exposed to CSRF and passes.
     let token = json(sign_in(&s, "csrf@example.com", PW).await).await.1["token"].as_str().unwrap().to_owned();
@@ -311,14 +324,26 @@ async fn bad_input_gets_a_clear_4xx_never_a_500() {
         ("/sign-up/email", "application/json", br#"{"email":"not-an-email","password":"a long enough passphrase","name":"n"}"#.to_vec(), 400, "INVALID_EMAIL"),
         ("/sign-up/email", "application/json", br#"{"email":"a@b.co","password":"short","name":"n"}"#.to_vec(), 400, "PASSWORD_TOO_SHORT"),
         ("/sign-up/email", "application/json", br#"{"email":"a@b.co","password":"1qaz2wsx3edc4rfv","name":"n"}"#.to_vec(), 400, "PASSWORD_TOO_COMMON"),
-        ("/sign-up/email", "application/json", br#"{"email":"kavach@b.co","password":"kavach123kavach123","name":"n"}"#.to_vec(), 400, "PASSWORD_TOO_PREDICTABLE"),
+        (
+            "/sign-up/email",
+            "application/json",
+            br#"{"email":"kavach@b.co","password":"kavach123kavach123","name":"n"}"#.to_vec(),
+            400,
+            "PASSWORD_TOO_PREDICTABLE",
+        ),
         ("/update-user", "application/json", br#"{"email":"x@y.z"}"#.to_vec(), 400, "VALIDATION_ERROR"),
         ("/update-user", "application/json", br#"{}"#.to_vec(), 400, "NO_FIELDS_TO_UPDATE"),
         ("/update-user", "application/json", br#"{"image": 7}"#.to_vec(), 400, "VALIDATION_ERROR"),
         ("/reset-password", "application/json", br#"{"newPassword":"a long new passphrase","token":"bogus"}"#.to_vec(), 400, "INVALID_TOKEN"),
         ("/verify-email", "application/json", b"{}".to_vec(), 405, "METHOD_NOT_ALLOWED"),
         ("/change-email", "application/json", br#"{"newEmail":"bad@example.com"}"#.to_vec(), 400, "EMAIL_IS_THE_SAME"),
-        ("/sign-in/email", "application/json", br#"{"email":"a@b.c","password":"x","callbackURL":"https://evil.example/"}"#.to_vec(), 403, "INVALID_CALLBACK_URL"),
+        (
+            "/sign-in/email",
+            "application/json",
+            br#"{"email":"a@b.c","password":"x","callbackURL":"https://evil.example/"}"#.to_vec(),
+            403,
+            "INVALID_CALLBACK_URL",
+        ),
     ];
     for (path, ct, body, status, code) in cases {
         let (st, b) = json(raw(path, ct, body).await.unwrap()).await;
@@ -337,11 +362,23 @@ async fn bad_input_gets_a_clear_4xx_never_a_500() {
         }
     }
     // A NUL byte in a session handle is refused before it reaches SQL, on both databases.
-    let r = client().post(s.url("/revoke-session")).header("origin", s.origin()).header("cookie", cookie.clone()).json(&json!({ "token": "a\u{0}b" })).send().await.unwrap();
+    let r = client()
+        .post(s.url("/revoke-session"))
+        .header("origin", s.origin())
+        .header("cookie", cookie.clone())
+        .json(&json!({ "token": "a\u{0}b" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json(r).await, (400, json!({ "code": "INVALID_TEXT", "message": "Text must not contain NUL characters" })));
     // Form fields are strings: a name "true" is a name.
-    let r = client().post(s.url("/sign-up/email")).header("content-type", "application/x-www-form-urlencoded")
-        .body("email=form%40example.com&password=a+form+passphrase&name=true").send().await.unwrap();
+    let r = client()
+        .post(s.url("/sign-up/email"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=form%40example.com&password=a+form+passphrase&name=true")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // Unknown methods are counted as OTHER, not as new metric series.
     let r = client().request(reqwest::Method::from_bytes(b"BREW").unwrap(), s.url("/get-session")).send().await.unwrap();
@@ -452,9 +489,24 @@ async fn openapi_docs_and_metrics_are_served() {
     assert_eq!(st, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    for p in ["/sign-up/email", "/sign-in/email", "/get-session", "/sign-out", "/list-sessions", "/revoke-session", "/revoke-sessions",
-        "/revoke-other-sessions", "/update-user", "/change-password", "/change-email", "/send-verification-email", "/verify-email",
-        "/request-password-reset", "/reset-password", "/delete-user"] {
+    for p in [
+        "/sign-up/email",
+        "/sign-in/email",
+        "/get-session",
+        "/sign-out",
+        "/list-sessions",
+        "/revoke-session",
+        "/revoke-sessions",
+        "/revoke-other-sessions",
+        "/update-user",
+        "/change-password",
+        "/change-email",
+        "/send-verification-email",
+        "/verify-email",
+        "/request-password-reset",
+        "/reset-password",
+        "/delete-user",
+    ] {
         assert!(paths.contains_key(p), "{p} documented");
     }
     assert_eq!(doc["servers"][0]["url"].as_str().unwrap(), s.api);
@@ -489,7 +541,12 @@ dual!(cli_manages_users_and_verifies_the_audit_log, |db| {
     let dir = temp_dir();
     let (code, out, err) = run_cli(&dir, db, &["migrate"], None);
     assert_eq!(code, 0, "{out}{err}");
-    let (code, out, err) = run_cli(&dir, db, &["user", "create", "--email", "Cli@Example.com", "--name", "Cli", "--password-stdin", "--verified"], Some("a command line passphrase\n"));
+    let (code, out, err) = run_cli(
+        &dir,
+        db,
+        &["user", "create", "--email", "Cli@Example.com", "--name", "Cli", "--password-stdin", "--verified"],
+        Some("a command line passphrase\n"),
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("cli@example.com"));
     let (code, _, err) = run_cli(&dir, db, &["user", "create", "--email", "weak@example.com", "--password", "1qaz2wsx3edc4rfv"], None);
@@ -553,7 +610,13 @@ fn production_refuses_a_missing_or_weak_secret() {
 dual!(better_auth_js_client_works_against_kavach, |db| {
     let s = Server::start(db, &[NO_VERIFY]);
     let work = npm_workspace("better-auth-client", &["client.mjs"]);
-    let out = std::process::Command::new("node").arg("client.mjs").env("KAVACH_API", s.url("")).env("KAVACH_ORIGIN", s.origin()).current_dir(&work).output().expect("node");
+    let out = std::process::Command::new("node")
+        .arg("client.mjs")
+        .env("KAVACH_API", s.url(""))
+        .env("KAVACH_ORIGIN", s.origin())
+        .current_dir(&work)
+        .output()
+        .expect("node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "better-auth client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("checks passed"), "{stdout}");
@@ -724,7 +787,10 @@ async fn review_17_every_request_is_logged_with_a_request_id() {
     let lines: Vec<Value> = s.log.as_ref().unwrap().lock().unwrap().iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let of = |id: &str| lines.iter().find(|l| l["fields"]["request_id"] == id).cloned().unwrap_or_else(|| panic!("no line for {id} in {lines:?}"));
     let line = of("trace-abc-123");
-    assert_eq!((line["level"].as_str(), line["fields"]["method"].as_str(), line["fields"]["route"].as_str()), (Some("DEBUG"), Some("GET"), Some("/get-session")));
+    assert_eq!(
+        (line["level"].as_str(), line["fields"]["method"].as_str(), line["fields"]["route"].as_str()),
+        (Some("DEBUG"), Some("GET"), Some("/get-session"))
+    );
     assert_eq!(line["fields"]["status"], 200);
     assert!(line["fields"]["duration_ms"].is_number());
     assert_eq!(of(&made)["fields"]["route"], "/reset-password/{token}", "the route template, never the raw path (which carries a token)");
@@ -754,7 +820,15 @@ dual!(review_06_nul_bytes_in_paths_forms_and_bodies_get_a_4xx, |db| {
     let form = "application/x-www-form-urlencoded";
     let cases: Vec<(reqwest::RequestBuilder, &str)> = vec![
         (client().get(s.url("/oauth2/register/kc_%00")).bearer_auth("x"), "path"),
-        (client().post(s.url("/oauth2/grants/revoke")).header("cookie", &cookie).header("origin", s.origin()).header("content-type", form).body("client_id=a%00"), "form"),
+        (
+            client()
+                .post(s.url("/oauth2/grants/revoke"))
+                .header("cookie", &cookie)
+                .header("origin", s.origin())
+                .header("content-type", form)
+                .body("client_id=a%00"),
+            "form",
+        ),
         (client().post(s.url("/oauth2/grants/revoke")).header("cookie", &cookie).header("origin", s.origin()).json(&json!({ "client_id": "a\u{0}" })), "JSON"),
         (client().post(s.url("/oauth2/token")).header("content-type", form).body("grant_type=authorization_code&client_id=a%00&code=x"), "token form"),
         (client().post(s.url("/oauth2/register")).json(&json!({ "client_name": "x\u{0}", "redirect_uris": ["https://a.example/cb"] })), "registration"),

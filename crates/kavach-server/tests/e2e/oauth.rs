@@ -85,8 +85,20 @@ impl As {
         let out = tokio::task::spawn_blocking(move || {
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
             command(&temp_dir(), &env)
-                .args(["clients", "create", "--name", "Server app", "--redirect-uri", REDIRECT, "--grant", "authorization_code", "--grant", "refresh_token",
-                    "--grant", "client_credentials"])
+                .args([
+                    "clients",
+                    "create",
+                    "--name",
+                    "Server app",
+                    "--redirect-uri",
+                    REDIRECT,
+                    "--grant",
+                    "authorization_code",
+                    "--grant",
+                    "refresh_token",
+                    "--grant",
+                    "client_credentials",
+                ])
                 .output()
                 .unwrap()
         })
@@ -117,8 +129,14 @@ impl As {
 
     pub fn authorize_url(&self, client_id: &str, extra: &[(&str, &str)]) -> String {
         let mut p: Vec<(&str, &str)> = vec![
-            ("response_type", "code"), ("client_id", client_id), ("redirect_uri", REDIRECT), ("state", "st-123"),
-            ("code_challenge", CHALLENGE), ("code_challenge_method", "S256"), ("scope", "mcp:tools"), ("resource", RESOURCE),
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("state", "st-123"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("scope", "mcp:tools"),
+            ("resource", RESOURCE),
         ];
         for (k, v) in extra {
             p.retain(|(pk, _)| pk != k);
@@ -173,9 +191,18 @@ impl As {
     }
 
     pub async fn exchange(&self, client_id: &str, code: &str) -> (u16, Value) {
-        self.token(&[("grant_type", "authorization_code"), ("code", code), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT),
-            ("resource", RESOURCE), ("client_id", client_id)], None)
-            .await
+        self.token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", REDIRECT),
+                ("resource", RESOURCE),
+                ("client_id", client_id),
+            ],
+            None,
+        )
+        .await
     }
 
     pub async fn introspect(&self, who: (&str, &str), token: &str) -> Value {
@@ -228,8 +255,14 @@ dual!(mcp_01_02_03_04_discovery_documents_agree, |db| {
         }
     }
     // Preflight with the MCP header (pitfall 6), and never CORS on authorize (RFC 9700).
-    let pre = client().request(reqwest::Method::OPTIONS, a.s.url("/oauth2/token")).header("origin", "https://x.example")
-        .header("access-control-request-method", "POST").header("access-control-request-headers", "mcp-protocol-version").send().await.unwrap();
+    let pre = client()
+        .request(reqwest::Method::OPTIONS, a.s.url("/oauth2/token"))
+        .header("origin", "https://x.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "mcp-protocol-version")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(pre.status(), 204);
     assert!(pre.headers()["access-control-allow-headers"].to_str().unwrap().contains("MCP-Protocol-Version"));
     let az = client().get(a.s.url("/oauth2/authorize")).header("origin", "https://x.example").send().await.unwrap();
@@ -240,8 +273,10 @@ dual!(mcp_01_02_03_04_discovery_documents_agree, |db| {
 
 dual!(mcp_06_08_10_rfc7591_7592_registration, |db| {
     let a = As::start(db, RESOURCE, "").await;
-    let v = a.register(json!({ "client_name": "Cursor", "application_type": "web", "token_endpoint_auth_method": "none",
-        "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback"], "grant_types": ["authorization_code", "refresh_token"] })).await;
+    let v = a
+        .register(json!({ "client_name": "Cursor", "application_type": "web", "token_endpoint_auth_method": "none",
+        "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback"], "grant_types": ["authorization_code", "refresh_token"] }))
+        .await;
     assert_eq!(v["response_types"], json!(["code"]), "defaults echoed, never null");
     assert!(v["client_id_issued_at"].is_number());
     assert!(v.get("client_secret").is_none(), "public client: no secret");
@@ -269,8 +304,11 @@ dual!(mcp_06_08_10_rfc7591_7592_registration, |db| {
 dual!(mcp_11_13_15_errors_before_redirect_validation_are_pages, |db| {
     let a = As::start(db, RESOURCE, "").await;
     let id = a.public_client().await;
-    for url in [a.authorize_url("kc_unknown", &[]), a.authorize_url(&id, &[("redirect_uri", "http://127.0.0.1:9400/callback/x")]),
-        a.authorize_url(&id, &[("redirect_uri", "https://evil.example/callback")])] {
+    for url in [
+        a.authorize_url("kc_unknown", &[]),
+        a.authorize_url(&id, &[("redirect_uri", "http://127.0.0.1:9400/callback/x")]),
+        a.authorize_url(&id, &[("redirect_uri", "https://evil.example/callback")]),
+    ] {
         let r = a.authorize(&url, Some(&a.cookie)).await;
         assert_eq!(r.status(), 400, "{url}");
         assert!(r.headers().get("location").is_none(), "never redirected to an unvalidated URI");
@@ -320,15 +358,46 @@ dual!(mcp_17_18_19_20_21_code_flow_pkce_audience, |db| {
     let q = a.code(&id, &[("scope", "mcp:tools offline_access"), ("prompt", "consent")]).await;
     assert_eq!((q["state"].as_str(), q["iss"].as_str()), ("st-123", a.issuer().as_str()), "MCP-07, MCP-16");
     // MCP-19: a wrong verifier is refused (and the code stays unredeemed).
-    let (status, e) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", &format!("{}x", &VERIFIER[..42])),
-        ("redirect_uri", REDIRECT), ("client_id", &id)], None).await;
+    let (status, e) = a
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("code_verifier", &format!("{}x", &VERIFIER[..42])),
+                ("redirect_uri", REDIRECT),
+                ("client_id", &id),
+            ],
+            None,
+        )
+        .await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
     // MCP-20: another resource at the token endpoint is invalid_target; a redirect mismatch invalid_grant.
-    let (status, e) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT),
-        ("resource", "https://other.example/mcp"), ("client_id", &id)], None).await;
+    let (status, e) = a
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", REDIRECT),
+                ("resource", "https://other.example/mcp"),
+                ("client_id", &id),
+            ],
+            None,
+        )
+        .await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_target")));
-    let (status, e) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", VERIFIER),
-        ("redirect_uri", "http://127.0.0.1:9401/callback"), ("client_id", &id)], None).await;
+    let (status, e) = a
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", "http://127.0.0.1:9401/callback"),
+                ("client_id", &id),
+            ],
+            None,
+        )
+        .await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
     let (status, t) = a.exchange(&id, &q["code"]).await;
     assert_eq!(status, 200, "{t}");
@@ -395,19 +464,35 @@ dual!(mcp_22_23_refresh_rotation_reuse_and_scope, |db| {
     let rt2 = n["refresh_token"].as_str().unwrap();
     let (status, e) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", rt2), ("scope", "mcp:tools openid"), ("client_id", &id)], None).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_scope")));
-    let (status, e) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", rt2), ("resource", "https://other.example/mcp"), ("client_id", &id)], None).await;
+    let (status, e) =
+        a.token(&[("grant_type", "refresh_token"), ("refresh_token", rt2), ("resource", "https://other.example/mcp"), ("client_id", &id)], None).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_target")), "resource changed on refresh");
     // A confidential client's reuse (no grace) revokes the whole family.
     let (cid, secret) = a.confidential_client("client_secret_post").await;
     let q = a.code(&cid, &[]).await;
-    let (_, t) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT),
-        ("client_id", &cid), ("client_secret", &secret)], None).await;
+    let (_, t) = a
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", REDIRECT),
+                ("client_id", &cid),
+                ("client_secret", &secret),
+            ],
+            None,
+        )
+        .await;
     let old = t["refresh_token"].as_str().unwrap();
     let (_, t1) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", old), ("client_id", &cid), ("client_secret", &secret)], None).await;
     let (status, e) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", old), ("client_id", &cid), ("client_secret", &secret)], None).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "reuse detected");
-    let (status, _) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", t1["refresh_token"].as_str().unwrap()), ("client_id", &cid),
-        ("client_secret", &secret)], None).await;
+    let (status, _) = a
+        .token(
+            &[("grant_type", "refresh_token"), ("refresh_token", t1["refresh_token"].as_str().unwrap()), ("client_id", &cid), ("client_secret", &secret)],
+            None,
+        )
+        .await;
     assert_eq!(status, 400, "the successor died with the family");
     assert_eq!(a.introspect((&cid, &secret), t1["access_token"].as_str().unwrap()).await, json!({ "active": false }));
 });
@@ -417,7 +502,9 @@ dual!(rfc7009_7662_revocation_and_introspection, |db| {
     let (id, secret) = a.confidential_client("client_secret_basic").await;
     let (other, other_secret) = a.confidential_client("client_secret_basic").await;
     let q = a.code(&id, &[]).await;
-    let (_, t) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT)], Some((&id, &secret))).await;
+    let (_, t) = a
+        .token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT)], Some((&id, &secret)))
+        .await;
     let (at, rt) = (t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap());
     // Introspection needs an authenticated confidential client.
     let r = client().post(a.s.url("/oauth2/introspect")).form_of(&[("token", at)]).send().await.unwrap();
@@ -449,8 +536,15 @@ dual!(rfc9126_par_single_use_and_client_credentials, |db| {
         let url = a.s.url("/oauth2/par");
         async move { json(client().post(url).basic_auth(who.0, Some(who.1)).form_of(&body).send().await.unwrap()).await }
     };
-    let base = vec![("response_type", "code".to_owned()), ("redirect_uri", REDIRECT.to_owned()), ("code_challenge", CHALLENGE.to_owned()),
-        ("code_challenge_method", "S256".to_owned()), ("scope", "mcp:tools".to_owned()), ("resource", RESOURCE.to_owned()), ("state", "p".to_owned())];
+    let base = vec![
+        ("response_type", "code".to_owned()),
+        ("redirect_uri", REDIRECT.to_owned()),
+        ("code_challenge", CHALLENGE.to_owned()),
+        ("code_challenge_method", "S256".to_owned()),
+        ("scope", "mcp:tools".to_owned()),
+        ("resource", RESOURCE.to_owned()),
+        ("state", "p".to_owned()),
+    ];
     let mut with_uri = base.clone();
     with_uri.push(("request_uri", "urn:ietf:params:oauth:request_uri:x".into()));
     let (status, e) = par(with_uri, (id.clone(), secret.clone())).await;
@@ -463,8 +557,19 @@ dual!(rfc9126_par_single_use_and_client_credentials, |db| {
     let foreign = format!("{}?client_id={other}&request_uri={}", a.s.url("/oauth2/authorize"), kavach_core::auth::url_encode(uri));
     assert_eq!(a.authorize(&foreign, Some(&a.cookie)).await.status(), 400, "another client's request_uri");
     // (The foreign attempt consumed it: request_uris are single use, whoever presents them.)
-    let (_, p) = par(vec![("response_type", "code".into()), ("redirect_uri", REDIRECT.into()), ("code_challenge", CHALLENGE.into()),
-        ("code_challenge_method", "S256".into()), ("scope", "mcp:tools".into()), ("resource", RESOURCE.into()), ("state", "p".into())], (id.clone(), secret.clone())).await;
+    let (_, p) = par(
+        vec![
+            ("response_type", "code".into()),
+            ("redirect_uri", REDIRECT.into()),
+            ("code_challenge", CHALLENGE.into()),
+            ("code_challenge_method", "S256".into()),
+            ("scope", "mcp:tools".into()),
+            ("resource", RESOURCE.into()),
+            ("state", "p".into()),
+        ],
+        (id.clone(), secret.clone()),
+    )
+    .await;
     let url = format!("{}?client_id={id}&request_uri={}", a.s.url("/oauth2/authorize"), kavach_core::auth::url_encode(p["request_uri"].as_str().unwrap()));
     let r = a.authorize(&url, Some(&a.cookie)).await;
     let r = a.consent(r, "approve", &a.cookie).await;
@@ -489,7 +594,9 @@ dual!(oidc_id_token_nonce_userinfo_and_user_grants, |db| {
     let a = As::start(db, RESOURCE, "").await;
     let (id, secret) = a.confidential_client("client_secret_basic").await;
     let q = a.code(&id, &[("scope", "openid email profile"), ("resource", ""), ("nonce", "n-0S6_WzA2Mj")]).await;
-    let (status, t) = a.token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT)], Some((&id, &secret))).await;
+    let (status, t) = a
+        .token(&[("grant_type", "authorization_code"), ("code", &q["code"]), ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT)], Some((&id, &secret)))
+        .await;
     assert_eq!(status, 200, "{t}");
     let (h, c) = claims(t["id_token"].as_str().unwrap());
     assert_eq!(h["alg"], "RS256");
@@ -525,12 +632,22 @@ dual!(hosted_sign_in_page_continues_the_flow, |db| {
     let page = client().get(&to).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let flow = percent(to.split("flow=").nth(1).unwrap());
-    let bad = client().post(a.s.url("/oauth2/sign-in")).header("origin", a.s.origin())
-        .form_of(&[("flow", flow.as_str()), ("email", "alice@example.com"), ("password", "wrong password here")]).send().await.unwrap();
+    let bad = client()
+        .post(a.s.url("/oauth2/sign-in"))
+        .header("origin", a.s.origin())
+        .form_of(&[("flow", flow.as_str()), ("email", "alice@example.com"), ("password", "wrong password here")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 401);
     assert!(bad.text().await.unwrap().contains("not correct"));
-    let ok = client().post(a.s.url("/oauth2/sign-in")).header("origin", a.s.origin())
-        .form_of(&[("flow", flow.as_str()), ("email", "alice@example.com"), ("password", PW)]).send().await.unwrap();
+    let ok = client()
+        .post(a.s.url("/oauth2/sign-in"))
+        .header("origin", a.s.origin())
+        .form_of(&[("flow", flow.as_str()), ("email", "alice@example.com"), ("password", PW)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 303);
     let cookie = session_cookie(&ok).expect("signed in");
     let next = ok.headers()["location"].to_str().unwrap().to_owned();
@@ -559,11 +676,17 @@ async fn two_instances_share_the_authorization_server_state_postgres() {
     let r = a.authorize(&a.authorize_url(&id, &[]), None).await;
     let to = r.headers()["location"].to_str().unwrap().to_owned();
     let flow = percent(to.split("flow=").nth(1).unwrap());
-    let ok = client().post(b.url("/oauth2/sign-in")).header("origin", b.origin())
-        .form_of(&[("flow", flow.as_str()), ("email", "alice@example.com"), ("password", PW)]).send().await.unwrap();
+    let ok = client()
+        .post(b.url("/oauth2/sign-in"))
+        .header("origin", b.origin())
+        .form_of(&[("flow", flow.as_str()), ("email", "alice@example.com"), ("password", PW)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 303);
     let cookie = session_cookie(&ok).unwrap();
-    let consent = client().get(b.url(&format!("/oauth2/continue?flow={}", kavach_core::auth::url_encode(&flow)))).header("cookie", &cookie).send().await.unwrap();
+    let consent =
+        client().get(b.url(&format!("/oauth2/continue?flow={}", kavach_core::auth::url_encode(&flow)))).header("cookie", &cookie).send().await.unwrap();
     let q = callback(&a.consent(consent, "approve", &cookie).await);
     let bt = As { s: b, cookie: cookie.clone(), cli_env: vec![] };
     let (status, t) = bt.exchange(&id, &q["code"]).await;
@@ -636,8 +759,15 @@ dual!(mcp_05_09_metadata_document_ssrf_targets_are_refused, |db| {
     let a = As::start(db, RESOURCE, "").await;
     let (_, m) = json(client().get(a.s.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
     assert_eq!(m["client_id_metadata_document_supported"], true, "MCP-05");
-    for id in ["https://127.0.0.1/client.json", "https://localhost:1/client.json", "https://10.0.0.1/c.json", "https://[::1]/c.json",
-        "https://169.254.169.254/latest/meta-data", "https://[::ffff:127.0.0.1]/c.json", "http://example.com/c.json"] {
+    for id in [
+        "https://127.0.0.1/client.json",
+        "https://localhost:1/client.json",
+        "https://10.0.0.1/c.json",
+        "https://[::1]/c.json",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::ffff:127.0.0.1]/c.json",
+        "http://example.com/c.json",
+    ] {
         let r = a.authorize(&a.authorize_url(id, &[]), Some(&a.cookie)).await;
         assert_eq!(r.status(), 400, "{id}");
         assert!(r.headers().get("location").is_none(), "{id}: never redirected");
@@ -660,25 +790,56 @@ dual!(mcp_09_metadata_documents_checked_cached_and_used, |db| {
         }
         d.to_string()
     };
-    let (good, mismatch, secret) = (doc("/good.json", json!({})), doc("/other.json", json!({})), doc("/secret.json", json!({ "token_endpoint_auth_method": "client_secret_basic" })));
+    let (good, mismatch, secret) =
+        (doc("/good.json", json!({})), doc("/other.json", json!({})), doc("/secret.json", json!({ "token_endpoint_auth_method": "client_secret_basic" })));
     // claude.ai's document lists a grant Kavach does not support, and a name may carry
     // bidirectional controls.
-    let claude = doc("/claude.json", json!({ "client_name": "Cla\u{202E}ude\u{200B}", "grant_types": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"] }));
+    let claude = doc(
+        "/claude.json",
+        json!({ "client_name": "Cla\u{202E}ude\u{200B}", "grant_types": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"] }),
+    );
     let six_kb = doc("/6kb.json", json!({ "client_uri": format!("https://x.example/{}", "p".repeat(6 * 1024)) }));
     let h = hits.clone();
     use axum::response::IntoResponse;
     let app = axum::Router::new()
-        .route("/good.json", axum::routing::get(move || {
-            h.fetch_add(1, Ordering::SeqCst);
-            let body = good.clone();
-            async move { ([("content-type", "application/json"), ("cache-control", "max-age=60")], body).into_response() }
-        }))
-        .route("/mismatch.json", axum::routing::get(move || { let b = mismatch.clone(); async move { b } }))
-        .route("/secret.json", axum::routing::get(move || { let b = secret.clone(); async move { b } }))
+        .route(
+            "/good.json",
+            axum::routing::get(move || {
+                h.fetch_add(1, Ordering::SeqCst);
+                let body = good.clone();
+                async move { ([("content-type", "application/json"), ("cache-control", "max-age=60")], body).into_response() }
+            }),
+        )
+        .route(
+            "/mismatch.json",
+            axum::routing::get(move || {
+                let b = mismatch.clone();
+                async move { b }
+            }),
+        )
+        .route(
+            "/secret.json",
+            axum::routing::get(move || {
+                let b = secret.clone();
+                async move { b }
+            }),
+        )
         .route("/redirect.json", axum::routing::get(|| async { (axum::http::StatusCode::FOUND, [("location", "/good.json")]).into_response() }))
         .route("/notjson.json", axum::routing::get(|| async { "hello" }))
-        .route("/claude.json", axum::routing::get(move || { let b = claude.clone(); async move { b } }))
-        .route("/6kb.json", axum::routing::get(move || { let b = six_kb.clone(); async move { b } }))
+        .route(
+            "/claude.json",
+            axum::routing::get(move || {
+                let b = claude.clone();
+                async move { b }
+            }),
+        )
+        .route(
+            "/6kb.json",
+            axum::routing::get(move || {
+                let b = six_kb.clone();
+                async move { b }
+            }),
+        )
         .route("/big.json", axum::routing::get(|| async { format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024)) }));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let a = As::start(db, RESOURCE, "metadata_documents_insecure = true").await;
@@ -717,7 +878,12 @@ dual!(review_16_an_http_metadata_document_url_is_told_to_use_https, |db| {
     let r = a.authorize(&a.authorize_url("http://client.example/oauth/metadata.json", &[]), Some(&a.cookie)).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("must use https"));
-    let r = client().post(a.s.url("/oauth2/token")).form_of(&[("grant_type", "authorization_code"), ("code", "x"), ("client_id", "http://client.example/m.json")]).send().await.unwrap();
+    let r = client()
+        .post(a.s.url("/oauth2/token"))
+        .form_of(&[("grant_type", "authorization_code"), ("code", "x"), ("client_id", "http://client.example/m.json")])
+        .send()
+        .await
+        .unwrap();
     let (status, e) = json(r).await;
     assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")));
     assert!(e["error_description"].as_str().unwrap().contains("must use https"), "{e}");
@@ -767,8 +933,19 @@ dual!(review_12_userinfo_challenges_are_well_formed, |db| {
     let mut bound = Value::Null;
     for _ in 0..2 {
         let proof = dpop_proof(&key, "POST", &token_url, None, nonce.as_deref());
-        let r = client().post(&token_url).header("dpop", proof).form_of(&[("grant_type", "authorization_code"), ("code", q["code"].as_str()),
-            ("code_verifier", VERIFIER), ("redirect_uri", REDIRECT), ("client_id", id.as_str())]).send().await.unwrap();
+        let r = client()
+            .post(&token_url)
+            .header("dpop", proof)
+            .form_of(&[
+                ("grant_type", "authorization_code"),
+                ("code", q["code"].as_str()),
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", REDIRECT),
+                ("client_id", id.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
         nonce = r.headers().get("dpop-nonce").map(|v| v.to_str().unwrap().to_owned());
         let (status, body) = json(r).await;
         if status == 200 {
@@ -786,11 +963,20 @@ dual!(review_12_userinfo_challenges_are_well_formed, |db| {
 
 dual!(rfc8628_device_authorization_grant, |db| {
     let a = As::start(db, RESOURCE, "").await;
-    let id = a.register(json!({ "client_name": "CLI agent", "token_endpoint_auth_method": "none",
-        "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"] })).await["client_id"].as_str().unwrap().to_owned();
+    let id = a
+        .register(json!({ "client_name": "CLI agent", "token_endpoint_auth_method": "none",
+        "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"] }))
+        .await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let start = || async {
-        let r = client().post(a.s.url("/oauth2/device_authorization")).form_of(&[("client_id", id.as_str()), ("scope", "mcp:tools"), ("resource", RESOURCE)])
-            .send().await.unwrap();
+        let r = client()
+            .post(a.s.url("/oauth2/device_authorization"))
+            .form_of(&[("client_id", id.as_str()), ("scope", "mcp:tools"), ("resource", RESOURCE)])
+            .send()
+            .await
+            .unwrap();
         let (status, d) = json(r).await;
         assert_eq!(status, 200, "{d}");
         d
@@ -812,8 +998,13 @@ dual!(rfc8628_device_authorization_grant, |db| {
     let (_, e) = poll(d2["device_code"].as_str().unwrap().to_owned()).await;
     assert_eq!(e["error"], "slow_down");
     // Signing in on the device page itself (no session yet).
-    let r = client().post(a.s.url("/oauth2/device")).header("origin", a.s.origin()).form_of(&[("step", "lookup"),
-        ("user_code", d2["user_code"].as_str().unwrap()), ("email", "alice@example.com"), ("password", PW)]).send().await.unwrap();
+    let r = client()
+        .post(a.s.url("/oauth2/device"))
+        .header("origin", a.s.origin())
+        .form_of(&[("step", "lookup"), ("user_code", d2["user_code"].as_str().unwrap()), ("email", "alice@example.com"), ("password", PW)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(session_cookie(&r).is_some(), "signed in by the device form");
     // The user: a wrong code is refused; the right one shows the client, then approve.
@@ -825,7 +1016,8 @@ dual!(rfc8628_device_authorization_grant, |db| {
     };
     let r = submit(vec![("step", "lookup".into()), ("user_code", "BBBB-BBBB".into())]).await;
     assert_eq!(r.status(), 400);
-    let page = client().get(d["verification_uri_complete"].as_str().unwrap().replace(&a.issuer(), &a.s.url(""))).header("cookie", &a.cookie).send().await.unwrap();
+    let page =
+        client().get(d["verification_uri_complete"].as_str().unwrap().replace(&a.issuer(), &a.s.url(""))).header("cookie", &a.cookie).send().await.unwrap();
     assert!(page.text().await.unwrap().contains(user_code), "the complete URI fills the code in");
     let r = submit(vec![("step", "lookup".into()), ("user_code", user_code.to_lowercase().replace('-', " "))]).await;
     assert_eq!(r.status(), 200);
@@ -833,7 +1025,8 @@ dual!(rfc8628_device_authorization_grant, |db| {
     assert!(html.contains("CLI agent") && html.contains("alice@example.com"), "{html}");
     let start_at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
     let csrf = html[start_at..start_at + html[start_at..].find('"').unwrap()].to_owned();
-    let r = submit(vec![("step", "decide".into()), ("user_code", user_code.to_lowercase().replace('-', " ")), ("csrf", csrf), ("decision", "approve".into())]).await;
+    let r = submit(vec![("step", "decide".into()), ("user_code", user_code.to_lowercase().replace('-', " ")), ("csrf", csrf), ("decision", "approve".into())])
+        .await;
     assert!(r.text().await.unwrap().contains("Device connected"));
     tokio::time::sleep(std::time::Duration::from_millis(5100)).await;
     let (status, t) = poll(code.clone()).await;
@@ -899,8 +1092,13 @@ dual!(rfc9449_dpop_bound_tokens_at_the_as_and_the_resource_server, |db| {
             (status, v)
         }
     };
-    let code_form = vec![("grant_type", "authorization_code".to_owned()), ("code", q["code"].clone()), ("code_verifier", VERIFIER.into()),
-        ("redirect_uri", REDIRECT.into()), ("client_id", id.clone())];
+    let code_form = vec![
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", q["code"].clone()),
+        ("code_verifier", VERIFIER.into()),
+        ("redirect_uri", REDIRECT.into()),
+        ("client_id", id.clone()),
+    ];
     let (status, e) = send(code_form.clone(), Some(dpop_proof(&key, "GET", &token_url, None, None))).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_dpop_proof")), "wrong htm");
     let (status, e) = send(code_form.clone(), Some(dpop_proof(&key, "POST", "http://127.0.0.1:1/oauth2/token", None, None))).await;
@@ -934,7 +1132,13 @@ dual!(rfc9449_dpop_bound_tokens_at_the_as_and_the_resource_server, |db| {
     let ui_url = format!("{}/oauth2/userinfo", a.issuer());
     let r = client().get(&userinfo).bearer_auth(&at).send().await.unwrap();
     assert_eq!(r.status(), 401, "a DPoP-bound token used as Bearer");
-    let r = client().get(&userinfo).header("authorization", format!("DPoP {at}")).header("dpop", dpop_proof(&key, "GET", &ui_url, Some(&at), None)).send().await.unwrap();
+    let r = client()
+        .get(&userinfo)
+        .header("authorization", format!("DPoP {at}"))
+        .header("dpop", dpop_proof(&key, "GET", &ui_url, Some(&at), None))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401, "userinfo wants the nonce too");
     let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(challenge.starts_with("DPoP ") && challenge.contains("error=\"use_dpop_nonce\""), "{challenge}");
@@ -944,7 +1148,8 @@ dual!(rfc9449_dpop_bound_tokens_at_the_as_and_the_resource_server, |db| {
     assert_eq!(r.status(), 200);
     let r = client().get(&userinfo).header("authorization", format!("DPoP {at}")).header("dpop", &p).send().await.unwrap();
     assert_eq!(r.status(), 401, "replayed proof");
-    let r = client().get(&userinfo).header("authorization", format!("DPoP {at}")).header("dpop", dpop_proof(&key, "GET", &ui_url, None, n)).send().await.unwrap();
+    let r =
+        client().get(&userinfo).header("authorization", format!("DPoP {at}")).header("dpop", dpop_proof(&key, "GET", &ui_url, None, n)).send().await.unwrap();
     assert_eq!(r.status(), 401, "a proof without ath");
     // The resource server (kavach::resource) checks the binding too (no nonces: not configured).
     let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
@@ -975,7 +1180,8 @@ dual!(rfc9449_resource_server_nonces, |db| {
     let token_url = format!("{}/oauth2/token", a.issuer());
     let id = a.public_client().await;
     let q = a.code(&id, &[("resource", &resource)]).await;
-    let form = vec![("grant_type", "authorization_code".to_owned()), ("code", q["code"].clone()), ("code_verifier", VERIFIER.into()), ("client_id", id.clone())];
+    let form =
+        vec![("grant_type", "authorization_code".to_owned()), ("code", q["code"].clone()), ("code_verifier", VERIFIER.into()), ("client_id", id.clone())];
     let (_, _, as_nonce) = dpop_post(&a, "/oauth2/token", &form, Some(dpop_proof(&key, "POST", &token_url, None, None))).await;
     let (status, t, _) = dpop_post(&a, "/oauth2/token", &form, Some(dpop_proof(&key, "POST", &token_url, None, as_nonce.as_deref()))).await;
     assert_eq!(status, 200, "{t}");
@@ -1029,8 +1235,15 @@ dual!(rfc9449_dpop_jkt_binds_the_code_on_authorize_and_par, |db| {
     // From the proof sent with PAR.
     let par_url = format!("{}/oauth2/par", a.issuer());
     let par_form = |extra: &[(&'static str, String)]| {
-        let mut f = vec![("response_type", "code".to_owned()), ("client_id", id.clone()), ("redirect_uri", REDIRECT.to_owned()),
-            ("code_challenge", CHALLENGE.to_owned()), ("code_challenge_method", "S256".to_owned()), ("scope", "mcp:tools".to_owned()), ("resource", RESOURCE.to_owned())];
+        let mut f = vec![
+            ("response_type", "code".to_owned()),
+            ("client_id", id.clone()),
+            ("redirect_uri", REDIRECT.to_owned()),
+            ("code_challenge", CHALLENGE.to_owned()),
+            ("code_challenge_method", "S256".to_owned()),
+            ("scope", "mcp:tools".to_owned()),
+            ("resource", RESOURCE.to_owned()),
+        ];
         f.extend_from_slice(extra);
         f
     };
@@ -1076,18 +1289,21 @@ dual!(rfc7523_private_key_jwt_with_a_jwks_uri, |db| {
     let caching = std::sync::Arc::new(std::sync::Mutex::new("max-age=300"));
     let app = {
         let (jwks, fetches, caching) = (jwks.clone(), fetches.clone(), caching.clone());
-        axum::Router::new().route("/jwks.json", axum::routing::get(move || {
-            let (jwks, fetches, caching) = (jwks.clone(), fetches.clone(), caching.clone());
-            async move {
-                fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let body = jwks.lock().unwrap().clone();
-                if body.is_null() {
-                    return (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("cache-control", "no-store")], String::new());
+        axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let (jwks, fetches, caching) = (jwks.clone(), fetches.clone(), caching.clone());
+                async move {
+                    fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let body = jwks.lock().unwrap().clone();
+                    if body.is_null() {
+                        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("cache-control", "no-store")], String::new());
+                    }
+                    let cc = *caching.lock().unwrap();
+                    (axum::http::StatusCode::OK, [("cache-control", cc)], body.to_string())
                 }
-                let cc = *caching.lock().unwrap();
-                (axum::http::StatusCode::OK, [("cache-control", cc)], body.to_string())
-            }
-        }))
+            }),
+        )
     };
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let a = As::start(db, RESOURCE, "metadata_documents_insecure = true").await;
@@ -1110,9 +1326,12 @@ dual!(rfc7523_private_key_jwt_with_a_jwks_uri, |db| {
     let id = text.lines().find_map(|l| l.strip_prefix("client_id:")).unwrap().trim().to_owned();
     let token_url = format!("{}/oauth2/token", a.issuer());
     let grant = |key: &Ed25519KeyPair, kid: &str| {
-        let form = vec![("grant_type", "client_credentials".to_owned()), ("resource", RESOURCE.to_owned()),
+        let form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("resource", RESOURCE.to_owned()),
             ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
-            ("client_assertion", client_assertion(key, kid, &id, &token_url))];
+            ("client_assertion", client_assertion(key, kid, &id, &token_url)),
+        ];
         let url = a.s.url("/oauth2/token");
         async move { json(client().post(url).form_of(&form).send().await.unwrap()).await }
     };
@@ -1146,12 +1365,17 @@ dual!(rfc7523_private_key_jwt_with_a_jwks_uri, |db| {
 dual!(mcp_09_a_jwks_uri_on_a_local_address_is_not_fetched, |db| {
     let k1 = aws_lc_rs::signature::Ed25519KeyPair::generate().unwrap();
     let b = As::start(db, RESOURCE, "dynamic_client_credentials = true").await;
-    let reg = b.register(json!({ "client_name": "Local", "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
-        "jwks_uri": "https://127.0.0.1:9/jwks.json" })).await;
+    let reg = b
+        .register(json!({ "client_name": "Local", "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": "https://127.0.0.1:9/jwks.json" }))
+        .await;
     let local = reg["client_id"].as_str().unwrap();
-    let form = [("grant_type", "client_credentials".to_owned()), ("resource", RESOURCE.to_owned()),
+    let form = [
+        ("grant_type", "client_credentials".to_owned()),
+        ("resource", RESOURCE.to_owned()),
         ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
-        ("client_assertion", client_assertion(&k1, "k1", local, &format!("{}/oauth2/token", b.issuer())))];
+        ("client_assertion", client_assertion(&k1, "k1", local, &format!("{}/oauth2/token", b.issuer()))),
+    ];
     let (status, e) = json(client().post(b.s.url("/oauth2/token")).form_of(&form).send().await.unwrap()).await;
     assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")), "{e}");
     assert!(e["error_description"].as_str().unwrap().contains("loopback"), "{e}");
@@ -1190,9 +1414,11 @@ dual!(resource_server_introspection_mode_sees_revocation_at_once, |db| {
     let a = As::start(db, &resource, "").await;
     let (id, secret) = a.operator_client().await;
     let offline = std::sync::Arc::new(kavach::resource::ResourceServer::new(resource.clone(), a.issuer(), a.s.url("/jwks")));
-    let online = std::sync::Arc::new(
-        kavach::resource::ResourceServer::new(resource.clone(), a.issuer(), a.s.url("/jwks")).introspect_with(a.s.url("/oauth2/introspect"), &id, &secret),
-    );
+    let online = std::sync::Arc::new(kavach::resource::ResourceServer::new(resource.clone(), a.issuer(), a.s.url("/jwks")).introspect_with(
+        a.s.url("/oauth2/introspect"),
+        &id,
+        &secret,
+    ));
     let (app1, app2) = (crate::mcp::mcp_example::app(offline), crate::mcp::mcp_example::app(online));
     tokio::spawn(async move { axum::serve(l1, app1).await.unwrap() });
     tokio::spawn(async move { axum::serve(l2, app2).await.unwrap() });
@@ -1222,8 +1448,14 @@ dual!(hosted_forms_post_as_a_browser_does_with_no_referrer, |db| {
     let sign_in = |site: &'static str| {
         let (url, flow) = (a.s.url("/oauth2/sign-in"), flow.clone());
         async move {
-            client().post(url).header("origin", "null").header("sec-fetch-site", site)
-                .form_of(&[("flow", flow.as_str()), ("email", "alice@example.com"), ("password", PW)]).send().await.unwrap()
+            client()
+                .post(url)
+                .header("origin", "null")
+                .header("sec-fetch-site", site)
+                .form_of(&[("flow", flow.as_str()), ("email", "alice@example.com"), ("password", PW)])
+                .send()
+                .await
+                .unwrap()
         }
     };
     assert_eq!(sign_in("cross-site").await.status(), 403);
@@ -1236,8 +1468,15 @@ dual!(hosted_forms_post_as_a_browser_does_with_no_referrer, |db| {
         let start = html.find(&format!("name=\"{n}\" value=\"")).unwrap() + n.len() + 15;
         html[start..start + html[start..].find('"').unwrap()].to_owned()
     };
-    let r = client().post(a.s.url("/oauth2/consent")).header("cookie", &cookie).header("origin", "null").header("sec-fetch-site", "same-origin")
-        .form_of(&[("flow", field("flow")), ("csrf", field("csrf")), ("decision", "approve".into())]).send().await.unwrap();
+    let r = client()
+        .post(a.s.url("/oauth2/consent"))
+        .header("cookie", &cookie)
+        .header("origin", "null")
+        .header("sec-fetch-site", "same-origin")
+        .form_of(&[("flow", field("flow")), ("csrf", field("csrf")), ("decision", "approve".into())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
     assert!(callback(&r).contains_key("code"));
     assert!(!r.headers().get("content-security-policy").is_some_and(|c| c.to_str().unwrap().contains("form-action")));

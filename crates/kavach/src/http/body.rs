@@ -31,11 +31,7 @@ impl<S: Send + Sync, T: DeserializeOwned, const FORM: bool> FromRequest<S> for B
         let is_form = FORM && ct == "application/x-www-form-urlencoded";
         if !is_json && !is_form {
             let expected = if FORM { "application/json or application/x-www-form-urlencoded" } else { "application/json" };
-            return Err(client_error(
-                Kind::UnsupportedMediaType,
-                "UNSUPPORTED_MEDIA_TYPE",
-                format!("Send the body as {expected}"),
-            ));
+            return Err(client_error(Kind::UnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", format!("Send the body as {expected}")));
         }
         let _ = state;
         let bytes = read_limited(req).await?;
@@ -99,8 +95,7 @@ const BOOLEAN_FIELDS: &[&str] = &["rememberMe", "revokeOtherSessions"];
 /// Forms carry strings only; map them into a JSON object and parse that, so the
 /// same struct (and the same validation) serves both encodings.
 fn serde_urlencoded_from<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| client_error(Kind::BadRequest, "INVALID_FORM", "The form body is not UTF-8"))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| client_error(Kind::BadRequest, "INVALID_FORM", "The form body is not UTF-8"))?;
     let mut map = serde_json::Map::new();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -113,8 +108,7 @@ fn serde_urlencoded_from<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
         };
         map.insert(k, value);
     }
-    serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(|e| client_error(Kind::BadRequest, "VALIDATION_ERROR", e.to_string()))
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| client_error(Kind::BadRequest, "VALIDATION_ERROR", e.to_string()))
 }
 
 /// Decode `%XX` (and `+` as a space in form bodies). A NUL character (`%00`) is refused:

@@ -109,11 +109,7 @@ fn encode_value(v: &str) -> String {
 /// `Set-Cookie` for a new session token. Without `persistent`, a browser-session cookie.
 pub fn set_session_cookie(core: &Core, token: &str, persistent: bool) -> HeaderValue {
     let o = core.options();
-    let mut c = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Lax",
-        cookie_name(core),
-        encode_value(&core.secrets().sign_token(token))
-    );
+    let mut c = format!("{}={}; Path=/; HttpOnly; SameSite=Lax", cookie_name(core), encode_value(&core.secrets().sign_token(token)));
     if persistent {
         c.push_str(&format!("; Max-Age={}", o.session.expires_in.as_secs()));
     }

@@ -42,9 +42,7 @@ pub fn origin_check(k: &Kavach, route: &str, req: &Request) -> Option<Response> 
         let fetch_site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
         let fetch_mode = req.headers().get("sec-fetch-mode").and_then(|v| v.to_str().ok());
         if fetch_site == Some("cross-site") && fetch_mode == Some("navigate") {
-            return Some(
-                client_error(Kind::Forbidden, "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED", "Cross-site sign-in is not allowed").into_response(),
-            );
+            return Some(client_error(Kind::Forbidden, "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED", "Cross-site sign-in is not allowed").into_response());
         }
     }
     if has_cookie || (login && origin.is_some()) {

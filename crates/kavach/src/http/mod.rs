@@ -96,14 +96,41 @@ impl FromRequestParts<Kavach> for MaybeAuth {
 
 /// The API's routes below the base path (those a rate-limit rule can name).
 pub const API_ROUTES: &[&str] = &[
-    "/sign-up/email", "/sign-in/email", "/get-session", "/sign-out", "/list-sessions", "/revoke-session",
-    "/revoke-sessions", "/revoke-other-sessions", "/update-user", "/change-password", "/change-email",
-    "/send-verification-email", "/verify-email", "/request-password-reset", "/reset-password", "/delete-user",
-    "/forgot-password", "/jwks", "/token",
+    "/sign-up/email",
+    "/sign-in/email",
+    "/get-session",
+    "/sign-out",
+    "/list-sessions",
+    "/revoke-session",
+    "/revoke-sessions",
+    "/revoke-other-sessions",
+    "/update-user",
+    "/change-password",
+    "/change-email",
+    "/send-verification-email",
+    "/verify-email",
+    "/request-password-reset",
+    "/reset-password",
+    "/delete-user",
+    "/forgot-password",
+    "/jwks",
+    "/token",
     // The authorization server (`oauth`).
-    "/.well-known/openid-configuration", "/oauth2/register", "/oauth2/authorize", "/oauth2/sign-in", "/oauth2/continue",
-    "/oauth2/consent", "/oauth2/token", "/oauth2/par", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/userinfo",
-    "/oauth2/grants", "/oauth2/grants/revoke", "/oauth2/device_authorization", "/oauth2/device",
+    "/.well-known/openid-configuration",
+    "/oauth2/register",
+    "/oauth2/authorize",
+    "/oauth2/sign-in",
+    "/oauth2/continue",
+    "/oauth2/consent",
+    "/oauth2/token",
+    "/oauth2/par",
+    "/oauth2/revoke",
+    "/oauth2/introspect",
+    "/oauth2/userinfo",
+    "/oauth2/grants",
+    "/oauth2/grants/revoke",
+    "/oauth2/device_authorization",
+    "/oauth2/device",
 ];
 
 pub(crate) fn api_router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<S> {
@@ -167,8 +194,18 @@ const OTHER_ROUTES: &[&str] = &["/ok", "/openapi.json", "/docs"];
 
 /// Routes whose handlers take no session (see `api_middleware`).
 const SESSIONLESS_ROUTES: &[&str] = &[
-    "/ok", "/openapi.json", "/jwks", "/.well-known/openid-configuration", "/oauth2/register", "/oauth2/register/{client_id}", "/oauth2/token",
-    "/oauth2/par", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/userinfo", "/oauth2/device_authorization",
+    "/ok",
+    "/openapi.json",
+    "/jwks",
+    "/.well-known/openid-configuration",
+    "/oauth2/register",
+    "/oauth2/register/{client_id}",
+    "/oauth2/token",
+    "/oauth2/par",
+    "/oauth2/revoke",
+    "/oauth2/introspect",
+    "/oauth2/userinfo",
+    "/oauth2/device_authorization",
 ];
 
 /// Everything that runs around every API request, in one layer: metrics, the

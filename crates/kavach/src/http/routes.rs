@@ -11,9 +11,9 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use kavach_core::Kind;
 use kavach_core::auth::SignUp;
 use kavach_core::sessions::{NewSession, Session, SessionWithUser};
-use kavach_core::Kind;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -189,16 +189,12 @@ impl IntoResponse for JsonBody {
     }
 }
 
-
 /// Create an account with email and password.
 #[utoipa::path(post, path = "/sign-up/email", request_body = SignUpBody, tag = "email-password",
     responses((status = 200, description = "`{ token, user }`; `token` is null until the email is verified"),
               (status = 400, description = "Invalid email, weak password"), (status = 429, description = "Too many requests")))]
 pub async fn sign_up(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): JsonOrForm<SignUpBody>) -> ApiResult<Response> {
-    let out = k
-        .auth()
-        .sign_up(SignUp { email: b.email, password: b.password, name: b.name, image: b.image, callback_url: b.callback_url }, &ctx)
-        .await?;
+    let out = k.auth().sign_up(SignUp { email: b.email, password: b.password, name: b.name, image: b.image, callback_url: b.callback_url }, &ctx).await?;
     let token = out.session.as_ref().map(|s| s.token.clone());
     Ok(with_session(&k, json!({ "token": token, "user": out.user }), out.session.as_ref(), b.remember_me != Some(false)))
 }
@@ -396,12 +392,7 @@ pub async fn verify_email(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: Heade
 /// Email a password-reset link (same answer whether or not the account exists).
 #[utoipa::path(post, path = "/request-password-reset", request_body = RequestResetBody, tag = "email-password",
     responses((status = 200, description = "`{ status: true, message }`"), (status = 400)))]
-pub async fn request_password_reset(
-    State(k): State<Kavach>,
-    Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    Body(b): JsonOrForm<RequestResetBody>,
-) -> ApiResult<Response> {
+pub async fn request_password_reset(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, Body(b): JsonOrForm<RequestResetBody>) -> ApiResult<Response> {
     let result = k.auth().request_password_reset(&b.email, b.redirect_to.as_deref(), &ctx).await;
     if pages::is_form(&headers) && pages::wants_html(&headers) {
         return Ok(match result {
@@ -469,4 +460,3 @@ pub async fn delete_user(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, 
     resp.headers_mut().append(header::SET_COOKIE, clear_session_cookie(&k));
     Ok(resp)
 }
-

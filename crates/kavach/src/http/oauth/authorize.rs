@@ -74,7 +74,11 @@ async fn proceed(k: &Kavach, req: &AuthRequest, auth: Option<&Authenticated>, ct
 
 fn open_flow(k: &Kavach, flow: Option<&String>) -> Result<AuthRequest, Response> {
     flow.and_then(|f| k.authorize().open(f)).ok_or_else(|| {
-        error_page(k, StatusCode::BAD_REQUEST, &OAuthError::new("invalid_request", "this sign-in link is invalid or has expired; start again from the application"))
+        error_page(
+            k,
+            StatusCode::BAD_REQUEST,
+            &OAuthError::new("invalid_request", "this sign-in link is invalid or has expired; start again from the application"),
+        )
     })
 }
 
@@ -234,7 +238,11 @@ pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ct
     match k.authorize().consume_form(flow).await {
         Ok(true) => {}
         Ok(false) => {
-            return error_page(&k, StatusCode::BAD_REQUEST, &OAuthError::new("invalid_request", "this form was already submitted; start again from the application"));
+            return error_page(
+                &k,
+                StatusCode::BAD_REQUEST,
+                &OAuthError::new("invalid_request", "this form was already submitted; start again from the application"),
+            );
         }
         Err(e) => {
             tracing::error!(error = %e, "consent failed");

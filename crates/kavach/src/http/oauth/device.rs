@@ -5,7 +5,6 @@ use super::token::client_request;
 use super::{error_response, json_no_store, parse_params};
 use crate::Kavach;
 use crate::http::pages::template_page;
-use minijinja::context;
 use crate::http::{Ctx, MaybeAuth, cookies};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -13,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use kavach_core::oauth::OAuthError;
 use kavach_core::{Kind, User};
+use minijinja::context;
 use serde_json::json;
 
 /// `POST /oauth2/device_authorization`.
@@ -25,8 +25,11 @@ pub async fn device_authorization(State(k): State<Kavach>, headers: HeaderMap, b
         Ok(d) => {
             let uri = k.options().api_url("/oauth2/device");
             let complete = kavach_core::oauth::authorize::with_query(&uri, &[("user_code", &d.user_code)]);
-            json_no_store(StatusCode::OK, json!({ "device_code": d.device_code, "user_code": d.user_code, "verification_uri": uri,
-                "verification_uri_complete": complete, "expires_in": d.expires_in, "interval": d.interval }))
+            json_no_store(
+                StatusCode::OK,
+                json!({ "device_code": d.device_code, "user_code": d.user_code, "verification_uri": uri,
+                "verification_uri_complete": complete, "expires_in": d.expires_in, "interval": d.interval }),
+            )
         }
         Err(e) => error_response(&e, false),
     }
@@ -106,7 +109,8 @@ pub async fn device_submit(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, 
                 };
                 let o = &k.options().oauth;
                 let scopes: Vec<_> = req.scope.iter().map(|s| context! { scope => s, description => o.describe(s) }).collect();
-                let resource = req.resource.as_ref().map(|r| context! { uri => r, name => o.resource(r).and_then(|d| d.name.clone()).unwrap_or_else(|| r.clone()) });
+                let resource =
+                    req.resource.as_ref().map(|r| context! { uri => r, name => o.resource(r).and_then(|d| d.name.clone()).unwrap_or_else(|| r.clone()) });
                 let ctx = context! {
                     client_name => &name, client_host, email => &user.email, resource, scopes, code => &code,
                     csrf => csrf(&k, &session_token, &code), action => action(&k),

@@ -14,6 +14,7 @@ pub mod register;
 pub mod token;
 
 use crate::Kavach;
+pub use crate::http::no_store;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -22,8 +23,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kavach_core::oauth::OAuthError;
 use kavach_core::oauth::authorize::Params;
-pub use crate::http::no_store;
-
 
 pub(crate) fn router(k: &Kavach) -> Router<Kavach> {
     // Browser-based clients (the MCP Inspector, SPAs) call these cross-origin.
@@ -36,11 +35,7 @@ pub(crate) fn router(k: &Kavach) -> Router<Kavach> {
         .route("/oauth2/introspect", post(token::introspect).options(preflight))
         .route("/oauth2/userinfo", get(token::userinfo).post(token::userinfo).options(preflight))
         .route("/oauth2/register/{client_id}", get(register::read).put(register::update).delete(register::delete).options(preflight));
-    let cors = if k.options().oauth.dynamic_registration {
-        cors.route("/oauth2/register", post(register::register).options(preflight))
-    } else {
-        cors
-    };
+    let cors = if k.options().oauth.dynamic_registration { cors.route("/oauth2/register", post(register::register).options(preflight)) } else { cors };
     // Never CORS on the pages (RFC 9700 §4.16 and §2.1 of the checklist).
     let pages = Router::new()
         .route("/oauth2/authorize", get(authorize::authorize))
@@ -62,9 +57,7 @@ pub(crate) fn well_known_router<S: Clone + Send + Sync + 'static>(k: &Kavach) ->
     let r = Router::new().route(&format!("/.well-known/oauth-authorization-server{path}"), get(metadata::discovery).options(preflight));
     // With an empty base path the API router already serves the OIDC document there.
     let r = if path.is_empty() { r } else { r.route(&format!("/.well-known/openid-configuration{path}"), get(metadata::discovery).options(preflight)) };
-    r.layer(middleware::from_fn(cors_layer))
-        .layer(middleware::from_fn(crate::http::log::root))
-        .with_state(k.clone())
+    r.layer(middleware::from_fn(cors_layer)).layer(middleware::from_fn(crate::http::log::root)).with_state(k.clone())
 }
 
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, DPoP";
@@ -131,7 +124,6 @@ pub fn error_response(e: &OAuthError, basic: bool) -> Response {
     no_store(&mut r);
     r
 }
-
 
 pub fn json_no_store(status: StatusCode, body: serde_json::Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
