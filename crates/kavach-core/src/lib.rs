@@ -5,16 +5,13 @@
 //! `kavach` crate translates HTTP to calls on [`Core`].
 
 pub mod audit;
-pub mod auth;
 pub mod crypto;
 pub mod email;
 pub mod error;
-pub mod external;
-pub mod import;
 pub mod jwt;
 pub mod legacy;
-pub mod oauth;
 pub mod password;
+pub mod plugins;
 pub mod ratelimit;
 pub mod sessions;
 pub mod store;
@@ -145,9 +142,9 @@ pub struct Options {
     pub email_password: EmailPasswordOptions,
     pub rate_limit: RateLimitOptions,
     /// Accept better-auth session cookies of migrated sessions (transition window).
-    pub better_auth: Option<external::BetterAuthCookies>,
+    pub better_auth: Option<plugins::migration::BetterAuthCookies>,
     /// The OAuth 2.1 / OpenID Connect authorization server.
-    pub oauth: oauth::OAuthOptions,
+    pub oauth: plugins::oauth::OAuthOptions,
 }
 
 impl Default for Options {
@@ -164,7 +161,7 @@ impl Default for Options {
             email_password: EmailPasswordOptions::default(),
             rate_limit: RateLimitOptions::default(),
             better_auth: None,
-            oauth: oauth::OAuthOptions::default(),
+            oauth: plugins::oauth::OAuthOptions::default(),
         }
     }
 }
@@ -244,7 +241,7 @@ pub struct Core {
     /// The better-auth secrets, prepared once (the cookie transition checks them per request).
     pub(crate) better_auth_secrets: Option<crypto::Secrets>,
     /// Refresh token successors, written in groups.
-    pub(crate) rotations: oauth::rotation::Rotations,
+    pub(crate) rotations: plugins::oauth::store::rotation::Rotations,
     /// High-volume audit records (token issuance), written in groups in the background.
     pub(crate) audit_queue: audit::Queue,
 }
@@ -261,7 +258,7 @@ impl Core {
         let mut options = options;
         // Resources are compared in canonical form on every request: canonicalise them once.
         for r in &mut options.oauth.resources {
-            r.uri = oauth::resource::canonical(&r.uri).map_err(|e| Error::config(format!("oauth resource {:?}: {}", r.uri, e.description)))?;
+            r.uri = plugins::oauth::resource::canonical(&r.uri).map_err(|e| Error::config(format!("oauth resource {:?}: {}", r.uri, e.description)))?;
         }
         let secrets = crypto::Secrets::new(&options.secrets);
         let limiter = limiter.unwrap_or_else(|| RateLimiter::database(db.clone()));
@@ -271,7 +268,7 @@ impl Core {
         algs.dedup();
         let keys = Arc::new(jwt::Keys::new(db.clone(), secrets.clone(), algs));
         let better_auth_secrets = options.better_auth.as_ref().filter(|b| !b.secrets.is_empty()).map(|b| crypto::Secrets::new(&b.secrets));
-        let rotations = oauth::rotation::Rotations::new(db.clone());
+        let rotations = plugins::oauth::store::rotation::Rotations::new(db.clone());
         let audit_queue = audit::Queue::new(db.clone());
         Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions, keys, better_auth_secrets, rotations, audit_queue })
     }
@@ -307,29 +304,29 @@ impl Core {
         &self.keys
     }
 
-    /// Email + password authentication and the session lifecycle.
-    pub fn auth(&self) -> auth::Auth<'_> {
-        auth::Auth(self)
+    /// Email + password: sign-up, sign-in, verification, password change and reset.
+    pub fn email_password(&self) -> plugins::email_password::EmailPassword<'_> {
+        plugins::email_password::EmailPassword(self)
     }
 
     /// Sessions from the system Kavach replaces (the better-auth cookie transition).
-    pub fn external(&self) -> external::External<'_> {
-        external::External(self)
+    pub fn external(&self) -> plugins::migration::External<'_> {
+        plugins::migration::External(self)
     }
 
     /// OAuth clients (RFC 7591/7592 registration and authentication).
-    pub fn clients(&self) -> oauth::clients::Clients<'_> {
-        oauth::clients::Clients(self)
+    pub fn clients(&self) -> plugins::oauth::clients::Clients<'_> {
+        plugins::oauth::clients::Clients(self)
     }
 
     /// The authorization server: authorization requests, consent, codes.
-    pub fn authorize(&self) -> oauth::authorize::Authorize<'_> {
-        oauth::authorize::Authorize(self)
+    pub fn authorize(&self) -> plugins::oauth::authorize::Authorize<'_> {
+        plugins::oauth::authorize::Authorize(self)
     }
 
     /// The token endpoint's grants, revocation, introspection and userinfo.
-    pub fn tokens(&self) -> oauth::tokens::Tokens<'_> {
-        oauth::tokens::Tokens(self)
+    pub fn tokens(&self) -> plugins::oauth::tokens::Tokens<'_> {
+        plugins::oauth::tokens::Tokens(self)
     }
 
     /// User administration (CLI, admins, embedders).
@@ -402,6 +399,30 @@ impl Core {
         self.tokens().purge().await?;
         self.clients().purge_unused(self.options.oauth.unused_client_ttl).await?;
         Ok(())
+    }
+
+    /// Check that a redirect target is a path on this site or a trusted origin.
+    pub fn check_callback_url(&self, url: &str) -> Result<()> {
+        let refuse = || Err(Error::forbidden("INVALID_CALLBACK_URL", "The callback URL is not on a trusted origin"));
+        // Browsers drop tabs and newlines and read `\` as `/` when they parse a URL,
+        // so "/\t/evil.com" would become "//evil.com": refuse them outright.
+        if url.len() > 2048 || url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+            return refuse();
+        }
+        if url.starts_with('/') && !url.starts_with("//") {
+            return Ok(());
+        }
+        match crate::origin_of(url) {
+            Some(o) if self.is_trusted_origin(&o) => Ok(()),
+            _ => refuse(),
+        }
+    }
+
+    /// Is `origin` the base URL's origin or one of the trusted origins?
+    pub fn is_trusted_origin(&self, origin: &str) -> bool {
+        let o = &self.options;
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        origin == o.origin() || o.trusted_origins.iter().any(|t| t.trim_end_matches('/').eq_ignore_ascii_case(&origin))
     }
 
     /// What a user's new password must not be made of (see

@@ -376,6 +376,22 @@ impl Sessions {
         Ok(n)
     }
 
+    /// End this session (sign-out), recorded as `sign_out`.
+    pub async fn sign_out(&self, session: &Session, ctx: &RequestContext) -> Result<()> {
+        self.delete_by_hash(&session.token).await?;
+        audit::append(&self.db, audit::Event::new("sign_out", Some(&session.user_id), ctx).with("sessionId", &session.id)).await
+    }
+
+    /// Revoke every session of the user.
+    pub async fn revoke_user(&self, user_id: &str, ctx: &RequestContext) -> Result<u64> {
+        self.revoke_all(user_id, None, ctx, "revoke_all").await
+    }
+
+    /// Revoke every session of the user but `current`.
+    pub async fn revoke_others(&self, current: &Session, ctx: &RequestContext) -> Result<u64> {
+        self.revoke_all(&current.user_id, Some(&current.token), ctx, "revoke_others").await
+    }
+
     /// Delete by hash without an audit record (expired sessions, sign-out).
     pub(crate) async fn delete_by_hash(&self, hash: &str) -> Result<()> {
         db!(&self.db, |pool| {

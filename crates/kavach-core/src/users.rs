@@ -4,7 +4,8 @@
 use crate::error::{Error, Result};
 use crate::store::BeginWrite;
 use crate::store::{Db, Ts};
-use crate::{Core, audit, db};
+use crate::sessions::Session;
+use crate::{Core, RequestContext, audit, db};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -199,6 +200,79 @@ impl Users<'_> {
         });
         self.0.sessions.cache_invalidate_user(id).await;
         Ok(found)
+    }
+
+    /// Change name and/or image (`Some(None)` clears the image).
+    pub async fn update(&self, user_id: &str, name: Option<&str>, image: Option<Option<&str>>, ctx: &RequestContext) -> Result<User> {
+        if let Some(n) = name {
+            check_name(n)?;
+        }
+        if let Some(Some(i)) = image {
+            check_image(i)?;
+        }
+        let now = Ts::now();
+        db!(&self.0.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            if let Some(n) = name {
+                sqlx::query("UPDATE kavach_user SET name = $1, updated_at = $2 WHERE id = $3").bind(n).bind(now).bind(user_id).execute(&mut *tx).await?;
+            }
+            if let Some(i) = image {
+                sqlx::query("UPDATE kavach_user SET image = $1, updated_at = $2 WHERE id = $3").bind(i).bind(now).bind(user_id).execute(&mut *tx).await?;
+            }
+            audit::append_in_tx!(tx, audit::Event::new("user.updated", Some(user_id), ctx));
+            tx.commit().await?;
+        });
+        self.0.sessions.cache_invalidate_user(user_id).await;
+        find_by_id(&self.0.db, user_id).await?.ok_or_else(Error::unauthorized)
+    }
+
+    /// Check the user's current password (`INVALID_PASSWORD` if wrong), rehashing it
+    /// when its hash is in an old format.
+    pub(crate) async fn check_password(&self, user_id: &str, password: &str) -> Result<()> {
+        let stored = password_hash(&self.0.db, user_id).await?;
+        let ok = match &stored {
+            Some(h) => self.0.hasher.verify(password, h).await?,
+            None => {
+                self.0.hasher.verify_dummy(password).await?;
+                crate::password::Verified::No
+            }
+        };
+        match ok {
+            crate::password::Verified::No => Err(Error::bad_request("INVALID_PASSWORD", "Invalid password")),
+            crate::password::Verified::Yes => Ok(()),
+            crate::password::Verified::YesRehash(h) => self.set_password_hash(user_id, &h).await,
+        }
+    }
+
+    /// Replace the hash of the user's credential account (a rehash on sign-in).
+    pub(crate) async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<()> {
+        db!(&self.0.db, |pool| {
+            sqlx::query("UPDATE kavach_account SET password = $1, updated_at = $2 WHERE user_id = $3 AND provider_id = 'credential'")
+                .bind(hash)
+                .bind(Ts::now())
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Delete the signed-in user (`/delete-user`): needs the password, or a session
+    /// younger than `fresh_age`.
+    pub async fn delete_self(&self, session: &Session, password: Option<&str>, ctx: &RequestContext) -> Result<()> {
+        match password {
+            Some(p) => self.check_password(&session.user_id, p).await?,
+            None => {
+                let fresh = self.0.options.session.fresh_age.as_secs() as i64;
+                if Ts::now() > session.created_at.plus_secs(fresh) {
+                    return Err(Error::forbidden("SESSION_NOT_FRESH", "Sign in again or confirm with your password to delete the account"));
+                }
+            }
+        }
+        if !self.delete(&session.user_id, ctx).await? {
+            return Err(Error::unauthorized());
+        }
+        Ok(())
     }
 
     /// Metadata kept for the user (from imports: `{"public": .., "private": ..}`).

@@ -77,7 +77,7 @@ pub struct ResourceFile {
 
 impl Default for OAuthFile {
     fn default() -> Self {
-        let d = kavach_core::oauth::OAuthOptions::default();
+        let d = kavach_core::plugins::oauth::OAuthOptions::default();
         OAuthFile {
             access_token_ttl: DurationValue(d.access_token_ttl),
             refresh_token_ttl: DurationValue(d.refresh_token_ttl),
@@ -98,7 +98,7 @@ impl Default for OAuthFile {
 }
 
 impl OAuthFile {
-    fn resolve(self, production: bool) -> Result<kavach_core::oauth::OAuthOptions> {
+    fn resolve(self, production: bool) -> Result<kavach_core::plugins::oauth::OAuthOptions> {
         if production && self.metadata_documents_insecure {
             bail!(
                 "oauth.metadata_documents_insecure is a development allowance: production refuses it (it lets clients make the server fetch local addresses)"
@@ -109,11 +109,11 @@ impl OAuthFile {
         };
         let mut resources = Vec::new();
         for r in self.resources {
-            let uri = kavach_core::oauth::resource::canonical(&r.uri).map_err(|e| anyhow!("oauth.resources: {}", e.description))?;
-            if let Some(s) = r.scopes.iter().find(|s| s.is_empty() || s.contains(' ') || kavach_core::oauth::STANDARD_SCOPES.contains(&s.as_str())) {
+            let uri = kavach_core::plugins::oauth::resource::canonical(&r.uri).map_err(|e| anyhow!("oauth.resources: {}", e.description))?;
+            if let Some(s) = r.scopes.iter().find(|s| s.is_empty() || s.contains(' ') || kavach_core::plugins::oauth::STANDARD_SCOPES.contains(&s.as_str())) {
                 bail!("oauth.resources ({uri}): scope {s:?} is empty, has a space, or is a standard OpenID scope");
             }
-            resources.push(kavach_core::oauth::ResourceDef { uri, name: r.name, scopes: r.scopes });
+            resources.push(kavach_core::plugins::oauth::ResourceDef { uri, name: r.name, scopes: r.scopes });
         }
         if self.code_ttl.0.as_secs() > 600 {
             bail!("oauth.code_ttl must be at most 10 minutes");
@@ -134,7 +134,7 @@ impl OAuthFile {
         if self.refresh_grace.0.as_secs() > 300 {
             bail!("oauth.refresh_grace must be at most 5 minutes (reuse inside it is not detected)");
         }
-        Ok(kavach_core::oauth::OAuthOptions {
+        Ok(kavach_core::plugins::oauth::OAuthOptions {
             resources,
             scope_descriptions: self.scope_descriptions.into_iter().collect(),
             access_token_ttl: self.access_token_ttl.0,
@@ -572,7 +572,7 @@ impl Config {
             Some(b) if b.cookie_name.is_empty() || b.cookie_name.contains([';', '=', ' ', ',']) => {
                 bail!("external_auth.better_auth.cookie_name = {:?}: not a cookie name", b.cookie_name)
             }
-            Some(b) => Some(kavach_core::external::BetterAuthCookies { secrets: b.secrets, cookie_name: b.cookie_name }),
+            Some(b) => Some(kavach_core::plugins::migration::BetterAuthCookies { secrets: b.secrets, cookie_name: b.cookie_name }),
             None => None,
         };
         let oauth = f.oauth.resolve(matches!(f.mode, Mode::Production))?;

@@ -314,8 +314,8 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Import(cmd) => {
             let k = cfg.kavach(false).await?;
             let (report, json) = match cmd {
-                ImportCommand::BetterAuth { from, dry_run, json } => (kavach_core::import::better_auth::import(&k, &from, dry_run, &cli_ctx()).await, json),
-                ImportCommand::Clerk { file, dry_run, json } => (kavach_core::import::clerk::import(&k, &file, dry_run, &cli_ctx()).await, json),
+                ImportCommand::BetterAuth { from, dry_run, json } => (kavach_core::plugins::migration::import::better_auth::import(&k, &from, dry_run, &cli_ctx()).await, json),
+                ImportCommand::Clerk { file, dry_run, json } => (kavach_core::plugins::migration::import::clerk::import(&k, &file, dry_run, &cli_ctx()).await, json),
             };
             let report = report.map_err(|e| anyhow!("{}", e.message))?;
             if json {
@@ -443,7 +443,7 @@ async fn user(cfg: Config, cmd: UserCommand) -> Result<i32> {
                 println!("{}", serde_json::to_string_pretty(&u)?);
             } else {
                 print_user(&u);
-                let sessions = k.auth().list_sessions(&u.id).await.map_err(|e| anyhow!("{e}"))?;
+                let sessions = k.sessions().list(&u.id).await.map_err(|e| anyhow!("{e}"))?;
                 println!("sessions        {}", sessions.len());
             }
         }
@@ -583,7 +583,7 @@ async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
                 let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
                 meta["jwks"] = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
             }
-            let reg = c.register(&meta, kavach::core::oauth::clients::Origin::Operator, &cli_ctx()).await.map_err(e)?;
+            let reg = c.register(&meta, kavach::core::plugins::oauth::clients::Origin::Operator, &cli_ctx()).await.map_err(e)?;
             if !introspect.is_empty() {
                 c.set_introspection(&reg.client_id, &introspect).await.map_err(e)?;
             }

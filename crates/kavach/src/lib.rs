@@ -248,7 +248,7 @@ impl KavachBuilder {
     /// migrated into Kavach, exchanging them for Kavach sessions. See
     /// docs/migrate-from-better-auth.md.
     pub fn better_auth_cookies(mut self, secrets: impl IntoIterator<Item = impl Into<String>>, cookie_name: Option<&str>) -> Self {
-        let mut c = kavach_core::external::BetterAuthCookies { secrets: secrets.into_iter().map(Into::into).collect(), ..Default::default() };
+        let mut c = kavach_core::plugins::migration::BetterAuthCookies { secrets: secrets.into_iter().map(Into::into).collect(), ..Default::default() };
         if let Some(n) = cookie_name {
             c.cookie_name = n.to_owned();
         }

@@ -68,7 +68,7 @@ pub struct Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let mut challenge = if self.dpop {
-            format!("DPoP algs=\"{}\", resource_metadata=\"{}\"", kavach_core::oauth::dpop::ALGS.join(" "), self.resource_metadata)
+            format!("DPoP algs=\"{}\", resource_metadata=\"{}\"", kavach_core::plugins::oauth::dpop::ALGS.join(" "), self.resource_metadata)
         } else {
             format!("Bearer resource_metadata=\"{}\"", self.resource_metadata)
         };
@@ -139,7 +139,7 @@ impl ResourceServer {
     /// The current DPoP nonce, when nonces are required.
     pub fn dpop_nonce(&self) -> Option<String> {
         let now = kavach_core::store::Ts::now().0 / 1000;
-        self.dpop_nonces.as_ref().map(|s| kavach_core::oauth::dpop::nonce(s, &self.resource, now))
+        self.dpop_nonces.as_ref().map(|s| kavach_core::plugins::oauth::dpop::nonce(s, &self.resource, now))
     }
 
     /// Scopes this resource understands (published in its metadata).
@@ -295,12 +295,12 @@ impl ResourceServer {
                 let proof = req_headers.get("dpop").and_then(|v| v.to_str().ok()).ok_or_else(|| invalid("a DPoP proof header is required"))?;
                 let url = format!("{}{}", kavach_core::origin_of(&self.resource).unwrap_or_default(), uri.path());
                 let now = kavach_core::store::Ts::now().0 / 1000;
-                let p = kavach_core::oauth::dpop::check(proof, method.as_str(), &url, Some(token), now).map_err(invalid)?;
+                let p = kavach_core::plugins::oauth::dpop::check(proof, method.as_str(), &url, Some(token), now).map_err(invalid)?;
                 if p.jkt != jkt {
                     return Err(invalid("the DPoP proof is not from the key the token is bound to"));
                 }
                 if let Some(secrets) = &self.dpop_nonces
-                    && !p.nonce.as_deref().is_some_and(|n| kavach_core::oauth::dpop::nonce_valid(secrets, &self.resource, n, now))
+                    && !p.nonce.as_deref().is_some_and(|n| kavach_core::plugins::oauth::dpop::nonce_valid(secrets, &self.resource, n, now))
                 {
                     return Err(Refusal {
                         error: Some("use_dpop_nonce"),
@@ -317,13 +317,13 @@ impl ResourceServer {
                     seen.retain(|_, exp| *exp > now);
                     *next_sweep = now + 60;
                 }
-                if seen.insert(format!("{}:{}", p.jkt, p.jti), p.iat + kavach_core::oauth::dpop::MAX_AGE + 60).is_some_and(|exp| exp > now) {
+                if seen.insert(format!("{}:{}", p.jkt, p.jti), p.iat + kavach_core::plugins::oauth::dpop::MAX_AGE + 60).is_some_and(|exp| exp > now) {
                     return Err(invalid("the DPoP proof was already used"));
                 }
             }
         }
         if let Some((endpoint, id, secret)) = &self.introspection {
-            let enc = kavach_core::auth::url_encode;
+            let enc = kavach_core::text::url_encode;
             let answer = self
                 .http
                 .post(endpoint)

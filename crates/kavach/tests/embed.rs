@@ -65,22 +65,22 @@ async fn typed_rust_api() {
     let k = kavach::Kavach::builder().database_url(&db.url).secret("typed-api-secret-0123456789abcdefgh").mailer(mail.clone()).build().await.unwrap();
     let ctx = kavach::RequestContext::default();
     let out = k
-        .auth()
+        .email_password()
         .sign_up(
-            kavach_core::auth::SignUp { email: "typed@example.com".into(), password: "typed api passphrase".into(), name: "T".into(), ..Default::default() },
+            kavach_core::plugins::email_password::SignUp { email: "typed@example.com".into(), password: "typed api passphrase".into(), name: "T".into(), ..Default::default() },
             &ctx,
         )
         .await
         .unwrap();
     assert!(out.session.is_none(), "verification is required by default");
     let msg = mail.wait_for("typed@example.com", "Verify").await;
-    k.auth().verify_email(&kavach_core::testkit::link_token(&msg), &ctx).await.unwrap();
-    let signed = k.auth().sign_in("typed@example.com", "typed api passphrase", &ctx).await.unwrap();
-    let s = k.auth().get_session(&signed.session.token).await.unwrap().unwrap();
+    k.email_password().verify_email(&kavach_core::testkit::link_token(&msg), &ctx).await.unwrap();
+    let signed = k.email_password().sign_in("typed@example.com", "typed api passphrase", &ctx).await.unwrap();
+    let s = k.sessions().check(&signed.session.token).await.unwrap().unwrap();
     assert_eq!(s.data.user.email, "typed@example.com");
-    assert_eq!(k.auth().list_sessions(&s.data.user.id).await.unwrap().len(), 1);
-    k.auth().sign_out(&s.data.session, &ctx).await.unwrap();
-    assert!(k.auth().get_session(&signed.session.token).await.unwrap().is_none());
+    assert_eq!(k.sessions().list(&s.data.user.id).await.unwrap().len(), 1);
+    k.sessions().sign_out(&s.data.session, &ctx).await.unwrap();
+    assert!(k.sessions().check(&signed.session.token).await.unwrap().is_none());
     assert_eq!(k.users().count().await.unwrap(), 1);
     db.drop_db().await;
 }
@@ -145,8 +145,8 @@ async fn embedders_add_legacy_hash_formats() {
     kavach_core::db!(k.db(), |pool| {
         sqlx::query("UPDATE kavach_account SET password = 'rev$esarhpssap ycagel' WHERE user_id = $1").bind(&u.id).execute(pool).await.unwrap();
     });
-    assert!(k.auth().sign_in("old@example.com", "legacy passphrasE", &ctx).await.is_err());
-    k.auth().sign_in("old@example.com", "legacy passphrase", &ctx).await.unwrap();
+    assert!(k.email_password().sign_in("old@example.com", "legacy passphrasE", &ctx).await.is_err());
+    k.email_password().sign_in("old@example.com", "legacy passphrase", &ctx).await.unwrap();
     let stored: String = kavach_core::db!(k.db(), |pool| {
         sqlx::query_scalar("SELECT password FROM kavach_account WHERE user_id = $1").bind(&u.id).fetch_one(pool).await.unwrap()
     });
@@ -340,7 +340,7 @@ async fn review_20_session_layer_reissues_the_cookie_and_a_lone_extractor_does_n
     )
     .await;
     let cookie = h["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let expiry = || async { k.auth().list_sessions(&k.users().get_by_email("layer@example.com").await.unwrap().unwrap().id).await.unwrap()[0].expires_at };
+    let expiry = || async { k.sessions().list(&k.users().get_by_email("layer@example.com").await.unwrap().unwrap().id).await.unwrap()[0].expires_at };
     let first = expiry().await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let (st, h, body) = call(&app, Request::get("/bare").header("cookie", &cookie).body(Body::empty()).unwrap()).await;

@@ -4,7 +4,7 @@ mod harness;
 mod oauth;
 
 use harness::{core_on, link_token, options, reset_token};
-use kavach_core::auth::SignUp;
+use kavach_core::plugins::email_password::SignUp;
 use kavach_core::ratelimit::Rule;
 use kavach_core::store::Db;
 use kavach_core::{NewUser, RequestContext};
@@ -69,17 +69,17 @@ mod fresh_migrations {
 }
 
 dual!(sign_up_sign_in_and_session_check, options(), |t| {
-    let out = t.core.auth().sign_up(sign_up("Ann@Example.com", PW), &ctx()).await.unwrap();
+    let out = t.core.email_password().sign_up(sign_up("Ann@Example.com", PW), &ctx()).await.unwrap();
     assert_eq!(out.user.email, "ann@example.com");
     let s = out.session.expect("auto sign-in");
-    let checked = t.core.auth().get_session(&s.token).await.unwrap().unwrap();
+    let checked = t.core.sessions().check(&s.token).await.unwrap().unwrap();
     assert_eq!(checked.data.user.id, out.user.id);
     assert_eq!(checked.data.session.ip_address.as_deref(), Some("192.0.2.1"));
-    let a = t.core.auth().sign_in("ann@example.com", PW, &ctx()).await.unwrap();
-    let b = t.core.auth().sign_in("ANN@example.com", PW, &ctx()).await.unwrap();
+    let a = t.core.email_password().sign_in("ann@example.com", PW, &ctx()).await.unwrap();
+    let b = t.core.email_password().sign_in("ANN@example.com", PW, &ctx()).await.unwrap();
     assert_ne!(a.session.token, b.session.token, "a new token at every sign-in");
     assert_ne!(a.session.token, s.token);
-    assert!(t.core.auth().get_session("not-a-token").await.unwrap().is_none());
+    assert!(t.core.sessions().check("not-a-token").await.unwrap().is_none());
     // Only the hash is stored.
     let stored = scalar_text(&t.db, &format!("SELECT token FROM kavach_session WHERE id = '{}'", a.session.session.id)).await.unwrap();
     assert_ne!(stored, a.session.token);
@@ -91,16 +91,16 @@ dual!(sign_up_sign_in_and_session_check, options(), |t| {
 });
 
 dual!(sign_in_failures_look_the_same, options(), |t| {
-    t.core.auth().sign_up(sign_up("bob@example.com", PW), &ctx()).await.unwrap();
-    let unknown = t.core.auth().sign_in("nobody@example.com", PW, &ctx()).await.unwrap_err();
-    let wrong = t.core.auth().sign_in("bob@example.com", "wrong password here", &ctx()).await.unwrap_err();
+    t.core.email_password().sign_up(sign_up("bob@example.com", PW), &ctx()).await.unwrap();
+    let unknown = t.core.email_password().sign_in("nobody@example.com", PW, &ctx()).await.unwrap_err();
+    let wrong = t.core.email_password().sign_in("bob@example.com", "wrong password here", &ctx()).await.unwrap_err();
     assert_eq!((unknown.kind, &unknown.code, &unknown.message), (wrong.kind, &wrong.code, &wrong.message));
     assert_eq!(wrong.code, "INVALID_EMAIL_OR_PASSWORD");
 });
 
 dual!(existing_user_sign_up_is_rejected_when_it_would_sign_in, options(), |t| {
-    t.core.auth().sign_up(sign_up("dup@example.com", PW), &ctx()).await.unwrap();
-    let e = t.core.auth().sign_up(sign_up("dup@example.com", PW), &ctx()).await.unwrap_err();
+    t.core.email_password().sign_up(sign_up("dup@example.com", PW), &ctx()).await.unwrap();
+    let e = t.core.email_password().sign_up(sign_up("dup@example.com", PW), &ctx()).await.unwrap_err();
     assert_eq!(e.code, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
 });
 
@@ -111,21 +111,21 @@ fn verifying() -> kavach_core::Options {
 }
 
 dual!(sign_up_with_verification_does_not_enumerate, verifying(), |t| {
-    let first = t.core.auth().sign_up(sign_up("eve@example.com", PW), &ctx()).await.unwrap();
-    let again = t.core.auth().sign_up(sign_up("eve@example.com", "another strong passphrase"), &ctx()).await.unwrap();
+    let first = t.core.email_password().sign_up(sign_up("eve@example.com", PW), &ctx()).await.unwrap();
+    let again = t.core.email_password().sign_up(sign_up("eve@example.com", "another strong passphrase"), &ctx()).await.unwrap();
     assert!(first.session.is_none() && again.session.is_none());
     assert_eq!((first.user.email.as_str(), first.user.email_verified), (again.user.email.as_str(), again.user.email_verified));
     assert_ne!(first.user.id, again.user.id, "the second answer names no real user");
     t.mail.wait_for("eve@example.com", "Verify your email").await;
     t.mail.wait_for("eve@example.com", "tried to sign up").await;
     // Not verified yet: the right password is refused with EMAIL_NOT_VERIFIED, a wrong one as usual.
-    assert_eq!(t.core.auth().sign_in("eve@example.com", PW, &ctx()).await.unwrap_err().code, "EMAIL_NOT_VERIFIED");
-    assert_eq!(t.core.auth().sign_in("eve@example.com", "nope nope nope", &ctx()).await.unwrap_err().code, "INVALID_EMAIL_OR_PASSWORD");
+    assert_eq!(t.core.email_password().sign_in("eve@example.com", PW, &ctx()).await.unwrap_err().code, "EMAIL_NOT_VERIFIED");
+    assert_eq!(t.core.email_password().sign_in("eve@example.com", "nope nope nope", &ctx()).await.unwrap_err().code, "INVALID_EMAIL_OR_PASSWORD");
     let token = link_token(&t.mail.wait_for("eve@example.com", "Verify your email").await);
-    let (user, session) = t.core.auth().verify_email(&token, &ctx()).await.unwrap();
+    let (user, session) = t.core.email_password().verify_email(&token, &ctx()).await.unwrap();
     assert!(user.email_verified && session.is_none());
-    assert_eq!(t.core.auth().verify_email(&token, &ctx()).await.unwrap_err().code, "INVALID_TOKEN", "single use");
-    t.core.auth().sign_in("eve@example.com", PW, &ctx()).await.unwrap();
+    assert_eq!(t.core.email_password().verify_email(&token, &ctx()).await.unwrap_err().code, "INVALID_TOKEN", "single use");
+    t.core.email_password().sign_in("eve@example.com", PW, &ctx()).await.unwrap();
 });
 
 dual!(
@@ -136,48 +136,48 @@ dual!(
         o
     },
     |t| {
-        let up = t.core.auth().sign_up(sign_up("banned@example.com", PW), &ctx()).await.unwrap();
+        let up = t.core.email_password().sign_up(sign_up("banned@example.com", PW), &ctx()).await.unwrap();
         let token = link_token(&t.mail.wait_for("banned@example.com", "Verify your email").await);
         t.core.users().ban(&up.user.id, Some("spam"), None, &ctx()).await.unwrap();
-        let (user, session) = t.core.auth().verify_email(&token, &ctx()).await.unwrap();
+        let (user, session) = t.core.email_password().verify_email(&token, &ctx()).await.unwrap();
         assert!(user.email_verified, "the address is verified");
         assert!(session.is_none(), "but no session is created for a banned user");
         // Unbanned, the same setting signs a user in.
-        let up = t.core.auth().sign_up(sign_up("fine@example.com", PW), &ctx()).await.unwrap();
+        let up = t.core.email_password().sign_up(sign_up("fine@example.com", PW), &ctx()).await.unwrap();
         let token = link_token(&t.mail.wait_for("fine@example.com", "Verify your email").await);
-        let (_, session) = t.core.auth().verify_email(&token, &ctx()).await.unwrap();
+        let (_, session) = t.core.email_password().verify_email(&token, &ctx()).await.unwrap();
         assert_eq!(session.map(|s| s.session.user_id), Some(up.user.id));
     }
 );
 
 dual!(resend_verification_is_uniform, verifying(), |t| {
-    t.core.auth().sign_up(sign_up("vic@example.com", PW), &ctx()).await.unwrap();
+    t.core.email_password().sign_up(sign_up("vic@example.com", PW), &ctx()).await.unwrap();
     t.mail.wait_for("vic@example.com", "Verify").await;
-    t.core.auth().send_verification_email("vic@example.com", None).await.unwrap();
-    t.core.auth().send_verification_email("unknown@example.com", None).await.unwrap();
+    t.core.email_password().send_verification_email("vic@example.com", None).await.unwrap();
+    t.core.email_password().send_verification_email("unknown@example.com", None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(t.mail.count_to("vic@example.com"), 2);
     assert_eq!(t.mail.count_to("unknown@example.com"), 0);
 });
 
 dual!(revocation_is_immediate_despite_the_cache, options(), |t| {
-    let a = t.core.auth().sign_up(sign_up("rev@example.com", PW), &ctx()).await.unwrap().session.unwrap();
-    let b = t.core.auth().sign_in("rev@example.com", PW, &ctx()).await.unwrap().session;
-    let c = t.core.auth().sign_in("rev@example.com", PW, &ctx()).await.unwrap().session;
+    let a = t.core.email_password().sign_up(sign_up("rev@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    let b = t.core.email_password().sign_in("rev@example.com", PW, &ctx()).await.unwrap().session;
+    let c = t.core.email_password().sign_in("rev@example.com", PW, &ctx()).await.unwrap().session;
     for s in [&a, &b, &c] {
-        assert!(t.core.auth().get_session(&s.token).await.unwrap().is_some());
+        assert!(t.core.sessions().check(&s.token).await.unwrap().is_some());
     }
     let uid = a.session.user_id.clone();
-    assert_eq!(t.core.auth().list_sessions(&uid).await.unwrap().len(), 3);
+    assert_eq!(t.core.sessions().list(&uid).await.unwrap().len(), 3);
     // Revoke by the public handle from list-sessions.
-    assert!(t.core.auth().revoke_session(&uid, &b.session.token, &ctx()).await.unwrap());
-    assert!(t.core.auth().get_session(&b.token).await.unwrap().is_none());
-    assert!(!t.core.auth().revoke_session("someone-else", &c.session.token, &ctx()).await.unwrap(), "only your own sessions");
-    assert_eq!(t.core.auth().revoke_other_sessions(&a.session, &ctx()).await.unwrap(), 1);
-    assert!(t.core.auth().get_session(&c.token).await.unwrap().is_none());
-    assert!(t.core.auth().get_session(&a.token).await.unwrap().is_some());
-    t.core.auth().revoke_sessions(&uid, &ctx()).await.unwrap();
-    assert!(t.core.auth().get_session(&a.token).await.unwrap().is_none());
+    assert!(t.core.sessions().revoke(&uid, &b.session.token, &ctx()).await.unwrap());
+    assert!(t.core.sessions().check(&b.token).await.unwrap().is_none());
+    assert!(!t.core.sessions().revoke("someone-else", &c.session.token, &ctx()).await.unwrap(), "only your own sessions");
+    assert_eq!(t.core.sessions().revoke_others(&a.session, &ctx()).await.unwrap(), 1);
+    assert!(t.core.sessions().check(&c.token).await.unwrap().is_none());
+    assert!(t.core.sessions().check(&a.token).await.unwrap().is_some());
+    t.core.sessions().revoke_user(&uid, &ctx()).await.unwrap();
+    assert!(t.core.sessions().check(&a.token).await.unwrap().is_none());
 });
 
 fn short_sessions() -> kavach_core::Options {
@@ -190,13 +190,13 @@ fn short_sessions() -> kavach_core::Options {
 }
 
 dual!(sliding_expiry_and_absolute_lifetime, short_sessions(), |t| {
-    let s = t.core.auth().sign_up(sign_up("slide@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    let s = t.core.email_password().sign_up(sign_up("slide@example.com", PW), &ctx()).await.unwrap().session.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let c = t.core.auth().get_session(&s.token).await.unwrap().unwrap();
+    let c = t.core.sessions().check(&s.token).await.unwrap().unwrap();
     // Renewed, but never past the absolute lifetime.
     assert!(c.data.session.expires_at <= s.session.created_at.plus_secs(2));
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_none(), "absolute lifetime reached");
+    assert!(t.core.sessions().check(&s.token).await.unwrap().is_none(), "absolute lifetime reached");
 });
 
 fn renewing() -> kavach_core::Options {
@@ -206,26 +206,26 @@ fn renewing() -> kavach_core::Options {
 }
 
 dual!(sliding_expiry_moves_forward, renewing(), |t| {
-    let s = t.core.auth().sign_up(sign_up("slide2@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    let s = t.core.email_password().sign_up(sign_up("slide2@example.com", PW), &ctx()).await.unwrap().session.unwrap();
     tokio::time::sleep(Duration::from_millis(30)).await;
-    let c = t.core.auth().get_session(&s.token).await.unwrap().unwrap();
+    let c = t.core.sessions().check(&s.token).await.unwrap().unwrap();
     assert!(c.renewed && c.data.session.expires_at > s.session.expires_at);
 });
 
 dual!(change_password_revokes_every_session, options(), |t| {
-    let s = t.core.auth().sign_up(sign_up("cp@example.com", PW), &ctx()).await.unwrap().session.unwrap();
-    let other = t.core.auth().sign_in("cp@example.com", PW, &ctx()).await.unwrap().session;
-    let user = t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.clone();
-    let e = t.core.auth().change_password(&s.session, &user, "not my password", "brand new passphrase", false, &ctx()).await.unwrap_err();
+    let s = t.core.email_password().sign_up(sign_up("cp@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    let other = t.core.email_password().sign_in("cp@example.com", PW, &ctx()).await.unwrap().session;
+    let user = t.core.sessions().check(&s.token).await.unwrap().unwrap().data.user.clone();
+    let e = t.core.email_password().change_password(&s.session, &user, "not my password", "brand new passphrase", false, &ctx()).await.unwrap_err();
     assert_eq!(e.code, "INVALID_PASSWORD");
-    let e = t.core.auth().change_password(&s.session, &user, PW, "1qaz2wsx3edc4rfv", false, &ctx()).await.unwrap_err();
+    let e = t.core.email_password().change_password(&s.session, &user, PW, "1qaz2wsx3edc4rfv", false, &ctx()).await.unwrap_err();
     assert_eq!(e.code, "PASSWORD_TOO_COMMON", "{e}");
-    let new = t.core.auth().change_password(&s.session, &user, PW, "brand new passphrase", false, &ctx()).await.unwrap().expect("a new session");
-    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_none());
-    assert!(t.core.auth().get_session(&other.token).await.unwrap().is_none());
-    assert!(t.core.auth().get_session(&new.token).await.unwrap().is_some());
-    assert!(t.core.auth().sign_in("cp@example.com", PW, &ctx()).await.is_err());
-    t.core.auth().sign_in("cp@example.com", "brand new passphrase", &ctx()).await.unwrap();
+    let new = t.core.email_password().change_password(&s.session, &user, PW, "brand new passphrase", false, &ctx()).await.unwrap().expect("a new session");
+    assert!(t.core.sessions().check(&s.token).await.unwrap().is_none());
+    assert!(t.core.sessions().check(&other.token).await.unwrap().is_none());
+    assert!(t.core.sessions().check(&new.token).await.unwrap().is_some());
+    assert!(t.core.email_password().sign_in("cp@example.com", PW, &ctx()).await.is_err());
+    t.core.email_password().sign_in("cp@example.com", "brand new passphrase", &ctx()).await.unwrap();
 });
 
 fn short_reset() -> kavach_core::Options {
@@ -235,43 +235,43 @@ fn short_reset() -> kavach_core::Options {
 }
 
 dual!(password_reset_single_use_expiry_and_revocation, short_reset(), |t| {
-    let s = t.core.auth().sign_up(sign_up("rp@example.com", PW), &ctx()).await.unwrap().session.unwrap();
-    t.core.auth().request_password_reset("rp@example.com", None, &ctx()).await.unwrap();
-    t.core.auth().request_password_reset("ghost@example.com", None, &ctx()).await.unwrap();
+    let s = t.core.email_password().sign_up(sign_up("rp@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    t.core.email_password().request_password_reset("rp@example.com", None, &ctx()).await.unwrap();
+    t.core.email_password().request_password_reset("ghost@example.com", None, &ctx()).await.unwrap();
     let token = reset_token(&t.mail.wait_for("rp@example.com", "Reset").await);
-    assert!(t.core.auth().reset_token_is_valid(&token).await.unwrap());
-    assert_eq!(t.core.auth().reset_password(&token, "short", &ctx()).await.unwrap_err().code, "PASSWORD_TOO_SHORT");
-    t.core.auth().reset_password(&token, "a fresh new passphrase", &ctx()).await.unwrap();
-    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_none(), "all sessions revoked");
-    assert_eq!(t.core.auth().reset_password(&token, "another new passphrase", &ctx()).await.unwrap_err().code, "INVALID_TOKEN");
-    t.core.auth().sign_in("rp@example.com", "a fresh new passphrase", &ctx()).await.unwrap();
+    assert!(t.core.email_password().reset_token_is_valid(&token).await.unwrap());
+    assert_eq!(t.core.email_password().reset_password(&token, "short", &ctx()).await.unwrap_err().code, "PASSWORD_TOO_SHORT");
+    t.core.email_password().reset_password(&token, "a fresh new passphrase", &ctx()).await.unwrap();
+    assert!(t.core.sessions().check(&s.token).await.unwrap().is_none(), "all sessions revoked");
+    assert_eq!(t.core.email_password().reset_password(&token, "another new passphrase", &ctx()).await.unwrap_err().code, "INVALID_TOKEN");
+    t.core.email_password().sign_in("rp@example.com", "a fresh new passphrase", &ctx()).await.unwrap();
     assert_eq!(t.mail.count_to("ghost@example.com"), 0);
     // Expiry.
-    t.core.auth().request_password_reset("rp@example.com", None, &ctx()).await.unwrap();
+    t.core.email_password().request_password_reset("rp@example.com", None, &ctx()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mails: Vec<_> = t.mail.0.lock().unwrap().iter().filter(|e| e.to == "rp@example.com" && e.subject.contains("Reset")).cloned().collect();
     let token2 = reset_token(mails.last().unwrap());
     assert_ne!(token, token2);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(!t.core.auth().reset_token_is_valid(&token2).await.unwrap());
-    assert_eq!(t.core.auth().reset_password(&token2, "yet another passphrase", &ctx()).await.unwrap_err().code, "INVALID_TOKEN");
+    assert!(!t.core.email_password().reset_token_is_valid(&token2).await.unwrap());
+    assert_eq!(t.core.email_password().reset_password(&token2, "yet another passphrase", &ctx()).await.unwrap_err().code, "INVALID_TOKEN");
 });
 
 dual!(change_email_needs_the_new_address_confirmed, options(), |t| {
-    let s = t.core.auth().sign_up(sign_up("old@example.com", PW), &ctx()).await.unwrap().session.unwrap();
-    t.core.auth().sign_up(sign_up("taken@example.com", PW), &ctx()).await.unwrap();
-    let user = t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.clone();
-    t.core.auth().change_email(&user, "taken@example.com", None, &ctx()).await.unwrap();
-    t.core.auth().change_email(&user, "new@example.com", None, &ctx()).await.unwrap();
+    let s = t.core.email_password().sign_up(sign_up("old@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    t.core.email_password().sign_up(sign_up("taken@example.com", PW), &ctx()).await.unwrap();
+    let user = t.core.sessions().check(&s.token).await.unwrap().unwrap().data.user.clone();
+    t.core.email_password().change_email(&user, "taken@example.com", None, &ctx()).await.unwrap();
+    t.core.email_password().change_email(&user, "new@example.com", None, &ctx()).await.unwrap();
     let msg = t.mail.wait_for("new@example.com", "Confirm your new email").await;
     t.mail.wait_for("old@example.com", "being changed").await;
     assert_eq!(t.mail.count_to("taken@example.com"), 0, "no link to an address that is taken");
-    assert_eq!(t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.email, "old@example.com");
-    let (u, _) = t.core.auth().verify_email(&link_token(&msg), &ctx()).await.unwrap();
+    assert_eq!(t.core.sessions().check(&s.token).await.unwrap().unwrap().data.user.email, "old@example.com");
+    let (u, _) = t.core.email_password().verify_email(&link_token(&msg), &ctx()).await.unwrap();
     assert_eq!((u.email.as_str(), u.email_verified), ("new@example.com", true));
-    assert_eq!(t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.email, "new@example.com", "cache invalidated");
-    t.core.auth().sign_in("new@example.com", PW, &ctx()).await.unwrap();
-    assert!(t.core.auth().sign_in("old@example.com", PW, &ctx()).await.is_err());
+    assert_eq!(t.core.sessions().check(&s.token).await.unwrap().unwrap().data.user.email, "new@example.com", "cache invalidated");
+    t.core.email_password().sign_in("new@example.com", PW, &ctx()).await.unwrap();
+    assert!(t.core.email_password().sign_in("old@example.com", PW, &ctx()).await.is_err());
 });
 
 fn stale_sessions() -> kavach_core::Options {
@@ -281,25 +281,25 @@ fn stale_sessions() -> kavach_core::Options {
 }
 
 dual!(delete_user_needs_password_or_fresh_session, stale_sessions(), |t| {
-    let s = t.core.auth().sign_up(sign_up("del@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    let s = t.core.email_password().sign_up(sign_up("del@example.com", PW), &ctx()).await.unwrap().session.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    assert_eq!(t.core.auth().delete_user(&s.session, None, &ctx()).await.unwrap_err().code, "SESSION_NOT_FRESH");
-    assert_eq!(t.core.auth().delete_user(&s.session, Some("wrong password!"), &ctx()).await.unwrap_err().code, "INVALID_PASSWORD");
-    t.core.auth().delete_user(&s.session, Some(PW), &ctx()).await.unwrap();
-    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_none());
+    assert_eq!(t.core.users().delete_self(&s.session, None, &ctx()).await.unwrap_err().code, "SESSION_NOT_FRESH");
+    assert_eq!(t.core.users().delete_self(&s.session, Some("wrong password!"), &ctx()).await.unwrap_err().code, "INVALID_PASSWORD");
+    t.core.users().delete_self(&s.session, Some(PW), &ctx()).await.unwrap();
+    assert!(t.core.sessions().check(&s.token).await.unwrap().is_none());
     assert!(t.core.users().get_by_email("del@example.com").await.unwrap().is_none());
     assert_eq!(scalar_text(&t.db, "SELECT CAST(COUNT(*) AS TEXT) FROM kavach_account").await.unwrap(), "0", "accounts cascade");
 });
 
 dual!(update_user_is_visible_through_the_cache, options(), |t| {
-    let s = t.core.auth().sign_up(sign_up("up@example.com", PW), &ctx()).await.unwrap().session.unwrap();
-    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_some());
-    t.core.auth().update_user(&s.session.user_id, Some("New Name"), Some(Some("https://img.example.com/a.png")), &ctx()).await.unwrap();
-    let u = t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.clone();
+    let s = t.core.email_password().sign_up(sign_up("up@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    assert!(t.core.sessions().check(&s.token).await.unwrap().is_some());
+    t.core.users().update(&s.session.user_id, Some("New Name"), Some(Some("https://img.example.com/a.png")), &ctx()).await.unwrap();
+    let u = t.core.sessions().check(&s.token).await.unwrap().unwrap().data.user.clone();
     assert_eq!((u.name.as_str(), u.image.as_deref()), ("New Name", Some("https://img.example.com/a.png")));
-    t.core.auth().update_user(&s.session.user_id, None, Some(None), &ctx()).await.unwrap();
-    assert_eq!(t.core.auth().get_session(&s.token).await.unwrap().unwrap().data.user.image, None);
-    assert_eq!(t.core.auth().update_user(&s.session.user_id, Some("bad\u{7}name"), None, &ctx()).await.unwrap_err().code, "INVALID_NAME");
+    t.core.users().update(&s.session.user_id, None, Some(None), &ctx()).await.unwrap();
+    assert_eq!(t.core.sessions().check(&s.token).await.unwrap().unwrap().data.user.image, None);
+    assert_eq!(t.core.users().update(&s.session.user_id, Some("bad\u{7}name"), None, &ctx()).await.unwrap_err().code, "INVALID_NAME");
 });
 
 fn strict_accounts() -> kavach_core::Options {
@@ -309,24 +309,24 @@ fn strict_accounts() -> kavach_core::Options {
 }
 
 dual!(account_lockout_is_shared_by_instances_and_reset_by_success, strict_accounts(), |t| {
-    t.core.auth().sign_up(sign_up("lock@example.com", PW), &ctx()).await.unwrap();
+    t.core.email_password().sign_up(sign_up("lock@example.com", PW), &ctx()).await.unwrap();
     // A second instance on the same database (on SQLite: a second process would share the file the same way).
     let other = core_on(&t.url, strict_accounts()).await;
-    t.core.auth().sign_in("lock@example.com", "wrong one 1", &ctx()).await.unwrap_err();
-    other.core.auth().sign_in("lock@example.com", "wrong one 2", &ctx()).await.unwrap_err();
+    t.core.email_password().sign_in("lock@example.com", "wrong one 1", &ctx()).await.unwrap_err();
+    other.core.email_password().sign_in("lock@example.com", "wrong one 2", &ctx()).await.unwrap_err();
     // A success resets the count.
-    other.core.auth().sign_in("lock@example.com", PW, &ctx()).await.unwrap();
+    other.core.email_password().sign_in("lock@example.com", PW, &ctx()).await.unwrap();
     for i in 0..3 {
         let inst = if i % 2 == 0 { &t.core } else { &other.core };
-        assert_eq!(inst.auth().sign_in("lock@example.com", "wrong again", &ctx()).await.unwrap_err().code, "INVALID_EMAIL_OR_PASSWORD");
+        assert_eq!(inst.email_password().sign_in("lock@example.com", "wrong again", &ctx()).await.unwrap_err().code, "INVALID_EMAIL_OR_PASSWORD");
     }
-    let e = other.core.auth().sign_in("lock@example.com", PW, &ctx()).await.unwrap_err();
+    let e = other.core.email_password().sign_in("lock@example.com", PW, &ctx()).await.unwrap_err();
     assert_eq!(e.code, "TOO_MANY_REQUESTS", "even the right password is refused while locked");
     // Unknown accounts are throttled the same way (no enumeration through lockout).
     for _ in 0..3 {
-        t.core.auth().sign_in("nobody@example.com", "x-wrong-x", &ctx()).await.unwrap_err();
+        t.core.email_password().sign_in("nobody@example.com", "x-wrong-x", &ctx()).await.unwrap_err();
     }
-    assert_eq!(t.core.auth().sign_in("nobody@example.com", "x-wrong-x", &ctx()).await.unwrap_err().code, "TOO_MANY_REQUESTS");
+    assert_eq!(t.core.email_password().sign_in("nobody@example.com", "x-wrong-x", &ctx()).await.unwrap_err().code, "TOO_MANY_REQUESTS");
     other.db.close().await;
 });
 
@@ -366,9 +366,9 @@ dual!(legacy_argon2_parameters_are_rehashed_on_sign_in, options(), |t| {
     let weak = argon2::Argon2::new(argon2::Algorithm::Argon2i, argon2::Version::V0x13, argon2::Params::new(1024, 1, 1, None).unwrap());
     let old = weak.hash_password_with_salt(PW.as_bytes(), b"0123456789abcdef").unwrap().to_string();
     exec(&t.db, &format!("UPDATE kavach_account SET password = '{old}' WHERE user_id = '{}'", u.id)).await;
-    t.core.auth().sign_in("re@example.com", "wrong password", &ctx()).await.unwrap_err();
+    t.core.email_password().sign_in("re@example.com", "wrong password", &ctx()).await.unwrap_err();
     assert_eq!(scalar_text(&t.db, &format!("SELECT password FROM kavach_account WHERE user_id = '{}'", u.id)).await.unwrap(), old, "no rehash on failure");
-    t.core.auth().sign_in("re@example.com", PW, &ctx()).await.unwrap();
+    t.core.email_password().sign_in("re@example.com", PW, &ctx()).await.unwrap();
     let now = scalar_text(&t.db, &format!("SELECT password FROM kavach_account WHERE user_id = '{}'", u.id)).await.unwrap();
     assert!(now.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{now}");
 });
@@ -392,9 +392,9 @@ dual!(users_admin_operations, options(), |t| {
 
 dual!(audit_chain_detects_tampering, options(), |t| {
     for i in 0..4 {
-        t.core.auth().sign_up(sign_up(&format!("au{i}@example.com"), PW), &ctx()).await.unwrap();
+        t.core.email_password().sign_up(sign_up(&format!("au{i}@example.com"), PW), &ctx()).await.unwrap();
     }
-    t.core.auth().sign_in("au1@example.com", "wrong password", &ctx()).await.unwrap_err();
+    t.core.email_password().sign_in("au1@example.com", "wrong password", &ctx()).await.unwrap_err();
     let r = kavach_core::audit::verify(&t.db).await.unwrap();
     assert!(r.ok(), "{:?}", r.problems);
     assert!(r.records >= 9, "sign-ups, sessions and the failure are recorded: {}", r.records);
@@ -410,7 +410,7 @@ dual!(audit_chain_detects_tampering, options(), |t| {
 
 dual!(audit_chain_detects_delete_insert_reorder_and_truncation, options(), |t| {
     for i in 0..3 {
-        t.core.auth().sign_up(sign_up(&format!("ch{i}@example.com"), PW), &ctx()).await.unwrap();
+        t.core.email_password().sign_up(sign_up(&format!("ch{i}@example.com"), PW), &ctx()).await.unwrap();
     }
     assert!(kavach_core::audit::verify(&t.db).await.unwrap().ok());
     let recs = kavach_core::audit::page(&t.db, 0, 1000).await.unwrap();
@@ -436,7 +436,7 @@ dual!(audit_chain_detects_delete_insert_reorder_and_truncation, options(), |t| {
     assert!(!kavach_core::audit::verify(&t.db).await.unwrap().ok(), "delete");
     // Truncate the tail only (the chain before it is intact, the head disagrees).
     let t2 = harness::core_on(&kavach_core::testkit::TestDb::sqlite().await.url, options()).await;
-    t2.core.auth().sign_up(sign_up("tail@example.com", PW), &ctx()).await.unwrap();
+    t2.core.email_password().sign_up(sign_up("tail@example.com", PW), &ctx()).await.unwrap();
     let last2 = kavach_core::audit::page(&t2.db, 0, 1000).await.unwrap().last().unwrap().seq;
     exec(&t2.db, &format!("DELETE FROM kavach_audit_event WHERE seq = {last2}")).await;
     let r = kavach_core::audit::verify(&t2.db).await.unwrap();
@@ -476,22 +476,22 @@ async fn redis_rate_limiter() {
 }
 
 dual!(bans_end_sessions_refuse_sign_in_and_expire, options(), |t| {
-    let s = t.core.auth().sign_up(sign_up("ban@example.com", PW), &ctx()).await.unwrap().session.unwrap();
+    let s = t.core.email_password().sign_up(sign_up("ban@example.com", PW), &ctx()).await.unwrap().session.unwrap();
     let uid = s.session.user_id.clone();
-    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_some());
+    assert!(t.core.sessions().check(&s.token).await.unwrap().is_some());
     assert!(t.core.users().ban(&uid, Some("spam"), None, &ctx()).await.unwrap());
-    assert!(t.core.auth().get_session(&s.token).await.unwrap().is_none(), "sessions end at once");
+    assert!(t.core.sessions().check(&s.token).await.unwrap().is_none(), "sessions end at once");
     // The ban is told only to someone who knows the password.
-    assert_eq!(t.core.auth().sign_in("ban@example.com", "not the password", &ctx()).await.unwrap_err().code, "INVALID_EMAIL_OR_PASSWORD");
-    assert_eq!(t.core.auth().sign_in("ban@example.com", PW, &ctx()).await.unwrap_err().code, "BANNED_USER");
+    assert_eq!(t.core.email_password().sign_in("ban@example.com", "not the password", &ctx()).await.unwrap_err().code, "INVALID_EMAIL_OR_PASSWORD");
+    assert_eq!(t.core.email_password().sign_in("ban@example.com", PW, &ctx()).await.unwrap_err().code, "BANNED_USER");
     assert!(t.core.users().unban(&uid, &ctx()).await.unwrap());
-    t.core.auth().sign_in("ban@example.com", PW, &ctx()).await.unwrap();
+    t.core.email_password().sign_in("ban@example.com", PW, &ctx()).await.unwrap();
     // A temporary ban ends by itself.
     let until = kavach_core::store::Ts::now().plus_secs(1);
     t.core.users().ban(&uid, None, Some(until), &ctx()).await.unwrap();
-    assert_eq!(t.core.auth().sign_in("ban@example.com", PW, &ctx()).await.unwrap_err().code, "BANNED_USER");
+    assert_eq!(t.core.email_password().sign_in("ban@example.com", PW, &ctx()).await.unwrap_err().code, "BANNED_USER");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    t.core.auth().sign_in("ban@example.com", PW, &ctx()).await.unwrap();
+    t.core.email_password().sign_in("ban@example.com", PW, &ctx()).await.unwrap();
     let kinds: Vec<String> = kavach_core::audit::page(&t.db, 0, 1000).await.unwrap().into_iter().map(|r| r.kind).collect();
     assert!(kinds.iter().any(|k| k == "user.banned") && kinds.iter().any(|k| k == "user.unbanned"));
 });
@@ -601,7 +601,7 @@ mod jwt_keys {
 
 mod oauth_clients {
     use super::*;
-    use kavach_core::oauth::clients::Origin;
+    use kavach_core::plugins::oauth::clients::Origin;
     use serde_json::json;
 
     /// Registration bodies real MCP clients send (shared/research/mcp-oauth.md §3.4).
@@ -729,7 +729,7 @@ dual!(imported_provider_tokens_are_sealed_at_rest, options(), |t| {
     .await
     .unwrap();
     pool.close().await;
-    let report = kavach_core::import::better_auth::import(&t.core, &path, false, &ctx()).await.unwrap();
+    let report = kavach_core::plugins::migration::import::better_auth::import(&t.core, &path, false, &ctx()).await.unwrap();
     assert_eq!(report.tables[1].imported, 1, "{report}");
     let stored = scalar_text(&t.db, "SELECT access_token FROM kavach_account WHERE id = 'a1'").await.unwrap();
     assert!(stored.starts_with("sealed:v1:") && !stored.contains("gho_live_token"), "{stored}");
@@ -740,7 +740,7 @@ dual!(imported_provider_tokens_are_sealed_at_rest, options(), |t| {
 /// The better-auth transition switched on (with the given old secret).
 fn transition() -> kavach_core::Options {
     let mut o = options();
-    o.better_auth = Some(kavach_core::external::BetterAuthCookies { secrets: vec!["the-better-auth-secret-0123456789".into()], ..Default::default() });
+    o.better_auth = Some(kavach_core::plugins::migration::BetterAuthCookies { secrets: vec!["the-better-auth-secret-0123456789".into()], ..Default::default() });
     o
 }
 
@@ -767,37 +767,37 @@ async fn session_count(t: &harness::T, user_id: &str) -> i64 {
 // Finding 2: a stored value (the handle get-session and list-sessions show, or a row read
 // from the database) is never accepted as a credential, for copied and native rows alike.
 dual!(review_02_a_session_handle_or_stored_hash_is_never_a_credential, transition(), |t| {
-    let up = t.core.auth().sign_up(sign_up("handle@example.com", PW), &ctx()).await.unwrap();
+    let up = t.core.email_password().sign_up(sign_up("handle@example.com", PW), &ctx()).await.unwrap();
     let native = up.session.unwrap();
     let plain = "BetterAuthPlainToken0123456789ab";
     copied_session(&t, &up.user.id, plain).await;
-    let listed = t.core.auth().list_sessions(&up.user.id).await.unwrap();
+    let listed = t.core.sessions().list(&up.user.id).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|s| s.token != plain), "a copied row's plain token is never shown: {listed:?}");
     assert!(listed.iter().any(|s| s.token == kavach_core::crypto::token_hash(plain)));
     let ext = t.core.external();
     for handle in listed.iter().map(|s| s.token.clone()) {
         assert!(ext.better_auth_session(&handle, &ctx()).await.unwrap().is_none(), "a handle presented as a better-auth token");
-        assert!(t.core.auth().get_session(&handle).await.unwrap().is_none(), "a handle presented as a Kavach token");
+        assert!(t.core.sessions().check(&handle).await.unwrap().is_none(), "a handle presented as a Kavach token");
     }
     // Nothing was re-keyed: the real credentials still work.
-    assert!(t.core.auth().get_session(&native.token).await.unwrap().is_some(), "the native token still works");
+    assert!(t.core.sessions().check(&native.token).await.unwrap().is_some(), "the native token still works");
     assert!(ext.better_auth_session(plain, &ctx()).await.unwrap().is_some(), "the real better-auth token works");
     // A handle revokes (as better-auth's revoke-session takes it), but only its own session.
     let copied_handle = kavach_core::crypto::token_hash(plain);
-    let after: Vec<_> = t.core.auth().list_sessions(&up.user.id).await.unwrap();
+    let after: Vec<_> = t.core.sessions().list(&up.user.id).await.unwrap();
     let exchanged = after.iter().find(|s| s.token != native.session.token).unwrap().clone();
     assert_ne!(exchanged.token, copied_handle, "exchanged: a Kavach session now");
-    assert!(t.core.auth().revoke_session(&up.user.id, &exchanged.token, &ctx()).await.unwrap());
+    assert!(t.core.sessions().revoke(&up.user.id, &exchanged.token, &ctx()).await.unwrap());
     assert!(ext.better_auth_session(plain, &ctx()).await.unwrap().is_none(), "revoked with it");
-    assert!(t.core.auth().get_session(&native.token).await.unwrap().is_some());
+    assert!(t.core.sessions().check(&native.token).await.unwrap().is_some());
 });
 
 // Finding 5: one better-auth session becomes exactly one Kavach session, and signing out of
 // it ends the old cookie too.
 dual!(review_05_one_better_auth_session_becomes_exactly_one_kavach_session, transition(), |t| {
-    let up = t.core.auth().sign_up(sign_up("once@example.com", PW), &ctx()).await.unwrap();
-    t.core.auth().revoke_sessions(&up.user.id, &ctx()).await.unwrap();
+    let up = t.core.email_password().sign_up(sign_up("once@example.com", PW), &ctx()).await.unwrap();
+    t.core.sessions().revoke_user(&up.user.id, &ctx()).await.unwrap();
     let plain = "AnotherPlainBetterAuthToken01234";
     copied_session(&t, &up.user.id, plain).await;
     let mut tokens = std::collections::HashSet::new();
@@ -810,8 +810,8 @@ dual!(review_05_one_better_auth_session_becomes_exactly_one_kavach_session, tran
     assert_eq!((tokens.len(), ids.len()), (1, 1), "20 requests with the old cookie: one Kavach session");
     assert_eq!(session_count(&t, &up.user.id).await, 1, "no session was added");
     let token = tokens.into_iter().next().unwrap();
-    let s = t.core.auth().get_session(&token).await.unwrap().unwrap();
-    t.core.auth().sign_out(&s.data.session, &ctx()).await.unwrap();
+    let s = t.core.sessions().check(&token).await.unwrap().unwrap();
+    t.core.sessions().sign_out(&s.data.session, &ctx()).await.unwrap();
     assert!(t.core.external().better_auth_session(plain, &ctx()).await.unwrap().is_none(), "signing out ended the old cookie too");
     assert_eq!(session_count(&t, &up.user.id).await, 0);
     // Concurrent first presentations also make one.
@@ -830,16 +830,16 @@ dual!(review_08_a_password_set_in_nfc_signs_in_when_typed_in_nfd, options(), |t|
     use unicode_normalization::UnicodeNormalization;
     let nfc = "Crème brûlée à la façon de Noël";
     let nfd: String = nfc.nfd().collect();
-    t.core.auth().sign_up(sign_up("nfc@example.com", nfc), &ctx()).await.unwrap();
-    t.core.auth().sign_in("nfc@example.com", &nfd, &ctx()).await.expect("typed in NFD");
-    t.core.auth().sign_in("nfc@example.com", nfc, &ctx()).await.expect("typed in NFC");
+    t.core.email_password().sign_up(sign_up("nfc@example.com", nfc), &ctx()).await.unwrap();
+    t.core.email_password().sign_in("nfc@example.com", &nfd, &ctx()).await.expect("typed in NFD");
+    t.core.email_password().sign_in("nfc@example.com", nfc, &ctx()).await.expect("typed in NFC");
     // A hash made before normalisation (of the NFD form): verifies typed in NFC, then is rehashed.
-    let up = t.core.auth().sign_up(sign_up("old-nfd@example.com", PW), &ctx()).await.unwrap();
+    let up = t.core.email_password().sign_up(sign_up("old-nfd@example.com", PW), &ctx()).await.unwrap();
     let old = kavach_core::password::hash_sync(&nfd);
     kavach_core::db!(&t.db, |pool| {
         sqlx::query("UPDATE kavach_account SET password = $1 WHERE user_id = $2").bind(&old).bind(&up.user.id).execute(pool).await.unwrap();
     });
-    t.core.auth().sign_in("old-nfd@example.com", nfc, &ctx()).await.expect("an NFD-era hash accepts the NFC form");
+    t.core.email_password().sign_in("old-nfd@example.com", nfc, &ctx()).await.expect("an NFD-era hash accepts the NFC form");
     let stored = scalar_text(&t.db, &format!("SELECT password FROM kavach_account WHERE user_id = '{}'", up.user.id)).await.unwrap();
     assert_ne!(stored, old, "rehashed");
     assert_eq!(kavach_core::password::verify_sync(&kavach_core::password::normalize(&nfd), &stored), kavach_core::password::Verified::Yes, "in NFKC");
@@ -848,7 +848,7 @@ dual!(review_08_a_password_set_in_nfc_signs_in_when_typed_in_nfd, options(), |t|
 // Finding 8: email addresses with invisible or bidirectional characters are refused.
 dual!(review_08_emails_with_invisible_or_bidi_characters_are_refused, options(), |t| {
     for bad in ["adm\u{200B}in@example.com", "admin@example.com\u{202E}", "\u{2066}admin@example.com\u{2069}", "ad\u{FEFF}min@example.com"] {
-        assert_eq!(t.core.auth().sign_up(sign_up(bad, PW), &ctx()).await.unwrap_err().code, "INVALID_EMAIL", "{bad:?}");
+        assert_eq!(t.core.email_password().sign_up(sign_up(bad, PW), &ctx()).await.unwrap_err().code, "INVALID_EMAIL", "{bad:?}");
     }
 });
 
@@ -864,12 +864,12 @@ dual!(review_09_predictable_passwords_are_refused_everywhere, options(), |t| {
         ("jonathan.winters@example.com", "jonathanwinters99", "PASSWORD_TOO_PREDICTABLE"),
         ("nist7@example.com", "1qaz2wsx3edc4rfv", "PASSWORD_TOO_COMMON"),
     ] {
-        let e = t.core.auth().sign_up(try_up(email, pw), &ctx()).await.unwrap_err();
+        let e = t.core.email_password().sign_up(try_up(email, pw), &ctx()).await.unwrap_err();
         assert_eq!(e.code, code, "{pw:?}: {}", e.message);
     }
-    let up = t.core.auth().sign_up(sign_up("nist8@example.com", PW), &ctx()).await.unwrap();
+    let up = t.core.email_password().sign_up(sign_up("nist8@example.com", PW), &ctx()).await.unwrap();
     let s = up.session.unwrap();
-    let e = t.core.auth().change_password(&s.session, &up.user, PW, "nist8nist8nist8nist8", false, &ctx()).await.unwrap_err();
+    let e = t.core.email_password().change_password(&s.session, &up.user, PW, "nist8nist8nist8nist8", false, &ctx()).await.unwrap_err();
     assert_eq!(e.code, "PASSWORD_TOO_PREDICTABLE", "the email's own local part");
     let e = t
         .core
@@ -884,31 +884,31 @@ dual!(review_09_predictable_passwords_are_refused_everywhere, options(), |t| {
 // asks and whether or not the address has an account.
 dual!(review_07_mail_to_one_address_is_limited_per_recipient, verifying(), |t| {
     let (limit, ext) = (t.core.options().rate_limit.per_recipient.max, "victim@example.com");
-    t.core.auth().sign_up(sign_up(ext, PW), &ctx()).await.unwrap();
+    t.core.email_password().sign_up(sign_up(ext, PW), &ctx()).await.unwrap();
     for _ in 1..limit {
-        t.core.auth().send_verification_email(ext, None).await.unwrap();
+        t.core.email_password().send_verification_email(ext, None).await.unwrap();
     }
-    let e = t.core.auth().send_verification_email(ext, None).await.unwrap_err();
+    let e = t.core.email_password().send_verification_email(ext, None).await.unwrap_err();
     assert_eq!(e.code, "TOO_MANY_REQUESTS");
-    assert_eq!(t.core.auth().request_password_reset(ext, None, &ctx()).await.unwrap_err().code, "TOO_MANY_REQUESTS", "the same budget for every kind of mail");
+    assert_eq!(t.core.email_password().request_password_reset(ext, None, &ctx()).await.unwrap_err().code, "TOO_MANY_REQUESTS", "the same budget for every kind of mail");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(t.mail.count_to(ext) as u32, limit, "at most the limit reached the address");
     // Unknown addresses count the same (the answer tells nothing about the account).
     for _ in 0..limit {
-        t.core.auth().request_password_reset("nobody@example.com", None, &ctx()).await.unwrap();
+        t.core.email_password().request_password_reset("nobody@example.com", None, &ctx()).await.unwrap();
     }
-    assert_eq!(t.core.auth().send_verification_email("nobody@example.com", None).await.unwrap_err().code, "TOO_MANY_REQUESTS");
+    assert_eq!(t.core.email_password().send_verification_email("nobody@example.com", None).await.unwrap_err().code, "TOO_MANY_REQUESTS");
 });
 
 // Finding 7: the same work for a registered unverified address and an unknown one.
 dual!(review_07_send_verification_email_does_the_same_work_for_known_and_unknown_addresses, verifying(), |t| {
-    t.core.auth().sign_up(sign_up("unverified@example.com", PW), &ctx()).await.unwrap();
+    t.core.email_password().sign_up(sign_up("unverified@example.com", PW), &ctx()).await.unwrap();
     let rows = || async { scalar_text(&t.db, "SELECT CAST(COUNT(*) AS TEXT) FROM kavach_verification").await.unwrap().parse::<i64>().unwrap() };
     let audit = || async { kavach_core::audit::page(&t.db, 0, 10_000).await.unwrap().len() };
     let (r0, a0) = (rows().await, audit().await);
-    t.core.auth().send_verification_email("unverified@example.com", None).await.unwrap();
+    t.core.email_password().send_verification_email("unverified@example.com", None).await.unwrap();
     let (r1, a1) = (rows().await, audit().await);
-    t.core.auth().send_verification_email("unknown@example.com", None).await.unwrap();
+    t.core.email_password().send_verification_email("unknown@example.com", None).await.unwrap();
     let (r2, a2) = (rows().await, audit().await);
     assert_eq!((r1 - r0, a1 - a0), (r2 - r1, a2 - a1), "one token row (dead on arrival for the unknown address) and the same audit writes");
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -918,7 +918,7 @@ dual!(review_07_send_verification_email_does_the_same_work_for_known_and_unknown
 // Finding 11: tampering that used to pass or crash the verifier.
 dual!(review_11_audit_verify_reports_a_deleted_head_and_sub_millisecond_edits, options(), |t| {
     for i in 0..2 {
-        t.core.auth().sign_up(sign_up(&format!("tamper{i}@example.com"), PW), &ctx()).await.unwrap();
+        t.core.email_password().sign_up(sign_up(&format!("tamper{i}@example.com"), PW), &ctx()).await.unwrap();
     }
     assert!(kavach_core::audit::verify(&t.db).await.unwrap().ok());
     // An edit of created_at below what a millisecond reading shows (PostgreSQL keeps

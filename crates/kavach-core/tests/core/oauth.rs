@@ -7,8 +7,8 @@ use crate::harness::options;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use kavach_core::oauth::clients::Origin;
-use kavach_core::oauth::tokens::{ASSERTION_TYPE, Credentials};
+use kavach_core::plugins::oauth::clients::Origin;
+use kavach_core::plugins::oauth::tokens::{ASSERTION_TYPE, Credentials};
 use serde_json::json;
 
 fn assertion(key: &Ed25519KeyPair, claims: serde_json::Value, kid: Option<&str>) -> String {
@@ -89,7 +89,7 @@ dual!(rfc7523_private_key_jwt_client_authentication, options(), |t| {
 
 fn resourceful() -> kavach_core::Options {
     let mut o = options();
-    o.oauth.resources = vec![kavach_core::oauth::ResourceDef { uri: "https://mcp.example.com/mcp".into(), name: None, scopes: vec!["mcp:tools".into()] }];
+    o.oauth.resources = vec![kavach_core::plugins::oauth::ResourceDef { uri: "https://mcp.example.com/mcp".into(), name: None, scopes: vec!["mcp:tools".into()] }];
     o
 }
 
@@ -101,14 +101,14 @@ fn form(pairs: &[(&str, &str)]) -> Form {
 
 /// Register a client (public unless `secret`), create a user, run one authorization
 /// code flow: the client, the user and the token response.
-async fn code_flow(t: &crate::harness::T, email: &str, confidential: bool) -> (kavach_core::oauth::clients::Client, kavach_core::User, serde_json::Value) {
+async fn code_flow(t: &crate::harness::T, email: &str, confidential: bool) -> (kavach_core::plugins::oauth::clients::Client, kavach_core::User, serde_json::Value) {
     let client = new_client(t, confidential).await;
     let user = new_user(t, email, None).await;
     let tokens = grant_for(t, &client, &user).await;
     (client, user, tokens)
 }
 
-async fn new_client(t: &crate::harness::T, confidential: bool) -> kavach_core::oauth::clients::Client {
+async fn new_client(t: &crate::harness::T, confidential: bool) -> kavach_core::plugins::oauth::clients::Client {
     let method = if confidential { "client_secret_basic" } else { "none" };
     let reg = t
         .core
@@ -130,7 +130,7 @@ async fn new_user(t: &crate::harness::T, email: &str, password: Option<&str>) ->
 }
 
 /// An approved authorization request's code (not redeemed).
-async fn code_for(t: &crate::harness::T, client: &kavach_core::oauth::clients::Client, user: &kavach_core::User) -> String {
+async fn code_for(t: &crate::harness::T, client: &kavach_core::plugins::oauth::clients::Client, user: &kavach_core::User) -> String {
     let params = form(&[
         ("response_type", "code"),
         ("client_id", client.client_id.as_str()),
@@ -144,18 +144,18 @@ async fn code_for(t: &crate::harness::T, client: &kavach_core::oauth::clients::C
     url.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned()
 }
 
-async fn redeem(t: &crate::harness::T, client: &kavach_core::oauth::clients::Client, code: &str) -> Result<serde_json::Value, kavach_core::oauth::OAuthError> {
+async fn redeem(t: &crate::harness::T, client: &kavach_core::plugins::oauth::clients::Client, code: &str) -> Result<serde_json::Value, kavach_core::plugins::oauth::OAuthError> {
     let grant = form(&[("grant_type", "authorization_code"), ("code", code), ("code_verifier", "dBjftJeZ4CVP-mJ92K7dYoEkgMlN3Ks3P9h2nFE9hYo")]);
     t.core.tokens().grant(client, &grant, None, &ctx()).await
 }
 
 /// One authorization code flow for an existing client and user: the token response.
-async fn grant_for(t: &crate::harness::T, client: &kavach_core::oauth::clients::Client, user: &kavach_core::User) -> serde_json::Value {
+async fn grant_for(t: &crate::harness::T, client: &kavach_core::plugins::oauth::clients::Client, user: &kavach_core::User) -> serde_json::Value {
     let code = code_for(t, client, user).await;
     redeem(t, client, &code).await.unwrap()
 }
 
-async fn refresh(t: &crate::harness::T, client: &kavach_core::oauth::clients::Client, rt: &str) -> Result<serde_json::Value, kavach_core::oauth::OAuthError> {
+async fn refresh(t: &crate::harness::T, client: &kavach_core::plugins::oauth::clients::Client, rt: &str) -> Result<serde_json::Value, kavach_core::plugins::oauth::OAuthError> {
     t.core.tokens().grant(client, &form(&[("grant_type", "refresh_token"), ("refresh_token", rt)]), None, &ctx()).await
 }
 
@@ -169,9 +169,9 @@ dual!(review_01_a_password_reset_revokes_every_oauth_grant_and_its_tokens, resou
     let pending = code_for(&t, &client, &user).await;
     let (at, rt) = (tok["access_token"].as_str().unwrap(), tok["refresh_token"].as_str().unwrap());
     assert!(t.core.tokens().active(at).await.unwrap().is_some());
-    t.core.auth().request_password_reset("victim@example.com", None, &ctx()).await.unwrap();
+    t.core.email_password().request_password_reset("victim@example.com", None, &ctx()).await.unwrap();
     let token = crate::harness::reset_token(&t.mail.wait_for("victim@example.com", "Reset").await);
-    t.core.auth().reset_password(&token, "the owner's new passphrase", &ctx()).await.unwrap();
+    t.core.email_password().reset_password(&token, "the owner's new passphrase", &ctx()).await.unwrap();
     assert_eq!(refresh(&t, &client, rt).await.unwrap_err().error, "invalid_grant", "the refresh token died with the reset");
     assert!(t.core.tokens().active(at).await.unwrap().is_none(), "its access token introspects as inactive");
     assert_eq!(t.core.tokens().introspect(&client, at).await.unwrap(), json!({ "active": false }));
@@ -185,21 +185,21 @@ dual!(review_01_a_password_change_revokes_every_oauth_grant_unless_asked_to_keep
     let client = new_client(&t, false).await;
     let pw = "the first passphrase here";
     let user = new_user(&t, "changer@example.com", Some(pw)).await;
-    let signed = t.core.auth().sign_in("changer@example.com", pw, &ctx()).await.unwrap();
+    let signed = t.core.email_password().sign_in("changer@example.com", pw, &ctx()).await.unwrap();
     // Asked to keep other sessions: the grant survives.
     let kept = grant_for(&t, &client, &user).await;
-    let none = t.core.auth().change_password(&signed.session.session, &user, pw, "the second passphrase here", true, &ctx()).await.unwrap();
+    let none = t.core.email_password().change_password(&signed.session.session, &user, pw, "the second passphrase here", true, &ctx()).await.unwrap();
     assert!(none.is_none(), "no new session when the others are kept");
-    assert!(t.core.auth().get_session(&signed.session.token).await.unwrap().is_some());
+    assert!(t.core.sessions().check(&signed.session.token).await.unwrap().is_some());
     assert!(refresh(&t, &client, kept["refresh_token"].as_str().unwrap()).await.is_ok(), "kept on request");
     // By default everything ends.
     let tok = grant_for(&t, &client, &user).await;
     let new =
-        t.core.auth().change_password(&signed.session.session, &user, "the second passphrase here", "the third passphrase here", false, &ctx()).await.unwrap();
+        t.core.email_password().change_password(&signed.session.session, &user, "the second passphrase here", "the third passphrase here", false, &ctx()).await.unwrap();
     assert!(new.is_some());
     assert_eq!(refresh(&t, &client, tok["refresh_token"].as_str().unwrap()).await.unwrap_err().error, "invalid_grant");
     assert!(t.core.tokens().active(tok["access_token"].as_str().unwrap()).await.unwrap().is_none());
-    assert!(t.core.auth().get_session(&signed.session.token).await.unwrap().is_none());
+    assert!(t.core.sessions().check(&signed.session.token).await.unwrap().is_none());
 });
 
 // Finding 3: introspection checks the user and the client in the same query as the family.
@@ -301,7 +301,7 @@ dual!(review_10_a_request_object_is_refused_not_ignored, resourceful(), |t| {
         ("request", "eyJhbGciOiJub25lIn0.e30."),
     ]);
     match t.core.authorize().validate(&params).await {
-        Err(kavach_core::oauth::authorize::Refusal::Redirect { error, .. }) => assert_eq!(error.error, "request_not_supported"),
+        Err(kavach_core::plugins::oauth::authorize::Refusal::Redirect { error, .. }) => assert_eq!(error.error, "request_not_supported"),
         other => panic!("{other:?}"),
     }
 });
@@ -346,7 +346,7 @@ dual!(review_13_unsupported_grant_types_are_dropped_not_fatal, resourceful(), |t
     let url = "https://claude.ai/oauth/mcp-oauth-client-metadata";
     let doc = json!({ "client_id": url, "client_name": "Claude", "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
         "grant_types": ["authorization_code", "refresh_token", jwt_bearer], "response_types": ["code"], "token_endpoint_auth_method": "none" });
-    let meta = kavach_core::oauth::clients::check_document(url, &doc).unwrap();
+    let meta = kavach_core::plugins::oauth::clients::check_document(url, &doc).unwrap();
     assert_eq!(meta["grant_types"], json!(["authorization_code", "refresh_token"]));
 });
 

@@ -16,7 +16,7 @@ pub trait FormOf {
 
 impl FormOf for reqwest::RequestBuilder {
     fn form_of<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> Self {
-        let enc = kavach_core::auth::url_encode;
+        let enc = kavach_core::text::url_encode;
         let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", enc(k.as_ref()), enc(v.as_ref()))).collect();
         self.header("content-type", "application/x-www-form-urlencoded").body(body.join("&"))
     }
@@ -144,7 +144,7 @@ impl As {
                 p.push((k, v));
             }
         }
-        let q: Vec<String> = p.iter().map(|(k, v)| format!("{k}={}", kavach_core::auth::url_encode(v))).collect();
+        let q: Vec<String> = p.iter().map(|(k, v)| format!("{k}={}", kavach_core::text::url_encode(v))).collect();
         format!("{}?{}", self.s.url("/oauth2/authorize"), q.join("&"))
     }
 
@@ -554,7 +554,7 @@ dual!(rfc9126_par_single_use_and_client_credentials, |db| {
     let uri = p["request_uri"].as_str().unwrap();
     assert!(uri.starts_with("urn:ietf:params:oauth:request_uri:") && p["expires_in"].as_i64().unwrap() > 0);
     let (other, _) = a.confidential_client("client_secret_basic").await;
-    let foreign = format!("{}?client_id={other}&request_uri={}", a.s.url("/oauth2/authorize"), kavach_core::auth::url_encode(uri));
+    let foreign = format!("{}?client_id={other}&request_uri={}", a.s.url("/oauth2/authorize"), kavach_core::text::url_encode(uri));
     assert_eq!(a.authorize(&foreign, Some(&a.cookie)).await.status(), 400, "another client's request_uri");
     // (The foreign attempt consumed it: request_uris are single use, whoever presents them.)
     let (_, p) = par(
@@ -570,7 +570,7 @@ dual!(rfc9126_par_single_use_and_client_credentials, |db| {
         (id.clone(), secret.clone()),
     )
     .await;
-    let url = format!("{}?client_id={id}&request_uri={}", a.s.url("/oauth2/authorize"), kavach_core::auth::url_encode(p["request_uri"].as_str().unwrap()));
+    let url = format!("{}?client_id={id}&request_uri={}", a.s.url("/oauth2/authorize"), kavach_core::text::url_encode(p["request_uri"].as_str().unwrap()));
     let r = a.authorize(&url, Some(&a.cookie)).await;
     let r = a.consent(r, "approve", &a.cookie).await;
     assert_eq!(callback(&r)["state"], "p");
@@ -686,7 +686,7 @@ async fn two_instances_share_the_authorization_server_state_postgres() {
     assert_eq!(ok.status(), 303);
     let cookie = session_cookie(&ok).unwrap();
     let consent =
-        client().get(b.url(&format!("/oauth2/continue?flow={}", kavach_core::auth::url_encode(&flow)))).header("cookie", &cookie).send().await.unwrap();
+        client().get(b.url(&format!("/oauth2/continue?flow={}", kavach_core::text::url_encode(&flow)))).header("cookie", &cookie).send().await.unwrap();
     let q = callback(&a.consent(consent, "approve", &cookie).await);
     let bt = As { s: b, cookie: cookie.clone(), cli_env: vec![] };
     let (status, t) = bt.exchange(&id, &q["code"]).await;
@@ -1044,7 +1044,7 @@ fn dpop_proof(key: &aws_lc_rs::signature::Ed25519KeyPair, htm: &str, htu: &str, 
     let header = json!({ "typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk });
     let mut claims = json!({ "jti": kavach_core::crypto::new_id(), "htm": htm, "htu": htu, "iat": kavach_core::store::Ts::now().0 / 1000 });
     if let Some(a) = ath {
-        claims["ath"] = json!(kavach_core::oauth::dpop::ath(a));
+        claims["ath"] = json!(kavach_core::plugins::oauth::dpop::ath(a));
     }
     if let Some(n) = nonce {
         claims["nonce"] = json!(n);
@@ -1055,7 +1055,7 @@ fn dpop_proof(key: &aws_lc_rs::signature::Ed25519KeyPair, htm: &str, htu: &str, 
 
 fn jkt_of(key: &aws_lc_rs::signature::Ed25519KeyPair) -> String {
     use aws_lc_rs::signature::KeyPair;
-    kavach_core::oauth::dpop::thumbprint(&json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(key.public_key().as_ref()) })).unwrap()
+    kavach_core::plugins::oauth::dpop::thumbprint(&json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(key.public_key().as_ref()) })).unwrap()
 }
 
 /// POST a form to the token endpoint (or `path`) with an optional DPoP proof: status,
@@ -1253,7 +1253,7 @@ dual!(rfc9449_dpop_jkt_binds_the_code_on_authorize_and_par, |db| {
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_dpop_proof")), "a PAR proof must name the PAR endpoint");
     let (status, p, _) = dpop_post(&a, "/oauth2/par", &par_form(&[]), Some(dpop_proof(&key, "POST", &par_url, None, n))).await;
     assert_eq!(status, 201, "{p}");
-    let url = format!("{}?client_id={id}&request_uri={}", a.s.url("/oauth2/authorize"), kavach_core::auth::url_encode(p["request_uri"].as_str().unwrap()));
+    let url = format!("{}?client_id={id}&request_uri={}", a.s.url("/oauth2/authorize"), kavach_core::text::url_encode(p["request_uri"].as_str().unwrap()));
     let r = a.authorize(&url, Some(&a.cookie)).await;
     let code = callback(&r)["code"].clone();
     let (status, e, _) = exchange(code.clone(), Some(dpop_proof(&other, "POST", &token_url, None, n))).await;

@@ -50,7 +50,7 @@ pub fn origin_check(k: &Kavach, route: &str, req: &Request) -> Option<Response> 
             None | Some(None) => {
                 return Some(client_error(Kind::Forbidden, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin header").into_response());
             }
-            Some(Some(o)) if !k.auth().is_trusted_origin(&o) => {
+            Some(Some(o)) if !k.is_trusted_origin(&o) => {
                 return Some(client_error(Kind::Forbidden, "INVALID_ORIGIN", "This origin is not trusted").into_response());
             }
             _ => {}

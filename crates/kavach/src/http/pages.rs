@@ -90,19 +90,19 @@ pub fn redirect(to: &str) -> Response {
 
 /// `url` with `key=value` added to its query.
 pub fn append_query(url: &str, key: &str, value: &str) -> String {
-    kavach_core::oauth::authorize::with_query(url, &[(key, value)])
+    kavach_core::plugins::oauth::authorize::with_query(url, &[(key, value)])
 }
 
 /// `GET /reset-password/{token}`: the link in the reset email. With `callbackURL`
 /// it redirects to `callbackURL?token=...` (or `?error=INVALID_TOKEN`), as
 /// better-auth does; without, it shows Kavach's own form.
 pub async fn reset_password_page(State(k): State<Kavach>, Path(token): Path<String>, Query(q): Query<TokenQuery>) -> Response {
-    let valid = match k.auth().reset_token_is_valid(&token).await {
+    let valid = match k.email_password().reset_token_is_valid(&token).await {
         Ok(v) => v,
         Err(e) => return super::error::ApiError(e).into_response(),
     };
     if let Some(cb) = q.callback_url {
-        if let Err(e) = k.auth().check_callback_url(&cb) {
+        if let Err(e) = k.check_callback_url(&cb) {
             return super::error::ApiError(e).into_response();
         }
         return redirect(&if valid { append_query(&cb, "token", &token) } else { append_query(&cb, "error", "INVALID_TOKEN") });

@@ -12,7 +12,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use kavach_core::Kind;
-use kavach_core::auth::SignUp;
+use kavach_core::plugins::email_password::SignUp;
 use kavach_core::sessions::{NewSession, Session, SessionWithUser};
 use serde::Deserialize;
 use serde_json::json;
@@ -194,7 +194,7 @@ impl IntoResponse for JsonBody {
     responses((status = 200, description = "`{ token, user }`; `token` is null until the email is verified"),
               (status = 400, description = "Invalid email, weak password"), (status = 429, description = "Too many requests")))]
 pub async fn sign_up(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): JsonOrForm<SignUpBody>) -> ApiResult<Response> {
-    let out = k.auth().sign_up(SignUp { email: b.email, password: b.password, name: b.name, image: b.image, callback_url: b.callback_url }, &ctx).await?;
+    let out = k.email_password().sign_up(SignUp { email: b.email, password: b.password, name: b.name, image: b.image, callback_url: b.callback_url }, &ctx).await?;
     let token = out.session.as_ref().map(|s| s.token.clone());
     Ok(with_session(&k, json!({ "token": token, "user": out.user }), out.session.as_ref(), b.remember_me != Some(false)))
 }
@@ -206,9 +206,9 @@ pub async fn sign_up(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): JsonOrForm
               (status = 429, description = "Too many failed attempts")))]
 pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): JsonOrForm<SignInBody>) -> ApiResult<Response> {
     if let Some(cb) = &b.callback_url {
-        k.auth().check_callback_url(cb)?;
+        k.check_callback_url(cb)?;
     }
-    let res = k.auth().sign_in(&b.email, &b.password, &ctx).await;
+    let res = k.email_password().sign_in(&b.email, &b.password, &ctx).await;
     let out = match res {
         Ok(out) => {
             k.metrics().sign_in(SignIn::Success);
@@ -244,7 +244,7 @@ pub async fn get_session(MaybeAuth(auth): MaybeAuth) -> Response {
 #[utoipa::path(post, path = "/sign-out", tag = "session", responses((status = 200, description = "`{ success: true }`")))]
 pub async fn sign_out(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): MaybeAuth, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(a) = auth {
-        k.auth().sign_out(&a.data.session, &ctx).await?;
+        k.sessions().sign_out(&a.data.session, &ctx).await?;
     }
     let mut resp = Json(json!({ "success": true })).into_response();
     resp.headers_mut().append(header::SET_COOKIE, clear_session_cookie(&k));
@@ -269,14 +269,14 @@ pub async fn sign_out(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): M
 /// The signed-in user's active sessions.
 #[utoipa::path(get, path = "/list-sessions", tag = "session", responses((status = 200, body = Vec<Session>), (status = 401)))]
 pub async fn list_sessions(State(k): State<Kavach>, Auth(a): Auth) -> ApiResult<Json<Vec<Session>>> {
-    Ok(Json(k.auth().list_sessions(&a.data.user.id).await?))
+    Ok(Json(k.sessions().list(&a.data.user.id).await?))
 }
 
 /// Revoke one of the signed-in user's sessions.
 #[utoipa::path(post, path = "/revoke-session", request_body = RevokeSessionBody, tag = "session",
     responses((status = 200, description = "`{ status: true }`"), (status = 401), (status = 404)))]
 pub async fn revoke_session(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(b): Body<RevokeSessionBody>) -> ApiResult<Response> {
-    if !k.auth().revoke_session(&a.data.user.id, &b.token, &ctx).await? {
+    if !k.sessions().revoke(&a.data.user.id, &b.token, &ctx).await? {
         return Err(client_error(Kind::NotFound, "SESSION_NOT_FOUND", "No such session for this user"));
     }
     Ok(Json(json!({ "status": true })).into_response())
@@ -285,7 +285,7 @@ pub async fn revoke_session(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Aut
 /// Revoke all of the signed-in user's sessions (including this one).
 #[utoipa::path(post, path = "/revoke-sessions", tag = "session", responses((status = 200, description = "`{ status: true }`"), (status = 401)))]
 pub async fn revoke_sessions(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth) -> ApiResult<Response> {
-    k.auth().revoke_sessions(&a.data.user.id, &ctx).await?;
+    k.sessions().revoke_user(&a.data.user.id, &ctx).await?;
     let mut resp = Json(json!({ "status": true })).into_response();
     resp.headers_mut().append(header::SET_COOKIE, clear_session_cookie(&k));
     Ok(resp)
@@ -294,7 +294,7 @@ pub async fn revoke_sessions(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Au
 /// Revoke every session of the signed-in user except this one.
 #[utoipa::path(post, path = "/revoke-other-sessions", tag = "session", responses((status = 200, description = "`{ status: true }`"), (status = 401)))]
 pub async fn revoke_other_sessions(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth) -> ApiResult<Response> {
-    k.auth().revoke_other_sessions(&a.data.session, &ctx).await?;
+    k.sessions().revoke_others(&a.data.session, &ctx).await?;
     Ok(Json(json!({ "status": true })).into_response())
 }
 
@@ -306,7 +306,7 @@ pub async fn update_user(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, 
         return Err(client_error(Kind::BadRequest, "NO_FIELDS_TO_UPDATE", "Send name and/or image"));
     }
     let image = b.image.as_ref().map(|i| i.as_deref());
-    k.auth().update_user(&a.data.user.id, b.name.as_deref(), image, &ctx).await?;
+    k.users().update(&a.data.user.id, b.name.as_deref(), image, &ctx).await?;
     Ok(Json(json!({ "status": true })).into_response())
 }
 
@@ -322,7 +322,7 @@ pub async fn change_password(
     Body(b): Body<ChangePasswordBody>,
 ) -> ApiResult<Response> {
     let keep = b.revoke_other_sessions == Some(false);
-    let s = k.auth().change_password(&a.data.session, &a.data.user, &b.current_password, &b.new_password, keep, &ctx).await?;
+    let s = k.email_password().change_password(&a.data.session, &a.data.user, &b.current_password, &b.new_password, keep, &ctx).await?;
     let persistent = !cookies::dont_remember(&k, &headers);
     let token = s.as_ref().map(|s| s.token.clone());
     Ok(with_session(&k, json!({ "token": token, "user": a.data.user }), s.as_ref(), persistent))
@@ -332,7 +332,7 @@ pub async fn change_password(
 #[utoipa::path(post, path = "/change-email", request_body = ChangeEmailBody, tag = "user",
     responses((status = 200, description = "`{ status: true }`"), (status = 400), (status = 401)))]
 pub async fn change_email(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(b): Body<ChangeEmailBody>) -> ApiResult<Response> {
-    k.auth().change_email(&a.data.user, &b.new_email, b.callback_url.as_deref(), &ctx).await?;
+    k.email_password().change_email(&a.data.user, &b.new_email, b.callback_url.as_deref(), &ctx).await?;
     Ok(Json(json!({ "status": true })).into_response())
 }
 
@@ -345,7 +345,7 @@ pub async fn send_verification_email(State(k): State<Kavach>, MaybeAuth(auth): M
         (None, Some(a)) => a.data.user.email.clone(),
         (None, None) => return Err(client_error(Kind::BadRequest, "VALIDATION_ERROR", "email is required")),
     };
-    k.auth().send_verification_email(&email, b.callback_url.as_deref()).await?;
+    k.email_password().send_verification_email(&email, b.callback_url.as_deref()).await?;
     Ok(Json(json!({ "status": true })).into_response())
 }
 
@@ -355,10 +355,10 @@ pub async fn send_verification_email(State(k): State<Kavach>, MaybeAuth(auth): M
     responses((status = 200, description = "`{ status: true, user }`"), (status = 302), (status = 400, description = "INVALID_TOKEN")))]
 pub async fn verify_email(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, Query(q): Query<TokenQuery>) -> ApiResult<Response> {
     if let Some(cb) = &q.callback_url {
-        k.auth().check_callback_url(cb)?;
+        k.check_callback_url(cb)?;
     }
     let token = q.token.unwrap_or_default();
-    let result = k.auth().verify_email(&token, &ctx).await;
+    let result = k.email_password().verify_email(&token, &ctx).await;
     let html = pages::wants_html(&headers);
     match (result, q.callback_url) {
         (Ok((_, session)), Some(cb)) => {
@@ -393,7 +393,7 @@ pub async fn verify_email(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: Heade
 #[utoipa::path(post, path = "/request-password-reset", request_body = RequestResetBody, tag = "email-password",
     responses((status = 200, description = "`{ status: true, message }`"), (status = 400)))]
 pub async fn request_password_reset(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, Body(b): JsonOrForm<RequestResetBody>) -> ApiResult<Response> {
-    let result = k.auth().request_password_reset(&b.email, b.redirect_to.as_deref(), &ctx).await;
+    let result = k.email_password().request_password_reset(&b.email, b.redirect_to.as_deref(), &ctx).await;
     if pages::is_form(&headers) && pages::wants_html(&headers) {
         return Ok(match result {
             Ok(()) => pages::message_page(&k, "Check your email", "If this email has an account, a link to reset the password is on its way."),
@@ -422,7 +422,7 @@ pub async fn reset_password(
 ) -> ApiResult<Response> {
     let form = pages::is_form(&headers);
     let token = b.token.or(q.token).ok_or_else(|| ApiError(kavach_core::Error::invalid_token()))?;
-    let result = k.auth().reset_password(&token, &b.new_password, &ctx).await;
+    let result = k.email_password().reset_password(&token, &b.new_password, &ctx).await;
     if form && pages::wants_html(&headers) {
         return Ok(match result {
             Ok(()) => pages::message_page(&k, "Password changed", "Your password is changed and every session was signed out. Sign in with the new password."),
@@ -453,9 +453,9 @@ pub async fn reset_password(
               (status = 401), (status = 403, description = "SESSION_NOT_FRESH")))]
 pub async fn delete_user(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(b): Body<DeleteUserBody>) -> ApiResult<Response> {
     if let Some(cb) = &b.callback_url {
-        k.auth().check_callback_url(cb)?;
+        k.check_callback_url(cb)?;
     }
-    k.auth().delete_user(&a.data.session, b.password.as_deref(), &ctx).await?;
+    k.users().delete_self(&a.data.session, b.password.as_deref(), &ctx).await?;
     let mut resp = Json(json!({ "success": true, "message": "User deleted" })).into_response();
     resp.headers_mut().append(header::SET_COOKIE, clear_session_cookie(&k));
     Ok(resp)

@@ -42,7 +42,7 @@ pub async fn resolve(k: &Kavach, extensions: &axum::http::Extensions, headers: &
     if let Some(p) = cookies::presented_token(k, headers) {
         let authentic = || p.authentic(k);
         let (token, source) = (p.token.clone(), p.source);
-        match k.auth().get_session_with(&token, p.signature.as_deref(), authentic, renew).await? {
+        match k.sessions().check_with(&token, p.signature.as_deref(), authentic, renew).await? {
             Some(c) => {
                 renewed = c.renewed && source == cookies::Source::Cookie;
                 out.auth = Some(Authenticated { data: c.data, token, source });

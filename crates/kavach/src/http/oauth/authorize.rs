@@ -13,8 +13,8 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kavach_core::oauth::OAuthError;
-use kavach_core::oauth::authorize::{AuthRequest, Next, Refusal};
+use kavach_core::plugins::oauth::OAuthError;
+use kavach_core::plugins::oauth::authorize::{AuthRequest, Next, Refusal};
 use kavach_core::{Kind, RequestContext};
 use minijinja::context;
 use serde_json::json;
@@ -60,7 +60,7 @@ async fn proceed(k: &Kavach, req: &AuthRequest, auth: Option<&Authenticated>, ct
     let flow = k.authorize().seal(req);
     match k.authorize().next(req, user, ctx).await {
         Ok(Next::Redirect(url)) => redirect(&url),
-        Ok(Next::SignIn) => redirect(&kavach_core::oauth::authorize::with_query(&k.options().api_url("/oauth2/sign-in"), &[("flow", &flow)])),
+        Ok(Next::SignIn) => redirect(&kavach_core::plugins::oauth::authorize::with_query(&k.options().api_url("/oauth2/sign-in"), &[("flow", &flow)])),
         Ok(Next::Consent) => match auth {
             Some(a) => consent_page(k, req, &flow, a).await,
             None => error_page(k, StatusCode::UNAUTHORIZED, &OAuthError::new("login_required", "sign in first")),
@@ -83,7 +83,7 @@ fn open_flow(k: &Kavach, flow: Option<&String>) -> Result<AuthRequest, Response>
 }
 
 /// A posted form carrying a sealed `flow`: its parameters and the request it continues.
-fn flow_form(k: &Kavach, body: &Bytes) -> Result<(kavach_core::oauth::authorize::Params, AuthRequest), Response> {
+fn flow_form(k: &Kavach, body: &Bytes) -> Result<(kavach_core::plugins::oauth::authorize::Params, AuthRequest), Response> {
     let form = std::str::from_utf8(body)
         .map_err(|_| OAuthError::new("invalid_request", "not UTF-8"))
         .and_then(parse_params)
@@ -106,7 +106,7 @@ fn sign_in_form(k: &Kavach, flow: &str, client_name: &str, error: Option<&str>) 
 /// invisible and bidirectional characters removed, and, for a metadata-document client,
 /// the host its description came from (CIMD §8.5: a document named "Claude" served from
 /// elsewhere must not pass for Claude).
-pub(crate) fn display(c: &kavach_core::oauth::clients::Client) -> (String, Option<String>) {
+pub(crate) fn display(c: &kavach_core::plugins::oauth::clients::Client) -> (String, Option<String>) {
     let name = kavach_core::text::neutralize(c.metadata["client_name"].as_str().unwrap_or(&c.client_id));
     let name = if name.trim().is_empty() { c.client_id.clone() } else { name };
     let host = (c.kind == "document").then(|| host_of(&c.client_id));
@@ -143,10 +143,10 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, body: Bytes) -> Res
         return sign_in_form(&k, flow, &name, None);
     }
     let (email, password) = (form.get("email").map(String::as_str).unwrap_or(""), form.get("password").map(String::as_str).unwrap_or(""));
-    match k.auth().sign_in(email, password, &ctx).await {
+    match k.email_password().sign_in(email, password, &ctx).await {
         Ok(out) => {
             k.metrics().sign_in(SignIn::Success);
-            let mut r = see_other(&kavach_core::oauth::authorize::with_query(&k.options().api_url("/oauth2/continue"), &[("flow", flow)]));
+            let mut r = see_other(&kavach_core::plugins::oauth::authorize::with_query(&k.options().api_url("/oauth2/continue"), &[("flow", flow)]));
             r.headers_mut().append(header::SET_COOKIE, cookies::set_session_cookie(&k, &out.session.token, true));
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
@@ -224,7 +224,7 @@ pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ct
     };
     let flow = &form["flow"];
     let Some(a) = auth else {
-        return see_other(&kavach_core::oauth::authorize::with_query(&k.options().api_url("/oauth2/sign-in"), &[("flow", flow)]));
+        return see_other(&kavach_core::plugins::oauth::authorize::with_query(&k.options().api_url("/oauth2/sign-in"), &[("flow", flow)]));
     };
     let expected = k.authorize().form_token(&a.token, flow);
     if !form.get("csrf").is_some_and(|c| kavach_core::crypto::ct_eq(c.as_bytes(), expected.as_bytes())) {

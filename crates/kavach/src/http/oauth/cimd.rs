@@ -4,9 +4,9 @@
 //! it, and stores the client.
 
 use crate::Kavach;
-use kavach_core::oauth::OAuthError;
-use kavach_core::oauth::clients::{Client, check_document, is_document_url};
-use kavach_core::oauth::tokens::internal;
+use kavach_core::plugins::oauth::OAuthError;
+use kavach_core::plugins::oauth::clients::{Client, check_document, is_document_url};
+use kavach_core::plugins::oauth::tokens::internal;
 use kavach_core::store::Ts;
 
 /// Make sure the client a metadata-document URL names is stored and fresh, and return

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use kavach_core::oauth::OAuthError;
+use kavach_core::plugins::oauth::OAuthError;
 use kavach_core::{Kind, User};
 use minijinja::context;
 use serde_json::json;
@@ -24,7 +24,7 @@ pub async fn device_authorization(State(k): State<Kavach>, headers: HeaderMap, b
     match k.tokens().device_authorization(&client, &form).await {
         Ok(d) => {
             let uri = k.options().api_url("/oauth2/device");
-            let complete = kavach_core::oauth::authorize::with_query(&uri, &[("user_code", &d.user_code)]);
+            let complete = kavach_core::plugins::oauth::authorize::with_query(&uri, &[("user_code", &d.user_code)]);
             json_no_store(
                 StatusCode::OK,
                 json!({ "device_code": d.device_code, "user_code": d.user_code, "verification_uri": uri,
@@ -54,7 +54,7 @@ pub async fn device_page(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ra
 }
 
 fn csrf(k: &Kavach, session_token: &str, code: &str) -> String {
-    k.authorize().form_token(session_token, &format!("device\0{}", kavach_core::oauth::device::normalize_user_code(code)))
+    k.authorize().form_token(session_token, &format!("device\0{}", kavach_core::plugins::oauth::device::normalize_user_code(code)))
 }
 
 /// `POST /oauth2/device`: `step=lookup` (sign in if needed, show the request) or
@@ -69,7 +69,7 @@ pub async fn device_submit(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, 
     let mut new_cookie = None;
     let (user, auth_time, session_token): (User, i64, String) = match (&auth, form.get("email"), form.get("password")) {
         (Some(a), _, _) => (a.data.user.clone(), a.data.session.created_at.0 / 1000, a.token.clone()),
-        (None, Some(email), Some(password)) => match k.auth().sign_in(email, password, &ctx).await {
+        (None, Some(email), Some(password)) => match k.email_password().sign_in(email, password, &ctx).await {
             Ok(out) => {
                 new_cookie = Some(cookies::set_session_cookie(&k, &out.session.token, true));
                 (out.user, kavach_core::store::Ts::now().0 / 1000, out.session.token)

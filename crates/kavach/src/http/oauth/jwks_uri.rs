@@ -4,9 +4,9 @@
 //! fetched again when an assertion names a key it lacks (rotation), at most every 10 s.
 
 use crate::Kavach;
-use kavach_core::oauth::OAuthError;
-use kavach_core::oauth::clients::Client;
-use kavach_core::oauth::tokens::internal;
+use kavach_core::plugins::oauth::OAuthError;
+use kavach_core::plugins::oauth::clients::Client;
+use kavach_core::plugins::oauth::tokens::internal;
 use kavach_core::store::Ts;
 use serde_json::Value;
 

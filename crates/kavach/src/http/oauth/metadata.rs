@@ -33,7 +33,7 @@ pub fn document(k: &Kavach) -> Value {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "authorization_response_iss_parameter_supported": true,
-        "dpop_signing_alg_values_supported": kavach_core::oauth::dpop::ALGS,
+        "dpop_signing_alg_values_supported": kavach_core::plugins::oauth::dpop::ALGS,
         "require_pushed_authorization_requests": false,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],

@@ -21,8 +21,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kavach_core::oauth::OAuthError;
-use kavach_core::oauth::authorize::Params;
+use kavach_core::plugins::oauth::OAuthError;
+use kavach_core::plugins::oauth::authorize::Params;
 
 pub(crate) fn router(k: &Kavach) -> Router<Kavach> {
     // Browser-based clients (the MCP Inspector, SPAs) call these cross-origin.

@@ -7,8 +7,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kavach_core::oauth::OAuthError;
-use kavach_core::oauth::clients::Origin;
+use kavach_core::plugins::oauth::OAuthError;
+use kavach_core::plugins::oauth::clients::Origin;
 use serde_json::{Value, json};
 
 fn core_error(e: kavach_core::Error) -> Response {
@@ -55,7 +55,7 @@ pub async fn register(State(k): State<Kavach>, crate::http::Ctx(ctx): crate::htt
 }
 
 /// The client named in the path, if the Bearer registration access token is its own.
-async fn authorized(k: &Kavach, headers: &HeaderMap, client_id: &str) -> Result<kavach_core::oauth::clients::Client, Response> {
+async fn authorized(k: &Kavach, headers: &HeaderMap, client_id: &str) -> Result<kavach_core::plugins::oauth::clients::Client, Response> {
     let unauthorized = || {
         let mut r = error_response(&OAuthError::new("invalid_token", "a valid registration access token is required"), false);
         *r.status_mut() = StatusCode::UNAUTHORIZED;

@@ -8,10 +8,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kavach_core::oauth::OAuthError;
-use kavach_core::oauth::authorize::Params;
-use kavach_core::oauth::clients::Client;
-use kavach_core::oauth::tokens::Credentials;
+use kavach_core::plugins::oauth::OAuthError;
+use kavach_core::plugins::oauth::authorize::Params;
+use kavach_core::plugins::oauth::clients::Client;
+use kavach_core::plugins::oauth::tokens::Credentials;
 use serde_json::json;
 
 /// Parse the form and authenticate the client; `endpoint` is the path below the issuer.
@@ -155,10 +155,10 @@ pub async fn userinfo(State(k): State<Kavach>, method: axum::http::Method, heade
     // use the DPoP scheme.
     let challenge = |status: StatusCode, error: &str, desc: &str| {
         let mut r = (status, axum::Json(json!({ "error": error, "error_description": desc }))).into_response();
-        let dpop = dpop_scheme || desc == kavach_core::oauth::tokens::DPOP_BOUND_AS_BEARER;
+        let dpop = dpop_scheme || desc == kavach_core::plugins::oauth::tokens::DPOP_BOUND_AS_BEARER;
         let mut params: Vec<String> = Vec::new();
         if dpop {
-            params.push(format!("algs=\"{}\"", kavach_core::oauth::dpop::ALGS.join(" ")));
+            params.push(format!("algs=\"{}\"", kavach_core::plugins::oauth::dpop::ALGS.join(" ")));
         }
         if !error.is_empty() {
             params.push(format!("error=\"{error}\""));

@@ -10,20 +10,20 @@
 //! Access tokens are self-contained JWTs (`jti` = `<family>.<random>`), so resource
 //! servers can verify them offline; revocation is visible through introspection.
 
-use super::authorize::{AuthRequest, Params};
+use super::store::tokens as store;
+use super::authorize::Params;
 use super::clients::Client;
-use super::{OAuthError, pkce, resource};
-use crate::audit::{self, Event};
+use super::OAuthError;
+use crate::audit::Event;
 use crate::error::Result;
-use crate::store::{BeginWrite, Ts};
-use crate::{Alg, Core, RequestContext, crypto, db, jwt};
+use crate::store::Ts;
+use crate::{Alg, Core, RequestContext, crypto, jwt};
 use serde_json::{Value, json};
 
 /// The description of a DPoP-bound access token presented as a Bearer token (answered
 /// with a `DPoP` challenge, RFC 9449 §7.1).
 pub const DPOP_BOUND_AS_BEARER: &str = "this token is DPoP-bound: present it with the DPoP scheme and a proof";
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-const SUCCESSOR_CONTEXT: &str = "kavach-oauth-refresh-successor";
 
 /// The client credentials a request presented (from the `Authorization: Basic`
 /// header and the form).
@@ -193,17 +193,7 @@ impl Tokens<'_> {
 
     /// Record a `jti` until `exp`; false if it was already recorded.
     pub(crate) async fn remember_jti(&self, jti: &str, exp: i64) -> Result<bool> {
-        db!(&self.0.db, |pool| {
-            // A write on every DPoP or assertion request: queue for it like the others.
-            let _turn = pool.write_turn().await;
-            Ok(sqlx::query("INSERT INTO kavach_oauth_jti (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
-                .bind(jti)
-                .bind(Ts(exp * 1000))
-                .execute(pool)
-                .await?
-                .rows_affected()
-                == 1)
-        })
+        store::remember_jti(&self.0.db, jti, Ts(exp * 1000)).await
     }
 
     /// The authorization server's current DPoP nonce (send it as `DPoP-Nonce`), when
@@ -247,64 +237,6 @@ impl Tokens<'_> {
             "client_credentials" => self.client_credentials(client, form, jkt, ctx).await,
             super::device::GRANT => self.device_grant(client, form, jkt, ctx).await,
             other => Err(err("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
-        }
-    }
-
-    async fn authorization_code(&self, client: &Client, form: &Params, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
-        let code = form.get("code").ok_or_else(|| err("invalid_request", "code is required"))?;
-        let hash = crypto::token_hash(code);
-        let row: Option<(String, String, String, Ts, Ts, Option<Ts>)> = db!(&self.0.db, |pool| {
-            sqlx::query_as("SELECT family_id, request, user_id, auth_time, expires_at, used_at FROM kavach_oauth_code WHERE code_hash = $1")
-                .bind(&hash)
-                .fetch_optional(pool)
-                .await
-                .map_err(crate::Error::from)
-                .map_err(internal)?
-        });
-        let invalid = || err("invalid_grant", "the authorization code is invalid, expired or already used");
-        let (family_id, request, user_id, auth_time, expires_at, used_at) = row.ok_or_else(invalid)?;
-        if used_at.is_some() {
-            self.code_replayed(&family_id, &client.client_id, ctx).await?;
-            return Err(invalid());
-        }
-        let req: AuthRequest = serde_json::from_str(&request).map_err(|_| invalid())?;
-        if req.client_id != client.client_id || expires_at < Ts::now() {
-            return Err(invalid());
-        }
-        if let Some(r) = form.get("redirect_uri")
-            && *r != req.redirect_uri
-        {
-            return Err(err("invalid_grant", "redirect_uri differs from the authorization request"));
-        }
-        pkce::check_verifier(Some(&req.code_challenge), form.get("code_verifier").map(String::as_str))?;
-        if let Some(bound) = &req.dpop_jkt
-            && jkt != Some(bound.as_str())
-        {
-            return Err(err("invalid_grant", "this code is bound to a DPoP key (dpop_jkt): send a proof made with it"));
-        }
-        if let Some(r) = form.get("resource")
-            && Some(resource::canonical(r)?) != req.resource
-        {
-            return Err(err("invalid_target", "resource differs from the authorization request"));
-        }
-        let user = self.live_user(&user_id).await?;
-        let scope = req.scope_string();
-        let nf = NewFamily {
-            id: &family_id,
-            client_id: &client.client_id,
-            user_id: &user_id,
-            scope: &scope,
-            resource: req.resource.as_deref(),
-            auth_time,
-            dpop_jkt: jkt,
-        };
-        let claim = "UPDATE kavach_oauth_code SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL";
-        match self.redeem(client, "authorization_code", claim, &hash, &nf, &user, &req.scope, req.nonce.as_deref(), ctx).await? {
-            Some(body) => Ok(body),
-            None => {
-                self.code_replayed(&family_id, &client.client_id, ctx).await?;
-                Err(invalid())
-            }
         }
     }
 
@@ -360,49 +292,13 @@ impl Tokens<'_> {
     ) -> Result<bool> {
         let now = Ts::now();
         let expires = now.plus_secs(self.0.options.oauth.refresh_token_ttl.as_secs() as i64);
-        db!(&self.0.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            if sqlx::query(claim).bind(now).bind(key).execute(&mut *tx).await?.rows_affected() != 1 {
-                return Ok(false);
-            }
-            sqlx::query(
-                "INSERT INTO kavach_oauth_family (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at, dpop_jkt) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(f.id)
-            .bind(f.client_id)
-            .bind(f.user_id)
-            .bind(f.scope)
-            .bind(f.resource)
-            .bind(f.auth_time)
-            .bind(now)
-            .bind(expires)
-            .bind(f.dpop_jkt)
-            .execute(&mut *tx)
-            .await?;
-            if let Some(rt) = refresh {
-                sqlx::query("INSERT INTO kavach_oauth_refresh (token_hash, family_id, created_at) VALUES ($1, $2, $3)")
-                    .bind(crypto::token_hash(rt))
-                    .bind(f.id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            if client.used_at.is_none() {
-                sqlx::query("UPDATE kavach_oauth_client SET used_at = $1 WHERE client_id = $2 AND used_at IS NULL")
-                    .bind(now)
-                    .bind(&client.client_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            audit::append_in_tx!(tx, event);
-            tx.commit().await?;
-            Ok(true)
-        })
+        let refresh_hash = refresh.map(crypto::token_hash);
+        store::start_family(&self.0.db, claim, key, f, refresh_hash.as_deref(), (client.used_at.is_none()).then_some(client.client_id.as_str()), now, expires, event)
+            .await
     }
 
     /// A code came back a second time: the family it created is revoked (RFC 9700 §4.2.4).
-    async fn code_replayed(&self, family_id: &str, client_id: &str, ctx: &RequestContext) -> std::result::Result<(), OAuthError> {
+    pub(crate) async fn code_replayed(&self, family_id: &str, client_id: &str, ctx: &RequestContext) -> std::result::Result<(), OAuthError> {
         self.revoke_family(family_id, |n| {
             Event::new("oauth.code.replayed", None, ctx).with("client_id", client_id).with("family", family_id).with("revoked", n)
         })
@@ -413,19 +309,8 @@ impl Tokens<'_> {
 
     /// Revoke a grant family and record `event` (given how many families were revoked:
     /// 0 when it already was) in the same transaction.
-    async fn revoke_family(&self, family_id: &str, event: impl FnOnce(u64) -> Event) -> Result<u64> {
-        db!(&self.0.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let n = sqlx::query("UPDATE kavach_oauth_family SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(Ts::now())
-                .bind(family_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            audit::append_in_tx!(tx, event(n));
-            tx.commit().await?;
-            Ok(n)
-        })
+    pub(crate) async fn revoke_family(&self, family_id: &str, event: impl FnOnce(u64) -> Event) -> Result<u64> {
+        store::revoke_family(&self.0.db, family_id, Ts::now(), event).await
     }
 
     pub(crate) async fn live_user(&self, user_id: &str) -> std::result::Result<crate::User, OAuthError> {
@@ -433,158 +318,6 @@ impl Tokens<'_> {
             Some(u) if !u.is_banned(Ts::now()) => Ok(u),
             _ => Err(err("invalid_grant", "the user of this grant no longer exists or is banned")),
         }
-    }
-
-    async fn refresh(&self, client: &Client, form: &Params, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
-        let presented = form.get("refresh_token").ok_or_else(|| err("invalid_request", "refresh_token is required"))?;
-        let hash = crypto::token_hash(presented);
-        type Row = (
-            String,
-            Option<Ts>,
-            Option<String>,
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            Option<Ts>,
-            Ts,
-            Option<Ts>,
-            Option<String>,
-            Option<bool>,
-            Option<Ts>,
-        );
-        let load = || async {
-            let row: Option<Row> = db!(&self.0.db, |pool| {
-                sqlx::query_as(
-                    "SELECT r.family_id, c.created_at, c.token_sealed, f.client_id, f.user_id, f.scope, f.resource, f.auth_time, f.expires_at, f.revoked_at, f.dpop_jkt, \
-                     u.banned, u.ban_expires FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id \
-                     LEFT JOIN kavach_oauth_refresh c ON c.parent_hash = r.token_hash LEFT JOIN kavach_user u ON u.id = f.user_id WHERE r.token_hash = $1",
-                )
-                .bind(&hash)
-                .fetch_optional(pool)
-                .await
-                .map_err(crate::Error::from)
-                .map_err(internal)?
-            });
-            Ok::<_, OAuthError>(row)
-        };
-        let invalid = || err("invalid_grant", "the refresh token is invalid, expired or revoked");
-        let mut row = load().await?.ok_or_else(invalid)?;
-        let now = Ts::now();
-        if row.3 != client.client_id || row.9.is_some() || row.8 < now {
-            return Err(invalid());
-        }
-        // A DPoP-bound grant refreshes only with a proof from the same key (RFC 9449 §5).
-        if let Some(bound) = &row.10
-            && jkt != Some(bound.as_str())
-        {
-            return Err(err("invalid_grant", "this refresh token is bound to a DPoP key: send a proof made with it"));
-        }
-        let at_jkt: Option<String> = row.10.clone().or_else(|| jkt.map(str::to_owned));
-        if let Some(r) = form.get("resource")
-            && Some(resource::canonical(r)?) != row.6
-        {
-            return Err(err("invalid_target", "a refresh can only ask for the resource originally granted"));
-        }
-        let granted: Vec<&str> = row.5.split(' ').filter(|s| !s.is_empty()).collect();
-        let scope = match form.get("scope").map(|s| s.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>()) {
-            Some(asked) if !asked.is_empty() => {
-                if let Some(s) = asked.iter().find(|s| !granted.contains(s)) {
-                    return Err(err("invalid_scope", format!("scope {s:?} was not granted; a refresh can narrow the scope, never widen it")));
-                }
-                asked.join(" ")
-            }
-            _ => row.5.clone(),
-        };
-        // The grant's user (read in the same query): still there and not banned.
-        if row.4.is_some() {
-            // No user row (deleted) counts as banned.
-            if row.11.is_none_or(|b| crate::users::ban_in_force(b, row.12, now)) {
-                return Err(err("invalid_grant", "the user of this grant no longer exists or is banned"));
-            }
-        }
-        if row.1.is_none() {
-            let successor = crypto::random_token();
-            // Kept (sealed) only for the public-client grace window; purged after it.
-            let sealed = (!client.confidential).then(|| self.0.secrets.seal(successor.as_bytes(), SUCCESSOR_CONTEXT));
-            // The UNIQUE parent_hash lets exactly one successor in.
-            let won = self
-                .0
-                .rotations
-                .insert(super::rotation::Successor {
-                    token_hash: crypto::token_hash(&successor),
-                    family_id: row.0.clone(),
-                    created_at: now,
-                    parent_hash: hash.clone(),
-                    sealed,
-                })
-                .await
-                .map_err(internal)?;
-            if won {
-                self.0.audit_queue.push(issued(client, "refresh_token", Some(&row.0), row.4.as_deref(), &scope, row.6.as_deref(), ctx)).await;
-            }
-            if won {
-                let fam = Family {
-                    id: Some(&row.0),
-                    user_id: row.4.as_deref(),
-                    auth_time: row.7.map(|t| t.0 / 1000),
-                    scope,
-                    resource: row.6.as_deref(),
-                    jkt: at_jkt.as_deref(),
-                };
-                return self.respond(client, &fam, Some(&successor)).await;
-            }
-            // Another request rotated it a moment ago: fall through to the grace rule.
-            row = load().await?.ok_or_else(invalid)?;
-        }
-        let grace = self.0.options.oauth.refresh_grace.as_millis() as i64;
-        let successor = match (row.1, &row.2) {
-            // Grace for public clients only: native apps (several processes sharing one
-            // keychain) race their refreshes; a confidential client is a server that can
-            // serialise its own, so for it any reuse is treated as theft.
-            (Some(at), Some(sealed)) if !client.confidential && now.0 - at.0 <= grace && row.9.is_none() => {
-                self.0.secrets.open(sealed, SUCCESSOR_CONTEXT).and_then(|b| String::from_utf8(b).ok())
-            }
-            _ => None,
-        };
-        let Some(successor) = successor else {
-            self.revoke_family(&row.0, |n| {
-                Event::new("oauth.refresh.reused", row.4.as_deref(), ctx).with("client_id", &client.client_id).with("family", &row.0).with("revoked", n)
-            })
-            .await
-            .map_err(internal)?;
-            tracing::warn!(client_id = %client.client_id, family = %row.0, "refresh token reused: the grant family is revoked");
-            return Err(invalid());
-        };
-        let fam = Family {
-            id: Some(&row.0),
-            user_id: row.4.as_deref(),
-            auth_time: row.7.map(|t| t.0 / 1000),
-            scope,
-            resource: row.6.as_deref(),
-            jkt: at_jkt.as_deref(),
-        };
-        self.respond(client, &fam, Some(&successor)).await
-    }
-
-    async fn client_credentials(&self, client: &Client, form: &Params, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
-        if !client.confidential {
-            return Err(err("unauthorized_client", "client_credentials needs a confidential client"));
-        }
-        if client.kind != "operator" && !self.0.options.oauth.dynamic_client_credentials {
-            return Err(err("unauthorized_client", "client_credentials is for clients an operator registered (kavach clients create)"));
-        }
-        let (scope, resource) = self.0.authorize().scope_and_resource(form.get("scope").map(String::as_str), form.get("resource").map(String::as_str))?;
-        if scope.iter().any(|s| super::STANDARD_SCOPES.contains(&s.as_str())) {
-            return Err(err("invalid_scope", "user scopes (openid, profile, email, offline_access) do not apply to client_credentials"));
-        }
-        let Some(resource) = resource else { return Err(err("invalid_target", "client_credentials needs a resource (or scopes of one resource)")) };
-        let fam = Family { id: None, user_id: None, auth_time: None, scope: scope.join(" "), resource: Some(&resource), jkt };
-        let body = self.respond(client, &fam, None).await?;
-        let jti = jwt::peek(body["access_token"].as_str().unwrap_or_default()).and_then(|(_, c)| c.get("jti").cloned());
-        self.0.audit_queue.push(issued(client, "client_credentials", None, None, &fam.scope, Some(&resource), ctx).with("jti", jti)).await;
-        self.0.clients().mark_used(client).await.map_err(internal)?;
-        Ok(body)
     }
 
     pub(crate) async fn respond(&self, client: &Client, fam: &Family<'_>, refresh: Option<&str>) -> std::result::Result<Value, OAuthError> {
@@ -661,39 +394,14 @@ impl Tokens<'_> {
         // One round trip: not revoked by itself; its grant family (if any) alive, and the
         // family's user still there and not banned; and its client still there, enabled,
         // and not cut off since (client_credentials tokens have no family and no user).
-        let (revoked, family_alive, client_alive): (i64, i64, i64) = db!(&self.0.db, |pool| {
-            sqlx::query_as(
-                "SELECT (SELECT COUNT(*) FROM kavach_oauth_jti WHERE jti = $1), \
-                 (SELECT COUNT(*) FROM kavach_oauth_family f LEFT JOIN kavach_user u ON u.id = f.user_id \
-                  WHERE f.id = $2 AND f.revoked_at IS NULL \
-                  AND (f.user_id IS NULL OR (u.id IS NOT NULL AND (u.banned = $4 OR (u.ban_expires IS NOT NULL AND u.ban_expires <= $6))))), \
-                 (SELECT COUNT(*) FROM kavach_oauth_client WHERE client_id = $3 AND disabled = $4 AND (revoked_before IS NULL OR revoked_before < $5))",
-            )
-            .bind(format!("at:{jti}"))
-            .bind(family.unwrap_or_default())
-            .bind(client_id)
-            .bind(false)
-            .bind(issued)
-            .bind(Ts::now())
-            .fetch_one(pool)
-            .await?
-        });
+        let (revoked, family_alive, client_alive) = store::liveness(&self.0.db, &format!("at:{jti}"), family.unwrap_or_default(), client_id, issued, Ts::now()).await?;
         let alive = revoked == 0 && (family.is_none() || family_alive == 1) && client_alive == 1;
         Ok(alive.then_some(ActiveToken { claims }))
     }
 
     /// RFC 7009. Unknown tokens and other clients' tokens are ignored (200 either way).
     pub async fn revoke(&self, client: &Client, token: &str, ctx: &RequestContext) -> std::result::Result<(), OAuthError> {
-        let family: Option<(String, String, Option<String>)> = db!(&self.0.db, |pool| {
-            sqlx::query_as(
-                "SELECT f.id, f.client_id, f.user_id FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id WHERE r.token_hash = $1",
-            )
-            .bind(crypto::token_hash(token))
-            .fetch_optional(pool)
-            .await
-            .map_err(crate::Error::from)
-            .map_err(internal)?
-        });
+        let family = store::refresh_family(&self.0.db, &crypto::token_hash(token)).await.map_err(internal)?;
         if let Some((family, owner, user)) = family {
             if owner == client.client_id {
                 self.revoke_family(&family, |_| Event::new("oauth.token.revoked", user.as_deref(), ctx).with("client_id", &owner).with("family", &family))
@@ -738,18 +446,7 @@ impl Tokens<'_> {
             }
             return Ok(out);
         }
-        let row: Option<(String, Option<String>, String, Ts, Option<Ts>, Option<Ts>, Ts, Option<String>)> = db!(&self.0.db, |pool| {
-            sqlx::query_as(
-                "SELECT f.client_id, f.user_id, f.scope, f.expires_at, f.revoked_at, c.created_at, r.created_at, f.resource \
-                 FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id \
-                 LEFT JOIN kavach_oauth_refresh c ON c.parent_hash = r.token_hash WHERE r.token_hash = $1",
-            )
-            .bind(crypto::token_hash(token))
-            .fetch_optional(pool)
-            .await
-            .map_err(crate::Error::from)
-            .map_err(internal)?
-        });
+        let row = store::refresh_description(&self.0.db, &crypto::token_hash(token)).await.map_err(internal)?;
         match row {
             Some((client_id, user_id, scope, expires, None, None, created, resource)) if client_id == caller.client_id && expires > Ts::now() => {
                 let mut out = json!({ "active": true, "token_type": "refresh_token", "client_id": client_id, "scope": scope,
@@ -804,26 +501,13 @@ impl Tokens<'_> {
     pub async fn purge(&self) -> Result<()> {
         let now = Ts::now();
         let old = now.plus_secs(-86400);
-        db!(&self.0.db, |pool| {
-            sqlx::query("DELETE FROM kavach_oauth_par WHERE expires_at < $1").bind(now).execute(pool).await?;
-            sqlx::query("DELETE FROM kavach_oauth_code WHERE expires_at < $1").bind(old).execute(pool).await?;
-            sqlx::query("DELETE FROM kavach_oauth_jti WHERE expires_at < $1").bind(now).execute(pool).await?;
-            sqlx::query("DELETE FROM kavach_oauth_refresh WHERE family_id IN (SELECT id FROM kavach_oauth_family WHERE expires_at < $1)")
-                .bind(old)
-                .execute(pool)
-                .await?;
-            sqlx::query("DELETE FROM kavach_oauth_family WHERE expires_at < $1").bind(old).execute(pool).await?;
-            sqlx::query("UPDATE kavach_oauth_refresh SET token_sealed = NULL WHERE token_sealed IS NOT NULL AND created_at < $1")
-                .bind(now.plus_secs(-(self.0.options.oauth.refresh_grace.as_secs() as i64) - 60))
-                .execute(pool)
-                .await?;
-        });
+        store::purge(&self.0.db, now, old, now.plus_secs(-(self.0.options.oauth.refresh_grace.as_secs() as i64) - 60)).await?;
         self.purge_devices().await
     }
 }
 
 /// The `oauth.token.issued` audit event of a grant.
-fn issued(client: &Client, grant: &str, family: Option<&str>, user: Option<&str>, scope: &str, resource: Option<&str>, ctx: &RequestContext) -> Event {
+pub(crate) fn issued(client: &Client, grant: &str, family: Option<&str>, user: Option<&str>, scope: &str, resource: Option<&str>, ctx: &RequestContext) -> Event {
     Event::new("oauth.token.issued", user, ctx)
         .with("client_id", &client.client_id)
         .with("grant", grant)

@@ -1,18 +1,23 @@
-//! Email + password authentication and the session lifecycle: `kavach.auth()`.
-//! Every method takes the caller's identity from its arguments (a checked
-//! session, never a request body) and a [`RequestContext`] for the audit log.
+//! The email + password capability (`[email_password]`): sign-up, sign-in, email
+//! verification and change, password change and reset: `kavach.email_password()`.
+//! Every method takes the caller's identity from its arguments (a checked session,
+//! never a request body) and a [`RequestContext`] for the audit log. The rules live
+//! here; every query is in `store.rs`.
 
 use crate::error::{Error, Kind, Result};
 use crate::password::Verified;
-use crate::sessions::{Checked, NewSession, Session};
-use crate::store::{BeginWrite, Ts};
+use crate::sessions::{NewSession, Session};
+use crate::store::Ts;
 use crate::users::{self, User, check_image, check_name, normalize_email};
-use crate::verification::{self, Purpose, consume_in_tx};
-use crate::{Core, RequestContext, audit, db};
+use crate::verification::{self, Purpose};
+use crate::{Core, RequestContext, audit};
 use minijinja::context;
 use std::time::Duration;
 
-pub struct Auth<'a>(pub(crate) &'a Core);
+mod store;
+
+/// `kavach.email_password()`: sign-up, sign-in, verification, password change and reset.
+pub struct EmailPassword<'a>(pub(crate) &'a Core);
 
 /// `POST /sign-up/email`.
 #[derive(Clone, Debug, Default)]
@@ -47,7 +52,7 @@ fn human(d: Duration) -> String {
     }
 }
 
-impl Auth<'_> {
+impl EmailPassword<'_> {
     fn account_key(&self, email: &str) -> String {
         format!("signin-fail:{}", self.0.secrets.keyed_hash(email))
     }
@@ -66,30 +71,6 @@ impl Auth<'_> {
         o.require_email_verification || !o.auto_sign_in
     }
 
-    /// Check that a redirect target is a path on this site or a trusted origin.
-    pub fn check_callback_url(&self, url: &str) -> Result<()> {
-        let refuse = || Err(Error::forbidden("INVALID_CALLBACK_URL", "The callback URL is not on a trusted origin"));
-        // Browsers drop tabs and newlines and read `\` as `/` when they parse a URL,
-        // so "/\t/evil.com" would become "//evil.com": refuse them outright.
-        if url.len() > 2048 || url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
-            return refuse();
-        }
-        if url.starts_with('/') && !url.starts_with("//") {
-            return Ok(());
-        }
-        match crate::origin_of(url) {
-            Some(o) if self.is_trusted_origin(&o) => Ok(()),
-            _ => refuse(),
-        }
-    }
-
-    /// Is `origin` the base URL's origin or one of the trusted origins?
-    pub fn is_trusted_origin(&self, origin: &str) -> bool {
-        let o = self.0.options();
-        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-        origin == o.origin() || o.trusted_origins.iter().any(|t| t.trim_end_matches('/').eq_ignore_ascii_case(&origin))
-    }
-
     /// Create an account. With email verification required (the default), no session
     /// is created and the answer is the same whether or not the email was taken (the
     /// owner of a taken address gets a notice instead of a verification link).
@@ -101,7 +82,7 @@ impl Auth<'_> {
             check_image(i)?;
         }
         if let Some(cb) = &req.callback_url {
-            self.check_callback_url(cb)?;
+            self.0.check_callback_url(cb)?;
         }
         self.0.options.password.check(&req.password, &self.0.password_context(&email, &req.name))?;
         if self.sign_up_is_uniform() {
@@ -171,7 +152,7 @@ impl Auth<'_> {
         let user = match (user, verified) {
             (Some(user), Verified::Yes) => user,
             (Some(user), Verified::YesRehash(new_hash)) => {
-                self.set_password_hash(&user.id, &new_hash).await?;
+                self.0.users().set_password_hash(&user.id, &new_hash).await?;
                 user
             }
             (user, _) => {
@@ -195,95 +176,6 @@ impl Auth<'_> {
         Ok(SignedIn { user, session })
     }
 
-    async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<()> {
-        db!(&self.0.db, |pool| {
-            sqlx::query("UPDATE kavach_account SET password = $1, updated_at = $2 WHERE user_id = $3 AND provider_id = 'credential'")
-                .bind(hash)
-                .bind(Ts::now())
-                .bind(user_id)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
-    }
-
-    /// The session for a raw session token, if it is valid (see [`crate::sessions`]).
-    pub async fn get_session(&self, token: &str) -> Result<Option<Checked>> {
-        self.0.sessions.check(token).await
-    }
-
-    /// [`Self::get_session`] for a token presented with a `proof` (its signature)
-    /// that `authentic` verifies; see [`crate::sessions::Sessions::check_with`].
-    /// Without `renew` the expiry does not slide (the caller cannot re-issue the cookie).
-    pub async fn get_session_with(&self, token: &str, proof: Option<&str>, authentic: impl FnOnce() -> bool, renew: bool) -> Result<Option<Checked>> {
-        self.0.sessions.check_with(token, proof, authentic, renew).await
-    }
-
-    /// End the session of this token.
-    pub async fn sign_out(&self, session: &Session, ctx: &RequestContext) -> Result<()> {
-        self.0.sessions.delete_by_hash(&session.token).await?;
-        audit::append(&self.0.db, audit::Event::new("sign_out", Some(&session.user_id), ctx).with("sessionId", &session.id)).await
-    }
-
-    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>> {
-        self.0.sessions.list(user_id).await
-    }
-
-    /// Revoke one of the user's sessions by handle or token.
-    pub async fn revoke_session(&self, user_id: &str, token: &str, ctx: &RequestContext) -> Result<bool> {
-        self.0.sessions.revoke(user_id, token, ctx).await
-    }
-
-    /// Revoke every session of the user.
-    pub async fn revoke_sessions(&self, user_id: &str, ctx: &RequestContext) -> Result<u64> {
-        self.0.sessions.revoke_all(user_id, None, ctx, "revoke_all").await
-    }
-
-    /// Revoke every session of the user but `current`.
-    pub async fn revoke_other_sessions(&self, current: &Session, ctx: &RequestContext) -> Result<u64> {
-        self.0.sessions.revoke_all(&current.user_id, Some(&current.token), ctx, "revoke_others").await
-    }
-
-    /// Change name and/or image (`Some(None)` clears the image).
-    pub async fn update_user(&self, user_id: &str, name: Option<&str>, image: Option<Option<&str>>, ctx: &RequestContext) -> Result<User> {
-        if let Some(n) = name {
-            check_name(n)?;
-        }
-        if let Some(Some(i)) = image {
-            check_image(i)?;
-        }
-        let now = Ts::now();
-        db!(&self.0.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            if let Some(n) = name {
-                sqlx::query("UPDATE kavach_user SET name = $1, updated_at = $2 WHERE id = $3").bind(n).bind(now).bind(user_id).execute(&mut *tx).await?;
-            }
-            if let Some(i) = image {
-                sqlx::query("UPDATE kavach_user SET image = $1, updated_at = $2 WHERE id = $3").bind(i).bind(now).bind(user_id).execute(&mut *tx).await?;
-            }
-            audit::append_in_tx!(tx, audit::Event::new("user.updated", Some(user_id), ctx));
-            tx.commit().await?;
-        });
-        self.0.sessions.cache_invalidate_user(user_id).await;
-        users::find_by_id(&self.0.db, user_id).await?.ok_or_else(Error::unauthorized)
-    }
-
-    async fn check_current_password(&self, user_id: &str, password: &str) -> Result<()> {
-        let stored = users::password_hash(&self.0.db, user_id).await?;
-        let ok = match &stored {
-            Some(h) => self.0.hasher.verify(password, h).await?,
-            None => {
-                self.0.hasher.verify_dummy(password).await?;
-                Verified::No
-            }
-        };
-        match ok {
-            Verified::No => Err(Error::bad_request("INVALID_PASSWORD", "Invalid password")),
-            Verified::Yes => Ok(()),
-            Verified::YesRehash(h) => self.set_password_hash(user_id, &h).await,
-        }
-    }
-
     /// Change the password. Unless `keep_other_sessions`, everything the old password
     /// let anyone obtain ends: every session of the user (the current one included;
     /// a new session is returned in its place) and every OAuth grant (refresh and
@@ -302,42 +194,12 @@ impl Auth<'_> {
         if users::password_hash(&self.0.db, &user.id).await?.is_none() {
             return Err(Error::bad_request("CREDENTIAL_ACCOUNT_NOT_FOUND", "This account has no password: use password reset to set one"));
         }
-        self.check_current_password(&user.id, current_password).await?;
+        self.0.users().check_password(&user.id, current_password).await?;
         self.0.options.password.check(new_password, &self.0.password_context(&user.email, &user.name))?;
         let hash = self.0.hasher.hash(new_password).await?;
         let new = (!keep_other_sessions).then(|| self.0.sessions.prepare(&user.id, ctx));
         let now = Ts::now();
-        db!(&self.0.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let n = sqlx::query("UPDATE kavach_account SET password = $1, updated_at = $2 WHERE user_id = $3 AND provider_id = 'credential'")
-                .bind(&hash)
-                .bind(now)
-                .bind(&user.id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Err(Error::bad_request("CREDENTIAL_ACCOUNT_NOT_FOUND", "This account has no password: use password reset to set one"));
-            }
-            match &new {
-                Some(new) => {
-                    let s = &new.session;
-                    let sessions = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&user.id).execute(&mut *tx).await?.rows_affected();
-                    let families = crate::oauth::revoke_user_grants_in_tx!(tx, &user.id, now);
-                    crate::sessions::insert_session!(tx, s);
-                    audit::append_in_tx!(
-                        tx,
-                        audit::Event::new("password.changed", Some(&user.id), ctx)
-                            .with("sessionId", &s.id)
-                            .with("previousSession", &current.id)
-                            .with("revokedSessions", sessions)
-                            .with("revokedGrants", families)
-                    );
-                }
-                None => audit::append_in_tx!(tx, audit::Event::new("password.changed", Some(&user.id), ctx).with("keptSessions", true)),
-            }
-            tx.commit().await?;
-        });
+        store::change_password(&self.0.db, &user.id, &hash, new.as_ref().map(|n| &n.session), &current.id, now, ctx).await?;
         if new.is_some() {
             self.0.sessions.cache_invalidate_user(&user.id).await;
         }
@@ -374,7 +236,7 @@ impl Auth<'_> {
         let mut url = format!("{}?token={}", self.0.options.api_url(path), token);
         if let Some(cb) = callback {
             url.push_str("&callbackURL=");
-            url.push_str(&url_encode(cb));
+            url.push_str(&crate::text::url_encode(cb));
         }
         url
     }
@@ -385,7 +247,7 @@ impl Auth<'_> {
     pub async fn send_verification_email(&self, email: &str, callback: Option<&str>) -> Result<()> {
         let email = normalize_email(email)?;
         if let Some(cb) = callback {
-            self.check_callback_url(cb)?;
+            self.0.check_callback_url(cb)?;
         }
         self.0.recipient_allowed(&email).await?;
         let found = users::find_by_email(&self.0.db, &email).await?;
@@ -398,48 +260,7 @@ impl Auth<'_> {
     /// user and, with `auto_sign_in_after_verification`, a new session.
     pub async fn verify_email(&self, token: &str, ctx: &RequestContext) -> Result<(User, Option<NewSession>)> {
         let now = Ts::now();
-        let user_id: String = db!(&self.0.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let uid = if let Some(v) = consume_in_tx!(tx, Purpose::VerifyEmail, token) {
-                let (uid, email) = (json_str(&v, "userId")?, json_str(&v, "email")?);
-                let n = sqlx::query("UPDATE kavach_user SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4")
-                    .bind(true)
-                    .bind(now)
-                    .bind(&uid)
-                    .bind(&email)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    return Err(Error::invalid_token());
-                }
-                audit::append_in_tx!(tx, audit::Event::new("email.verified", Some(&uid), ctx));
-                uid
-            } else if let Some(v) = consume_in_tx!(tx, Purpose::ChangeEmail, token) {
-                let (uid, new_email) = (json_str(&v, "userId")?, json_str(&v, "newEmail")?);
-                let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM kavach_user WHERE email = $1").bind(&new_email).fetch_optional(&mut *tx).await?;
-                if taken.is_some() {
-                    return Err(Error::new(Kind::Conflict, "EMAIL_ALREADY_IN_USE", "Another account uses this email now"));
-                }
-                let n = sqlx::query("UPDATE kavach_user SET email = $1, email_verified = $2, updated_at = $3 WHERE id = $4")
-                    .bind(&new_email)
-                    .bind(true)
-                    .bind(now)
-                    .bind(&uid)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    return Err(Error::invalid_token());
-                }
-                audit::append_in_tx!(tx, audit::Event::new("email.changed", Some(&uid), ctx));
-                uid
-            } else {
-                return Err(Error::invalid_token());
-            };
-            tx.commit().await?;
-            uid
-        });
+        let user_id = store::verify_email(&self.0.db, token, now, ctx).await?;
         self.0.sessions.cache_invalidate_user(&user_id).await;
         let user = users::find_by_id(&self.0.db, &user_id).await?.ok_or_else(Error::invalid_token)?;
         // A banned user's address can still be verified, but it signs nobody in.
@@ -457,7 +278,7 @@ impl Auth<'_> {
     pub async fn change_email(&self, user: &User, new_email: &str, callback: Option<&str>, ctx: &RequestContext) -> Result<()> {
         let new_email = normalize_email(new_email)?;
         if let Some(cb) = callback {
-            self.check_callback_url(cb)?;
+            self.0.check_callback_url(cb)?;
         }
         if new_email == user.email {
             return Err(Error::bad_request("EMAIL_IS_THE_SAME", "The new email is the current one"));
@@ -491,7 +312,7 @@ impl Auth<'_> {
     pub async fn request_password_reset(&self, email: &str, redirect_to: Option<&str>, ctx: &RequestContext) -> Result<()> {
         let email = normalize_email(email)?;
         if let Some(r) = redirect_to {
-            self.check_callback_url(r)?;
+            self.0.check_callback_url(r)?;
         }
         self.0.recipient_allowed(&email).await?;
         let ttl = self.0.options.email_password.reset_token_ttl;
@@ -506,7 +327,7 @@ impl Auth<'_> {
         let mut url = format!("{}/{}", self.0.options.api_url("/reset-password"), token);
         if let Some(r) = redirect_to {
             url.push_str("?callbackURL=");
-            url.push_str(&url_encode(r));
+            url.push_str(&crate::text::url_encode(r));
         }
         audit::append(&self.0.db, audit::Event::new("password.reset_requested", user.as_ref().map(|u| u.id.as_str()), ctx)).await?;
         let name = user.as_ref().map(|u| u.name.as_str()).unwrap_or("");
@@ -521,11 +342,7 @@ impl Auth<'_> {
 
     /// Is this reset token currently valid? (For the reset page; does not consume it.)
     pub async fn reset_token_is_valid(&self, token: &str) -> Result<bool> {
-        let id = verification::identifier(Purpose::ResetPassword, token);
-        db!(&self.0.db, |pool| {
-            let row: Option<(Ts,)> = sqlx::query_as("SELECT expires_at FROM kavach_verification WHERE identifier = $1").bind(&id).fetch_optional(pool).await?;
-            Ok(matches!(row, Some((exp,)) if exp > Ts::now()))
-        })
+        Ok(store::reset_token_expiry(&self.0.db, token).await?.is_some_and(|exp| exp > Ts::now()))
     }
 
     /// Set a new password with a reset token: single use, expires (1 h by default).
@@ -538,31 +355,8 @@ impl Auth<'_> {
         self.0.options.password.check(new_password, &self.0.password_context("", ""))?;
         let hash = self.0.hasher.hash(new_password).await?;
         let now = Ts::now();
-        let user_id: (String, String) = db!(&self.0.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let v = consume_in_tx!(tx, Purpose::ResetPassword, token).ok_or_else(Error::invalid_token)?;
-            let uid = json_str(&v, "userId")?;
-            let row: Option<(String, String)> = sqlx::query_as("SELECT email, name FROM kavach_user WHERE id = $1").bind(&uid).fetch_optional(&mut *tx).await?;
-            let Some((email, name)) = row else { return Err(Error::invalid_token()) };
-            // The account's own words (its email, its name) are checked now that it is known.
-            self.0.options.password.check(new_password, &self.0.password_context(&email, &name))?;
-            sqlx::query(
-                "INSERT INTO kavach_account (id, user_id, provider_id, provider_account_id, password, created_at, updated_at) \
-                 VALUES ($1, $2, 'credential', $2, $3, $4, $4) \
-                 ON CONFLICT (provider_id, provider_account_id) DO UPDATE SET password = excluded.password, updated_at = excluded.updated_at",
-            )
-            .bind(crate::crypto::new_id())
-            .bind(&uid)
-            .bind(&hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let revoked = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&uid).execute(&mut *tx).await?.rows_affected();
-            let families = crate::oauth::revoke_user_grants_in_tx!(tx, &uid, now);
-            audit::append_in_tx!(tx, audit::Event::new("password.reset", Some(&uid), ctx).with("revokedSessions", revoked).with("revokedGrants", families));
-            tx.commit().await?;
-            (uid, email)
-        });
+        let words = |email: &str, name: &str| self.0.options.password.check(new_password, &self.0.password_context(email, name));
+        let user_id = store::reset_password(&self.0.db, token, &hash, now, ctx, words).await?;
         self.0.sessions.cache_invalidate_user(&user_id.0).await;
         if self.0.options.rate_limit.enabled
             && let Err(e) = self.0.limiter.reset(&self.account_key(&user_id.1)).await
@@ -572,22 +366,7 @@ impl Auth<'_> {
         Ok(())
     }
 
-    /// Delete the signed-in user: needs the password, or a session younger than `fresh_age`.
-    pub async fn delete_user(&self, session: &Session, password: Option<&str>, ctx: &RequestContext) -> Result<()> {
-        match password {
-            Some(p) => self.check_current_password(&session.user_id, p).await?,
-            None => {
-                let fresh = self.0.options.session.fresh_age.as_secs() as i64;
-                if Ts::now() > session.created_at.plus_secs(fresh) {
-                    return Err(Error::forbidden("SESSION_NOT_FRESH", "Sign in again or confirm with your password to delete the account"));
-                }
-            }
-        }
-        if !self.0.users().delete(&session.user_id, ctx).await? {
-            return Err(Error::unauthorized());
-        }
-        Ok(())
-    }
+
 }
 
 /// A user that does not exist, shaped like a real one (answers that must not tell).
@@ -606,18 +385,4 @@ fn placeholder_user(email: &str) -> User {
     }
 }
 
-fn json_str(v: &serde_json::Value, key: &str) -> Result<String> {
-    v.get(key).and_then(|x| x.as_str()).map(str::to_owned).ok_or_else(Error::invalid_token)
-}
 
-/// Percent-encode for a query value.
-pub fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}

@@ -153,7 +153,7 @@ pub async fn import(core: &Core, from: &str, dry_run: bool, ctx: &RequestContext
     let mut report = Report { source: format!("better-auth at {}", crate::redact_url(from)), dry_run, tables: vec![] };
     let batch = read(&src).await;
     src.close().await;
-    super::write(core, batch?, &mut report, ctx).await?;
+    super::super::store::write(core, batch?, &mut report, ctx).await?;
     if !dry_run {
         core.sessions.forget_all();
     }

@@ -190,7 +190,7 @@ pub async fn import(core: &Core, path: &std::path::Path, dry_run: bool, ctx: &Re
     let text = std::fs::read_to_string(path).map_err(|e| Error::config(format!("cannot read {}: {e}", path.display())))?;
     let (batch, _) = parse(&text)?;
     let mut report = Report { source: format!("Clerk export {}", path.display()), dry_run, tables: vec![] };
-    super::write(core, batch, &mut report, ctx).await?;
+    super::super::store::write(core, batch, &mut report, ctx).await?;
     if !dry_run {
         core.sessions.forget_all();
     }

@@ -13,9 +13,10 @@
 use super::{OAuthError, STANDARD_SCOPES, pkce, redirect, resource};
 use crate::audit::{self, Event};
 use crate::error::Result;
-use crate::store::{BeginWrite, Ts};
+use crate::store::Ts;
 use crate::users::User;
-use crate::{Core, RequestContext, crypto, db};
+use super::store::authorize as store;
+use crate::{Core, RequestContext, crypto};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -79,7 +80,7 @@ pub fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
         out.push(if out.contains('?') { '&' } else { '?' });
         out.push_str(k);
         out.push('=');
-        out.push_str(&crate::auth::url_encode(v));
+        out.push_str(&crate::text::url_encode(v));
     }
     out
 }
@@ -264,36 +265,15 @@ impl Authorize<'_> {
         let token = crypto::random_token();
         let ttl = self.0.options.oauth.par_ttl.as_secs();
         let json = serde_json::to_string(params).expect("string map");
-        let r: Result<()> = async {
-            db!(&self.0.db, |pool| {
-                sqlx::query("INSERT INTO kavach_oauth_par (request_uri_hash, client_id, params, expires_at) VALUES ($1, $2, $3, $4)")
-                    .bind(crypto::token_hash(&token))
-                    .bind(client_id)
-                    .bind(&json)
-                    .bind(Ts::now().plus_secs(ttl as i64))
-                    .execute(pool)
-                    .await?;
-            });
-            Ok(())
-        }
-        .await;
-        r.map_err(super::tokens::internal)?;
+        store::insert_par(&self.0.db, &crypto::token_hash(&token), client_id, &json, Ts::now().plus_secs(ttl as i64)).await.map_err(super::tokens::internal)?;
         Ok((format!("{REQUEST_URI_PREFIX}{token}"), ttl))
     }
 
     /// Consume a pushed request (single use; only by the client that pushed it).
     async fn take_pushed(&self, request_uri: &str, client_id: &str) -> Result<Option<Params>> {
         let Some(token) = request_uri.strip_prefix(REQUEST_URI_PREFIX) else { return Ok(None) };
-        let row: Option<(String,)> = db!(&self.0.db, |pool| {
-            // Only the client that pushed it consumes it: another client's attempt leaves it.
-            sqlx::query_as("DELETE FROM kavach_oauth_par WHERE request_uri_hash = $1 AND client_id = $2 AND expires_at > $3 RETURNING params")
-                .bind(crypto::token_hash(token))
-                .bind(client_id)
-                .bind(Ts::now())
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(row.and_then(|(p,)| serde_json::from_str(&p).ok()))
+        let row = store::take_par(&self.0.db, &crypto::token_hash(token), client_id, Ts::now()).await?;
+        Ok(row.and_then(|p| serde_json::from_str(&p).ok()))
     }
 
     /// Seal a validated request for the sign-in and consent steps.
@@ -338,13 +318,7 @@ impl Authorize<'_> {
     }
 
     async fn has_consent(&self, user_id: &str, req: &AuthRequest) -> Result<bool> {
-        let row: Option<(String, String)> = db!(&self.0.db, |pool| {
-            sqlx::query_as("SELECT scope, resource FROM kavach_oauth_consent WHERE user_id = $1 AND client_id = $2")
-                .bind(user_id)
-                .bind(&req.client_id)
-                .fetch_optional(pool)
-                .await?
-        });
+        let row = store::consent(&self.0.db, user_id, &req.client_id).await?;
         Ok(row.is_some_and(|(scope, resource)| {
             let granted: Vec<&str> = scope.split(' ').collect();
             resource == req.resource.clone().unwrap_or_default() && req.scope.iter().all(|s| granted.contains(&s.as_str()))
@@ -358,19 +332,7 @@ impl Authorize<'_> {
             let now = Ts::now();
             let resource = req.resource.clone().unwrap_or_default();
             let scope = req.scope_string();
-            db!(&self.0.db, |pool| {
-                sqlx::query(
-                    "INSERT INTO kavach_oauth_consent (user_id, client_id, scope, resource, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
-                     ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, resource = excluded.resource, updated_at = excluded.updated_at",
-                )
-                .bind(&user.id)
-                .bind(&req.client_id)
-                .bind(&scope)
-                .bind(&resource)
-                .bind(now)
-                .execute(pool)
-                .await?;
-            });
+            store::remember_consent(&self.0.db, &user.id, &req.client_id, &scope, &resource, now).await?;
         }
         audit::append(
             &self.0.db,
@@ -402,17 +364,7 @@ impl Authorize<'_> {
         let family = crypto::new_id();
         let request = serde_json::to_string(req).expect("serialisable");
         let expires = Ts::now().plus_secs(self.0.options.oauth.code_ttl.as_secs() as i64);
-        db!(&self.0.db, |pool| {
-            sqlx::query("INSERT INTO kavach_oauth_code (code_hash, family_id, request, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(crypto::token_hash(&code))
-                .bind(&family)
-                .bind(&request)
-                .bind(user_id)
-                .bind(Ts(auth_time * 1000))
-                .bind(expires)
-                .execute(pool)
-                .await?;
-        });
+        store::insert_code(&self.0.db, &crypto::token_hash(&code), &family, &request, user_id, Ts(auth_time * 1000), expires).await?;
         let iss = self.issuer();
         let mut pairs = vec![("code", code.as_str())];
         if let Some(s) = &req.state {
@@ -424,15 +376,7 @@ impl Authorize<'_> {
 
     /// The clients a user has authorized (remembered consents).
     pub async fn consents(&self, user_id: &str) -> Result<Vec<Consent>> {
-        let rows: Vec<(String, String, String, Ts, Option<String>)> = db!(&self.0.db, |pool| {
-            sqlx::query_as(
-                "SELECT c.client_id, c.scope, c.resource, c.updated_at, k.client_name FROM kavach_oauth_consent c \
-                 LEFT JOIN kavach_oauth_client k ON k.client_id = c.client_id WHERE c.user_id = $1 ORDER BY c.updated_at DESC",
-            )
-            .bind(user_id)
-            .fetch_all(pool)
-            .await?
-        });
+        let rows = store::consents(&self.0.db, user_id).await?;
         Ok(rows
             .into_iter()
             .map(|(client_id, scope, resource, updated_at, client_name)| Consent {
@@ -449,27 +393,10 @@ impl Authorize<'_> {
     /// family (refresh and access tokens) issued to it for this user.
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str, ctx: &RequestContext) -> Result<bool> {
         let now = Ts::now();
-        let revoked = db!(&self.0.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let c = sqlx::query("DELETE FROM kavach_oauth_consent WHERE user_id = $1 AND client_id = $2")
-                .bind(user_id)
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            let f = sqlx::query("UPDATE kavach_oauth_family SET revoked_at = $1 WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(user_id)
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if c + f > 0 {
-                audit::append_in_tx!(tx, Event::new("oauth.grant.revoked", Some(user_id), ctx).with("client_id", client_id).with("families", f));
-            }
-            tx.commit().await?;
-            c + f > 0
-        });
+        let revoked = store::revoke_consent(&self.0.db, user_id, client_id, now, |f| {
+            Event::new("oauth.grant.revoked", Some(user_id), ctx).with("client_id", client_id).with("families", f)
+        })
+        .await?;
         Ok(revoked)
     }
 }

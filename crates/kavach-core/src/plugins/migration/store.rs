@@ -1,142 +1,14 @@
-//! Moving users from another system into Kavach: `kavach import better-auth`
-//! and `kavach import clerk`. Both keep the source ids (so foreign keys in the
-//! app's own tables survive), write everything in one transaction (nothing is
-//! half-imported), are idempotent (a second run finds everything already present
-//! and changes nothing), support a dry run (the transaction is rolled back), and
-//! report counts and every skipped row with its reason.
+//! The migration capability's writes to Kavach's tables (the only SQL of this folder,
+//! besides the importer's reader of another system's database, `import/better_auth.rs`):
+//! an import batch, and the better-auth cookie transition's sessions.
 
-pub mod better_auth;
-pub mod clerk;
-
-use crate::crypto;
+use super::import::{Batch, Report, Skipped, TableReport};
 use crate::error::Result;
-use crate::store::Ts;
-use serde::Serialize;
-
-/// What happened to one table.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct TableReport {
-    pub table: &'static str,
-    pub read: u64,
-    pub imported: u64,
-    pub already_present: u64,
-    pub skipped: Vec<Skipped>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Skipped {
-    pub id: String,
-    pub reason: String,
-}
-
-/// The result of an import.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Report {
-    pub source: String,
-    pub dry_run: bool,
-    pub tables: Vec<TableReport>,
-}
-
-impl Report {
-    pub fn imported(&self) -> u64 {
-        self.tables.iter().map(|t| t.imported).sum()
-    }
-}
-
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "import from {}{}", self.source, if self.dry_run { " (dry run: nothing was written)" } else { "" })?;
-        for t in &self.tables {
-            writeln!(
-                f,
-                "  {:<14} read {:>6}  imported {:>6}  already present {:>6}  skipped {:>6}",
-                t.table,
-                t.read,
-                t.imported,
-                t.already_present,
-                t.skipped.len()
-            )?;
-        }
-        for t in &self.tables {
-            for s in t.skipped.iter().take(50) {
-                writeln!(f, "  skipped {} {}: {}", t.table, s.id, s.reason)?;
-            }
-            if t.skipped.len() > 50 {
-                writeln!(f, "  ... and {} more skipped {} rows (use --json for all)", t.skipped.len() - 50, t.table)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A user to write, in Kavach's terms.
-#[derive(Clone, Debug)]
-pub(crate) struct UserRow {
-    pub id: String,
-    pub email: String,
-    pub name: String,
-    pub email_verified: bool,
-    pub image: Option<String>,
-    pub created_at: Ts,
-    pub updated_at: Ts,
-    pub banned: bool,
-    pub ban_reason: Option<String>,
-    pub ban_expires: Option<Ts>,
-    pub metadata: Option<String>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct AccountRow {
-    pub id: String,
-    pub user_id: String,
-    pub provider_id: String,
-    pub provider_account_id: String,
-    pub access_token: Option<String>,
-    pub refresh_token: Option<String>,
-    pub id_token: Option<String>,
-    pub scope: Option<String>,
-    pub expires_at: Option<Ts>,
-    pub refresh_token_expires_at: Option<Ts>,
-    pub password: Option<String>,
-    pub created_at: Option<Ts>,
-    pub updated_at: Option<Ts>,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct SessionRow {
-    pub id: String,
-    pub user_id: String,
-    /// The raw token: stored as its hash.
-    pub token: String,
-    pub expires_at: Ts,
-    pub ip_address: Option<String>,
-    pub user_agent: Option<String>,
-    pub created_at: Ts,
-    pub updated_at: Ts,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct VerificationRow {
-    pub id: String,
-    pub identifier: String,
-    pub value: String,
-    pub expires_at: Ts,
-}
-
-/// Everything to write, gathered before the transaction starts.
-#[derive(Debug, Default)]
-pub(crate) struct Batch {
-    pub users: Vec<UserRow>,
-    pub accounts: Vec<AccountRow>,
-    pub sessions: Vec<SessionRow>,
-    pub verifications: Vec<VerificationRow>,
-    /// Rows refused while reading the source, with reasons.
-    pub skipped_users: Vec<Skipped>,
-    pub skipped_accounts: Vec<Skipped>,
-    pub skipped_verifications: Vec<Skipped>,
-    /// Source tables Kavach does not import (reported, not written).
-    pub other_tables: Vec<TableReport>,
-}
+use crate::sessions::ORIGIN_COPIED;
+use crate::store::{BeginWrite, Db, Ts};
+use crate::users::user_from_row;
+use crate::{RequestContext, audit, crypto, db};
+use sqlx::Row;
 
 /// Write a batch into Kavach's tables in one transaction (rolled back on a dry run).
 pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report, ctx: &crate::RequestContext) -> Result<()> {
@@ -294,41 +166,87 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
     Ok(())
 }
 
-/// Parse the timestamps other systems write: RFC 3339 (`2026-11-22T14:25:47.369Z`),
-/// SQL (`2026-11-22 14:25:47`), or unix seconds / milliseconds.
-pub(crate) fn parse_ts(s: &str) -> Option<Ts> {
-    let s = s.trim();
-    if let Ok(n) = s.parse::<i64>() {
-        return Some(from_number(n));
-    }
-    let rfc = time::format_description::well_known::Rfc3339;
-    if let Ok(t) = time::OffsetDateTime::parse(s, &rfc) {
-        return Some(Ts::from_offset(t));
-    }
-    let (date, time) = (s.get(..10)?, s.get(11..)?);
-    let fixed = format!("{date}T{time}");
-    let tail = fixed.get(19..)?;
-    let fixed = if fixed.ends_with('Z') || tail.contains(['+', '-']) { fixed } else { format!("{fixed}Z") };
-    time::OffsetDateTime::parse(&fixed, &rfc).ok().map(Ts::from_offset)
+/// Delete a migrated better-auth session named by `hash` (a Kavach row) or by the plain
+/// `token` (a row copied by SQL): the deleted rows' stored tokens.
+pub(super) async fn delete_better_auth_session(db: &Db, hash: &str, token: &str) -> Result<Vec<(String,)>> {
+    Ok(db!(db, |pool| {
+        sqlx::query_as("DELETE FROM kavach_session WHERE (token = $1 AND origin <> $2) OR (token = $3 AND origin = $2) RETURNING token")
+            .bind(hash)
+            .bind(ORIGIN_COPIED)
+            .bind(token)
+            .fetch_all(pool)
+            .await?
+    }))
 }
 
-/// Seconds or milliseconds since the epoch (values past year 5138 in seconds are milliseconds).
-pub(crate) fn from_number(n: i64) -> Ts {
-    if n.abs() >= 100_000_000_000 { Ts(n) } else { Ts(n * 1000) }
+/// The stored token of a live session for a better-auth token: a copied row by its plain
+/// `token`, a Kavach row by its `hash` or by the hash of the token it was exchanged for.
+pub(super) async fn live_better_auth_session(db: &Db, token: &str, hash: &str, exchanged_hash: &str, now: Ts) -> Result<Option<(String,)>> {
+    Ok(db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT token FROM kavach_session WHERE ((token = $1 AND origin = $3) OR (token IN ($2, $5) AND origin <> $3)) AND expires_at > $4",
+        )
+        .bind(token)
+        .bind(hash)
+        .bind(ORIGIN_COPIED)
+        .bind(now)
+        .bind(exchanged_hash)
+        .fetch_optional(pool)
+        .await?
+    }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn timestamps_from_other_systems() {
-        assert_eq!(parse_ts("2026-11-22T14:25:47.369Z"), Some(Ts(1795357547369)));
-        assert_eq!(parse_ts("2026-11-22 14:25:47"), Some(Ts(1795357547000)));
-        assert_eq!(parse_ts("2026-11-22T14:25:47.369+00:00"), Some(Ts(1795357547369)));
-        assert_eq!(parse_ts("1795357547369"), Some(Ts(1795357547369)));
-        assert_eq!(parse_ts("1795357547"), Some(Ts(1795357547000)));
-        assert_eq!(parse_ts("yesterday"), None);
-        assert_eq!(parse_ts("2026-11-22 14:25:47ééé"), None, "no panic on non-ASCII");
-        assert_eq!(parse_ts("ééééééééééééééééééééé"), None);
-    }
+/// Exchange a migrated better-auth session for its Kavach session, in one write
+/// transaction (so a concurrent sign-out or a concurrent exchange of the same cookie
+/// wins cleanly): the row is re-keyed to `new_hash` and slid by `expires_in` (within
+/// its `absolute` lifetime), with its audit record. The row's old stored token, or
+/// `None` when there is no live session (unknown, expired, banned user, or exchanged
+/// a moment ago by another request).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn exchange_better_auth_session(
+    db: &Db,
+    token: &str,
+    hash: &str,
+    new_hash: &str,
+    now: Ts,
+    absolute: i64,
+    expires_in: i64,
+    ctx: &RequestContext,
+) -> Result<Option<String>> {
+        let sql = format!(
+            "SELECT s.id AS s_id, s.token AS s_token, s.expires_at AS s_expires_at, s.created_at AS s_created_at, {} FROM kavach_session s \
+             JOIN kavach_user u ON u.id = s.user_id WHERE (s.token = $1 AND s.origin = $3) OR (s.token = $2 AND s.origin <> $3)",
+            crate::users::USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        // Read and re-key in one write transaction, so a concurrent sign-out or a
+        // concurrent exchange of the same cookie wins cleanly.
+        // (`db!` inlines its body: a `return` there would leave this function, so the
+        // outcome is the value of a labelled block.)
+        Ok(db!(db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            'exchange: {
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(hash).bind(ORIGIN_COPIED).fetch_optional(&mut *tx).await?;
+                let Some(r) = row else { break 'exchange None };
+                let (id, stored, expires_at, created_at): (String, String, Ts, Ts) =
+                    (r.try_get("s_id")?, r.try_get("s_token")?, r.try_get("s_expires_at")?, r.try_get("s_created_at")?);
+                let user = user_from_row!(r);
+                let end = created_at.plus_secs(absolute);
+                if expires_at <= now || end <= now || user.is_banned(now) {
+                    break 'exchange None;
+                }
+                // The session keeps its start (so it is not "fresh" for sensitive actions, and
+                // the absolute lifetime still counts from the original sign-in).
+                let new_expiry = now.plus_secs(expires_in).min(end);
+                sqlx::query("UPDATE kavach_session SET token = $1, origin = 'kavach', expires_at = $2, updated_at = $3 WHERE id = $4")
+                    .bind(new_hash)
+                    .bind(new_expiry)
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                audit::append_in_tx!(tx, audit::Event::new("session.migrated", Some(&user.id), ctx).with("from", "better-auth").with("sessionId", &id));
+                tx.commit().await?;
+                Some(stored)
+            }
+        }))
 }

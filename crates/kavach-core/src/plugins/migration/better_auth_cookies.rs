@@ -15,11 +15,11 @@
 
 use crate::crypto;
 use crate::error::Result;
-use crate::sessions::{Checked, ORIGIN_COPIED};
-use crate::store::{BeginWrite, Ts};
-use crate::users::user_from_row;
-use crate::{Core, RequestContext, audit, db};
-use sqlx::Row;
+use crate::sessions::Checked;
+use crate::store::Ts;
+use super::store;
+use crate::{Core, RequestContext};
+
 
 /// better-auth cookie settings (`external_auth.better_auth` in the config file).
 #[derive(Clone, Debug)]
@@ -87,14 +87,7 @@ impl External<'_> {
         hashes.push(crypto::token_hash(token));
         let mut gone = Vec::new();
         for h in &hashes {
-            let rows: Vec<(String,)> = db!(&self.0.db, |pool| {
-                sqlx::query_as("DELETE FROM kavach_session WHERE (token = $1 AND origin <> $2) OR (token = $3 AND origin = $2) RETURNING token")
-                    .bind(h)
-                    .bind(ORIGIN_COPIED)
-                    .bind(token)
-                    .fetch_all(pool)
-                    .await?
-            });
+            let rows = store::delete_better_auth_session(&self.0.db, h, token).await?;
             gone.extend(rows);
         }
         for (h,) in gone {
@@ -122,59 +115,15 @@ impl External<'_> {
         // Most presentations of an old cookie after the transition name no live session:
         // find that out with a read, without taking the write lock. (It also sees a row a
         // parallel request with the same cookie has just exchanged.)
-        let live: Option<(String,)> = db!(&self.0.db, |pool| {
-            sqlx::query_as("SELECT token FROM kavach_session WHERE ((token = $1 AND origin = $3) OR (token IN ($2, $5) AND origin <> $3)) AND expires_at > $4")
-                .bind(token)
-                .bind(&hash)
-                .bind(ORIGIN_COPIED)
-                .bind(now)
-                .bind(&new_hash)
-                .fetch_optional(pool)
-                .await?
-        });
+        let live = store::live_better_auth_session(&self.0.db, token, &hash, &new_hash, now).await?;
         match live {
             None => return Ok(None),
             Some((t,)) if t == new_hash => return self.exchanged(token).await,
             Some(_) => {}
         }
-        let sql = format!(
-            "SELECT s.id AS s_id, s.token AS s_token, s.expires_at AS s_expires_at, s.created_at AS s_created_at, {} FROM kavach_session s \
-             JOIN kavach_user u ON u.id = s.user_id WHERE (s.token = $1 AND s.origin = $3) OR (s.token = $2 AND s.origin <> $3)",
-            crate::users::USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
-        );
         let absolute = self.0.options.session.absolute_lifetime.as_secs() as i64;
         let expires_in = self.0.options.session.expires_in.as_secs() as i64;
-        // Read and re-key in one write transaction, so a concurrent sign-out or a
-        // concurrent exchange of the same cookie wins cleanly.
-        // (`db!` inlines its body: a `return` there would leave this function, so the
-        // outcome is the value of a labelled block.)
-        let exchanged = db!(&self.0.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            'exchange: {
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(&hash).bind(ORIGIN_COPIED).fetch_optional(&mut *tx).await?;
-                let Some(r) = row else { break 'exchange None };
-                let (id, stored, expires_at, created_at): (String, String, Ts, Ts) =
-                    (r.try_get("s_id")?, r.try_get("s_token")?, r.try_get("s_expires_at")?, r.try_get("s_created_at")?);
-                let user = user_from_row!(r);
-                let end = created_at.plus_secs(absolute);
-                if expires_at <= now || end <= now || user.is_banned(now) {
-                    break 'exchange None;
-                }
-                // The session keeps its start (so it is not "fresh" for sensitive actions, and
-                // the absolute lifetime still counts from the original sign-in).
-                let new_expiry = now.plus_secs(expires_in).min(end);
-                sqlx::query("UPDATE kavach_session SET token = $1, origin = 'kavach', expires_at = $2, updated_at = $3 WHERE id = $4")
-                    .bind(&new_hash)
-                    .bind(new_expiry)
-                    .bind(now)
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-                audit::append_in_tx!(tx, audit::Event::new("session.migrated", Some(&user.id), ctx).with("from", "better-auth").with("sessionId", &id));
-                tx.commit().await?;
-                Some(stored)
-            }
-        });
+        let exchanged = store::exchange_better_auth_session(&self.0.db, token, &hash, &new_hash, now, absolute, expires_in, ctx).await?;
         // Another request with the same cookie (a parallel tab) exchanged it a moment ago.
         let Some(stored) = exchanged else { return self.exchanged(token).await };
         // The old key may sit in another instance's cache (a hash-keyed row).

@@ -6,8 +6,9 @@
 use super::OAuthError;
 use super::redirect::check_registrable;
 use crate::error::{Error, Result};
-use crate::store::{BeginWrite, Ts};
-use crate::{Core, crypto, db};
+use super::store::clients as store;
+use crate::store::Ts;
+use crate::{Core, crypto};
 use serde_json::{Map, Value, json};
 
 /// How a client came to be.
@@ -22,7 +23,7 @@ pub enum Origin {
 }
 
 impl Origin {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Origin::Dynamic => "dynamic",
             Origin::Operator => "operator",
@@ -51,10 +52,9 @@ pub struct Client {
     pub cached_until: Option<Ts>,
 }
 
-/// The columns [`Client::from_row`] reads, in order (after `client_id`).
-const CLIENT_COLUMNS: &str = "kind, metadata, client_secret_hash, disabled, introspects, used_at, cached_until";
-
-type ClientRow = (String, String, String, Option<String>, bool, Option<String>, Option<Ts>, Option<Ts>);
+/// A client's row: client_id, kind, metadata, client_secret_hash, disabled, introspects,
+/// used_at, cached_until.
+pub(crate) type ClientRow = (String, String, String, Option<String>, bool, Option<String>, Option<Ts>, Option<Ts>);
 
 impl Client {
     fn from_row((client_id, kind, metadata, secret_hash, disabled, introspects, used_at, cached_until): ClientRow) -> Client {
@@ -265,15 +265,13 @@ pub fn check_document(url: &str, doc: &Value) -> Result<Value> {
     Ok(out)
 }
 
-/// `kavach.clients()`.
-/// Revoke every grant family of a client (`$1` now, `$2` the client).
-const REVOKE_CLIENT_FAMILIES: &str = "UPDATE kavach_oauth_family SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL";
-
 /// Does this (normalized) metadata's method use a client secret (not `none`, not `private_key_jwt`)?
 fn uses_secret(metadata: &Value) -> bool {
     matches!(metadata["token_endpoint_auth_method"].as_str(), Some("client_secret_basic" | "client_secret_post"))
 }
 
+/// `kavach.clients()`: the client registry. The rules are here; the queries in
+/// `store/clients.rs`.
 pub struct Clients<'a>(pub(crate) &'a Core);
 
 impl Clients<'_> {
@@ -286,11 +284,12 @@ impl Clients<'_> {
         let secret = uses_secret(&metadata).then(|| format!("kcs_{}", crypto::random_token()));
         let rat = format!("kcr_{}", crypto::random_token());
         let now = Ts::now();
-        let obj = metadata.as_object_mut().expect("normalize returns an object");
-        obj.insert("client_id".into(), json!(client_id));
-        obj.insert("client_id_issued_at".into(), json!(now.0 / 1000));
-        if secret.is_some() {
-            obj.insert("client_secret_expires_at".into(), json!(0));
+        if let Some(obj) = metadata.as_object_mut() {
+            obj.insert("client_id".into(), json!(client_id));
+            obj.insert("client_id_issued_at".into(), json!(now.0 / 1000));
+            if secret.is_some() {
+                obj.insert("client_secret_expires_at".into(), json!(0));
+            }
         }
         let event = crate::audit::Event::new("oauth.client.registered", None, ctx)
             .with("client_id", &client_id)
@@ -298,27 +297,14 @@ impl Clients<'_> {
             .with("client_name", &metadata["client_name"])
             .with("redirect_uris", &metadata["redirect_uris"])
             .with("grant_types", &metadata["grant_types"]);
-        db!(&self.0.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query(
-                "INSERT INTO kavach_oauth_client (client_id, kind, client_secret_hash, registration_token_hash, client_name, redirect_uris, \
-                 token_endpoint_auth_method, metadata, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-            )
-            .bind(&client_id)
-            .bind(origin.as_str())
-            .bind(secret.as_deref().map(crypto::token_hash))
-            .bind(crypto::token_hash(&rat))
-            .bind(metadata["client_name"].as_str())
-            .bind(metadata["redirect_uris"].to_string())
-            .bind(metadata["token_endpoint_auth_method"].as_str())
-            .bind(metadata.to_string())
-            .bind(false)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            crate::audit::append_in_tx!(tx, event);
-            tx.commit().await?;
-        });
+        let row = store::NewClient {
+            client_id: &client_id,
+            kind: origin.as_str(),
+            secret_hash: secret.as_deref().map(crypto::token_hash),
+            registration_token_hash: crypto::token_hash(&rat),
+            metadata: &metadata,
+        };
+        store::insert(&self.0.db, &row, now, event).await?;
         let mut shown = metadata.clone();
         if let Some(s) = &secret {
             shown["client_secret"] = json!(s);
@@ -330,48 +316,18 @@ impl Clients<'_> {
     /// Until when the stored copy of a metadata document's client is fresh
     /// (`None`: not stored).
     pub async fn document_cached_until(&self, url: &str) -> Result<Option<Ts>> {
-        let row: Option<(Option<Ts>,)> = db!(&self.0.db, |pool| {
-            sqlx::query_as("SELECT cached_until FROM kavach_oauth_client WHERE client_id = $1 AND kind = $2")
-                .bind(url)
-                .bind(Origin::MetadataDocument.as_str())
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(row.map(|(t,)| t.unwrap_or(Ts(0))))
+        store::document_cached_until(&self.0.db, url).await
     }
 
     /// Store (or refresh) a metadata document's client, checked by [`check_document`].
     /// An operator's `disabled` switch survives refreshes.
     pub async fn store_document(&self, url: &str, metadata: &Value, cached_until: Ts) -> Result<()> {
-        let now = Ts::now();
-        db!(&self.0.db, |pool| {
-            sqlx::query(
-                "INSERT INTO kavach_oauth_client (client_id, kind, client_name, redirect_uris, token_endpoint_auth_method, metadata, disabled, \
-                 created_at, updated_at, cached_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
-                 ON CONFLICT (client_id) DO UPDATE SET client_name = excluded.client_name, redirect_uris = excluded.redirect_uris, \
-                 token_endpoint_auth_method = excluded.token_endpoint_auth_method, metadata = excluded.metadata, updated_at = excluded.updated_at, \
-                 cached_until = excluded.cached_until",
-            )
-            .bind(url)
-            .bind(Origin::MetadataDocument.as_str())
-            .bind(metadata["client_name"].as_str())
-            .bind(metadata["redirect_uris"].to_string())
-            .bind(metadata["token_endpoint_auth_method"].as_str())
-            .bind(metadata.to_string())
-            .bind(false)
-            .bind(now)
-            .bind(cached_until)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
+        store::upsert_document(&self.0.db, url, metadata, Ts::now(), cached_until).await
     }
 
     /// A `jwks_uri`'s key set as last fetched: (keys, fetched at, fresh until).
     pub async fn remote_jwks(&self, uri: &str) -> Result<Option<(Value, Ts, Ts)>> {
-        let row: Option<(String, Ts, Ts)> = db!(&self.0.db, |pool| {
-            sqlx::query_as("SELECT jwks, fetched_at, cached_until FROM kavach_oauth_jwks_cache WHERE uri = $1").bind(uri).fetch_optional(pool).await?
-        });
+        let row = store::remote_jwks(&self.0.db, uri).await?;
         Ok(row.and_then(|(j, f, c)| serde_json::from_str(&j).ok().map(|j| (j, f, c))))
     }
 
@@ -381,24 +337,7 @@ impl Clients<'_> {
         if !jwks.get("keys").is_some_and(Value::is_array) {
             return Err(OAuthError::new("invalid_client", format!("{uri} is not a JWK set ({{\"keys\": [...]}})")));
         }
-        let now = Ts::now();
-        let r: Result<()> = async {
-            db!(&self.0.db, |pool| {
-                sqlx::query(
-                    "INSERT INTO kavach_oauth_jwks_cache (uri, jwks, fetched_at, cached_until) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (uri) DO UPDATE SET jwks = excluded.jwks, fetched_at = excluded.fetched_at, cached_until = excluded.cached_until",
-                )
-                .bind(uri)
-                .bind(jwks.to_string())
-                .bind(now)
-                .bind(cached_until)
-                .execute(pool)
-                .await?;
-            });
-            Ok(())
-        }
-        .await;
-        r.map_err(super::tokens::internal)
+        store::upsert_remote_jwks(&self.0.db, uri, &jwks.to_string(), Ts::now(), cached_until).await.map_err(super::tokens::internal)
     }
 
     /// The keys a `private_key_jwt` client signs with: its registered `jwks`, or the
@@ -417,13 +356,7 @@ impl Clients<'_> {
         if client_id.len() > 2048 || client_id.chars().any(char::is_control) {
             return Ok(None);
         }
-        let row: Option<ClientRow> = db!(&self.0.db, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT client_id, {CLIENT_COLUMNS} FROM kavach_oauth_client WHERE client_id = $1")))
-                .bind(client_id)
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(row.map(Client::from_row))
+        Ok(store::get(&self.0.db, client_id).await?.map(Client::from_row))
     }
 
     /// Is `secret` this (enabled, confidential) client's secret? Constant time.
@@ -433,14 +366,7 @@ impl Clients<'_> {
 
     /// Does `token` authorise RFC 7592 management of this client?
     pub async fn check_registration_token(&self, client_id: &str, token: &str) -> Result<bool> {
-        let stored: Option<String> = db!(&self.0.db, |pool| {
-            sqlx::query_scalar("SELECT registration_token_hash FROM kavach_oauth_client WHERE client_id = $1 AND disabled = $2")
-                .bind(client_id)
-                .bind(false)
-                .fetch_optional(pool)
-                .await?
-                .flatten()
-        });
+        let stored = store::registration_token_hash(&self.0.db, client_id).await?;
         let presented = crypto::token_hash(token);
         Ok(stored.is_some_and(|h| crypto::ct_eq(h.as_bytes(), presented.as_bytes())))
     }
@@ -456,47 +382,26 @@ impl Clients<'_> {
         if uses_secret(&metadata) != current.secret_hash.is_some() {
             return Err(invalid("invalid_client_metadata", "a client cannot switch between a client secret and private_key_jwt; register a new one"));
         }
-        let obj = metadata.as_object_mut().expect("object");
-        obj.insert("client_id".into(), json!(client_id));
-        for key in ["client_id_issued_at", "client_secret_expires_at"] {
-            if let Some(v) = current.metadata.get(key) {
-                obj.insert(key.into(), v.clone());
+        if let Some(obj) = metadata.as_object_mut() {
+            obj.insert("client_id".into(), json!(client_id));
+            for key in ["client_id_issued_at", "client_secret_expires_at"] {
+                if let Some(v) = current.metadata.get(key) {
+                    obj.insert(key.into(), v.clone());
+                }
             }
         }
-        db!(&self.0.db, |pool| {
-            sqlx::query("UPDATE kavach_oauth_client SET client_name = $1, redirect_uris = $2, token_endpoint_auth_method = $3, metadata = $4, updated_at = $5 WHERE client_id = $6")
-                .bind(metadata["client_name"].as_str())
-                .bind(metadata["redirect_uris"].to_string())
-                .bind(metadata["token_endpoint_auth_method"].as_str())
-                .bind(metadata.to_string())
-                .bind(Ts::now())
-                .bind(client_id)
-                .execute(pool)
-                .await?;
-        });
+        store::update_metadata(&self.0.db, client_id, &metadata, Ts::now()).await?;
         Ok(metadata)
     }
 
     /// Delete a client, its users' remembered consents, and revoke everything issued to it.
     pub async fn delete(&self, client_id: &str) -> Result<bool> {
-        db!(&self.0.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query("DELETE FROM kavach_oauth_consent WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?;
-            sqlx::query(REVOKE_CLIENT_FAMILIES).bind(Ts::now()).bind(client_id).execute(&mut *tx).await?;
-            let n = sqlx::query("DELETE FROM kavach_oauth_client WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?.rows_affected();
-            tx.commit().await?;
-            Ok(n > 0)
-        })
+        store::delete(&self.0.db, client_id, Ts::now()).await
     }
 
     /// Every client, newest first (for operators).
     pub async fn list(&self) -> Result<Vec<Client>> {
-        let rows: Vec<ClientRow> = db!(&self.0.db, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT client_id, {CLIENT_COLUMNS} FROM kavach_oauth_client ORDER BY created_at DESC")))
-                .fetch_all(pool)
-                .await?
-        });
-        Ok(rows.into_iter().map(Client::from_row).collect())
+        Ok(store::list(&self.0.db).await?.into_iter().map(Client::from_row).collect())
     }
 
     /// Let a client introspect the access tokens of these resources (`*`: of every
@@ -513,30 +418,14 @@ impl Clients<'_> {
             }
         }
         let value = (!canonical.is_empty()).then(|| canonical.join(" "));
-        db!(&self.0.db, |pool| {
-            let n = sqlx::query("UPDATE kavach_oauth_client SET introspects = $1, updated_at = $2 WHERE client_id = $3")
-                .bind(value)
-                .bind(Ts::now())
-                .bind(client_id)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            Ok(n > 0)
-        })
+        store::set_introspects(&self.0.db, client_id, value.as_deref(), Ts::now()).await
     }
 
     /// Delete dynamically registered clients that never completed a grant within
     /// `unused_for` of registering (registrations abandoned half-way, or repeated).
     pub async fn purge_unused(&self, unused_for: std::time::Duration) -> Result<u64> {
         let cutoff = Ts::now().plus_secs(-(unused_for.as_secs() as i64));
-        db!(&self.0.db, |pool| {
-            Ok(sqlx::query("DELETE FROM kavach_oauth_client WHERE kind = $1 AND used_at IS NULL AND created_at < $2")
-                .bind(Origin::Dynamic.as_str())
-                .bind(cutoff)
-                .execute(pool)
-                .await?
-                .rows_affected())
-        })
+        store::delete_unused(&self.0.db, Origin::Dynamic.as_str(), cutoff).await
     }
 
     /// Record that a client completed a grant (once: later calls change nothing).
@@ -544,38 +433,14 @@ impl Clients<'_> {
         if client.used_at.is_some() {
             return Ok(());
         }
-        db!(&self.0.db, |pool| {
-            sqlx::query("UPDATE kavach_oauth_client SET used_at = $1 WHERE client_id = $2 AND used_at IS NULL")
-                .bind(Ts::now())
-                .bind(&client.client_id)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
+        store::mark_used(&self.0.db, &client.client_id, Ts::now()).await
     }
 
     /// Disable or re-enable a client (an admin action: it can no longer authenticate).
-    /// Disabling also revokes every grant it holds, so its tokens die at once.
+    /// Disabling also revokes every grant it holds, and cuts off the access tokens it
+    /// already has, so its tokens die at once (for good: enabling it again does not
+    /// bring them back).
     pub async fn set_disabled(&self, client_id: &str, disabled: bool) -> Result<bool> {
-        let now = Ts::now();
-        db!(&self.0.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            // Disabling also cuts off the access tokens it already has (for good: enabling
-            // it again does not bring them back).
-            let n = sqlx::query(
-                "UPDATE kavach_oauth_client SET disabled = $1, updated_at = $2, revoked_before = CASE WHEN $1 THEN $2 ELSE revoked_before END WHERE client_id = $3",
-            )
-            .bind(disabled)
-            .bind(now)
-            .bind(client_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if disabled {
-                sqlx::query(REVOKE_CLIENT_FAMILIES).bind(now).bind(client_id).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(n > 0)
-        })
+        store::set_disabled(&self.0.db, client_id, disabled, Ts::now()).await
     }
 }

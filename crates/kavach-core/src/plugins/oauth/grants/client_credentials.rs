@@ -1,0 +1,32 @@
+//! The `client_credentials` grant: machine tokens for confidential clients an operator
+//! created (or, with `dynamic_client_credentials`, any confidential client), always for
+//! one resource, never with user scopes.
+
+use super::super::authorize::Params;
+use super::super::clients::Client;
+use super::super::tokens::{Family, Tokens, err, internal, issued};
+use super::super::{OAuthError, STANDARD_SCOPES};
+use crate::{RequestContext, jwt};
+use serde_json::Value;
+
+impl Tokens<'_> {
+    pub(crate) async fn client_credentials(&self, client: &Client, form: &Params, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
+        if !client.confidential {
+            return Err(err("unauthorized_client", "client_credentials needs a confidential client"));
+        }
+        if client.kind != "operator" && !self.0.options.oauth.dynamic_client_credentials {
+            return Err(err("unauthorized_client", "client_credentials is for clients an operator registered (kavach clients create)"));
+        }
+        let (scope, resource) = self.0.authorize().scope_and_resource(form.get("scope").map(String::as_str), form.get("resource").map(String::as_str))?;
+        if scope.iter().any(|s| STANDARD_SCOPES.contains(&s.as_str())) {
+            return Err(err("invalid_scope", "user scopes (openid, profile, email, offline_access) do not apply to client_credentials"));
+        }
+        let Some(resource) = resource else { return Err(err("invalid_target", "client_credentials needs a resource (or scopes of one resource)")) };
+        let fam = Family { id: None, user_id: None, auth_time: None, scope: scope.join(" "), resource: Some(&resource), jkt };
+        let body = self.respond(client, &fam, None).await?;
+        let jti = jwt::peek(body["access_token"].as_str().unwrap_or_default()).and_then(|(_, c)| c.get("jti").cloned());
+        self.0.audit_queue.push(issued(client, "client_credentials", None, None, &fam.scope, Some(&resource), ctx).with("jti", jti)).await;
+        self.0.clients().mark_used(client).await.map_err(internal)?;
+        Ok(body)
+    }
+}
