@@ -1,8 +1,9 @@
-// Kavach's replacement for the interop harness's harness-lib.mjs (copied over it in a
-// temporary copy of shared/interop/mcp by the Rust test). Only the browser step is
-// different: a real Kavach session cookie (SESSION_COOKIE) signs the user in, and the
-// consent page is answered by posting its form, as a person clicking "Allow" would.
-// Every request the clients send is recorded (secrets truncated) to $TRACE.
+// The browser step and the request trace of Kavach's interop scripts (tests/js/mcp-interop,
+// also copied beside tests/js/oidc-client by the Rust test). The browser: a real Kavach
+// session cookie (SESSION_COOKIE) signs the user in, and the consent page is answered by
+// posting its form, as a person clicking "Allow" would. The trace: importing this module
+// wraps fetch, and every request the client sends is appended to $TRACE, one JSON line
+// each (secrets truncated, the port written PORT).
 import fs from 'node:fs';
 
 const cookie = process.env.SESSION_COOKIE;
@@ -37,10 +38,6 @@ globalThis.fetch = async (input, init = {}) => {
   return realFetch(input, init);
 };
 
-export async function startMock() {
-  throw new Error('set MCP_URL: this harness runs against Kavach, not the mock');
-}
-
 // Follow the authorization URL as the signed-in user; answer the consent page.
 export async function headlessAuthorize(authorizationUrl) {
   if (!cookie) throw new Error('SESSION_COOKIE is required');
@@ -65,11 +62,23 @@ export async function headlessAuthorize(authorizationUrl) {
   return new URL(location);
 }
 
-export function printTrace() {}
+// The requests recorded in $TRACE so far.
+export function readTrace() {
+  if (!trace || !fs.existsSync(trace)) return [];
+  return fs.readFileSync(trace, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+// One line per recorded request, in order.
+export function printTrace() {
+  const lines = readTrace();
+  if (!lines.length) return;
+  console.log(`--- ${lines.length} requests recorded in ${trace}`);
+  for (const l of lines) {
+    const path = l.url.replace(/^https?:\/\/[^/]+/, '').replace(/\?.*/, '');
+    const what = l.body?.rpc ?? l.body?.grant_type ?? '';
+    const auth = l.authorization ? ` [${l.authorization}${l.dpop ? ', DPoP proof' : ''}]` : l.dpop ? ' [DPoP proof]' : '';
+    console.log(`${String(l.seq).padStart(3)} ${l.method.padEnd(4)} ${path}${auth}${what ? ' ' + what : ''}`);
+  }
+}
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// CLI: `node harness-lib.mjs <authorization URL>` prints the callback URL (conformance-as.sh).
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()) && process.argv[2]) {
-  console.log(String(await headlessAuthorize(process.argv[2])));
-}

