@@ -6,6 +6,10 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 /// `n` random bytes from the OS CSPRNG.
+#[allow(
+    clippy::expect_used,
+    reason = "the OS CSPRNG does not fail once the process runs; without randomness no secret can be made, so stopping is the only safe answer"
+)]
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     rand::fill(&mut b).expect("the OS random number generator failed");
@@ -17,7 +21,7 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
-const ALPHANUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const ALPHANUM: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// A 32-character alphanumeric id (about 190 bits), the shape better-auth uses.
 pub fn new_id() -> String {
@@ -25,8 +29,9 @@ pub fn new_id() -> String {
     bytes
         .iter()
         .filter(|b| **b < 248) // 248 = 4 * 62: reject to stay uniform
+        .filter_map(|b| ALPHANUM.get(usize::from(*b % 62))) // always Some: the index is below 62
         .take(32)
-        .map(|b| ALPHANUM[(*b % 62) as usize] as char)
+        .map(|&c| char::from(c))
         .collect::<String>()
         .pipe_fill()
 }
@@ -38,7 +43,8 @@ impl PipeFill for String {
     /// In the astronomically rare case that rejection left fewer than 32 characters.
     fn pipe_fill(mut self) -> String {
         while self.len() < 32 {
-            self.push_str(&new_id()[..32 - self.len()]);
+            let missing = 32 - self.len();
+            self.extend(new_id().chars().take(missing));
         }
         self
     }
@@ -62,11 +68,10 @@ pub fn token_hash(token: &str) -> String {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    const H: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(H[(b >> 4) as usize] as char);
-        s.push(H[(b & 15) as usize] as char);
+        // Both nibbles are below 16: `from_digit` always has a (lower-case) digit for them.
+        s.extend([b >> 4, b & 15].into_iter().filter_map(|n| char::from_digit(u32::from(n), 16)));
     }
     s
 }
@@ -85,6 +90,7 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 const SEALED_PREFIX: &str = "sealed:v1:";
 
+#[allow(clippy::expect_used, reason = "HKDF-SHA256 expands up to 255 * 32 bytes: 32 requested, 32 filled, neither can fail")]
 fn derive_seal_key(secret: &[u8]) -> [u8; 32] {
     use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
     struct Len32;
@@ -106,6 +112,10 @@ pub struct Secrets {
     keys: Vec<hmac::Key>,
     /// AES-256-GCM keys derived from each secret (HKDF-SHA256), for data sealed at rest.
     seal_keys: Vec<[u8; 32]>,
+    /// The current (first) secret's HMAC key: what signs.
+    current: hmac::Key,
+    /// The current (first) secret's sealing key: what seals.
+    current_seal: [u8; 32],
 }
 
 impl std::fmt::Debug for Secrets {
@@ -116,18 +126,28 @@ impl std::fmt::Debug for Secrets {
 
 impl Secrets {
     pub fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Self {
-        assert!(!secrets.is_empty(), "at least one secret is required");
+        #[allow(
+            clippy::panic,
+            reason = "start-up: Core::new refuses an empty list with a configuration error before this; other callers pass a literal one-element list"
+        )]
+        let Some((current, _)) = secrets.split_first() else { panic!("at least one secret is required") };
         Secrets {
             keys: secrets.iter().map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_ref())).collect(),
             seal_keys: secrets.iter().map(|s| derive_seal_key(s.as_ref())).collect(),
+            current: hmac::Key::new(hmac::HMAC_SHA256, current.as_ref()),
+            current_seal: derive_seal_key(current.as_ref()),
         }
     }
 
     /// Encrypt `plain` for storage (AES-256-GCM, key derived from the current
     /// secret, `context` bound as associated data): `base64url(nonce || sealed)`.
+    #[allow(
+        clippy::expect_used,
+        reason = "a 32-byte key is always a valid AES-256 key, and AES-GCM sealing only fails for inputs over 64 GiB (what is sealed here is a few KB)"
+    )]
     pub fn seal(&self, plain: &[u8], context: &str) -> String {
         use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.seal_keys[0]).expect("32-byte key"));
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.current_seal).expect("32-byte key"));
         let nonce = random_bytes::<12>();
         let mut data = plain.to_vec();
         key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut data).expect("sealing cannot fail");
@@ -169,7 +189,7 @@ impl Secrets {
 
     /// HMAC-SHA256 with the current (first) secret.
     pub fn sign(&self, msg: &[u8]) -> [u8; 32] {
-        let tag = hmac::sign(&self.keys[0], msg);
+        let tag = hmac::sign(&self.current, msg);
         let mut out = [0u8; 32];
         out.copy_from_slice(tag.as_ref());
         out

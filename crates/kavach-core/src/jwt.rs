@@ -17,7 +17,9 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPa
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, RwLock};
+// The cache lock guards a plain `Option<Arc<_>>` replaced in one assignment: nothing
+// can panic while it is held, and a poisoned lock would still hold a whole value.
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 /// A JWS algorithm Kavach signs with.
@@ -67,30 +69,42 @@ impl Signer {
 /// A generated key: its public JWK and PKCS#8 private key.
 fn generate(alg: Alg, kid: &str) -> Result<(serde_json::Value, Vec<u8>)> {
     let fail = |_| Error::internal("key generation failed");
-    let base = |kty: &str| serde_json::json!({ "kty": kty, "kid": kid, "alg": alg.as_str(), "use": "sig" });
+    // The common members, then the key type's own, in that order.
+    let jwk = |kty: &str, fields: &[(&str, String)]| {
+        let mut jwk = serde_json::Map::new();
+        for (k, v) in [("kty", kty), ("kid", kid), ("alg", alg.as_str()), ("use", "sig")] {
+            jwk.insert(k.to_owned(), v.into());
+        }
+        for (k, v) in fields {
+            jwk.insert((*k).to_owned(), v.as_str().into());
+        }
+        serde_json::Value::Object(jwk)
+    };
     Ok(match alg {
         Alg::EdDSA => {
             let k = Ed25519KeyPair::generate().map_err(fail)?;
-            let mut jwk = base("OKP");
-            jwk["crv"] = "Ed25519".into();
-            jwk["x"] = B64.encode(k.public_key().as_ref()).into();
+            let jwk = jwk("OKP", &[("crv", "Ed25519".into()), ("x", B64.encode(k.public_key().as_ref()))]);
             (jwk, k.to_pkcs8().map_err(fail)?.as_ref().to_vec())
         }
         Alg::ES256 => {
             let k = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).map_err(fail)?;
-            let point = k.public_key().as_ref();
-            let mut jwk = base("EC");
-            jwk["crv"] = "P-256".into();
-            jwk["x"] = B64.encode(&point[1..33]).into();
-            jwk["y"] = B64.encode(&point[33..65]).into();
+            // An uncompressed P-256 point: 0x04, then x and y (32 bytes each).
+            let Some((x, y)) = k.public_key().as_ref().get(1..65).and_then(|xy| xy.split_at_checked(32)) else {
+                return Err(Error::internal("key generation failed: unexpected P-256 public key length"));
+            };
+            let jwk = jwk("EC", &[("crv", "P-256".into()), ("x", B64.encode(x)), ("y", B64.encode(y))]);
             (jwk, k.to_pkcs8v1().map_err(fail)?.as_ref().to_vec())
         }
         Alg::RS256 => {
             use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
             let k = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(fail)?;
-            let mut jwk = base("RSA");
-            jwk["n"] = B64.encode(k.public_key().modulus().big_endian_without_leading_zero()).into();
-            jwk["e"] = B64.encode(k.public_key().exponent().big_endian_without_leading_zero()).into();
+            let jwk = jwk(
+                "RSA",
+                &[
+                    ("n", B64.encode(k.public_key().modulus().big_endian_without_leading_zero())),
+                    ("e", B64.encode(k.public_key().exponent().big_endian_without_leading_zero())),
+                ],
+            );
             let der: Pkcs8V1Der = k.as_der().map_err(fail)?;
             (jwk, der.as_ref().to_vec())
         }
@@ -162,11 +176,11 @@ impl Keys {
     }
 
     fn forget(&self) {
-        *self.cache.write().expect("keys lock") = None;
+        *self.cache.write().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     async fn loaded(&self) -> Result<Arc<Loaded>> {
-        if let Some(l) = self.cache.read().expect("keys lock").as_ref().filter(|l| l.at.elapsed() < CACHE_TTL) {
+        if let Some(l) = self.cache.read().unwrap_or_else(PoisonError::into_inner).as_ref().filter(|l| l.at.elapsed() < CACHE_TTL) {
             return Ok(l.clone());
         }
         self.reload().await
@@ -200,7 +214,7 @@ impl Keys {
         let set = serde_json::json!({ "keys": keys });
         let jwks: Arc<str> = set.to_string().into();
         let l = Arc::new(Loaded { at: Instant::now(), jwks, set, signers });
-        *self.cache.write().expect("keys lock") = Some(l.clone());
+        *self.cache.write().unwrap_or_else(PoisonError::into_inner) = Some(l.clone());
         Ok(l)
     }
 
@@ -258,7 +272,7 @@ impl Keys {
             Err("unknown kid") if loaded.at.elapsed() >= Duration::from_secs(2) => {
                 // One reload for a burst: whoever waited here uses the set the first one loaded.
                 let _one = self.reload.lock().await;
-                let current = self.cache.read().expect("keys lock").clone();
+                let current = self.cache.read().unwrap_or_else(PoisonError::into_inner).clone();
                 let fresh = match current {
                     Some(c) if c.at > loaded.at => c,
                     _ => self.reload().await?,
@@ -355,12 +369,12 @@ pub type Claims = serde_json::Map<String, serde_json::Value>;
 pub fn verify(token: &str, jwks: &serde_json::Value, leeway: i64) -> std::result::Result<(serde_json::Value, Claims), &'static str> {
     let h = token.split('.').next().ok_or("malformed token")?;
     let header: serde_json::Value = B64.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("malformed header")?;
-    let keys = jwks["keys"].as_array().ok_or("no keys")?;
+    let keys = jwks.get("keys").and_then(|k| k.as_array()).ok_or("no keys")?;
     // Without a `kid`, only a set of exactly one key can say which key signed.
-    let jwk = match header["kid"].as_str() {
-        Some(kid) => keys.iter().find(|k| k["kid"] == kid).ok_or("unknown kid")?,
-        None if keys.len() == 1 => &keys[0],
-        None => return Err("no kid"),
+    let jwk = match (header.get("kid").and_then(|k| k.as_str()), keys.as_slice()) {
+        (Some(kid), _) => keys.iter().find(|k| k.get("kid").is_some_and(|k| k == kid)).ok_or("unknown kid")?,
+        (None, [only]) => only,
+        (None, _) => return Err("no kid"),
     };
     let (header, claims) = verify_with_key(token, jwk)?;
     let now = Ts::now().0 / 1000;
@@ -383,10 +397,11 @@ pub fn verify_with_key(token: &str, jwk: &serde_json::Value) -> std::result::Res
         _ => return Err("malformed token"),
     };
     let header: serde_json::Value = B64.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("malformed header")?;
-    let alg = header["alg"].as_str().ok_or("no alg")?;
+    let alg = header.get("alg").and_then(|a| a.as_str()).ok_or("no alg")?;
     // The key decides the algorithm (no `alg: none`, no confusion): its `alg`, or for
     // keys published without one (clients' JWKS), the one algorithm its type allows.
-    let key_alg = match (jwk["alg"].as_str(), jwk["kty"].as_str(), jwk["crv"].as_str()) {
+    let member = |k: &str| jwk.get(k).and_then(|v| v.as_str());
+    let key_alg = match (member("alg"), member("kty"), member("crv")) {
         (Some(a), _, _) => a,
         (None, Some("OKP"), Some("Ed25519")) => "EdDSA",
         (None, Some("EC"), Some("P-256")) => "ES256",
@@ -397,8 +412,9 @@ pub fn verify_with_key(token: &str, jwk: &serde_json::Value) -> std::result::Res
         return Err("algorithm does not match the key");
     }
     let sig = B64.decode(s).map_err(|_| "malformed signature")?;
-    let msg = &token[..h.len() + 1 + p.len()];
-    let field = |k: &str| jwk[k].as_str().and_then(|v| B64.decode(v).ok()).ok_or("malformed key");
+    // The signing input: everything before the last '.' (the token has exactly three parts).
+    let (msg, _) = token.rsplit_once('.').ok_or("malformed token")?;
+    let field = |k: &str| member(k).and_then(|v| B64.decode(v).ok()).ok_or("malformed key");
     let ok = match Alg::parse(alg).ok_or("unsupported algorithm")? {
         Alg::EdDSA => signature::UnparsedPublicKey::new(&signature::ED25519, field("x")?).verify(msg.as_bytes(), &sig).is_ok(),
         Alg::ES256 => {

@@ -77,7 +77,10 @@ pub fn verify(password: &str, stored: &str) -> Option<bool> {
 fn scrypt_pair(stored: &str) -> Option<(&str, Vec<u8>)> {
     let (salt, key) = stored.split_once(':')?;
     let hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    (salt.len() == 32 && key.len() == 128 && hex(salt) && hex(key)).then(|| (salt, unhex(key).expect("checked hex")))
+    if !(salt.len() == 32 && key.len() == 128 && hex(salt) && hex(key)) {
+        return None;
+    }
+    Some((salt, unhex(key)?))
 }
 
 fn scrypt_check(password: &[u8], salt: &[u8], expected: &[u8], log_n: u8, r: u32) -> bool {
@@ -95,7 +98,7 @@ fn pbkdf2_check(password: &str, salt: &[u8], iterations: u32, expected: &[u8]) -
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()

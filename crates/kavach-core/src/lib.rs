@@ -90,7 +90,8 @@ impl Default for JwtOptions {
 #[derive(Clone, Debug)]
 pub struct RateLimitOptions {
     pub enabled: bool,
-    /// Per client IP and route.
+    /// Per client IP and route: overrides of the defaults each route declares in the
+    /// HTTP route table (`kavach::http::table`), by route template (`/sign-in/email`).
     pub routes: Vec<(String, Rule)>,
     /// Failed sign-ins per account (email) before further attempts are refused.
     pub account_failures: Rule,
@@ -101,23 +102,9 @@ pub struct RateLimitOptions {
 
 impl Default for RateLimitOptions {
     fn default() -> Self {
-        let r = |p: &str, rule: Rule| (p.to_owned(), rule);
         RateLimitOptions {
             enabled: true,
-            routes: vec![
-                r("/sign-in/email", Rule::per_minute(10)),
-                r("/sign-up/email", Rule::per_minute(10)),
-                r("/change-password", Rule::per_minute(10)),
-                r("/change-email", Rule::per_minute(5)),
-                r("/request-password-reset", Rule::per_minute(5)),
-                r("/send-verification-email", Rule::per_minute(5)),
-                r("/reset-password", Rule::per_minute(10)),
-                r("/verify-email", Rule::per_minute(20)),
-                r("/delete-user", Rule::per_minute(5)),
-                r("/oauth2/register", Rule::per_minute(20)),
-                r("/oauth2/sign-in", Rule::per_minute(10)),
-                r("/oauth2/device", Rule::per_minute(10)),
-            ],
+            routes: vec![],
             account_failures: Rule { max: 10, window: Duration::from_secs(15 * 60) },
             per_recipient: Rule { max: 5, window: Duration::from_secs(15 * 60) },
         }
@@ -198,12 +185,13 @@ pub fn origin_of(url: &str) -> Option<String> {
 
 /// A URL safe to print: the password in `user:password@` is replaced by `***`.
 pub fn redact_url(url: &str) -> String {
-    let url = match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let user = url[s + 3..at].split(':').next().unwrap_or("");
-            format!("{}://{user}:***@{}", &url[..s], &url[at + 1..])
+    // The userinfo ends at the last '@' after the scheme.
+    let url = match url.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.rsplit_once('@')?))) {
+        Some((scheme, (userinfo, host))) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
         }
-        _ => url.to_owned(),
+        None => url.to_owned(),
     };
     // A password can also travel in the query (`postgres://h/db?password=...`).
     match url.split_once('?') {

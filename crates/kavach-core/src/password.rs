@@ -81,6 +81,23 @@ enum Weakness {
     Sequence,
 }
 
+/// Mark, in `taken`, the characters of every occurrence of `needle` in `pw` (left to
+/// right, without overlaps) with `mark`. `taken` has one entry per character of `pw`.
+fn mark_occurrences(pw: &[char], needle: &[char], taken: &mut [Option<Weakness>], mark: impl Fn(&mut Option<Weakness>)) {
+    if needle.is_empty() {
+        return;
+    }
+    let mut i = 0;
+    while let Some(window) = pw.get(i..i + needle.len()) {
+        if window == needle {
+            taken.iter_mut().skip(i).take(needle.len()).for_each(&mark);
+            i += needle.len();
+        } else {
+            i += 1;
+        }
+    }
+}
+
 /// How many characters of `pw` (lower-cased characters) are left once the predictable
 /// parts are taken out, and the main reason for what was taken.
 fn unpredictable_chars(pw: &[char], words: &[Vec<char>]) -> (usize, Option<Weakness>) {
@@ -88,31 +105,24 @@ fn unpredictable_chars(pw: &[char], words: &[Vec<char>]) -> (usize, Option<Weakn
     let mut taken: Vec<Option<Weakness>> = vec![None; n];
     // Context and weak words, wherever they occur.
     for w in words.iter().filter(|w| w.len() >= 3) {
-        let mut i = 0;
-        while i + w.len() <= n {
-            if pw[i..i + w.len()] == w[..] {
-                taken[i..i + w.len()].iter_mut().for_each(|t| *t = Some(Weakness::Context));
-                i += w.len();
-            } else {
-                i += 1;
-            }
-        }
+        mark_occurrences(pw, w, &mut taken, |t| *t = Some(Weakness::Context));
     }
     // Runs of three or more with a constant step of -1, 0 or +1: "aaa", "abc", "321".
+    // `step(i)`: from character i to the next (`None` past the end).
+    let step = |i: usize| Some(*pw.get(i + 1)? as i64 - *pw.get(i)? as i64);
     let mut start = 0;
     while start + 2 < n {
-        let step = pw[start + 1] as i64 - pw[start] as i64;
-        if step.abs() > 1 {
+        let Some(first) = step(start).filter(|s| s.abs() <= 1) else {
             start += 1;
             continue;
-        }
+        };
         let mut end = start + 1;
-        while end + 1 < n && pw[end + 1] as i64 - pw[end] as i64 == step {
+        while step(end) == Some(first) {
             end += 1;
         }
         if end - start >= 2 {
-            let why = if step == 0 { Weakness::Repetition } else { Weakness::Sequence };
-            taken[start..=end].iter_mut().for_each(|t| *t = t.or(Some(why)));
+            let why = if first == 0 { Weakness::Repetition } else { Weakness::Sequence };
+            taken.iter_mut().skip(start).take(end - start + 1).for_each(|t| *t = t.or(Some(why)));
             start = end;
         } else {
             start += 1;
@@ -125,22 +135,14 @@ fn unpredictable_chars(pw: &[char], words: &[Vec<char>]) -> (usize, Option<Weakn
         for line in [&row, &rev] {
             for len in (4..=line.len()).rev() {
                 for seg in line.windows(len) {
-                    let mut i = 0;
-                    while i + len <= n {
-                        if pw[i..i + len] == *seg {
-                            taken[i..i + len].iter_mut().for_each(|t| *t = t.or(Some(Weakness::Sequence)));
-                            i += len;
-                        } else {
-                            i += 1;
-                        }
-                    }
+                    mark_occurrences(pw, seg, &mut taken, |t| *t = t.or(Some(Weakness::Sequence)));
                 }
             }
         }
     }
     // A whole password that repeats a shorter unit ("abcdabcdabcd") counts as the unit.
-    if let Some(p) = (1..=n / 2).find(|&p| (p..n).all(|i| pw[i] == pw[i - p])) {
-        taken[p..].iter_mut().for_each(|t| *t = t.or(Some(Weakness::Repetition)));
+    if let Some(p) = (1..=n / 2).find(|&p| pw.iter().skip(p).zip(pw).all(|(a, b)| a == b)) {
+        taken.iter_mut().skip(p).for_each(|t| *t = t.or(Some(Weakness::Repetition)));
     }
     let left = taken.iter().filter(|t| t.is_none()).count();
     // The reason that took the most characters.
@@ -214,8 +216,14 @@ impl PasswordPolicy {
     }
 }
 
+/// Checked when the crate compiles: invalid constants are a build error, not a panic.
+const PARAMS: Params = match Params::new(M_COST, T_COST, P_COST, Some(OUTPUT_LEN)) {
+    Ok(p) => p,
+    Err(_) => panic!("invalid Argon2 parameters"),
+};
+
 fn params() -> Params {
-    Params::new(M_COST, T_COST, P_COST, Some(OUTPUT_LEN)).expect("valid params")
+    PARAMS
 }
 
 fn argon2() -> Argon2<'static> {
@@ -233,11 +241,9 @@ impl Memory {
     }
 
     fn blocks(&mut self) -> &mut [Block] {
-        let n = params().block_count();
-        if self.blocks.len() < n {
-            self.blocks = vec![Block::default(); n];
-        }
-        &mut self.blocks[..n]
+        // The parameters are constant: the memory is allocated once, then reused as it is.
+        self.blocks.resize(params().block_count(), Block::default());
+        &mut self.blocks
     }
 
     /// Argon2id with the current parameters into `out`.
@@ -272,6 +278,10 @@ fn hash_with(mem: &mut Memory, password: &str) -> String {
 
 /// Synchronous Argon2id hash (PHC string) of `password` as given (no normalisation),
 /// allocating its own memory.
+#[allow(
+    clippy::expect_used,
+    reason = "Argon2id with the constant parameters and a 16-byte salt fails only for inputs over 4 GiB; passwords are bounded by max_length and the body limit"
+)]
 pub fn hash_sync(password: &str) -> String {
     use argon2::password_hash::PasswordHasher;
     let salt = crate::crypto::random_bytes::<16>();

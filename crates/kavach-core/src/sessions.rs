@@ -17,7 +17,7 @@ use crate::{RequestContext, audit, crypto, db};
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 /// A session row as clients see it. `token` is the session's public handle (the
@@ -57,6 +57,10 @@ impl SessionWithUser {
     }
 
     /// `{"session":...,"user":...}`, as get-session answers; computed once.
+    #[allow(
+        clippy::expect_used,
+        reason = "a session and a user serialise to JSON without error: their fields are strings, numbers, booleans and timestamps, and no map has non-string keys"
+    )]
     pub fn json(&self) -> Arc<str> {
         self.json.get_or_init(|| serde_json::to_string(self).expect("serialisable").into()).clone()
     }
@@ -130,6 +134,8 @@ struct Entry {
 pub struct Sessions {
     db: Db,
     opts: SessionOptions,
+    /// Nothing that can panic runs while it is held (map reads, inserts, removals), and
+    /// every entry is a whole value: a poisoned lock is used as it is.
     cache: RwLock<HashMap<String, Entry>>,
 }
 
@@ -235,7 +241,7 @@ impl Sessions {
         let cached = if self.opts.cache_ttl.is_zero() {
             None
         } else {
-            let map = self.cache.read().expect("session cache lock");
+            let map = self.cache.read().unwrap_or_else(PoisonError::into_inner);
             match map.get(&hash).filter(|e| e.fetched.elapsed() < self.opts.cache_ttl) {
                 Some(e) => {
                     let known = proof.is_none_or(|p| e.proof.get().is_some_and(|q| **q == *p));
@@ -410,7 +416,7 @@ impl Sessions {
         if self.opts.cache_ttl.is_zero() {
             return;
         }
-        let mut map = self.cache.write().expect("session cache lock");
+        let mut map = self.cache.write().unwrap_or_else(PoisonError::into_inner);
         if map.len() >= CACHE_MAX {
             let ttl = self.opts.cache_ttl;
             map.retain(|_, e| e.fetched.elapsed() < ttl);
@@ -427,7 +433,7 @@ impl Sessions {
 
     /// Drop entries locally (on a notification from another instance).
     pub(crate) fn forget(&self, msg: &str) {
-        let mut map = self.cache.write().expect("session cache lock");
+        let mut map = self.cache.write().unwrap_or_else(PoisonError::into_inner);
         match msg.split_once(':') {
             Some(("t", h)) => {
                 map.remove(h);
@@ -438,7 +444,7 @@ impl Sessions {
     }
 
     pub(crate) fn forget_all(&self) {
-        self.cache.write().expect("session cache lock").clear();
+        self.cache.write().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
     async fn broadcast(&self, msg: &str) {

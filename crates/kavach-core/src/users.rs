@@ -2,9 +2,9 @@
 //! authentication context (the CLI and the Rust API use them directly).
 
 use crate::error::{Error, Result};
+use crate::sessions::Session;
 use crate::store::BeginWrite;
 use crate::store::{Db, Ts};
-use crate::sessions::Session;
 use crate::{Core, RequestContext, audit, db};
 use serde::Serialize;
 use sqlx::Row;

@@ -49,6 +49,8 @@ pub struct File {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OAuthFile {
+    /// Serve the authorization server. Default true.
+    pub enabled: bool,
     pub access_token_ttl: DurationValue,
     pub refresh_token_ttl: DurationValue,
     pub refresh_grace: DurationValue,
@@ -79,6 +81,7 @@ impl Default for OAuthFile {
     fn default() -> Self {
         let d = kavach_core::plugins::oauth::OAuthOptions::default();
         OAuthFile {
+            enabled: d.enabled,
             access_token_ttl: DurationValue(d.access_token_ttl),
             refresh_token_ttl: DurationValue(d.refresh_token_ttl),
             refresh_grace: DurationValue(d.refresh_grace),
@@ -135,6 +138,7 @@ impl OAuthFile {
             bail!("oauth.refresh_grace must be at most 5 minutes (reuse inside it is not detected)");
         }
         Ok(kavach_core::plugins::oauth::OAuthOptions {
+            enabled: self.enabled,
             resources,
             scope_descriptions: self.scope_descriptions.into_iter().collect(),
             access_token_ttl: self.access_token_ttl.0,
@@ -554,13 +558,8 @@ impl Config {
             per_recipient: f.rate_limit.per_recipient.0,
             ..Default::default()
         };
-        for (route, rule) in f.rate_limit.routes {
-            if !kavach::http::API_ROUTES.contains(&route.as_str()) {
-                bail!("rate_limit.routes: {route:?} is not a Kavach route (one of: {})", kavach::http::API_ROUTES.join(", "));
-            }
-            rl.routes.retain(|(p, _)| *p != route);
-            rl.routes.push((route, rule.0));
-        }
+        // Overrides of the route table's defaults, checked against it below.
+        rl.routes = f.rate_limit.routes.into_iter().map(|(route, rule)| (route, rule.0)).collect();
         if f.jwt.key_overlap.0 <= f.jwt.expires_in.0.max(f.oauth.access_token_ttl.0) {
             bail!(
                 "jwt.key_overlap must be longer than jwt.expires_in and oauth.access_token_ttl (the same keys sign both), \
@@ -604,6 +603,7 @@ impl Config {
             rate_limit: rl,
             better_auth,
         };
+        kavach::http::table::validate(&options).map_err(|e| anyhow!(e))?;
         kavach_core::email::parse_mailbox(&f.email.from).map_err(|e| anyhow!("email.from: {}", e.message))?;
         if f.mode == Mode::Production && f.email.smtp_url.is_none() {
             bail!(

@@ -314,8 +314,12 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Import(cmd) => {
             let k = cfg.kavach(false).await?;
             let (report, json) = match cmd {
-                ImportCommand::BetterAuth { from, dry_run, json } => (kavach_core::plugins::migration::import::better_auth::import(&k, &from, dry_run, &cli_ctx()).await, json),
-                ImportCommand::Clerk { file, dry_run, json } => (kavach_core::plugins::migration::import::clerk::import(&k, &file, dry_run, &cli_ctx()).await, json),
+                ImportCommand::BetterAuth { from, dry_run, json } => {
+                    (kavach_core::plugins::migration::import::better_auth::import(&k, &from, dry_run, &cli_ctx()).await, json)
+                }
+                ImportCommand::Clerk { file, dry_run, json } => {
+                    (kavach_core::plugins::migration::import::clerk::import(&k, &file, dry_run, &cli_ctx()).await, json)
+                }
             };
             let report = report.map_err(|e| anyhow!("{}", e.message))?;
             if json {

@@ -51,6 +51,7 @@ struct Inner {
     /// The OAuth discovery document, rendered once (the options do not change).
     discovery: std::sync::OnceLock<axum::body::Bytes>,
     pages: http::templates::PageTemplates,
+    table: http::table::Table,
     _background: Vec<tokio::task::AbortHandle>,
 }
 
@@ -110,7 +111,7 @@ impl Kavach {
     /// `/.well-known/openid-configuration{base_path}`). [`Kavach::app`] includes it;
     /// merge it at the root when you mount [`Kavach::router`] yourself.
     pub fn well_known_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
-        http::oauth::well_known_router(self)
+        if self.options().oauth.enabled { http::plugins::oauth::well_known_router(self) } else { axum::Router::new() }
     }
 
     /// A layer that lets only signed-in requests through: `401` JSON for APIs,
@@ -128,6 +129,11 @@ impl Kavach {
         SessionLayer { kavach: self.clone() }
     }
 
+    /// The route table of this server's enabled capabilities.
+    pub fn route_table(&self) -> &http::table::Table {
+        &self.inner.table
+    }
+
     /// The hosted pages' templates.
     pub fn page_templates(&self) -> &http::templates::PageTemplates {
         &self.inner.pages
@@ -135,7 +141,7 @@ impl Kavach {
 
     /// The authorization server's discovery document (RFC 8414 / OpenID Connect), as JSON.
     pub(crate) fn discovery_json(&self) -> axum::body::Bytes {
-        self.inner.discovery.get_or_init(|| http::oauth::metadata::document(self).to_string().into()).clone()
+        self.inner.discovery.get_or_init(|| http::plugins::oauth::metadata::document(self).to_string().into()).clone()
     }
 
     /// The OpenAPI document of the API, generated from the code.
@@ -268,6 +274,7 @@ impl KavachBuilder {
     }
 
     pub async fn build(self) -> Result<Kavach> {
+        http::table::validate(&self.options).map_err(kavach_core::Error::config)?;
         let url = self.database_url.unwrap_or_else(|| "sqlite://kavach-data/kavach.db".into());
         let db = Db::connect(&url).await?;
         if self.migrate.unwrap_or(true) {
@@ -280,6 +287,7 @@ impl KavachBuilder {
         let templates = Templates::load(self.templates_dir.as_deref())?;
         let pages = http::templates::PageTemplates::load(self.templates_dir.as_deref().map(|d| d.join("pages")).as_deref())?;
         let mailer = self.mailer.unwrap_or_else(|| Arc::new(DevMailer::new("kavach-data/outbox")));
+        let table = http::table::Table::new(&self.options);
         let core = Arc::new(Core::new(db, self.options, mailer, templates, limiter)?.with_legacy_verifiers(self.legacy));
         let background = if self.background.unwrap_or(true) { core.spawn_background().into_iter().map(|h| h.abort_handle()).collect() } else { vec![] };
         Ok(Kavach {
@@ -290,6 +298,7 @@ impl KavachBuilder {
                 openapi: Default::default(),
                 discovery: Default::default(),
                 pages,
+                table,
                 _background: background,
             }),
         })

@@ -67,7 +67,12 @@ async fn typed_rust_api() {
     let out = k
         .email_password()
         .sign_up(
-            kavach_core::plugins::email_password::SignUp { email: "typed@example.com".into(), password: "typed api passphrase".into(), name: "T".into(), ..Default::default() },
+            kavach_core::plugins::email_password::SignUp {
+                email: "typed@example.com".into(),
+                password: "typed api passphrase".into(),
+                name: "T".into(),
+                ..Default::default()
+            },
             &ctx,
         )
         .await

@@ -44,8 +44,8 @@ impl Ts {
         let t = self.to_offset();
         let mut b = *b"0000-00-00T00:00:00.000Z";
         let mut put = |at: usize, width: usize, mut v: u32| {
-            for i in (0..width).rev() {
-                b[at + i] = b'0' + (v % 10) as u8;
+            for d in b.iter_mut().skip(at).take(width).rev() {
+                *d = b'0' + (v % 10) as u8;
                 v /= 10;
             }
         };
@@ -63,7 +63,8 @@ impl Ts {
 impl serde::Serialize for Ts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let b = self.iso_bytes();
-        s.serialize_str(std::str::from_utf8(&b).expect("ASCII"))
+        // ASCII digits and separators: always UTF-8, so this borrows without copying.
+        s.serialize_str(&String::from_utf8_lossy(&b))
     }
 }
 

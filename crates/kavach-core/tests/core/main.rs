@@ -1,5 +1,7 @@
 //! Core behaviour on SQLite and PostgreSQL. One integration-test binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice, reason = "tests")]
+
 mod harness;
 mod oauth;
 
@@ -740,7 +742,8 @@ dual!(imported_provider_tokens_are_sealed_at_rest, options(), |t| {
 /// The better-auth transition switched on (with the given old secret).
 fn transition() -> kavach_core::Options {
     let mut o = options();
-    o.better_auth = Some(kavach_core::plugins::migration::BetterAuthCookies { secrets: vec!["the-better-auth-secret-0123456789".into()], ..Default::default() });
+    o.better_auth =
+        Some(kavach_core::plugins::migration::BetterAuthCookies { secrets: vec!["the-better-auth-secret-0123456789".into()], ..Default::default() });
     o
 }
 
@@ -890,7 +893,11 @@ dual!(review_07_mail_to_one_address_is_limited_per_recipient, verifying(), |t| {
     }
     let e = t.core.email_password().send_verification_email(ext, None).await.unwrap_err();
     assert_eq!(e.code, "TOO_MANY_REQUESTS");
-    assert_eq!(t.core.email_password().request_password_reset(ext, None, &ctx()).await.unwrap_err().code, "TOO_MANY_REQUESTS", "the same budget for every kind of mail");
+    assert_eq!(
+        t.core.email_password().request_password_reset(ext, None, &ctx()).await.unwrap_err().code,
+        "TOO_MANY_REQUESTS",
+        "the same budget for every kind of mail"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(t.mail.count_to(ext) as u32, limit, "at most the limit reached the address");
     // Unknown addresses count the same (the answer tells nothing about the account).

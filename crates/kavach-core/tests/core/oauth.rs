@@ -89,7 +89,8 @@ dual!(rfc7523_private_key_jwt_client_authentication, options(), |t| {
 
 fn resourceful() -> kavach_core::Options {
     let mut o = options();
-    o.oauth.resources = vec![kavach_core::plugins::oauth::ResourceDef { uri: "https://mcp.example.com/mcp".into(), name: None, scopes: vec!["mcp:tools".into()] }];
+    o.oauth.resources =
+        vec![kavach_core::plugins::oauth::ResourceDef { uri: "https://mcp.example.com/mcp".into(), name: None, scopes: vec!["mcp:tools".into()] }];
     o
 }
 
@@ -101,7 +102,11 @@ fn form(pairs: &[(&str, &str)]) -> Form {
 
 /// Register a client (public unless `secret`), create a user, run one authorization
 /// code flow: the client, the user and the token response.
-async fn code_flow(t: &crate::harness::T, email: &str, confidential: bool) -> (kavach_core::plugins::oauth::clients::Client, kavach_core::User, serde_json::Value) {
+async fn code_flow(
+    t: &crate::harness::T,
+    email: &str,
+    confidential: bool,
+) -> (kavach_core::plugins::oauth::clients::Client, kavach_core::User, serde_json::Value) {
     let client = new_client(t, confidential).await;
     let user = new_user(t, email, None).await;
     let tokens = grant_for(t, &client, &user).await;
@@ -144,7 +149,11 @@ async fn code_for(t: &crate::harness::T, client: &kavach_core::plugins::oauth::c
     url.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned()
 }
 
-async fn redeem(t: &crate::harness::T, client: &kavach_core::plugins::oauth::clients::Client, code: &str) -> Result<serde_json::Value, kavach_core::plugins::oauth::OAuthError> {
+async fn redeem(
+    t: &crate::harness::T,
+    client: &kavach_core::plugins::oauth::clients::Client,
+    code: &str,
+) -> Result<serde_json::Value, kavach_core::plugins::oauth::OAuthError> {
     let grant = form(&[("grant_type", "authorization_code"), ("code", code), ("code_verifier", "dBjftJeZ4CVP-mJ92K7dYoEkgMlN3Ks3P9h2nFE9hYo")]);
     t.core.tokens().grant(client, &grant, None, &ctx()).await
 }
@@ -155,7 +164,11 @@ async fn grant_for(t: &crate::harness::T, client: &kavach_core::plugins::oauth::
     redeem(t, client, &code).await.unwrap()
 }
 
-async fn refresh(t: &crate::harness::T, client: &kavach_core::plugins::oauth::clients::Client, rt: &str) -> Result<serde_json::Value, kavach_core::plugins::oauth::OAuthError> {
+async fn refresh(
+    t: &crate::harness::T,
+    client: &kavach_core::plugins::oauth::clients::Client,
+    rt: &str,
+) -> Result<serde_json::Value, kavach_core::plugins::oauth::OAuthError> {
     t.core.tokens().grant(client, &form(&[("grant_type", "refresh_token"), ("refresh_token", rt)]), None, &ctx()).await
 }
 
@@ -194,8 +207,12 @@ dual!(review_01_a_password_change_revokes_every_oauth_grant_unless_asked_to_keep
     assert!(refresh(&t, &client, kept["refresh_token"].as_str().unwrap()).await.is_ok(), "kept on request");
     // By default everything ends.
     let tok = grant_for(&t, &client, &user).await;
-    let new =
-        t.core.email_password().change_password(&signed.session.session, &user, "the second passphrase here", "the third passphrase here", false, &ctx()).await.unwrap();
+    let new = t
+        .core
+        .email_password()
+        .change_password(&signed.session.session, &user, "the second passphrase here", "the third passphrase here", false, &ctx())
+        .await
+        .unwrap();
     assert!(new.is_some());
     assert_eq!(refresh(&t, &client, tok["refresh_token"].as_str().unwrap()).await.unwrap_err().error, "invalid_grant");
     assert!(t.core.tokens().active(tok["access_token"].as_str().unwrap()).await.unwrap().is_none());

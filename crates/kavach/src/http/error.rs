@@ -6,6 +6,16 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kavach_core::{Error, Kind};
 
+/// The body of every error answer of Kavach's own endpoints (OAuth endpoints answer
+/// RFC 6749's `{ error, error_description }`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable: `INVALID_EMAIL_OR_PASSWORD`, `UNAUTHORIZED`, ...
+    pub code: String,
+    /// For humans; may change.
+    pub message: String,
+}
+
 /// An error as an HTTP response.
 #[derive(Debug)]
 pub struct ApiError(pub Error);

@@ -9,10 +9,6 @@ use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
 use kavach_core::Kind;
 
-/// Routes where a request without cookies is still checked when it names an
-/// origin (login CSRF: signing a victim into the attacker's account).
-const LOGIN_ROUTES: &[&str] = &["/sign-in/email", "/sign-up/email", "/oauth2/sign-in", "/oauth2/device"];
-
 fn origin_of_request(req: &Request) -> Option<Option<String>> {
     let h = req.headers();
     if let Some(o) = h.get(header::ORIGIN) {
@@ -24,14 +20,15 @@ fn origin_of_request(req: &Request) -> Option<Option<String>> {
 
 /// CSRF defence: a state-changing request that carries cookies must come from
 /// the base URL's origin or a trusted origin. Requests authenticated only by a
-/// bearer token (no cookies) are not exposed to CSRF and pass. `route` is the
-/// path below the base path. Returns the refusal, if any.
-pub fn origin_check(k: &Kavach, route: &str, req: &Request) -> Option<Response> {
+/// bearer token (no cookies) are not exposed to CSRF and pass. `login` routes (the
+/// route table's `login`) are checked even without cookies when the request names an
+/// origin (login CSRF: signing a victim into the attacker's account). Returns the
+/// refusal, if any.
+pub fn origin_check(k: &Kavach, login: bool, req: &Request) -> Option<Response> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return None;
     }
     let has_cookie = req.headers().contains_key(header::COOKIE);
-    let login = LOGIN_ROUTES.contains(&route);
     let mut origin = origin_of_request(req);
     // A form on one of our pages (sent with `Referrer-Policy: no-referrer`) posts with
     // `Origin: null`; the browser's `Sec-Fetch-Site: same-origin` says where it came from.
@@ -59,16 +56,15 @@ pub fn origin_check(k: &Kavach, route: &str, req: &Request) -> Option<Response> 
     None
 }
 
-/// Per client IP and route limits, for the routes listed in the rate-limit
-/// options (`route` is the path below the base path). Returns the refusal, if any.
-pub async fn rate_limit(k: &Kavach, route: &str, client_ip: Option<std::net::IpAddr>) -> Option<Response> {
-    let rl = &k.options().rate_limit;
-    if !rl.enabled {
+/// Per client IP and route limits: the route table's defaults, overridden by
+/// `rate_limit.routes` (`route` is the route's template). Returns the refusal, if any.
+pub async fn rate_limit(k: &Kavach, route: &'static str, client_ip: Option<std::net::IpAddr>) -> Option<Response> {
+    if !k.options().rate_limit.enabled {
         return None;
     }
-    let (path, rule) = rl.routes.iter().find(|(p, _)| p == route)?;
+    let (path, rule) = (route, k.route_table().limit(route)?);
     let ip = client_ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
-    match k.limiter().hit(&format!("ip:{ip}:{path}"), *rule).await {
+    match k.limiter().hit(&format!("ip:{ip}:{path}"), rule).await {
         Ok(d) if !d.allowed => Some(ApiError(kavach_core::Error::too_many_requests(d.retry_after_secs)).into_response()),
         Ok(_) => None,
         Err(e) => Some(ApiError(e).into_response()),

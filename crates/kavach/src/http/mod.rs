@@ -7,14 +7,15 @@ pub mod cookies;
 pub mod error;
 pub mod guard;
 pub mod guarded;
+pub mod kernel;
 pub mod log;
 pub mod metrics;
-pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
-pub mod routes;
+pub mod plugins;
 pub mod session;
+pub mod table;
 pub mod templates;
 
 use crate::Kavach;
@@ -23,7 +24,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::MethodRouter;
 use error::{ApiError, client_error};
 use kavach_core::sessions::SessionWithUser;
 use kavach_core::{Kind, RequestContext};
@@ -94,73 +95,38 @@ impl FromRequestParts<Kavach> for MaybeAuth {
     }
 }
 
-/// The API's routes below the base path (those a rate-limit rule can name).
-pub const API_ROUTES: &[&str] = &[
-    "/sign-up/email",
-    "/sign-in/email",
-    "/get-session",
-    "/sign-out",
-    "/list-sessions",
-    "/revoke-session",
-    "/revoke-sessions",
-    "/revoke-other-sessions",
-    "/update-user",
-    "/change-password",
-    "/change-email",
-    "/send-verification-email",
-    "/verify-email",
-    "/request-password-reset",
-    "/reset-password",
-    "/delete-user",
-    "/forgot-password",
-    "/jwks",
-    "/token",
-    // The authorization server (`oauth`).
-    "/.well-known/openid-configuration",
-    "/oauth2/register",
-    "/oauth2/authorize",
-    "/oauth2/sign-in",
-    "/oauth2/continue",
-    "/oauth2/consent",
-    "/oauth2/token",
-    "/oauth2/par",
-    "/oauth2/revoke",
-    "/oauth2/introspect",
-    "/oauth2/userinfo",
-    "/oauth2/grants",
-    "/oauth2/grants/revoke",
-    "/oauth2/device_authorization",
-    "/oauth2/device",
-];
-
+/// The API router, derived from the route table of the enabled capabilities: one
+/// method router per path (CORS and its preflight where a route of the path asks for
+/// it), then the middleware that every API request goes through.
 pub(crate) fn api_router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<S> {
-    Router::new()
-        .route("/sign-up/email", post(routes::sign_up))
-        .route("/sign-in/email", post(routes::sign_in))
-        .route("/get-session", get(routes::get_session))
-        .route("/sign-out", post(routes::sign_out))
-        .route("/list-sessions", get(routes::list_sessions))
-        .route("/revoke-session", post(routes::revoke_session))
-        .route("/revoke-sessions", post(routes::revoke_sessions))
-        .route("/revoke-other-sessions", post(routes::revoke_other_sessions))
-        .route("/update-user", post(routes::update_user))
-        .route("/change-password", post(routes::change_password))
-        .route("/change-email", post(routes::change_email))
-        .route("/send-verification-email", post(routes::send_verification_email))
-        .route("/verify-email", get(routes::verify_email))
-        .route("/request-password-reset", post(routes::request_password_reset))
-        .route("/reset-password", post(routes::reset_password))
-        .route("/reset-password/{token}", get(pages::reset_password_page))
-        .route("/forgot-password", get(pages::forgot_password_page))
-        .route("/delete-user", post(routes::delete_user))
-        .route("/jwks", get(routes::jwks))
-        .route("/token", get(routes::token))
-        .route("/ok", get(|| async { axum::Json(serde_json::json!({ "ok": true })) }))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .route("/docs", get(openapi::docs_page))
-        .merge(oauth::router(&k))
+    let routes = table::routes(k.options());
+    let mut paths: Vec<&'static str> = Vec::new();
+    for r in &routes {
+        if !paths.contains(&r.path) {
+            paths.push(r.path);
+        }
+    }
+    let mut router = Router::new();
+    for path in paths {
+        let mut methods: Option<MethodRouter<Kavach>> = None;
+        let mut cors = false;
+        for r in routes.iter().filter(|r| r.path == path && (r.when)(k.options())) {
+            cors |= r.cors;
+            let m = (r.handler)();
+            methods = Some(match methods {
+                Some(prev) => prev.merge(m),
+                None => m,
+            });
+        }
+        let Some(methods) = methods else { continue };
+        let methods = if cors { methods.options(plugins::oauth::preflight).layer(middleware::from_fn(plugins::oauth::cors_layer)) } else { methods };
+        router = router.route(path, methods);
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Handlers that read whole bodies are held to the API's cap, not axum's 2 MiB.
+        .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY))
         .layer(middleware::from_fn_with_state(k.clone(), api_middleware))
         .with_state(k)
 }
@@ -174,39 +140,6 @@ async fn method_not_allowed() -> Response {
     *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
     r
 }
-
-/// The route label of a path below the base path: the route template, so metrics
-/// stay bounded whatever paths clients send.
-fn route_of(path: &str) -> &'static str {
-    if let Some(r) = API_ROUTES.iter().chain(OTHER_ROUTES).find(|r| **r == path) {
-        return r;
-    }
-    if path.starts_with("/reset-password/") {
-        "/reset-password/{token}"
-    } else if path.starts_with("/oauth2/register/") {
-        "/oauth2/register/{client_id}"
-    } else {
-        "unmatched"
-    }
-}
-
-const OTHER_ROUTES: &[&str] = &["/ok", "/openapi.json", "/docs"];
-
-/// Routes whose handlers take no session (see `api_middleware`).
-const SESSIONLESS_ROUTES: &[&str] = &[
-    "/ok",
-    "/openapi.json",
-    "/jwks",
-    "/.well-known/openid-configuration",
-    "/oauth2/register",
-    "/oauth2/register/{client_id}",
-    "/oauth2/token",
-    "/oauth2/par",
-    "/oauth2/revoke",
-    "/oauth2/introspect",
-    "/oauth2/userinfo",
-    "/oauth2/device_authorization",
-];
 
 /// Everything that runs around every API request, in one layer: metrics, the
 /// Origin check, rate limits, and resolving the session once (re-issuing the
@@ -224,37 +157,47 @@ async fn api_middleware(State(k): State<Kavach>, req: Request, next: Next) -> Re
         axum::http::Method::DELETE => "DELETE",
         _ => "OTHER",
     };
-    let route = route_of(req.uri().path());
-    let resp = log::logged(route, req, |req| guarded(&k, route, req, next)).await;
+    let facts = k.route_table().facts(req.uri().path());
+    let route = facts.map_or("unmatched", |f| f.template);
+    let resp = log::logged(route, req, |req| guarded(&k, facts, req, next)).await;
     k.metrics().record(method, route, resp.status().as_u16(), start.elapsed());
     resp
 }
 
-/// The guards, then the handler (with the session resolved where the route reads it).
-async fn guarded(k: &Kavach, route: &'static str, req: Request, next: Next) -> Response {
-    match guard::origin_check(k, route, &req) {
-        Some(refused) => refused,
-        // No path segment or query parameter may carry a NUL character (`%00`).
-        None if req.uri().path_and_query().is_some_and(|p| p.as_str().contains("%00")) => body::nul_refused().into_response(),
-        None => match guard::rate_limit(k, route, client_ip::client_ip(client_ip::peer_of(req.extensions()), req.headers(), k.trusted_proxies())).await {
-            Some(refused) => refused,
-            // Machine endpoints never read the session: no session lookup for their
-            // Bearer/Basic credentials (registration tokens, access tokens).
-            None if SESSIONLESS_ROUTES.contains(&route) => next.run(req).await,
-            None => with_session(k, req, next).await,
-        },
+/// The guards, then the handler (with the session resolved where the route reads it,
+/// and refused without one where the route needs it).
+async fn guarded(k: &Kavach, facts: Option<table::Facts>, req: Request, next: Next) -> Response {
+    if let Some(refused) = guard::origin_check(k, facts.is_some_and(|f| f.login), &req) {
+        return refused;
     }
+    // No path segment or query parameter may carry a NUL character (`%00`).
+    if req.uri().path_and_query().is_some_and(|p| p.as_str().contains("%00")) {
+        return body::nul_refused().into_response();
+    }
+    let Some(facts) = facts else { return next.run(req).await };
+    if let Some(refused) =
+        guard::rate_limit(k, facts.template, client_ip::client_ip(client_ip::peer_of(req.extensions()), req.headers(), k.trusted_proxies())).await
+    {
+        return refused;
+    }
+    // Machine endpoints never read the session: no session lookup for their
+    // Bearer/Basic credentials (registration tokens, access tokens).
+    if !facts.session {
+        return next.run(req).await;
+    }
+    with_session(k, facts.access == table::Access::Session, req, next).await
 }
 
-async fn with_session(k: &Kavach, mut req: Request, next: Next) -> Response {
+async fn with_session(k: &Kavach, required: bool, mut req: Request, next: Next) -> Response {
     let resolved = match session::resolve(k, req.extensions(), req.headers(), true).await {
         Ok(r) => r,
         Err(e) => return ApiError(e).into_response(),
     };
+    let signed_in = resolved.auth.is_some();
     if let Some(a) = resolved.auth {
         req.extensions_mut().insert(a);
     }
-    let mut resp = next.run(req).await;
+    let mut resp = if required && !signed_in { ApiError(kavach_core::Error::unauthorized()).into_response() } else { next.run(req).await };
     session::Resolved::apply(resolved.set_cookie, k, &mut resp);
     resp
 }

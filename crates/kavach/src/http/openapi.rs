@@ -1,46 +1,118 @@
-//! The OpenAPI document, generated from the handlers' annotations, and a small
-//! self-contained interactive docs page (no CDN, works offline).
+//! The OpenAPI document, merged from the enabled capabilities' parts of the route
+//! table (each capability derives its part from its handlers' annotations), and a
+//! small self-contained interactive docs page (no CDN, works offline).
 
-use super::routes;
 use crate::Kavach;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use kavach_core::Options;
-use utoipa::OpenApi;
+use utoipa::PartialSchema;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Kavach API", description = "Authentication for humans and AI agents. Wire-compatible with better-auth 1.7 for the core endpoints. Errors are `{ code, message }`."),
-    paths(
-        routes::sign_up, routes::sign_in, routes::get_session, routes::sign_out, routes::list_sessions,
-        routes::revoke_session, routes::revoke_sessions, routes::revoke_other_sessions, routes::update_user,
-        routes::change_password, routes::change_email, routes::send_verification_email, routes::verify_email,
-        routes::request_password_reset, routes::reset_password, routes::delete_user, routes::jwks, routes::token,
-    ),
-    components(schemas(kavach_core::User, kavach_core::Session, kavach_core::SessionWithUser)),
-    tags((name = "email-password"), (name = "session"), (name = "user"), (name = "jwt")),
-)]
-struct ApiDoc;
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
 /// Render the document for these options (server URL = base URL + base path).
 pub fn document(o: &Options) -> String {
-    let mut doc = ApiDoc::openapi();
+    let doc = build(o);
+    doc.to_json().unwrap_or_else(|e| format!("{{\"error\":\"the OpenAPI document does not serialise: {e}\"}}"))
+}
+
+/// The document as a value: the enabled capabilities' parts, every operation with its
+/// security requirement (from the route table) and the error body as its `default` answer.
+pub fn build(o: &Options) -> OpenApi {
+    let mut doc = utoipa::openapi::OpenApiBuilder::new()
+        .info(
+            utoipa::openapi::InfoBuilder::new()
+                .title("Kavach API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "Authentication for humans and AI agents. Wire-compatible with better-auth 1.7 for the core endpoints. \
+                     Errors are `{ code, message }`; the OAuth endpoints answer RFC 6749 errors `{ error, error_description }`.",
+                ))
+                .build(),
+        )
+        .build();
+    for c in super::table::capabilities().iter().filter(|c| (c.enabled)(o)) {
+        doc.merge((c.openapi)());
+    }
+    // Only the operations of routes that are served.
+    let routes = super::table::routes(o);
+    doc.paths.paths.retain(|path, item| {
+        let served = |m: &axum::http::Method| routes.iter().any(|r| r.path == path && r.method == *m);
+        use axum::http::Method;
+        for (m, op) in [
+            (Method::GET, &mut item.get),
+            (Method::POST, &mut item.post),
+            (Method::PUT, &mut item.put),
+            (Method::DELETE, &mut item.delete),
+            (Method::PATCH, &mut item.patch),
+        ] {
+            if !served(&m) {
+                *op = None;
+            }
+        }
+        item.get.is_some() || item.post.is_some() || item.put.is_some() || item.delete.is_some() || item.patch.is_some()
+    });
+    let error = ResponseBuilder::new()
+        .description("An error: `{ code, message }` (OAuth endpoints: `{ error, error_description }`)")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some::<RefOr<utoipa::openapi::schema::Schema>>(RefOr::T(
+                    utoipa::openapi::schema::AnyOfBuilder::new()
+                        .item(Ref::from_schema_name("ErrorBody"))
+                        .item(Ref::from_schema_name("OAuthErrorBody"))
+                        .build()
+                        .into(),
+                )))
+                .build(),
+        )
+        .build();
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let session = routes.iter().any(|r| r.path == path && r.access == super::table::Access::Session);
+        for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten() {
+            complete(op, &error, session);
+        }
+    }
     doc.servers = Some(vec![utoipa::openapi::Server::new(o.api_url(""))]);
     let cookie = if o.secure() { "__Secure-kavach.session_token" } else { "kavach.session_token" };
     let comps = doc.components.get_or_insert_with(Default::default);
     comps.add_security_scheme("cookie", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(cookie))));
     comps.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-    doc.to_json().expect("the OpenAPI document serialises")
+    comps.schemas.insert("ErrorBody".into(), super::error::ErrorBody::schema());
+    comps.schemas.insert("OAuthErrorBody".into(), super::plugins::oauth::OAuthErrorBody::schema());
+    doc
 }
 
+/// Every operation answers errors with the error body, and one that needs a session
+/// says which credentials carry it.
+fn complete(op: &mut Operation, error: &utoipa::openapi::Response, session: bool) {
+    op.responses.responses.entry("default".into()).or_insert_with(|| RefOr::T(error.clone()));
+    for (status, r) in op.responses.responses.iter_mut() {
+        if let RefOr::T(r) = r
+            && r.content.is_empty()
+            && (status.starts_with('4') || status.starts_with('5'))
+        {
+            r.content = error.content.clone();
+        }
+    }
+    if session && op.security.is_none() {
+        use utoipa::openapi::security::SecurityRequirement;
+        op.security = Some(vec![SecurityRequirement::new("cookie", Vec::<String>::new()), SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    }
+}
+
+/// This document (generated from the code).
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1", body = serde_json::Value)))]
 pub async fn openapi_json(State(k): State<Kavach>) -> Response {
     let mut r = k.openapi_json().to_owned().into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
+/// An interactive page to read and try the API (self-contained, no CDN).
+#[utoipa::path(get, path = "/docs", tag = "meta", responses((status = 200, description = "HTML", content_type = "text/html", body = String)))]
 pub async fn docs_page(State(k): State<Kavach>) -> Response {
     let spec = format!("{}/openapi.json", k.options().base_path.trim_end_matches('/'));
     let mut r = Html(DOCS.replace("{{SPEC}}", &super::pages::escape(&spec))).into_response();

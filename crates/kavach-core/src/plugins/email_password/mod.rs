@@ -19,6 +19,9 @@ mod store;
 /// `kavach.email_password()`: sign-up, sign-in, verification, password change and reset.
 pub struct EmailPassword<'a>(pub(crate) &'a Core);
 
+/// The rate-limit key of an account's failed sign-ins: this prefix, then a keyed hash of the email.
+const ACCOUNT_KEY_PREFIX: &str = "signin-fail:";
+
 /// `POST /sign-up/email`.
 #[derive(Clone, Debug, Default)]
 pub struct SignUp {
@@ -54,7 +57,7 @@ fn human(d: Duration) -> String {
 
 impl EmailPassword<'_> {
     fn account_key(&self, email: &str) -> String {
-        format!("signin-fail:{}", self.0.secrets.keyed_hash(email))
+        format!("{ACCOUNT_KEY_PREFIX}{}", self.0.secrets.keyed_hash(email))
     }
 
     fn require_enabled(&self) -> Result<()> {
@@ -134,7 +137,11 @@ impl EmailPassword<'_> {
         if rl.enabled {
             let d = self.0.limiter.hit(&key, rl.account_failures).await?;
             if !d.allowed {
-                audit::append(&self.0.db, audit::Event::new("sign_in.blocked", None, ctx).with("account", &key[12..])).await?;
+                audit::append(
+                    &self.0.db,
+                    audit::Event::new("sign_in.blocked", None, ctx).with("account", key.strip_prefix(ACCOUNT_KEY_PREFIX).unwrap_or(&key)),
+                )
+                .await?;
                 return Err(Error::too_many_requests(d.retry_after_secs));
             }
         }
@@ -365,8 +372,6 @@ impl EmailPassword<'_> {
         }
         Ok(())
     }
-
-
 }
 
 /// A user that does not exist, shaped like a real one (answers that must not tell).
@@ -384,5 +389,3 @@ fn placeholder_user(email: &str) -> User {
         ban_expires: None,
     }
 }
-
-

@@ -24,34 +24,34 @@ pub(super) async fn change_password(
 ) -> Result<()> {
     let user = UserRef { id: user_id };
     db!(db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let n = sqlx::query("UPDATE kavach_account SET password = $1, updated_at = $2 WHERE user_id = $3 AND provider_id = 'credential'")
-                .bind(hash)
-                .bind(now)
-                .bind(user.id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Err(Error::bad_request("CREDENTIAL_ACCOUNT_NOT_FOUND", "This account has no password: use password reset to set one"));
+        let mut tx = pool.begin_write().await?;
+        let n = sqlx::query("UPDATE kavach_account SET password = $1, updated_at = $2 WHERE user_id = $3 AND provider_id = 'credential'")
+            .bind(hash)
+            .bind(now)
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::bad_request("CREDENTIAL_ACCOUNT_NOT_FOUND", "This account has no password: use password reset to set one"));
+        }
+        match new {
+            Some(s) => {
+                let sessions = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(user.id).execute(&mut *tx).await?.rows_affected();
+                let families = crate::plugins::oauth::revoke_user_grants_in_tx!(tx, user.id, now);
+                crate::sessions::insert_session!(tx, s);
+                audit::append_in_tx!(
+                    tx,
+                    audit::Event::new("password.changed", Some(user.id), ctx)
+                        .with("sessionId", &s.id)
+                        .with("previousSession", previous_session)
+                        .with("revokedSessions", sessions)
+                        .with("revokedGrants", families)
+                );
             }
-            match new {
-                Some(s) => {
-                    let sessions = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(user.id).execute(&mut *tx).await?.rows_affected();
-                    let families = crate::plugins::oauth::revoke_user_grants_in_tx!(tx, user.id, now);
-                    crate::sessions::insert_session!(tx, s);
-                    audit::append_in_tx!(
-                        tx,
-                        audit::Event::new("password.changed", Some(user.id), ctx)
-                            .with("sessionId", &s.id)
-                            .with("previousSession", previous_session)
-                            .with("revokedSessions", sessions)
-                            .with("revokedGrants", families)
-                    );
-                }
-                None => audit::append_in_tx!(tx, audit::Event::new("password.changed", Some(user.id), ctx).with("keptSessions", true)),
-            }
-            tx.commit().await?;
+            None => audit::append_in_tx!(tx, audit::Event::new("password.changed", Some(user.id), ctx).with("keptSessions", true)),
+        }
+        tx.commit().await?;
     });
     Ok(())
 }
@@ -63,46 +63,46 @@ struct UserRef<'a> {
 /// Consume a verification link (email verification, or an email change): the user's id.
 pub(super) async fn verify_email(db: &Db, token: &str, now: Ts, ctx: &RequestContext) -> Result<String> {
     Ok(db!(db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let uid = if let Some(v) = consume_in_tx!(tx, Purpose::VerifyEmail, token) {
-                let (uid, email) = (json_str(&v, "userId")?, json_str(&v, "email")?);
-                let n = sqlx::query("UPDATE kavach_user SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4")
-                    .bind(true)
-                    .bind(now)
-                    .bind(&uid)
-                    .bind(&email)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    return Err(Error::invalid_token());
-                }
-                audit::append_in_tx!(tx, audit::Event::new("email.verified", Some(&uid), ctx));
-                uid
-            } else if let Some(v) = consume_in_tx!(tx, Purpose::ChangeEmail, token) {
-                let (uid, new_email) = (json_str(&v, "userId")?, json_str(&v, "newEmail")?);
-                let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM kavach_user WHERE email = $1").bind(&new_email).fetch_optional(&mut *tx).await?;
-                if taken.is_some() {
-                    return Err(Error::new(Kind::Conflict, "EMAIL_ALREADY_IN_USE", "Another account uses this email now"));
-                }
-                let n = sqlx::query("UPDATE kavach_user SET email = $1, email_verified = $2, updated_at = $3 WHERE id = $4")
-                    .bind(&new_email)
-                    .bind(true)
-                    .bind(now)
-                    .bind(&uid)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    return Err(Error::invalid_token());
-                }
-                audit::append_in_tx!(tx, audit::Event::new("email.changed", Some(&uid), ctx));
-                uid
-            } else {
+        let mut tx = pool.begin_write().await?;
+        let uid = if let Some(v) = consume_in_tx!(tx, Purpose::VerifyEmail, token) {
+            let (uid, email) = (json_str(&v, "userId")?, json_str(&v, "email")?);
+            let n = sqlx::query("UPDATE kavach_user SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4")
+                .bind(true)
+                .bind(now)
+                .bind(&uid)
+                .bind(&email)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
                 return Err(Error::invalid_token());
-            };
-            tx.commit().await?;
+            }
+            audit::append_in_tx!(tx, audit::Event::new("email.verified", Some(&uid), ctx));
             uid
+        } else if let Some(v) = consume_in_tx!(tx, Purpose::ChangeEmail, token) {
+            let (uid, new_email) = (json_str(&v, "userId")?, json_str(&v, "newEmail")?);
+            let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM kavach_user WHERE email = $1").bind(&new_email).fetch_optional(&mut *tx).await?;
+            if taken.is_some() {
+                return Err(Error::new(Kind::Conflict, "EMAIL_ALREADY_IN_USE", "Another account uses this email now"));
+            }
+            let n = sqlx::query("UPDATE kavach_user SET email = $1, email_verified = $2, updated_at = $3 WHERE id = $4")
+                .bind(&new_email)
+                .bind(true)
+                .bind(now)
+                .bind(&uid)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(Error::invalid_token());
+            }
+            audit::append_in_tx!(tx, audit::Event::new("email.changed", Some(&uid), ctx));
+            uid
+        } else {
+            return Err(Error::invalid_token());
+        };
+        tx.commit().await?;
+        uid
     }))
 }
 
@@ -128,28 +128,28 @@ pub(super) async fn reset_password(
     check_words: impl Fn(&str, &str) -> Result<()>,
 ) -> Result<(String, String)> {
     Ok(db!(db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let v = consume_in_tx!(tx, Purpose::ResetPassword, token).ok_or_else(Error::invalid_token)?;
-            let uid = json_str(&v, "userId")?;
-            let row: Option<(String, String)> = sqlx::query_as("SELECT email, name FROM kavach_user WHERE id = $1").bind(&uid).fetch_optional(&mut *tx).await?;
-            let Some((email, name)) = row else { return Err(Error::invalid_token()) };
-            // The account's own words (its email, its name) are checked now that it is known.
-            check_words(&email, &name)?;
-            sqlx::query(
-                "INSERT INTO kavach_account (id, user_id, provider_id, provider_account_id, password, created_at, updated_at) \
+        let mut tx = pool.begin_write().await?;
+        let v = consume_in_tx!(tx, Purpose::ResetPassword, token).ok_or_else(Error::invalid_token)?;
+        let uid = json_str(&v, "userId")?;
+        let row: Option<(String, String)> = sqlx::query_as("SELECT email, name FROM kavach_user WHERE id = $1").bind(&uid).fetch_optional(&mut *tx).await?;
+        let Some((email, name)) = row else { return Err(Error::invalid_token()) };
+        // The account's own words (its email, its name) are checked now that it is known.
+        check_words(&email, &name)?;
+        sqlx::query(
+            "INSERT INTO kavach_account (id, user_id, provider_id, provider_account_id, password, created_at, updated_at) \
                  VALUES ($1, $2, 'credential', $2, $3, $4, $4) \
                  ON CONFLICT (provider_id, provider_account_id) DO UPDATE SET password = excluded.password, updated_at = excluded.updated_at",
-            )
-            .bind(crate::crypto::new_id())
-            .bind(&uid)
-            .bind(hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let revoked = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&uid).execute(&mut *tx).await?.rows_affected();
-            let families = crate::plugins::oauth::revoke_user_grants_in_tx!(tx, &uid, now);
-            audit::append_in_tx!(tx, audit::Event::new("password.reset", Some(&uid), ctx).with("revokedSessions", revoked).with("revokedGrants", families));
-            tx.commit().await?;
-            (uid, email)
+        )
+        .bind(crate::crypto::new_id())
+        .bind(&uid)
+        .bind(hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let revoked = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&uid).execute(&mut *tx).await?.rows_affected();
+        let families = crate::plugins::oauth::revoke_user_grants_in_tx!(tx, &uid, now);
+        audit::append_in_tx!(tx, audit::Event::new("password.reset", Some(&uid), ctx).with("revokedSessions", revoked).with("revokedGrants", families));
+        tx.commit().await?;
+        (uid, email)
     }))
 }

@@ -13,13 +13,12 @@
 //! (a handle, a hash) is never a credential: a plain token is only compared with
 //! rows copied by SQL, and Kavach's own rows only with the hash of what was presented.
 
+use super::store;
 use crate::crypto;
 use crate::error::Result;
 use crate::sessions::Checked;
 use crate::store::Ts;
-use super::store;
 use crate::{Core, RequestContext};
-
 
 /// better-auth cookie settings (`external_auth.better_auth` in the config file).
 #[derive(Clone, Debug)]

@@ -183,16 +183,14 @@ pub(super) async fn delete_better_auth_session(db: &Db, hash: &str, token: &str)
 /// `token`, a Kavach row by its `hash` or by the hash of the token it was exchanged for.
 pub(super) async fn live_better_auth_session(db: &Db, token: &str, hash: &str, exchanged_hash: &str, now: Ts) -> Result<Option<(String,)>> {
     Ok(db!(db, |pool| {
-        sqlx::query_as(
-            "SELECT token FROM kavach_session WHERE ((token = $1 AND origin = $3) OR (token IN ($2, $5) AND origin <> $3)) AND expires_at > $4",
-        )
-        .bind(token)
-        .bind(hash)
-        .bind(ORIGIN_COPIED)
-        .bind(now)
-        .bind(exchanged_hash)
-        .fetch_optional(pool)
-        .await?
+        sqlx::query_as("SELECT token FROM kavach_session WHERE ((token = $1 AND origin = $3) OR (token IN ($2, $5) AND origin <> $3)) AND expires_at > $4")
+            .bind(token)
+            .bind(hash)
+            .bind(ORIGIN_COPIED)
+            .bind(now)
+            .bind(exchanged_hash)
+            .fetch_optional(pool)
+            .await?
     }))
 }
 
@@ -213,40 +211,40 @@ pub(super) async fn exchange_better_auth_session(
     expires_in: i64,
     ctx: &RequestContext,
 ) -> Result<Option<String>> {
-        let sql = format!(
-            "SELECT s.id AS s_id, s.token AS s_token, s.expires_at AS s_expires_at, s.created_at AS s_created_at, {} FROM kavach_session s \
+    let sql = format!(
+        "SELECT s.id AS s_id, s.token AS s_token, s.expires_at AS s_expires_at, s.created_at AS s_created_at, {} FROM kavach_session s \
              JOIN kavach_user u ON u.id = s.user_id WHERE (s.token = $1 AND s.origin = $3) OR (s.token = $2 AND s.origin <> $3)",
-            crate::users::USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
-        );
-        // Read and re-key in one write transaction, so a concurrent sign-out or a
-        // concurrent exchange of the same cookie wins cleanly.
-        // (`db!` inlines its body: a `return` there would leave this function, so the
-        // outcome is the value of a labelled block.)
-        Ok(db!(db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            'exchange: {
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(hash).bind(ORIGIN_COPIED).fetch_optional(&mut *tx).await?;
-                let Some(r) = row else { break 'exchange None };
-                let (id, stored, expires_at, created_at): (String, String, Ts, Ts) =
-                    (r.try_get("s_id")?, r.try_get("s_token")?, r.try_get("s_expires_at")?, r.try_get("s_created_at")?);
-                let user = user_from_row!(r);
-                let end = created_at.plus_secs(absolute);
-                if expires_at <= now || end <= now || user.is_banned(now) {
-                    break 'exchange None;
-                }
-                // The session keeps its start (so it is not "fresh" for sensitive actions, and
-                // the absolute lifetime still counts from the original sign-in).
-                let new_expiry = now.plus_secs(expires_in).min(end);
-                sqlx::query("UPDATE kavach_session SET token = $1, origin = 'kavach', expires_at = $2, updated_at = $3 WHERE id = $4")
-                    .bind(new_hash)
-                    .bind(new_expiry)
-                    .bind(now)
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-                audit::append_in_tx!(tx, audit::Event::new("session.migrated", Some(&user.id), ctx).with("from", "better-auth").with("sessionId", &id));
-                tx.commit().await?;
-                Some(stored)
+        crate::users::USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+    );
+    // Read and re-key in one write transaction, so a concurrent sign-out or a
+    // concurrent exchange of the same cookie wins cleanly.
+    // (`db!` inlines its body: a `return` there would leave this function, so the
+    // outcome is the value of a labelled block.)
+    Ok(db!(db, |pool| {
+        let mut tx = pool.begin_write().await?;
+        'exchange: {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(hash).bind(ORIGIN_COPIED).fetch_optional(&mut *tx).await?;
+            let Some(r) = row else { break 'exchange None };
+            let (id, stored, expires_at, created_at): (String, String, Ts, Ts) =
+                (r.try_get("s_id")?, r.try_get("s_token")?, r.try_get("s_expires_at")?, r.try_get("s_created_at")?);
+            let user = user_from_row!(r);
+            let end = created_at.plus_secs(absolute);
+            if expires_at <= now || end <= now || user.is_banned(now) {
+                break 'exchange None;
             }
-        }))
+            // The session keeps its start (so it is not "fresh" for sensitive actions, and
+            // the absolute lifetime still counts from the original sign-in).
+            let new_expiry = now.plus_secs(expires_in).min(end);
+            sqlx::query("UPDATE kavach_session SET token = $1, origin = 'kavach', expires_at = $2, updated_at = $3 WHERE id = $4")
+                .bind(new_hash)
+                .bind(new_expiry)
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            audit::append_in_tx!(tx, audit::Event::new("session.migrated", Some(&user.id), ctx).with("from", "better-auth").with("sessionId", &id));
+            tx.commit().await?;
+            Some(stored)
+        }
+    }))
 }

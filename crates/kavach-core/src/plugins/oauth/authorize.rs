@@ -10,12 +10,12 @@
 //! sealed (AES-256-GCM under the server secret), so any instance can continue a flow
 //! another one started.
 
+use super::store::authorize as store;
 use super::{OAuthError, STANDARD_SCOPES, pkce, redirect, resource};
 use crate::audit::{self, Event};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::Ts;
 use crate::users::User;
-use super::store::authorize as store;
 use crate::{Core, RequestContext, crypto};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -127,11 +127,11 @@ impl Authorize<'_> {
             Err(e) => return Err(Refusal::Page(super::tokens::internal(e))),
         };
         let registered = client.redirect_uris();
-        let redirect_uri = match params.get("redirect_uri") {
-            Some(r) if registered.iter().any(|reg| redirect::matches(reg, r)) => r.clone(),
-            Some(_) => return Err(page("invalid_request", "redirect_uri is not registered for this client")),
-            None if registered.len() == 1 => registered[0].to_owned(),
-            None => return Err(page("invalid_request", "redirect_uri is required")),
+        let redirect_uri = match (params.get("redirect_uri"), registered.as_slice()) {
+            (Some(r), _) if registered.iter().any(|reg| redirect::matches(reg, r)) => r.clone(),
+            (Some(_), _) => return Err(page("invalid_request", "redirect_uri is not registered for this client")),
+            (None, [only]) => (*only).to_owned(),
+            (None, _) => return Err(page("invalid_request", "redirect_uri is required")),
         };
         let state = params.get("state").cloned();
         let fail = |error: OAuthError| Refusal::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), error };
@@ -264,7 +264,7 @@ impl Authorize<'_> {
         }
         let token = crypto::random_token();
         let ttl = self.0.options.oauth.par_ttl.as_secs();
-        let json = serde_json::to_string(params).expect("string map");
+        let json = serde_json::to_string(params).map_err(|e| super::tokens::internal(Error::internal("could not store the pushed request").with_source(e)))?;
         store::insert_par(&self.0.db, &crypto::token_hash(&token), client_id, &json, Ts::now().plus_secs(ttl as i64)).await.map_err(super::tokens::internal)?;
         Ok((format!("{REQUEST_URI_PREFIX}{token}"), ttl))
     }
@@ -277,6 +277,10 @@ impl Authorize<'_> {
     }
 
     /// Seal a validated request for the sign-in and consent steps.
+    #[allow(
+        clippy::expect_used,
+        reason = "an AuthRequest (strings, numbers, lists of strings) always serialises to JSON; the signature is the embedding API's"
+    )]
     pub fn seal(&self, req: &AuthRequest) -> String {
         self.0.secrets.seal(&serde_json::to_vec(req).expect("serialisable"), FLOW_CONTEXT)
     }
@@ -362,7 +366,7 @@ impl Authorize<'_> {
     async fn issue_code(&self, req: &AuthRequest, user_id: &str, auth_time: i64, _ctx: &RequestContext) -> Result<String> {
         let code = crypto::random_token();
         let family = crypto::new_id();
-        let request = serde_json::to_string(req).expect("serialisable");
+        let request = serde_json::to_string(req).map_err(|e| Error::internal("could not store the authorization request").with_source(e))?;
         let expires = Ts::now().plus_secs(self.0.options.oauth.code_ttl.as_secs() as i64);
         store::insert_code(&self.0.db, &crypto::token_hash(&code), &family, &request, user_id, Ts(auth_time * 1000), expires).await?;
         let iss = self.issuer();

@@ -5,8 +5,8 @@
 
 use super::OAuthError;
 use super::redirect::check_registrable;
-use crate::error::{Error, Result};
 use super::store::clients as store;
+use crate::error::{Error, Result};
 use crate::store::Ts;
 use crate::{Core, crypto};
 use serde_json::{Map, Value, json};
@@ -59,7 +59,7 @@ pub(crate) type ClientRow = (String, String, String, Option<String>, bool, Optio
 impl Client {
     fn from_row((client_id, kind, metadata, secret_hash, disabled, introspects, used_at, cached_until): ClientRow) -> Client {
         let metadata: Value = serde_json::from_str(&metadata).unwrap_or(Value::Null);
-        let confidential = metadata["token_endpoint_auth_method"].as_str().is_some_and(|m| m != "none");
+        let confidential = str_member(&metadata, "token_endpoint_auth_method").is_some_and(|m| m != "none");
         let introspects = introspects.unwrap_or_default().split(' ').filter(|r| !r.is_empty()).map(str::to_owned).collect();
         Client { client_id, kind, metadata, disabled, confidential, secret_hash, introspects, used_at, cached_until }
     }
@@ -76,13 +76,13 @@ impl Client {
     }
 
     pub fn redirect_uris(&self) -> Vec<&str> {
-        self.metadata["redirect_uris"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default()
+        self.metadata.get("redirect_uris").and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default()
     }
     pub fn auth_method(&self) -> &str {
-        self.metadata["token_endpoint_auth_method"].as_str().unwrap_or("client_secret_basic")
+        str_member(&self.metadata, "token_endpoint_auth_method").unwrap_or("client_secret_basic")
     }
     pub fn allows_grant(&self, grant: &str) -> bool {
-        self.metadata["grant_types"].as_array().is_some_and(|g| g.iter().any(|v| v == grant))
+        self.metadata.get("grant_types").and_then(Value::as_array).is_some_and(|g| g.iter().any(|v| v == grant))
     }
 }
 
@@ -99,6 +99,11 @@ pub struct Registered {
 const GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"];
 const AUTH_METHODS: &[&str] = &["none", "client_secret_basic", "client_secret_post", "private_key_jwt"];
 const MAX_REDIRECTS: usize = 20;
+
+/// A string member of a JSON object (`None`: missing, not a string, or not an object).
+fn str_member<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
 
 fn invalid(code: &'static str, msg: impl Into<String>) -> Error {
     Error::bad_request(code, msg.into())
@@ -127,6 +132,11 @@ fn string_list(meta: &Map<String, Value>, key: &str) -> Result<Option<Vec<String
 
 /// Validate client metadata and fill in RFC 7591's defaults.
 pub fn normalize(meta: &Value) -> Result<Value> {
+    normalized(meta).map(Value::Object)
+}
+
+/// [`normalize`], as the object it always is.
+fn normalized(meta: &Value) -> Result<Map<String, Value>> {
     let m = meta.as_object().ok_or_else(|| invalid("invalid_client_metadata", "the body must be a JSON object"))?;
     // Grant types Kavach does not support are dropped, and the registration answers with
     // the ones it accepted (RFC 7591 §2): clients list grants they could use elsewhere
@@ -221,7 +231,7 @@ pub fn normalize(meta: &Value) -> Result<Value> {
     if let Some(j) = jwks {
         out.insert("jwks".into(), j);
     }
-    Ok(Value::Object(out))
+    Ok(out)
 }
 
 /// Is this `client_id` a Client ID Metadata Document URL (https, with a path)?
@@ -246,28 +256,24 @@ pub fn check_document(url: &str, doc: &Value) -> Result<Value> {
     if o.contains_key("client_secret") || o.contains_key("client_secret_expires_at") {
         return Err(bad("a client metadata document cannot carry a client secret".into()));
     }
-    let mut meta = doc.clone();
-    meta.as_object_mut().expect("object").remove("client_id");
-    if meta.get("token_endpoint_auth_method").is_none() {
-        meta["token_endpoint_auth_method"] = json!("none");
-    }
-    if meta.get("grant_types").is_none() {
-        meta["grant_types"] = json!(["authorization_code", "refresh_token"]);
-    }
-    let mut out = normalize(&meta)?;
-    if !matches!(out["token_endpoint_auth_method"].as_str(), Some("none" | "private_key_jwt")) {
+    let mut meta = o.clone();
+    meta.remove("client_id");
+    meta.entry("token_endpoint_auth_method").or_insert_with(|| json!("none"));
+    meta.entry("grant_types").or_insert_with(|| json!(["authorization_code", "refresh_token"]));
+    let mut out = normalized(&Value::Object(meta))?;
+    if !matches!(out.get("token_endpoint_auth_method").and_then(Value::as_str), Some("none" | "private_key_jwt")) {
         return Err(bad("a client metadata document may only use none or private_key_jwt".into()));
     }
-    if out["redirect_uris"].as_array().is_none_or(|a| a.is_empty()) {
+    if out.get("redirect_uris").and_then(Value::as_array).is_none_or(|a| a.is_empty()) {
         return Err(invalid("invalid_redirect_uri", "the document lists no redirect_uris"));
     }
-    out["client_id"] = json!(url);
-    Ok(out)
+    out.insert("client_id".into(), json!(url));
+    Ok(Value::Object(out))
 }
 
 /// Does this (normalized) metadata's method use a client secret (not `none`, not `private_key_jwt`)?
 fn uses_secret(metadata: &Value) -> bool {
-    matches!(metadata["token_endpoint_auth_method"].as_str(), Some("client_secret_basic" | "client_secret_post"))
+    matches!(str_member(metadata, "token_endpoint_auth_method"), Some("client_secret_basic" | "client_secret_post"))
 }
 
 /// `kavach.clients()`: the client registry. The rules are here; the queries in
@@ -294,9 +300,9 @@ impl Clients<'_> {
         let event = crate::audit::Event::new("oauth.client.registered", None, ctx)
             .with("client_id", &client_id)
             .with("kind", origin.as_str())
-            .with("client_name", &metadata["client_name"])
-            .with("redirect_uris", &metadata["redirect_uris"])
-            .with("grant_types", &metadata["grant_types"]);
+            .with("client_name", metadata.get("client_name"))
+            .with("redirect_uris", metadata.get("redirect_uris"))
+            .with("grant_types", metadata.get("grant_types"));
         let row = store::NewClient {
             client_id: &client_id,
             kind: origin.as_str(),
@@ -306,10 +312,12 @@ impl Clients<'_> {
         };
         store::insert(&self.0.db, &row, now, event).await?;
         let mut shown = metadata.clone();
-        if let Some(s) = &secret {
-            shown["client_secret"] = json!(s);
+        if let Some(o) = shown.as_object_mut() {
+            if let Some(s) = &secret {
+                o.insert("client_secret".into(), json!(s));
+            }
+            o.insert("registration_access_token".into(), json!(rat));
         }
-        shown["registration_access_token"] = json!(rat);
         Ok(Registered { client_id, client_secret: secret, registration_access_token: rat, metadata: shown })
     }
 
@@ -375,7 +383,7 @@ impl Clients<'_> {
     pub async fn update(&self, client_id: &str, meta: &Value) -> Result<Value> {
         let mut metadata = normalize(meta)?;
         let Some(current) = self.get(client_id).await? else { return Err(Error::not_found("invalid_client", "no such client")) };
-        if (metadata["token_endpoint_auth_method"] == "none") == current.confidential {
+        if (str_member(&metadata, "token_endpoint_auth_method") == Some("none")) == current.confidential {
             return Err(invalid("invalid_client_metadata", "a client cannot switch between public and confidential; register a new one"));
         }
         // Its secret (or the lack of one) stays: a switch to or from a secret method would lock it out.

@@ -3,9 +3,9 @@
 //! signs in and approves, and the device polls the token endpoint (with `slow_down`
 //! enforced) until it gets its tokens, once.
 
-use super::store::device as store;
 use super::OAuthError;
 use super::clients::Client;
+use super::store::device as store;
 use super::tokens::{Tokens, err, internal};
 use crate::audit::{self, Event};
 use crate::error::Result;
@@ -39,8 +39,15 @@ pub struct DeviceRequest {
 
 fn new_user_code() -> String {
     let bytes = crypto::random_bytes::<8>();
-    let code: String = bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
-    format!("{}-{}", &code[..4], &code[4..])
+    let mut code = String::with_capacity(bytes.len() + 1);
+    for (i, b) in bytes.iter().enumerate() {
+        if i == 4 {
+            code.push('-');
+        }
+        // Always Some: the index is taken modulo the alphabet's length.
+        code.extend(ALPHABET.get(usize::from(*b) % ALPHABET.len()).map(|&c| char::from(c)));
+    }
+    code
 }
 
 /// The canonical form of what a user typed: upper case, no dashes or spaces.

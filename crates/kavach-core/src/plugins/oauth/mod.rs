@@ -20,7 +20,6 @@ pub(crate) use store::revoke_user_grants_in_tx;
 
 use std::time::Duration;
 
-
 /// A protected resource (an MCP server, an API) tokens can be issued for. Its `uri`
 /// is what clients send as `resource` and what tokens carry as `aud`.
 #[derive(Clone, Debug)]
@@ -33,6 +32,8 @@ pub struct ResourceDef {
 /// The authorization server's settings.
 #[derive(Clone, Debug)]
 pub struct OAuthOptions {
+    /// Serve the authorization server (`[oauth] enabled`). Default true.
+    pub enabled: bool,
     /// The resources Kavach issues tokens for. A `resource` not listed here is
     /// refused with `invalid_target`.
     pub resources: Vec<ResourceDef>,
@@ -78,6 +79,7 @@ pub struct OAuthOptions {
 impl Default for OAuthOptions {
     fn default() -> Self {
         OAuthOptions {
+            enabled: true,
             resources: vec![],
             scope_descriptions: vec![],
             access_token_ttl: Duration::from_secs(3600),

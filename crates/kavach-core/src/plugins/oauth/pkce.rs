@@ -66,7 +66,7 @@ mod tests {
     #[test]
     fn mcp_19_verifier_checked() {
         assert!(check_verifier(Some(CHALLENGE), Some(VERIFIER)).is_ok());
-        let wrong = format!("{}x", &VERIFIER[..42]);
+        let wrong = format!("{}x", VERIFIER.get(..42).unwrap());
         assert_eq!(check_verifier(Some(CHALLENGE), Some(&wrong)).unwrap_err().error, "invalid_grant");
         assert_eq!(check_verifier(Some(CHALLENGE), Some("too-short")).unwrap_err().error, "invalid_grant");
     }

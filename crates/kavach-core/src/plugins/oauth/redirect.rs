@@ -17,7 +17,7 @@ fn http_parts(uri: &str) -> Option<(&str, &str)> {
     let (authority, path) = rest.find(['/', '?', '#']).map(|i| rest.split_at(i)).unwrap_or((rest, ""));
     let (host, port) = if authority.starts_with('[') {
         let end = authority.find(']')? + 1;
-        (&authority[..end], &authority[end..])
+        authority.split_at_checked(end)?
     } else {
         authority.find(':').map(|i| authority.split_at(i)).unwrap_or((authority, ""))
     };

@@ -10,10 +10,10 @@
 //! Access tokens are self-contained JWTs (`jti` = `<family>.<random>`), so resource
 //! servers can verify them offline; revocation is visible through introspection.
 
-use super::store::tokens as store;
+use super::OAuthError;
 use super::authorize::Params;
 use super::clients::Client;
-use super::OAuthError;
+use super::store::tokens as store;
 use crate::audit::Event;
 use crate::error::Result;
 use crate::store::Ts;
@@ -45,6 +45,14 @@ impl Credentials {
             assertion_type: form.get("client_assertion_type").cloned(),
             assertion: form.get("client_assertion").cloned(),
         }
+    }
+}
+
+/// Set a member of a JSON object built here (with `json!({...})`): inserted, or
+/// replaced if present. Anything but an object is left as it is (none reaches here).
+fn set(obj: &mut Value, key: &str, value: Value) {
+    if let Some(o) = obj.as_object_mut() {
+        o.insert(key.to_owned(), value);
     }
 }
 
@@ -272,7 +280,7 @@ impl Tokens<'_> {
         };
         let mut body = self.respond(client, &fam, refresh.as_deref()).await?;
         if scopes.iter().any(|s| s == "openid") {
-            body["id_token"] = json!(self.id_token(client, user, scopes, Some(auth_time), nonce).await?);
+            set(&mut body, "id_token", json!(self.id_token(client, user, scopes, Some(auth_time), nonce).await?));
         }
         Ok(Some(body))
     }
@@ -293,8 +301,18 @@ impl Tokens<'_> {
         let now = Ts::now();
         let expires = now.plus_secs(self.0.options.oauth.refresh_token_ttl.as_secs() as i64);
         let refresh_hash = refresh.map(crypto::token_hash);
-        store::start_family(&self.0.db, claim, key, f, refresh_hash.as_deref(), (client.used_at.is_none()).then_some(client.client_id.as_str()), now, expires, event)
-            .await
+        store::start_family(
+            &self.0.db,
+            claim,
+            key,
+            f,
+            refresh_hash.as_deref(),
+            (client.used_at.is_none()).then_some(client.client_id.as_str()),
+            now,
+            expires,
+            event,
+        )
+        .await
     }
 
     /// A code came back a second time: the family it created is revoked (RFC 9700 §4.2.4).
@@ -339,16 +357,16 @@ impl Tokens<'_> {
             "jti": jti,
         });
         if let Some(t) = fam.auth_time {
-            claims["auth_time"] = json!(t);
+            set(&mut claims, "auth_time", json!(t));
         }
         if let Some(k) = fam.jkt {
-            claims["cnf"] = json!({ "jkt": k });
+            set(&mut claims, "cnf", json!({ "jkt": k }));
         }
         let at = self.0.keys.sign(o.access_token_alg, "at+jwt", &claims).await.map_err(internal)?;
         let token_type = if fam.jkt.is_some() { "DPoP" } else { "Bearer" };
         let mut body = json!({ "access_token": at, "token_type": token_type, "expires_in": ttl, "scope": fam.scope });
         if let Some(rt) = refresh {
-            body["refresh_token"] = json!(rt);
+            set(&mut body, "refresh_token", json!(rt));
         }
         Ok(body)
     }
@@ -370,13 +388,13 @@ impl Tokens<'_> {
             "exp": now + self.0.options.oauth.access_token_ttl.as_secs() as i64,
         });
         if let Some(t) = auth_time {
-            claims["auth_time"] = json!(t);
+            set(&mut claims, "auth_time", json!(t));
         }
         if let Some(n) = nonce {
-            claims["nonce"] = json!(n);
+            set(&mut claims, "nonce", json!(n));
         }
         for (k, v) in user_claims(user, scope) {
-            claims[k] = v;
+            set(&mut claims, k, v);
         }
         self.0.keys.sign(Alg::RS256, "JWT", &claims).await.map_err(internal)
     }
@@ -384,7 +402,7 @@ impl Tokens<'_> {
     /// Verify one of our access tokens and check it has not been revoked.
     pub async fn active(&self, token: &str) -> Result<Option<ActiveToken>> {
         let Ok((header, claims)) = self.0.keys.verify(token, 0).await? else { return Ok(None) };
-        if header["typ"] != "at+jwt" || claims.get("iss").and_then(Value::as_str) != Some(self.issuer().as_str()) {
+        if header.get("typ").and_then(Value::as_str) != Some("at+jwt") || claims.get("iss").and_then(Value::as_str) != Some(self.issuer().as_str()) {
             return Ok(None);
         }
         let jti = claims.get("jti").and_then(Value::as_str).unwrap_or_default();
@@ -394,7 +412,8 @@ impl Tokens<'_> {
         // One round trip: not revoked by itself; its grant family (if any) alive, and the
         // family's user still there and not banned; and its client still there, enabled,
         // and not cut off since (client_credentials tokens have no family and no user).
-        let (revoked, family_alive, client_alive) = store::liveness(&self.0.db, &format!("at:{jti}"), family.unwrap_or_default(), client_id, issued, Ts::now()).await?;
+        let (revoked, family_alive, client_alive) =
+            store::liveness(&self.0.db, &format!("at:{jti}"), family.unwrap_or_default(), client_id, issued, Ts::now()).await?;
         let alive = revoked == 0 && (family.is_none() || family_alive == 1) && client_alive == 1;
         Ok(alive.then_some(ActiveToken { claims }))
     }
@@ -441,7 +460,7 @@ impl Tokens<'_> {
             let mut out = json!({ "active": true, "token_type": token_type });
             for k in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "cnf"] {
                 if let Some(v) = at.claims.get(k) {
-                    out[k] = v.clone();
+                    set(&mut out, k, v.clone());
                 }
             }
             return Ok(out);
@@ -452,10 +471,10 @@ impl Tokens<'_> {
                 let mut out = json!({ "active": true, "token_type": "refresh_token", "client_id": client_id, "scope": scope,
                     "exp": expires.0 / 1000, "iat": created.0 / 1000, "iss": self.issuer() });
                 if let Some(u) = user_id {
-                    out["sub"] = json!(u);
+                    set(&mut out, "sub", json!(u));
                 }
                 if let Some(r) = resource {
-                    out["aud"] = json!(r);
+                    set(&mut out, "aud", json!(r));
                 }
                 Ok(out)
             }
@@ -491,7 +510,7 @@ impl Tokens<'_> {
         let user = self.live_user(sub).await.map_err(|e| if e.error == "server_error" { e } else { err("invalid_token", "the user no longer exists") })?;
         let mut out = json!({ "sub": user.id });
         for (k, v) in user_claims(&user, &scopes) {
-            out[k] = v;
+            set(&mut out, k, v);
         }
         Ok(out)
     }
@@ -507,7 +526,15 @@ impl Tokens<'_> {
 }
 
 /// The `oauth.token.issued` audit event of a grant.
-pub(crate) fn issued(client: &Client, grant: &str, family: Option<&str>, user: Option<&str>, scope: &str, resource: Option<&str>, ctx: &RequestContext) -> Event {
+pub(crate) fn issued(
+    client: &Client,
+    grant: &str,
+    family: Option<&str>,
+    user: Option<&str>,
+    scope: &str,
+    resource: Option<&str>,
+    ctx: &RequestContext,
+) -> Event {
     Event::new("oauth.token.issued", user, ctx)
         .with("client_id", &client.client_id)
         .with("grant", grant)

@@ -11,7 +11,13 @@ use crate::{RequestContext, crypto};
 use serde_json::Value;
 
 impl Tokens<'_> {
-    pub(crate) async fn authorization_code(&self, client: &Client, form: &Params, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
+    pub(crate) async fn authorization_code(
+        &self,
+        client: &Client,
+        form: &Params,
+        jkt: Option<&str>,
+        ctx: &RequestContext,
+    ) -> std::result::Result<Value, OAuthError> {
         let code = form.get("code").ok_or_else(|| err("invalid_request", "code is required"))?;
         let hash = crypto::token_hash(code);
         let row = store::code(&self.0.db, &hash).await.map_err(internal)?;

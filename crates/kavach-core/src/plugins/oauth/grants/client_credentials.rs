@@ -10,7 +10,13 @@ use crate::{RequestContext, jwt};
 use serde_json::Value;
 
 impl Tokens<'_> {
-    pub(crate) async fn client_credentials(&self, client: &Client, form: &Params, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
+    pub(crate) async fn client_credentials(
+        &self,
+        client: &Client,
+        form: &Params,
+        jkt: Option<&str>,
+        ctx: &RequestContext,
+    ) -> std::result::Result<Value, OAuthError> {
         if !client.confidential {
             return Err(err("unauthorized_client", "client_credentials needs a confidential client"));
         }
@@ -24,7 +30,7 @@ impl Tokens<'_> {
         let Some(resource) = resource else { return Err(err("invalid_target", "client_credentials needs a resource (or scopes of one resource)")) };
         let fam = Family { id: None, user_id: None, auth_time: None, scope: scope.join(" "), resource: Some(&resource), jkt };
         let body = self.respond(client, &fam, None).await?;
-        let jti = jwt::peek(body["access_token"].as_str().unwrap_or_default()).and_then(|(_, c)| c.get("jti").cloned());
+        let jti = jwt::peek(body.get("access_token").and_then(Value::as_str).unwrap_or_default()).and_then(|(_, c)| c.get("jti").cloned());
         self.0.audit_queue.push(issued(client, "client_credentials", None, None, &fam.scope, Some(&resource), ctx).with("jti", jti)).await;
         self.0.clients().mark_used(client).await.map_err(internal)?;
         Ok(body)

@@ -2,11 +2,11 @@
 //! answers `authorization_pending` and `slow_down` (the interval grows by 5 s for a
 //! client that polls too fast) until the user decides; an approved code is redeemed once.
 
+use super::super::OAuthError;
 use super::super::clients::Client;
 use super::super::device::GRANT;
 use super::super::store::device as store;
 use super::super::tokens::{NewFamily, Tokens, err, internal};
-use super::super::OAuthError;
 use crate::store::Ts;
 use crate::{RequestContext, crypto};
 use serde_json::Value;

@@ -1,9 +1,9 @@
 //! Pushed authorization requests, remembered consents and authorization codes.
 
 use crate::audit::{self, Event};
+use crate::db;
 use crate::error::Result;
 use crate::store::{BeginWrite, Db, Ts};
-use crate::db;
 
 pub(crate) async fn insert_par(db: &Db, request_uri_hash: &str, client_id: &str, params: &str, expires: Ts) -> Result<()> {
     db!(db, |pool| {

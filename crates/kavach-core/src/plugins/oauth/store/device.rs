@@ -48,15 +48,17 @@ pub(crate) async fn pending(db: &Db, user_code_hash: &str, now: Ts) -> Result<Op
 /// expired or already decided).
 pub(crate) async fn decide(db: &Db, user_code_hash: &str, status: &str, user_id: &str, auth_time: Ts, now: Ts) -> Result<u64> {
     Ok(db!(db, |pool| {
-        sqlx::query("UPDATE kavach_oauth_device SET status = $1, user_id = $2, auth_time = $3 WHERE user_code_hash = $4 AND status = 'pending' AND expires_at > $5")
-            .bind(status)
-            .bind(user_id)
-            .bind(auth_time)
-            .bind(user_code_hash)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
+        sqlx::query(
+            "UPDATE kavach_oauth_device SET status = $1, user_id = $2, auth_time = $3 WHERE user_code_hash = $4 AND status = 'pending' AND expires_at > $5",
+        )
+        .bind(status)
+        .bind(user_id)
+        .bind(auth_time)
+        .bind(user_code_hash)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
     }))
 }
 

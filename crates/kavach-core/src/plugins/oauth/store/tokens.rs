@@ -36,21 +36,8 @@ pub(crate) async fn code(db: &Db, code_hash: &str) -> Result<Option<(String, Str
 /// What a refresh grant reads about a refresh token, in one query: family, its
 /// successor's creation time and sealed token, the family's client, user, scope,
 /// resource, auth time, expiry, revocation, DPoP key, and the user's ban.
-pub(crate) type RefreshRow = (
-    String,
-    Option<Ts>,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<Ts>,
-    Ts,
-    Option<Ts>,
-    Option<String>,
-    Option<bool>,
-    Option<Ts>,
-);
+pub(crate) type RefreshRow =
+    (String, Option<Ts>, Option<String>, String, Option<String>, String, Option<String>, Option<Ts>, Ts, Option<Ts>, Option<String>, Option<bool>, Option<Ts>);
 
 pub(crate) async fn refresh_row(db: &Db, token_hash: &str) -> Result<Option<RefreshRow>> {
     Ok(db!(db, |pool| {
@@ -110,7 +97,11 @@ pub(crate) async fn start_family(
                 .await?;
         }
         if let Some(client_id) = first_use_of {
-            sqlx::query("UPDATE kavach_oauth_client SET used_at = $1 WHERE client_id = $2 AND used_at IS NULL").bind(now).bind(client_id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE kavach_oauth_client SET used_at = $1 WHERE client_id = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
         }
         audit::append_in_tx!(tx, event);
         tx.commit().await?;
@@ -160,10 +151,12 @@ pub(crate) async fn liveness(db: &Db, jti_key: &str, family: &str, client_id: &s
 /// The family of a refresh token: (family, client, user).
 pub(crate) async fn refresh_family(db: &Db, token_hash: &str) -> Result<Option<(String, String, Option<String>)>> {
     Ok(db!(db, |pool| {
-        sqlx::query_as("SELECT f.id, f.client_id, f.user_id FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id WHERE r.token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(pool)
-            .await?
+        sqlx::query_as(
+            "SELECT f.id, f.client_id, f.user_id FROM kavach_oauth_refresh r JOIN kavach_oauth_family f ON f.id = r.family_id WHERE r.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await?
     }))
 }
 

@@ -1,0 +1,7 @@
+//! The optional capabilities' HTTP sides, one module per capability, named as its
+//! folder in `kavach_core::plugins` and its configuration table. Each declares its
+//! routes once ([`crate::http::table::Capability`]) and is listed in
+//! [`crate::http::table::capabilities`].
+
+pub mod email_password;
+pub mod oauth;
