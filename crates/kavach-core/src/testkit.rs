@@ -3,7 +3,8 @@
 //! fresh PostgreSQL database created for the test and dropped after).
 //!
 //! PostgreSQL comes from `KAVACH_TEST_PG` (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`). If it is unreachable,
+//! `postgres://postgres@127.0.0.1:5432/postgres`; Kavach's own `scripts/test.sh` always
+//! sets it, to a throwaway server it starts unless you set it). If it is unreachable,
 //! [`TestDb::postgres`] panics, so PostgreSQL tests fail instead of silently
 //! passing; `KAVACH_TEST_SKIP_PG=1` skips them on purpose.
 
@@ -86,7 +87,7 @@ impl TestDb {
         let name = format!("kavach_test_{}", crate::crypto::new_id().to_lowercase());
         let pool = sqlx::PgPool::connect(&admin)
             .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for this test ({e}); start it or set KAVACH_TEST_SKIP_PG=1"));
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for this test ({e}); run the tests with ./scripts/test.sh (it starts a throwaway one), point KAVACH_TEST_PG at a server, or set KAVACH_TEST_SKIP_PG=1"));
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
         pool.close().await;
         let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();

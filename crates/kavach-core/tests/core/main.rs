@@ -465,7 +465,9 @@ dual!(concurrent_appends_never_fork_the_chain, options(), |t| {
 #[tokio::test]
 async fn redis_rate_limiter() {
     let url = std::env::var("KAVACH_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let l = kavach_core::ratelimit::RateLimiter::redis(&url).await.expect("Redis must be running for this test (KAVACH_TEST_REDIS)");
+    let l = kavach_core::ratelimit::RateLimiter::redis(&url)
+        .await
+        .expect("Redis is required for this test: run the tests with ./scripts/test.sh (it starts a throwaway one) or point KAVACH_TEST_REDIS at a server");
     let key = format!("test-{}", kavach_core::crypto::new_id());
     let rule = Rule { max: 2, window: Duration::from_secs(5) };
     assert!(l.hit(&key, rule).await.unwrap().allowed);

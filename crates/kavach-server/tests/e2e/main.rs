@@ -632,7 +632,9 @@ async fn rate_limits_can_live_in_redis_shared_by_instances() {
     let cfg = dir.join("kavach.toml");
     let env = [("KAVACH_REDIS_URL", redis.as_str()), ("KAVACH_CONFIG", cfg.to_str().unwrap())];
     // Clear counters a previous run may have left for this route.
-    let l = kavach_core::ratelimit::RateLimiter::redis(&redis).await.unwrap();
+    let l = kavach_core::ratelimit::RateLimiter::redis(&redis)
+        .await
+        .expect("Redis is required for this test: run the tests with ./scripts/test.sh (it starts a throwaway one) or point KAVACH_TEST_REDIS at a server");
     l.reset("ip:127.0.0.1:/send-verification-email").await.unwrap();
     let a = Server::start(db.url(), &env);
     let b = Server::start(db.url(), &env);
