@@ -140,6 +140,13 @@ impl Server {
     pub fn origin(&self) -> String {
         kavach_core::origin_of(&self.api).unwrap()
     }
+
+    /// Kill the process with SIGKILL (what `Child::kill` sends on Unix): no graceful
+    /// shutdown, nothing flushed. Returns how it ended.
+    pub fn sigkill(&mut self) -> std::process::ExitStatus {
+        self.child.kill().expect("SIGKILL kavach");
+        self.child.wait().unwrap()
+    }
 }
 
 impl Drop for Server {

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `kavach` binary on a free port, over HTTP, on SQLite
 //! and PostgreSQL. One integration-test binary.
 
+mod crash_safety;
 mod harness;
 mod mcp;
 mod migration;
