@@ -6,6 +6,7 @@ mod harness;
 mod mcp;
 mod migration;
 mod oauth;
+mod openapi_fuzz;
 mod smtp;
 
 use harness::*;

@@ -90,11 +90,14 @@ pub fn build(o: &Options) -> OpenApi {
 fn complete(op: &mut Operation, error: &utoipa::openapi::Response, session: bool) {
     op.responses.responses.entry("default".into()).or_insert_with(|| RefOr::T(error.clone()));
     for (status, r) in op.responses.responses.iter_mut() {
+        // The guards in front of every handler (NUL characters, Origin, rate limits,
+        // sessions) answer 4xx in JSON, also on routes whose own errors are pages.
         if let RefOr::T(r) = r
-            && r.content.is_empty()
             && (status.starts_with('4') || status.starts_with('5'))
         {
-            r.content = error.content.clone();
+            for (content_type, content) in &error.content {
+                r.content.entry(content_type.clone()).or_insert_with(|| content.clone());
+            }
         }
     }
     if session && op.security.is_none() {

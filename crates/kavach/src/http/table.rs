@@ -215,4 +215,29 @@ mod tests {
             assert!(!all.iter().skip(i + 1).any(|o| o.path == r.path && o.method == r.method), "{} {} declared twice", r.method, r.path);
         }
     }
+
+    #[test]
+    fn the_openapi_document_has_exactly_the_served_routes() {
+        let o = Options::default();
+        let doc = crate::http::openapi::build(&o);
+        let served = routes(&o);
+        for r in &served {
+            let item = doc.paths.paths.get(r.path).unwrap_or_else(|| panic!("{} is not in the OpenAPI document", r.path));
+            let op = match r.method.as_str() {
+                "GET" => &item.get,
+                "POST" => &item.post,
+                "PUT" => &item.put,
+                "DELETE" => &item.delete,
+                _ => &item.patch,
+            };
+            assert!(op.is_some(), "{} {} has no OpenAPI operation", r.method, r.path);
+        }
+        let ops: usize = doc.paths.paths.values().map(|i| [&i.get, &i.post, &i.put, &i.delete, &i.patch].iter().filter(|o| o.is_some()).count()).sum();
+        assert_eq!(ops, served.len(), "operations without a route");
+        // A switched-off capability's routes are neither served nor described.
+        let mut off = Options::default();
+        off.oauth.enabled = false;
+        assert!(!crate::http::openapi::build(&off).paths.paths.keys().any(|p| p.starts_with("/oauth2/")));
+        assert!(routes(&off).iter().all(|r| !r.path.starts_with("/oauth2/")));
+    }
 }

@@ -37,6 +37,7 @@ fn path(k: &Kavach, p: &str) -> String {
 }
 
 /// `GET /oauth2/authorize`.
+#[utoipa::path(get, path = "/oauth2/authorize", tag = "oauth", params(super::openapi::AuthorizeQuery), responses((status = 302, description = "To the client's redirect URI with `code` (or `error`), or to the hosted sign-in"), (status = 303, description = "To the hosted sign-in or consent step"), (status = 200, description = "The consent page", content_type = "text/html", body = String), (status = 400, description = "Error page (the redirect URI cannot be trusted)", content_type = "text/html", body = String)))]
 pub async fn authorize(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ctx): Ctx, RawQuery(q): RawQuery) -> Response {
     let params = match parse_params(q.as_deref().unwrap_or("")) {
         Ok(p) => p,
@@ -121,6 +122,7 @@ async fn client_name(k: &Kavach, client_id: &str) -> String {
 }
 
 /// `GET /oauth2/sign-in?flow=…`: the hosted sign-in page.
+#[utoipa::path(get, path = "/oauth2/sign-in", tag = "oauth", params(super::openapi::FlowQuery), responses((status = 200, description = "The hosted sign-in form", content_type = "text/html", body = String), (status = 400, description = "The flow is invalid or expired", content_type = "text/html", body = String)))]
 pub async fn sign_in_page(State(k): State<Kavach>, RawQuery(q): RawQuery) -> Response {
     let params = parse_params(q.as_deref().unwrap_or("")).unwrap_or_default();
     let req = match open_flow(&k, params.get("flow")) {
@@ -132,6 +134,7 @@ pub async fn sign_in_page(State(k): State<Kavach>, RawQuery(q): RawQuery) -> Res
 }
 
 /// `POST /oauth2/sign-in`: check the password, set the session cookie, continue the flow.
+#[utoipa::path(post, path = "/oauth2/sign-in", tag = "oauth", request_body(content = super::openapi::SignInForm, content_type = "application/x-www-form-urlencoded"), responses((status = 302, description = "Signed in: on to consent or the client"), (status = 303, description = "Signed in: on to the next step"), (status = 200, description = "The form again with the error", content_type = "text/html", body = String), (status = 400, description = "The flow is invalid or expired", content_type = "text/html", body = String), (status = 401, description = "Wrong email or password (the form again)", content_type = "text/html", body = String)))]
 pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, body: Bytes) -> Response {
     let (form, req) = match flow_form(&k, &body) {
         Ok(x) => x,
@@ -171,6 +174,7 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, body: Bytes) -> Res
 }
 
 /// `GET /oauth2/continue?flow=…`: back from the sign-in page.
+#[utoipa::path(get, path = "/oauth2/continue", tag = "oauth", params(super::openapi::FlowQuery), responses((status = 302, description = "On to the client"), (status = 303, description = "On to the next step"), (status = 200, description = "The consent page", content_type = "text/html", body = String), (status = 400, description = "The flow is invalid or expired", content_type = "text/html", body = String)))]
 pub async fn continue_flow(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ctx): Ctx, RawQuery(q): RawQuery) -> Response {
     let params = parse_params(q.as_deref().unwrap_or("")).unwrap_or_default();
     match open_flow(&k, params.get("flow")) {
@@ -217,6 +221,7 @@ async fn consent_page(k: &Kavach, req: &AuthRequest, flow: &str, auth: &Authenti
 }
 
 /// `POST /oauth2/consent`: the user's decision.
+#[utoipa::path(post, path = "/oauth2/consent", tag = "oauth", request_body(content = super::openapi::ConsentForm, content_type = "application/x-www-form-urlencoded"), responses((status = 302, description = "To the client's redirect URI with `code` or `error=access_denied`"), (status = 303, description = "To the hosted sign-in"), (status = 400, description = "Invalid flow or decision", content_type = "text/html", body = String), (status = 403, description = "Bad anti-forgery token", content_type = "text/html", body = String)))]
 pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ctx): Ctx, body: Bytes) -> Response {
     let (form, req) = match flow_form(&k, &body) {
         Ok(x) => x,
@@ -272,6 +277,7 @@ pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ct
 
 /// `GET /oauth2/grants`: the apps the signed-in user has authorized (JSON, or a
 /// page with a revoke button for each when a browser asks).
+#[utoipa::path(get, path = "/oauth2/grants", tag = "oauth", responses((status = 200, description = "`{ grants }` (JSON), or the page of authorized apps (`Accept: text/html`)", content((serde_json::Value = "application/json"), (String = "text/html"))), (status = 401)))]
 pub async fn list_grants(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, headers: HeaderMap) -> Response {
     let Some(a) = auth else { return crate::http::error::ApiError(kavach_core::Error::unauthorized()).into_response() };
     let consents = match k.authorize().consents(&a.data.user.id).await {
@@ -293,6 +299,7 @@ pub async fn list_grants(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, he
 
 /// `POST /oauth2/grants/revoke` (`client_id`, form or JSON): withdraw the consent and
 /// revoke every token the app holds for this user.
+#[utoipa::path(post, path = "/oauth2/grants/revoke", tag = "oauth", request_body(content((super::openapi::RevokeGrantBody = "application/json"), (super::openapi::RevokeGrantBody = "application/x-www-form-urlencoded"))), responses((status = 200, description = "`{ revoked }`", body = serde_json::Value), (status = 303, description = "Back to the page (form posts from it)"), (status = 400), (status = 401)))]
 pub async fn revoke_grant(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let Some(a) = auth else { return crate::http::error::ApiError(kavach_core::Error::unauthorized()).into_response() };
     let form = crate::http::pages::is_form(&headers);

@@ -16,6 +16,7 @@ use minijinja::context;
 use serde_json::json;
 
 /// `POST /oauth2/device_authorization`.
+#[utoipa::path(post, path = "/oauth2/device_authorization", tag = "oauth", request_body(content = super::openapi::DeviceAuthorizationForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "RFC 8628 §3.2", body = super::openapi::DeviceAuthorization), (status = 400, body = super::OAuthErrorBody), (status = 401, description = "invalid_client", body = super::OAuthErrorBody)))]
 pub async fn device_authorization(State(k): State<Kavach>, headers: HeaderMap, body: Bytes) -> Response {
     let (client, form) = match client_request(&k, &headers, &body, "/oauth2/device_authorization").await {
         Ok(x) => x,
@@ -48,6 +49,7 @@ fn message(k: &Kavach, title: &str, message: &str) -> Response {
 }
 
 /// `GET /oauth2/device[?user_code=…]`.
+#[utoipa::path(get, path = "/oauth2/device", tag = "oauth", params(super::openapi::UserCodeQuery), responses((status = 200, description = "The page where the user enters the code", content_type = "text/html", body = String)))]
 pub async fn device_page(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, RawQuery(q): RawQuery) -> Response {
     let params = parse_params(q.as_deref().unwrap_or("")).unwrap_or_default();
     code_form(&k, params.get("user_code").map(String::as_str).unwrap_or(""), auth.is_some(), None)
@@ -59,6 +61,7 @@ fn csrf(k: &Kavach, session_token: &str, code: &str) -> String {
 
 /// `POST /oauth2/device`: `step=lookup` (sign in if needed, show the request) or
 /// `step=decide` (approve or deny).
+#[utoipa::path(post, path = "/oauth2/device", tag = "oauth", request_body(content = super::openapi::DeviceForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "The next step or the outcome", content_type = "text/html", body = String), (status = 400, description = "Unknown or expired code, bad form", content_type = "text/html", body = String), (status = 401, description = "Wrong email or password", content_type = "text/html", body = String), (status = 403, description = "Bad anti-forgery token", content_type = "text/html", body = String)))]
 pub async fn device_submit(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ctx): Ctx, body: Bytes) -> Response {
     let form = match std::str::from_utf8(&body).map_err(|_| OAuthError::new("invalid_request", "not UTF-8")).and_then(parse_params) {
         Ok(f) => f,

@@ -54,6 +54,7 @@ pub fn document(k: &Kavach) -> Value {
 
 /// `/.well-known/oauth-authorization-server` (RFC 8414) and
 /// `/.well-known/openid-configuration` (OpenID Connect Discovery 1.0): one document.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oauth", responses((status = 200, description = "RFC 8414 / OpenID Connect discovery metadata (also at the origin's `/.well-known/oauth-authorization-server{base_path}`)", body = serde_json::Value)))]
 pub async fn discovery(State(k): State<Kavach>) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], k.discovery_json()).into_response()
 }

@@ -10,6 +10,7 @@ pub mod device;
 pub mod fetch;
 pub mod jwks_uri;
 pub mod metadata;
+pub mod openapi;
 pub mod register;
 pub mod token;
 
@@ -66,7 +67,12 @@ pub const AS_METADATA_ROOT: &str = "/.well-known/oauth-authorization-server";
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(),
+    paths(
+        metadata::discovery, register::register, register::read, register::update, register::delete, authorize::authorize,
+        authorize::sign_in_page, authorize::sign_in, authorize::continue_flow, authorize::consent, token::token, token::par, token::revoke,
+        token::introspect, token::userinfo, device::device_authorization, device::device_page, device::device_submit, authorize::list_grants,
+        authorize::revoke_grant,
+    ),
     components(schemas(OAuthErrorBody)),
     tags((name = "oauth", description = "The OAuth 2.1 / OpenID Connect authorization server (`[oauth]`): the endpoints MCP clients and apps use.")),
 )]

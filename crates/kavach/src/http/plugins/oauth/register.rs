@@ -36,6 +36,7 @@ fn management_uri(k: &Kavach, client_id: &str) -> String {
 }
 
 /// `POST /oauth2/register`: 201 with every registered field, defaults included.
+#[utoipa::path(post, path = "/oauth2/register", tag = "oauth", request_body(content = serde_json::Value, description = "RFC 7591 client metadata (`redirect_uris`, `client_name`, `grant_types`, `token_endpoint_auth_method`, ...)", content_type = "application/json"), responses((status = 201, description = "The registered client with `client_id`, `registration_access_token` and `registration_client_uri`", body = serde_json::Value), (status = 400, description = "invalid_client_metadata, invalid_redirect_uri", body = super::OAuthErrorBody)))]
 pub async fn register(State(k): State<Kavach>, crate::http::Ctx(ctx): crate::http::Ctx, headers: HeaderMap, body: Bytes) -> Response {
     if !headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/json")) {
         return error_response(&OAuthError::new("invalid_client_metadata", "send the client metadata as application/json"), false);
@@ -76,6 +77,7 @@ async fn authorized(k: &Kavach, headers: &HeaderMap, client_id: &str) -> Result<
 }
 
 /// `GET /oauth2/register/{client_id}` (RFC 7592 read).
+#[utoipa::path(get, path = "/oauth2/register/{client_id}", tag = "oauth", params(("client_id" = String, Path)), security(("bearer" = [])), responses((status = 200, description = "The client's registered metadata (RFC 7592)", body = serde_json::Value), (status = 401, description = "Registration access token missing or wrong", body = super::OAuthErrorBody)))]
 pub async fn read(State(k): State<Kavach>, Path(client_id): Path<String>, headers: HeaderMap) -> Response {
     match authorized(&k, &headers, &client_id).await {
         Ok(c) => {
@@ -88,6 +90,7 @@ pub async fn read(State(k): State<Kavach>, Path(client_id): Path<String>, header
 }
 
 /// `PUT /oauth2/register/{client_id}` (RFC 7592 update: full replacement).
+#[utoipa::path(put, path = "/oauth2/register/{client_id}", tag = "oauth", params(("client_id" = String, Path)), security(("bearer" = [])), request_body(content = serde_json::Value, description = "The complete new metadata (RFC 7592 §2.2)", content_type = "application/json"), responses((status = 200, description = "The updated client", body = serde_json::Value), (status = 400, body = super::OAuthErrorBody), (status = 401, body = super::OAuthErrorBody)))]
 pub async fn update(State(k): State<Kavach>, Path(client_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorized(&k, &headers, &client_id).await {
         return r;
@@ -114,6 +117,7 @@ pub async fn update(State(k): State<Kavach>, Path(client_id): Path<String>, head
 }
 
 /// `DELETE /oauth2/register/{client_id}` (RFC 7592 delete): 204.
+#[utoipa::path(delete, path = "/oauth2/register/{client_id}", tag = "oauth", params(("client_id" = String, Path)), security(("bearer" = [])), responses((status = 204, description = "Deleted with its grants"), (status = 401, body = super::OAuthErrorBody)))]
 pub async fn delete(State(k): State<Kavach>, Path(client_id): Path<String>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&k, &headers, &client_id).await {
         return r;

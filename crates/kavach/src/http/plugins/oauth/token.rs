@@ -72,6 +72,7 @@ fn with_dpop_nonce(k: &Kavach, sent_proof: bool, mut r: Response) -> Response {
 }
 
 /// `POST /oauth2/token`.
+#[utoipa::path(post, path = "/oauth2/token", tag = "oauth", request_body(content = super::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Tokens (`no-store`)", body = super::openapi::TokenResponse), (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, invalid_scope, invalid_target, invalid_dpop_proof, use_dpop_nonce", body = super::OAuthErrorBody), (status = 401, description = "invalid_client", body = super::OAuthErrorBody)))]
 pub async fn token(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let (client, form) = match client_request(&k, &headers, &body, "/oauth2/token").await {
         Ok(x) => x,
@@ -90,6 +91,7 @@ pub async fn token(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, b
 
 /// `POST /oauth2/par` (RFC 9126): 201 with a single-use `request_uri`. A DPoP proof sent
 /// with it binds the code to the proof's key (RFC 9449 §10.1).
+#[utoipa::path(post, path = "/oauth2/par", tag = "oauth", request_body(content = super::openapi::ParForm, content_type = "application/x-www-form-urlencoded"), responses((status = 201, description = "The single-use `request_uri`", body = super::openapi::ParResponse), (status = 400, body = super::OAuthErrorBody), (status = 401, description = "invalid_client", body = super::OAuthErrorBody)))]
 pub async fn par(State(k): State<Kavach>, headers: HeaderMap, body: Bytes) -> Response {
     let (client, mut form) = match client_request(&k, &headers, &body, "/oauth2/par").await {
         Ok(x) => x,
@@ -117,6 +119,7 @@ pub async fn par(State(k): State<Kavach>, headers: HeaderMap, body: Bytes) -> Re
 }
 
 /// `POST /oauth2/revoke` (RFC 7009): 200 whatever the token was.
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth", request_body(content = super::openapi::TokenOnlyForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "`{}` whatever the token was (RFC 7009)", body = serde_json::Value), (status = 400, body = super::OAuthErrorBody), (status = 401, description = "invalid_client", body = super::OAuthErrorBody)))]
 pub async fn revoke(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let (client, form) = match client_request(&k, &headers, &body, "/oauth2/revoke").await {
         Ok(x) => x,
@@ -130,6 +133,7 @@ pub async fn revoke(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, 
 }
 
 /// `POST /oauth2/introspect` (RFC 7662), for authenticated confidential clients.
+#[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth", request_body(content = super::openapi::TokenOnlyForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "RFC 7662", body = super::openapi::Introspection), (status = 400, body = super::OAuthErrorBody), (status = 401, description = "invalid_client (confidential clients only)", body = super::OAuthErrorBody)))]
 pub async fn introspect(State(k): State<Kavach>, headers: HeaderMap, body: Bytes) -> Response {
     let (client, form) = match client_request(&k, &headers, &body, "/oauth2/introspect").await {
         Ok(x) => x,
@@ -144,6 +148,7 @@ pub async fn introspect(State(k): State<Kavach>, headers: HeaderMap, body: Bytes
 
 /// `GET|POST /oauth2/userinfo` (OpenID Connect Core §5.3): a Bearer access token, or
 /// a DPoP-bound one with the DPoP scheme and a proof.
+#[utoipa::path(method(get, post), path = "/oauth2/userinfo", tag = "oauth", security(("bearer" = [])), responses((status = 200, description = "OpenID Connect claims of the token's user", body = serde_json::Value), (status = 401, description = "invalid_token, with `WWW-Authenticate`", body = super::OAuthErrorBody), (status = 403, description = "insufficient_scope", body = super::OAuthErrorBody)))]
 pub async fn userinfo(State(k): State<Kavach>, method: axum::http::Method, headers: HeaderMap) -> Response {
     let (token, dpop_scheme) = match (crate::http::authorization(&headers, "Bearer"), crate::http::authorization(&headers, "DPoP")) {
         (Some(t), _) => (Some(t), false),
