@@ -379,10 +379,10 @@ pub fn verify(token: &str, jwks: &serde_json::Value, leeway: i64) -> std::result
     let (header, claims) = verify_with_key(token, jwk)?;
     let now = Ts::now().0 / 1000;
     let exp = claims.get("exp").and_then(|v| v.as_i64()).ok_or("no exp")?;
-    if now > exp + leeway {
+    if now > exp.saturating_add(leeway) {
         return Err("expired");
     }
-    if claims.get("nbf").and_then(|v| v.as_i64()).is_some_and(|nbf| now + leeway < nbf) {
+    if claims.get("nbf").and_then(|v| v.as_i64()).is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
         return Err("not yet valid");
     }
     Ok((header, claims))

@@ -360,9 +360,10 @@ fn verify_forms(mem: &mut Memory, password: &str, stored: &str, custom: &[Legacy
 
 /// Imported hashes must not be able to make a sign-in cost gigabytes or minutes.
 fn argon2_cost_ok(stored: &str) -> bool {
-    let params = stored.split('$').find(|p| p.starts_with("m="));
-    let get = |k: &str| params.and_then(|p| p.split(',').find_map(|kv| kv.strip_prefix(k)?.parse::<u32>().ok()));
-    matches!((get("m="), get("t="), get("p=")), (Some(m), Some(t), Some(p)) if m <= 262_144 && t <= 16 && p <= 8)
+    // The costs argon2 will really use: parse the hash the way verification does (a
+    // parameter named twice counts once, as the last one), not by scanning the text.
+    let Ok(parsed) = PasswordHash::new(stored) else { return false };
+    Params::try_from(&parsed).is_ok_and(|p| p.m_cost() <= 262_144 && p.t_cost() <= 16 && p.p_cost() <= 8)
 }
 
 fn is_current(stored: &str) -> bool {
@@ -483,6 +484,22 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(verify_sync("nope", &h), Verified::No);
+    }
+
+    /// Found by the `import` fuzz target: the cost check read the first `m=`/`t=` of a
+    /// hash while argon2 uses the last, so `m=8,m=4194304` passed the bound and allocated
+    /// 4 GiB. The check now reads the parameters the way verification does.
+    #[test]
+    fn argon2_cost_bound_reads_the_parameters_argon2_uses() {
+        assert!(argon2_cost_ok("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE"));
+        for repeated in [
+            "$argon2id$v=19$m=8,m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE",
+            "$argon2id$v=19$m=8,t=1,t=1000,p=1$c2FsdHNhbHRzYWx0c2FsdA$YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE",
+            "$argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE",
+        ] {
+            assert!(!argon2_cost_ok(repeated), "{repeated}");
+            assert_eq!(verify_sync("pw", repeated), Verified::No, "{repeated}");
+        }
     }
 
     #[test]

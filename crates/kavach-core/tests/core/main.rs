@@ -544,6 +544,14 @@ mod jwt_keys {
         let expired = t.core.keys().sign(Alg::EdDSA, "JWT", &claims(-120)).await.unwrap();
         assert_eq!(verify(&expired, &set, 60).unwrap_err(), "expired");
         assert!(verify(&t.core.keys().sign(Alg::EdDSA, "JWT", &claims(-30)).await.unwrap(), &set, 60).is_ok(), "within leeway");
+        // Found by the `jwt` fuzz target: `exp` or `nbf` near i64::MAX overflowed the
+        // leeway addition (a panic in debug builds, a wrapped comparison in release).
+        let far = json!({ "sub": "u1", "exp": i64::MAX, "nbf": i64::MAX - 1 });
+        let far = t.core.keys().sign(Alg::EdDSA, "JWT", &far).await.unwrap();
+        assert_eq!(verify(&far, &set, 60).unwrap_err(), "not yet valid");
+        assert!(verify(&expired, &set, i64::MAX).is_ok(), "a leeway of i64::MAX saturates");
+        let forever = t.core.keys().sign(Alg::EdDSA, "JWT", &json!({ "sub": "u1", "exp": i64::MAX })).await.unwrap();
+        assert!(verify(&forever, &set, 60).is_ok());
         // Private keys are sealed: the column is not a PKCS#8 document, and another secret cannot load them.
         let stored: Vec<(String,)> = kavach_core::db!(&t.db, |pool| sqlx::query_as("SELECT private_key FROM kavach_jwks").fetch_all(pool).await.unwrap());
         for (pk,) in &stored {

@@ -55,18 +55,22 @@ fn too_large() -> ApiError {
     client_error(Kind::PayloadTooLarge, "BODY_TOO_LARGE", format!("The body is larger than {MAX_BODY} bytes"))
 }
 
-/// Does this JSON text hold a NUL character in a string or a key (`\u0000`)? A quick
-/// scan first; only a text that has the escape somewhere is parsed to be sure.
+/// Does this JSON text hold a NUL character in a string or a key (a raw 0 byte or the
+/// escape `\u0000`)? One pass over the bytes, honouring `\\` so that an escaped
+/// backslash followed by `u0000` is not mistaken for the escape. It does not depend on
+/// the text parsing as a `serde_json::Value` (numbers like `1e400` or lone surrogates
+/// fail that parse but still reach typed structs).
 pub fn json_has_nul(bytes: &[u8]) -> bool {
-    fn walk(v: &serde_json::Value) -> bool {
-        match v {
-            serde_json::Value::String(s) => s.contains('\0'),
-            serde_json::Value::Array(a) => a.iter().any(walk),
-            serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || walk(v)),
-            _ => false,
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            0 => return true,
+            b'\\' if bytes.get(i + 1..i + 6) == Some(b"u0000".as_slice()) => return true,
+            b'\\' => i += 2,
+            _ => i += 1,
         }
     }
-    bytes.contains(&0) || (bytes.windows(6).any(|w| w == b"\\u0000") && serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| walk(&v)))
+    false
 }
 
 /// The answer to text holding a NUL character (which no field accepts).
@@ -137,4 +141,31 @@ pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ApiError> 
         i += 1;
     }
     String::from_utf8(out).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `json_body` fuzz target: the NUL check only looked inside bodies that
+    /// parse as a `serde_json::Value`, so `\u0000` got into typed bodies next to a number
+    /// like `1e400`, a lone surrogate or a byte that is not UTF-8.
+    #[test]
+    fn json_nul_is_found_in_bodies_that_are_not_a_json_value() {
+        for body in [
+            br#"{"a":"\u0000","b":1e400}"#.as_slice(),
+            br#"{"a":"\u0000","b":"\ud800"}"#,
+            b"{\"a\":\"\\u0000\",\"b\":\"\xff\"}",
+            b"{\"a\":\"x\x00\"}",
+            br#"{"\u0000":1}"#,
+            br#"{"a":"\\\u0000"}"#,
+        ] {
+            assert!(json_has_nul(body), "{}", String::from_utf8_lossy(body));
+            assert!(parse_json::<serde_json::Value>(body).is_err());
+        }
+        // An escaped backslash followed by `u0000` is text, not a NUL.
+        for body in [br#"{"a":"\\u0000"}"#.as_slice(), br#"{"a":"u0000"}"#, br#"{"a":"\u0001"}"#, b"{}"] {
+            assert!(!json_has_nul(body), "{}", String::from_utf8_lossy(body));
+        }
+    }
 }
