@@ -3,6 +3,9 @@
 //! - [`Session`]: the signed-in session and user, or `401`.
 //! - [`OptionalSession`]: the same, or `None`.
 //! - [`RequireUser`]: just the user, or `401`.
+//! - [`Context`]: who is calling (client IP behind trusted proxies, user agent).
+//! - [`SessionOrToken`]: a session (browsers) or an OAuth access token (agents) for
+//!   routes that serve both.
 //! - [`RequireAuthLayer`]: guard whole routers (`401` for APIs, a redirect to a
 //!   sign-in page for browsers when configured).
 //!
@@ -122,5 +125,70 @@ fn denied(layer: &RequireAuthLayer, headers: &HeaderMap, uri: &Uri) -> Response 
 impl Guard for RequireAuthLayer {
     async fn check(&self, req: Request) -> Verdict {
         crate::http::session::require(&self.kavach, req, |req| denied(self, req.headers(), req.uri())).await
+    }
+}
+
+/// Who is calling: the client IP (the socket peer, or `X-Forwarded-For` from a
+/// trusted proxy) and the user agent, as Kavach's calls take it
+/// (`kavach.sessions().create(&user.id, &ctx, ..)`). The peer is known when the app is
+/// served with `into_make_service_with_connect_info::<SocketAddr>()`.
+#[derive(Clone, Debug)]
+pub struct Context(pub kavach_core::RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Context
+where
+    Kavach: FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Context(Kavach::from_ref(state).request_context(&parts.extensions, &parts.headers)))
+    }
+}
+
+/// The caller of a route that serves browsers and agents alike: a Kavach session
+/// (cookie, or a session token as bearer) or an OAuth access token for this resource,
+/// verified by the app's [`crate::resource::ResourceServer`] (build it with
+/// [`ResourceServer::in_process`](crate::resource::ResourceServer::in_process) when
+/// Kavach runs in the same process). Needs both in the app's state
+/// (`Kavach: FromRef<S>`, `Arc<ResourceServer>: FromRef<S>`). Without either, the
+/// answer is `401` with the resource's `WWW-Authenticate` challenge. Scopes are not
+/// checked here: see [`SessionOrToken::has_scope`].
+#[derive(Clone, Debug)]
+pub enum SessionOrToken {
+    Session(Arc<SessionWithUser>),
+    Token(crate::resource::AccessToken),
+}
+
+impl SessionOrToken {
+    /// The user id: the session's user, or the token's `sub`.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            SessionOrToken::Session(s) => Some(&s.user.id),
+            SessionOrToken::Token(t) => t.subject.as_deref(),
+        }
+    }
+    /// A session has every scope (it is the user); a token only those it was granted
+    /// (a scope also covers its `scope:...` children).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        match self {
+            SessionOrToken::Session(_) => true,
+            SessionOrToken::Token(t) => crate::resource::covers(&t.scopes, scope),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionOrToken
+where
+    Kavach: FromRef<S>,
+    Arc<crate::resource::ResourceServer>: FromRef<S>,
+{
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        if let Some(s) = from_parts(parts, state).await.map_err(IntoResponse::into_response)? {
+            return Ok(SessionOrToken::Session(s));
+        }
+        let rs = Arc::<crate::resource::ResourceServer>::from_ref(state);
+        let uri = parts.extensions.get::<axum::extract::OriginalUri>().map(|o| o.0.clone()).unwrap_or_else(|| parts.uri.clone());
+        rs.verify(&parts.method, &parts.headers, &uri, &[]).await.map(SessionOrToken::Token).map_err(IntoResponse::into_response)
     }
 }

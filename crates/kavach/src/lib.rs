@@ -17,16 +17,23 @@
 //! Architecture invariant: this crate only translates HTTP to calls on
 //! [`kavach_core::Core`]; no domain rule lives here.
 
+pub mod auth;
 pub mod extract;
 pub mod http;
 pub mod resource;
 
+pub use auth::Auth;
 pub use extract::{OptionalSession, RequireAuthLayer, RequireUser, Session};
 pub use http::client_ip::Cidr;
+pub use http::error::ApiError as Error;
+pub use http::guard::OriginCheckLayer;
 pub use http::session::SessionLayer;
 pub use kavach_core as core;
 pub use kavach_core::email::{DevMailer, Email, Mailer, SmtpMailer};
-pub use kavach_core::{EmailPasswordOptions, Error, Options, RateLimitOptions, RequestContext, Result, SessionOptions, User};
+pub use kavach_core::{EmailPasswordOptions, Kind, Options, RateLimitOptions, RequestContext, SessionOptions, User};
+
+/// `Result` with [`Error`], which handlers can return directly (it is an HTTP answer).
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 use kavach_core::Core;
 use kavach_core::email::Templates;
@@ -37,7 +44,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The handle: cheap to clone, shared by every request. Derefs to [`Core`], so
-/// `kavach.auth()` and `kavach.users()` give the typed Rust API.
+/// `kavach.users()`, `kavach.sessions()`, `kavach.email_password()` and the rest give
+/// the typed Rust API; [`Kavach::auth`] reads the session of a request's headers.
 #[derive(Clone)]
 pub struct Kavach {
     inner: Arc<Inner>,
@@ -77,6 +85,28 @@ impl Kavach {
 
     pub fn core(&self) -> &Arc<Core> {
         &self.inner.core
+    }
+
+    /// Session calls on a request's headers (cookie or bearer token), for middleware,
+    /// WebSocket upgrades and anything that is not an extractor:
+    /// `kavach.auth().get_session(&headers).await?`.
+    pub fn auth(&self) -> Auth<'_> {
+        Auth { kavach: self }
+    }
+
+    /// Who is calling (client IP, trusted-proxy aware, and user agent), from a
+    /// request's extensions (the socket peer, with `into_make_service_with_connect_info`)
+    /// and headers. The [`extract::Context`] extractor gives the same.
+    pub fn request_context(&self, extensions: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> RequestContext {
+        http::context_of(self, extensions, headers)
+    }
+
+    /// A layer for the app's own routes: a state-changing request (not GET, HEAD or
+    /// OPTIONS) that carries cookies must come from the base URL's origin or a trusted
+    /// origin (`Origin`, else `Referer`), or it gets a `403` (CSRF defence). Requests
+    /// without cookies (bearer tokens) pass. Kavach's own routes already do this.
+    pub fn origin_check(&self) -> OriginCheckLayer {
+        OriginCheckLayer { kavach: self.clone() }
     }
 
     pub fn trusted_proxies(&self) -> &[Cidr] {

@@ -40,11 +40,19 @@ pub struct ResourceServer {
     jwks: RwLock<Option<(Instant, Arc<serde_json::Value>)>>,
     /// RFC 7662 introspection on every request: (endpoint, client_id, client_secret).
     introspection: Option<(String, String, String)>,
+    /// Kavach in the same process: verify against its key ring, no JWKS over HTTP.
+    local: Option<crate::Kavach>,
     /// DPoP proof ids seen recently (this instance), with their expiry (unix seconds), and
     /// when expired ones are next swept out.
     dpop_seen: std::sync::Mutex<(std::collections::HashMap<String, i64>, i64)>,
     /// Require server nonces in DPoP proofs (RFC 9449 §9), made with these secrets.
     dpop_nonces: Option<kavach_core::crypto::Secrets>,
+}
+
+/// Do the `granted` scopes cover `need`? A scope also covers its narrower
+/// `scope:...` children (`mcp` covers `mcp:tools`).
+pub fn covers(granted: &[String], need: &str) -> bool {
+    granted.iter().any(|g| g == need || need.strip_prefix(g.as_str()).is_some_and(|rest| rest.starts_with(':')))
 }
 
 const JWKS_TTL: Duration = Duration::from_secs(300);
@@ -110,9 +118,24 @@ impl ResourceServer {
             dpop_seen: Default::default(),
             dpop_nonces: None,
             introspection: None,
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(10)).build().expect("HTTP client"),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new()),
             jwks: RwLock::new(None),
+            local: None,
         }
+    }
+
+    /// A resource served by the same process as `kavach` (embedded): tokens are
+    /// verified against Kavach's own key ring (no JWKS request, a rotated key is seen
+    /// at once), the issuer is Kavach's (`base_url` + `base_path`), and the metadata
+    /// names it as the authorization server.
+    pub fn in_process(kavach: &crate::Kavach, resource: impl Into<String>) -> Self {
+        let issuer = kavach.options().issuer();
+        let jwks_uri = format!("{issuer}/jwks");
+        ResourceServer { local: Some(kavach.clone()), ..ResourceServer::new(resource, issuer, jwks_uri) }
     }
 
     /// Also ask the authorization server's introspection endpoint (RFC 7662) about
@@ -263,13 +286,21 @@ impl ResourceServer {
             _ => return Err(self.refuse(StatusCode::UNAUTHORIZED, None, None, scopes)),
         };
         let invalid = |d: &str| Refusal { dpop: dpop_scheme, ..self.refuse(StatusCode::UNAUTHORIZED, Some("invalid_token"), Some(d), scopes) };
-        let set = self.jwks(false).await.map_err(|e| invalid(&e))?;
-        let verified = match kavach_core::jwt::verify(token, &set, self.leeway) {
-            Err("unknown kid") => {
-                let set = self.jwks(true).await.map_err(|e| invalid(&e))?;
-                kavach_core::jwt::verify(token, &set, self.leeway)
+        let verified = match &self.local {
+            Some(k) => k.keys().verify(token, self.leeway).await.map_err(|e| {
+                tracing::error!(error = %e, "cannot read the signing keys");
+                invalid("the signing keys could not be read")
+            })?,
+            None => {
+                let set = self.jwks(false).await.map_err(|e| invalid(&e))?;
+                match kavach_core::jwt::verify(token, &set, self.leeway) {
+                    Err("unknown kid") => {
+                        let set = self.jwks(true).await.map_err(|e| invalid(&e))?;
+                        kavach_core::jwt::verify(token, &set, self.leeway)
+                    }
+                    other => other,
+                }
             }
-            other => other,
         };
         let (header, claims) = verified.map_err(|e| invalid(e))?;
         if !header["typ"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")) {
@@ -350,8 +381,7 @@ impl ResourceServer {
             }
         }
         let granted: Vec<String> = claims.get("scope").and_then(|v| v.as_str()).unwrap_or("").split_whitespace().map(str::to_owned).collect();
-        let covered = |need: &str| granted.iter().any(|g| g == need || need.strip_prefix(g.as_str()).is_some_and(|rest| rest.starts_with(':')));
-        if !scopes.iter().all(|s| covered(s)) {
+        if !scopes.iter().all(|s| covers(&granted, s)) {
             return Err(Refusal {
                 dpop: dpop_scheme,
                 ..self.refuse(StatusCode::FORBIDDEN, Some("insufficient_scope"), Some("the token lacks a required scope"), scopes)

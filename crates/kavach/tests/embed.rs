@@ -361,3 +361,166 @@ async fn review_20_session_layer_reissues_the_cookie_and_a_lone_extractor_does_n
     assert_eq!(st, StatusCode::UNAUTHORIZED, "the layer refuses nothing; the extractor does");
     db.drop_db().await;
 }
+
+/// The Rust API a newcomer meets (issue 10): handlers return `kavach::Result`, session
+/// calls on headers, the request context, the Origin check for the app's own routes,
+/// and one extractor for sessions and access tokens verified in process.
+mod newcomer_api {
+    use super::*;
+    use axum::extract::FromRef;
+    use axum::routing::{get, post};
+    use kavach::extract::{Context, SessionOrToken};
+    use kavach::resource::ResourceServer;
+    use std::sync::Arc;
+
+    const RESOURCE: &str = "https://app.example.test/api";
+
+    #[derive(Clone)]
+    struct AppState {
+        kavach: kavach::Kavach,
+        rs: Arc<ResourceServer>,
+    }
+    impl FromRef<AppState> for kavach::Kavach {
+        fn from_ref(s: &AppState) -> Self {
+            s.kavach.clone()
+        }
+    }
+    impl FromRef<AppState> for Arc<ResourceServer> {
+        fn from_ref(s: &AppState) -> Self {
+            s.rs.clone()
+        }
+    }
+
+    // A handler with `?` on Kavach calls and its own errors, returning `kavach::Result`.
+    async fn project(axum::extract::State(s): axum::extract::State<AppState>, headers: axum::http::HeaderMap) -> kavach::Result<String> {
+        let user = s.kavach.auth().get_user(&headers).await?.ok_or_else(|| kavach::Error::new(kavach::Kind::Unauthorized, "SIGN_IN_FIRST", "Sign in first"))?;
+        let found = s.kavach.users().get(&user.id).await?;
+        if found.is_none() {
+            return Err(kavach::Error::new(kavach::Kind::NotFound, "PROJECT_NOT_FOUND", "No such project"));
+        }
+        Ok(format!("project of {}", user.email))
+    }
+
+    async fn whoami(caller: SessionOrToken) -> String {
+        match &caller {
+            SessionOrToken::Session(s) => format!("session {} admin={}", s.user.email, caller.has_scope("admin")),
+            SessionOrToken::Token(t) => {
+                format!("token {} admin={} read={}", t.subject.as_deref().unwrap_or("-"), caller.has_scope("admin"), caller.has_scope("api:read"))
+            }
+        }
+    }
+
+    async fn run(db: TestDb) {
+        let k = kavach::Kavach::builder()
+            .database_url(&db.url)
+            .secret("newcomer-secret-0123456789abcdefghij")
+            .base_url("https://app.example.test")
+            .email_password(kavach::EmailPasswordOptions { require_email_verification: false, ..Default::default() })
+            .build()
+            .await
+            .unwrap();
+        let rs = Arc::new(ResourceServer::in_process(&k, RESOURCE));
+        let state = AppState { kavach: k.clone(), rs };
+        let app: axum::Router = axum::Router::new()
+            .route("/project", get(project))
+            .route("/whoami", get(whoami))
+            .route("/ctx", get(|Context(c): Context| async move { format!("{:?}", c.user_agent) }))
+            .route("/write", post(|| async { "written" }).layer(k.origin_check()))
+            .with_state(state)
+            .nest("/api/kavach", k.router());
+
+        // Errors are JSON answers, with the server's body shape.
+        let (st, _, body) = call(&app, Request::get("/project").body(Body::empty()).unwrap()).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["code"], "SIGN_IN_FIRST");
+
+        let (st, h, body) = call(
+            &app,
+            Request::post("/api/kavach/sign-up/email")
+                .header("content-type", "application/json")
+                .header("origin", "https://app.example.test")
+                .body(Body::from(r#"{"email":"newcomer@example.com","password":"newcomer passphrase","name":"N"}"#))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"].as_str().unwrap().to_owned();
+        let cookie = h["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+
+        // get_session / get_user from headers: the cookie, or the session token as bearer.
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("cookie", cookie.parse().unwrap());
+        assert_eq!(k.auth().get_user(&headers).await.unwrap().unwrap().email, "newcomer@example.com");
+        let mut bearer = axum::http::HeaderMap::new();
+        bearer.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let s = k.auth().get_session(&bearer).await.unwrap().unwrap();
+        assert_eq!(s.user.email, "newcomer@example.com");
+        assert!(k.auth().get_session(&axum::http::HeaderMap::new()).await.unwrap().is_none());
+        let (st, _, body) = call(&app, Request::get("/project").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+        assert_eq!((st, body.as_str()), (StatusCode::OK, "project of newcomer@example.com"));
+
+        // The request context.
+        let (_, _, body) = call(&app, Request::get("/ctx").header("user-agent", "probe/1").body(Body::empty()).unwrap()).await;
+        assert_eq!(body, "Some(\"probe/1\")");
+
+        // The Origin check on the app's own routes: cookies from a foreign origin are refused.
+        let write = |origin: Option<&str>, cookie: Option<&str>| {
+            let mut r = Request::post("/write");
+            if let Some(o) = origin {
+                r = r.header("origin", o);
+            }
+            if let Some(c) = cookie {
+                r = r.header("cookie", c);
+            }
+            r.body(Body::empty()).unwrap()
+        };
+        let (st, _, body) = call(&app, write(Some("https://evil.example"), Some(&cookie))).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        assert!(body.contains("INVALID_ORIGIN"), "{body}");
+        let (st, _, body) = call(&app, write(None, Some(&cookie))).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(call(&app, write(Some("https://app.example.test"), Some(&cookie))).await.0, StatusCode::OK);
+        assert_eq!(call(&app, write(None, None)).await.0, StatusCode::OK, "no cookie, no CSRF exposure");
+
+        // One extractor for a session or an access token, verified against the in-process key ring.
+        let (st, _, body) = call(&app, Request::get("/whoami").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+        assert_eq!((st, body.as_str()), (StatusCode::OK, "session newcomer@example.com admin=true"));
+        let now = kavach_core::store::Ts::now().millis() / 1000;
+        let claims = |aud: &str, iss: &str| serde_json::json!({ "iss": iss, "aud": aud, "sub": "agent-7", "scope": "api", "iat": now, "exp": now + 300 });
+        let issuer = k.options().issuer();
+        assert_eq!(issuer, "https://app.example.test/api/kavach");
+        let at = k.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims(RESOURCE, &issuer)).await.unwrap();
+        let (st, _, body) = call(&app, Request::get("/whoami").header("authorization", format!("Bearer {at}")).body(Body::empty()).unwrap()).await;
+        assert_eq!((st, body.as_str()), (StatusCode::OK, "token agent-7 admin=false read=true"));
+        // A key made after the verifier was built is known at once (no JWKS cache to wait for).
+        k.keys().rotate(std::time::Duration::from_secs(3600)).await.unwrap();
+        let rotated = k.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims(RESOURCE, &issuer)).await.unwrap();
+        assert_ne!(rotated.split('.').next(), at.split('.').next());
+        let (st, _, _) = call(&app, Request::get("/whoami").header("authorization", format!("Bearer {rotated}")).body(Body::empty()).unwrap()).await;
+        assert_eq!(st, StatusCode::OK);
+        for bad in [
+            k.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims("https://other.example.test/api", &issuer)).await.unwrap(),
+            k.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims(RESOURCE, "https://auth.example.com")).await.unwrap(),
+        ] {
+            let (st, h, _) = call(&app, Request::get("/whoami").header("authorization", format!("Bearer {bad}")).body(Body::empty()).unwrap()).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED);
+            assert!(h["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+        }
+        let (st, h, _) = call(&app, Request::get("/whoami").body(Body::empty()).unwrap()).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        assert!(h["www-authenticate"].to_str().unwrap().starts_with("Bearer resource_metadata="));
+        db.drop_db().await;
+    }
+
+    #[tokio::test]
+    async fn newcomer_api_sqlite() {
+        run(TestDb::sqlite().await).await;
+    }
+
+    #[tokio::test]
+    async fn newcomer_api_postgres() {
+        if let Some(db) = TestDb::postgres().await {
+            run(db).await;
+        }
+    }
+}

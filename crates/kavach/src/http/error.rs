@@ -16,13 +16,57 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// An error as an HTTP response.
+/// The error an embedder's handlers return: a [`kavach_core::Error`] that is also an
+/// HTTP answer (`impl IntoResponse`), with the JSON body and status Kavach's own
+/// endpoints give (`{ "code", "message" }`; internal details are logged, never sent).
+/// Exported as `kavach::Error`, so `async fn h(..) -> kavach::Result<Json<T>>` works
+/// with `?` on every Kavach call. It derefs to the core error (`kind`, `code`, `message`).
 #[derive(Debug)]
 pub struct ApiError(pub Error);
+
+impl ApiError {
+    /// An error of `kind` with a stable `code` (`"PROJECT_NOT_FOUND"`) and a message for humans.
+    pub fn new(kind: Kind, code: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        ApiError(Error::new(kind, code, message))
+    }
+    /// Keep the cause (logged for 5xx answers, never sent).
+    pub fn with_source(self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError(self.0.with_source(e))
+    }
+    /// The core error.
+    pub fn into_inner(self) -> Error {
+        self.0
+    }
+}
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         ApiError(e)
+    }
+}
+
+impl From<ApiError> for Error {
+    fn from(e: ApiError) -> Self {
+        e.0
+    }
+}
+
+impl std::ops::Deref for ApiError {
+    type Target = Error;
+    fn deref(&self) -> &Error {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
 

@@ -70,3 +70,25 @@ pub async fn rate_limit(k: &Kavach, route: &'static str, client_ip: Option<std::
         Err(e) => Some(ApiError(e).into_response()),
     }
 }
+
+/// The Origin check for the app's own routes. See [`Kavach::origin_check`].
+#[derive(Clone)]
+pub struct OriginCheckLayer {
+    pub(crate) kavach: Kavach,
+}
+
+impl<S> tower::Layer<S> for OriginCheckLayer {
+    type Service = super::guarded::Guarded<S, OriginCheckLayer>;
+    fn layer(&self, inner: S) -> Self::Service {
+        super::guarded::Guarded { inner, guard: self.clone() }
+    }
+}
+
+impl super::guarded::Guard for OriginCheckLayer {
+    async fn check(&self, req: Request) -> super::guarded::Verdict {
+        match origin_check(&self.kavach, false, &req) {
+            Some(refusal) => super::guarded::Verdict::Refuse(refusal),
+            None => super::guarded::Verdict::Admit(req, None),
+        }
+    }
+}
