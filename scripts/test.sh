@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Kavach's whole test suite: unit, storage (SQLite and PostgreSQL), end-to-end
 # (the real binary, a real SMTP server, better-auth's JS client). Extra arguments go to
-# `cargo nextest run` (e.g. `scripts/test.sh -E 'test(/postgres/)'`).
+# `cargo nextest run` (e.g. `scripts/test.sh -E 'test(/postgres/)'`); a run without a filter then
+# compiles and runs the Rust snippets of docs/ (`cargo test --doc -p kavach`).
 #
 # Needs: Python 3, Node 20+, and the PostgreSQL and Redis server programs (initdb, pg_ctl,
 # redis-server, redis-cli; Debian/Ubuntu: apt-get install -y postgresql redis-server).
@@ -169,4 +170,13 @@ while :; do
   if ! kill -0 "$tests" 2>/dev/null; then break; fi
 done
 if [ "$interrupted" != 0 ]; then exit "$interrupted"; fi
+# The docs' Rust snippets (nextest does not run doctests): on a whole run, not a filtered one.
+case " $* " in
+  *" -E "* | *" --filterset "* | *" -E="*) ;;
+  *)
+    doc=0
+    cargo test --doc -p kavach || doc=$?
+    if [ "$status" = 0 ]; then status=$doc; fi
+    ;;
+esac
 exit "$status"

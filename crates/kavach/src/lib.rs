@@ -10,7 +10,7 @@
 //!     .base_url("http://localhost:3000")
 //!     .build()
 //!     .await?;
-//! let app = axum::Router::new().nest("/api/kavach", kavach.router());
+//! let app: axum::Router = axum::Router::new().nest("/api/kavach", kavach.router());
 //! # let _ = app; Ok(()) }
 //! ```
 //!
@@ -34,6 +34,19 @@ pub use kavach_core::{EmailPasswordOptions, Kind, Options, RateLimitOptions, Req
 
 /// `Result` with [`Error`], which handlers can return directly (it is an HTTP answer).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The Rust snippets of the user docs, compiled (and run, where they are not just items)
+/// by `cargo test --doc -p kavach`, so the docs cannot drift from the API. A test
+/// (`tests/embed.rs`) checks that every page of `docs/` with a Rust snippet is listed here.
+#[cfg(doctest)]
+mod docs {
+    #[doc = include_str!("../../../docs/embedding.md")]
+    mod embedding {}
+    #[doc = include_str!("../../../docs/resource-server.md")]
+    mod resource_server {}
+    #[doc = include_str!("../../../docs/migrate-from-clerk.md")]
+    mod migrate_from_clerk {}
+}
 
 use kavach_core::Core;
 use kavach_core::email::Templates;

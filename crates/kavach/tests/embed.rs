@@ -524,3 +524,22 @@ mod newcomer_api {
         }
     }
 }
+
+/// The docs' Rust snippets are compiled by `cargo test --doc -p kavach` (the `docs`
+/// module of `src/lib.rs`): a page with a snippet that is not listed there would rot.
+#[test]
+fn every_doc_page_with_rust_snippets_is_compiled() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let lib = std::fs::read_to_string(root.join("crates/kavach/src/lib.rs")).unwrap();
+    let mut pages = vec![];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.lines().any(|l| l.trim_start().starts_with("```rust")) {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(lib.contains(&format!("include_str!(\"../../../docs/{name}\")")), "docs/{name} has Rust snippets but is not compiled as a doctest");
+            pages.push(name);
+        }
+    }
+    assert!(pages.len() >= 3, "{pages:?}");
+}
