@@ -19,7 +19,10 @@ use kavach::resource::{AccessToken, ResourceServer};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+const NEWEST: &str = "2025-11-25";
+/// The version assumed when `initialize` names none.
+const ASSUMED: &str = "2025-06-18";
+const PROTOCOL_VERSIONS: &[&str] = &[NEWEST, ASSUMED, "2025-03-26"];
 
 fn tools() -> Value {
     json!([
@@ -46,8 +49,8 @@ async fn mcp(Extension(rs): Extension<Arc<ResourceServer>>, Extension(token): Ex
     let params = msg.get("params").cloned().unwrap_or(Value::Null);
     let answer = match msg.get("method").and_then(|m| m.as_str()) {
         Some("initialize") => {
-            let asked = params["protocolVersion"].as_str().unwrap_or(PROTOCOL_VERSIONS[1]);
-            let version = PROTOCOL_VERSIONS.iter().find(|v| **v == asked).copied().unwrap_or(PROTOCOL_VERSIONS[0]);
+            let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or(ASSUMED);
+            let version = PROTOCOL_VERSIONS.iter().find(|v| **v == asked).copied().unwrap_or(NEWEST);
             result(
                 &id,
                 json!({
@@ -59,7 +62,7 @@ async fn mcp(Extension(rs): Extension<Arc<ResourceServer>>, Extension(token): Ex
         }
         Some("ping") => result(&id, json!({})),
         Some("tools/list") => result(&id, json!({ "tools": tools() })),
-        Some("tools/call") => match params["name"].as_str() {
+        Some("tools/call") => match params.get("name").and_then(Value::as_str) {
             Some("whoami") => {
                 let text = format!(
                     "subject {}, client {}, scopes {}",
@@ -72,11 +75,11 @@ async fn mcp(Extension(rs): Extension<Arc<ResourceServer>>, Extension(token): Ex
             Some("admin_echo") if !token.scopes.iter().any(|s| s == "mcp:admin") => {
                 return rs.insufficient_scope(&["mcp:tools", "mcp:admin"]).into_response();
             }
-            Some("admin_echo") => match params["arguments"]["text"].as_str() {
+            Some("admin_echo") => match params.pointer("/arguments/text").and_then(Value::as_str) {
                 Some(t) => result(&id, json!({ "content": [{ "type": "text", "text": format!("admin: {t}") }], "isError": false })),
                 None => error(&id, -32602, "admin_echo needs a string argument `text`"),
             },
-            Some("echo") => match params["arguments"]["message"].as_str() {
+            Some("echo") => match params.pointer("/arguments/message").and_then(Value::as_str) {
                 Some(m) => result(&id, json!({ "content": [{ "type": "text", "text": m }], "isError": false })),
                 None => error(&id, -32602, "echo needs a string argument `message`"),
             },

@@ -219,12 +219,12 @@ impl ResourceServer {
         }
         let v: serde_json::Value = r.json().await.map_err(|e| format!("JWKS is not JSON: {e}"))?;
         let v = Arc::new(v);
-        *self.jwks.write().expect("jwks lock") = Some((Instant::now(), v.clone()));
+        *self.jwks.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), v.clone()));
         Ok(v)
     }
 
     async fn jwks(&self, force: bool) -> Result<Arc<serde_json::Value>, String> {
-        let cached = self.jwks.read().expect("jwks lock").clone();
+        let cached = self.jwks.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         match cached {
             Some((at, v)) if !force && at.elapsed() < JWKS_TTL => Ok(v),
             Some((at, v)) if force && at.elapsed() < JWKS_MIN_REFETCH => Ok(v),
@@ -235,7 +235,7 @@ impl ResourceServer {
                 Ok(fresh) => Ok(fresh),
                 Err(e) => {
                     tracing::warn!(error = %e, jwks_uri = %self.jwks_uri, "JWKS refetch failed; keeping the cached keys");
-                    *self.jwks.write().expect("jwks lock") = Some((Instant::now(), v.clone()));
+                    *self.jwks.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), v.clone()));
                     Ok(v)
                 }
             },
@@ -302,8 +302,8 @@ impl ResourceServer {
                 }
             }
         };
-        let (header, claims) = verified.map_err(|e| invalid(e))?;
-        if !header["typ"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")) {
+        let (header, claims) = verified.map_err(invalid)?;
+        if !header.get("typ").and_then(|t| t.as_str()).is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")) {
             return Err(invalid("not an access token (typ must be at+jwt)"));
         }
         if claims.get("iss").and_then(|v| v.as_str()) != Some(self.issuer.as_str()) {
@@ -364,7 +364,7 @@ impl ResourceServer {
                 .send()
                 .await;
             let active = match answer {
-                Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok().map(|v| v["active"] == true),
+                Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok().map(|v| v.get("active") == Some(&serde_json::Value::Bool(true))),
                 _ => None,
             };
             match active {

@@ -1,6 +1,8 @@
 //! The embedding API, in-process: the example app's router with its extractors
 //! and layer, called through tower without a socket.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice, reason = "tests")]
+
 #[path = "../examples/embed.rs"]
 #[allow(dead_code)]
 mod example;

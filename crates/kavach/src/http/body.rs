@@ -122,8 +122,8 @@ pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ApiError> 
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < b.len() {
-        match b[i] {
+    while let Some(&c) = b.get(i) {
+        match c {
             b'+' if plus_as_space => out.push(b' '),
             b'%' => {
                 let hex = b.get(i + 1..i + 3).ok_or_else(bad)?;
@@ -136,7 +136,7 @@ pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ApiError> 
                 i += 2;
             }
             0 => return Err(nul_refused()),
-            c => out.push(c),
+            _ => out.push(c),
         }
         i += 1;
     }

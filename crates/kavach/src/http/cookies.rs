@@ -39,7 +39,7 @@ pub fn set_dont_remember(core: &Core, on: bool) -> HeaderValue {
     if core.options().secure() {
         c.push_str("; Secure");
     }
-    HeaderValue::from_str(&c).expect("cookie is ASCII")
+    header_value(&c)
 }
 
 /// The raw value of cookie `name`, if present.
@@ -116,7 +116,7 @@ pub fn set_session_cookie(core: &Core, token: &str, persistent: bool) -> HeaderV
     if o.secure() {
         c.push_str("; Secure");
     }
-    HeaderValue::from_str(&c).expect("cookie is ASCII")
+    header_value(&c)
 }
 
 /// `Set-Cookie` that removes the session cookie.
@@ -125,11 +125,21 @@ pub fn clear_session_cookie(core: &Core) -> HeaderValue {
     if core.options().secure() {
         c.push_str("; Secure");
     }
-    HeaderValue::from_str(&c).expect("cookie is ASCII")
+    header_value(&c)
 }
 
 /// Does the response already set the session cookie?
 pub fn sets_session_cookie(core: &Core, headers: &HeaderMap) -> bool {
     let name = cookie_name(core).as_bytes();
     headers.get_all(header::SET_COOKIE).iter().any(|v| v.as_bytes().strip_prefix(name).is_some_and(|rest| rest.starts_with(b"=")))
+}
+
+/// A `Set-Cookie` value. Every part is checked text (a configured cookie name, a
+/// base64url token, fixed attributes); should one still not be a header value, the
+/// cookie is dropped with an error in the log rather than the request failing.
+fn header_value(c: &str) -> HeaderValue {
+    HeaderValue::from_str(c).unwrap_or_else(|_| {
+        tracing::error!("a cookie is not a valid header value; not sent");
+        HeaderValue::from_static("")
+    })
 }

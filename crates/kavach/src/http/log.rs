@@ -27,7 +27,7 @@ fn request_id(req: &Request) -> String {
 fn new_id() -> String {
     static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let prefix = PREFIX.get_or_init(|| kavach_core::crypto::new_id()[..10].to_owned());
+    let prefix = PREFIX.get_or_init(|| kavach_core::crypto::new_id().chars().take(10).collect());
     format!("{prefix}-{:x}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 

@@ -35,10 +35,10 @@ pub struct Metrics {
 impl Metrics {
     fn stats(&self, method: &str, route: &str) -> Arc<RouteStats> {
         let find = |v: &Vec<(String, String, Arc<RouteStats>)>| v.iter().find(|(m, r, _)| m == method && r == route).map(|e| e.2.clone());
-        if let Some(s) = find(&self.routes.read().expect("metrics lock")) {
+        if let Some(s) = find(&self.routes.read().unwrap_or_else(std::sync::PoisonError::into_inner)) {
             return s;
         }
-        let mut v = self.routes.write().expect("metrics lock");
+        let mut v = self.routes.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(s) = find(&v) {
             return s;
         }
@@ -50,24 +50,28 @@ impl Metrics {
     pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let stats = self.stats(method, route);
         let class = ((status / 100).clamp(1, 5) - 1) as usize;
-        stats.by_class[class].fetch_add(1, Relaxed);
+        if let Some(c) = stats.by_class.get(class) {
+            c.fetch_add(1, Relaxed);
+        }
         // One bucket per request; `render` makes them cumulative.
         let us = elapsed.as_micros() as u64;
-        if let Some(i) = BUCKETS_US.iter().position(|b| us <= *b) {
-            stats.buckets[i].fetch_add(1, Relaxed);
+        if let Some(bucket) = BUCKETS_US.iter().position(|b| us <= *b).and_then(|i| stats.buckets.get(i)) {
+            bucket.fetch_add(1, Relaxed);
         }
         stats.sum_us.fetch_add(us, Relaxed);
         stats.count.fetch_add(1, Relaxed);
     }
 
     pub fn sign_in(&self, outcome: SignIn) {
-        self.sign_in[outcome as usize].fetch_add(1, Relaxed);
+        if let Some(c) = self.sign_in.get(outcome as usize) {
+            c.fetch_add(1, Relaxed);
+        }
     }
 
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let mut rows: Vec<(String, String, Arc<RouteStats>)> = self.routes.read().expect("metrics lock").clone();
+        let mut rows: Vec<(String, String, Arc<RouteStats>)> = self.routes.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         rows.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
         out.push_str("# HELP kavach_http_requests_total HTTP requests by route, method and status class.\n# TYPE kavach_http_requests_total counter\n");
         for (m, r, s) in &rows {
@@ -75,17 +79,17 @@ impl Metrics {
             for (i, c) in s.by_class.iter().enumerate() {
                 let n = c.load(Relaxed);
                 if n > 0 {
-                    let _ = writeln!(out, "kavach_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}xx\"}} {n}", k.0, esc(&k.1), i + 1);
+                    let _ = writeln!(out, "kavach_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}xx\"}} {n}", k.0, esc(k.1), i + 1);
                 }
             }
         }
         out.push_str("# HELP kavach_http_request_duration_seconds HTTP request latency by route.\n# TYPE kavach_http_request_duration_seconds histogram\n");
         for (m, r, s) in &rows {
             let k = (m, r);
-            let labels = format!("method=\"{}\",route=\"{}\"", k.0, esc(&k.1));
+            let labels = format!("method=\"{}\",route=\"{}\"", k.0, esc(k.1));
             let mut cumulative = 0;
-            for (i, b) in BUCKETS_US.iter().enumerate() {
-                cumulative += s.buckets[i].load(Relaxed);
+            for (b, n) in BUCKETS_US.iter().zip(&s.buckets) {
+                cumulative += n.load(Relaxed);
                 let _ = writeln!(out, "kavach_http_request_duration_seconds_bucket{{{labels},le=\"{}\"}} {cumulative}", *b as f64 / 1e6);
             }
             let count = s.count.load(Relaxed);
@@ -94,8 +98,8 @@ impl Metrics {
             let _ = writeln!(out, "kavach_http_request_duration_seconds_count{{{labels}}} {count}");
         }
         out.push_str("# HELP kavach_sign_in_total Email and password sign-in attempts by outcome.\n# TYPE kavach_sign_in_total counter\n");
-        for (i, name) in ["success", "failure", "blocked"].iter().enumerate() {
-            let _ = writeln!(out, "kavach_sign_in_total{{outcome=\"{name}\"}} {}", self.sign_in[i].load(Relaxed));
+        for (name, n) in ["success", "failure", "blocked"].iter().zip(&self.sign_in) {
+            let _ = writeln!(out, "kavach_sign_in_total{{outcome=\"{name}\"}} {}", n.load(Relaxed));
         }
         out
     }

@@ -108,7 +108,7 @@ fn sign_in_form(k: &Kavach, flow: &str, client_name: &str, error: Option<&str>) 
 /// the host its description came from (CIMD §8.5: a document named "Claude" served from
 /// elsewhere must not pass for Claude).
 pub(crate) fn display(c: &kavach_core::plugins::oauth::clients::Client) -> (String, Option<String>) {
-    let name = kavach_core::text::neutralize(c.metadata["client_name"].as_str().unwrap_or(&c.client_id));
+    let name = kavach_core::text::neutralize(c.metadata.get("client_name").and_then(|v| v.as_str()).unwrap_or(&c.client_id));
     let name = if name.trim().is_empty() { c.client_id.clone() } else { name };
     let host = (c.kind == "document").then(|| host_of(&c.client_id));
     (name, host)
@@ -130,7 +130,7 @@ pub async fn sign_in_page(State(k): State<Kavach>, RawQuery(q): RawQuery) -> Res
         Err(r) => return r,
     };
     let name = client_name(&k, &req.client_id).await;
-    sign_in_form(&k, &params["flow"], &name, None)
+    sign_in_form(&k, params.get("flow").map(String::as_str).unwrap_or_default(), &name, None)
 }
 
 /// `POST /oauth2/sign-in`: check the password, set the session cookie, continue the flow.
@@ -140,7 +140,7 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, body: Bytes) -> Res
         Ok(x) => x,
         Err(r) => return r,
     };
-    let flow = &form["flow"];
+    let flow = form.get("flow").map(String::as_str).unwrap_or_default();
     let name = client_name(&k, &req.client_id).await;
     if !k.options().email_password.enabled {
         return sign_in_form(&k, flow, &name, None);
@@ -227,7 +227,7 @@ pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ct
         Ok(x) => x,
         Err(r) => return r,
     };
-    let flow = &form["flow"];
+    let flow = form.get("flow").map(String::as_str).unwrap_or_default();
     let Some(a) = auth else {
         return see_other(&kavach_core::plugins::oauth::authorize::with_query(&k.options().api_url("/oauth2/sign-in"), &[("flow", flow)]));
     };
@@ -306,7 +306,7 @@ pub async fn revoke_grant(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, C
     let client_id = if form {
         std::str::from_utf8(&body).ok().and_then(|b| parse_params(b).ok()).and_then(|p| p.get("client_id").cloned())
     } else {
-        crate::http::body::parse_json::<serde_json::Value>(&body).ok().and_then(|v| v["client_id"].as_str().map(str::to_owned))
+        crate::http::body::parse_json::<serde_json::Value>(&body).ok().and_then(|v| v.get("client_id").and_then(|c| c.as_str()).map(str::to_owned))
     };
     let Some(client_id) = client_id else {
         return crate::http::error::client_error(Kind::BadRequest, "INVALID_REQUEST", "client_id is required").into_response();

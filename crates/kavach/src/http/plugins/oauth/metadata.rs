@@ -44,10 +44,10 @@ pub fn document(k: &Kavach) -> Value {
         "request_uri_parameter_supported": false,
     });
     if o.oauth.metadata_documents {
-        d["client_id_metadata_document_supported"] = json!(true);
+        set(&mut d, "client_id_metadata_document_supported", json!(true));
     }
     if o.oauth.dynamic_registration {
-        d["registration_endpoint"] = json!(url("/oauth2/register"));
+        set(&mut d, "registration_endpoint", json!(url("/oauth2/register")));
     }
     d
 }
@@ -57,4 +57,10 @@ pub fn document(k: &Kavach) -> Value {
 #[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oauth", responses((status = 200, description = "RFC 8414 / OpenID Connect discovery metadata (also at the origin's `/.well-known/oauth-authorization-server{base_path}`)", body = serde_json::Value)))]
 pub async fn discovery(State(k): State<Kavach>) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], k.discovery_json()).into_response()
+}
+
+fn set(d: &mut serde_json::Value, key: &str, value: serde_json::Value) {
+    if let Some(o) = d.as_object_mut() {
+        o.insert(key.into(), value);
+    }
 }

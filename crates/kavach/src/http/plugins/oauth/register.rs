@@ -48,7 +48,9 @@ pub async fn register(State(k): State<Kavach>, crate::http::Ctx(ctx): crate::htt
     match k.clients().register(&meta, Origin::Dynamic, &ctx).await {
         Ok(reg) => {
             let mut out = reg.metadata;
-            out["registration_client_uri"] = json!(management_uri(&k, &reg.client_id));
+            if let Some(o) = out.as_object_mut() {
+                o.insert("registration_client_uri".into(), json!(management_uri(&k, &reg.client_id)));
+            }
             json_no_store(StatusCode::CREATED, out)
         }
         Err(e) => core_error(e),
@@ -82,7 +84,9 @@ pub async fn read(State(k): State<Kavach>, Path(client_id): Path<String>, header
     match authorized(&k, &headers, &client_id).await {
         Ok(c) => {
             let mut out = c.metadata;
-            out["registration_client_uri"] = json!(management_uri(&k, &client_id));
+            if let Some(o) = out.as_object_mut() {
+                o.insert("registration_client_uri".into(), json!(management_uri(&k, &client_id)));
+            }
             json_no_store(StatusCode::OK, out)
         }
         Err(r) => r,
@@ -109,7 +113,9 @@ pub async fn update(State(k): State<Kavach>, Path(client_id): Path<String>, head
     }
     match k.clients().update(&client_id, &meta).await {
         Ok(mut out) => {
-            out["registration_client_uri"] = json!(management_uri(&k, &client_id));
+            if let Some(o) = out.as_object_mut() {
+                o.insert("registration_client_uri".into(), json!(management_uri(&k, &client_id)));
+            }
             json_no_store(StatusCode::OK, out)
         }
         Err(e) => core_error(e),
