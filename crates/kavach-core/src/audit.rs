@@ -13,10 +13,135 @@ use sqlx::Row;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The kinds of audit event: one catalogue, with stable names (`user.created`,
+/// `sign_in.failure`, ...) that the log stores and webhooks will publish. Each is
+/// described in docs/audit-log.md (a test checks that the two lists agree). Adding a kind
+/// is adding a variant here and a row there; a name never changes once released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+    UserBanned,
+    UserUnbanned,
+    SignUpExistingEmail,
+    SignInSuccess,
+    SignInFailure,
+    SignInBlocked,
+    SignOut,
+    SessionRevoked,
+    SessionMigrated,
+    PasswordChanged,
+    PasswordResetRequested,
+    PasswordReset,
+    EmailVerified,
+    EmailChangeRequested,
+    EmailChanged,
+    Import,
+    OAuthClientRegistered,
+    OAuthConsentGranted,
+    OAuthConsentDenied,
+    OAuthDeviceApproved,
+    OAuthDeviceDenied,
+    OAuthTokenIssued,
+    OAuthCodeReplayed,
+    OAuthRefreshReused,
+    OAuthTokenRevoked,
+    OAuthGrantRevoked,
+}
+
+impl EventKind {
+    /// Every kind, in the order of the documentation.
+    pub const ALL: &'static [EventKind] = &[
+        EventKind::UserCreated,
+        EventKind::UserUpdated,
+        EventKind::UserDeleted,
+        EventKind::UserBanned,
+        EventKind::UserUnbanned,
+        EventKind::SignUpExistingEmail,
+        EventKind::SignInSuccess,
+        EventKind::SignInFailure,
+        EventKind::SignInBlocked,
+        EventKind::SignOut,
+        EventKind::SessionRevoked,
+        EventKind::SessionMigrated,
+        EventKind::PasswordChanged,
+        EventKind::PasswordResetRequested,
+        EventKind::PasswordReset,
+        EventKind::EmailVerified,
+        EventKind::EmailChangeRequested,
+        EventKind::EmailChanged,
+        EventKind::Import,
+        EventKind::OAuthClientRegistered,
+        EventKind::OAuthConsentGranted,
+        EventKind::OAuthConsentDenied,
+        EventKind::OAuthDeviceApproved,
+        EventKind::OAuthDeviceDenied,
+        EventKind::OAuthTokenIssued,
+        EventKind::OAuthCodeReplayed,
+        EventKind::OAuthRefreshReused,
+        EventKind::OAuthTokenRevoked,
+        EventKind::OAuthGrantRevoked,
+    ];
+
+    /// The stable name stored in `kavach_audit_log.kind`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::UserCreated => "user.created",
+            EventKind::UserUpdated => "user.updated",
+            EventKind::UserDeleted => "user.deleted",
+            EventKind::UserBanned => "user.banned",
+            EventKind::UserUnbanned => "user.unbanned",
+            EventKind::SignUpExistingEmail => "sign_up.existing_email",
+            EventKind::SignInSuccess => "sign_in.success",
+            EventKind::SignInFailure => "sign_in.failure",
+            EventKind::SignInBlocked => "sign_in.blocked",
+            EventKind::SignOut => "sign_out",
+            EventKind::SessionRevoked => "session.revoked",
+            EventKind::SessionMigrated => "session.migrated",
+            EventKind::PasswordChanged => "password.changed",
+            EventKind::PasswordResetRequested => "password.reset_requested",
+            EventKind::PasswordReset => "password.reset",
+            EventKind::EmailVerified => "email.verified",
+            EventKind::EmailChangeRequested => "email.change_requested",
+            EventKind::EmailChanged => "email.changed",
+            EventKind::Import => "import",
+            EventKind::OAuthClientRegistered => "oauth.client.registered",
+            EventKind::OAuthConsentGranted => "oauth.consent.granted",
+            EventKind::OAuthConsentDenied => "oauth.consent.denied",
+            EventKind::OAuthDeviceApproved => "oauth.device.approved",
+            EventKind::OAuthDeviceDenied => "oauth.device.denied",
+            EventKind::OAuthTokenIssued => "oauth.token.issued",
+            EventKind::OAuthCodeReplayed => "oauth.code.replayed",
+            EventKind::OAuthRefreshReused => "oauth.refresh.reused",
+            EventKind::OAuthTokenRevoked => "oauth.token.revoked",
+            EventKind::OAuthGrantRevoked => "oauth.grant.revoked",
+        }
+    }
+
+    /// The kind of a stored name.
+    pub fn parse(name: &str) -> Option<EventKind> {
+        EventKind::ALL.iter().copied().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// A security event to record.
 #[derive(Clone, Debug)]
 pub struct Event {
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub user_id: Option<String>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
@@ -24,7 +149,7 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(kind: &'static str, user_id: Option<&str>, ctx: &RequestContext) -> Self {
+    pub fn new(kind: EventKind, user_id: Option<&str>, ctx: &RequestContext) -> Self {
         Event {
             kind,
             user_id: user_id.map(str::to_owned),
@@ -79,7 +204,7 @@ macro_rules! append_in_tx {
             seq,
             id: $crate::crypto::new_id(),
             created_at: $crate::store::Ts::now(),
-            kind: event.kind.to_owned(),
+            kind: event.kind.as_str().to_owned(),
             user_id: event.user_id,
             ip_address: event.ip_address,
             user_agent: event.user_agent,
@@ -126,7 +251,7 @@ macro_rules! append_many_in_tx {
                     seq: last - n + 1 + i as i64,
                     id: $crate::crypto::new_id(),
                     created_at: now,
-                    kind: event.kind.to_owned(),
+                    kind: event.kind.as_str().to_owned(),
                     user_id: event.user_id,
                     ip_address: event.ip_address,
                     user_agent: event.user_agent,
@@ -320,7 +445,7 @@ impl Queue {
     pub(crate) async fn push(&self, event: Event) {
         if let Err(tokio::sync::mpsc::error::SendError(Queued::Record(e))) = self.sender().send(Queued::Record(event)).await {
             // The writer's runtime is gone: nothing can write it now.
-            tracing::error!(kind = e.kind, "an audit record could not be queued (the writer stopped)");
+            tracing::error!(kind = e.kind.as_str(), "an audit record could not be queued (the writer stopped)");
         }
     }
 
@@ -381,4 +506,32 @@ async fn append_group(db: &Db, events: Vec<Event>) -> Result<()> {
         tx.commit().await?;
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod catalogue_tests {
+    use super::EventKind;
+
+    /// The kinds in the first column of docs/audit-log.md's table.
+    fn documented() -> std::collections::BTreeSet<String> {
+        let doc = include_str!("../../../docs/audit-log.md");
+        let mut out = std::collections::BTreeSet::new();
+        for line in doc.lines().filter(|l| l.starts_with("| `")) {
+            let first = line.split('|').nth(1).unwrap_or_default();
+            for name in first.split('`').skip(1).step_by(2) {
+                out.insert(name.to_owned());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_event_kind_is_documented_and_every_documented_kind_exists() {
+        let code: std::collections::BTreeSet<String> = EventKind::ALL.iter().map(|k| k.as_str().to_owned()).collect();
+        assert_eq!(code.len(), EventKind::ALL.len(), "two kinds share a name");
+        assert_eq!(code, documented(), "docs/audit-log.md and EventKind disagree");
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::parse(k.as_str()), Some(*k));
+        }
+    }
 }

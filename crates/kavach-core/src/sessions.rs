@@ -210,7 +210,7 @@ impl Sessions {
     }
 
     /// Create a session and record `session.created` in the audit log.
-    pub async fn create(&self, user_id: &str, ctx: &RequestContext, audit_kind: &'static str) -> Result<NewSession> {
+    pub async fn create(&self, user_id: &str, ctx: &RequestContext, audit_kind: audit::EventKind) -> Result<NewSession> {
         let new = self.prepare(user_id, ctx);
         let s = &new.session;
         db!(&self.db, |pool| {
@@ -354,7 +354,7 @@ impl Sessions {
             });
             if let Some((id, _, _)) = &found {
                 sqlx::query("DELETE FROM kavach_session WHERE id = $1 AND user_id = $2").bind(id).bind(user_id).execute(&mut *tx).await?;
-                audit::append_in_tx!(tx, audit::Event::new("session.revoked", Some(user_id), ctx).with("count", 1));
+                audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::SessionRevoked, Some(user_id), ctx).with("count", 1));
             }
             tx.commit().await?;
             found
@@ -373,7 +373,10 @@ impl Sessions {
             let n =
                 sqlx::query("DELETE FROM kavach_session WHERE user_id = $1 AND token <> $2").bind(user_id).bind(keep).execute(&mut *tx).await?.rows_affected();
             if n > 0 {
-                audit::append_in_tx!(tx, audit::Event::new("session.revoked", Some(user_id), ctx).with("count", n).with("reason", reason));
+                audit::append_in_tx!(
+                    tx,
+                    audit::Event::new(crate::audit::EventKind::SessionRevoked, Some(user_id), ctx).with("count", n).with("reason", reason)
+                );
             }
             tx.commit().await?;
             n
@@ -385,7 +388,7 @@ impl Sessions {
     /// End this session (sign-out), recorded as `sign_out`.
     pub async fn sign_out(&self, session: &Session, ctx: &RequestContext) -> Result<()> {
         self.delete_by_hash(&session.token).await?;
-        audit::append(&self.db, audit::Event::new("sign_out", Some(&session.user_id), ctx).with("sessionId", &session.id)).await
+        audit::append(&self.db, audit::Event::new(crate::audit::EventKind::SignOut, Some(&session.user_id), ctx).with("sessionId", &session.id)).await
     }
 
     /// Revoke every session of the user.

@@ -173,7 +173,10 @@ impl Users<'_> {
                 .rows_affected();
             if n > 0 {
                 sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-                audit::append_in_tx!(tx, audit::Event::new("user.banned", Some(id), ctx).with("reason", reason).with("until", until.map(|t| t.to_iso())));
+                audit::append_in_tx!(
+                    tx,
+                    audit::Event::new(crate::audit::EventKind::UserBanned, Some(id), ctx).with("reason", reason).with("until", until.map(|t| t.to_iso()))
+                );
             }
             tx.commit().await?;
             n > 0
@@ -193,7 +196,7 @@ impl Users<'_> {
                 .await?
                 .rows_affected();
             if n > 0 {
-                audit::append_in_tx!(tx, audit::Event::new("user.unbanned", Some(id), ctx));
+                audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::UserUnbanned, Some(id), ctx));
             }
             tx.commit().await?;
             n > 0
@@ -219,7 +222,7 @@ impl Users<'_> {
             if let Some(i) = image {
                 sqlx::query("UPDATE kavach_user SET image = $1, updated_at = $2 WHERE id = $3").bind(i).bind(now).bind(user_id).execute(&mut *tx).await?;
             }
-            audit::append_in_tx!(tx, audit::Event::new("user.updated", Some(user_id), ctx));
+            audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::UserUpdated, Some(user_id), ctx));
             tx.commit().await?;
         });
         self.0.sessions.cache_invalidate_user(user_id).await;
@@ -296,7 +299,7 @@ impl Users<'_> {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                audit::append_in_tx!(tx, audit::Event::new("user.deleted", Some(id), ctx));
+                audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::UserDeleted, Some(id), ctx));
             }
             tx.commit().await?;
             n > 0
@@ -381,7 +384,7 @@ pub(crate) async fn insert_user(
             .execute(&mut *tx)
             .await?;
         }
-        audit::append_in_tx!(tx, audit::Event::new("user.created", Some(&user.id), ctx));
+        audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::UserCreated, Some(&user.id), ctx));
         tx.commit().await?;
     });
     Ok(Some(user))

@@ -452,7 +452,7 @@ dual!(concurrent_appends_never_fork_the_chain, options(), |t| {
         let db = t.db.clone();
         hs.push(tokio::spawn(async move {
             let c = RequestContext::default();
-            kavach_core::audit::append(&db, kavach_core::audit::Event::new("test.event", None, &c).with("i", i)).await.unwrap();
+            kavach_core::audit::append(&db, kavach_core::audit::Event::new(kavach_core::audit::EventKind::Import, None, &c).with("i", i)).await.unwrap();
         }));
     }
     for h in hs {

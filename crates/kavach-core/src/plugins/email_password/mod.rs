@@ -100,12 +100,12 @@ impl EmailPassword<'_> {
                     self.send_verification(&user, req.callback_url.as_deref()).await?;
                     return Ok(SignUpOutcome { user, session: None });
                 }
-                let session = if opts.auto_sign_in { Some(self.0.sessions.create(&user.id, ctx, "sign_in.success").await?) } else { None };
+                let session = if opts.auto_sign_in { Some(self.0.sessions.create(&user.id, ctx, crate::audit::EventKind::SignInSuccess).await?) } else { None };
                 Ok(SignUpOutcome { user, session })
             }
             None if self.sign_up_is_uniform() => {
                 if let Some(existing) = users::find_by_email(&self.0.db, &email).await? {
-                    audit::append(&self.0.db, audit::Event::new("sign_up.existing_email", Some(&existing.id), ctx)).await?;
+                    audit::append(&self.0.db, audit::Event::new(crate::audit::EventKind::SignUpExistingEmail, Some(&existing.id), ctx)).await?;
                     self.0.send_email(
                         "account-exists.txt",
                         &email,
@@ -139,7 +139,7 @@ impl EmailPassword<'_> {
             if !d.allowed {
                 audit::append(
                     &self.0.db,
-                    audit::Event::new("sign_in.blocked", None, ctx).with("account", key.strip_prefix(ACCOUNT_KEY_PREFIX).unwrap_or(&key)),
+                    audit::Event::new(crate::audit::EventKind::SignInBlocked, None, ctx).with("account", key.strip_prefix(ACCOUNT_KEY_PREFIX).unwrap_or(&key)),
                 )
                 .await?;
                 return Err(Error::too_many_requests(d.retry_after_secs));
@@ -164,7 +164,7 @@ impl EmailPassword<'_> {
             }
             (user, _) => {
                 let uid = user.as_ref().map(|u| u.id.as_str());
-                audit::append(&self.0.db, audit::Event::new("sign_in.failure", uid, ctx).with("reason", "invalid_credentials")).await?;
+                audit::append(&self.0.db, audit::Event::new(crate::audit::EventKind::SignInFailure, uid, ctx).with("reason", "invalid_credentials")).await?;
                 return Err(Error::invalid_credentials());
             }
         };
@@ -172,14 +172,15 @@ impl EmailPassword<'_> {
             self.0.limiter.reset(&key).await?;
         }
         if user.is_banned(Ts::now()) {
-            audit::append(&self.0.db, audit::Event::new("sign_in.failure", Some(&user.id), ctx).with("reason", "banned")).await?;
+            audit::append(&self.0.db, audit::Event::new(crate::audit::EventKind::SignInFailure, Some(&user.id), ctx).with("reason", "banned")).await?;
             return Err(Error::forbidden("BANNED_USER", "You have been banned from this application"));
         }
         if self.0.options.email_password.require_email_verification && !user.email_verified {
-            audit::append(&self.0.db, audit::Event::new("sign_in.failure", Some(&user.id), ctx).with("reason", "email_not_verified")).await?;
+            audit::append(&self.0.db, audit::Event::new(crate::audit::EventKind::SignInFailure, Some(&user.id), ctx).with("reason", "email_not_verified"))
+                .await?;
             return Err(Error::forbidden("EMAIL_NOT_VERIFIED", "Email not verified: follow the link we sent, or ask for a new one"));
         }
-        let session = self.0.sessions.create(&user.id, ctx, "sign_in.success").await?;
+        let session = self.0.sessions.create(&user.id, ctx, crate::audit::EventKind::SignInSuccess).await?;
         Ok(SignedIn { user, session })
     }
 
@@ -272,7 +273,7 @@ impl EmailPassword<'_> {
         let user = users::find_by_id(&self.0.db, &user_id).await?.ok_or_else(Error::invalid_token)?;
         // A banned user's address can still be verified, but it signs nobody in.
         let session = if self.0.options.email_password.auto_sign_in_after_verification && !user.is_banned(Ts::now()) {
-            Some(self.0.sessions.create(&user.id, ctx, "sign_in.success").await?)
+            Some(self.0.sessions.create(&user.id, ctx, crate::audit::EventKind::SignInSuccess).await?)
         } else {
             None
         };
@@ -292,7 +293,7 @@ impl EmailPassword<'_> {
         }
         self.0.recipient_allowed(&user.email).await?;
         self.0.recipient_allowed(&new_email).await?;
-        audit::append(&self.0.db, audit::Event::new("email.change_requested", Some(&user.id), ctx)).await?;
+        audit::append(&self.0.db, audit::Event::new(crate::audit::EventKind::EmailChangeRequested, Some(&user.id), ctx)).await?;
         let reset_url = self.0.options.api_url("/forgot-password");
         self.0.send_email(
             "email-change-requested.txt",
@@ -336,7 +337,7 @@ impl EmailPassword<'_> {
             url.push_str("?callbackURL=");
             url.push_str(&crate::text::url_encode(r));
         }
-        audit::append(&self.0.db, audit::Event::new("password.reset_requested", user.as_ref().map(|u| u.id.as_str()), ctx)).await?;
+        audit::append(&self.0.db, audit::Event::new(crate::audit::EventKind::PasswordResetRequested, user.as_ref().map(|u| u.id.as_str()), ctx)).await?;
         let name = user.as_ref().map(|u| u.name.as_str()).unwrap_or("");
         self.0.send_email_if(
             user.is_some(),

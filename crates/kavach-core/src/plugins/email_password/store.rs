@@ -42,14 +42,14 @@ pub(super) async fn change_password(
                 crate::sessions::insert_session!(tx, s);
                 audit::append_in_tx!(
                     tx,
-                    audit::Event::new("password.changed", Some(user.id), ctx)
+                    audit::Event::new(crate::audit::EventKind::PasswordChanged, Some(user.id), ctx)
                         .with("sessionId", &s.id)
                         .with("previousSession", previous_session)
                         .with("revokedSessions", sessions)
                         .with("revokedGrants", families)
                 );
             }
-            None => audit::append_in_tx!(tx, audit::Event::new("password.changed", Some(user.id), ctx).with("keptSessions", true)),
+            None => audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::PasswordChanged, Some(user.id), ctx).with("keptSessions", true)),
         }
         tx.commit().await?;
     });
@@ -77,7 +77,7 @@ pub(super) async fn verify_email(db: &Db, token: &str, now: Ts, ctx: &RequestCon
             if n == 0 {
                 return Err(Error::invalid_token());
             }
-            audit::append_in_tx!(tx, audit::Event::new("email.verified", Some(&uid), ctx));
+            audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::EmailVerified, Some(&uid), ctx));
             uid
         } else if let Some(v) = consume_in_tx!(tx, Purpose::ChangeEmail, token) {
             let (uid, new_email) = (json_str(&v, "userId")?, json_str(&v, "newEmail")?);
@@ -96,7 +96,7 @@ pub(super) async fn verify_email(db: &Db, token: &str, now: Ts, ctx: &RequestCon
             if n == 0 {
                 return Err(Error::invalid_token());
             }
-            audit::append_in_tx!(tx, audit::Event::new("email.changed", Some(&uid), ctx));
+            audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::EmailChanged, Some(&uid), ctx));
             uid
         } else {
             return Err(Error::invalid_token());
@@ -148,7 +148,10 @@ pub(super) async fn reset_password(
         .await?;
         let revoked = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&uid).execute(&mut *tx).await?.rows_affected();
         let families = crate::plugins::oauth::revoke_user_grants_in_tx!(tx, &uid, now);
-        audit::append_in_tx!(tx, audit::Event::new("password.reset", Some(&uid), ctx).with("revokedSessions", revoked).with("revokedGrants", families));
+        audit::append_in_tx!(
+            tx,
+            audit::Event::new(crate::audit::EventKind::PasswordReset, Some(&uid), ctx).with("revokedSessions", revoked).with("revokedGrants", families)
+        );
         tx.commit().await?;
         (uid, email)
     }))

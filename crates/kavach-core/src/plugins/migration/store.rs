@@ -149,7 +149,7 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
         if total > 0 {
             crate::audit::append_in_tx!(
                 tx,
-                crate::audit::Event::new("import", None, ctx)
+                crate::audit::Event::new(crate::audit::EventKind::Import, None, ctx)
                     .with("source", &report.source)
                     .with("users", users.imported)
                     .with("accounts", accounts.imported)
@@ -242,7 +242,10 @@ pub(super) async fn exchange_better_auth_session(
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
-            audit::append_in_tx!(tx, audit::Event::new("session.migrated", Some(&user.id), ctx).with("from", "better-auth").with("sessionId", &id));
+            audit::append_in_tx!(
+                tx,
+                audit::Event::new(crate::audit::EventKind::SessionMigrated, Some(&user.id), ctx).with("from", "better-auth").with("sessionId", &id)
+            );
             tx.commit().await?;
             Some(stored)
         }

@@ -340,7 +340,7 @@ impl Authorize<'_> {
         }
         audit::append(
             &self.0.db,
-            Event::new("oauth.consent.granted", Some(&user.id), ctx)
+            Event::new(crate::audit::EventKind::OAuthConsentGranted, Some(&user.id), ctx)
                 .with("client_id", &req.client_id)
                 .with("scope", req.scope_string())
                 .with("resource", &req.resource)
@@ -354,7 +354,7 @@ impl Authorize<'_> {
     pub async fn deny(&self, req: &AuthRequest, user: &User, ctx: &RequestContext) -> Result<String> {
         audit::append(
             &self.0.db,
-            Event::new("oauth.consent.denied", Some(&user.id), ctx)
+            Event::new(crate::audit::EventKind::OAuthConsentDenied, Some(&user.id), ctx)
                 .with("client_id", &req.client_id)
                 .with("scope", req.scope_string())
                 .with("resource", &req.resource),
@@ -398,7 +398,7 @@ impl Authorize<'_> {
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str, ctx: &RequestContext) -> Result<bool> {
         let now = Ts::now();
         let revoked = store::revoke_consent(&self.0.db, user_id, client_id, now, |f| {
-            Event::new("oauth.grant.revoked", Some(user_id), ctx).with("client_id", client_id).with("families", f)
+            Event::new(crate::audit::EventKind::OAuthGrantRevoked, Some(user_id), ctx).with("client_id", client_id).with("families", f)
         })
         .await?;
         Ok(revoked)

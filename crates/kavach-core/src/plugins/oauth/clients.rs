@@ -297,7 +297,7 @@ impl Clients<'_> {
                 obj.insert("client_secret_expires_at".into(), json!(0));
             }
         }
-        let event = crate::audit::Event::new("oauth.client.registered", None, ctx)
+        let event = crate::audit::Event::new(crate::audit::EventKind::OAuthClientRegistered, None, ctx)
             .with("client_id", &client_id)
             .with("kind", origin.as_str())
             .with("client_name", metadata.get("client_name"))

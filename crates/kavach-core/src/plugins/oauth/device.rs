@@ -97,7 +97,15 @@ impl Tokens<'_> {
         let status = if approve { "approved" } else { "denied" };
         let n = store::decide(&self.0.db, &self.user_code_hash(typed), status, &user.id, Ts(auth_time * 1000), Ts::now()).await?;
         if n == 1 {
-            audit::append(&self.0.db, Event::new(if approve { "oauth.device.approved" } else { "oauth.device.denied" }, Some(&user.id), ctx)).await?;
+            audit::append(
+                &self.0.db,
+                Event::new(
+                    if approve { crate::audit::EventKind::OAuthDeviceApproved } else { crate::audit::EventKind::OAuthDeviceDenied },
+                    Some(&user.id),
+                    ctx,
+                ),
+            )
+            .await?;
         }
         Ok(n == 1)
     }

@@ -318,7 +318,7 @@ impl Tokens<'_> {
     /// A code came back a second time: the family it created is revoked (RFC 9700 §4.2.4).
     pub(crate) async fn code_replayed(&self, family_id: &str, client_id: &str, ctx: &RequestContext) -> std::result::Result<(), OAuthError> {
         self.revoke_family(family_id, |n| {
-            Event::new("oauth.code.replayed", None, ctx).with("client_id", client_id).with("family", family_id).with("revoked", n)
+            Event::new(crate::audit::EventKind::OAuthCodeReplayed, None, ctx).with("client_id", client_id).with("family", family_id).with("revoked", n)
         })
         .await
         .map_err(internal)?;
@@ -423,9 +423,11 @@ impl Tokens<'_> {
         let family = store::refresh_family(&self.0.db, &crypto::token_hash(token)).await.map_err(internal)?;
         if let Some((family, owner, user)) = family {
             if owner == client.client_id {
-                self.revoke_family(&family, |_| Event::new("oauth.token.revoked", user.as_deref(), ctx).with("client_id", &owner).with("family", &family))
-                    .await
-                    .map_err(internal)?;
+                self.revoke_family(&family, |_| {
+                    Event::new(crate::audit::EventKind::OAuthTokenRevoked, user.as_deref(), ctx).with("client_id", &owner).with("family", &family)
+                })
+                .await
+                .map_err(internal)?;
             }
             return Ok(());
         }
@@ -535,7 +537,7 @@ pub(crate) fn issued(
     resource: Option<&str>,
     ctx: &RequestContext,
 ) -> Event {
-    Event::new("oauth.token.issued", user, ctx)
+    Event::new(crate::audit::EventKind::OAuthTokenIssued, user, ctx)
         .with("client_id", &client.client_id)
         .with("grant", grant)
         .with("family", family)

@@ -101,7 +101,10 @@ impl Tokens<'_> {
         };
         let Some(successor) = successor else {
             self.revoke_family(&row.0, |n| {
-                Event::new("oauth.refresh.reused", row.4.as_deref(), ctx).with("client_id", &client.client_id).with("family", &row.0).with("revoked", n)
+                Event::new(crate::audit::EventKind::OAuthRefreshReused, row.4.as_deref(), ctx)
+                    .with("client_id", &client.client_id)
+                    .with("family", &row.0)
+                    .with("revoked", n)
             })
             .await
             .map_err(internal)?;
