@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
-pub const CAPABILITY: Capability = Capability { name: "kernel", enabled: |_| true, routes, openapi: Doc::openapi };
+pub const CAPABILITY: Capability = Capability { name: "kernel", enabled: |_| true, requires: &[], routes, openapi: Doc::openapi };
 
 fn routes() -> Vec<Route> {
     vec![

@@ -94,6 +94,8 @@ pub struct Capability {
     pub name: &'static str,
     /// Whether it is switched on.
     pub enabled: fn(&Options) -> bool,
+    /// The capabilities it needs switched on too (by name); checked at start.
+    pub requires: &'static [&'static str],
     pub routes: fn() -> Vec<Route>,
     pub openapi: fn() -> utoipa::openapi::OpenApi,
 }
@@ -184,6 +186,7 @@ impl Table {
 /// Check `rate_limit.routes` against the table: every configured path must be a route
 /// (a typo would otherwise silently leave a route unlimited).
 pub fn validate(o: &Options) -> Result<(), String> {
+    check_requirements(capabilities(), o)?;
     let all = all_routes();
     for (path, _) in &o.rate_limit.routes {
         if !all.iter().any(|r| r.path == path) {
@@ -194,9 +197,43 @@ pub fn validate(o: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// Every enabled capability's requirements are enabled: `[admin] enabled = true` with
+/// `[organization] enabled = false`, say, is refused at start rather than half working.
+pub fn check_requirements(caps: &[Capability], o: &Options) -> Result<(), String> {
+    for c in caps.iter().filter(|c| (c.enabled)(o)) {
+        for need in c.requires {
+            match caps.iter().find(|d| d.name == *need) {
+                Some(d) if (d.enabled)(o) => {}
+                Some(_) => return Err(format!("[{}] needs [{need}]: set [{need}] enabled = true, or switch [{}] off", c.name, c.name)),
+                None => return Err(format!("[{}] needs [{need}], which this build does not have", c.name)),
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capability_whose_requirement_is_off_is_refused() {
+        let none = || utoipa::openapi::OpenApiBuilder::new().build();
+        let caps = [
+            Capability { name: "email_password", enabled: |o| o.email_password.enabled, requires: &[], routes: Vec::new, openapi: none },
+            Capability { name: "oauth", enabled: |o| o.oauth.enabled, requires: &["email_password"], routes: Vec::new, openapi: none },
+        ];
+        let mut o = Options::default();
+        assert!(check_requirements(&caps, &o).is_ok());
+        o.email_password.enabled = false;
+        let e = check_requirements(&caps, &o).unwrap_err();
+        assert!(e.contains("[oauth] needs [email_password]"), "{e}");
+        o.oauth.enabled = false;
+        assert!(check_requirements(&caps, &o).is_ok(), "a switched-off capability needs nothing");
+        let orphan = [Capability { name: "admin", enabled: |_| true, requires: &["organization"], routes: Vec::new, openapi: none }];
+        assert!(check_requirements(&orphan, &o).unwrap_err().contains("does not have"));
+        assert!(check_requirements(capabilities(), &Options::default()).is_ok());
+    }
 
     #[test]
     fn templates_match_their_paths_only() {

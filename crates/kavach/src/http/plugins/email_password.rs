@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
-pub const CAPABILITY: Capability = Capability { name: "email_password", enabled: |o| o.email_password.enabled, routes, openapi: Doc::openapi };
+pub const CAPABILITY: Capability = Capability { name: "email_password", enabled: |o| o.email_password.enabled, requires: &[], routes, openapi: Doc::openapi };
 
 fn routes() -> Vec<Route> {
     vec![

@@ -28,7 +28,7 @@ use kavach_core::plugins::oauth::OAuthError;
 use kavach_core::plugins::oauth::authorize::Params;
 use utoipa::OpenApi;
 
-pub const CAPABILITY: Capability = Capability { name: "oauth", enabled: |o| o.oauth.enabled, routes, openapi: Doc::openapi };
+pub const CAPABILITY: Capability = Capability { name: "oauth", enabled: |o| o.oauth.enabled, requires: &[], routes, openapi: Doc::openapi };
 
 /// The endpoints browser-based clients (the MCP Inspector, SPAs) call cross-origin
 /// answer CORS; the pages never do (RFC 9700 §4.16 and §2.1 of the checklist).
