@@ -110,7 +110,7 @@ fn make_core(base_url: &str, migrate: bool) -> Arc<Core> {
         let better_auth = kavach_core::plugins::migration::BetterAuthCookies { secrets: vec![BETTER_AUTH_SECRET.into()], ..Default::default() };
         let options = kavach_core::Options { base_url: base_url.into(), secrets: vec![SECRET.into()], better_auth: Some(better_auth), ..Default::default() };
         let templates = kavach_core::email::Templates::load(None).expect("built-in templates");
-        let mailer = Arc::new(kavach_core::testkit::CaptureMailer::default());
+        let mailer = Arc::new(kavach_testkit::CaptureMailer::default());
         Arc::new(Core::new(db, options, mailer, templates, None).expect("core"))
     })
 }

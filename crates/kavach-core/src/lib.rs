@@ -15,7 +15,6 @@ pub mod plugins;
 pub mod ratelimit;
 pub mod sessions;
 pub mod store;
-pub mod testkit;
 pub mod text;
 pub mod users;
 mod verification;

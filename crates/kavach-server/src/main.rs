@@ -551,7 +551,7 @@ async fn doctor(cfg: Config) -> Result<i32> {
 
 async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
     let c = k.clients();
-    let e = |e: kavach::Error| anyhow!("{e}");
+    let e = |e: kavach::core::Error| anyhow!("{e}");
     match cmd {
         ClientsCommand::List { json } => {
             let list = c.list().await.map_err(e)?;

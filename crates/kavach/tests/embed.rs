@@ -9,7 +9,7 @@ mod example;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use kavach_core::testkit::TestDb;
+use kavach_testkit::TestDb;
 use tower::ServiceExt;
 
 async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
@@ -63,7 +63,7 @@ async fn extractors_and_layer_postgres() {
 #[tokio::test]
 async fn typed_rust_api() {
     let db = TestDb::sqlite().await;
-    let mail = kavach_core::testkit::CaptureMailer::default();
+    let mail = kavach_testkit::CaptureMailer::default();
     let k = kavach::Kavach::builder().database_url(&db.url).secret("typed-api-secret-0123456789abcdefgh").mailer(mail.clone()).build().await.unwrap();
     let ctx = kavach::RequestContext::default();
     let out = k
@@ -81,7 +81,7 @@ async fn typed_rust_api() {
         .unwrap();
     assert!(out.session.is_none(), "verification is required by default");
     let msg = mail.wait_for("typed@example.com", "Verify").await;
-    k.email_password().verify_email(&kavach_core::testkit::link_token(&msg), &ctx).await.unwrap();
+    k.email_password().verify_email(&kavach_testkit::link_token(&msg), &ctx).await.unwrap();
     let signed = k.email_password().sign_in("typed@example.com", "typed api passphrase", &ctx).await.unwrap();
     let s = k.sessions().check(&signed.session.token).await.unwrap().unwrap();
     assert_eq!(s.data.user.email, "typed@example.com");

@@ -2,13 +2,13 @@
 //! `private_key_jwt`), on SQLite and PostgreSQL.
 
 use crate::ctx;
-use crate::dual;
 use crate::harness::options;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use kavach_core::plugins::oauth::clients::Origin;
 use kavach_core::plugins::oauth::tokens::{ASSERTION_TYPE, Credentials};
+use kavach_testkit::dual;
 use serde_json::json;
 
 fn assertion(key: &Ed25519KeyPair, claims: serde_json::Value, kid: Option<&str>) -> String {
@@ -543,3 +543,116 @@ dual!(review_11_queued_issuance_records_and_direct_appends_share_one_chain, reso
     let report = kavach_core::audit::verify(&t.db).await.unwrap();
     assert!(report.ok(), "{:?}", report.problems);
 });
+
+mod oauth_clients {
+    use super::*;
+    use kavach_core::plugins::oauth::clients::Origin;
+    use serde_json::json;
+
+    /// Registration bodies real MCP clients send (shared/research/mcp-oauth.md §3.4).
+    fn recorded_bodies() -> Vec<serde_json::Value> {
+        vec![
+            json!({ "client_name": "TS SDK v1", "redirect_uris": ["http://127.0.0.1:53117/callback"], "grant_types": ["authorization_code", "refresh_token"],
+                    "response_types": ["code"], "token_endpoint_auth_method": "none", "scope": "mcp:tools" }),
+            json!({ "client_name": "TS SDK v2", "redirect_uris": ["http://localhost:8090/callback"], "grant_types": ["authorization_code", "refresh_token"],
+                    "response_types": ["code"], "token_endpoint_auth_method": "none", "scope": "mcp:tools offline_access", "application_type": "native" }),
+            json!({ "client_name": "MCP Inspector", "client_uri": "https://github.com/modelcontextprotocol/inspector", "redirect_uris": ["http://127.0.0.1:6276/oauth/callback"],
+                    "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"], "token_endpoint_auth_method": "none", "application_type": "native" }),
+            json!({ "client_name": "Cursor", "application_type": "web", "token_endpoint_auth_method": "none",
+                    "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback", "cursor://anysphere.cursor-retrieval/oauth/callback", "https://cursor.com/oauth/callback"] }),
+            json!({ "client_name": "VS Code", "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"],
+                    "redirect_uris": ["https://vscode.dev/redirect", "https://insiders.vscode.dev/redirect", "http://127.0.0.1/", "http://127.0.0.1:33418/"] }),
+            json!({ "client_name": "Claude", "redirect_uris": ["https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback"],
+                    "token_endpoint_auth_method": "client_secret_post", "grant_types": ["authorization_code", "refresh_token"] }),
+        ]
+    }
+
+    kavach_testkit::dual!(mcp_10_registration_accepts_what_real_clients_send, options(), |t| {
+        for body in recorded_bodies() {
+            let r = t.core.clients().register(&body, Origin::Dynamic, &ctx()).await.unwrap_or_else(|e| panic!("{body}: {e}"));
+            assert!(r.client_id.starts_with("kc_"));
+            assert_eq!(r.metadata["client_id"], r.client_id);
+            assert_eq!(r.metadata["response_types"], json!(["code"]), "defaults are echoed, never null");
+            assert!(r.metadata["grant_types"].is_array() && r.metadata["redirect_uris"].is_array());
+            let confidential = body["token_endpoint_auth_method"] != "none";
+            assert_eq!(r.client_secret.is_some(), confidential);
+            if confidential {
+                assert_eq!(r.metadata["client_secret_expires_at"], 0, "openid-client requires it whenever a secret is issued");
+                assert!(t.core.clients().authenticate(&r.client_id, r.client_secret.as_deref().unwrap()).await.unwrap());
+                assert!(!t.core.clients().authenticate(&r.client_id, "kcs_wrong").await.unwrap());
+            }
+            let stored = t.core.clients().get(&r.client_id).await.unwrap().unwrap();
+            assert_eq!(stored.redirect_uris(), body["redirect_uris"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>());
+        }
+        // Omitted fields get RFC 7591's defaults.
+        let r = t.core.clients().register(&json!({ "redirect_uris": ["https://app.example/cb"] }), Origin::Operator, &ctx()).await.unwrap();
+        assert_eq!(r.metadata["grant_types"], json!(["authorization_code"]));
+        assert_eq!(r.metadata["token_endpoint_auth_method"], "client_secret_basic");
+        // Secrets and registration tokens are stored hashed only.
+        let rows: Vec<(Option<String>, Option<String>)> =
+            kavach_core::db!(&t.db, |pool| sqlx::query_as("SELECT client_secret_hash, registration_token_hash FROM kavach_oauth_client")
+                .fetch_all(pool)
+                .await
+                .unwrap());
+        for (s, rt) in rows {
+            assert!(s.is_none_or(|s| !s.starts_with("kcs_")) && !rt.unwrap().starts_with("kcr_"));
+        }
+    });
+
+    kavach_testkit::dual!(mcp_08_registration_refusals_use_rfc7591_codes, options(), |t| {
+        let cases = [
+            (json!({ "redirect_uris": ["http://example.com/cb"] }), "invalid_redirect_uri"),
+            (json!({ "redirect_uris": ["https://app.example/cb#x"] }), "invalid_redirect_uri"),
+            (json!({ "redirect_uris": ["javascript:alert(1)"] }), "invalid_redirect_uri"),
+            (json!({ "grant_types": ["authorization_code"] }), "invalid_redirect_uri"),
+            (json!({ "redirect_uris": ["https://a.example/cb"], "grant_types": ["implicit"] }), "invalid_client_metadata"),
+            (json!({ "redirect_uris": ["https://a.example/cb"], "grant_types": ["password"] }), "invalid_client_metadata"),
+            (json!({ "redirect_uris": ["https://a.example/cb"], "response_types": ["token"] }), "invalid_client_metadata"),
+            (json!({ "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt" }), "invalid_client_metadata"),
+            (json!({ "redirect_uris": "https://a.example/cb" }), "invalid_client_metadata"),
+            (json!(["not", "an", "object"]), "invalid_client_metadata"),
+        ];
+        for (body, code) in cases {
+            let e = t.core.clients().register(&body, Origin::Dynamic, &ctx()).await.unwrap_err();
+            assert_eq!(e.code, code, "{body}");
+        }
+    });
+
+    kavach_testkit::dual!(rfc7592_management_with_the_registration_token, options(), |t| {
+        let body = json!({ "client_name": "App", "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "client_secret_basic" });
+        let r = t.core.clients().register(&body, Origin::Dynamic, &ctx()).await.unwrap();
+        assert!(t.core.clients().check_registration_token(&r.client_id, &r.registration_access_token).await.unwrap());
+        assert!(!t.core.clients().check_registration_token(&r.client_id, "kcr_wrong").await.unwrap());
+        assert!(!t.core.clients().check_registration_token("kc_unknown", &r.registration_access_token).await.unwrap());
+        let updated = t.core.clients().update(&r.client_id, &json!({ "client_name": "App 2", "redirect_uris": ["https://app.example/cb2"] })).await.unwrap();
+        assert_eq!((updated["client_name"].as_str(), updated["client_id"].as_str()), (Some("App 2"), Some(r.client_id.as_str())));
+        assert_eq!(updated["client_secret_expires_at"], 0);
+        let stored = t.core.clients().get(&r.client_id).await.unwrap().unwrap();
+        assert_eq!((stored.metadata["client_name"].as_str(), stored.redirect_uris()), (Some("App 2"), vec!["https://app.example/cb2"]), "the update is stored");
+        let e = t
+            .core
+            .clients()
+            .update(&r.client_id, &json!({ "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none" }))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "invalid_client_metadata", "public/confidential cannot flip");
+        let e = t
+            .core
+            .clients()
+            .update(
+                &r.client_id,
+                &json!({ "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://app.example/jwks" }),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "invalid_client_metadata", "a secret client cannot become a key client (its secret would be left behind)");
+        assert!(t.core.clients().authenticate(&r.client_id, r.client_secret.as_deref().unwrap()).await.unwrap(), "the secret survives updates");
+        // Disabled clients cannot authenticate; deleted ones are gone.
+        assert!(t.core.clients().set_disabled(&r.client_id, true).await.unwrap());
+        assert!(!t.core.clients().authenticate(&r.client_id, r.client_secret.as_deref().unwrap()).await.unwrap());
+        assert!(t.core.clients().get(&r.client_id).await.unwrap().unwrap().disabled);
+        assert!(t.core.clients().delete(&r.client_id).await.unwrap());
+        assert!(t.core.clients().get(&r.client_id).await.unwrap().is_none());
+    });
+}

@@ -19,8 +19,8 @@
 //! The process dies, not the machine: what the database handed to the OS is kept. This
 //! proves "acknowledged means committed", not durability through a power cut (fsync).
 
-use crate::dual;
 use crate::harness::*;
+use kavach_testkit::dual;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;

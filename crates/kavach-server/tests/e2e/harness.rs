@@ -1,6 +1,6 @@
 //! Starts the real `kavach` binary on a free port and talks to it over HTTP.
 
-use kavach_core::testkit::TestDb;
+pub use kavach_testkit::TestDb;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,25 +15,6 @@ pub struct Server {
     pub dir: PathBuf,
     /// What the server wrote to stderr (its log), when started with [`Server::start_capturing`].
     pub log: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
-}
-
-pub struct Db {
-    pub db: TestDb,
-}
-
-impl Db {
-    pub async fn new(backend: &str) -> Option<Db> {
-        match backend {
-            "sqlite" => Some(Db { db: TestDb::sqlite().await }),
-            _ => TestDb::postgres().await.map(|db| Db { db }),
-        }
-    }
-    pub fn url(&self) -> &str {
-        &self.db.url
-    }
-    pub async fn drop(self) {
-        self.db.drop_db().await;
-    }
 }
 
 pub fn temp_dir() -> PathBuf {
@@ -205,34 +186,6 @@ pub async fn sign_up(s: &Server, email: &str) -> String {
 
 pub async fn sign_in(s: &Server, email: &str, password: &str) -> reqwest::Response {
     post(s, "/sign-in/email", None, serde_json::json!({ "email": email, "password": password })).await
-}
-
-/// Run `$body` with `$db: Db` on SQLite and on PostgreSQL, as two tests.
-#[macro_export]
-macro_rules! dual {
-    ($name:ident, |$db:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn run(backend: &str) {
-                let Some($db) = $crate::harness::Db::new(backend).await else { return };
-                let url = $db.url().to_owned();
-                {
-                    let $db = &url;
-                    $body
-                }
-                $db.drop().await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run("sqlite").await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                run("postgres").await;
-            }
-        }
-    };
 }
 
 /// A private copy of `tests/js/<name>` with its own node_modules (`npm ci` once;

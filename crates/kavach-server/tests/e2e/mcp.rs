@@ -8,9 +8,9 @@
 //! session cookie, the consent form posted). Also the official MCP Python SDK
 //! (`tests/py/`, installed from PyPI into a cached virtualenv). On SQLite and PostgreSQL.
 
-use crate::dual;
 use crate::harness::*;
 use crate::oauth::As;
+use kavach_testkit::dual;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

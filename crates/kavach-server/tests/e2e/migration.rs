@@ -87,8 +87,8 @@ impl Peer {
     }
 }
 
-async fn pg_db() -> Option<Db> {
-    Db::new("postgres").await
+async fn pg_db() -> Option<TestDb> {
+    TestDb::postgres().await
 }
 
 async fn exec_pg(url: &str, sql: &str) {
@@ -223,7 +223,7 @@ async fn check_transition(kavach_db: &str, ba_cookie: &str, bob_cookie: &str, al
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn better_auth_seed_sql_runs_unchanged_postgres() {
     let Some(db) = pg_db().await else { return };
-    let url = db.url().to_owned();
+    let url = &db.url.to_owned();
     let peer = Peer::start(&[("DATABASE_URL", &url), ("SNAKE_CASE", "1")]);
     peer.sign_up("alice@example.com", "alice's original passphrase").await;
     peer.sign_up("bob@example.com", "bob's original passphrase").await;
@@ -247,7 +247,7 @@ async fn better_auth_seed_sql_runs_unchanged_postgres() {
     });
     assert_eq!(plain, 0, "no plain better-auth token remains in kavach_session");
     d.close().await;
-    db.drop().await;
+    db.drop_db().await;
 }
 
 /// (b) `kavach import better-auth` from better-auth's own (camelCase) PostgreSQL
@@ -300,19 +300,19 @@ async fn import_from(source_url: &str, peer_env: &[(&str, &str)], target: &str) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_better_auth_postgres_into_sqlite() {
     let Some(src) = pg_db().await else { return };
-    let target = Db::new("sqlite").await.unwrap();
-    import_from(src.url(), &[("DATABASE_URL", src.url())], target.url()).await;
-    target.drop().await;
-    src.drop().await;
+    let target = TestDb::sqlite().await;
+    import_from(&src.url, &[("DATABASE_URL", &src.url)], &target.url).await;
+    target.drop_db().await;
+    src.drop_db().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_better_auth_postgres_into_postgres() {
     let Some(src) = pg_db().await else { return };
     let Some(target) = pg_db().await else { return };
-    import_from(src.url(), &[("DATABASE_URL", src.url())], target.url()).await;
-    target.drop().await;
-    src.drop().await;
+    import_from(&src.url, &[("DATABASE_URL", &src.url)], &target.url).await;
+    target.drop_db().await;
+    src.drop_db().await;
 }
 
 /// (c) The same import from a better-auth SQLite database.
@@ -321,32 +321,32 @@ async fn import_better_auth_sqlite_into_sqlite() {
     let dir = temp_dir();
     let file = dir.join("better-auth.sqlite");
     let file = file.to_str().unwrap();
-    let target = Db::new("sqlite").await.unwrap();
-    import_from(file, &[("SQLITE_PATH", file)], target.url()).await;
-    target.drop().await;
+    let target = TestDb::sqlite().await;
+    import_from(file, &[("SQLITE_PATH", file)], &target.url).await;
+    target.drop_db().await;
 }
 
 #[tokio::test]
 async fn import_better_auth_refuses_a_missing_or_foreign_source() {
-    let target = Db::new("sqlite").await.unwrap();
-    let env = [("KAVACH_DATABASE_URL", target.url()), ("KAVACH_SECRET", SECRET)];
+    let target = TestDb::sqlite().await;
+    let env = [("KAVACH_DATABASE_URL", target.url.as_str()), ("KAVACH_SECRET", SECRET)];
     let out = command(&temp_dir(), &env).args(["import", "better-auth", "--from", "/nonexistent/ba.sqlite"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such file"));
     // A SQLite file without better-auth's tables.
-    let other = Db::new("sqlite").await.unwrap();
-    let path = other.url().trim_start_matches("sqlite://").to_owned();
-    kavach_core::store::Db::connect(other.url()).await.unwrap().migrate().await.unwrap();
+    let other = TestDb::sqlite().await;
+    let path = &other.url.trim_start_matches("sqlite://").to_owned();
+    kavach_core::store::Db::connect(&other.url).await.unwrap().migrate().await.unwrap();
     let out = command(&temp_dir(), &env).args(["import", "better-auth", "--from", &path]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no better-auth `user` table"), "{}", String::from_utf8_lossy(&out.stderr));
-    other.drop().await;
-    target.drop().await;
+    other.drop_db().await;
+    target.drop_db().await;
 }
 
-crate::dual!(import_clerk_export, |db| {
+kavach_testkit::dual!(import_clerk_export, |db| {
     let dir = temp_dir();
-    let env = [("KAVACH_DATABASE_URL", db.as_str()), ("KAVACH_SECRET", SECRET)];
+    let env = [("KAVACH_DATABASE_URL", db), ("KAVACH_SECRET", SECRET)];
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/migration/clerk-users.json");
     // A malformed file: a clear error and nothing written.
     std::fs::write(dir.join("bad.json"), r#"[{"id": "user_x", "email_addresses": [], "created_at": "not a number"}]"#).unwrap();
@@ -397,7 +397,7 @@ crate::dual!(import_clerk_export, |db| {
 #[tokio::test]
 async fn token_hashing_sql_matches_kavach() {
     let Some(db) = pg_db().await else { return };
-    let d = kavach_core::store::Db::connect(db.url()).await.unwrap();
+    let d = kavach_core::store::Db::connect(&db.url).await.unwrap();
     d.migrate().await.unwrap();
     let token = "1PBCpY1Z2SQ9rMnswxSw5P1JDSTJKsWS";
     let sql = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/migration/better-auth-hash-tokens.sql")).unwrap();
@@ -414,5 +414,5 @@ async fn token_hashing_sql_matches_kavach() {
         assert_eq!(origin, "kavach", "a hashed row is no longer matched by its plain token");
     });
     d.close().await;
-    db.drop().await;
+    db.drop_db().await;
 }

@@ -2,10 +2,10 @@
 //! the checklist item (`shared/research/mcp-oauth.md`: MCP-xx, or the RFC point of
 //! §2) they prove, so a failure points at the requirement.
 
-use crate::dual;
 use crate::harness::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use kavach_testkit::dual;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -666,11 +666,11 @@ dual!(hosted_sign_in_page_continues_the_flow, |db| {
 /// (flow state sealed, codes and grants in the database).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_the_authorization_server_state_postgres() {
-    let Some(db) = Db::new("postgres").await else { return };
-    let a = As::start(db.url(), RESOURCE, "").await;
+    let Some(db) = TestDb::postgres().await else { return };
+    let a = As::start(&db.url, RESOURCE, "").await;
     let dir = temp_dir();
     let cfg = oauth_config(&dir, RESOURCE, "");
-    let b = Server::start_in(dir, db.url(), &[("KAVACH_CONFIG", &cfg)]);
+    let b = Server::start_in(dir, &db.url, &[("KAVACH_CONFIG", &cfg)]);
     let id = a.public_client().await;
     // The sign-in page on A, the sign-in itself and the consent on B.
     let r = a.authorize(&a.authorize_url(&id, &[]), None).await;
@@ -697,7 +697,7 @@ async fn two_instances_share_the_authorization_server_state_postgres() {
     assert_eq!(status, 400, "replay on B refused");
     drop(bt);
     drop(a);
-    db.drop().await;
+    db.drop_db().await;
 }
 
 dual!(cli_clients_create_disable_delete, |db| {

@@ -4,7 +4,7 @@
 //! status codes and content types, and responses that do not match their schemas.
 
 use super::harness::*;
-use crate::dual;
+use kavach_testkit::dual;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,0 +1,116 @@
+//! Migration from other systems: sealed provider tokens, better-auth sessions.
+
+use crate::*;
+
+dual!(imported_provider_tokens_are_sealed_at_rest, options(), |t| {
+    // A minimal better-auth SQLite database with one social account.
+    let src = kavach_testkit::TestDb::sqlite().await;
+    let path = src.url.trim_start_matches("sqlite://").to_owned();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}?mode=rwc")).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE user (id TEXT, name TEXT, email TEXT, emailVerified INTEGER, image TEXT, createdAt TEXT, updatedAt TEXT);
+         CREATE TABLE account (id TEXT, accountId TEXT, providerId TEXT, userId TEXT, accessToken TEXT, refreshToken TEXT, idToken TEXT,
+                               accessTokenExpiresAt TEXT, refreshTokenExpiresAt TEXT, scope TEXT, password TEXT, createdAt TEXT, updatedAt TEXT);
+         INSERT INTO user VALUES ('u1', 'Gee', 'gee@example.com', 1, NULL, '2026-11-22T14:25:47.369Z', '2026-11-22T14:25:47.369Z');
+         INSERT INTO account VALUES ('a1', '4242', 'github', 'u1', 'gho_live_token', 'ghr_refresh', NULL, NULL, NULL, 'read:user', NULL,
+                                     '2026-11-22T14:25:47.369Z', '2026-11-22T14:25:47.369Z');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let report = kavach_core::plugins::migration::import::better_auth::import(&t.core, &path, false, &ctx()).await.unwrap();
+    assert_eq!(report.tables[1].imported, 1, "{report}");
+    let stored = scalar_text(&t.db, "SELECT access_token FROM kavach_account WHERE id = 'a1'").await.unwrap();
+    assert!(stored.starts_with("sealed:v1:") && !stored.contains("gho_live_token"), "{stored}");
+    assert_eq!(t.core.secrets().open_field(&stored, "kavach_account:access_token:a1").as_deref(), Some("gho_live_token"));
+    src.drop_db().await;
+});
+
+/// The better-auth transition switched on (with the given old secret).
+fn transition() -> kavach_core::Options {
+    let mut o = options();
+    o.better_auth =
+        Some(kavach_core::plugins::migration::BetterAuthCookies { secrets: vec!["the-better-auth-secret-0123456789".into()], ..Default::default() });
+    o
+}
+
+/// Insert a better-auth session as the seed's SQL copies it (plain token, origin left to its default).
+async fn copied_session(t: &harness::T, user_id: &str, token: &str) {
+    let now = kavach_core::store::Ts::now();
+    kavach_core::db!(&t.db, |pool| {
+        sqlx::query("INSERT INTO kavach_session (id, user_id, token, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
+            .bind(kavach_core::crypto::new_id())
+            .bind(user_id)
+            .bind(token)
+            .bind(now.plus_secs(3600))
+            .bind(now)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+}
+
+async fn session_count(t: &harness::T, user_id: &str) -> i64 {
+    kavach_core::db!(&t.db, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM kavach_session WHERE user_id = $1").bind(user_id).fetch_one(pool).await.unwrap())
+}
+
+// Finding 2: a stored value (the handle get-session and list-sessions show, or a row read
+// from the database) is never accepted as a credential, for copied and native rows alike.
+dual!(review_02_a_session_handle_or_stored_hash_is_never_a_credential, transition(), |t| {
+    let up = t.core.email_password().sign_up(sign_up("handle@example.com", PW), &ctx()).await.unwrap();
+    let native = up.session.unwrap();
+    let plain = "BetterAuthPlainToken0123456789ab";
+    copied_session(&t, &up.user.id, plain).await;
+    let listed = t.core.sessions().list(&up.user.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|s| s.token != plain), "a copied row's plain token is never shown: {listed:?}");
+    assert!(listed.iter().any(|s| s.token == kavach_core::crypto::token_hash(plain)));
+    let ext = t.core.external();
+    for handle in listed.iter().map(|s| s.token.clone()) {
+        assert!(ext.better_auth_session(&handle, &ctx()).await.unwrap().is_none(), "a handle presented as a better-auth token");
+        assert!(t.core.sessions().check(&handle).await.unwrap().is_none(), "a handle presented as a Kavach token");
+    }
+    // Nothing was re-keyed: the real credentials still work.
+    assert!(t.core.sessions().check(&native.token).await.unwrap().is_some(), "the native token still works");
+    assert!(ext.better_auth_session(plain, &ctx()).await.unwrap().is_some(), "the real better-auth token works");
+    // A handle revokes (as better-auth's revoke-session takes it), but only its own session.
+    let copied_handle = kavach_core::crypto::token_hash(plain);
+    let after: Vec<_> = t.core.sessions().list(&up.user.id).await.unwrap();
+    let exchanged = after.iter().find(|s| s.token != native.session.token).unwrap().clone();
+    assert_ne!(exchanged.token, copied_handle, "exchanged: a Kavach session now");
+    assert!(t.core.sessions().revoke(&up.user.id, &exchanged.token, &ctx()).await.unwrap());
+    assert!(ext.better_auth_session(plain, &ctx()).await.unwrap().is_none(), "revoked with it");
+    assert!(t.core.sessions().check(&native.token).await.unwrap().is_some());
+});
+
+// Finding 5: one better-auth session becomes exactly one Kavach session, and signing out of
+// it ends the old cookie too.
+dual!(review_05_one_better_auth_session_becomes_exactly_one_kavach_session, transition(), |t| {
+    let up = t.core.email_password().sign_up(sign_up("once@example.com", PW), &ctx()).await.unwrap();
+    t.core.sessions().revoke_user(&up.user.id, &ctx()).await.unwrap();
+    let plain = "AnotherPlainBetterAuthToken01234";
+    copied_session(&t, &up.user.id, plain).await;
+    let mut tokens = std::collections::HashSet::new();
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let (token, c) = t.core.external().better_auth_session(plain, &ctx()).await.unwrap().expect("accepted");
+        tokens.insert(token);
+        ids.insert(c.data.session.id.clone());
+    }
+    assert_eq!((tokens.len(), ids.len()), (1, 1), "20 requests with the old cookie: one Kavach session");
+    assert_eq!(session_count(&t, &up.user.id).await, 1, "no session was added");
+    let token = tokens.into_iter().next().unwrap();
+    let s = t.core.sessions().check(&token).await.unwrap().unwrap();
+    t.core.sessions().sign_out(&s.data.session, &ctx()).await.unwrap();
+    assert!(t.core.external().better_auth_session(plain, &ctx()).await.unwrap().is_none(), "signing out ended the old cookie too");
+    assert_eq!(session_count(&t, &up.user.id).await, 0);
+    // Concurrent first presentations also make one.
+    let plain2 = "ConcurrentPlainBetterAuthToken01";
+    copied_session(&t, &up.user.id, plain2).await;
+    let (ext, c) = (t.core.external(), ctx());
+    let all = futures_util::future::join_all((0..8).map(|_| ext.better_auth_session(plain2, &c))).await;
+    let got: std::collections::HashSet<String> = all.into_iter().map(|r| r.unwrap().expect("every concurrent presentation is signed in").0).collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(session_count(&t, &up.user.id).await, 1);
+});

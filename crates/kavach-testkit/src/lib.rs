@@ -1,0 +1,189 @@
+//! Test helpers for Kavach and for apps that embed it (a dev-dependency; nothing here
+//! ships in the library): a mailer that captures messages, link extraction, throw-away
+//! databases (a temp SQLite file, or a fresh PostgreSQL database created for the test
+//! and dropped after), a core on such a database ([`core_on`]), and [`dual!`], which
+//! runs one test body on SQLite and on PostgreSQL as two tests.
+//!
+//! PostgreSQL comes from `KAVACH_TEST_PG` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`; Kavach's own `scripts/test.sh` always
+//! sets it, to a throwaway server it starts unless you set it). If it is unreachable,
+//! [`TestDb::postgres`] panics, so PostgreSQL tests fail instead of silently
+//! passing; `KAVACH_TEST_SKIP_PG=1` skips them on purpose.
+
+use kavach_core::email::{Email, Mailer, SendFuture, Templates};
+use kavach_core::store::Db;
+use kavach_core::{Core, Options};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+#[derive(Clone, Default)]
+pub struct CaptureMailer(pub Arc<Mutex<Vec<Email>>>);
+
+impl Mailer for CaptureMailer {
+    fn send(&self, email: Email) -> SendFuture<'_> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(email);
+        Box::pin(async { Ok(()) })
+    }
+    fn describe(&self) -> String {
+        "capture".into()
+    }
+}
+
+impl CaptureMailer {
+    /// Wait for a message to `to` whose subject contains `subject`, and return it.
+    #[allow(clippy::panic, reason = "test helper: no such message within 2 s fails the test")]
+    pub async fn wait_for(&self, to: &str, subject: &str) -> Email {
+        for _ in 0..200 {
+            if let Some(e) = self.0.lock().unwrap_or_else(PoisonError::into_inner).iter().rev().find(|e| e.to == to && e.subject.contains(subject)).cloned() {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "no email to {to} with subject containing {subject:?}; got {:?}",
+            self.0.lock().unwrap_or_else(PoisonError::into_inner).iter().map(|e| (&e.to, &e.subject)).collect::<Vec<_>>()
+        );
+    }
+    pub fn count_to(&self, to: &str) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|e| e.to == to).count()
+    }
+}
+
+/// The `token=` value of the first link in a message.
+#[allow(clippy::expect_used, reason = "test helper: a message without the link fails the test")]
+pub fn link_token(e: &Email) -> String {
+    let (_, rest) = e.text.split_once("token=").expect("a link with a token");
+    rest.split(|c: char| c == '&' || c.is_whitespace()).next().unwrap_or_default().to_owned()
+}
+
+/// The path segment after `/reset-password/` in a reset email.
+#[allow(clippy::expect_used, reason = "test helper: a message without the link fails the test")]
+pub fn reset_token(e: &Email) -> String {
+    let (_, rest) = e.text.split_once("/reset-password/").expect("a reset link");
+    rest.split(|c: char| c == '?' || c.is_whitespace()).next().unwrap_or_default().to_owned()
+}
+
+pub struct TestDb {
+    pub url: String,
+    pg_admin: Option<(String, String)>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl TestDb {
+    #[allow(clippy::unwrap_used, reason = "test helper: a temporary directory that cannot be made fails the test")]
+    pub async fn sqlite() -> TestDb {
+        let dir = std::env::temp_dir().join(format!("kavach-test-{}", kavach_core::crypto::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDb { url: format!("sqlite://{}", dir.join("k.db").display()), pg_admin: None, dir: Some(dir) }
+    }
+
+    #[allow(
+        clippy::unwrap_used,
+        clippy::panic,
+        reason = "test helper: an unreachable PostgreSQL fails the test (documented above), as does a database that cannot be created"
+    )]
+    pub async fn postgres() -> Option<TestDb> {
+        if std::env::var("KAVACH_TEST_SKIP_PG").is_ok_and(|v| v == "1") {
+            eprintln!("SKIPPING PostgreSQL test: KAVACH_TEST_SKIP_PG=1");
+            return None;
+        }
+        let admin = std::env::var("KAVACH_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("kavach_test_{}", kavach_core::crypto::new_id().to_lowercase());
+        let pool = sqlx::PgPool::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for this test ({e}); run the tests with ./scripts/test.sh (it starts a throwaway one), point KAVACH_TEST_PG at a server, or set KAVACH_TEST_SKIP_PG=1"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
+        pool.close().await;
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+        Some(TestDb { url: format!("{base}/{name}"), pg_admin: Some((admin, name)), dir: None })
+    }
+
+    #[allow(clippy::unwrap_used, reason = "test helper: a database that cannot be dropped fails the test")]
+    pub async fn drop_db(self) {
+        if let Some((admin, name)) = &self.pg_admin {
+            let pool = sqlx::PgPool::connect(admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A core on a fresh database: its handle, the captured mail, the database and its URL.
+pub struct T {
+    pub core: Arc<Core>,
+    pub mail: CaptureMailer,
+    pub db: Db,
+    pub url: String,
+}
+
+/// A migrated [`Core`] on the database at `url` with options `o`, mail captured.
+#[allow(clippy::unwrap_used, reason = "test helper: a database or core that cannot be set up fails the test")]
+pub async fn core_on(url: &str, o: Options) -> T {
+    let db = Db::connect(url).await.unwrap();
+    db.migrate().await.unwrap();
+    let mail = CaptureMailer::default();
+    let core = Arc::new(Core::new(db.clone(), o, Arc::new(mail.clone()), Templates::load(None).unwrap(), None).unwrap());
+    T { core, mail, db, url: url.to_owned() }
+}
+
+/// Run one test body on SQLite and on PostgreSQL, as two tests `<name>::sqlite` and
+/// `<name>::postgres` (the PostgreSQL one fails when no server is reachable, unless
+/// `KAVACH_TEST_SKIP_PG=1`). Each gets a fresh database, dropped afterwards.
+///
+/// - `dual!(name, |url| { ... })`: `url: &str` is the database's URL (start a server on
+///   it, connect a `Kavach::builder()`, ...).
+/// - `dual!(name, options, |t| { ... })`: `t: kavach_testkit::T` is a migrated core on
+///   the database with those `kavach_core::Options`.
+#[macro_export]
+macro_rules! dual {
+    ($name:ident, |$url:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run(db: $crate::TestDb) {
+                {
+                    let $url: &str = &db.url;
+                    $body
+                }
+                db.drop_db().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::TestDb::sqlite().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::TestDb::postgres().await {
+                    run(db).await;
+                }
+            }
+        }
+    };
+    ($name:ident, $opts:expr, |$t:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run(db: $crate::TestDb) {
+                {
+                    let $t = $crate::core_on(&db.url, $opts).await;
+                    $body
+                    $t.db.close().await;
+                }
+                db.drop_db().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::TestDb::sqlite().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::TestDb::postgres().await {
+                    run(db).await;
+                }
+            }
+        }
+    };
+}
