@@ -75,7 +75,7 @@ pub async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
             } else {
                 println!("{:<36}  {:<24}  {:<8}  {:<20}  DISABLED", "CLIENT ID", "NAME", "KIND", "AUTH METHOD");
                 for cl in &list {
-                    let name: String = cl.metadata["client_name"].as_str().unwrap_or("-").chars().take(24).collect();
+                    let name: String = cl.metadata.get("client_name").and_then(|n| n.as_str()).unwrap_or("-").chars().take(24).collect();
                     println!("{:<36}  {:<24}  {:<8}  {:<20}  {}", cl.client_id, name, cl.kind, cl.auth_method(), cl.disabled);
                 }
                 if list.is_empty() {
@@ -89,15 +89,19 @@ pub async fn clients(k: &kavach::Kavach, cmd: ClientsCommand) -> Result<i32> {
                 bail!("--jwks-uri and --jwks-file are for --auth-method private_key_jwt (the keys would go unused)");
             }
             let grants = if grants.is_empty() { vec!["authorization_code".to_owned(), "refresh_token".to_owned()] } else { grants };
-            let mut meta =
-                serde_json::json!({ "client_name": name, "redirect_uris": redirect_uris, "grant_types": grants, "token_endpoint_auth_method": auth_method });
+            let mut meta = serde_json::Map::new();
+            meta.insert("client_name".into(), name.into());
+            meta.insert("redirect_uris".into(), redirect_uris.into());
+            meta.insert("grant_types".into(), grants.into());
+            meta.insert("token_endpoint_auth_method".into(), auth_method.into());
             if let Some(u) = jwks_uri {
-                meta["jwks_uri"] = serde_json::json!(u);
+                meta.insert("jwks_uri".into(), u.into());
             }
             if let Some(path) = jwks_file {
                 let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-                meta["jwks"] = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+                meta.insert("jwks".into(), serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?);
             }
+            let meta = serde_json::Value::Object(meta);
             let reg = c.register(&meta, kavach::core::plugins::oauth::clients::Origin::Operator, &cli_ctx()).await.map_err(e)?;
             if !introspect.is_empty() {
                 c.set_introspection(&reg.client_id, &introspect).await.map_err(e)?;
