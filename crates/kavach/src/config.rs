@@ -574,4 +574,72 @@ mod tests {
         assert!(std::fs::read_to_string(&path).unwrap().len() >= 64);
         std::fs::remove_dir_all(s.data_dir.parent().unwrap()).unwrap();
     }
+
+    #[test]
+    fn builder_setters_merge_in_any_order() {
+        use crate::{Kavach, OAuthOptions, SessionOptions};
+        let secret = "a-long-enough-development-secret";
+        let base = Options { app_name: "Base".into(), ..Options::default() };
+        for o in [
+            Kavach::builder().secret(secret).options(base.clone()).resolved_options(),
+            Kavach::builder().options(base.clone()).secret(secret).resolved_options(),
+        ] {
+            assert_eq!((o.app_name.as_str(), o.secrets.as_slice()), ("Base", [secret.to_owned()].as_slice()), "options() keeps the secret");
+        }
+        let oauth = OAuthOptions { access_token_ttl: std::time::Duration::from_secs(600), ..OAuthOptions::default() };
+        let session = SessionOptions { expires_in: std::time::Duration::from_secs(3600), ..SessionOptions::default() };
+        for o in [
+            Kavach::builder().oauth(oauth.clone()).session(session.clone()).options(base.clone()).resolved_options(),
+            Kavach::builder().options(base.clone()).session(session.clone()).oauth(oauth.clone()).resolved_options(),
+        ] {
+            assert_eq!(o.oauth.access_token_ttl.as_secs(), 600);
+            assert_eq!(o.session.expires_in.as_secs(), 3600);
+            assert_eq!(o.app_name, "Base");
+        }
+        // Settings are a base too: setters override them whatever the order.
+        let settings = from("app_name = \"From the file\"\n[session]\nexpires_in = \"2d\"").unwrap();
+        let o = Kavach::builder().session(session.clone()).settings(settings.clone()).resolved_options();
+        assert_eq!((o.app_name.as_str(), o.session.expires_in.as_secs()), ("From the file", 3600));
+        std::fs::remove_dir_all(settings.data_dir.parent().unwrap()).unwrap();
+    }
+
+    async fn build_error(b: crate::KavachBuilder) -> String {
+        // Refused before the database is opened.
+        match b.migrate(false).background_tasks(false).database_url("sqlite://never-opened/k.db").build().await {
+            Ok(_) => panic!("built"),
+            Err(e) => e.message.into_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_builder_gives_the_binarys_refusals() {
+        use crate::{DevMailer, Kavach};
+        let strong = "Zq8v2LmN4xR7tY1uW3eK6oP9aS5dF0gH";
+        let e = build_error(Kavach::builder().mode(Mode::Production).secret(strong)).await;
+        assert!(e.contains("no SMTP URL") && e.contains("development outbox"), "no mailer: {e}");
+        let e = build_error(Kavach::builder().mode(Mode::Production).secret(strong).mailer(DevMailer::new("outbox"))).await;
+        assert!(e.contains("no SMTP URL") && e.contains("development outbox"), "DevMailer: {e}");
+        let e = build_error(Kavach::builder().mode(Mode::Production).secret("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")).await;
+        assert!(e.contains("weak"), "{e}");
+        let e =
+            build_error(Kavach::builder().secret(strong).oauth(crate::OAuthOptions { code_ttl: std::time::Duration::from_secs(3600), ..Default::default() }))
+                .await;
+        assert!(e.contains("oauth.code_ttl"), "{e}");
+        let mut rl = crate::RateLimitOptions::default();
+        rl.routes.push(("/sign-in/emial".into(), kavach_core::ratelimit::Rule::per_minute(5)));
+        let e = build_error(Kavach::builder().secret(strong).rate_limit(rl)).await;
+        assert!(e.contains("/sign-in/emial"), "{e}");
+        // The same settings with SMTP (a test mailer here) are accepted.
+        let db = kavach_core::testkit::TestDb::sqlite().await;
+        let ok = Kavach::builder()
+            .mode(Mode::Production)
+            .secret(strong)
+            .mailer(kavach_core::testkit::CaptureMailer::default())
+            .migrate(true)
+            .background_tasks(false)
+            .database_url(&db.url)
+            .build()
+            .await;
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    }
 }
