@@ -28,6 +28,11 @@ pub trait Mailer: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
     fn describe(&self) -> String;
+    /// True for the development outbox ([`DevMailer`]), which production mode refuses:
+    /// it keeps live sign-in links on disk and in the logs.
+    fn is_development(&self) -> bool {
+        false
+    }
 }
 
 /// SMTP delivery configured by a URL: `smtp://user:pass@host:587?tls=required`
@@ -117,6 +122,10 @@ impl Mailer for DevMailer {
 
     fn describe(&self) -> String {
         format!("development outbox {}", self.outbox.display())
+    }
+
+    fn is_development(&self) -> bool {
+        true
     }
 }
 

@@ -10,6 +10,7 @@ pub mod email;
 pub mod error;
 pub mod jwt;
 pub mod legacy;
+pub mod options;
 pub mod password;
 pub mod plugins;
 pub mod ratelimit;
@@ -21,6 +22,7 @@ mod verification;
 
 pub use error::{Error, Kind, Result};
 pub use jwt::Alg;
+pub use options::Mode;
 pub use sessions::{NewSession, Session, SessionOptions, SessionWithUser};
 pub use users::{NewUser, User};
 
@@ -28,6 +30,7 @@ use crate::email::{Mailer, Templates};
 use crate::password::{Hasher, PasswordPolicy};
 use crate::ratelimit::{RateLimiter, Rule};
 use crate::store::Db;
+use serde::Deserialize;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,8 +42,9 @@ pub struct RequestContext {
     pub user_agent: Option<String>,
 }
 
-/// Email + password behaviour.
-#[derive(Clone, Debug)]
+/// Email + password behaviour (`[email_password]` in the configuration file).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EmailPasswordOptions {
     pub enabled: bool,
     /// Users must verify their email before they can sign in. Default true. With it,
@@ -50,7 +54,9 @@ pub struct EmailPasswordOptions {
     pub auto_sign_in: bool,
     /// Sign the user in when they follow a verification link.
     pub auto_sign_in_after_verification: bool,
+    #[serde(deserialize_with = "options::duration")]
     pub reset_token_ttl: Duration,
+    #[serde(deserialize_with = "options::duration")]
     pub verification_token_ttl: Duration,
 }
 
@@ -67,15 +73,19 @@ impl Default for EmailPasswordOptions {
     }
 }
 
-/// JWTs minted for sessions (`GET /token`) and the signing keys behind them.
-#[derive(Clone, Debug)]
+/// JWTs minted for sessions (`GET /token`) and the signing keys behind them (`[jwt]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct JwtOptions {
     /// Lifetime of a session JWT. Default 15 minutes.
+    #[serde(deserialize_with = "options::duration")]
     pub expires_in: Duration,
     /// How long a retired key stays published after a rotation. Must exceed the
     /// longest token lifetime. Default 2 days.
+    #[serde(deserialize_with = "options::duration")]
     pub key_overlap: Duration,
     /// Rotate keys automatically when the active one is this old. Default 30 days.
+    #[serde(deserialize_with = "options::duration")]
     pub rotate_every: Duration,
 }
 
@@ -85,12 +95,15 @@ impl Default for JwtOptions {
     }
 }
 
-/// Rate-limit rules. Routes are matched on the path below the base path.
-#[derive(Clone, Debug)]
+/// Rate-limit rules (`[rate_limit]`). Routes are matched on the path below the base path.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateLimitOptions {
     pub enabled: bool,
     /// Per client IP and route: overrides of the defaults each route declares in the
     /// HTTP route table (`kavach::http::table`), by route template (`/sign-in/email`).
+    /// In a file: a table, `"/sign-in/email" = "10/1m"`.
+    #[serde(deserialize_with = "options::table_as_pairs")]
     pub routes: Vec<(String, Rule)>,
     /// Failed sign-ins per account (email) before further attempts are refused.
     pub account_failures: Rule,
@@ -110,9 +123,15 @@ impl Default for RateLimitOptions {
     }
 }
 
-/// Everything the core needs to know. Built by `kavach::Kavach::builder()` or the server's config.
-#[derive(Clone, Debug)]
+/// Everything the core needs to know. Built by `kavach::Kavach::builder()`, or read
+/// from a configuration file by `kavach::Settings` (this struct is the file's layout, less
+/// the deployment-only keys). Checked by [`Options::validate`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Options {
+    /// Development (the default) or production: production refuses weak secrets, the
+    /// development outbox and development allowances.
+    pub mode: Mode,
     /// Public origin of the server, e.g. `https://auth.example.com`. Its scheme decides cookie security.
     pub base_url: String,
     /// Where the API lives below the origin. Default `/api/kavach`.
@@ -128,6 +147,8 @@ pub struct Options {
     pub email_password: EmailPasswordOptions,
     pub rate_limit: RateLimitOptions,
     /// Accept better-auth session cookies of migrated sessions (transition window).
+    /// In a file: `[external_auth.better_auth]`.
+    #[serde(rename = "external_auth", deserialize_with = "options::external_auth")]
     pub better_auth: Option<plugins::migration::BetterAuthCookies>,
     /// The OAuth 2.1 / OpenID Connect authorization server.
     pub oauth: plugins::oauth::OAuthOptions,
@@ -136,6 +157,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            mode: Mode::Development,
             base_url: "http://localhost:3000".into(),
             base_path: "/api/kavach".into(),
             secrets: vec![],

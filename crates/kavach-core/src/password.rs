@@ -37,9 +37,10 @@ const OUTPUT_LEN: usize = 32;
 /// is used with a second factor).
 pub const LOWEST_MIN_LENGTH: usize = 8;
 
-/// Password rules. No composition rules (NIST SP 800-63B-4): length, the common-password
-/// list, and predictability.
-#[derive(Clone, Debug)]
+/// Password rules (`[password]` in the configuration file). No composition rules (NIST
+/// SP 800-63B-4): length, the common-password list, and predictability.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PasswordPolicy {
     /// Default 15: a password that is the only factor. Lower it (to at least 8) only when
     /// the app requires a second factor.

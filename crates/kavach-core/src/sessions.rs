@@ -74,17 +74,23 @@ pub struct NewSession {
 }
 
 /// Session lifetimes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SessionOptions {
     /// Idle expiry, renewed by use (sliding). Default 7 days.
+    #[serde(deserialize_with = "crate::options::duration")]
     pub expires_in: Duration,
     /// Renew the expiry at most this often. Default 1 day.
+    #[serde(deserialize_with = "crate::options::duration")]
     pub update_age: Duration,
     /// No session outlives this, however active. Default 30 days.
+    #[serde(deserialize_with = "crate::options::duration")]
     pub absolute_lifetime: Duration,
     /// How recent a session must be for sensitive actions without a password. Default 1 day.
+    #[serde(deserialize_with = "crate::options::duration")]
     pub fresh_age: Duration,
     /// Staleness bound of the in-process cache. Zero disables the cache. Default 5 s.
+    #[serde(deserialize_with = "crate::options::duration")]
     pub cache_ttl: Duration,
 }
 

@@ -18,11 +18,13 @@
 //! [`kavach_core::Core`]; no domain rule lives here.
 
 pub mod auth;
+pub mod config;
 pub mod extract;
 pub mod http;
 pub mod resource;
 
 pub use auth::Auth;
+pub use config::{EmailSettings, LogFormat, Settings};
 pub use extract::{OptionalSession, RequireAuthLayer, RequireUser, Session};
 pub use http::client_ip::Cidr;
 pub use http::error::ApiError as Error;
@@ -30,7 +32,10 @@ pub use http::guard::OriginCheckLayer;
 pub use http::session::SessionLayer;
 pub use kavach_core as core;
 pub use kavach_core::email::{DevMailer, Email, Mailer, SmtpMailer};
-pub use kavach_core::{EmailPasswordOptions, Kind, Options, RateLimitOptions, RequestContext, SessionOptions, User};
+pub use kavach_core::password::PasswordPolicy;
+pub use kavach_core::plugins::migration::BetterAuthCookies;
+pub use kavach_core::plugins::oauth::{OAuthOptions, ResourceDef};
+pub use kavach_core::{EmailPasswordOptions, JwtOptions, Kind, Mode, Options, RateLimitOptions, RequestContext, SessionOptions, User};
 
 /// `Result` with [`Error`], which handlers can return directly (it is an HTTP answer).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -194,11 +199,35 @@ impl Kavach {
 }
 
 /// Builds a [`Kavach`]. Only the secret is required; the database defaults to a
-/// SQLite file `kavach-data/kavach.db` and mail to a development outbox.
+/// SQLite file `kavach-data/kavach.db` and mail to a development outbox (refused in
+/// production mode).
+///
+/// Every capability's options are set the same way, each by its own setter
+/// ([`session`](Self::session), [`jwt`](Self::jwt), [`email_password`](Self::email_password),
+/// [`password_policy`](Self::password_policy), [`rate_limit`](Self::rate_limit),
+/// [`oauth`](Self::oauth), [`better_auth_cookies`](Self::better_auth_cookies)), in any
+/// order: a setter replaces its own part only. [`settings`](Self::settings) (a loaded
+/// configuration, see [`Settings`]) and [`options`](Self::options) give the starting
+/// point those setters override. [`build`](Self::build) checks the result with
+/// [`Options::validate`], the same refusals as the `kavach` binary.
 #[derive(Default)]
 pub struct KavachBuilder {
+    settings: Option<Settings>,
+    base: Option<Options>,
     database_url: Option<String>,
-    options: Options,
+    mode: Option<Mode>,
+    secrets: Vec<String>,
+    base_url: Option<String>,
+    base_path: Option<String>,
+    trusted_origins: Vec<String>,
+    app_name: Option<String>,
+    session: Option<SessionOptions>,
+    jwt: Option<JwtOptions>,
+    password: Option<PasswordPolicy>,
+    email_password: Option<EmailPasswordOptions>,
+    rate_limit: Option<RateLimitOptions>,
+    oauth: Option<OAuthOptions>,
+    better_auth: Option<BetterAuthCookies>,
     mailer: Option<Arc<dyn Mailer>>,
     templates_dir: Option<PathBuf>,
     redis_url: Option<String>,
@@ -209,32 +238,62 @@ pub struct KavachBuilder {
 }
 
 impl KavachBuilder {
+    /// Start from a loaded configuration ([`Settings::load`]): its options, database,
+    /// Redis, trusted proxies, email templates and mailer (SMTP, or the development outbox
+    /// in its `data_dir`). Every other setter overrides it, whatever the order of calls.
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+    /// [`settings`](Self::settings) with [`Settings::from_env`]: the configuration file
+    /// (`KAVACH_CONFIG` or `./kavach.toml`) and the `KAVACH_*` environment variables, read
+    /// and checked exactly as the `kavach` binary does.
+    pub fn from_env(self) -> Result<Self> {
+        Ok(self.settings(Settings::from_env()?))
+    }
+    /// The base options: every part a setter does not set comes from `o` (instead of the
+    /// defaults, or of the options of [`settings`](Self::settings)). It wipes nothing:
+    /// the per-capability setters and [`base_url`](Self::base_url) and friends override it
+    /// whether they are called before or after, and [`secret`](Self::secret) and
+    /// [`trusted_origin`](Self::trusted_origin) add to its lists.
+    pub fn options(mut self, o: Options) -> Self {
+        self.base = Some(o);
+        self
+    }
     /// `sqlite://path/file.db` or `postgres://user@host/db`.
     pub fn database_url(mut self, url: impl Into<String>) -> Self {
         self.database_url = Some(url.into());
         self
     }
-    /// Add a secret. The first one signs; later ones are still accepted (rotation).
+    /// Development (default) or production: production refuses a missing or weak secret,
+    /// the development outbox and development allowances (see [`Options::validate`]).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+    /// Add a secret, after those of the base options. The first one signs; later ones are
+    /// still accepted (rotation).
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
-        self.options.secrets.push(secret.into());
+        self.secrets.push(secret.into());
         self
     }
     pub fn secrets(mut self, secrets: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.options.secrets.extend(secrets.into_iter().map(Into::into));
+        self.secrets.extend(secrets.into_iter().map(Into::into));
         self
     }
     /// Public origin, e.g. `https://auth.example.com`: decides cookie security and links in emails.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.options.base_url = url.into().trim_end_matches('/').to_owned();
+        self.base_url = Some(url.into().trim_end_matches('/').to_owned());
         self
     }
     /// Where the router is mounted (default `/api/kavach`): used in links and OpenAPI.
     pub fn base_path(mut self, path: impl Into<String>) -> Self {
-        self.options.base_path = path.into();
+        self.base_path = Some(path.into());
         self
     }
+    /// Add an origin allowed to make cookie-authenticated writes.
     pub fn trusted_origin(mut self, origin: impl Into<String>) -> Self {
-        self.options.trusted_origins.push(origin.into());
+        self.trusted_origins.push(origin.into());
         self
     }
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -243,28 +302,37 @@ impl KavachBuilder {
         self
     }
     pub fn app_name(mut self, name: impl Into<String>) -> Self {
-        self.options.app_name = name.into();
+        self.app_name = Some(name.into());
         self
     }
-    pub fn email_password(mut self, o: EmailPasswordOptions) -> Self {
-        self.options.email_password = o;
-        self
-    }
-    pub fn password_policy(mut self, p: kavach_core::password::PasswordPolicy) -> Self {
-        self.options.password = p;
-        self
-    }
+    /// Sessions: expiry, renewal, freshness, cache (`[session]`).
     pub fn session(mut self, s: SessionOptions) -> Self {
-        self.options.session = s;
+        self.session = Some(s);
         self
     }
+    /// Session JWTs and signing keys (`[jwt]`).
+    pub fn jwt(mut self, j: JwtOptions) -> Self {
+        self.jwt = Some(j);
+        self
+    }
+    /// Email + password sign-up and sign-in (`[email_password]`).
+    pub fn email_password(mut self, o: EmailPasswordOptions) -> Self {
+        self.email_password = Some(o);
+        self
+    }
+    /// Password rules (`[password]`).
+    pub fn password_policy(mut self, p: PasswordPolicy) -> Self {
+        self.password = Some(p);
+        self
+    }
+    /// Rate limits (`[rate_limit]`).
     pub fn rate_limit(mut self, r: RateLimitOptions) -> Self {
-        self.options.rate_limit = r;
+        self.rate_limit = Some(r);
         self
     }
-    /// Replace all options at once (the server's config does this).
-    pub fn options(mut self, o: Options) -> Self {
-        self.options = o;
+    /// The OAuth 2.1 / OpenID Connect authorization server (`[oauth]`).
+    pub fn oauth(mut self, o: OAuthOptions) -> Self {
+        self.oauth = Some(o);
         self
     }
     pub fn mailer(mut self, m: impl Mailer) -> Self {
@@ -297,11 +365,11 @@ impl KavachBuilder {
     /// migrated into Kavach, exchanging them for Kavach sessions. See
     /// docs/migrate-from-better-auth.md.
     pub fn better_auth_cookies(mut self, secrets: impl IntoIterator<Item = impl Into<String>>, cookie_name: Option<&str>) -> Self {
-        let mut c = kavach_core::plugins::migration::BetterAuthCookies { secrets: secrets.into_iter().map(Into::into).collect(), ..Default::default() };
+        let mut c = BetterAuthCookies { secrets: secrets.into_iter().map(Into::into).collect(), ..Default::default() };
         if let Some(n) = cookie_name {
             c.cookie_name = n.to_owned();
         }
-        self.options.better_auth = Some(c);
+        self.better_auth = Some(c);
         self
     }
 
@@ -316,27 +384,93 @@ impl KavachBuilder {
         self
     }
 
+    /// The options [`build`](Self::build) would use: the base (from
+    /// [`options`](Self::options), else [`settings`](Self::settings), else the defaults)
+    /// with every setter applied. Not yet checked: see [`Options::validate`].
+    pub fn resolved_options(&self) -> Options {
+        let mut o = match (&self.base, &self.settings) {
+            (Some(o), _) => o.clone(),
+            (None, Some(s)) => s.options.clone(),
+            (None, None) => Options::default(),
+        };
+        if let Some(m) = self.mode {
+            o.mode = m;
+        }
+        o.secrets.extend(self.secrets.iter().cloned());
+        if let Some(u) = &self.base_url {
+            o.base_url = u.clone();
+        }
+        if let Some(p) = &self.base_path {
+            o.base_path = p.clone();
+        }
+        o.trusted_origins.extend(self.trusted_origins.iter().cloned());
+        if let Some(n) = &self.app_name {
+            o.app_name = n.clone();
+        }
+        if let Some(s) = &self.session {
+            o.session = s.clone();
+        }
+        if let Some(j) = &self.jwt {
+            o.jwt = j.clone();
+        }
+        if let Some(p) = &self.password {
+            o.password = p.clone();
+        }
+        if let Some(e) = &self.email_password {
+            o.email_password = e.clone();
+        }
+        if let Some(r) = &self.rate_limit {
+            o.rate_limit = r.clone();
+        }
+        if let Some(a) = &self.oauth {
+            o.oauth = a.clone();
+        }
+        if let Some(b) = &self.better_auth {
+            o.better_auth = Some(b.clone());
+        }
+        o
+    }
+
+    /// Check the options ([`Options::validate`] and the rate-limit routes against the
+    /// route table; in production mode, refuse the development outbox), connect, migrate,
+    /// and start the background tasks.
     pub async fn build(self) -> Result<Kavach> {
-        http::table::validate(&self.options).map_err(kavach_core::Error::config)?;
-        let url = self.database_url.unwrap_or_else(|| "sqlite://kavach-data/kavach.db".into());
+        let options = self.resolved_options();
+        options.validate()?;
+        http::table::validate(&options).map_err(kavach_core::Error::config)?;
+        let settings = self.settings;
+        let mailer = match (self.mailer, &settings) {
+            (Some(m), _) => Some(m),
+            (None, Some(s)) => Some(s.mailer()?),
+            (None, None) => None,
+        };
+        if options.mode == Mode::Production && mailer.as_ref().is_none_or(|m| m.is_development()) {
+            return Err(kavach_core::Error::config(config::NO_SMTP).into());
+        }
+        let from_settings = |f: fn(&Settings) -> Option<String>| settings.as_ref().and_then(f);
+        let url = self.database_url.or_else(|| from_settings(|s| Some(s.database_url()))).unwrap_or_else(|| "sqlite://kavach-data/kavach.db".into());
+        let redis_url = self.redis_url.or_else(|| from_settings(|s| s.redis_url.clone()));
+        let templates_dir = self.templates_dir.or_else(|| settings.as_ref().and_then(|s| s.email.templates_dir.clone()));
+        let mut trusted_proxies = settings.as_ref().map(|s| s.trusted_proxies.clone()).unwrap_or_default();
+        trusted_proxies.extend(self.trusted_proxies);
         let db = Db::connect(&url).await?;
         if self.migrate.unwrap_or(true) {
             db.migrate().await?;
         }
-        let limiter = match &self.redis_url {
+        let limiter = match &redis_url {
             Some(u) => Some(RateLimiter::redis(u).await?),
             None => None,
         };
-        let templates = Templates::load(self.templates_dir.as_deref())?;
-        let pages = http::templates::PageTemplates::load(self.templates_dir.as_deref().map(|d| d.join("pages")).as_deref())?;
-        let mailer = self.mailer.unwrap_or_else(|| Arc::new(DevMailer::new("kavach-data/outbox")));
-        let table = http::table::Table::new(&self.options);
-        let core = Arc::new(Core::new(db, self.options, mailer, templates, limiter)?.with_legacy_verifiers(self.legacy));
+        let templates = Templates::load(templates_dir.as_deref())?;
+        let pages = http::templates::PageTemplates::load(templates_dir.as_deref().map(|d| d.join("pages")).as_deref())?;
+        let mailer = mailer.unwrap_or_else(|| Arc::new(DevMailer::new("kavach-data/outbox")));
+        let table = http::table::Table::new(&options);
+        let core = Arc::new(Core::new(db, options, mailer, templates, limiter)?.with_legacy_verifiers(self.legacy));
         let background = if self.background.unwrap_or(true) { core.spawn_background().into_iter().map(|h| h.abort_handle()).collect() } else { vec![] };
         Ok(Kavach {
             inner: Arc::new(Inner {
                 core,
-                trusted_proxies: self.trusted_proxies,
+                trusted_proxies,
                 metrics: Default::default(),
                 openapi: Default::default(),
                 discovery: Default::default(),

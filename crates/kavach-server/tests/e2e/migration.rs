@@ -224,24 +224,24 @@ async fn check_transition(kavach_db: &str, ba_cookie: &str, bob_cookie: &str, al
 async fn better_auth_seed_sql_runs_unchanged_postgres() {
     let Some(db) = pg_db().await else { return };
     let url = &db.url.to_owned();
-    let peer = Peer::start(&[("DATABASE_URL", &url), ("SNAKE_CASE", "1")]);
+    let peer = Peer::start(&[("DATABASE_URL", url), ("SNAKE_CASE", "1")]);
     peer.sign_up("alice@example.com", "alice's original passphrase").await;
     peer.sign_up("bob@example.com", "bob's original passphrase").await;
     let cookie = peer.sign_in("alice@example.com", "alice's original passphrase").await;
     let bob_cookie = peer.sign_in("bob@example.com", "bob's original passphrase").await;
     drop(peer);
-    let out = command(&temp_dir(), &[("KAVACH_DATABASE_URL", &url), ("KAVACH_SECRET", SECRET)]).arg("migrate").output().unwrap();
+    let out = command(&temp_dir(), &[("KAVACH_DATABASE_URL", url), ("KAVACH_SECRET", SECRET)]).arg("migrate").output().unwrap();
     assert!(out.status.success());
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/migration");
-    exec_pg(&url, &std::fs::read_to_string(dir.join("better-auth-seed.sql")).unwrap()).await;
-    exec_pg(&url, &std::fs::read_to_string(dir.join("better-auth-passwords.sql")).unwrap()).await;
+    exec_pg(url, &std::fs::read_to_string(dir.join("better-auth-seed.sql")).unwrap()).await;
+    exec_pg(url, &std::fs::read_to_string(dir.join("better-auth-passwords.sql")).unwrap()).await;
     // The session token was copied as is: the first use re-keys it to its hash.
-    check_transition(&url, &cookie, &bob_cookie, "alice@example.com", "bob@example.com").await;
+    check_transition(url, &cookie, &bob_cookie, "alice@example.com", "bob@example.com").await;
     // The guide's statement hashes every other copied token at once (and is idempotent).
     let hash_tokens = std::fs::read_to_string(dir.join("better-auth-hash-tokens.sql")).unwrap();
-    exec_pg(&url, &hash_tokens).await;
-    exec_pg(&url, &hash_tokens).await;
-    let d = kavach_core::store::Db::connect(&url).await.unwrap();
+    exec_pg(url, &hash_tokens).await;
+    exec_pg(url, &hash_tokens).await;
+    let d = kavach_core::store::Db::connect(url).await.unwrap();
     let plain: i64 = kavach_core::db!(&d, |pool| {
         sqlx::query_scalar("SELECT COUNT(*) FROM kavach_session k JOIN session s ON s.token = k.token").fetch_one(pool).await.unwrap()
     });
@@ -337,7 +337,7 @@ async fn import_better_auth_refuses_a_missing_or_foreign_source() {
     let other = TestDb::sqlite().await;
     let path = &other.url.trim_start_matches("sqlite://").to_owned();
     kavach_core::store::Db::connect(&other.url).await.unwrap().migrate().await.unwrap();
-    let out = command(&temp_dir(), &env).args(["import", "better-auth", "--from", &path]).output().unwrap();
+    let out = command(&temp_dir(), &env).args(["import", "better-auth", "--from", path]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no better-auth `user` table"), "{}", String::from_utf8_lossy(&out.stderr));
     other.drop_db().await;

@@ -16,7 +16,7 @@ impl Smtp {
         let python = std::env::var("KAVACH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
         let maildir = super::harness::temp_dir().join("maildir");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(&python)
+        let mut child = Command::new(&python)
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
             .stdout(Stdio::null())
@@ -29,6 +29,8 @@ impl Smtp {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("aiosmtpd did not start on port {port} (is it installed? `{python} -m pip install aiosmtpd`)");
     }
 
@@ -86,12 +88,13 @@ fn decode(raw: &str) -> String {
             let mut out = Vec::new();
             let mut i = 0;
             while i < b.len() {
-                if b[i] == b'=' && i + 2 < b.len() + 1 {
-                    if let Some(v) = std::str::from_utf8(&b[i + 1..(i + 3).min(b.len())]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                        out.push(v);
-                        i += 3;
-                        continue;
-                    }
+                if b[i] == b'='
+                    && i + 2 < b.len() + 1
+                    && let Some(v) = std::str::from_utf8(&b[i + 1..(i + 3).min(b.len())]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    out.push(v);
+                    i += 3;
+                    continue;
                 }
                 out.push(b[i]);
                 i += 1;

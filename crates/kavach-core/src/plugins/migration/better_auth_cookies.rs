@@ -21,7 +21,8 @@ use crate::store::Ts;
 use crate::{Core, RequestContext};
 
 /// better-auth cookie settings (`external_auth.better_auth` in the config file).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BetterAuthCookies {
     /// better-auth's secret(s) (`BETTER_AUTH_SECRET`); a cookie signed with any of them is accepted.
     pub secrets: Vec<String>,

@@ -22,15 +22,19 @@ use std::time::Duration;
 
 /// A protected resource (an MCP server, an API) tokens can be issued for. Its `uri`
 /// is what clients send as `resource` and what tokens carry as `aud`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ResourceDef {
     pub uri: String,
+    #[serde(default)]
     pub name: Option<String>,
+    #[serde(default)]
     pub scopes: Vec<String>,
 }
 
-/// The authorization server's settings.
-#[derive(Clone, Debug)]
+/// The authorization server's settings (`[oauth]`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OAuthOptions {
     /// Serve the authorization server (`[oauth] enabled`). Default true.
     pub enabled: bool,
@@ -38,18 +42,25 @@ pub struct OAuthOptions {
     /// refused with `invalid_target`.
     pub resources: Vec<ResourceDef>,
     /// Plain-words descriptions of scopes for the consent page.
+    /// In a file: a table, `"scope" = "plain words"`.
+    #[serde(deserialize_with = "crate::options::table_as_pairs")]
     pub scope_descriptions: Vec<(String, String)>,
     /// Access-token lifetime. Default 1 hour (MCP-21).
+    #[serde(deserialize_with = "crate::options::duration")]
     pub access_token_ttl: Duration,
     /// Absolute lifetime of a grant's refresh tokens. Default 30 days.
+    #[serde(deserialize_with = "crate::options::duration")]
     pub refresh_token_ttl: Duration,
     /// A public client's rotated refresh token presented again within this window
     /// gets the same successor (concurrent refreshes); later, or from a confidential
     /// client at any time, reuse revokes the family. Default 30 s.
+    #[serde(deserialize_with = "crate::options::duration")]
     pub refresh_grace: Duration,
     /// Authorization code lifetime. Default 60 s.
+    #[serde(deserialize_with = "crate::options::duration")]
     pub code_ttl: Duration,
     /// Pushed authorization request lifetime. Default 60 s.
+    #[serde(deserialize_with = "crate::options::duration")]
     pub par_ttl: Duration,
     /// Access tokens' signing algorithm. ID tokens are always RS256. Default EdDSA.
     pub access_token_alg: crate::Alg,
@@ -70,6 +81,7 @@ pub struct OAuthOptions {
     pub dpop_nonces: bool,
     /// A dynamically registered client that has not completed a grant this long after
     /// registering is deleted (abandoned or repeated registrations). Default 1 day.
+    #[serde(deserialize_with = "crate::options::duration")]
     pub unused_client_ttl: Duration,
     /// Largest Client ID Metadata Document read, in bytes. Default 5120 (the draft
     /// recommends 5 KB).
