@@ -3,7 +3,7 @@
 //! log and to an outbox folder. Messages are rendered from text templates that an
 //! operator can replace by putting files of the same name in a templates folder.
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::future::Future;
@@ -61,7 +61,7 @@ impl SmtpMailer {
 impl Mailer for SmtpMailer {
     fn send(&self, email: Email) -> SendFuture<'_> {
         Box::pin(async move {
-            let to: Mailbox = email.to.parse().map_err(|_| Error::bad_request("INVALID_EMAIL", "Invalid email address"))?;
+            let to: Mailbox = email.to.parse().map_err(|_| Error::bad_request(Code::InvalidEmail, "Invalid email address"))?;
             let msg = lettre::Message::builder()
                 .from(self.from.clone())
                 .to(to)
@@ -69,7 +69,7 @@ impl Mailer for SmtpMailer {
                 .header(ContentType::TEXT_PLAIN)
                 .body(email.text)
                 .map_err(|e| Error::internal("could not build the email").with_source(e))?;
-            self.transport.send(msg).await.map_err(|e| Error::new(crate::error::Kind::Unavailable, "SMTP_ERROR", "email delivery failed").with_source(e))?;
+            self.transport.send(msg).await.map_err(|e| Error::new(crate::error::Kind::Unavailable, Code::SmtpError, "email delivery failed").with_source(e))?;
             Ok(())
         })
     }

@@ -25,6 +25,197 @@ pub enum Kind {
     Unavailable,
 }
 
+/// The error codes Kavach itself emits: one catalogue, rendered as better-auth's strings
+/// (`Code::InvalidEmailOrPassword.as_str() == "INVALID_EMAIL_OR_PASSWORD"`), each listed in
+/// docs/api.md's "Error codes" table (a test checks that the two agree). [`Error::code`] stays
+/// a string, so embedders can make their own codes (`Error::new(kind, "PROJECT_NOT_FOUND", ..)`);
+/// `Error::new(kind, Code::X, ..)` is how Kavach makes its own. A code never changes once
+/// released. No code has one kind for every use (`DATABASE_ERROR` is `Internal` or
+/// `Unavailable`, `TOO_MANY_REQUESTS` carries its retry delay), so the kind stays explicit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Code {
+    ValidationError,
+    InvalidJson,
+    InvalidForm,
+    InvalidEncoding,
+    UnsupportedMediaType,
+    BodyTooLarge,
+    NotFound,
+    MethodNotAllowed,
+    Unauthorized,
+    InvalidEmail,
+    InvalidName,
+    InvalidImage,
+    PasswordTooShort,
+    PasswordTooLong,
+    PasswordTooCommon,
+    PasswordTooPredictable,
+    InvalidText,
+    EmailPasswordDisabled,
+    UserAlreadyExistsUseAnotherEmail,
+    UserAlreadyExists,
+    InvalidEmailOrPassword,
+    EmailNotVerified,
+    BannedUser,
+    InvalidCallbackUrl,
+    InvalidToken,
+    InvalidPassword,
+    CredentialAccountNotFound,
+    EmailIsTheSame,
+    EmailAlreadyInUse,
+    NoFieldsToUpdate,
+    SessionNotFound,
+    SessionNotFresh,
+    MissingOrNullOrigin,
+    InvalidOrigin,
+    CrossSiteNavigationLoginBlocked,
+    InvalidRequest,
+    ImportFileInvalid,
+    ImportSourceInvalid,
+    ImportBadValue,
+    TooManyRequests,
+    InternalError,
+    ServiceUnavailable,
+    DatabaseError,
+    RedisError,
+    SmtpError,
+    Config,
+}
+
+impl Code {
+    /// Every code, in the order of the documentation.
+    pub const ALL: &'static [Code] = &[
+        Code::ValidationError,
+        Code::InvalidJson,
+        Code::InvalidForm,
+        Code::InvalidEncoding,
+        Code::UnsupportedMediaType,
+        Code::BodyTooLarge,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::Unauthorized,
+        Code::InvalidEmail,
+        Code::InvalidName,
+        Code::InvalidImage,
+        Code::PasswordTooShort,
+        Code::PasswordTooLong,
+        Code::PasswordTooCommon,
+        Code::PasswordTooPredictable,
+        Code::InvalidText,
+        Code::EmailPasswordDisabled,
+        Code::UserAlreadyExistsUseAnotherEmail,
+        Code::UserAlreadyExists,
+        Code::InvalidEmailOrPassword,
+        Code::EmailNotVerified,
+        Code::BannedUser,
+        Code::InvalidCallbackUrl,
+        Code::InvalidToken,
+        Code::InvalidPassword,
+        Code::CredentialAccountNotFound,
+        Code::EmailIsTheSame,
+        Code::EmailAlreadyInUse,
+        Code::NoFieldsToUpdate,
+        Code::SessionNotFound,
+        Code::SessionNotFresh,
+        Code::MissingOrNullOrigin,
+        Code::InvalidOrigin,
+        Code::CrossSiteNavigationLoginBlocked,
+        Code::InvalidRequest,
+        Code::ImportFileInvalid,
+        Code::ImportSourceInvalid,
+        Code::ImportBadValue,
+        Code::TooManyRequests,
+        Code::InternalError,
+        Code::ServiceUnavailable,
+        Code::DatabaseError,
+        Code::RedisError,
+        Code::SmtpError,
+        Code::Config,
+    ];
+
+    /// The code on the wire (`{ "code": ... }`), byte for byte better-auth's where it has one.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Code::ValidationError => "VALIDATION_ERROR",
+            Code::InvalidJson => "INVALID_JSON",
+            Code::InvalidForm => "INVALID_FORM",
+            Code::InvalidEncoding => "INVALID_ENCODING",
+            Code::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Code::BodyTooLarge => "BODY_TOO_LARGE",
+            Code::NotFound => "NOT_FOUND",
+            Code::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Code::Unauthorized => "UNAUTHORIZED",
+            Code::InvalidEmail => "INVALID_EMAIL",
+            Code::InvalidName => "INVALID_NAME",
+            Code::InvalidImage => "INVALID_IMAGE",
+            Code::PasswordTooShort => "PASSWORD_TOO_SHORT",
+            Code::PasswordTooLong => "PASSWORD_TOO_LONG",
+            Code::PasswordTooCommon => "PASSWORD_TOO_COMMON",
+            Code::PasswordTooPredictable => "PASSWORD_TOO_PREDICTABLE",
+            Code::InvalidText => "INVALID_TEXT",
+            Code::EmailPasswordDisabled => "EMAIL_PASSWORD_DISABLED",
+            Code::UserAlreadyExistsUseAnotherEmail => "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+            Code::UserAlreadyExists => "USER_ALREADY_EXISTS",
+            Code::InvalidEmailOrPassword => "INVALID_EMAIL_OR_PASSWORD",
+            Code::EmailNotVerified => "EMAIL_NOT_VERIFIED",
+            Code::BannedUser => "BANNED_USER",
+            Code::InvalidCallbackUrl => "INVALID_CALLBACK_URL",
+            Code::InvalidToken => "INVALID_TOKEN",
+            Code::InvalidPassword => "INVALID_PASSWORD",
+            Code::CredentialAccountNotFound => "CREDENTIAL_ACCOUNT_NOT_FOUND",
+            Code::EmailIsTheSame => "EMAIL_IS_THE_SAME",
+            Code::EmailAlreadyInUse => "EMAIL_ALREADY_IN_USE",
+            Code::NoFieldsToUpdate => "NO_FIELDS_TO_UPDATE",
+            Code::SessionNotFound => "SESSION_NOT_FOUND",
+            Code::SessionNotFresh => "SESSION_NOT_FRESH",
+            Code::MissingOrNullOrigin => "MISSING_OR_NULL_ORIGIN",
+            Code::InvalidOrigin => "INVALID_ORIGIN",
+            Code::CrossSiteNavigationLoginBlocked => "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
+            Code::InvalidRequest => "INVALID_REQUEST",
+            Code::ImportFileInvalid => "IMPORT_FILE_INVALID",
+            Code::ImportSourceInvalid => "IMPORT_SOURCE_INVALID",
+            Code::ImportBadValue => "IMPORT_BAD_VALUE",
+            Code::TooManyRequests => "TOO_MANY_REQUESTS",
+            Code::InternalError => "INTERNAL_ERROR",
+            Code::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Code::DatabaseError => "DATABASE_ERROR",
+            Code::RedisError => "REDIS_ERROR",
+            Code::SmtpError => "SMTP_ERROR",
+            Code::Config => "CONFIG",
+        }
+    }
+
+    /// The code of a string, if Kavach emits it.
+    pub fn parse(code: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.as_str() == code)
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Code> for Cow<'static, str> {
+    fn from(c: Code) -> Self {
+        Cow::Borrowed(c.as_str())
+    }
+}
+
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<Code> for Cow<'static, str> {
+    fn eq(&self, c: &Code) -> bool {
+        self.as_ref() == c.as_str()
+    }
+}
+
 #[derive(Debug)]
 pub struct Error {
     pub kind: Kind,
@@ -39,36 +230,41 @@ impl Error {
     pub fn new(kind: Kind, code: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
         Error { kind, code: code.into(), message: message.into(), source: None }
     }
-    pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+    pub fn bad_request(code: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(Kind::BadRequest, code, message)
     }
     pub fn unauthorized() -> Self {
-        Self::new(Kind::Unauthorized, "UNAUTHORIZED", "Sign in first")
+        Self::new(Kind::Unauthorized, Code::Unauthorized, "Sign in first")
     }
-    pub fn forbidden(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+    pub fn forbidden(code: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(Kind::Forbidden, code, message)
     }
-    pub fn not_found(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+    pub fn not_found(code: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(Kind::NotFound, code, message)
     }
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
-        Self::new(Kind::TooManyRequests { retry_after_secs }, "TOO_MANY_REQUESTS", "Too many requests. Please try again later.")
+        Self::new(Kind::TooManyRequests { retry_after_secs }, Code::TooManyRequests, "Too many requests. Please try again later.")
     }
     pub fn config(message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Kind::Config, "CONFIG", message)
+        Self::new(Kind::Config, Code::Config, message)
     }
     pub fn internal(message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Kind::Internal, "INTERNAL_ERROR", message)
+        Self::new(Kind::Internal, Code::InternalError, message)
     }
     pub fn invalid_credentials() -> Self {
-        Self::new(Kind::Unauthorized, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password")
+        Self::new(Kind::Unauthorized, Code::InvalidEmailOrPassword, "Invalid email or password")
     }
     pub fn invalid_token() -> Self {
-        Self::bad_request("INVALID_TOKEN", "The token is invalid or has expired")
+        Self::bad_request(Code::InvalidToken, "The token is invalid or has expired")
     }
     pub fn with_source(mut self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(e));
         self
+    }
+    /// Does this error carry `code` (one of [`Code`], an [`crate::plugins::oauth::OAuthErrorCode`]
+    /// of the client registry, or an embedder's string)?
+    pub fn is(&self, code: impl Into<Cow<'static, str>>) -> bool {
+        self.code == code.into()
     }
     /// Is this the caller's fault (4xx)?
     pub fn is_client_error(&self) -> bool {
@@ -99,18 +295,145 @@ impl From<sqlx::Error> for Error {
         if let sqlx::Error::Database(d) = &e
             && d.code().as_deref() == Some("22021")
         {
-            return Error::bad_request("INVALID_TEXT", "Text must not contain NUL characters").with_source(e);
+            return Error::bad_request(Code::InvalidText, "Text must not contain NUL characters").with_source(e);
         }
         let kind = match &e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Kind::Unavailable,
             _ => Kind::Internal,
         };
-        Error::new(kind, "DATABASE_ERROR", "database error").with_source(e)
+        Error::new(kind, Code::DatabaseError, "database error").with_source(e)
     }
 }
 
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
-        Error::new(Kind::Unavailable, "REDIS_ERROR", "rate-limit store unavailable").with_source(e)
+        Error::new(Kind::Unavailable, Code::RedisError, "rate-limit store unavailable").with_source(e)
+    }
+}
+
+#[cfg(test)]
+mod catalogue_tests {
+    use super::Code;
+    use crate::plugins::oauth::OAuthErrorCode;
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+
+    /// The codes in the first column of the table under docs/api.md's "## Error codes".
+    fn documented() -> BTreeSet<String> {
+        let doc = include_str!("../../../docs/api.md");
+        let section = doc.split("\n## Error codes").nth(1).unwrap_or_default();
+        let section = section.split("\n## ").next().unwrap_or_default();
+        let mut out = BTreeSet::new();
+        for line in section.lines().filter(|l| l.starts_with("| `")) {
+            let first = line.split('|').nth(1).unwrap_or_default();
+            for name in first.split('`').skip(1).step_by(2) {
+                out.insert(name.to_owned());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_error_code_is_documented_and_every_documented_code_exists() {
+        let code: BTreeSet<String> = Code::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+        assert_eq!(code.len(), Code::ALL.len(), "two codes share a string");
+        assert_eq!(code, documented(), "docs/api.md's error codes and Code disagree");
+        for c in Code::ALL {
+            assert_eq!(Code::parse(c.as_str()), Some(*c));
+            assert_eq!(c.to_string(), c.as_str());
+        }
+    }
+
+    #[test]
+    fn an_error_made_from_a_code_carries_its_string() {
+        let e = super::Error::new(super::Kind::Unauthorized, Code::InvalidEmailOrPassword, "no");
+        assert_eq!(e.code, "INVALID_EMAIL_OR_PASSWORD");
+        assert!(e.is(Code::InvalidEmailOrPassword) && !e.is(Code::BannedUser));
+        assert!(e.code == Code::InvalidEmailOrPassword);
+        // An embedder's own code is any string.
+        assert!(super::Error::new(super::Kind::NotFound, "PROJECT_NOT_FOUND", "no").is("PROJECT_NOT_FOUND"));
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// The non-test part of every source file of kavach-core and kavach, but the catalogues.
+    fn sources() -> Vec<(PathBuf, String)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        rust_files(&root.join("kavach-core/src"), &mut files);
+        rust_files(&root.join("kavach/src"), &mut files);
+        assert!(files.len() > 50, "sources not found under {}", root.display());
+        files
+            .into_iter()
+            .filter(|p| !p.ends_with("kavach-core/src/error.rs") && !p.ends_with("plugins/oauth/error.rs"))
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default().to_owned();
+                (p, code)
+            })
+            .collect()
+    }
+
+    /// The arguments of the call whose `(` ends `text[..start]`, split at top-level commas.
+    fn arguments(text: &str, start: usize) -> Vec<String> {
+        let (mut depth, mut args, mut cur, mut in_str, mut prev) = (0usize, Vec::new(), String::new(), false, ' ');
+        for ch in text.get(start..).unwrap_or_default().chars() {
+            match ch {
+                '"' if prev != '\\' => in_str = !in_str,
+                '(' | '[' | '{' if !in_str => depth += 1,
+                ')' | ']' | '}' if !in_str && depth == 0 => break,
+                ')' | ']' | '}' if !in_str => depth -= 1,
+                ',' if !in_str && depth == 0 => {
+                    args.push(std::mem::take(&mut cur));
+                    prev = ch;
+                    continue;
+                }
+                _ => {}
+            }
+            cur.push(ch);
+            prev = ch;
+        }
+        args.push(cur);
+        args
+    }
+
+    /// Kavach's codes come from the catalogues: no error constructor is given a string
+    /// literal as its code, and no string literal spells a catalogued code (OpenAPI
+    /// `description = "..."` texts aside).
+    #[test]
+    fn no_error_code_is_written_as_a_string_outside_the_catalogues() {
+        let mut found = Vec::new();
+        for (path, text) in sources() {
+            for (name, code_arg) in [("Error::new(", 1), ("client_error(", 1), ("bad_request(", 0), ("forbidden(", 0), ("not_found(", 0)] {
+                for (i, _) in text.match_indices(name) {
+                    if name == "Error::new(" && text.get(..i).unwrap_or_default().ends_with("OAuth") {
+                        continue; // typed: OAuthError::new(OAuthErrorCode, ..)
+                    }
+                    let args = arguments(&text, i + name.len());
+                    if args.get(code_arg).is_some_and(|a| a.trim_start().starts_with('"')) {
+                        found.push(format!("{}: {name}{}", path.display(), args.join(",")));
+                    }
+                }
+            }
+            let codes = Code::ALL.iter().map(|c| c.as_str()).chain(OAuthErrorCode::ALL.iter().map(|c| c.as_str()));
+            for c in codes {
+                let quoted = format!("\"{c}\"");
+                for (i, _) in text.match_indices(&quoted) {
+                    if !text.get(..i).unwrap_or_default().trim_end().ends_with("description =") {
+                        found.push(format!("{}: {quoted}", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(found.is_empty(), "codes written as strings instead of Code / OAuthErrorCode:\n{}", found.join("\n"));
     }
 }

@@ -20,7 +20,7 @@ pub mod text;
 pub mod users;
 mod verification;
 
-pub use error::{Error, Kind, Result};
+pub use error::{Code, Error, Kind, Result};
 pub use jwt::Alg;
 pub use options::Mode;
 pub use sessions::{NewSession, Session, SessionOptions, SessionWithUser};
@@ -412,7 +412,7 @@ impl Core {
 
     /// Check that a redirect target is a path on this site or a trusted origin.
     pub fn check_callback_url(&self, url: &str) -> Result<()> {
-        let refuse = || Err(Error::forbidden("INVALID_CALLBACK_URL", "The callback URL is not on a trusted origin"));
+        let refuse = || Err(Error::forbidden(Code::InvalidCallbackUrl, "The callback URL is not on a trusted origin"));
         // Browsers drop tabs and newlines and read `\` as `/` when they parse a URL,
         // so "/\t/evil.com" would become "//evil.com": refuse them outright.
         if url.len() > 2048 || url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {

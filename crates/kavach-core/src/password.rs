@@ -19,7 +19,7 @@
 //! arrive (a thread pool that grows would leave one block behind in each thread's
 //! allocator arena).
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 pub use crate::legacy::LegacyVerifier;
 use argon2::password_hash::PasswordVerifier;
 use argon2::password_hash::phc::PasswordHash;
@@ -184,7 +184,7 @@ impl PasswordPolicy {
         let len = pw.chars().count();
         if len < self.min_length {
             return Err(Error::bad_request(
-                "PASSWORD_TOO_SHORT",
+                Code::PasswordTooShort,
                 format!(
                     "Password too short: use at least {} characters (a few unrelated words make a long password that is easy to remember)",
                     self.min_length
@@ -192,14 +192,14 @@ impl PasswordPolicy {
             ));
         }
         if len > self.max_length {
-            return Err(Error::bad_request("PASSWORD_TOO_LONG", format!("Password too long: use at most {} characters", self.max_length)));
+            return Err(Error::bad_request(Code::PasswordTooLong, format!("Password too long: use at most {} characters", self.max_length)));
         }
         if !self.reject_common {
             return Ok(());
         }
         let lower = pw.to_lowercase();
         if common_passwords().contains(lower.as_str()) {
-            return Err(Error::bad_request("PASSWORD_TOO_COMMON", "This password is on a list of commonly used passwords: choose another"));
+            return Err(Error::bad_request(Code::PasswordTooCommon, "This password is on a list of commonly used passwords: choose another"));
         }
         let chars: Vec<char> = lower.chars().collect();
         let (left, why) = unpredictable_chars(&chars, &context_words(context));
@@ -211,7 +211,7 @@ impl PasswordPolicy {
                 Some(Weakness::Repetition) => "it is mostly repeated characters",
                 _ => "it is mostly a sequence (like abcd, 1234 or qwerty)",
             };
-            return Err(Error::bad_request("PASSWORD_TOO_PREDICTABLE", format!("This password is easy to guess: {reason}. Choose another")));
+            return Err(Error::bad_request(Code::PasswordTooPredictable, format!("This password is easy to guess: {reason}. Choose another")));
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Users: the `kavach_user` table and the operations on it that need no
 //! authentication context (the CLI and the Rust API use them directly).
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::sessions::Session;
 use crate::store::BeginWrite;
 use crate::store::{Db, Ts};
@@ -68,7 +68,7 @@ pub(crate) use user_from_row;
 /// a dot-free-or-not domain without spaces. Deliverability is proven by verification.
 pub fn normalize_email(raw: &str) -> Result<String> {
     let e = raw.trim().to_lowercase();
-    let bad = || Error::bad_request("INVALID_EMAIL", "Invalid email address");
+    let bad = || Error::bad_request(Code::InvalidEmail, "Invalid email address");
     // Invisible and bidirectional formatting characters would let one address pass for another.
     if e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control() || crate::text::is_invisible_or_bidi(c)) {
         return Err(bad());
@@ -85,14 +85,14 @@ pub fn normalize_email(raw: &str) -> Result<String> {
 
 pub(crate) fn check_name(name: &str) -> Result<()> {
     if name.chars().count() > 256 || name.chars().any(|c| c.is_control()) {
-        return Err(Error::bad_request("INVALID_NAME", "Name must be at most 256 printable characters"));
+        return Err(Error::bad_request(Code::InvalidName, "Name must be at most 256 printable characters"));
     }
     Ok(())
 }
 
 pub(crate) fn check_image(image: &str) -> Result<()> {
     if image.len() > 2048 || image.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(Error::bad_request("INVALID_IMAGE", "Image must be a URL of at most 2048 characters"));
+        return Err(Error::bad_request(Code::InvalidImage, "Image must be a URL of at most 2048 characters"));
     }
     Ok(())
 }
@@ -153,7 +153,7 @@ impl Users<'_> {
         };
         let user = insert_user(self.0, &email, &new.name, new.email_verified, new.image.as_deref(), hash.as_deref(), ctx)
             .await?
-            .ok_or_else(|| Error::new(crate::error::Kind::Unprocessable, "USER_ALREADY_EXISTS", "A user with this email already exists"))?;
+            .ok_or_else(|| Error::new(crate::error::Kind::Unprocessable, Code::UserAlreadyExists, "A user with this email already exists"))?;
         Ok(user)
     }
 
@@ -241,7 +241,7 @@ impl Users<'_> {
             }
         };
         match ok {
-            crate::password::Verified::No => Err(Error::bad_request("INVALID_PASSWORD", "Invalid password")),
+            crate::password::Verified::No => Err(Error::bad_request(Code::InvalidPassword, "Invalid password")),
             crate::password::Verified::Yes => Ok(()),
             crate::password::Verified::YesRehash(h) => self.set_password_hash(user_id, &h).await,
         }
@@ -268,7 +268,7 @@ impl Users<'_> {
             None => {
                 let fresh = self.0.options.session.fresh_age.as_secs() as i64;
                 if Ts::now() > session.created_at.plus_secs(fresh) {
-                    return Err(Error::forbidden("SESSION_NOT_FRESH", "Sign in again or confirm with your password to delete the account"));
+                    return Err(Error::forbidden(Code::SessionNotFresh, "Sign in again or confirm with your password to delete the account"));
                 }
             }
         }

@@ -17,6 +17,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use kavach_core::plugins::oauth::OAuthErrorCode;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -63,7 +64,7 @@ const JWKS_MIN_REFETCH: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Refusal {
     status: StatusCode,
-    error: Option<&'static str>,
+    error: Option<OAuthErrorCode>,
     description: Option<String>,
     scope: Option<String>,
     resource_metadata: String,
@@ -90,7 +91,7 @@ impl IntoResponse for Refusal {
             challenge.push_str(&format!(", error_description=\"{}\"", d.replace('"', "'")));
         }
         let body = serde_json::json!({
-            "code": self.error.unwrap_or("unauthorized").to_ascii_uppercase(),
+            "code": self.error.map_or("unauthorized", OAuthErrorCode::as_str).to_ascii_uppercase(),
             "message": self.description.clone().unwrap_or_else(|| "An access token is required".into()),
         });
         let mut resp = (self.status, axum::Json(body)).into_response();
@@ -243,7 +244,7 @@ impl ResourceServer {
         }
     }
 
-    fn refuse(&self, status: StatusCode, error: Option<&'static str>, description: Option<&str>, scope: &[&str]) -> Refusal {
+    fn refuse(&self, status: StatusCode, error: Option<OAuthErrorCode>, description: Option<&str>, scope: &[&str]) -> Refusal {
         Refusal {
             status,
             error,
@@ -264,7 +265,7 @@ impl ResourceServer {
     /// The 403 for an operation that needs `scopes` the token lacks (MCP-30: name
     /// every scope the operation needs, so the client can step up once).
     pub fn insufficient_scope(&self, scopes: &[&str]) -> Refusal {
-        self.refuse(StatusCode::FORBIDDEN, Some("insufficient_scope"), Some("the token lacks a required scope"), scopes)
+        self.refuse(StatusCode::FORBIDDEN, Some(OAuthErrorCode::InsufficientScope), Some("the token lacks a required scope"), scopes)
     }
 
     /// Validate the request's access token for an operation needing `scopes`. A
@@ -278,14 +279,14 @@ impl ResourceServer {
         scopes: &[&str],
     ) -> Result<AccessToken, Refusal> {
         if uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("access_token="))) {
-            return Err(self.refuse(StatusCode::BAD_REQUEST, Some("invalid_request"), Some("send the token in the Authorization header"), scopes));
+            return Err(self.refuse(StatusCode::BAD_REQUEST, Some(OAuthErrorCode::InvalidRequest), Some("send the token in the Authorization header"), scopes));
         }
         let (token, dpop_scheme) = match (crate::http::authorization(req_headers, "Bearer"), crate::http::authorization(req_headers, "DPoP")) {
             (Some(t), _) => (t, false),
             (None, Some(t)) => (t, true),
             _ => return Err(self.refuse(StatusCode::UNAUTHORIZED, None, None, scopes)),
         };
-        let invalid = |d: &str| Refusal { dpop: dpop_scheme, ..self.refuse(StatusCode::UNAUTHORIZED, Some("invalid_token"), Some(d), scopes) };
+        let invalid = |d: &str| Refusal { dpop: dpop_scheme, ..self.refuse(StatusCode::UNAUTHORIZED, Some(OAuthErrorCode::InvalidToken), Some(d), scopes) };
         let verified = match &self.local {
             Some(k) => k.keys().verify(token, self.leeway).await.map_err(|e| {
                 tracing::error!(error = %e, "cannot read the signing keys");
@@ -334,7 +335,7 @@ impl ResourceServer {
                     && !p.nonce.as_deref().is_some_and(|n| kavach_core::plugins::oauth::dpop::nonce_valid(secrets, &self.resource, n, now))
                 {
                     return Err(Refusal {
-                        error: Some("use_dpop_nonce"),
+                        error: Some(OAuthErrorCode::UseDpopNonce),
                         description: Some("the DPoP proof must carry this server's current nonce (sent in the DPoP-Nonce header)".into()),
                         nonce: self.dpop_nonce(),
                         ..invalid("")
@@ -373,7 +374,7 @@ impl ResourceServer {
                 None => {
                     return Err(self.refuse(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        Some("temporarily_unavailable"),
+                        Some(OAuthErrorCode::TemporarilyUnavailable),
                         Some("the authorization server could not be asked about the token"),
                         scopes,
                     ));
@@ -384,7 +385,7 @@ impl ResourceServer {
         if !scopes.iter().all(|s| covers(&granted, s)) {
             return Err(Refusal {
                 dpop: dpop_scheme,
-                ..self.refuse(StatusCode::FORBIDDEN, Some("insufficient_scope"), Some("the token lacks a required scope"), scopes)
+                ..self.refuse(StatusCode::FORBIDDEN, Some(OAuthErrorCode::InsufficientScope), Some("the token lacks a required scope"), scopes)
             });
         }
         Ok(AccessToken {

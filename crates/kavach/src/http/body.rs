@@ -5,7 +5,7 @@ use super::error::{ApiError, client_error};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
-use kavach_core::Kind;
+use kavach_core::{Code, Kind};
 use serde::de::DeserializeOwned;
 
 /// Largest body accepted by the API, in bytes.
@@ -31,7 +31,7 @@ impl<S: Send + Sync, T: DeserializeOwned, const FORM: bool> FromRequest<S> for B
         let is_form = FORM && ct == "application/x-www-form-urlencoded";
         if !is_json && !is_form {
             let expected = if FORM { "application/json or application/x-www-form-urlencoded" } else { "application/json" };
-            return Err(client_error(Kind::UnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", format!("Send the body as {expected}")));
+            return Err(client_error(Kind::UnsupportedMediaType, Code::UnsupportedMediaType, format!("Send the body as {expected}")));
         }
         let _ = state;
         let bytes = read_limited(req).await?;
@@ -52,7 +52,7 @@ async fn read_limited(req: Request) -> Result<Bytes, ApiError> {
 }
 
 fn too_large() -> ApiError {
-    client_error(Kind::PayloadTooLarge, "BODY_TOO_LARGE", format!("The body is larger than {MAX_BODY} bytes"))
+    client_error(Kind::PayloadTooLarge, Code::BodyTooLarge, format!("The body is larger than {MAX_BODY} bytes"))
 }
 
 /// Does this JSON text hold a NUL character in a string or a key (a raw 0 byte or the
@@ -78,7 +78,7 @@ pub fn json_has_nul(bytes: &[u8]) -> bool {
 
 /// The answer to text holding a NUL character (which no field accepts).
 pub fn nul_refused() -> ApiError {
-    client_error(Kind::BadRequest, "INVALID_TEXT", "Text must not contain NUL characters")
+    client_error(Kind::BadRequest, Code::InvalidText, "Text must not contain NUL characters")
 }
 
 /// Parse JSON, telling syntax errors from shape errors. Text holding NUL characters
@@ -91,8 +91,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
-            Category::Data => client_error(Kind::BadRequest, "VALIDATION_ERROR", e.to_string()),
-            _ => client_error(Kind::BadRequest, "INVALID_JSON", format!("The body is not valid JSON: {e}")),
+            Category::Data => client_error(Kind::BadRequest, Code::ValidationError, e.to_string()),
+            _ => client_error(Kind::BadRequest, Code::InvalidJson, format!("The body is not valid JSON: {e}")),
         }
     })
 }
@@ -102,7 +102,7 @@ const BOOLEAN_FIELDS: &[&str] = &["rememberMe", "revokeOtherSessions"];
 /// Forms carry strings only; map them into a JSON object and parse that, so the
 /// same struct (and the same validation) serves both encodings.
 fn serde_urlencoded_from<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| client_error(Kind::BadRequest, "INVALID_FORM", "The form body is not UTF-8"))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| client_error(Kind::BadRequest, Code::InvalidForm, "The form body is not UTF-8"))?;
     let mut map = serde_json::Map::new();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -115,13 +115,13 @@ fn serde_urlencoded_from<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
         };
         map.insert(k, value);
     }
-    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| client_error(Kind::BadRequest, "VALIDATION_ERROR", e.to_string()))
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| client_error(Kind::BadRequest, Code::ValidationError, e.to_string()))
 }
 
 /// Decode `%XX` (and `+` as a space in form bodies). A NUL character (`%00`) is refused:
 /// no field accepts one.
 pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ApiError> {
-    let bad = || client_error(Kind::BadRequest, "INVALID_ENCODING", "Malformed percent-encoding");
+    let bad = || client_error(Kind::BadRequest, Code::InvalidEncoding, "Malformed percent-encoding");
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -4,13 +4,14 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use kavach_core::{Error, Kind};
+use kavach_core::{Code, Error, Kind};
 
 /// The body of every error answer of Kavach's own endpoints (OAuth endpoints answer
 /// RFC 6749's `{ error, error_description }`).
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// Stable, machine-readable: `INVALID_EMAIL_OR_PASSWORD`, `UNAUTHORIZED`, ...
+    /// Stable, machine-readable: `INVALID_EMAIL_OR_PASSWORD`, `UNAUTHORIZED`, ... (Kavach's are
+    /// [`kavach_core::Code`]; an embedder's handlers may add their own)
     pub code: String,
     /// For humans; may change.
     pub message: String,
@@ -97,9 +98,9 @@ impl IntoResponse for ApiError {
         } else {
             tracing::error!(error = %e, "request failed");
             if status == StatusCode::SERVICE_UNAVAILABLE {
-                ("SERVICE_UNAVAILABLE".to_owned(), "A dependency is unavailable; try again shortly".to_owned())
+                (Code::ServiceUnavailable.as_str().to_owned(), "A dependency is unavailable; try again shortly".to_owned())
             } else {
-                ("INTERNAL_ERROR".to_owned(), "Internal error".to_owned())
+                (Code::InternalError.as_str().to_owned(), "Internal error".to_owned())
             }
         };
         let mut resp = (status, Json(serde_json::json!({ "code": code, "message": message }))).into_response();
@@ -112,7 +113,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A 4xx with a code and message.
-pub fn client_error(kind: Kind, code: &'static str, message: impl Into<String>) -> ApiError {
+/// A 4xx with one of Kavach's codes and a message.
+pub fn client_error(kind: Kind, code: Code, message: impl Into<String>) -> ApiError {
     ApiError(Error::new(kind, code, message.into()))
 }

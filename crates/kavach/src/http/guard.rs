@@ -7,7 +7,7 @@ use crate::Kavach;
 use axum::extract::Request;
 use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
-use kavach_core::Kind;
+use kavach_core::{Code, Kind};
 
 fn origin_of_request(req: &Request) -> Option<Option<String>> {
     let h = req.headers();
@@ -39,16 +39,16 @@ pub fn origin_check(k: &Kavach, login: bool, req: &Request) -> Option<Response> 
         let fetch_site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
         let fetch_mode = req.headers().get("sec-fetch-mode").and_then(|v| v.to_str().ok());
         if fetch_site == Some("cross-site") && fetch_mode == Some("navigate") {
-            return Some(client_error(Kind::Forbidden, "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED", "Cross-site sign-in is not allowed").into_response());
+            return Some(client_error(Kind::Forbidden, Code::CrossSiteNavigationLoginBlocked, "Cross-site sign-in is not allowed").into_response());
         }
     }
     if has_cookie || (login && origin.is_some()) {
         match origin {
             None | Some(None) => {
-                return Some(client_error(Kind::Forbidden, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin header").into_response());
+                return Some(client_error(Kind::Forbidden, Code::MissingOrNullOrigin, "Missing or null Origin header").into_response());
             }
             Some(Some(o)) if !k.is_trusted_origin(&o) => {
-                return Some(client_error(Kind::Forbidden, "INVALID_ORIGIN", "This origin is not trusted").into_response());
+                return Some(client_error(Kind::Forbidden, Code::InvalidOrigin, "This origin is not trusted").into_response());
             }
             _ => {}
         }

@@ -14,8 +14,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kavach_core::Kind;
 use kavach_core::sessions::{NewSession, Session, SessionWithUser};
+use kavach_core::{Code, Kind};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
@@ -200,7 +200,7 @@ pub async fn list_sessions(State(k): State<Kavach>, Auth(a): Auth) -> ApiResult<
     responses((status = 200, description = "`{ status: true }`"), (status = 401), (status = 404)))]
 pub async fn revoke_session(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(b): Body<RevokeSessionBody>) -> ApiResult<Response> {
     if !k.sessions().revoke(&a.data.user.id, &b.token, &ctx).await? {
-        return Err(client_error(Kind::NotFound, "SESSION_NOT_FOUND", "No such session for this user"));
+        return Err(client_error(Kind::NotFound, Code::SessionNotFound, "No such session for this user"));
     }
     Ok(Json(json!({ "status": true })).into_response())
 }
@@ -226,7 +226,7 @@ pub async fn revoke_other_sessions(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(
     responses((status = 200, description = "`{ status: true }`"), (status = 400), (status = 401)))]
 pub async fn update_user(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(b): Body<UpdateUserBody>) -> ApiResult<Response> {
     if b.name.is_none() && b.image.is_none() {
-        return Err(client_error(Kind::BadRequest, "NO_FIELDS_TO_UPDATE", "Send name and/or image"));
+        return Err(client_error(Kind::BadRequest, Code::NoFieldsToUpdate, "Send name and/or image"));
     }
     let image = b.image.as_ref().map(|i| i.as_deref());
     k.users().update(&a.data.user.id, b.name.as_deref(), image, &ctx).await?;

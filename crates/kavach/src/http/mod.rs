@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use error::{ApiError, client_error};
 use kavach_core::sessions::SessionWithUser;
-use kavach_core::{Kind, RequestContext};
+use kavach_core::{Code, Kind, RequestContext};
 use std::sync::Arc;
 
 /// The checked session of the current request, put in the request's extensions
@@ -132,11 +132,11 @@ pub(crate) fn api_router<S: Clone + Send + Sync + 'static>(k: Kavach) -> Router<
 }
 
 pub async fn not_found() -> Response {
-    client_error(Kind::NotFound, "NOT_FOUND", "No such endpoint").into_response()
+    client_error(Kind::NotFound, Code::NotFound, "No such endpoint").into_response()
 }
 
 async fn method_not_allowed() -> Response {
-    let mut r = client_error(Kind::BadRequest, "METHOD_NOT_ALLOWED", "This endpoint does not accept this method").into_response();
+    let mut r = client_error(Kind::BadRequest, Code::MethodNotAllowed, "This endpoint does not accept this method").into_response();
     *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
     r
 }

@@ -4,7 +4,7 @@
 //! never a request body) and a [`RequestContext`] for the audit log. The rules live
 //! here; every query is in `store.rs`.
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Code, Error, Kind, Result};
 use crate::password::Verified;
 use crate::sessions::{NewSession, Session};
 use crate::store::Ts;
@@ -62,7 +62,7 @@ impl EmailPassword<'_> {
 
     fn require_enabled(&self) -> Result<()> {
         if !self.0.options.email_password.enabled {
-            return Err(Error::bad_request("EMAIL_PASSWORD_DISABLED", "Email and password sign-in is not enabled"));
+            return Err(Error::bad_request(Code::EmailPasswordDisabled, "Email and password sign-in is not enabled"));
         }
         Ok(())
     }
@@ -117,7 +117,7 @@ impl EmailPassword<'_> {
                 let user = User { name: req.name, image: req.image, ..placeholder_user(&email) };
                 Ok(SignUpOutcome { user, session: None })
             }
-            None => Err(Error::new(Kind::Unprocessable, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email.")),
+            None => Err(Error::new(Kind::Unprocessable, Code::UserAlreadyExistsUseAnotherEmail, "User already exists. Use another email.")),
         }
     }
 
@@ -173,12 +173,12 @@ impl EmailPassword<'_> {
         }
         if user.is_banned(Ts::now()) {
             audit::append(&self.0.db, audit::Event::new(crate::audit::EventKind::SignInFailure, Some(&user.id), ctx).with("reason", "banned")).await?;
-            return Err(Error::forbidden("BANNED_USER", "You have been banned from this application"));
+            return Err(Error::forbidden(Code::BannedUser, "You have been banned from this application"));
         }
         if self.0.options.email_password.require_email_verification && !user.email_verified {
             audit::append(&self.0.db, audit::Event::new(crate::audit::EventKind::SignInFailure, Some(&user.id), ctx).with("reason", "email_not_verified"))
                 .await?;
-            return Err(Error::forbidden("EMAIL_NOT_VERIFIED", "Email not verified: follow the link we sent, or ask for a new one"));
+            return Err(Error::forbidden(Code::EmailNotVerified, "Email not verified: follow the link we sent, or ask for a new one"));
         }
         let session = self.0.sessions.create(&user.id, ctx, crate::audit::EventKind::SignInSuccess).await?;
         Ok(SignedIn { user, session })
@@ -200,7 +200,7 @@ impl EmailPassword<'_> {
         ctx: &RequestContext,
     ) -> Result<Option<NewSession>> {
         if users::password_hash(&self.0.db, &user.id).await?.is_none() {
-            return Err(Error::bad_request("CREDENTIAL_ACCOUNT_NOT_FOUND", "This account has no password: use password reset to set one"));
+            return Err(Error::bad_request(Code::CredentialAccountNotFound, "This account has no password: use password reset to set one"));
         }
         self.0.users().check_password(&user.id, current_password).await?;
         self.0.options.password.check(new_password, &self.0.password_context(&user.email, &user.name))?;
@@ -289,7 +289,7 @@ impl EmailPassword<'_> {
             self.0.check_callback_url(cb)?;
         }
         if new_email == user.email {
-            return Err(Error::bad_request("EMAIL_IS_THE_SAME", "The new email is the current one"));
+            return Err(Error::bad_request(Code::EmailIsTheSame, "The new email is the current one"));
         }
         self.0.recipient_allowed(&user.email).await?;
         self.0.recipient_allowed(&new_email).await?;

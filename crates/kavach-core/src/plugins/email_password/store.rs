@@ -1,6 +1,6 @@
 //! The email + password capability's queries (the only SQL of this folder).
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Code, Error, Kind, Result};
 use crate::sessions::Session;
 use crate::store::{BeginWrite, Db, Ts};
 use crate::verification::{self, Purpose, consume_in_tx};
@@ -33,7 +33,7 @@ pub(super) async fn change_password(
             .await?
             .rows_affected();
         if n == 0 {
-            return Err(Error::bad_request("CREDENTIAL_ACCOUNT_NOT_FOUND", "This account has no password: use password reset to set one"));
+            return Err(Error::bad_request(Code::CredentialAccountNotFound, "This account has no password: use password reset to set one"));
         }
         match new {
             Some(s) => {
@@ -83,7 +83,7 @@ pub(super) async fn verify_email(db: &Db, token: &str, now: Ts, ctx: &RequestCon
             let (uid, new_email) = (json_str(&v, "userId")?, json_str(&v, "newEmail")?);
             let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM kavach_user WHERE email = $1").bind(&new_email).fetch_optional(&mut *tx).await?;
             if taken.is_some() {
-                return Err(Error::new(Kind::Conflict, "EMAIL_ALREADY_IN_USE", "Another account uses this email now"));
+                return Err(Error::new(Kind::Conflict, Code::EmailAlreadyInUse, "Another account uses this email now"));
             }
             let n = sqlx::query("UPDATE kavach_user SET email = $1, email_verified = $2, updated_at = $3 WHERE id = $4")
                 .bind(&new_email)

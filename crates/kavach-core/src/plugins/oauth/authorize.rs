@@ -11,7 +11,7 @@
 //! another one started.
 
 use super::store::authorize as store;
-use super::{OAuthError, STANDARD_SCOPES, pkce, redirect, resource};
+use super::{OAuthError, OAuthErrorCode, STANDARD_SCOPES, pkce, redirect, resource};
 use crate::audit::{self, Event};
 use crate::error::{Error, Result};
 use crate::store::Ts;
@@ -85,7 +85,7 @@ pub fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
     out
 }
 
-fn page(error: &'static str, msg: impl Into<String>) -> Refusal {
+fn page(error: OAuthErrorCode, msg: impl Into<String>) -> Refusal {
     Refusal::Page(OAuthError::new(error, msg))
 }
 
@@ -99,7 +99,7 @@ impl Authorize<'_> {
     /// The client's redirect with an error, `state` and `iss`.
     pub fn error_redirect(&self, redirect_uri: &str, state: Option<&str>, e: &OAuthError) -> String {
         let iss = self.issuer();
-        let mut pairs = vec![("error", e.error), ("error_description", e.description.as_str())];
+        let mut pairs = vec![("error", e.error.as_str()), ("error_description", e.description.as_str())];
         if let Some(s) = state {
             pairs.push(("state", s));
         }
@@ -112,64 +112,67 @@ impl Authorize<'_> {
     pub async fn validate(&self, params: &Params) -> std::result::Result<AuthRequest, Refusal> {
         let mut params = params.clone();
         if let Some(uri) = params.get("request_uri").cloned() {
-            let client_id = params.get("client_id").cloned().ok_or_else(|| page("invalid_request", "client_id is required"))?;
+            let client_id = params.get("client_id").cloned().ok_or_else(|| page(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
             let pushed = self.take_pushed(&uri, &client_id).await.map_err(|e| Refusal::Page(super::tokens::internal(e)))?;
             let Some(pushed) = pushed else {
-                return Err(page("invalid_request", "request_uri is unknown, expired, already used or was pushed by another client"));
+                return Err(page(OAuthErrorCode::InvalidRequest, "request_uri is unknown, expired, already used or was pushed by another client"));
             };
             params = pushed;
             params.insert("client_id".into(), client_id);
         }
-        let client_id = params.get("client_id").filter(|c| !c.is_empty()).ok_or_else(|| page("invalid_request", "client_id is required"))?;
+        let client_id = params.get("client_id").filter(|c| !c.is_empty()).ok_or_else(|| page(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
         let client = match self.0.clients().get(client_id).await {
             Ok(Some(c)) if !c.disabled => c,
-            Ok(_) => return Err(page("invalid_client", "unknown or disabled client")),
+            Ok(_) => return Err(page(OAuthErrorCode::InvalidClient, "unknown or disabled client")),
             Err(e) => return Err(Refusal::Page(super::tokens::internal(e))),
         };
         let registered = client.redirect_uris();
         let redirect_uri = match (params.get("redirect_uri"), registered.as_slice()) {
             (Some(r), _) if registered.iter().any(|reg| redirect::matches(reg, r)) => r.clone(),
-            (Some(_), _) => return Err(page("invalid_request", "redirect_uri is not registered for this client")),
+            (Some(_), _) => return Err(page(OAuthErrorCode::InvalidRequest, "redirect_uri is not registered for this client")),
             (None, [only]) => (*only).to_owned(),
-            (None, _) => return Err(page("invalid_request", "redirect_uri is required")),
+            (None, _) => return Err(page(OAuthErrorCode::InvalidRequest, "redirect_uri is required")),
         };
         let state = params.get("state").cloned();
         let fail = |error: OAuthError| Refusal::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), error };
         match params.get("response_type").map(String::as_str) {
             Some("code") => {}
-            None => return Err(fail(OAuthError::new("invalid_request", "response_type is required"))),
-            Some(_) => return Err(fail(OAuthError::new("unsupported_response_type", "only response_type=code is supported"))),
+            None => return Err(fail(OAuthError::new(OAuthErrorCode::InvalidRequest, "response_type is required"))),
+            Some(_) => return Err(fail(OAuthError::new(OAuthErrorCode::UnsupportedResponseType, "only response_type=code is supported"))),
         }
         // Request objects (OpenID Connect Core §6) are not supported: refuse, never ignore.
         if params.contains_key("request") {
             return Err(fail(OAuthError::new(
-                "request_not_supported",
+                OAuthErrorCode::RequestNotSupported,
                 "the request parameter (request objects) is not supported; send the parameters themselves, or push them (PAR)",
             )));
         }
         if let Some(mode) = params.get("response_mode")
             && mode != "query"
         {
-            return Err(fail(OAuthError::new("invalid_request", "only response_mode=query is supported")));
+            return Err(fail(OAuthError::new(OAuthErrorCode::InvalidRequest, "only response_mode=query is supported")));
         }
         if !client.allows_grant("authorization_code") {
-            return Err(fail(OAuthError::new("unauthorized_client", "this client is not registered for the authorization_code grant")));
+            return Err(fail(OAuthError::new(OAuthErrorCode::UnauthorizedClient, "this client is not registered for the authorization_code grant")));
         }
         let code_challenge =
             pkce::check_challenge(params.get("code_challenge").map(String::as_str), params.get("code_challenge_method").map(String::as_str)).map_err(fail)?;
         let (scope, resource) = self.scope_and_resource(params.get("scope").map(String::as_str), params.get("resource").map(String::as_str)).map_err(fail)?;
         let prompt: Vec<String> = params.get("prompt").map(|p| p.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default();
         if let Some(p) = prompt.iter().find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account")) {
-            return Err(fail(OAuthError::new("invalid_request", format!("prompt value {p:?} is not supported"))));
+            return Err(fail(OAuthError::new(OAuthErrorCode::InvalidRequest, format!("prompt value {p:?} is not supported"))));
         }
         if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
-            return Err(fail(OAuthError::new("invalid_request", "prompt=none cannot be combined with other values")));
+            return Err(fail(OAuthError::new(OAuthErrorCode::InvalidRequest, "prompt=none cannot be combined with other values")));
         }
         let now = Ts::now().0 / 1000;
         let mut fresh_after = None;
         if let Some(m) = params.get("max_age") {
-            let secs: i64 =
-                m.parse().ok().filter(|s| *s >= 0).ok_or_else(|| fail(OAuthError::new("invalid_request", "max_age must be a non-negative integer")))?;
+            let secs: i64 = m
+                .parse()
+                .ok()
+                .filter(|s| *s >= 0)
+                .ok_or_else(|| fail(OAuthError::new(OAuthErrorCode::InvalidRequest, "max_age must be a non-negative integer")))?;
             fresh_after = Some(now - secs);
         }
         if prompt.iter().any(|p| p == "login") {
@@ -177,11 +180,11 @@ impl Authorize<'_> {
         }
         let nonce = params.get("nonce").cloned();
         if nonce.as_ref().is_some_and(|n| n.len() > 512) || state.as_ref().is_some_and(|s| s.len() > 2048) {
-            return Err(fail(OAuthError::new("invalid_request", "state or nonce is too long")));
+            return Err(fail(OAuthError::new(OAuthErrorCode::InvalidRequest, "state or nonce is too long")));
         }
         let dpop_jkt = params.get("dpop_jkt").cloned();
         if dpop_jkt.as_ref().is_some_and(|j| j.len() != 43 || !j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
-            return Err(fail(OAuthError::new("invalid_request", "dpop_jkt must be a base64url SHA-256 JWK thumbprint")));
+            return Err(fail(OAuthError::new(OAuthErrorCode::InvalidRequest, "dpop_jkt must be a base64url SHA-256 JWK thumbprint")));
         }
         Ok(AuthRequest {
             client_id: client.client_id,
@@ -206,7 +209,10 @@ impl Authorize<'_> {
         let res = match resource {
             Some(r) => {
                 let c = resource::canonical(r)?;
-                Some(o.resource(&c).ok_or_else(|| OAuthError::new("invalid_target", format!("{r} is not a resource this server issues tokens for")))?)
+                Some(
+                    o.resource(&c)
+                        .ok_or_else(|| OAuthError::new(OAuthErrorCode::InvalidTarget, format!("{r} is not a resource this server issues tokens for")))?,
+                )
             }
             None => None,
         };
@@ -224,12 +230,12 @@ impl Authorize<'_> {
                 let fits: Vec<_> = o.resources.iter().filter(|r| custom.iter().all(|s| r.scopes.contains(s))).collect();
                 match fits.as_slice() {
                     [one] => Some(*one),
-                    _ => return Err(OAuthError::new("invalid_scope", "these scopes need a resource parameter naming the resource they are for")),
+                    _ => return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "these scopes need a resource parameter naming the resource they are for")),
                 }
             }
         };
         if let Some(bad) = custom.iter().find(|s| !res.is_some_and(|r| r.scopes.contains(s))) {
-            return Err(OAuthError::new("invalid_scope", format!("scope {bad:?} is not defined for this resource")));
+            return Err(OAuthError::new(OAuthErrorCode::InvalidScope, format!("scope {bad:?} is not defined for this resource")));
         }
         if scopes.is_empty()
             && let Some(r) = res
@@ -244,12 +250,12 @@ impl Authorize<'_> {
     /// the code is then bound to it (RFC 9449 §10.1).
     pub async fn push(&self, client_id: &str, params: &Params, proof_jkt: Option<&str>) -> std::result::Result<(String, u64), OAuthError> {
         if params.contains_key("request_uri") {
-            return Err(OAuthError::new("invalid_request", "request_uri is not allowed in a pushed authorization request"));
+            return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, "request_uri is not allowed in a pushed authorization request"));
         }
         let mut params = params.clone();
         if let Some(jkt) = proof_jkt {
             match params.get("dpop_jkt") {
-                Some(j) if j != jkt => return Err(OAuthError::new("invalid_request", "dpop_jkt differs from the key of the DPoP proof")),
+                Some(j) if j != jkt => return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, "dpop_jkt differs from the key of the DPoP proof")),
                 _ => params.insert("dpop_jkt".into(), jkt.to_owned()),
             };
         }
@@ -309,14 +315,14 @@ impl Authorize<'_> {
         let none = req.prompt.iter().any(|p| p == "none");
         let err = |code, msg: &str| Ok(Next::Redirect(self.error_redirect(&req.redirect_uri, req.state.as_deref(), &OAuthError::new(code, msg))));
         let Some((user, auth_time)) = user else {
-            return if none { err("login_required", "the user is not signed in") } else { Ok(Next::SignIn) };
+            return if none { err(OAuthErrorCode::LoginRequired, "the user is not signed in") } else { Ok(Next::SignIn) };
         };
         if req.fresh_after.is_some_and(|t| auth_time < t) {
-            return if none { err("login_required", "the user must sign in again") } else { Ok(Next::SignIn) };
+            return if none { err(OAuthErrorCode::LoginRequired, "the user must sign in again") } else { Ok(Next::SignIn) };
         }
         let forced = req.prompt.iter().any(|p| p == "consent" || p == "select_account");
         if forced || !self.has_consent(&user.id, req).await? {
-            return if none { err("consent_required", "the user has not authorized this client") } else { Ok(Next::Consent) };
+            return if none { err(OAuthErrorCode::ConsentRequired, "the user has not authorized this client") } else { Ok(Next::Consent) };
         }
         Ok(Next::Redirect(self.issue_code(req, &user.id, auth_time, ctx).await?))
     }
@@ -360,7 +366,7 @@ impl Authorize<'_> {
                 .with("resource", &req.resource),
         )
         .await?;
-        Ok(self.error_redirect(&req.redirect_uri, req.state.as_deref(), &OAuthError::new("access_denied", "the user denied the request")))
+        Ok(self.error_redirect(&req.redirect_uri, req.state.as_deref(), &OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request")))
     }
 
     async fn issue_code(&self, req: &AuthRequest, user_id: &str, auth_time: i64, _ctx: &RequestContext) -> Result<String> {

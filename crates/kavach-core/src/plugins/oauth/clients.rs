@@ -3,9 +3,9 @@
 //! operator-registered confidential clients. Secrets and registration tokens are
 //! random 256-bit values stored as SHA-256 only.
 
-use super::OAuthError;
 use super::redirect::check_registrable;
 use super::store::clients as store;
+use super::{OAuthError, OAuthErrorCode};
 use crate::error::{Error, Result};
 use crate::store::Ts;
 use crate::{Core, crypto};
@@ -105,7 +105,7 @@ fn str_member<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
-fn invalid(code: &'static str, msg: impl Into<String>) -> Error {
+fn invalid(code: OAuthErrorCode, msg: impl Into<String>) -> Error {
     Error::bad_request(code, msg.into())
 }
 
@@ -113,7 +113,7 @@ fn string_field(meta: &Map<String, Value>, key: &str, max: usize) -> Result<Opti
     match meta.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.len() <= max && !s.chars().any(char::is_control) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid("invalid_client_metadata", format!("{key} must be a string of at most {max} characters"))),
+        Some(_) => Err(invalid(OAuthErrorCode::InvalidClientMetadata, format!("{key} must be a string of at most {max} characters"))),
     }
 }
 
@@ -125,8 +125,8 @@ fn string_list(meta: &Map<String, Value>, key: &str) -> Result<Option<Vec<String
             .map(|v| v.as_str().filter(|s| s.len() <= 2048).map(str::to_owned))
             .collect::<Option<Vec<_>>>()
             .map(Some)
-            .ok_or_else(|| invalid("invalid_client_metadata", format!("{key} must be an array of strings"))),
-        Some(_) => Err(invalid("invalid_client_metadata", format!("{key} must be an array"))),
+            .ok_or_else(|| invalid(OAuthErrorCode::InvalidClientMetadata, format!("{key} must be an array of strings"))),
+        Some(_) => Err(invalid(OAuthErrorCode::InvalidClientMetadata, format!("{key} must be an array"))),
     }
 }
 
@@ -137,7 +137,7 @@ pub fn normalize(meta: &Value) -> Result<Value> {
 
 /// [`normalize`], as the object it always is.
 fn normalized(meta: &Value) -> Result<Map<String, Value>> {
-    let m = meta.as_object().ok_or_else(|| invalid("invalid_client_metadata", "the body must be a JSON object"))?;
+    let m = meta.as_object().ok_or_else(|| invalid(OAuthErrorCode::InvalidClientMetadata, "the body must be a JSON object"))?;
     // Grant types Kavach does not support are dropped, and the registration answers with
     // the ones it accepted (RFC 7591 §2): clients list grants they could use elsewhere
     // (claude.ai's metadata document lists jwt-bearer).
@@ -145,7 +145,7 @@ fn normalized(meta: &Value) -> Result<Map<String, Value>> {
     let grant_types: Vec<String> = asked.iter().filter(|g| GRANTS.contains(&g.as_str())).cloned().collect();
     if grant_types.is_empty() {
         return Err(invalid(
-            "invalid_client_metadata",
+            OAuthErrorCode::InvalidClientMetadata,
             format!(
                 "none of the grant types {asked:?} is supported (supported: {}; implicit and password grants do not exist in OAuth 2.1)",
                 GRANTS.join(", ")
@@ -154,19 +154,19 @@ fn normalized(meta: &Value) -> Result<Map<String, Value>> {
     }
     let response_types = string_list(m, "response_types")?.unwrap_or_else(|| vec!["code".into()]);
     if response_types.iter().any(|r| r != "code") {
-        return Err(invalid("invalid_client_metadata", "only the response type \"code\" is supported"));
+        return Err(invalid(OAuthErrorCode::InvalidClientMetadata, "only the response type \"code\" is supported"));
     }
     let auth_method = string_field(m, "token_endpoint_auth_method", 64)?.unwrap_or_else(|| "client_secret_basic".into());
     if !AUTH_METHODS.contains(&auth_method.as_str()) {
-        return Err(invalid("invalid_client_metadata", format!("token_endpoint_auth_method {auth_method:?} is not supported")));
+        return Err(invalid(OAuthErrorCode::InvalidClientMetadata, format!("token_endpoint_auth_method {auth_method:?} is not supported")));
     }
     let redirect_uris = string_list(m, "redirect_uris")?.unwrap_or_default();
     let uses_redirects = grant_types.iter().any(|g| g == "authorization_code");
     if uses_redirects && redirect_uris.is_empty() {
-        return Err(invalid("invalid_redirect_uri", "redirect_uris is required for the authorization_code grant"));
+        return Err(invalid(OAuthErrorCode::InvalidRedirectUri, "redirect_uris is required for the authorization_code grant"));
     }
     if redirect_uris.len() > MAX_REDIRECTS {
-        return Err(invalid("invalid_redirect_uri", format!("at most {MAX_REDIRECTS} redirect URIs")));
+        return Err(invalid(OAuthErrorCode::InvalidRedirectUri, format!("at most {MAX_REDIRECTS} redirect URIs")));
     }
     for r in &redirect_uris {
         check_registrable(r).map_err(|e| invalid(e.error, e.description))?;
@@ -178,13 +178,13 @@ fn normalized(meta: &Value) -> Result<Map<String, Value>> {
     // and authenticates (a server-side app) gets https redirects only.
     let declared = string_field(m, "application_type", 16)?;
     if declared.as_deref().is_some_and(|t| t != "web" && t != "native") {
-        return Err(invalid("invalid_client_metadata", "application_type must be web or native"));
+        return Err(invalid(OAuthErrorCode::InvalidClientMetadata, "application_type must be web or native"));
     }
     let native_redirect = redirect_uris.iter().find(|r| super::redirect::is_native_only(r));
     let application_type = match (declared.as_deref(), native_redirect) {
         (Some("web"), Some(r)) if auth_method != "none" => {
             return Err(invalid(
-                "invalid_redirect_uri",
+                OAuthErrorCode::InvalidRedirectUri,
                 format!(
                     "{r}: loopback and custom-scheme redirect URIs are only for native clients (application_type \"native\"); a web application uses https"
                 ),
@@ -198,18 +198,18 @@ fn normalized(meta: &Value) -> Result<Map<String, Value>> {
     let jwks = match m.get("jwks") {
         None | Some(Value::Null) => None,
         Some(v @ Value::Object(o)) if o.get("keys").is_some_and(Value::is_array) => Some(v.clone()),
-        Some(_) => return Err(invalid("invalid_client_metadata", "jwks must be a JWK set ({\"keys\": [...]})")),
+        Some(_) => return Err(invalid(OAuthErrorCode::InvalidClientMetadata, "jwks must be a JWK set ({\"keys\": [...]})")),
     };
     if jwks_uri.is_some() && jwks.is_some() {
-        return Err(invalid("invalid_client_metadata", "give jwks or jwks_uri, not both"));
+        return Err(invalid(OAuthErrorCode::InvalidClientMetadata, "give jwks or jwks_uri, not both"));
     }
     if auth_method == "private_key_jwt" && jwks_uri.is_none() && jwks.is_none() {
-        return Err(invalid("invalid_client_metadata", "private_key_jwt needs jwks or jwks_uri"));
+        return Err(invalid(OAuthErrorCode::InvalidClientMetadata, "private_key_jwt needs jwks or jwks_uri"));
     }
     if let Some(u) = &jwks_uri
         && !(u.starts_with("https://") || u.starts_with("http://"))
     {
-        return Err(invalid("invalid_client_metadata", "jwks_uri must be an https URL"));
+        return Err(invalid(OAuthErrorCode::InvalidClientMetadata, "jwks_uri must be an https URL"));
     }
     let mut out = Map::new();
     out.insert("redirect_uris".into(), json!(redirect_uris));
@@ -245,7 +245,7 @@ pub fn is_document_url(client_id: &str, insecure: bool) -> bool {
 /// its `client_id` is exactly the URL it came from, it names itself and its redirect URIs,
 /// and it uses no shared secret. Returns the normalised metadata.
 pub fn check_document(url: &str, doc: &Value) -> Result<Value> {
-    let bad = |m: String| invalid("invalid_client_metadata", m);
+    let bad = |m: String| invalid(OAuthErrorCode::InvalidClientMetadata, m);
     let o = doc.as_object().ok_or_else(|| bad("the client metadata document is not a JSON object".into()))?;
     if o.get("client_id").and_then(Value::as_str) != Some(url) {
         return Err(bad(format!("the document's client_id must be exactly {url}")));
@@ -265,7 +265,7 @@ pub fn check_document(url: &str, doc: &Value) -> Result<Value> {
         return Err(bad("a client metadata document may only use none or private_key_jwt".into()));
     }
     if out.get("redirect_uris").and_then(Value::as_array).is_none_or(|a| a.is_empty()) {
-        return Err(invalid("invalid_redirect_uri", "the document lists no redirect_uris"));
+        return Err(invalid(OAuthErrorCode::InvalidRedirectUri, "the document lists no redirect_uris"));
     }
     out.insert("client_id".into(), json!(url));
     Ok(Value::Object(out))
@@ -343,7 +343,7 @@ impl Clients<'_> {
     /// until `cached_until`.
     pub async fn store_remote_jwks(&self, uri: &str, jwks: &Value, cached_until: Ts) -> std::result::Result<(), OAuthError> {
         if !jwks.get("keys").is_some_and(Value::is_array) {
-            return Err(OAuthError::new("invalid_client", format!("{uri} is not a JWK set ({{\"keys\": [...]}})")));
+            return Err(OAuthError::new(OAuthErrorCode::InvalidClient, format!("{uri} is not a JWK set ({{\"keys\": [...]}})")));
         }
         store::upsert_remote_jwks(&self.0.db, uri, &jwks.to_string(), Ts::now(), cached_until).await.map_err(super::tokens::internal)
     }
@@ -382,13 +382,16 @@ impl Clients<'_> {
     /// RFC 7592 update: replace the metadata (the client keeps its id and secret).
     pub async fn update(&self, client_id: &str, meta: &Value) -> Result<Value> {
         let mut metadata = normalize(meta)?;
-        let Some(current) = self.get(client_id).await? else { return Err(Error::not_found("invalid_client", "no such client")) };
+        let Some(current) = self.get(client_id).await? else { return Err(Error::not_found(OAuthErrorCode::InvalidClient, "no such client")) };
         if (str_member(&metadata, "token_endpoint_auth_method") == Some("none")) == current.confidential {
-            return Err(invalid("invalid_client_metadata", "a client cannot switch between public and confidential; register a new one"));
+            return Err(invalid(OAuthErrorCode::InvalidClientMetadata, "a client cannot switch between public and confidential; register a new one"));
         }
         // Its secret (or the lack of one) stays: a switch to or from a secret method would lock it out.
         if uses_secret(&metadata) != current.secret_hash.is_some() {
-            return Err(invalid("invalid_client_metadata", "a client cannot switch between a client secret and private_key_jwt; register a new one"));
+            return Err(invalid(
+                OAuthErrorCode::InvalidClientMetadata,
+                "a client cannot switch between a client secret and private_key_jwt; register a new one",
+            ));
         }
         if let Some(obj) = metadata.as_object_mut() {
             obj.insert("client_id".into(), json!(client_id));
@@ -422,7 +425,7 @@ impl Clients<'_> {
             if r == "*" {
                 canonical.push(r.clone());
             } else {
-                canonical.push(super::resource::canonical(r).map_err(|e| invalid("invalid_resource", e.description))?);
+                canonical.push(super::resource::canonical(r).map_err(|e| invalid(OAuthErrorCode::InvalidResource, e.description))?);
             }
         }
         let value = (!canonical.is_empty()).then(|| canonical.join(" "));

@@ -3,10 +3,10 @@
 //! signs in and approves, and the device polls the token endpoint (with `slow_down`
 //! enforced) until it gets its tokens, once.
 
-use super::OAuthError;
 use super::clients::Client;
 use super::store::device as store;
 use super::tokens::{Tokens, err, internal};
+use super::{OAuthError, OAuthErrorCode};
 use crate::audit::{self, Event};
 use crate::error::Result;
 use crate::store::Ts;
@@ -63,7 +63,7 @@ impl Tokens<'_> {
     /// `POST /oauth2/device_authorization`.
     pub async fn device_authorization(&self, client: &Client, form: &HashMap<String, String>) -> std::result::Result<DeviceStart, OAuthError> {
         if !client.allows_grant(GRANT) {
-            return Err(err("unauthorized_client", "this client is not registered for the device_code grant"));
+            return Err(err(OAuthErrorCode::UnauthorizedClient, "this client is not registered for the device_code grant"));
         }
         let (scope, resource) = self.0.authorize().scope_and_resource(form.get("scope").map(String::as_str), form.get("resource").map(String::as_str))?;
         let device_code = crypto::random_token();

@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod clients;
 pub mod device;
 pub mod dpop;
+mod error;
 mod grants;
 pub mod pkce;
 pub mod redirect;
@@ -16,6 +17,7 @@ pub mod resource;
 pub(crate) mod store;
 pub mod tokens;
 
+pub use error::{OAuthError, OAuthErrorCode};
 pub(crate) use store::revoke_user_grants_in_tx;
 
 use std::time::Duration;
@@ -146,24 +148,5 @@ impl OAuthOptions {
             "offline_access" => "Stay connected when you are not using it (refresh tokens)".into(),
             other => format!("Use the permission \"{other}\""),
         }
-    }
-}
-
-/// An RFC 6749 error: a registered `error` code and a human description.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OAuthError {
-    pub error: &'static str,
-    pub description: String,
-}
-
-impl OAuthError {
-    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
-        OAuthError { error, description: description.into() }
-    }
-}
-
-impl std::fmt::Display for OAuthError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.error, self.description)
     }
 }

@@ -2,7 +2,7 @@
 //! challenge on every authorization request, and downgrade protection at the token
 //! endpoint (RFC 9700 §4.8.2).
 
-use super::OAuthError;
+use super::{OAuthError, OAuthErrorCode};
 
 fn unreserved(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
@@ -10,15 +10,15 @@ fn unreserved(s: &str) -> bool {
 
 /// Check an authorization request's `code_challenge` and `code_challenge_method`.
 pub fn check_challenge(challenge: Option<&str>, method: Option<&str>) -> Result<String, OAuthError> {
-    let challenge = challenge.filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::new("invalid_request", "code_challenge is required (PKCE)"))?;
+    let challenge = challenge.filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::new(OAuthErrorCode::InvalidRequest, "code_challenge is required (PKCE)"))?;
     match method {
         Some("S256") => {}
-        None => return Err(OAuthError::new("invalid_request", "code_challenge_method must be S256")),
-        Some(m) => return Err(OAuthError::new("invalid_request", format!("code_challenge_method {m:?} is not supported: use S256"))),
+        None => return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, "code_challenge_method must be S256")),
+        Some(m) => return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, format!("code_challenge_method {m:?} is not supported: use S256"))),
     }
     // base64url(SHA-256) is 43 characters.
     if challenge.len() != 43 || !unreserved(challenge) {
-        return Err(OAuthError::new("invalid_request", "code_challenge is not a base64url SHA-256 value"));
+        return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, "code_challenge is not a base64url SHA-256 value"));
     }
     Ok(challenge.to_owned())
 }
@@ -29,18 +29,18 @@ pub fn check_challenge(challenge: Option<&str>, method: Option<&str>) -> Result<
 pub fn check_verifier(stored_challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
     match (stored_challenge, verifier) {
         (None, None) => Ok(()),
-        (None, Some(_)) => Err(OAuthError::new("invalid_grant", "code_verifier sent for an authorization without a code_challenge")),
-        (Some(_), None) => Err(OAuthError::new("invalid_grant", "code_verifier is required")),
+        (None, Some(_)) => Err(OAuthError::new(OAuthErrorCode::InvalidGrant, "code_verifier sent for an authorization without a code_challenge")),
+        (Some(_), None) => Err(OAuthError::new(OAuthErrorCode::InvalidGrant, "code_verifier is required")),
         (Some(challenge), Some(v)) => {
             if !(43..=128).contains(&v.len()) || !unreserved(v) {
-                return Err(OAuthError::new("invalid_grant", "code_verifier must be 43-128 unreserved characters"));
+                return Err(OAuthError::new(OAuthErrorCode::InvalidGrant, "code_verifier must be 43-128 unreserved characters"));
             }
             // S256: base64url(SHA-256(verifier)), the same function tokens are stored with.
             let computed = crate::crypto::token_hash(v);
             if crate::crypto::ct_eq(computed.as_bytes(), challenge.as_bytes()) {
                 Ok(())
             } else {
-                Err(OAuthError::new("invalid_grant", "code_verifier does not match the code_challenge"))
+                Err(OAuthError::new(OAuthErrorCode::InvalidGrant, "code_verifier does not match the code_challenge"))
             }
         }
     }

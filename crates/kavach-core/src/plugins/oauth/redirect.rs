@@ -3,7 +3,7 @@
 //! redirect may use any port. Registration-time checks refuse redirect URIs that
 //! are neither https, loopback http, nor a private-use scheme (MCP-08).
 
-use super::OAuthError;
+use super::{OAuthError, OAuthErrorCode};
 
 fn loopback_host(host: &str) -> bool {
     matches!(host, "127.0.0.1" | "[::1]" | "localhost")
@@ -53,7 +53,7 @@ pub fn is_native_only(uri: &str) -> bool {
 
 /// Check a redirect URI offered at registration.
 pub fn check_registrable(uri: &str) -> Result<(), OAuthError> {
-    let bad = |why: &str| Err(OAuthError::new("invalid_redirect_uri", format!("{uri}: {why}")));
+    let bad = |why: &str| Err(OAuthError::new(OAuthErrorCode::InvalidRedirectUri, format!("{uri}: {why}")));
     if uri.contains('#') {
         return bad("must not contain a fragment");
     }

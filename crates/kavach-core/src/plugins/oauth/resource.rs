@@ -3,11 +3,11 @@
 //! lower-cased; an empty path and `/` denote the same resource and are stored
 //! without the slash; any other path is kept exactly (so `/mcp` and `/mcp/` differ).
 
-use super::OAuthError;
+use super::{OAuthError, OAuthErrorCode};
 
 /// The canonical form of a `resource` parameter, or `invalid_target`.
 pub fn canonical(resource: &str) -> Result<String, OAuthError> {
-    let bad = |why: &str| Err(OAuthError::new("invalid_target", format!("resource {resource:?} {why}")));
+    let bad = |why: &str| Err(OAuthError::new(OAuthErrorCode::InvalidTarget, format!("resource {resource:?} {why}")));
     if resource.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad("contains whitespace");
     }

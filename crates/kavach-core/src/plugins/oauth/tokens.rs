@@ -10,10 +10,10 @@
 //! Access tokens are self-contained JWTs (`jti` = `<family>.<random>`), so resource
 //! servers can verify them offline; revocation is visible through introspection.
 
-use super::OAuthError;
 use super::authorize::Params;
 use super::clients::Client;
 use super::store::tokens as store;
+use super::{OAuthError, OAuthErrorCode};
 use crate::audit::Event;
 use crate::error::Result;
 use crate::store::Ts;
@@ -56,14 +56,14 @@ fn set(obj: &mut Value, key: &str, value: Value) {
     }
 }
 
-pub(crate) fn err(code: &'static str, msg: impl Into<String>) -> OAuthError {
+pub(crate) fn err(code: OAuthErrorCode, msg: impl Into<String>) -> OAuthError {
     OAuthError::new(code, msg)
 }
 
 /// A server-side failure as an OAuth error: logged here, shown as a generic message.
 pub fn internal(e: crate::Error) -> OAuthError {
     tracing::error!(error = %e, "token endpoint failure");
-    err("server_error", "the server could not complete the request")
+    err(OAuthErrorCode::ServerError, "the server could not complete the request")
 }
 
 /// An access token that verified and is still active.
@@ -118,14 +118,14 @@ impl Tokens<'_> {
     pub async fn authenticate_known(&self, c: &Credentials, audience: &str, known: Option<Client>) -> std::result::Result<Client, OAuthError> {
         let methods = [c.basic.is_some(), c.client_secret.is_some(), c.assertion.is_some()].iter().filter(|b| **b).count();
         if methods > 1 {
-            return Err(err("invalid_request", "use exactly one client authentication method"));
+            return Err(err(OAuthErrorCode::InvalidRequest, "use exactly one client authentication method"));
         }
-        let bad = || err("invalid_client", "client authentication failed");
+        let bad = || err(OAuthErrorCode::InvalidClient, "client authentication failed");
         if let Some((id, secret)) =
             c.basic.as_ref().map(|(i, s)| (i.as_str(), s.as_str())).or_else(|| Some((c.client_id.as_deref()?, c.client_secret.as_deref()?)))
         {
             if c.basic.is_some() && c.client_id.as_deref().is_some_and(|f| f != id) {
-                return Err(err("invalid_request", "client_id in the form differs from the Basic credentials"));
+                return Err(err(OAuthErrorCode::InvalidRequest, "client_id in the form differs from the Basic credentials"));
             }
             let client = self.client_named(id, &known).await?.filter(|c| !c.disabled).ok_or_else(bad)?;
             if !matches!(client.auth_method(), "client_secret_basic" | "client_secret_post") || !client.secret_matches(secret) {
@@ -135,14 +135,14 @@ impl Tokens<'_> {
         }
         if let Some(assertion) = &c.assertion {
             if c.assertion_type.as_deref() != Some(ASSERTION_TYPE) {
-                return Err(err("invalid_request", format!("client_assertion_type must be {ASSERTION_TYPE}")));
+                return Err(err(OAuthErrorCode::InvalidRequest, format!("client_assertion_type must be {ASSERTION_TYPE}")));
             }
-            let (_, unverified) = jwt::peek(assertion).ok_or_else(|| err("invalid_client", "client assertion refused: malformed"))?;
+            let (_, unverified) = jwt::peek(assertion).ok_or_else(|| err(OAuthErrorCode::InvalidClient, "client assertion refused: malformed"))?;
             let iss = unverified.get("iss").and_then(Value::as_str).unwrap_or_default();
             let client = self.client_named(iss, &known).await?;
             return self.authenticate_assertion(assertion, c.client_id.as_deref(), audience, client).await;
         }
-        let id = c.client_id.as_deref().ok_or_else(|| err("invalid_client", "client authentication is required"))?;
+        let id = c.client_id.as_deref().ok_or_else(|| err(OAuthErrorCode::InvalidClient, "client authentication is required"))?;
         let client = self.client_named(id, &known).await?.filter(|c| !c.disabled).ok_or_else(bad)?;
         if client.auth_method() != "none" {
             return Err(bad());
@@ -167,7 +167,7 @@ impl Tokens<'_> {
         audience: &str,
         client: Option<Client>,
     ) -> std::result::Result<Client, OAuthError> {
-        let bad = |why: &str| err("invalid_client", format!("client assertion refused: {why}"));
+        let bad = |why: &str| err(OAuthErrorCode::InvalidClient, format!("client assertion refused: {why}"));
         let (_, unverified) = jwt::peek(assertion).ok_or_else(|| bad("malformed"))?;
         let id = unverified.get("iss").and_then(Value::as_str).ok_or_else(|| bad("no iss"))?;
         if form_id.is_some_and(|f| f != id) {
@@ -214,11 +214,11 @@ impl Tokens<'_> {
     /// then `use_dpop_nonce`: answer with [`Self::dpop_nonce`]), and record its `jti`
     /// (replays are refused, across instances). Returns the key's thumbprint.
     pub async fn check_dpop(&self, proof: &str, method: &str, url: &str, access_token: Option<&str>) -> std::result::Result<String, OAuthError> {
-        let bad = |m: &str| err("invalid_dpop_proof", m.to_owned());
+        let bad = |m: &str| err(OAuthErrorCode::InvalidDpopProof, m.to_owned());
         let now = Ts::now().0 / 1000;
         let p = super::dpop::check(proof, method, url, access_token, now).map_err(bad)?;
         if self.0.options.oauth.dpop_nonces && !p.nonce.as_deref().is_some_and(|n| super::dpop::nonce_valid(&self.0.secrets, &self.issuer(), n, now)) {
-            return Err(err("use_dpop_nonce", "the DPoP proof must carry the server's current nonce (sent in the DPoP-Nonce header)"));
+            return Err(err(OAuthErrorCode::UseDpopNonce, "the DPoP proof must carry the server's current nonce (sent in the DPoP-Nonce header)"));
         }
         let key = format!("dpop:{}:{}", p.jkt, p.jti);
         if !self.remember_jti(&key, p.iat + super::dpop::MAX_AGE + 60).await.map_err(internal)? {
@@ -230,7 +230,7 @@ impl Tokens<'_> {
     /// The token endpoint: run the grant in `form` for an authenticated client. `dpop`
     /// is the request's DPoP proof, if any: the tokens are then bound to its key.
     pub async fn grant(&self, client: &Client, form: &Params, dpop: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
-        let grant = form.get("grant_type").map(String::as_str).ok_or_else(|| err("invalid_request", "grant_type is required"))?;
+        let grant = form.get("grant_type").map(String::as_str).ok_or_else(|| err(OAuthErrorCode::InvalidRequest, "grant_type is required"))?;
         let jkt = match dpop {
             Some(p) => Some(self.check_dpop(p, "POST", &self.0.options.api_url("/oauth2/token"), None).await?),
             None => None,
@@ -238,13 +238,13 @@ impl Tokens<'_> {
         let jkt = jkt.as_deref();
         match grant {
             "authorization_code" | "refresh_token" | "client_credentials" | super::device::GRANT if !client.allows_grant(grant) => {
-                Err(err("unauthorized_client", format!("this client is not registered for the {grant} grant")))
+                Err(err(OAuthErrorCode::UnauthorizedClient, format!("this client is not registered for the {grant} grant")))
             }
             "authorization_code" => self.authorization_code(client, form, jkt, ctx).await,
             "refresh_token" => self.refresh(client, form, jkt, ctx).await,
             "client_credentials" => self.client_credentials(client, form, jkt, ctx).await,
             super::device::GRANT => self.device_grant(client, form, jkt, ctx).await,
-            other => Err(err("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
+            other => Err(err(OAuthErrorCode::UnsupportedGrantType, format!("grant_type {other:?} is not supported"))),
         }
     }
 
@@ -334,7 +334,7 @@ impl Tokens<'_> {
     pub(crate) async fn live_user(&self, user_id: &str) -> std::result::Result<crate::User, OAuthError> {
         match self.0.users().get(user_id).await.map_err(internal)? {
             Some(u) if !u.is_banned(Ts::now()) => Ok(u),
-            _ => Err(err("invalid_grant", "the user of this grant no longer exists or is banned")),
+            _ => Err(err(OAuthErrorCode::InvalidGrant, "the user of this grant no longer exists or is banned")),
         }
     }
 
@@ -450,7 +450,7 @@ impl Tokens<'_> {
     /// own client.
     pub async fn introspect(&self, caller: &Client, token: &str) -> std::result::Result<Value, OAuthError> {
         if !caller.confidential {
-            return Err(err("invalid_client", "introspection needs an authenticated confidential client"));
+            return Err(err(OAuthErrorCode::InvalidClient, "introspection needs an authenticated confidential client"));
         }
         if let Some(at) = self.active(token).await.map_err(internal)? {
             let aud = at.claims.get("aud").and_then(Value::as_str).unwrap_or_default();
@@ -487,29 +487,36 @@ impl Tokens<'_> {
     /// OpenID Connect userinfo for an access token with the `openid` scope. `dpop` is
     /// (proof, method, URL) when the request used the DPoP scheme.
     pub async fn userinfo(&self, token: &str, dpop: Option<(&str, &str, &str)>) -> std::result::Result<Value, OAuthError> {
-        let at = self.active(token).await.map_err(internal)?.ok_or_else(|| err("invalid_token", "the access token is invalid, expired or revoked"))?;
+        let at =
+            self.active(token).await.map_err(internal)?.ok_or_else(|| err(OAuthErrorCode::InvalidToken, "the access token is invalid, expired or revoked"))?;
         let bound = at.claims.get("cnf").and_then(|c| c.get("jkt")).and_then(Value::as_str);
         match (bound, dpop) {
             (None, None) => {}
             (Some(b), Some((proof, method, url))) => {
-                let jkt = self
-                    .check_dpop(proof, method, url, Some(token))
-                    .await
-                    .map_err(|e| if matches!(e.error, "use_dpop_nonce" | "server_error") { e } else { err("invalid_token", e.description) })?;
+                let jkt = self.check_dpop(proof, method, url, Some(token)).await.map_err(|e| {
+                    if matches!(e.error, OAuthErrorCode::UseDpopNonce | OAuthErrorCode::ServerError) {
+                        e
+                    } else {
+                        err(OAuthErrorCode::InvalidToken, e.description)
+                    }
+                })?;
                 if jkt != b {
-                    return Err(err("invalid_token", "the DPoP proof is not from the key the token is bound to"));
+                    return Err(err(OAuthErrorCode::InvalidToken, "the DPoP proof is not from the key the token is bound to"));
                 }
             }
-            (Some(_), None) => return Err(err("invalid_token", DPOP_BOUND_AS_BEARER)),
-            (None, Some(_)) => return Err(err("invalid_token", "this token is not DPoP-bound: present it as a Bearer token")),
+            (Some(_), None) => return Err(err(OAuthErrorCode::InvalidToken, DPOP_BOUND_AS_BEARER)),
+            (None, Some(_)) => return Err(err(OAuthErrorCode::InvalidToken, "this token is not DPoP-bound: present it as a Bearer token")),
         }
         let scopes: Vec<String> = at.scopes().into_iter().map(str::to_owned).collect();
         if !scopes.iter().any(|s| s == "openid") {
-            return Err(err("insufficient_scope", "userinfo needs the openid scope"));
+            return Err(err(OAuthErrorCode::InsufficientScope, "userinfo needs the openid scope"));
         }
         let sub = at.claims.get("sub").and_then(Value::as_str).unwrap_or_default();
         // A database failure stays a server error: clients must not drop a good token over it.
-        let user = self.live_user(sub).await.map_err(|e| if e.error == "server_error" { e } else { err("invalid_token", "the user no longer exists") })?;
+        let user = self
+            .live_user(sub)
+            .await
+            .map_err(|e| if e.error == OAuthErrorCode::ServerError { e } else { err(OAuthErrorCode::InvalidToken, "the user no longer exists") })?;
         let mut out = json!({ "sub": user.id });
         for (k, v) in user_claims(&user, &scopes) {
             set(&mut out, k, v);

@@ -17,8 +17,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kavach_core::Kind;
 use kavach_core::plugins::email_password::SignUp;
+use kavach_core::{Code, Kind};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
@@ -198,7 +198,7 @@ pub async fn send_verification_email(State(k): State<Kavach>, MaybeAuth(auth): M
     let email = match (b.email, auth) {
         (Some(e), _) => e,
         (None, Some(a)) => a.data.user.email.clone(),
-        (None, None) => return Err(client_error(Kind::BadRequest, "VALIDATION_ERROR", "email is required")),
+        (None, None) => return Err(client_error(Kind::BadRequest, Code::ValidationError, "email is required")),
     };
     k.email_password().send_verification_email(&email, b.callback_url.as_deref()).await?;
     Ok(Json(json!({ "status": true })).into_response())
@@ -281,7 +281,7 @@ pub async fn reset_password(
     if form && pages::wants_html(&headers) {
         return Ok(match result {
             Ok(()) => message_page(&k, "Password changed", "Your password is changed and every session was signed out. Sign in with the new password."),
-            Err(e) if e.code == "INVALID_TOKEN" => {
+            Err(e) if e.code == Code::InvalidToken => {
                 let mut r = message_page(&k, "Link not valid", "This reset link is invalid, already used or expired. Ask for a new one.");
                 *r.status_mut() = status_of(e.kind);
                 r
@@ -354,7 +354,7 @@ pub async fn reset_password_page(State(k): State<Kavach>, Path(token): Path<Stri
         if let Err(e) = k.check_callback_url(&cb) {
             return ApiError(e).into_response();
         }
-        return redirect(&if valid { append_query(&cb, "token", &token) } else { append_query(&cb, "error", "INVALID_TOKEN") });
+        return redirect(&if valid { append_query(&cb, "token", &token) } else { append_query(&cb, "error", Code::InvalidToken.as_str()) });
     }
     if !valid {
         let mut r = message_page(&k, "Link not valid", "This reset link is invalid, already used or expired. Ask for a new one.");

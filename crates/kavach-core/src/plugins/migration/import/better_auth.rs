@@ -4,7 +4,7 @@
 //! and writes them into Kavach's tables.
 
 use super::{AccountRow, Batch, Report, SessionRow, Skipped, TableReport, UserRow, VerificationRow};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::store::{Db, Ts};
 use crate::{Core, RequestContext, db};
 use sqlx::Row;
@@ -18,7 +18,7 @@ trait Flex {
 }
 
 fn bad(col: &str) -> Error {
-    Error::bad_request("IMPORT_BAD_VALUE", format!("column {col} has a value of an unexpected type"))
+    Error::bad_request(Code::ImportBadValue, format!("column {col} has a value of an unexpected type"))
 }
 
 impl Flex for sqlx::sqlite::SqliteRow {
@@ -126,7 +126,7 @@ fn require(cols: &Columns, table: &str, fields: &[&str]) -> Result<()> {
     for f in fields {
         if cols.get(f).is_none() {
             return Err(Error::bad_request(
-                "IMPORT_SOURCE_INVALID",
+                Code::ImportSourceInvalid,
                 format!("the {table} table has no {f} (or {}) column: is this a better-auth database?", snake(f)),
             ));
         }
@@ -162,7 +162,8 @@ pub async fn import(core: &Core, from: &str, dry_run: bool, ctx: &RequestContext
 
 async fn read(src: &Db) -> Result<Batch> {
     let mut batch = Batch::default();
-    let ucols = columns(src, "user").await?.ok_or_else(|| Error::bad_request("IMPORT_SOURCE_INVALID", "no better-auth `user` table in the source database"))?;
+    let ucols =
+        columns(src, "user").await?.ok_or_else(|| Error::bad_request(Code::ImportSourceInvalid, "no better-auth `user` table in the source database"))?;
     require(&ucols, "user", &["id", "email", "emailVerified", "createdAt"])?;
     let fields = ["id", "email", "name", "emailVerified", "image", "createdAt", "updatedAt", "banned", "banReason", "banExpires"];
     let sql = format!("SELECT {} FROM \"user\"", ucols.select(&fields));

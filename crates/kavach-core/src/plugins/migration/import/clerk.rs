@@ -7,7 +7,7 @@
 //! timestamps, and public and private metadata.
 
 use super::{AccountRow, Batch, Report, Skipped, UserRow};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::store::Ts;
 use crate::{Core, RequestContext};
 use serde::Deserialize;
@@ -90,7 +90,7 @@ struct ExternalAccount {
 }
 
 fn malformed(msg: impl Into<String>) -> Error {
-    Error::bad_request("IMPORT_FILE_INVALID", msg.into())
+    Error::bad_request(Code::ImportFileInvalid, msg.into())
 }
 
 /// Parse an export; a file that is not a Clerk user list is refused whole.

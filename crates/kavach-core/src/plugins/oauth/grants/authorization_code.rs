@@ -5,7 +5,7 @@ use super::super::authorize::{AuthRequest, Params};
 use super::super::clients::Client;
 use super::super::store::tokens as store;
 use super::super::tokens::{NewFamily, Tokens, err, internal};
-use super::super::{OAuthError, pkce, resource};
+use super::super::{OAuthError, OAuthErrorCode, pkce, resource};
 use crate::store::Ts;
 use crate::{RequestContext, crypto};
 use serde_json::Value;
@@ -18,10 +18,10 @@ impl Tokens<'_> {
         jkt: Option<&str>,
         ctx: &RequestContext,
     ) -> std::result::Result<Value, OAuthError> {
-        let code = form.get("code").ok_or_else(|| err("invalid_request", "code is required"))?;
+        let code = form.get("code").ok_or_else(|| err(OAuthErrorCode::InvalidRequest, "code is required"))?;
         let hash = crypto::token_hash(code);
         let row = store::code(&self.0.db, &hash).await.map_err(internal)?;
-        let invalid = || err("invalid_grant", "the authorization code is invalid, expired or already used");
+        let invalid = || err(OAuthErrorCode::InvalidGrant, "the authorization code is invalid, expired or already used");
         let (family_id, request, user_id, auth_time, expires_at, used_at) = row.ok_or_else(invalid)?;
         if used_at.is_some() {
             self.code_replayed(&family_id, &client.client_id, ctx).await?;
@@ -34,18 +34,18 @@ impl Tokens<'_> {
         if let Some(r) = form.get("redirect_uri")
             && *r != req.redirect_uri
         {
-            return Err(err("invalid_grant", "redirect_uri differs from the authorization request"));
+            return Err(err(OAuthErrorCode::InvalidGrant, "redirect_uri differs from the authorization request"));
         }
         pkce::check_verifier(Some(&req.code_challenge), form.get("code_verifier").map(String::as_str))?;
         if let Some(bound) = &req.dpop_jkt
             && jkt != Some(bound.as_str())
         {
-            return Err(err("invalid_grant", "this code is bound to a DPoP key (dpop_jkt): send a proof made with it"));
+            return Err(err(OAuthErrorCode::InvalidGrant, "this code is bound to a DPoP key (dpop_jkt): send a proof made with it"));
         }
         if let Some(r) = form.get("resource")
             && Some(resource::canonical(r)?) != req.resource
         {
-            return Err(err("invalid_target", "resource differs from the authorization request"));
+            return Err(err(OAuthErrorCode::InvalidTarget, "resource differs from the authorization request"));
         }
         let user = self.live_user(&user_id).await?;
         let scope = req.scope_string();

@@ -5,7 +5,7 @@
 use super::super::authorize::Params;
 use super::super::clients::Client;
 use super::super::tokens::{Family, Tokens, err, internal, issued};
-use super::super::{OAuthError, STANDARD_SCOPES};
+use super::super::{OAuthError, OAuthErrorCode, STANDARD_SCOPES};
 use crate::{RequestContext, jwt};
 use serde_json::Value;
 
@@ -18,16 +18,18 @@ impl Tokens<'_> {
         ctx: &RequestContext,
     ) -> std::result::Result<Value, OAuthError> {
         if !client.confidential {
-            return Err(err("unauthorized_client", "client_credentials needs a confidential client"));
+            return Err(err(OAuthErrorCode::UnauthorizedClient, "client_credentials needs a confidential client"));
         }
         if client.kind != "operator" && !self.0.options.oauth.dynamic_client_credentials {
-            return Err(err("unauthorized_client", "client_credentials is for clients an operator registered (kavach clients create)"));
+            return Err(err(OAuthErrorCode::UnauthorizedClient, "client_credentials is for clients an operator registered (kavach clients create)"));
         }
         let (scope, resource) = self.0.authorize().scope_and_resource(form.get("scope").map(String::as_str), form.get("resource").map(String::as_str))?;
         if scope.iter().any(|s| STANDARD_SCOPES.contains(&s.as_str())) {
-            return Err(err("invalid_scope", "user scopes (openid, profile, email, offline_access) do not apply to client_credentials"));
+            return Err(err(OAuthErrorCode::InvalidScope, "user scopes (openid, profile, email, offline_access) do not apply to client_credentials"));
         }
-        let Some(resource) = resource else { return Err(err("invalid_target", "client_credentials needs a resource (or scopes of one resource)")) };
+        let Some(resource) = resource else {
+            return Err(err(OAuthErrorCode::InvalidTarget, "client_credentials needs a resource (or scopes of one resource)"));
+        };
         let fam = Family { id: None, user_id: None, auth_time: None, scope: scope.join(" "), resource: Some(&resource), jkt };
         let body = self.respond(client, &fam, None).await?;
         let jti = jwt::peek(body.get("access_token").and_then(Value::as_str).unwrap_or_default()).and_then(|(_, c)| c.get("jti").cloned());

@@ -6,7 +6,7 @@ use super::super::authorize::Params;
 use super::super::clients::Client;
 use super::super::store::tokens as store;
 use super::super::tokens::{Family, Tokens, err, internal, issued};
-use super::super::{OAuthError, resource};
+use super::super::{OAuthError, OAuthErrorCode, resource};
 use crate::audit::Event;
 use crate::store::Ts;
 use crate::{RequestContext, crypto};
@@ -17,10 +17,10 @@ pub(crate) const SUCCESSOR_CONTEXT: &str = "kavach-oauth-refresh-successor";
 
 impl Tokens<'_> {
     pub(crate) async fn refresh(&self, client: &Client, form: &Params, jkt: Option<&str>, ctx: &RequestContext) -> std::result::Result<Value, OAuthError> {
-        let presented = form.get("refresh_token").ok_or_else(|| err("invalid_request", "refresh_token is required"))?;
+        let presented = form.get("refresh_token").ok_or_else(|| err(OAuthErrorCode::InvalidRequest, "refresh_token is required"))?;
         let hash = crypto::token_hash(presented);
         let load = || async { store::refresh_row(&self.0.db, &hash).await.map_err(internal) };
-        let invalid = || err("invalid_grant", "the refresh token is invalid, expired or revoked");
+        let invalid = || err(OAuthErrorCode::InvalidGrant, "the refresh token is invalid, expired or revoked");
         let mut row = load().await?.ok_or_else(invalid)?;
         let now = Ts::now();
         if row.3 != client.client_id || row.9.is_some() || row.8 < now {
@@ -30,19 +30,19 @@ impl Tokens<'_> {
         if let Some(bound) = &row.10
             && jkt != Some(bound.as_str())
         {
-            return Err(err("invalid_grant", "this refresh token is bound to a DPoP key: send a proof made with it"));
+            return Err(err(OAuthErrorCode::InvalidGrant, "this refresh token is bound to a DPoP key: send a proof made with it"));
         }
         let at_jkt: Option<String> = row.10.clone().or_else(|| jkt.map(str::to_owned));
         if let Some(r) = form.get("resource")
             && Some(resource::canonical(r)?) != row.6
         {
-            return Err(err("invalid_target", "a refresh can only ask for the resource originally granted"));
+            return Err(err(OAuthErrorCode::InvalidTarget, "a refresh can only ask for the resource originally granted"));
         }
         let granted: Vec<&str> = row.5.split(' ').filter(|s| !s.is_empty()).collect();
         let scope = match form.get("scope").map(|s| s.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>()) {
             Some(asked) if !asked.is_empty() => {
                 if let Some(s) = asked.iter().find(|s| !granted.contains(s)) {
-                    return Err(err("invalid_scope", format!("scope {s:?} was not granted; a refresh can narrow the scope, never widen it")));
+                    return Err(err(OAuthErrorCode::InvalidScope, format!("scope {s:?} was not granted; a refresh can narrow the scope, never widen it")));
                 }
                 asked.join(" ")
             }
@@ -52,7 +52,7 @@ impl Tokens<'_> {
         if row.4.is_some() {
             // No user row (deleted) counts as banned.
             if row.11.is_none_or(|b| crate::users::ban_in_force(b, row.12, now)) {
-                return Err(err("invalid_grant", "the user of this grant no longer exists or is banned"));
+                return Err(err(OAuthErrorCode::InvalidGrant, "the user of this grant no longer exists or is banned"));
             }
         }
         if row.1.is_none() {

@@ -13,14 +13,14 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kavach_core::plugins::oauth::OAuthError;
 use kavach_core::plugins::oauth::authorize::{AuthRequest, Next, Refusal};
-use kavach_core::{Kind, RequestContext};
+use kavach_core::plugins::oauth::{OAuthError, OAuthErrorCode};
+use kavach_core::{Code, Kind, RequestContext};
 use minijinja::context;
 use serde_json::json;
 
 fn error_page(k: &Kavach, status: StatusCode, e: &OAuthError) -> Response {
-    let mut r = template_page(k, "This request cannot continue", "error.html", context! { description => &e.description, code => e.error });
+    let mut r = template_page(k, "This request cannot continue", "error.html", context! { description => &e.description, code => e.error.as_str() });
     *r.status_mut() = status;
     r
 }
@@ -50,7 +50,7 @@ pub async fn authorize(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(
     }
     match k.authorize().validate(&params).await {
         Ok(req) => proceed(&k, &req, auth.as_ref(), &ctx).await,
-        Err(Refusal::Page(e)) if e.error == "server_error" => error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Err(Refusal::Page(e)) if e.error == OAuthErrorCode::ServerError => error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &e),
         Err(Refusal::Page(e)) => error_page(&k, StatusCode::BAD_REQUEST, &e),
         Err(Refusal::Redirect { redirect_uri, state, error }) => redirect(&k.authorize().error_redirect(&redirect_uri, state.as_deref(), &error)),
     }
@@ -64,11 +64,11 @@ async fn proceed(k: &Kavach, req: &AuthRequest, auth: Option<&Authenticated>, ct
         Ok(Next::SignIn) => redirect(&kavach_core::plugins::oauth::authorize::with_query(&k.options().api_url("/oauth2/sign-in"), &[("flow", &flow)])),
         Ok(Next::Consent) => match auth {
             Some(a) => consent_page(k, req, &flow, a).await,
-            None => error_page(k, StatusCode::UNAUTHORIZED, &OAuthError::new("login_required", "sign in first")),
+            None => error_page(k, StatusCode::UNAUTHORIZED, &OAuthError::new(OAuthErrorCode::LoginRequired, "sign in first")),
         },
         Err(e) => {
             tracing::error!(error = %e, "authorization failed");
-            error_page(k, StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::new("server_error", "the request could not be completed"))
+            error_page(k, StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::new(OAuthErrorCode::ServerError, "the request could not be completed"))
         }
     }
 }
@@ -78,7 +78,7 @@ fn open_flow(k: &Kavach, flow: Option<&String>) -> Result<AuthRequest, Response>
         error_page(
             k,
             StatusCode::BAD_REQUEST,
-            &OAuthError::new("invalid_request", "this sign-in link is invalid or has expired; start again from the application"),
+            &OAuthError::new(OAuthErrorCode::InvalidRequest, "this sign-in link is invalid or has expired; start again from the application"),
         )
     })
 }
@@ -86,7 +86,7 @@ fn open_flow(k: &Kavach, flow: Option<&String>) -> Result<AuthRequest, Response>
 /// A posted form carrying a sealed `flow`: its parameters and the request it continues.
 fn flow_form(k: &Kavach, body: &Bytes) -> Result<(kavach_core::plugins::oauth::authorize::Params, AuthRequest), Response> {
     let form = std::str::from_utf8(body)
-        .map_err(|_| OAuthError::new("invalid_request", "not UTF-8"))
+        .map_err(|_| OAuthError::new(OAuthErrorCode::InvalidRequest, "not UTF-8"))
         .and_then(parse_params)
         .map_err(|e| error_page(k, StatusCode::BAD_REQUEST, &e))?;
     let req = open_flow(k, form.get("flow"))?;
@@ -200,7 +200,7 @@ fn device_only(redirects: &[&str]) -> bool {
 async fn consent_page(k: &Kavach, req: &AuthRequest, flow: &str, auth: &Authenticated) -> Response {
     let client = match k.clients().get(&req.client_id).await {
         Ok(Some(c)) => c,
-        _ => return error_page(k, StatusCode::BAD_REQUEST, &OAuthError::new("invalid_client", "unknown client")),
+        _ => return error_page(k, StatusCode::BAD_REQUEST, &OAuthError::new(OAuthErrorCode::InvalidClient, "unknown client")),
     };
     let (name, client_host) = display(&client);
     let o = &k.options().oauth;
@@ -233,11 +233,15 @@ pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ct
     };
     let expected = k.authorize().form_token(&a.token, flow);
     if !form.get("csrf").is_some_and(|c| kavach_core::crypto::ct_eq(c.as_bytes(), expected.as_bytes())) {
-        return error_page(&k, StatusCode::FORBIDDEN, &OAuthError::new("invalid_request", "this form was not issued to your session; start again"));
+        return error_page(
+            &k,
+            StatusCode::FORBIDDEN,
+            &OAuthError::new(OAuthErrorCode::InvalidRequest, "this form was not issued to your session; start again"),
+        );
     }
     let decision = form.get("decision").map(String::as_str);
     if !matches!(decision, Some("approve" | "deny")) {
-        return error_page(&k, StatusCode::BAD_REQUEST, &OAuthError::new("invalid_request", "decision must be approve or deny"));
+        return error_page(&k, StatusCode::BAD_REQUEST, &OAuthError::new(OAuthErrorCode::InvalidRequest, "decision must be approve or deny"));
     }
     // One decision per form: a replayed post cannot get a second code.
     match k.authorize().consume_form(flow).await {
@@ -246,12 +250,12 @@ pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ct
             return error_page(
                 &k,
                 StatusCode::BAD_REQUEST,
-                &OAuthError::new("invalid_request", "this form was already submitted; start again from the application"),
+                &OAuthError::new(OAuthErrorCode::InvalidRequest, "this form was already submitted; start again from the application"),
             );
         }
         Err(e) => {
             tracing::error!(error = %e, "consent failed");
-            return error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::new("server_error", "the request could not be completed"));
+            return error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::new(OAuthErrorCode::ServerError, "the request could not be completed"));
         }
     }
     match decision {
@@ -261,7 +265,7 @@ pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ct
                 Ok(url) => see_other(&url),
                 Err(e) => {
                     tracing::error!(error = %e, "consent failed");
-                    error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::new("server_error", "the request could not be completed"))
+                    error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::new(OAuthErrorCode::ServerError, "the request could not be completed"))
                 }
             }
         }
@@ -269,7 +273,7 @@ pub async fn consent(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ct
             Ok(url) => see_other(&url),
             Err(e) => {
                 tracing::error!(error = %e, "consent failed");
-                error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::new("server_error", "the request could not be completed"))
+                error_page(&k, StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::new(OAuthErrorCode::ServerError, "the request could not be completed"))
             }
         },
     }
@@ -309,7 +313,7 @@ pub async fn revoke_grant(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, C
         crate::http::body::parse_json::<serde_json::Value>(&body).ok().and_then(|v| v.get("client_id").and_then(|c| c.as_str()).map(str::to_owned))
     };
     let Some(client_id) = client_id else {
-        return crate::http::error::client_error(Kind::BadRequest, "INVALID_REQUEST", "client_id is required").into_response();
+        return crate::http::error::client_error(Kind::BadRequest, Code::InvalidRequest, "client_id is required").into_response();
     };
     match k.authorize().revoke_consent(&a.data.user.id, &client_id, &ctx).await {
         Ok(_) if form && wants_html(&headers) => see_other(&k.options().api_url("/oauth2/grants")),

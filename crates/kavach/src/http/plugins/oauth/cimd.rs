@@ -4,9 +4,9 @@
 //! it, and stores the client.
 
 use crate::Kavach;
-use kavach_core::plugins::oauth::OAuthError;
 use kavach_core::plugins::oauth::clients::{Client, check_document, is_document_url};
 use kavach_core::plugins::oauth::tokens::internal;
+use kavach_core::plugins::oauth::{OAuthError, OAuthErrorCode};
 use kavach_core::store::Ts;
 
 /// Make sure the client a metadata-document URL names is stored and fresh, and return
@@ -17,11 +17,11 @@ pub async fn ensure(k: &Kavach, client_id: &str, known: Option<Client>) -> Resul
     let o = &k.options().oauth;
     if !o.metadata_documents || !is_document_url(client_id, o.metadata_documents_insecure) {
         if o.metadata_documents && is_document_url(client_id, true) && known.is_none() {
-            return Err(OAuthError::new("invalid_client", format!("{client_id}: a client metadata document URL must use https")));
+            return Err(OAuthError::new(OAuthErrorCode::InvalidClient, format!("{client_id}: a client metadata document URL must use https")));
         }
         return Ok(known);
     }
-    let fail = |why: String| OAuthError::new("invalid_client", format!("client metadata document {client_id}: {why}"));
+    let fail = |why: String| OAuthError::new(OAuthErrorCode::InvalidClient, format!("client metadata document {client_id}: {why}"));
     if let Some(c) = &known
         && c.kind == "document"
         && c.cached_until.is_some_and(|until| until > Ts::now())

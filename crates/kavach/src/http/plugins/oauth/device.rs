@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use kavach_core::plugins::oauth::OAuthError;
+use kavach_core::plugins::oauth::{OAuthError, OAuthErrorCode};
 use kavach_core::{Kind, User};
 use minijinja::context;
 use serde_json::json;
@@ -63,7 +63,7 @@ fn csrf(k: &Kavach, session_token: &str, code: &str) -> String {
 /// `step=decide` (approve or deny).
 #[utoipa::path(post, path = "/oauth2/device", tag = "oauth", request_body(content = super::openapi::DeviceForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "The next step or the outcome", content_type = "text/html", body = String), (status = 400, description = "Unknown or expired code, bad form", content_type = "text/html", body = String), (status = 401, description = "Wrong email or password", content_type = "text/html", body = String), (status = 403, description = "Bad anti-forgery token", content_type = "text/html", body = String)))]
 pub async fn device_submit(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Ctx(ctx): Ctx, body: Bytes) -> Response {
-    let form = match std::str::from_utf8(&body).map_err(|_| OAuthError::new("invalid_request", "not UTF-8")).and_then(parse_params) {
+    let form = match std::str::from_utf8(&body).map_err(|_| OAuthError::new(OAuthErrorCode::InvalidRequest, "not UTF-8")).and_then(parse_params) {
         Ok(f) => f,
         Err(e) => return page_error(&k, StatusCode::BAD_REQUEST, &e.description),
     };

@@ -4,9 +4,9 @@
 //! fetched again when an assertion names a key it lacks (rotation), at most every 10 s.
 
 use crate::Kavach;
-use kavach_core::plugins::oauth::OAuthError;
 use kavach_core::plugins::oauth::clients::Client;
 use kavach_core::plugins::oauth::tokens::internal;
+use kavach_core::plugins::oauth::{OAuthError, OAuthErrorCode};
 use kavach_core::store::Ts;
 use serde_json::Value;
 
@@ -36,6 +36,6 @@ pub async fn ensure(k: &Kavach, client: &Client, kid: Option<&str>) -> Result<()
             tracing::warn!(client_id, jwks_uri = uri, error = %why, "refetching a client's jwks_uri failed; keeping the stored keys");
             Ok(())
         }
-        Err(why) => Err(OAuthError::new("invalid_client", format!("the client's jwks_uri {uri}: {why}"))),
+        Err(why) => Err(OAuthError::new(OAuthErrorCode::InvalidClient, format!("the client's jwks_uri {uri}: {why}"))),
     }
 }

@@ -24,8 +24,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use kavach_core::plugins::oauth::OAuthError;
 use kavach_core::plugins::oauth::authorize::Params;
+use kavach_core::plugins::oauth::{OAuthError, OAuthErrorCode};
 use utoipa::OpenApi;
 
 pub const CAPABILITY: Capability = Capability { name: "oauth", enabled: |o| o.oauth.enabled, requires: &[], routes, openapi: Doc::openapi };
@@ -125,10 +125,11 @@ pub fn parse_params(s: &str) -> Result<Params, OAuthError> {
     let mut out = Params::new();
     for pair in s.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let dec = |x: &str| crate::http::body::percent_decode(x, true).map_err(|_| OAuthError::new("invalid_request", "malformed parameter encoding"));
+        let dec =
+            |x: &str| crate::http::body::percent_decode(x, true).map_err(|_| OAuthError::new(OAuthErrorCode::InvalidRequest, "malformed parameter encoding"));
         let (k, v) = (dec(k)?, dec(v)?);
         if out.insert(k.clone(), v).is_some() {
-            return Err(OAuthError::new("invalid_request", format!("parameter {k:?} is repeated")));
+            return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, format!("parameter {k:?} is repeated")));
         }
     }
     Ok(out)
@@ -138,7 +139,7 @@ pub fn parse_params(s: &str) -> Result<Params, OAuthError> {
 pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     use base64::Engine;
     let Some(b) = crate::http::authorization(headers, "Basic") else { return Ok(None) };
-    let bad = || OAuthError::new("invalid_client", "malformed Basic credentials");
+    let bad = || OAuthError::new(OAuthErrorCode::InvalidClient, "malformed Basic credentials");
     let raw = base64::engine::general_purpose::STANDARD.decode(b.trim()).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
@@ -150,8 +151,8 @@ pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>
 /// `invalid_client`, 500 for `server_error`, otherwise 400.
 pub fn error_response(e: &OAuthError, basic: bool) -> Response {
     let status = match e.error {
-        "invalid_client" => StatusCode::UNAUTHORIZED,
-        "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+        OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };
     let mut r = (status, axum::Json(serde_json::json!({ "error": e.error, "error_description": e.description }))).into_response();

@@ -7,28 +7,26 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kavach_core::plugins::oauth::OAuthError;
 use kavach_core::plugins::oauth::clients::Origin;
+use kavach_core::plugins::oauth::{OAuthError, OAuthErrorCode};
 use serde_json::{Value, json};
 
 fn core_error(e: kavach_core::Error) -> Response {
     if e.is_client_error() {
-        let code = match e.code.as_ref() {
-            "invalid_redirect_uri" => "invalid_redirect_uri",
-            _ => "invalid_client_metadata",
-        };
+        let code = if e.is(OAuthErrorCode::InvalidRedirectUri) { OAuthErrorCode::InvalidRedirectUri } else { OAuthErrorCode::InvalidClientMetadata };
         error_response(&OAuthError::new(code, e.message.to_string()), false)
     } else {
         tracing::error!(error = %e, "client registration failed");
-        error_response(&OAuthError::new("server_error", "registration failed"), false)
+        error_response(&OAuthError::new(OAuthErrorCode::ServerError, "registration failed"), false)
     }
 }
 
 fn parse_json(body: &Bytes) -> Result<Value, Response> {
     if crate::http::body::json_has_nul(body) {
-        return Err(error_response(&OAuthError::new("invalid_client_metadata", "text must not contain NUL characters"), false));
+        return Err(error_response(&OAuthError::new(OAuthErrorCode::InvalidClientMetadata, "text must not contain NUL characters"), false));
     }
-    serde_json::from_slice(body).map_err(|e| error_response(&OAuthError::new("invalid_client_metadata", format!("the body is not JSON: {e}")), false))
+    serde_json::from_slice(body)
+        .map_err(|e| error_response(&OAuthError::new(OAuthErrorCode::InvalidClientMetadata, format!("the body is not JSON: {e}")), false))
 }
 
 fn management_uri(k: &Kavach, client_id: &str) -> String {
@@ -39,7 +37,7 @@ fn management_uri(k: &Kavach, client_id: &str) -> String {
 #[utoipa::path(post, path = "/oauth2/register", tag = "oauth", request_body(content = serde_json::Value, description = "RFC 7591 client metadata (`redirect_uris`, `client_name`, `grant_types`, `token_endpoint_auth_method`, ...)", content_type = "application/json"), responses((status = 201, description = "The registered client with `client_id`, `registration_access_token` and `registration_client_uri`", body = serde_json::Value), (status = 400, description = "invalid_client_metadata, invalid_redirect_uri", body = super::OAuthErrorBody)))]
 pub async fn register(State(k): State<Kavach>, crate::http::Ctx(ctx): crate::http::Ctx, headers: HeaderMap, body: Bytes) -> Response {
     if !headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/json")) {
-        return error_response(&OAuthError::new("invalid_client_metadata", "send the client metadata as application/json"), false);
+        return error_response(&OAuthError::new(OAuthErrorCode::InvalidClientMetadata, "send the client metadata as application/json"), false);
     }
     let meta = match parse_json(&body) {
         Ok(v) => v,
@@ -60,7 +58,7 @@ pub async fn register(State(k): State<Kavach>, crate::http::Ctx(ctx): crate::htt
 /// The client named in the path, if the Bearer registration access token is its own.
 async fn authorized(k: &Kavach, headers: &HeaderMap, client_id: &str) -> Result<kavach_core::plugins::oauth::clients::Client, Response> {
     let unauthorized = || {
-        let mut r = error_response(&OAuthError::new("invalid_token", "a valid registration access token is required"), false);
+        let mut r = error_response(&OAuthError::new(OAuthErrorCode::InvalidToken, "a valid registration access token is required"), false);
         *r.status_mut() = StatusCode::UNAUTHORIZED;
         r.headers_mut().insert(header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""));
         r
@@ -104,11 +102,14 @@ pub async fn update(State(k): State<Kavach>, Path(client_id): Path<String>, head
         Err(r) => return r,
     };
     if meta.get("client_id").and_then(Value::as_str) != Some(client_id.as_str()) {
-        return error_response(&OAuthError::new("invalid_client_metadata", "the body's client_id must be the client's"), false);
+        return error_response(&OAuthError::new(OAuthErrorCode::InvalidClientMetadata, "the body's client_id must be the client's"), false);
     }
     for managed in ["registration_access_token", "registration_client_uri", "client_secret_expires_at", "client_id_issued_at"] {
         if meta.get(managed).is_some() {
-            return error_response(&OAuthError::new("invalid_client_metadata", format!("{managed} is managed by the server and cannot be sent")), false);
+            return error_response(
+                &OAuthError::new(OAuthErrorCode::InvalidClientMetadata, format!("{managed} is managed by the server and cannot be sent")),
+                false,
+            );
         }
     }
     match k.clients().update(&client_id, &meta).await {

@@ -8,10 +8,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kavach_core::plugins::oauth::OAuthError;
 use kavach_core::plugins::oauth::authorize::Params;
 use kavach_core::plugins::oauth::clients::Client;
 use kavach_core::plugins::oauth::tokens::Credentials;
+use kavach_core::plugins::oauth::{OAuthError, OAuthErrorCode};
 use serde_json::json;
 
 /// Parse the form and authenticate the client; `endpoint` is the path below the issuer.
@@ -19,10 +19,10 @@ pub(super) async fn client_request(k: &Kavach, headers: &HeaderMap, body: &Bytes
     let basic = basic_credentials(headers).map_err(|e| error_response(&e, true))?;
     let uses_basic = basic.is_some();
     if !headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded")) {
-        return Err(error_response(&OAuthError::new("invalid_request", "send the parameters as application/x-www-form-urlencoded"), uses_basic));
+        return Err(error_response(&OAuthError::new(OAuthErrorCode::InvalidRequest, "send the parameters as application/x-www-form-urlencoded"), uses_basic));
     }
     let form = std::str::from_utf8(body)
-        .map_err(|_| OAuthError::new("invalid_request", "the body is not UTF-8"))
+        .map_err(|_| OAuthError::new(OAuthErrorCode::InvalidRequest, "the body is not UTF-8"))
         .and_then(parse_params)
         .map_err(|e| error_response(&e, uses_basic))?;
     // The client is named by client_id, or (private_key_jwt) by the assertion's issuer.
@@ -53,9 +53,9 @@ fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, Response> {
         [] => Ok(None),
         [one] => match one.to_str() {
             Ok(p) => Ok(Some(p.to_owned())),
-            Err(_) => Err(error_response(&OAuthError::new("invalid_dpop_proof", "malformed DPoP header"), false)),
+            Err(_) => Err(error_response(&OAuthError::new(OAuthErrorCode::InvalidDpopProof, "malformed DPoP header"), false)),
         },
-        _ => Err(error_response(&OAuthError::new("invalid_dpop_proof", "send exactly one DPoP proof"), false)),
+        _ => Err(error_response(&OAuthError::new(OAuthErrorCode::InvalidDpopProof, "send exactly one DPoP proof"), false)),
     }
 }
 
@@ -125,7 +125,7 @@ pub async fn revoke(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, 
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Some(token) = form.get("token") else { return error_response(&OAuthError::new("invalid_request", "token is required"), false) };
+    let Some(token) = form.get("token") else { return error_response(&OAuthError::new(OAuthErrorCode::InvalidRequest, "token is required"), false) };
     match k.tokens().revoke(&client, token, &ctx).await {
         Ok(()) => json_no_store(StatusCode::OK, json!({})),
         Err(e) => error_response(&e, false),
@@ -139,7 +139,7 @@ pub async fn introspect(State(k): State<Kavach>, headers: HeaderMap, body: Bytes
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Some(token) = form.get("token") else { return error_response(&OAuthError::new("invalid_request", "token is required"), false) };
+    let Some(token) = form.get("token") else { return error_response(&OAuthError::new(OAuthErrorCode::InvalidRequest, "token is required"), false) };
     match k.tokens().introspect(&client, token).await {
         Ok(body) => json_no_store(StatusCode::OK, body),
         Err(e) => error_response(&e, true),
@@ -158,14 +158,14 @@ pub async fn userinfo(State(k): State<Kavach>, method: axum::http::Method, heade
     // RFC 6750 §3 / RFC 9449 §7.1: `<scheme> param="…", param="…"` (a space after the
     // scheme, commas between parameters). A DPoP-bound token sent as Bearer is told to
     // use the DPoP scheme.
-    let challenge = |status: StatusCode, error: &str, desc: &str| {
-        let mut r = (status, axum::Json(json!({ "error": error, "error_description": desc }))).into_response();
+    let challenge = |status: StatusCode, error: Option<OAuthErrorCode>, desc: &str| {
+        let mut r = (status, axum::Json(json!({ "error": error.map_or("", OAuthErrorCode::as_str), "error_description": desc }))).into_response();
         let dpop = dpop_scheme || desc == kavach_core::plugins::oauth::tokens::DPOP_BOUND_AS_BEARER;
         let mut params: Vec<String> = Vec::new();
         if dpop {
             params.push(format!("algs=\"{}\"", kavach_core::plugins::oauth::dpop::ALGS.join(" ")));
         }
-        if !error.is_empty() {
+        if let Some(error) = error {
             params.push(format!("error=\"{error}\""));
             params.push(format!("error_description=\"{}\"", desc.replace(['"', '\\'], "'")));
         }
@@ -177,19 +177,19 @@ pub async fn userinfo(State(k): State<Kavach>, method: axum::http::Method, heade
         super::no_store(&mut r);
         with_dpop_nonce(&k, dpop_scheme, r)
     };
-    let Some(token) = token else { return challenge(StatusCode::UNAUTHORIZED, "", "") };
+    let Some(token) = token else { return challenge(StatusCode::UNAUTHORIZED, None, "") };
     let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
     let url = k.options().api_url("/oauth2/userinfo");
     let dpop = match (dpop_scheme, proof) {
         (true, Some(p)) => Some((p, method.as_str(), url.as_str())),
-        (true, None) => return challenge(StatusCode::UNAUTHORIZED, "invalid_token", "the DPoP scheme needs a DPoP proof header"),
+        (true, None) => return challenge(StatusCode::UNAUTHORIZED, Some(OAuthErrorCode::InvalidToken), "the DPoP scheme needs a DPoP proof header"),
         (false, _) => None,
     };
     match k.tokens().userinfo(token, dpop).await {
         Ok(body) => with_dpop_nonce(&k, dpop_scheme, json_no_store(StatusCode::OK, body)),
-        Err(e) if e.error == "insufficient_scope" => challenge(StatusCode::FORBIDDEN, e.error, &e.description),
-        Err(e) if e.error == "use_dpop_nonce" => challenge(StatusCode::UNAUTHORIZED, e.error, &e.description),
-        Err(e) if e.error == "server_error" => error_response(&e, false),
-        Err(e) => challenge(StatusCode::UNAUTHORIZED, "invalid_token", &e.description),
+        Err(e) if e.error == OAuthErrorCode::InsufficientScope => challenge(StatusCode::FORBIDDEN, Some(e.error), &e.description),
+        Err(e) if e.error == OAuthErrorCode::UseDpopNonce => challenge(StatusCode::UNAUTHORIZED, Some(e.error), &e.description),
+        Err(e) if e.error == OAuthErrorCode::ServerError => error_response(&e, false),
+        Err(e) => challenge(StatusCode::UNAUTHORIZED, Some(OAuthErrorCode::InvalidToken), &e.description),
     }
 }
