@@ -54,13 +54,12 @@ sanitizer="${FUZZ_SANITIZER:-none}"
 strict="${FUZZ_STRICT:-0}"
 # The same flags for the build and every run (a run with other flags would rebuild).
 flags=(--sanitizer "$sanitizer" --debug-assertions --codegen-units 16)
-triple="$(rustc +nightly -vV | sed -n 's/^host: //p')"
-bindir="$root/fuzz/target/$triple/release"
-
 if ! rustup toolchain list | grep -q '^nightly'; then
     echo "fuzz.sh: the nightly toolchain is required (rustup toolchain install nightly)" >&2
     exit 2
 fi
+triple="$(rustc +nightly -vV | sed -n 's/^host: //p')"
+bindir="$root/fuzz/target/$triple/release"
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     echo "fuzz.sh: installing cargo-fuzz" >&2
     cargo install cargo-fuzz --locked

@@ -8,8 +8,8 @@
 //! The file's sections deserialize straight into the core's option structs; the keys
 //! that are not core options (where to listen, the database, Redis, SMTP, the data
 //! folder, logging) are [`Settings`]' own. Every error names the bad value and where it
-//! came from (`config file kavach.toml: session.expires_in: "7 weeks" is not a
-//! duration ...`, `KAVACH_LISTEN="nope": ...`).
+//! came from (`config file kavach.toml: session.expires_in: "7 weeks" has an unknown
+//! unit ...`, `KAVACH_LISTEN="nope": ...`).
 
 use crate::Cidr;
 use kavach_core::email::Mailer;
@@ -215,6 +215,19 @@ impl Settings {
     }
 
     pub(crate) fn load_with(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings> {
+        let s = Self::read_with(path, env)?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// The file and the environment, completed (see [`Settings::complete`]) but not yet
+    /// checked: for [`crate::KavachBuilder::from_env`], whose `build()` checks the result
+    /// once the builder's own secret, mailer and setters are in.
+    pub(crate) fn read_env() -> Result<Settings> {
+        Self::read_with(None, &env_var)
+    }
+
+    fn read_with(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings> {
         let path = path.map(Path::to_path_buf).or_else(|| env("KAVACH_CONFIG").map(PathBuf::from)).or_else(|| {
             let p = PathBuf::from("kavach.toml");
             p.exists().then_some(p)
@@ -228,7 +241,7 @@ impl Settings {
         };
         s.source = path;
         s.apply_env(env)?;
-        s.finish()?;
+        s.complete()?;
         Ok(s)
     }
 
@@ -313,10 +326,17 @@ impl Settings {
         Ok(())
     }
 
-    /// Complete and check the settings: the base URL follows the listen address unless
-    /// one was given, a development secret is generated when none is set (kept in
-    /// `<data_dir>/secret`), then every check runs. [`Settings::load`] calls it.
+    /// Complete and check the settings: [`Settings::complete`], then
+    /// [`Settings::validate`]. [`Settings::load`] calls it.
     pub fn finish(&mut self) -> Result<()> {
+        self.complete()?;
+        self.validate()
+    }
+
+    /// Complete the settings: trailing slashes go, the base URL follows the listen address
+    /// unless one was given, and in development a secret is generated when none is set
+    /// (kept in `<data_dir>/secret`, and named in `generated_secret`).
+    pub fn complete(&mut self) -> Result<()> {
         let o = &mut self.options;
         o.base_url = o.base_url.trim_end_matches('/').to_owned();
         o.base_path = o.base_path.trim_end_matches('/').to_owned();
@@ -337,21 +357,27 @@ impl Settings {
             o.secrets = vec![secret];
             self.generated_secret = Some(path);
         }
-        self.validate()
+        Ok(())
     }
 
     /// Every check: the core's options, the route table, and the deployment settings.
     pub fn validate(&self) -> Result<()> {
         self.options.validate()?;
         crate::http::table::validate(&self.options).map_err(Error::config)?;
+        self.check_deployment()?;
+        if self.options.mode == Mode::Production && self.email.smtp_url.is_none() {
+            return Err(Error::config(NO_SMTP));
+        }
+        Ok(())
+    }
+
+    /// The checks of the deployment settings (not of the core's options).
+    pub(crate) fn check_deployment(&self) -> Result<()> {
         kavach_core::email::parse_mailbox(&self.email.from).map_err(|e| config_error("email.from", e.message))?;
         if let Some(url) = &self.redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
             return Err(Error::config(format!("redis_url = {:?}: expected redis://host:port", kavach_core::redact_url(url))));
-        }
-        if self.options.mode == Mode::Production && self.email.smtp_url.is_none() {
-            return Err(Error::config(NO_SMTP));
         }
         Ok(())
     }
@@ -641,5 +667,37 @@ mod tests {
             .build()
             .await;
         assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    /// Found in review: `options(..)` after `from_env()` dropped the loaded mode, secrets
+    /// and base URL; a development secret the settings generated passed in production;
+    /// a builder secret did not sign ahead of the generated one.
+    #[tokio::test]
+    async fn the_builder_combines_settings_without_dropping_or_weakening_them() {
+        use crate::Kavach;
+        let strong = "Zq8v2LmN4xR7tY1uW3eK6oP9aS5dF0gH";
+        let mut settings = from("").unwrap();
+        settings.complete().unwrap();
+        assert!(settings.generated_secret.is_some());
+        let e = build_error(Kavach::builder().settings(settings.clone()).options(Options::default())).await;
+        assert!(e.contains("options(..) and settings(..)"), "{e}");
+        // Production with only the generated development secret: refused like the binary.
+        let e = build_error(Kavach::builder().settings(settings.clone()).mode(Mode::Production).mailer(kavach_testkit::CaptureMailer::default())).await;
+        assert!(e.contains("KAVACH_SECRET"), "{e}");
+        // A builder secret replaces the generated one (and signs).
+        let o = Kavach::builder().settings(settings.clone()).secret(strong).resolved_options();
+        assert_eq!(o.secrets, vec![strong.to_owned()]);
+        // A configured secret stays first; the builder's is added for rotation.
+        let mut configured = from("secrets = [\"configured-secret-0123456789abcdef\"]").unwrap();
+        configured.complete().unwrap();
+        let o = Kavach::builder().settings(configured.clone()).secret(strong).resolved_options();
+        assert_eq!(o.secrets, vec!["configured-secret-0123456789abcdef".to_owned(), strong.to_owned()]);
+        // Deployment checks run for settings that were never validated.
+        let mut bad = configured.clone();
+        bad.redis_url = Some("http://cache:6379".into());
+        let e = build_error(Kavach::builder().settings(bad)).await;
+        assert!(e.contains("redis_url"), "{e}");
+        std::fs::remove_dir_all(settings.data_dir.parent().unwrap()).unwrap();
+        std::fs::remove_dir_all(configured.data_dir.parent().unwrap()).ok();
     }
 }

@@ -160,11 +160,20 @@ pub enum SessionOrToken {
 }
 
 impl SessionOrToken {
-    /// The user id: the session's user, or the token's `sub`.
+    /// The user acting: the session's user, or the user a token was issued for (its
+    /// `sub`). `None` for a token a client got for itself (`client_credentials`, whose
+    /// `sub` is the client's id): see [`client_id`](Self::client_id).
     pub fn user_id(&self) -> Option<&str> {
         match self {
             SessionOrToken::Session(s) => Some(&s.user.id),
-            SessionOrToken::Token(t) => t.subject.as_deref(),
+            SessionOrToken::Token(t) => t.subject.as_deref().filter(|sub| t.client_id.as_deref() != Some(*sub)),
+        }
+    }
+    /// The OAuth client that holds the token (`None` for a session).
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            SessionOrToken::Session(_) => None,
+            SessionOrToken::Token(t) => t.client_id.as_deref(),
         }
     }
     /// A session has every scope (it is the user); a token only those it was granted

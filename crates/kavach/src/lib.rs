@@ -247,15 +247,19 @@ impl KavachBuilder {
     }
     /// [`settings`](Self::settings) with [`Settings::from_env`]: the configuration file
     /// (`KAVACH_CONFIG` or `./kavach.toml`) and the `KAVACH_*` environment variables, read
-    /// and checked exactly as the `kavach` binary does.
+    /// as the `kavach` binary reads them. `build()` then applies the binary's checks, once
+    /// the builder's own secret, mailer and setters are in (so `.mailer(..)` can supply
+    /// production's mailer, and `.secret(..)` replaces a generated development secret).
     pub fn from_env(self) -> Result<Self> {
-        Ok(self.settings(Settings::from_env()?))
+        Ok(self.settings(Settings::read_env()?))
     }
-    /// The base options: every part a setter does not set comes from `o` (instead of the
-    /// defaults, or of the options of [`settings`](Self::settings)). It wipes nothing:
-    /// the per-capability setters and [`base_url`](Self::base_url) and friends override it
-    /// whether they are called before or after, and [`secret`](Self::secret) and
-    /// [`trusted_origin`](Self::trusted_origin) add to its lists.
+    /// The base options: every part a setter does not set comes from `o` instead of the
+    /// defaults. It wipes nothing: the per-capability setters and
+    /// [`base_url`](Self::base_url) and friends override it whether they are called before
+    /// or after, and [`secret`](Self::secret) and [`trusted_origin`](Self::trusted_origin)
+    /// add to its lists. It cannot be combined with [`settings`](Self::settings) /
+    /// [`from_env`](Self::from_env), which give the base options themselves: `build()`
+    /// refuses the pair rather than drop one.
     pub fn options(mut self, o: Options) -> Self {
         self.base = Some(o);
         self
@@ -272,7 +276,8 @@ impl KavachBuilder {
         self
     }
     /// Add a secret, after those of the base options. The first one signs; later ones are
-    /// still accepted (rotation).
+    /// still accepted (rotation). A development secret the settings generated (no secret
+    /// configured) is dropped once the builder is given one.
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
         self.secrets.push(secret.into());
         self
@@ -396,6 +401,11 @@ impl KavachBuilder {
         if let Some(m) = self.mode {
             o.mode = m;
         }
+        // A secret the settings generated for development is a stand-in: it goes when the
+        // builder brings its own, and in production (which needs a configured one).
+        if self.settings.as_ref().is_some_and(|s| s.generated_secret.is_some()) && (!self.secrets.is_empty() || o.mode == Mode::Production) {
+            o.secrets.clear();
+        }
         o.secrets.extend(self.secrets.iter().cloned());
         if let Some(u) = &self.base_url {
             o.base_url = u.clone();
@@ -403,6 +413,8 @@ impl KavachBuilder {
         if let Some(p) = &self.base_path {
             o.base_path = p.clone();
         }
+        o.base_url = o.base_url.trim_end_matches('/').to_owned();
+        o.base_path = o.base_path.trim_end_matches('/').to_owned();
         o.trusted_origins.extend(self.trusted_origins.iter().cloned());
         if let Some(n) = &self.app_name {
             o.app_name = n.clone();
@@ -435,9 +447,18 @@ impl KavachBuilder {
     /// route table; in production mode, refuse the development outbox), connect, migrate,
     /// and start the background tasks.
     pub async fn build(self) -> Result<Kavach> {
+        if self.base.is_some() && self.settings.is_some() {
+            return Err(kavach_core::Error::config(
+                "Kavach::builder(): options(..) and settings(..)/from_env() both give the base options; use one of them (the per-capability setters override either)",
+            )
+            .into());
+        }
         let options = self.resolved_options();
         options.validate()?;
         http::table::validate(&options).map_err(kavach_core::Error::config)?;
+        if let Some(s) = &self.settings {
+            s.check_deployment()?;
+        }
         let settings = self.settings;
         let mailer = match (self.mailer, &settings) {
             (Some(m), _) => Some(m),

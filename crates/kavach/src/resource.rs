@@ -289,8 +289,9 @@ impl ResourceServer {
         let invalid = |d: &str| Refusal { dpop: dpop_scheme, ..self.refuse(StatusCode::UNAUTHORIZED, Some(OAuthErrorCode::InvalidToken), Some(d), scopes) };
         let verified = match &self.local {
             Some(k) => k.keys().verify(token, self.leeway).await.map_err(|e| {
+                // An outage of the key store is not a bad token: clients must not drop it.
                 tracing::error!(error = %e, "cannot read the signing keys");
-                invalid("the signing keys could not be read")
+                self.refuse(StatusCode::SERVICE_UNAVAILABLE, Some(OAuthErrorCode::TemporarilyUnavailable), Some("the signing keys could not be read"), scopes)
             })?,
             None => {
                 let set = self.jwks(false).await.map_err(|e| invalid(&e))?;

@@ -406,9 +406,13 @@ mod newcomer_api {
     async fn whoami(caller: SessionOrToken) -> String {
         match &caller {
             SessionOrToken::Session(s) => format!("session {} admin={}", s.user.email, caller.has_scope("admin")),
-            SessionOrToken::Token(t) => {
-                format!("token {} admin={} read={}", t.subject.as_deref().unwrap_or("-"), caller.has_scope("admin"), caller.has_scope("api:read"))
-            }
+            SessionOrToken::Token(_) => format!(
+                "token user={} client={} admin={} read={}",
+                caller.user_id().unwrap_or("-"),
+                caller.client_id().unwrap_or("-"),
+                caller.has_scope("admin"),
+                caller.has_scope("api:read")
+            ),
         }
     }
 
@@ -488,19 +492,30 @@ mod newcomer_api {
         let (st, _, body) = call(&app, Request::get("/whoami").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
         assert_eq!((st, body.as_str()), (StatusCode::OK, "session newcomer@example.com admin=true"));
         let now = kavach_core::store::Ts::now().millis() / 1000;
-        let claims = |aud: &str, iss: &str| serde_json::json!({ "iss": iss, "aud": aud, "sub": "agent-7", "scope": "api", "iat": now, "exp": now + 300 });
+        let claims = |aud: &str, iss: &str| serde_json::json!({ "iss": iss, "aud": aud, "sub": "user-7", "client_id": "agent-7", "scope": "api", "iat": now, "exp": now + 300 });
         let issuer = k.options().issuer();
         assert_eq!(issuer, "https://app.example.test/api/kavach");
         let at = k.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims(RESOURCE, &issuer)).await.unwrap();
         let (st, _, body) = call(&app, Request::get("/whoami").header("authorization", format!("Bearer {at}")).body(Body::empty()).unwrap()).await;
-        assert_eq!((st, body.as_str()), (StatusCode::OK, "token agent-7 admin=false read=true"));
+        assert_eq!((st, body.as_str()), (StatusCode::OK, "token user=user-7 client=agent-7 admin=false read=true"));
+        // A token a client got for itself (client_credentials: sub is the client) has no user.
+        let own = serde_json::json!({ "iss": issuer, "aud": RESOURCE, "sub": "agent-7", "client_id": "agent-7", "scope": "api", "iat": now, "exp": now + 300 });
+        let own = k.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &own).await.unwrap();
+        let (_, _, body) = call(&app, Request::get("/whoami").header("authorization", format!("Bearer {own}")).body(Body::empty()).unwrap()).await;
+        assert_eq!(body, "token user=- client=agent-7 admin=false read=true");
         // A key made after the verifier was built is known at once (no JWKS cache to wait for).
         k.keys().rotate(std::time::Duration::from_secs(3600)).await.unwrap();
         let rotated = k.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims(RESOURCE, &issuer)).await.unwrap();
         assert_ne!(rotated.split('.').next(), at.split('.').next());
         let (st, _, _) = call(&app, Request::get("/whoami").header("authorization", format!("Bearer {rotated}")).body(Body::empty()).unwrap()).await;
         assert_eq!(st, StatusCode::OK);
+        let mut bound = claims(RESOURCE, &issuer);
+        bound["cnf"] = serde_json::json!({ "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" });
         for bad in [
+            // Not an access token (an ID token or a session JWT is typed JWT).
+            k.keys().sign(kavach_core::Alg::EdDSA, "JWT", &claims(RESOURCE, &issuer)).await.unwrap(),
+            // A DPoP-bound token presented as a bearer token.
+            k.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &bound).await.unwrap(),
             k.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims("https://other.example.test/api", &issuer)).await.unwrap(),
             k.keys().sign(kavach_core::Alg::EdDSA, "at+jwt", &claims(RESOURCE, "https://auth.example.com")).await.unwrap(),
         ] {

@@ -23,11 +23,10 @@ pub(crate) type Config = kavach::Settings;
 /// Kavach: authentication and authorization for humans and AI agents.
 ///
 /// Configuration comes from a TOML file (`--config`, `KAVACH_CONFIG`, or
-/// `./kavach.toml` when present) and environment variables: KAVACH_SECRET
-/// (comma-separated: the first signs, all are accepted), KAVACH_DATABASE_URL,
-/// KAVACH_BASE_URL, KAVACH_BASE_PATH, KAVACH_LISTEN, KAVACH_REDIS_URL,
-/// KAVACH_SMTP_URL, KAVACH_EMAIL_FROM, KAVACH_MODE, KAVACH_TRUSTED_ORIGINS,
-/// KAVACH_TRUSTED_PROXIES, KAVACH_DATA_DIR, KAVACH_LOG. See docs/configuration.md.
+/// `./kavach.toml` when present) and KAVACH_* environment variables, for example
+/// KAVACH_SECRET (comma-separated: the first signs, all are accepted),
+/// KAVACH_DATABASE_URL, KAVACH_BASE_URL, KAVACH_MODE and KAVACH_SMTP_URL. Every key
+/// and every variable: docs/configuration.md#environment-variables.
 #[derive(Parser)]
 #[command(name = "kavach", version, about, long_about)]
 pub struct Cli {
