@@ -311,6 +311,25 @@ impl From<redis::RedisError> for Error {
     }
 }
 
+/// For the catalogue tests: the names in backticks in the first column of the tables of a
+/// docs page (under the `## heading` section when one is given), which each catalogue
+/// (audit kinds, API and OAuth error codes) must equal.
+#[cfg(test)]
+pub(crate) fn doc_table_names(doc: &str, heading: Option<&str>) -> std::collections::BTreeSet<String> {
+    let section = match heading {
+        Some(h) => doc.split(&format!("\n## {h}")).nth(1).unwrap_or_default().split("\n## ").next().unwrap_or_default(),
+        None => doc,
+    };
+    let mut out = std::collections::BTreeSet::new();
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let first = line.split('|').nth(1).unwrap_or_default();
+        for name in first.split('`').skip(1).step_by(2) {
+            out.insert(name.to_owned());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod catalogue_tests {
     use super::Code;
@@ -320,17 +339,7 @@ mod catalogue_tests {
 
     /// The codes in the first column of the table under docs/api.md's "## Error codes".
     fn documented() -> BTreeSet<String> {
-        let doc = include_str!("../../../docs/api.md");
-        let section = doc.split("\n## Error codes").nth(1).unwrap_or_default();
-        let section = section.split("\n## ").next().unwrap_or_default();
-        let mut out = BTreeSet::new();
-        for line in section.lines().filter(|l| l.starts_with("| `")) {
-            let first = line.split('|').nth(1).unwrap_or_default();
-            for name in first.split('`').skip(1).step_by(2) {
-                out.insert(name.to_owned());
-            }
-        }
-        out
+        crate::error::doc_table_names(include_str!("../../../docs/api.md"), Some("Error codes"))
     }
 
     #[test]

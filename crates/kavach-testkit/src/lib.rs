@@ -139,6 +139,19 @@ pub async fn core_on(url: &str, o: Options) -> T {
 ///   the database with those `kavach_core::Options`.
 #[macro_export]
 macro_rules! dual {
+    // The two tests of every form: `run` on a fresh SQLite file and a fresh PostgreSQL database.
+    (@both) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite() {
+            run($crate::TestDb::sqlite().await).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn postgres() {
+            if let Some(db) = $crate::TestDb::postgres().await {
+                run(db).await;
+            }
+        }
+    };
     ($name:ident, |$url:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]
@@ -150,16 +163,7 @@ macro_rules! dual {
                 }
                 db.drop_db().await;
             }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run($crate::TestDb::sqlite().await).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(db) = $crate::TestDb::postgres().await {
-                    run(db).await;
-                }
-            }
+            $crate::dual!(@both);
         }
     };
     ($name:ident, $opts:expr, |$t:ident| $body:block) => {
@@ -174,16 +178,7 @@ macro_rules! dual {
                 }
                 db.drop_db().await;
             }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run($crate::TestDb::sqlite().await).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(db) = $crate::TestDb::postgres().await {
-                    run(db).await;
-                }
-            }
+            $crate::dual!(@both);
         }
     };
 }

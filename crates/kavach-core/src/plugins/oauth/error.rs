@@ -189,17 +189,7 @@ mod catalogue_tests {
 
     /// The codes in the first column of the table under docs/oauth.md's "## Error codes".
     fn documented() -> BTreeSet<String> {
-        let doc = include_str!("../../../../../docs/oauth.md");
-        let section = doc.split("\n## Error codes").nth(1).unwrap_or_default();
-        let section = section.split("\n## ").next().unwrap_or_default();
-        let mut out = BTreeSet::new();
-        for line in section.lines().filter(|l| l.starts_with("| `")) {
-            let first = line.split('|').nth(1).unwrap_or_default();
-            for name in first.split('`').skip(1).step_by(2) {
-                out.insert(name.to_owned());
-            }
-        }
-        out
+        crate::error::doc_table_names(include_str!("../../../../../docs/oauth.md"), Some("Error codes"))
     }
 
     #[test]
