@@ -5,6 +5,7 @@
 #   BENCH_DB=sqlite bench/run.sh
 #   DURATION=20s CONNECTIONS=8 bench/run.sh
 #   SCENARIOS="refresh verify" bench/run.sh   # a subset: session cc refresh signin verify (default: all)
+#   KAVACH_BIN=/path/to/older/kavach BENCH_LABEL=1a2ce12 bench/run.sh   # compare with another build
 #
 # Measures, with wrk on this machine (client and server share its cores):
 #   - GET {base}/get-session with a valid cookie vs the baseline handler: req/s, p50, p99, ratio
@@ -44,7 +45,8 @@ field() { awk -v k="$1" '$1==k {print $2}'; }
 report() { echo "$*" | tee -a "$out"; }
 
 report "# Kavach benchmark $(date -u +%FT%TZ)"
-report "build: $BIN (built $(date -u -r "$BIN" +%FT%TZ))"
+# Name the build without a machine path: BENCH_LABEL (e.g. a commit), else the binary's name.
+report "build: ${BENCH_LABEL:-$(basename "$BIN")} (built $(date -u -r "$BIN" +%FT%TZ))"
 report "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION on the same machine"
 report ""
 
