@@ -177,4 +177,4 @@ report ""
 # Resource-server verification of a JWT access token, in process (one core, JWKS cached).
 want verify && target/release/examples/bench_verify | while read -r line; do report "$line"; done
 report ""
-report "raw wrk outputs were in $work (removed); summary: $out"
+report "summary: $out"
