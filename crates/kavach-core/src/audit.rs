@@ -49,6 +49,28 @@ pub enum EventKind {
     OAuthRefreshReused,
     OAuthTokenRevoked,
     OAuthGrantRevoked,
+    OrganizationCreated,
+    OrganizationUpdated,
+    OrganizationDeleted,
+    MemberAdded,
+    MemberRemoved,
+    MemberRoleUpdated,
+    InvitationCreated,
+    InvitationAccepted,
+    InvitationRejected,
+    InvitationCanceled,
+    TeamCreated,
+    TeamUpdated,
+    TeamDeleted,
+    TeamMemberAdded,
+    TeamMemberRemoved,
+    OrganizationRoleCreated,
+    OrganizationRoleUpdated,
+    OrganizationRoleDeleted,
+    UserRoleChanged,
+    UserPasswordSet,
+    ImpersonationStarted,
+    ImpersonationStopped,
 }
 
 impl EventKind {
@@ -83,6 +105,28 @@ impl EventKind {
         EventKind::OAuthRefreshReused,
         EventKind::OAuthTokenRevoked,
         EventKind::OAuthGrantRevoked,
+        EventKind::OrganizationCreated,
+        EventKind::OrganizationUpdated,
+        EventKind::OrganizationDeleted,
+        EventKind::MemberAdded,
+        EventKind::MemberRemoved,
+        EventKind::MemberRoleUpdated,
+        EventKind::InvitationCreated,
+        EventKind::InvitationAccepted,
+        EventKind::InvitationRejected,
+        EventKind::InvitationCanceled,
+        EventKind::TeamCreated,
+        EventKind::TeamUpdated,
+        EventKind::TeamDeleted,
+        EventKind::TeamMemberAdded,
+        EventKind::TeamMemberRemoved,
+        EventKind::OrganizationRoleCreated,
+        EventKind::OrganizationRoleUpdated,
+        EventKind::OrganizationRoleDeleted,
+        EventKind::UserRoleChanged,
+        EventKind::UserPasswordSet,
+        EventKind::ImpersonationStarted,
+        EventKind::ImpersonationStopped,
     ];
 
     /// The stable name stored in `kavach_audit_log.kind`.
@@ -117,6 +161,28 @@ impl EventKind {
             EventKind::OAuthRefreshReused => "oauth.refresh.reused",
             EventKind::OAuthTokenRevoked => "oauth.token.revoked",
             EventKind::OAuthGrantRevoked => "oauth.grant.revoked",
+            EventKind::OrganizationCreated => "organization.created",
+            EventKind::OrganizationUpdated => "organization.updated",
+            EventKind::OrganizationDeleted => "organization.deleted",
+            EventKind::MemberAdded => "organization.member_added",
+            EventKind::MemberRemoved => "organization.member_removed",
+            EventKind::MemberRoleUpdated => "organization.member_role_updated",
+            EventKind::InvitationCreated => "organization.invitation_created",
+            EventKind::InvitationAccepted => "organization.invitation_accepted",
+            EventKind::InvitationRejected => "organization.invitation_rejected",
+            EventKind::InvitationCanceled => "organization.invitation_canceled",
+            EventKind::TeamCreated => "organization.team_created",
+            EventKind::TeamUpdated => "organization.team_updated",
+            EventKind::TeamDeleted => "organization.team_deleted",
+            EventKind::TeamMemberAdded => "organization.team_member_added",
+            EventKind::TeamMemberRemoved => "organization.team_member_removed",
+            EventKind::OrganizationRoleCreated => "organization.role_created",
+            EventKind::OrganizationRoleUpdated => "organization.role_updated",
+            EventKind::OrganizationRoleDeleted => "organization.role_deleted",
+            EventKind::UserRoleChanged => "user.role_changed",
+            EventKind::UserPasswordSet => "user.password_set",
+            EventKind::ImpersonationStarted => "admin.impersonation_started",
+            EventKind::ImpersonationStopped => "admin.impersonation_stopped",
         }
     }
 
@@ -156,6 +222,13 @@ impl Event {
             ip_address: ctx.ip.map(|i| i.to_string()),
             user_agent: ctx.user_agent.clone(),
             data: serde_json::Value::Object(Default::default()),
+        }
+    }
+    /// [`Self::with`] when there is a value (the acting admin, when one acted).
+    pub fn with_some(self, key: &str, value: Option<impl Serialize>) -> Self {
+        match value {
+            Some(v) => self.with(key, v),
+            None => self,
         }
     }
     pub fn with(mut self, key: &str, value: impl Serialize) -> Self {

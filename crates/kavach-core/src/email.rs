@@ -136,6 +136,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("change-email.txt", include_str!("../templates/email/change-email.txt")),
     ("account-exists.txt", include_str!("../templates/email/account-exists.txt")),
     ("email-change-requested.txt", include_str!("../templates/email/email-change-requested.txt")),
+    ("invitation.txt", include_str!("../templates/email/invitation.txt")),
 ];
 
 /// Add built-in templates to `env`, each replaced by a file of the same name in `dir`

@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate knows nothing about HTTP frameworks. The
 //! `kavach` crate translates HTTP to calls on [`Core`].
 
+pub mod access;
 pub mod audit;
 pub mod crypto;
 pub mod email;
@@ -152,6 +153,10 @@ pub struct Options {
     pub better_auth: Option<plugins::migration::BetterAuthCookies>,
     /// The OAuth 2.1 / OpenID Connect authorization server.
     pub oauth: plugins::oauth::OAuthOptions,
+    /// Organizations, members, roles, invitations and teams.
+    pub organization: plugins::organization::OrganizationOptions,
+    /// Operators: users, bans, impersonation.
+    pub admin: plugins::admin::AdminOptions,
 }
 
 impl Default for Options {
@@ -170,6 +175,8 @@ impl Default for Options {
             rate_limit: RateLimitOptions::default(),
             better_auth: None,
             oauth: plugins::oauth::OAuthOptions::default(),
+            organization: plugins::organization::OrganizationOptions::default(),
+            admin: plugins::admin::AdminOptions::default(),
         }
     }
 }
@@ -336,6 +343,16 @@ impl Core {
     /// The token endpoint's grants, revocation, introspection and userinfo.
     pub fn tokens(&self) -> plugins::oauth::tokens::Tokens<'_> {
         plugins::oauth::tokens::Tokens(self)
+    }
+
+    /// Organizations, members, invitations, teams and roles (`[organization]`).
+    pub fn organizations(&self) -> plugins::organization::Organizations<'_> {
+        plugins::organization::Organizations(self)
+    }
+
+    /// The operators' capability: users, roles, bans, sessions, impersonation (`[admin]`).
+    pub fn admin(&self) -> plugins::admin::Admin<'_> {
+        plugins::admin::Admin(self)
     }
 
     /// User administration (CLI, admins, embedders).

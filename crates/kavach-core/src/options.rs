@@ -164,6 +164,8 @@ impl Options {
                 return refuse(format!("external_auth.better_auth.cookie_name = {:?}: not a cookie name", b.cookie_name));
             }
         }
+        self.organization.validate().map_err(Error::config)?;
+        self.admin.validate().map_err(Error::config)?;
         self.validate_oauth(production)
     }
 

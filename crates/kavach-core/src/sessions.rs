@@ -12,7 +12,7 @@
 
 use crate::error::Result;
 use crate::store::{BeginWrite, Db, Ts};
-use crate::users::{User, user_from_row};
+use crate::users::{USER_COLUMNS_U, User, user_from_row};
 use crate::{RequestContext, audit, crypto, db};
 use serde::Serialize;
 use sqlx::Row;
@@ -38,6 +38,13 @@ pub struct Session {
     pub created_at: Ts,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Ts,
+    /// The organization the user works in (`/organization/set-active`), if any.
+    pub active_organization_id: Option<String>,
+    /// The team the user works in (`/organization/set-active-team`), if any.
+    pub active_team_id: Option<String>,
+    /// For a session an admin opened as this user (`/admin/impersonate-user`): the
+    /// admin's user id. Such a session ends at its expiry and is never renewed.
+    pub impersonated_by: Option<String>,
 }
 
 /// What `get-session` answers.
@@ -110,8 +117,8 @@ impl Default for SessionOptions {
 macro_rules! insert_session {
     ($tx:expr, $s:expr) => {
         sqlx::query(
-            "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at, origin) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 'kavach')",
+            "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at, origin, \
+             active_organization_id, active_team_id, impersonated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 'kavach', $8, $9, $10)",
         )
         .bind(&$s.id)
         .bind(&$s.user_id)
@@ -120,6 +127,9 @@ macro_rules! insert_session {
         .bind(&$s.ip_address)
         .bind(&$s.user_agent)
         .bind($s.created_at)
+        .bind(&$s.active_organization_id)
+        .bind(&$s.active_team_id)
+        .bind(&$s.impersonated_by)
         .execute(&mut *$tx)
         .await?
     };
@@ -167,12 +177,16 @@ macro_rules! session_from_row {
             user_agent: $r.try_get("s_user_agent")?,
             created_at: $r.try_get("s_created_at")?,
             updated_at: $r.try_get("s_updated_at")?,
+            active_organization_id: $r.try_get("s_active_organization_id")?,
+            active_team_id: $r.try_get("s_active_team_id")?,
+            impersonated_by: $r.try_get("s_impersonated_by")?,
         }
     };
 }
 
 const SESSION_COLUMNS: &str = "s.id AS s_id, s.user_id AS s_user_id, s.token AS s_token, s.expires_at AS s_expires_at, \
-    s.ip_address AS s_ip_address, s.user_agent AS s_user_agent, s.created_at AS s_created_at, s.updated_at AS s_updated_at, s.origin AS s_origin";
+    s.ip_address AS s_ip_address, s.user_agent AS s_user_agent, s.created_at AS s_created_at, s.updated_at AS s_updated_at, s.origin AS s_origin, \
+    s.active_organization_id AS s_active_organization_id, s.active_team_id AS s_active_team_id, s.impersonated_by AS s_impersonated_by";
 
 /// Outcome of a session check.
 pub struct Checked {
@@ -211,6 +225,9 @@ impl Sessions {
             user_agent: ctx.user_agent.as_ref().map(|u| u.chars().take(512).collect()),
             created_at: now,
             updated_at: now,
+            active_organization_id: None,
+            active_team_id: None,
+            impersonated_by: None,
         };
         NewSession { token, session }
     }
@@ -223,6 +240,31 @@ impl Sessions {
             let mut tx = pool.begin_write().await?;
             insert_session!(tx, s);
             audit::append_in_tx!(tx, audit::Event::new(audit_kind, Some(user_id), ctx).with("sessionId", &s.id));
+            tx.commit().await?;
+        });
+        Ok(new)
+    }
+
+    /// Open a session as `user_id` for the admin `admin_id` (impersonation): it ends
+    /// after `ttl` (or the normal expiry, if sooner) and is never renewed.
+    pub(crate) async fn create_impersonation(&self, user_id: &str, admin_id: &str, ttl: Duration, ctx: &RequestContext) -> Result<NewSession> {
+        let mut new = self.prepare(user_id, ctx);
+        let end = new.session.created_at.plus_secs(Self::secs(ttl));
+        if end < new.session.expires_at {
+            new.session.expires_at = end;
+        }
+        new.session.impersonated_by = Some(admin_id.to_owned());
+        let s = &new.session;
+        db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            insert_session!(tx, s);
+            audit::append_in_tx!(
+                tx,
+                audit::Event::new(audit::EventKind::ImpersonationStarted, Some(user_id), ctx)
+                    .with("adminId", admin_id)
+                    .with("sessionId", &s.id)
+                    .with("expiresAt", s.expires_at.to_iso())
+            );
             tx.commit().await?;
         });
         Ok(new)
@@ -285,7 +327,8 @@ impl Sessions {
             return Ok(None);
         }
         let renew_at = s.expires_at.plus_secs(-Self::secs(self.opts.expires_in) + Self::secs(self.opts.update_age));
-        if renew && now >= renew_at {
+        // An impersonation session keeps the end it was given, however much it is used.
+        if renew && s.impersonated_by.is_none() && now >= renew_at {
             let new_exp = now.plus_secs(Self::secs(self.opts.expires_in)).min(self.absolute_end(s));
             if new_exp > s.expires_at {
                 let n = db!(&self.db, |pool| {
@@ -315,7 +358,7 @@ impl Sessions {
 
     async fn load(&self, hash: &str) -> Result<Option<SessionWithUser>> {
         let sql = format!(
-            "SELECT {SESSION_COLUMNS}, u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at, u.banned, u.ban_expires \
+            "SELECT {SESSION_COLUMNS}, {USER_COLUMNS_U} \
              FROM kavach_session s JOIN kavach_user u ON u.id = s.user_id WHERE s.token = $1 AND s.origin = 'kavach'"
         );
         db!(&self.db, |pool| {
@@ -323,6 +366,20 @@ impl Sessions {
                 Some(r) => Ok(Some(SessionWithUser::new(session_from_row!(r), user_from_row!(r)))),
                 None => Ok(None),
             }
+        })
+    }
+
+    /// The user a session belongs to, named by its handle (the `token` of a listed
+    /// session) or its secret token.
+    pub async fn owner_of(&self, token_or_handle: &str) -> Result<Option<String>> {
+        let hashed = crypto::token_hash(token_or_handle);
+        db!(&self.db, |pool| {
+            let row: Option<(String,)> = sqlx::query_as("SELECT user_id FROM kavach_session WHERE (token = $1 OR token = $2) AND origin = 'kavach'")
+                .bind(token_or_handle)
+                .bind(&hashed)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(|r| r.0))
         })
     }
 
@@ -341,6 +398,11 @@ impl Sessions {
     /// Revoke one of the user's sessions, named by its handle (the `token` field
     /// of [`Session`]) or by its secret token. Returns false if it was not theirs.
     pub async fn revoke(&self, user_id: &str, token_or_handle: &str, ctx: &RequestContext) -> Result<bool> {
+        self.revoke_by(user_id, token_or_handle, None, ctx).await
+    }
+
+    /// [`Self::revoke`] by an admin (`by`, recorded in the audit log).
+    pub(crate) async fn revoke_by(&self, user_id: &str, token_or_handle: &str, by: Option<&str>, ctx: &RequestContext) -> Result<bool> {
         if token_or_handle.is_empty() || token_or_handle.len() > 256 || token_or_handle.chars().any(|c| c.is_control()) {
             return Ok(false);
         }
@@ -360,7 +422,10 @@ impl Sessions {
             });
             if let Some((id, _, _)) = &found {
                 sqlx::query("DELETE FROM kavach_session WHERE id = $1 AND user_id = $2").bind(id).bind(user_id).execute(&mut *tx).await?;
-                audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::SessionRevoked, Some(user_id), ctx).with("count", 1));
+                audit::append_in_tx!(
+                    tx,
+                    audit::Event::new(crate::audit::EventKind::SessionRevoked, Some(user_id), ctx).with("count", 1).with_some("adminId", by)
+                );
             }
             tx.commit().await?;
             found
@@ -373,6 +438,15 @@ impl Sessions {
 
     /// Revoke all of the user's sessions, except the one whose hash is `keep`.
     pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>, ctx: &RequestContext, reason: &str) -> Result<u64> {
+        self.revoke_all_with(user_id, keep, None, ctx, reason).await
+    }
+
+    /// Every session of the user, ended by an admin (`by`, recorded in the audit log).
+    pub(crate) async fn revoke_all_by(&self, user_id: &str, by: Option<&str>, ctx: &RequestContext) -> Result<u64> {
+        self.revoke_all_with(user_id, None, by, ctx, "admin").await
+    }
+
+    async fn revoke_all_with(&self, user_id: &str, keep: Option<&str>, by: Option<&str>, ctx: &RequestContext, reason: &str) -> Result<u64> {
         let keep = keep.unwrap_or("");
         let n = db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -381,7 +455,10 @@ impl Sessions {
             if n > 0 {
                 audit::append_in_tx!(
                     tx,
-                    audit::Event::new(crate::audit::EventKind::SessionRevoked, Some(user_id), ctx).with("count", n).with("reason", reason)
+                    audit::Event::new(crate::audit::EventKind::SessionRevoked, Some(user_id), ctx)
+                        .with("count", n)
+                        .with("reason", reason)
+                        .with_some("adminId", by)
                 );
             }
             tx.commit().await?;

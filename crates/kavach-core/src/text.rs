@@ -36,6 +36,16 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
+/// A duration for people: `2 days`, `1 hour`, `15 minutes`.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 86400 == 0 && s >= 86400 => format!("{} day{}", s / 86400, if s == 86400 { "" } else { "s" }),
+        s if s % 3600 == 0 && s >= 3600 => format!("{} hour{}", s / 3600, if s == 3600 { "" } else { "s" }),
+        s => format!("{} minutes", s.div_ceil(60)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

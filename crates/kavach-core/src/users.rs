@@ -29,6 +29,12 @@ pub struct User {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub ban_expires: Option<Ts>,
+    /// Why the user is banned (shown only while banned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ban_reason: Option<String>,
+    /// The platform role (`[admin]`): `admin` names the operators. Absent: the default role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 impl User {
@@ -56,12 +62,22 @@ macro_rules! user_from_row {
             // A ban whose end has passed no longer counts (nor shows).
             banned: $crate::users::ban_in_force($r.try_get("banned")?, $r.try_get("ban_expires")?, $crate::store::Ts::now()),
             ban_expires: $r.try_get("ban_expires")?,
+            ban_reason: if $crate::users::ban_in_force($r.try_get("banned")?, $r.try_get("ban_expires")?, $crate::store::Ts::now()) {
+                $r.try_get("ban_reason")?
+            } else {
+                None
+            },
+            role: $r.try_get("role")?,
         }
     };
 }
 
 /// The user columns, in the order `user_from_row!` reads them by name.
-pub(crate) const USER_COLUMNS: &str = "id, email, name, email_verified, image, created_at, updated_at, banned, ban_expires";
+pub(crate) const USER_COLUMNS: &str = "id, email, name, email_verified, image, created_at, updated_at, banned, ban_expires, ban_reason, role";
+
+/// [`USER_COLUMNS`] of the table aliased `u`.
+pub(crate) const USER_COLUMNS_U: &str =
+    "u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at, u.banned, u.ban_expires, u.ban_reason, u.role";
 pub(crate) use user_from_row;
 
 /// Normalise and validate an email address: trimmed, lower-cased, one `@`,
@@ -160,6 +176,11 @@ impl Users<'_> {
     /// Ban a user until `until` (none: permanently): every session ends now, and
     /// sign-in is refused with `BANNED_USER` while the ban lasts.
     pub async fn ban(&self, id: &str, reason: Option<&str>, until: Option<Ts>, ctx: &crate::RequestContext) -> Result<bool> {
+        self.ban_by(id, reason, until, None, ctx).await
+    }
+
+    /// [`Self::ban`] by an admin (`by`, recorded in the audit log).
+    pub(crate) async fn ban_by(&self, id: &str, reason: Option<&str>, until: Option<Ts>, by: Option<&str>, ctx: &crate::RequestContext) -> Result<bool> {
         let found = db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query("UPDATE kavach_user SET banned = $1, ban_reason = $2, ban_expires = $3, updated_at = $4 WHERE id = $5")
@@ -175,7 +196,10 @@ impl Users<'_> {
                 sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
                 audit::append_in_tx!(
                     tx,
-                    audit::Event::new(crate::audit::EventKind::UserBanned, Some(id), ctx).with("reason", reason).with("until", until.map(|t| t.to_iso()))
+                    audit::Event::new(crate::audit::EventKind::UserBanned, Some(id), ctx)
+                        .with("reason", reason)
+                        .with("until", until.map(|t| t.to_iso()))
+                        .with_some("adminId", by)
                 );
             }
             tx.commit().await?;
@@ -186,6 +210,10 @@ impl Users<'_> {
     }
 
     pub async fn unban(&self, id: &str, ctx: &crate::RequestContext) -> Result<bool> {
+        self.unban_by(id, None, ctx).await
+    }
+
+    pub(crate) async fn unban_by(&self, id: &str, by: Option<&str>, ctx: &crate::RequestContext) -> Result<bool> {
         let found = db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query("UPDATE kavach_user SET banned = $1, ban_reason = NULL, ban_expires = NULL, updated_at = $2 WHERE id = $3")
@@ -196,7 +224,7 @@ impl Users<'_> {
                 .await?
                 .rows_affected();
             if n > 0 {
-                audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::UserUnbanned, Some(id), ctx));
+                audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::UserUnbanned, Some(id), ctx).with_some("adminId", by));
             }
             tx.commit().await?;
             n > 0
@@ -288,6 +316,11 @@ impl Users<'_> {
     /// Delete a user with everything that belongs to them (sessions, accounts).
     /// Returns false when there was no such user.
     pub async fn delete(&self, id: &str, ctx: &crate::RequestContext) -> Result<bool> {
+        self.delete_by(id, None, ctx).await
+    }
+
+    /// [`Self::delete`] by an admin (`by`, recorded in the audit log).
+    pub(crate) async fn delete_by(&self, id: &str, by: Option<&str>, ctx: &crate::RequestContext) -> Result<bool> {
         let deleted = db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query("DELETE FROM kavach_user WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
@@ -299,7 +332,7 @@ impl Users<'_> {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::UserDeleted, Some(id), ctx));
+                audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::UserDeleted, Some(id), ctx).with_some("adminId", by));
             }
             tx.commit().await?;
             n > 0
@@ -353,6 +386,8 @@ pub(crate) async fn insert_user(
         updated_at: now,
         banned: false,
         ban_expires: None,
+        ban_reason: None,
+        role: None,
     };
     db!(&core.db, |pool| {
         let mut tx = pool.begin_write().await?;
@@ -393,9 +428,8 @@ pub(crate) async fn insert_user(
 /// A user and their stored password hash, in one query (the sign-in path: known and
 /// unknown emails then cost the same number of round trips).
 pub(crate) async fn find_with_password(db: &Db, email: &str) -> Result<Option<(User, Option<String>)>> {
-    let cols = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
     let sql = format!(
-        "SELECT {cols}, a.password AS password FROM kavach_user u \
+        "SELECT {USER_COLUMNS_U}, a.password AS password FROM kavach_user u \
          LEFT JOIN kavach_account a ON a.user_id = u.id AND a.provider_id = 'credential' WHERE u.email = $1"
     );
     db!(db, |pool| {

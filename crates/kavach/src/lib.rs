@@ -33,8 +33,10 @@ pub use http::session::SessionLayer;
 pub use kavach_core as core;
 pub use kavach_core::email::{DevMailer, Email, Mailer, SmtpMailer};
 pub use kavach_core::password::PasswordPolicy;
+pub use kavach_core::plugins::admin::AdminOptions;
 pub use kavach_core::plugins::migration::BetterAuthCookies;
 pub use kavach_core::plugins::oauth::{OAuthOptions, ResourceDef};
+pub use kavach_core::plugins::organization::OrganizationOptions;
 pub use kavach_core::{EmailPasswordOptions, JwtOptions, Kind, Mode, Options, RateLimitOptions, RequestContext, SessionOptions, User};
 
 /// `Result` with [`Error`], which handlers can return directly (it is an HTTP answer).
@@ -51,6 +53,10 @@ mod docs {
     mod resource_server {}
     #[doc = include_str!("../../../docs/migrate-from-clerk.md")]
     mod migrate_from_clerk {}
+    #[doc = include_str!("../../../docs/organizations.md")]
+    mod organizations {}
+    #[doc = include_str!("../../../docs/admin.md")]
+    mod admin {}
 }
 
 use kavach_core::Core;
@@ -205,7 +211,8 @@ impl Kavach {
 /// Every capability's options are set the same way, each by its own setter
 /// ([`session`](Self::session), [`jwt`](Self::jwt), [`email_password`](Self::email_password),
 /// [`password_policy`](Self::password_policy), [`rate_limit`](Self::rate_limit),
-/// [`oauth`](Self::oauth), [`better_auth_cookies`](Self::better_auth_cookies)), in any
+/// [`oauth`](Self::oauth), [`organization`](Self::organization), [`admin`](Self::admin),
+/// [`better_auth_cookies`](Self::better_auth_cookies)), in any
 /// order: a setter replaces its own part only. [`settings`](Self::settings) (a loaded
 /// configuration, see [`Settings`]) and [`options`](Self::options) give the starting
 /// point those setters override. [`build`](Self::build) checks the result with
@@ -227,6 +234,8 @@ pub struct KavachBuilder {
     email_password: Option<EmailPasswordOptions>,
     rate_limit: Option<RateLimitOptions>,
     oauth: Option<OAuthOptions>,
+    organization: Option<kavach_core::plugins::organization::OrganizationOptions>,
+    admin: Option<kavach_core::plugins::admin::AdminOptions>,
     better_auth: Option<BetterAuthCookies>,
     mailer: Option<Arc<dyn Mailer>>,
     templates_dir: Option<PathBuf>,
@@ -340,6 +349,16 @@ impl KavachBuilder {
         self.oauth = Some(o);
         self
     }
+    /// Organizations, members, roles, invitations and teams (`[organization]`).
+    pub fn organization(mut self, o: kavach_core::plugins::organization::OrganizationOptions) -> Self {
+        self.organization = Some(o);
+        self
+    }
+    /// The operators' capability: users, bans, impersonation (`[admin]`).
+    pub fn admin(mut self, a: kavach_core::plugins::admin::AdminOptions) -> Self {
+        self.admin = Some(a);
+        self
+    }
     pub fn mailer(mut self, m: impl Mailer) -> Self {
         self.mailer = Some(Arc::new(m));
         self
@@ -436,6 +455,12 @@ impl KavachBuilder {
         }
         if let Some(a) = &self.oauth {
             o.oauth = a.clone();
+        }
+        if let Some(g) = &self.organization {
+            o.organization = g.clone();
+        }
+        if let Some(a) = &self.admin {
+            o.admin = a.clone();
         }
         if let Some(b) = &self.better_auth {
             o.better_auth = Some(b.clone());

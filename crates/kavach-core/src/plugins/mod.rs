@@ -5,6 +5,8 @@
 //! limits, users, sessions, verification tokens, passwords, storage, the audit log)
 //! stays flat in the crate root.
 
+pub mod admin;
 pub mod email_password;
 pub mod migration;
 pub mod oauth;
+pub mod organization;

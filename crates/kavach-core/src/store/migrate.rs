@@ -36,6 +36,8 @@ migrations! {
     9, "client jwks cache", "0009_client_jwks";
     10, "client token cutoff and indexes", "0010_client_cutoff_and_indexes";
     11, "session origin, client use and introspection rights", "0011_review_hardening";
+    12, "organizations", "0012_organization";
+    13, "admin", "0013_admin";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

@@ -3,12 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice, reason = "tests")]
 
+mod admin;
 mod audit;
 mod email_password;
 mod harness;
 mod jwt;
 mod migration;
 mod oauth;
+mod organization;
 mod ratelimit;
 mod sessions;
 mod store;
@@ -40,4 +42,9 @@ async fn exec(db: &Db, sql: &str) {
 
 async fn scalar_text(db: &Db, sql: &str) -> Option<String> {
     kavach_core::db!(db, |pool| { sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_optional(pool).await.unwrap() })
+}
+
+/// Every audit kind recorded, oldest first.
+async fn audit_kinds(db: &Db) -> Vec<String> {
+    kavach_core::db!(db, |pool| { sqlx::query_scalar::<_, String>("SELECT kind FROM kavach_audit_event ORDER BY seq").fetch_all(pool).await.unwrap() })
 }

@@ -6,6 +6,7 @@ mod doctor;
 mod import;
 mod keys;
 mod migrate;
+mod org;
 mod serve;
 mod user;
 
@@ -50,6 +51,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Organizations and their members ([organization]).
+    #[command(subcommand)]
+    Org(org::OrgCommand),
     /// The security event log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -92,6 +96,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Serve { listen } => serve::serve(cfg, listen, started).await,
         Command::Migrate => migrate::migrate(&cfg).await,
         Command::User(cmd) => user::user(cfg, cmd).await,
+        Command::Org(cmd) => org::org(cfg, cmd).await,
         Command::Audit(cmd) => audit::audit(cfg, cmd).await,
         Command::Doctor => doctor::doctor(cfg).await,
         Command::Keys(cmd) => keys::keys(cfg, cmd).await,

@@ -1,4 +1,4 @@
-//! `kavach user`: create, list, show, ban, unban and delete users.
+//! `kavach user`: create, list, show, ban, unban, set the role of, list the sessions of, and delete users.
 
 use super::{Config, cli_ctx};
 use anyhow::{Result, anyhow, bail};
@@ -52,6 +52,18 @@ pub enum UserCommand {
     },
     /// Lift a ban.
     Unban { user: String },
+    /// Set the platform role (`admin` makes an operator of the admin capability; several
+    /// roles separated by commas). Works whether or not [admin] is enabled.
+    SetRole { user: String, role: String },
+    /// List a user's sessions (impersonation sessions show who opened them).
+    Sessions {
+        user: String,
+        /// End them all.
+        #[arg(long)]
+        revoke: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a user (and their sessions and accounts) by id or email.
     Delete {
         user: String,
@@ -61,7 +73,7 @@ pub enum UserCommand {
     },
 }
 
-async fn find_user(k: &kavach::Kavach, id_or_email: &str) -> Result<kavach_core::User> {
+pub(super) async fn find_user(k: &kavach::Kavach, id_or_email: &str) -> Result<kavach_core::User> {
     let found = if id_or_email.contains('@') { k.users().get_by_email(id_or_email).await } else { k.users().get(id_or_email).await };
     found.map_err(|e| anyhow!("{e}"))?.ok_or_else(|| anyhow!("no user {id_or_email:?}"))
 }
@@ -72,6 +84,7 @@ fn print_user(u: &kavach_core::User) {
     println!("name            {}", u.name);
     println!("email verified  {}", u.email_verified);
     println!("image           {}", u.image.as_deref().unwrap_or("-"));
+    println!("role            {}", u.role.as_deref().unwrap_or("user (default)"));
     if u.banned {
         println!("banned          until {}", u.ban_expires.map(|t| t.to_iso()).unwrap_or_else(|| "unbanned".into()));
     }
@@ -140,6 +153,37 @@ pub async fn user(cfg: Config, cmd: UserCommand) -> Result<i32> {
             let u = find_user(&k, &user).await?;
             k.users().unban(&u.id, &cli_ctx()).await.map_err(|e| anyhow!("{e}"))?;
             println!("unbanned {} <{}>", u.id, u.email);
+        }
+        UserCommand::SetRole { user, role } => {
+            let u = find_user(&k, &user).await?;
+            let u =
+                k.admin().set_role(kavach_core::plugins::admin::Operator::Server, &u.id, &[role], &cli_ctx()).await.map_err(|e| anyhow!("{}", e.message))?;
+            println!("{} <{}> now has the role {}", u.id, u.email, u.role.as_deref().unwrap_or("-"));
+        }
+        UserCommand::Sessions { user, revoke, json } => {
+            let u = find_user(&k, &user).await?;
+            if revoke {
+                let n = k.admin().revoke_user_sessions(kavach_core::plugins::admin::Operator::Server, &u.id, &cli_ctx()).await.map_err(|e| anyhow!("{e}"))?;
+                println!("revoked {n} session(s) of {}", u.email);
+                return Ok(0);
+            }
+            let sessions = k.sessions().list(&u.id).await.map_err(|e| anyhow!("{e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&sessions)?);
+            } else {
+                println!("{:<32}  {:<24}  {:<24}  {:<16}  NOTE", "ID", "CREATED", "EXPIRES", "IP");
+                for s in &sessions {
+                    let note = s.impersonated_by.as_deref().map(|a| format!("impersonated by {a}")).unwrap_or_default();
+                    println!(
+                        "{:<32}  {:<24}  {:<24}  {:<16}  {note}",
+                        s.id,
+                        s.created_at.to_iso(),
+                        s.expires_at.to_iso(),
+                        s.ip_address.as_deref().unwrap_or("-")
+                    );
+                }
+                println!("{} session(s)", sessions.len());
+            }
         }
         UserCommand::Delete { user, yes } => {
             let u = find_user(&k, &user).await?;

@@ -15,6 +15,7 @@ mod migration;
 mod oauth;
 mod openapi_fuzz;
 mod ops;
+mod organization;
 mod smtp;
 
 use harness::*;

@@ -173,3 +173,18 @@ mod tests {
         }
     }
 }
+
+/// Query parameters, with a bad or missing parameter answered like a bad body field:
+/// 400 `VALIDATION_ERROR` as JSON (axum's own `Query` answers in plain text).
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(QueryParams(v)),
+            Err(e) => Err(client_error(Kind::BadRequest, Code::ValidationError, e.body_text())),
+        }
+    }
+}

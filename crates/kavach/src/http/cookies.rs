@@ -143,3 +143,43 @@ fn header_value(c: &str) -> HeaderValue {
         HeaderValue::from_static("")
     })
 }
+
+/// While an admin impersonates a user, their own session token waits here (signed,
+/// with the `dont_remember` choice), to come back on `/admin/stop-impersonating`.
+pub const ADMIN_SESSION: &str = "kavach.admin_session";
+pub const SECURE_ADMIN_SESSION: &str = "__Secure-kavach.admin_session";
+
+fn admin_session_name(core: &Core) -> &'static str {
+    if core.options().secure() { SECURE_ADMIN_SESSION } else { ADMIN_SESSION }
+}
+
+/// `Set-Cookie` keeping the admin's session token during an impersonation, or (`None`)
+/// removing it.
+pub fn set_admin_session(core: &Core, token: Option<&str>, dont_remember: bool) -> HeaderValue {
+    let mut c = match token {
+        Some(t) => format!(
+            "{}={}; Path=/; HttpOnly; SameSite=Lax",
+            admin_session_name(core),
+            encode_value(&core.secrets().sign_token(&format!("{t}:{}", if dont_remember { "true" } else { "" })))
+        ),
+        None => format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0", admin_session_name(core)),
+    };
+    if core.options().secure() {
+        c.push_str("; Secure");
+    }
+    header_value(&c)
+}
+
+/// The admin's waiting session token and whether they asked not to be remembered, if the
+/// cookie is there and its signature verifies.
+pub fn admin_session(core: &Core, headers: &HeaderMap) -> Option<(String, bool)> {
+    let raw = cookie(headers, admin_session_name(core))?;
+    let decoded = percent_decode(raw, false).ok()?;
+    // The signature is over "<token>:<dont_remember>"; the last '.' separates it.
+    let (payload, sig) = decoded.rsplit_once('.')?;
+    if !core.secrets().verify_signature(payload, sig) {
+        return None;
+    }
+    let (token, dont) = payload.rsplit_once(':')?;
+    (!token.is_empty()).then(|| (token.to_owned(), dont == "true"))
+}

@@ -102,7 +102,13 @@ pub struct Capability {
 
 /// Every capability with routes, the kernel first.
 pub fn capabilities() -> &'static [Capability] {
-    &[super::kernel::CAPABILITY, super::plugins::email_password::CAPABILITY, super::plugins::oauth::CAPABILITY]
+    &[
+        super::kernel::CAPABILITY,
+        super::plugins::email_password::CAPABILITY,
+        super::plugins::oauth::CAPABILITY,
+        super::plugins::organization::CAPABILITY,
+        super::plugins::admin::CAPABILITY,
+    ]
 }
 
 /// The routes of the enabled capabilities.

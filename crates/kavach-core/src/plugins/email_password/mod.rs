@@ -46,15 +46,6 @@ pub struct SignedIn {
     pub session: NewSession,
 }
 
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        s if s % 86400 == 0 && s >= 86400 => format!("{} day{}", s / 86400, if s == 86400 { "" } else { "s" }),
-        s if s % 3600 == 0 && s >= 3600 => format!("{} hour{}", s / 3600, if s == 3600 { "" } else { "s" }),
-        s => format!("{} minutes", s.div_ceil(60)),
-    }
-}
-
 impl EmailPassword<'_> {
     fn account_key(&self, email: &str) -> String {
         format!("{ACCOUNT_KEY_PREFIX}{}", self.0.secrets.keyed_hash(email))
@@ -235,7 +226,7 @@ impl EmailPassword<'_> {
             send,
             "verify-email.txt",
             &user.email,
-            context! { app_name => &self.0.options.app_name, name => &user.name, email => &user.email, url => url, expires_in => human(ttl) },
+            context! { app_name => &self.0.options.app_name, name => &user.name, email => &user.email, url => url, expires_in => crate::text::human_duration(ttl) },
         );
         Ok(())
     }
@@ -309,7 +300,7 @@ impl EmailPassword<'_> {
         self.0.send_email(
             "change-email.txt",
             &new_email,
-            context! { app_name => &self.0.options.app_name, name => &user.name, new_email => &new_email, url => url, expires_in => human(ttl) },
+            context! { app_name => &self.0.options.app_name, name => &user.name, new_email => &new_email, url => url, expires_in => crate::text::human_duration(ttl) },
         );
         Ok(())
     }
@@ -343,7 +334,7 @@ impl EmailPassword<'_> {
             user.is_some(),
             "reset-password.txt",
             &email,
-            context! { app_name => &self.0.options.app_name, name => name, email => &email, url => url, expires_in => human(ttl) },
+            context! { app_name => &self.0.options.app_name, name => name, email => &email, url => url, expires_in => crate::text::human_duration(ttl) },
         );
         Ok(())
     }
@@ -388,5 +379,7 @@ fn placeholder_user(email: &str) -> User {
         updated_at: now,
         banned: false,
         ban_expires: None,
+        ban_reason: None,
+        role: None,
     }
 }

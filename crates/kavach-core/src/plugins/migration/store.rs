@@ -214,7 +214,7 @@ pub(super) async fn exchange_better_auth_session(
     let sql = format!(
         "SELECT s.id AS s_id, s.token AS s_token, s.expires_at AS s_expires_at, s.created_at AS s_created_at, {} FROM kavach_session s \
              JOIN kavach_user u ON u.id = s.user_id WHERE (s.token = $1 AND s.origin = $3) OR (s.token = $2 AND s.origin <> $3)",
-        crate::users::USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+        crate::users::USER_COLUMNS_U
     );
     // Read and re-key in one write transaction, so a concurrent sign-out or a
     // concurrent exchange of the same cookie wins cleanly.

@@ -3,5 +3,7 @@
 //! routes once ([`crate::http::table::Capability`]) and is listed in
 //! [`crate::http::table::capabilities`].
 
+pub mod admin;
 pub mod email_password;
 pub mod oauth;
+pub mod organization;
