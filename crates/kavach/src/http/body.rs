@@ -146,6 +146,21 @@ pub fn percent_decode(s: &str, plus_as_space: bool) -> Result<String, ApiError> 
     String::from_utf8(out).map_err(|_| bad())
 }
 
+/// Query parameters, with a bad or missing parameter answered like a bad body field:
+/// 400 `VALIDATION_ERROR` as JSON (axum's own `Query` answers in plain text).
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(QueryParams(v)),
+            Err(e) => Err(client_error(Kind::BadRequest, Code::ValidationError, e.body_text())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,21 +185,6 @@ mod tests {
         // An escaped backslash followed by `u0000` is text, not a NUL.
         for body in [br#"{"a":"\\u0000"}"#.as_slice(), br#"{"a":"u0000"}"#, br#"{"a":"\u0001"}"#, b"{}"] {
             assert!(!json_has_nul(body), "{}", String::from_utf8_lossy(body));
-        }
-    }
-}
-
-/// Query parameters, with a bad or missing parameter answered like a bad body field:
-/// 400 `VALIDATION_ERROR` as JSON (axum's own `Query` answers in plain text).
-pub struct QueryParams<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryParams<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(QueryParams(v)),
-            Err(e) => Err(client_error(Kind::BadRequest, Code::ValidationError, e.body_text())),
         }
     }
 }
