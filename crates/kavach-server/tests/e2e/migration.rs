@@ -84,6 +84,15 @@ impl Peer {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "organization create: {}", r.text().await.unwrap());
+        let r = client()
+            .post(format!("{}/organization/invite-member", self.base))
+            .header("origin", self.base.trim_end_matches("/api/auth"))
+            .header("cookie", cookie)
+            .json(&json!({ "email": "dave@example.com", "role": "admin" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "invite: {}", r.text().await.unwrap());
     }
 }
 
@@ -281,12 +290,16 @@ async fn import_from(source_url: &str, peer_env: &[(&str, &str)], target: &str) 
     assert_eq!(t("users")["imported"], 3);
     assert_eq!(t("accounts")["imported"], 3, "three credential accounts");
     assert_eq!(t("sessions")["imported"], 6, "three sign-up sessions and three sign-ins");
-    assert_eq!(t("organizations")["read"], 1);
-    assert!(t("organizations")["skipped"][0]["reason"].as_str().unwrap().contains("no organizations"));
+    let imported = |name: &str| t(name)["imported"].as_u64();
+    assert_eq!((imported("organizations"), imported("members"), imported("invitations")), (Some(1), Some(1), Some(1)), "{r}");
     let second = run(&[]);
     let text = count(&second);
     assert!(second.status.success());
     assert!(text.lines().filter(|l| l.contains("imported")).all(|l| l.contains("imported      0")), "second run changes nothing:\n{text}");
+    // The organization came along: alice owns it, dave's invitation waits.
+    let members = command(&dir, &env).args(["org", "members", "acme", "--json"]).output().unwrap();
+    let members: Value = serde_json::from_slice(&members.stdout).unwrap();
+    assert_eq!((members[0]["user"]["email"].as_str(), members[0]["role"].as_str()), (Some("alice@example.com"), Some("owner")), "{members}");
     check_transition(target, &cookie, &bob_cookie, "alice@example.com", "bob@example.com").await;
     // Signing out during the transition ends the migrated session and clears the old cookie.
     let s = Server::start(target, &[("KAVACH_BETTER_AUTH_SECRET", BA_SECRET), ("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false")]);
@@ -382,6 +395,39 @@ kavach_testkit::dual!(import_clerk_export, |db| {
     let r2: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!((r2["tables"][0]["imported"].as_u64(), r2["tables"][0]["already_present"].as_u64()), (Some(0), Some(4)));
     assert_eq!(r2["tables"][1]["imported"], 0);
+    // Organizations and memberships, `org:` dropped; the creator (an `org:admin`) owns Acme,
+    // and the earliest member owns the organization without a creator.
+    let dir_of = |name: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/migration").join(name);
+    let out = command(&dir, &env)
+        .args(["import", "clerk", "--json", "--organizations"])
+        .arg(dir_of("clerk-organizations.json"))
+        .arg("--memberships")
+        .arg(dir_of("clerk-memberships.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = |name: &str| r["tables"].as_array().unwrap().iter().find(|t| t["table"] == name).cloned().unwrap();
+    assert_eq!((t("organizations")["imported"].as_u64(), t("members")["imported"].as_u64()), (Some(2), Some(3)), "{r}");
+    assert!(t("members")["skipped"][0]["reason"].as_str().unwrap().contains("user_2dPhoneOnly"), "the user without an email was not imported: {r}");
+    let members = |org: &str| {
+        let out = command(&dir, &env).args(["org", "members", org, "--json"]).output().unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let acme = members("acme-inc");
+    let role_of = |m: &Value, email: &str| m.as_array().unwrap().iter().find(|x| x["user"]["email"] == email).map(|x| x["role"].clone());
+    assert_eq!((role_of(&acme, "vera@example.com"), role_of(&acme, "unverified@example.com")), (Some(json!("owner")), Some(json!("member"))), "{acme}");
+    let side = members("org_2bSideProject");
+    assert_eq!(role_of(&side, "unverified@example.com"), Some(json!("owner")), "{side}");
+    let again = command(&dir, &env)
+        .args(["import", "clerk", "--json", "--organizations"])
+        .arg(dir_of("clerk-organizations.json"))
+        .arg("--memberships")
+        .arg(dir_of("clerk-memberships.json"))
+        .output()
+        .unwrap();
+    let r2: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(r2["tables"].as_array().unwrap().iter().all(|t| t["imported"] == 0), "idempotent: {r2}");
     // The bcrypt user signs in with the Clerk password and is rehashed; the banned one is refused.
     let s = Server::start(db, &[]);
     assert!(password_of(db, "vera@example.com").await.starts_with("$2b$"));

@@ -10,6 +10,66 @@ use crate::users::user_from_row;
 use crate::{RequestContext, audit, crypto, db};
 use sqlx::Row;
 
+/// For each row: already there (by id), or its references missing (skipped with the
+/// reason), or inserted; a conflict on another unique key (a slug, a team name, a
+/// membership) is skipped with the reason.
+macro_rules! import_rows {
+    ($tx:expr, $report:expr, $rows:expr, $table:literal, |$r:ident| [$(($ref_table:literal, $ref_id:expr)),*], $insert:expr) => {
+        for $r in $rows {
+            let exists: Option<(String,)> = sqlx::query_as(concat!("SELECT id FROM ", $table, " WHERE id = $1")).bind(&$r.id).fetch_optional(&mut *$tx).await?;
+            if exists.is_some() {
+                $report.already_present += 1;
+                continue;
+            }
+            #[allow(unused_mut, reason = "a table without references never assigns it")]
+            let mut missing: Option<String> = None;
+            $(
+                if missing.is_none() {
+                    let found: Option<(String,)> =
+                        sqlx::query_as(concat!("SELECT id FROM ", $ref_table, " WHERE id = $1")).bind($ref_id).fetch_optional(&mut *$tx).await?;
+                    if found.is_none() {
+                        missing = Some(format!("its {} {} was not imported", $ref_table.trim_start_matches("kavach_"), $ref_id));
+                    }
+                }
+            )*
+            if let Some(reason) = missing {
+                $report.skipped.push(Skipped { id: $r.id.clone(), reason });
+                continue;
+            }
+            if $insert.execute(&mut *$tx).await?.rows_affected() == 1 {
+                $report.imported += 1;
+            } else {
+                $report.skipped.push(Skipped { id: $r.id.clone(), reason: "conflicts with a row already in Kavach (a slug, a team name or a membership)".into() });
+            }
+        }
+    };
+}
+
+/// Organizations, then what refers to them.
+macro_rules! write_orgs {
+    ($tx:expr, $o:expr, $orgs:ident, $members:ident, $invitations:ident, $teams:ident, $team_members:ident, $roles:ident) => {
+        import_rows!($tx, $orgs, &$o.organizations, "kavach_organization", |r| [], sqlx::query(
+            "INSERT INTO kavach_organization (id, name, slug, logo, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING"
+        ).bind(&r.id).bind(&r.name).bind(&r.slug).bind(&r.logo).bind(&r.metadata).bind(r.created_at));
+        import_rows!($tx, $members, &$o.members, "kavach_member", |r| [("kavach_organization", &r.organization_id), ("kavach_user", &r.user_id)], sqlx::query(
+            "INSERT INTO kavach_member (id, organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+        ).bind(&r.id).bind(&r.organization_id).bind(&r.user_id).bind(&r.role).bind(r.created_at));
+        import_rows!($tx, $teams, &$o.teams, "kavach_team", |r| [("kavach_organization", &r.organization_id)], sqlx::query(
+            "INSERT INTO kavach_team (id, organization_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+        ).bind(&r.id).bind(&r.organization_id).bind(&r.name).bind(r.created_at).bind(r.updated_at));
+        import_rows!($tx, $team_members, &$o.team_members, "kavach_team_member", |r| [("kavach_team", &r.team_id), ("kavach_user", &r.user_id)], sqlx::query(
+            "INSERT INTO kavach_team_member (id, team_id, user_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+        ).bind(&r.id).bind(&r.team_id).bind(&r.user_id).bind(r.created_at));
+        import_rows!($tx, $invitations, &$o.invitations, "kavach_invitation", |r| [("kavach_organization", &r.organization_id)], sqlx::query(
+            "INSERT INTO kavach_invitation (id, organization_id, email, role, team_id, status, inviter_id, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
+        ).bind(&r.id).bind(&r.organization_id).bind(&r.email).bind(&r.role).bind(&r.team_id).bind(&r.status).bind(&r.inviter_id).bind(r.expires_at).bind(r.created_at));
+        import_rows!($tx, $roles, &$o.roles, "kavach_organization_role", |r| [("kavach_organization", &r.organization_id)], sqlx::query(
+            "INSERT INTO kavach_organization_role (id, organization_id, role, permission, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+        ).bind(&r.id).bind(&r.organization_id).bind(&r.role).bind(&r.permission).bind(r.created_at).bind(r.updated_at));
+    };
+}
+
 /// Write a batch into Kavach's tables in one transaction (rolled back on a dry run).
 pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report, ctx: &crate::RequestContext) -> Result<()> {
     let db = core.db();
@@ -23,6 +83,14 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
     let mut accounts = table("accounts", batch.accounts.len(), &batch.skipped_accounts);
     let mut sessions = table("sessions", batch.sessions.len(), &[]);
     let mut verifs = table("verifications", batch.verifications.len(), &batch.skipped_verifications);
+    let o = &batch.orgs;
+    let skipped = |label: &str| o.skipped.iter().filter(|(l, _)| *l == label).map(|(_, s)| s.clone()).collect::<Vec<_>>();
+    let mut orgs = table("organizations", o.organizations.len(), &skipped("organizations"));
+    let mut members = table("members", o.members.len(), &skipped("members"));
+    let mut invitations = table("invitations", o.invitations.len(), &skipped("invitations"));
+    let mut teams = table("teams", o.teams.len(), &skipped("teams"));
+    let mut team_members = table("team members", o.team_members.len(), &skipped("team members"));
+    let mut roles = table("roles", o.roles.len(), &skipped("roles"));
     let now = Ts::now();
     crate::db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
@@ -33,8 +101,8 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
                 continue;
             }
             let n = sqlx::query(
-                "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at, banned, ban_reason, ban_expires, metadata) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+                "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at, banned, ban_reason, ban_expires, metadata, role) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
             )
             .bind(&u.id)
             .bind(&u.email)
@@ -47,6 +115,7 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
             .bind(&u.ban_reason)
             .bind(u.ban_expires)
             .bind(&u.metadata)
+            .bind(&u.role)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -113,8 +182,9 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
                 continue;
             }
             let n = sqlx::query(
-                "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at, origin) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'kavach') ON CONFLICT DO NOTHING",
+                "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at, origin, \
+                 active_organization_id, active_team_id, impersonated_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'kavach', $9, $10, $11) ON CONFLICT DO NOTHING",
             )
             .bind(&s.id)
             .bind(&s.user_id)
@@ -124,6 +194,9 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
             .bind(&s.user_agent)
             .bind(s.created_at)
             .bind(s.updated_at)
+            .bind(&s.active_organization_id)
+            .bind(&s.active_team_id)
+            .bind(&s.impersonated_by)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -145,7 +218,8 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
             .execute(&mut *tx).await?.rows_affected();
             if n == 1 { verifs.imported += 1 } else { verifs.already_present += 1 }
         }
-        let total = users.imported + accounts.imported + sessions.imported + verifs.imported;
+        write_orgs!(tx, &batch.orgs, orgs, members, invitations, teams, team_members, roles);
+        let total = users.imported + accounts.imported + sessions.imported + verifs.imported + orgs.imported + members.imported;
         if total > 0 {
             crate::audit::append_in_tx!(
                 tx,
@@ -154,6 +228,8 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
                     .with("users", users.imported)
                     .with("accounts", accounts.imported)
                     .with("sessions", sessions.imported)
+                    .with("organizations", orgs.imported)
+                    .with("members", members.imported)
             );
         }
         if report.dry_run {
@@ -162,7 +238,9 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
             tx.commit().await?;
         }
     });
-    report.tables = [users, accounts, sessions, verifs].into_iter().chain(batch.other_tables).collect();
+    // Organization tables are listed when the source had any.
+    let org_tables = [orgs, members, invitations, teams, team_members, roles].into_iter().filter(|t| t.read > 0);
+    report.tables = [users, accounts, sessions, verifs].into_iter().chain(org_tables).chain(batch.other_tables).collect();
     Ok(())
 }
 

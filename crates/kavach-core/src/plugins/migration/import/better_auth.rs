@@ -1,9 +1,11 @@
 //! `kavach import better-auth --from <sqlite path | postgres URL>`: reads
-//! better-auth's `user`, `account`, `session` and `verification` tables (camelCase
+//! better-auth's `user`, `account`, `session` and `verification` tables, and the
+//! organization plugin's (`organization`, `member`, `invitation`, `team`, `teamMember`,
+//! `organizationRole`) (camelCase
 //! columns as better-auth creates them, or snake_case as some adapters map them)
 //! and writes them into Kavach's tables.
 
-use super::{AccountRow, Batch, Report, SessionRow, Skipped, TableReport, UserRow, VerificationRow};
+use super::{AccountRow, Batch, Report, SessionRow, Skipped, UserRow, VerificationRow};
 use crate::error::{Code, Error, Result};
 use crate::store::{Db, Ts};
 use crate::{Core, RequestContext, db};
@@ -117,11 +119,6 @@ async fn columns(src: &Db, table: &str) -> Result<Option<Columns>> {
     Ok((!names.is_empty()).then(|| Columns(names.into_iter().collect())))
 }
 
-async fn count(src: &Db, table: &str) -> Result<u64> {
-    let n: i64 = db!(src, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM \"{table}\""))).fetch_one(pool).await?);
-    Ok(n as u64)
-}
-
 fn require(cols: &Columns, table: &str, fields: &[&str]) -> Result<()> {
     for f in fields {
         if cols.get(f).is_none() {
@@ -165,7 +162,7 @@ async fn read(src: &Db) -> Result<Batch> {
     let ucols =
         columns(src, "user").await?.ok_or_else(|| Error::bad_request(Code::ImportSourceInvalid, "no better-auth `user` table in the source database"))?;
     require(&ucols, "user", &["id", "email", "emailVerified", "createdAt"])?;
-    let fields = ["id", "email", "name", "emailVerified", "image", "createdAt", "updatedAt", "banned", "banReason", "banExpires"];
+    let fields = ["id", "email", "name", "emailVerified", "image", "createdAt", "updatedAt", "banned", "banReason", "banExpires", "role"];
     let sql = format!("SELECT {} FROM \"user\"", ucols.select(&fields));
     let skipped_users = &mut batch.skipped_users;
     db!(src, |pool| {
@@ -192,6 +189,8 @@ async fn read(src: &Db) -> Result<Batch> {
                 ban_reason: r.text("banReason")?,
                 ban_expires: r.time("banExpires")?,
                 metadata: None,
+                // better-auth writes `user` for everyone; Kavach reads no role as that default.
+                role: r.text("role")?.filter(|x| !x.is_empty() && x != "user"),
             });
         }
     });
@@ -243,7 +242,19 @@ async fn read(src: &Db) -> Result<Batch> {
     }
     if let Some(scols) = columns(src, "session").await? {
         require(&scols, "session", &["id", "userId", "token", "expiresAt"])?;
-        let fields = ["id", "userId", "token", "expiresAt", "ipAddress", "userAgent", "createdAt", "updatedAt"];
+        let fields = [
+            "id",
+            "userId",
+            "token",
+            "expiresAt",
+            "ipAddress",
+            "userAgent",
+            "createdAt",
+            "updatedAt",
+            "activeOrganizationId",
+            "activeTeamId",
+            "impersonatedBy",
+        ];
         let sql = format!("SELECT {} FROM session", scols.select(&fields));
         db!(src, |pool| {
             for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
@@ -257,6 +268,9 @@ async fn read(src: &Db) -> Result<Batch> {
                     user_agent: r.text("userAgent")?,
                     created_at,
                     updated_at: r.time("updatedAt")?.unwrap_or(created_at),
+                    active_organization_id: r.text("activeOrganizationId")?,
+                    active_team_id: r.text("activeTeamId")?,
+                    impersonated_by: r.text("impersonatedBy")?,
                 });
             }
         });
@@ -283,22 +297,143 @@ async fn read(src: &Db) -> Result<Batch> {
             }
         });
     }
-    // Organizations are not a Kavach capability yet: say so rather than drop them silently.
+    batch.orgs = read_orgs(src).await?;
+    Ok(batch)
+}
 
-    for (table, label) in [("organization", "organizations"), ("member", "members"), ("invitation", "invitations")] {
-        if columns(src, table).await?.is_some() {
-            let n = count(src, table).await?;
-            batch.other_tables.push(TableReport {
-                table: label,
-                read: n,
-                skipped: if n > 0 {
-                    vec![Skipped { id: format!("all {n}"), reason: "Kavach has no organizations yet; they are left in the source".into() }]
-                } else {
-                    vec![]
-                },
-                ..Default::default()
-            });
+/// The first of `names` that is a table of the source, with its columns.
+async fn table(src: &Db, names: &[&'static str]) -> Result<Option<(&'static str, Columns)>> {
+    for n in names {
+        if let Some(c) = columns(src, n).await? {
+            return Ok(Some((n, c)));
         }
     }
-    Ok(batch)
+    Ok(None)
+}
+
+/// The organization plugin's tables: organizations, members, invitations, teams, team
+/// members and roles defined per organization (each when the source has it).
+async fn read_orgs(src: &Db) -> Result<super::Orgs> {
+    use super::{InvitationRow, MemberRow, OrgRoleRow, OrgRow, TeamMemberRow, TeamRow, object_text};
+    let mut o = super::Orgs::default();
+    if let Some((t, c)) = table(src, &["organization"]).await? {
+        require(&c, t, &["id", "name", "slug"])?;
+        let sql = format!("SELECT {} FROM \"{t}\"", c.select(&["id", "name", "slug", "logo", "metadata", "createdAt"]));
+        db!(src, |pool| {
+            for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+                let id = r.text("id")?.unwrap_or_default();
+                let slug = r.text("slug")?.unwrap_or_default().to_lowercase();
+                if !crate::plugins::organization::valid_slug(&slug) {
+                    o.skipped.push(("organizations", Skipped { id, reason: format!("the slug {slug:?} is not 1-64 of a-z, 0-9 and -") }));
+                    continue;
+                }
+                o.organizations.push(OrgRow {
+                    id,
+                    name: r.text("name")?.unwrap_or_default(),
+                    slug,
+                    logo: r.text("logo")?,
+                    metadata: object_text(r.text("metadata")?),
+                    created_at: r.time("createdAt")?.unwrap_or_else(Ts::now),
+                });
+            }
+        });
+    }
+    if let Some((t, c)) = table(src, &["member"]).await? {
+        require(&c, t, &["id", "organizationId", "userId", "role"])?;
+        let sql = format!("SELECT {} FROM \"{t}\"", c.select(&["id", "organizationId", "userId", "role", "createdAt"]));
+        db!(src, |pool| {
+            for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+                o.members.push(MemberRow {
+                    id: r.text("id")?.unwrap_or_default(),
+                    organization_id: r.text("organizationId")?.unwrap_or_default(),
+                    user_id: r.text("userId")?.unwrap_or_default(),
+                    role: r.text("role")?.unwrap_or_else(|| "member".into()),
+                    created_at: r.time("createdAt")?.unwrap_or_else(Ts::now),
+                });
+            }
+        });
+    }
+    if let Some((t, c)) = table(src, &["team"]).await? {
+        require(&c, t, &["id", "organizationId", "name"])?;
+        let sql = format!("SELECT {} FROM \"{t}\"", c.select(&["id", "organizationId", "name", "createdAt", "updatedAt"]));
+        db!(src, |pool| {
+            for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+                let created_at = r.time("createdAt")?.unwrap_or_else(Ts::now);
+                o.teams.push(TeamRow {
+                    id: r.text("id")?.unwrap_or_default(),
+                    organization_id: r.text("organizationId")?.unwrap_or_default(),
+                    name: r.text("name")?.unwrap_or_default(),
+                    created_at,
+                    updated_at: r.time("updatedAt")?.unwrap_or(created_at),
+                });
+            }
+        });
+    }
+    if let Some((t, c)) = table(src, &["teamMember", "team_member"]).await? {
+        require(&c, t, &["id", "teamId", "userId"])?;
+        let sql = format!("SELECT {} FROM \"{t}\"", c.select(&["id", "teamId", "userId", "createdAt"]));
+        db!(src, |pool| {
+            for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+                o.team_members.push(TeamMemberRow {
+                    id: r.text("id")?.unwrap_or_default(),
+                    team_id: r.text("teamId")?.unwrap_or_default(),
+                    user_id: r.text("userId")?.unwrap_or_default(),
+                    created_at: r.time("createdAt")?.unwrap_or_else(Ts::now),
+                });
+            }
+        });
+    }
+    if let Some((t, c)) = table(src, &["invitation"]).await? {
+        require(&c, t, &["id", "organizationId", "email", "status", "expiresAt", "inviterId"])?;
+        let fields = ["id", "organizationId", "email", "role", "teamId", "status", "inviterId", "expiresAt", "createdAt"];
+        let sql = format!("SELECT {} FROM \"{t}\"", c.select(&fields));
+        db!(src, |pool| {
+            for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+                let id = r.text("id")?.unwrap_or_default();
+                let raw = r.text("email")?.unwrap_or_default();
+                let Ok(email) = crate::users::normalize_email(&raw) else {
+                    o.skipped.push(("invitations", Skipped { id, reason: format!("invalid email {raw:?}") }));
+                    continue;
+                };
+                // A comma-separated list of teams (better-auth): Kavach keeps one.
+                let team_id = r.text("teamId")?.and_then(|t| t.split(',').map(str::trim).find(|x| !x.is_empty()).map(str::to_owned));
+                let created_at = r.time("createdAt")?.unwrap_or_else(Ts::now);
+                o.invitations.push(InvitationRow {
+                    id,
+                    organization_id: r.text("organizationId")?.unwrap_or_default(),
+                    email,
+                    role: r.text("role")?.unwrap_or_else(|| "member".into()),
+                    team_id,
+                    status: r.text("status")?.unwrap_or_else(|| "pending".into()),
+                    inviter_id: r.text("inviterId")?.unwrap_or_default(),
+                    expires_at: r.time("expiresAt")?.unwrap_or(created_at),
+                    created_at,
+                });
+            }
+        });
+    }
+    if let Some((t, c)) = table(src, &["organizationRole", "organization_role"]).await? {
+        require(&c, t, &["id", "organizationId", "role", "permission"])?;
+        let sql = format!("SELECT {} FROM \"{t}\"", c.select(&["id", "organizationId", "role", "permission", "createdAt", "updatedAt"]));
+        db!(src, |pool| {
+            for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+                let id = r.text("id")?.unwrap_or_default();
+                let text = r.text("permission")?.unwrap_or_default();
+                let Ok(p) = crate::access::Permissions::from_json(&text) else {
+                    o.skipped.push(("roles", Skipped { id, reason: "its permission is not { resource: [actions] } of valid names".into() }));
+                    continue;
+                };
+                let created_at = r.time("createdAt")?.unwrap_or_else(Ts::now);
+                o.roles.push(OrgRoleRow {
+                    id,
+                    organization_id: r.text("organizationId")?.unwrap_or_default(),
+                    role: r.text("role")?.unwrap_or_default(),
+                    permission: p.to_json(),
+                    created_at,
+                    updated_at: r.time("updatedAt")?.unwrap_or(created_at),
+                });
+            }
+        });
+    }
+    Ok(o)
 }

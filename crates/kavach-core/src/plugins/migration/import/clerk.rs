@@ -176,6 +176,7 @@ fn parse(text: &str) -> Result<(Batch, usize)> {
             image,
             created_at,
             updated_at: u.updated_at.map(Ts).unwrap_or(created_at),
+            role: None,
             banned: u.banned,
             ban_reason: u.banned.then(|| "banned in Clerk".to_owned()),
             ban_expires: None,
@@ -185,11 +186,150 @@ fn parse(text: &str) -> Result<(Batch, usize)> {
     Ok((batch, values.len()))
 }
 
+/// An organization of the Backend API (`GET /v1/organizations`).
+#[derive(Deserialize)]
+struct ClerkOrg {
+    id: String,
+    name: String,
+    #[serde(default)]
+    slug: Option<String>,
+    #[serde(default, alias = "imageUrl")]
+    image_url: Option<String>,
+    #[serde(default, alias = "hasImage")]
+    has_image: Option<bool>,
+    #[serde(default, alias = "publicMetadata")]
+    public_metadata: serde_json::Value,
+    #[serde(default, alias = "privateMetadata")]
+    private_metadata: serde_json::Value,
+    #[serde(default, alias = "createdBy")]
+    created_by: Option<String>,
+    #[serde(alias = "createdAt")]
+    created_at: i64,
+}
+
+/// A membership of the Backend API (`GET /v1/organizations/{id}/memberships`, or the
+/// instance-wide `GET /v1/organization_memberships`).
+#[derive(Deserialize)]
+struct ClerkMembership {
+    id: String,
+    role: String,
+    organization: IdRef,
+    #[serde(alias = "publicUserData")]
+    public_user_data: UserRef,
+    #[serde(default, alias = "createdAt")]
+    created_at: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct IdRef {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct UserRef {
+    #[serde(alias = "userId")]
+    user_id: String,
+}
+
+/// The entries of an export: a JSON array, or a page `{ "data": [...] }`.
+fn entries(text: &str, what: &str) -> Result<Vec<serde_json::Value>> {
+    let file: File = serde_json::from_str(text).map_err(|e| malformed(format!("not a Clerk {what} export (a JSON array): {e}")))?;
+    Ok(match file {
+        File::List(v) | File::Page { data: v } => v,
+    })
+}
+
+/// Clerk's role keys without the `org:` prefix (`org:admin` → `admin`).
+fn plain_role(role: &str) -> String {
+    role.strip_prefix("org:").unwrap_or(role).to_owned()
+}
+
+/// Parse the organizations and memberships exports. Kavach organizations keep an owner:
+/// where no membership maps to `owner`, the creator's membership (else the earliest
+/// `admin`, else the earliest) becomes `owner`.
+fn parse_orgs(orgs: Option<&str>, memberships: Option<&str>) -> Result<super::Orgs> {
+    use super::{MemberRow, OrgRow};
+    let mut o = super::Orgs::default();
+    let mut creators = std::collections::HashMap::new();
+    for (i, v) in entries(orgs.unwrap_or("[]"), "organization")?.into_iter().enumerate() {
+        let org: ClerkOrg = serde_json::from_value(v).map_err(|e| malformed(format!("organization entry {i} is not a Clerk organization: {e}")))?;
+        let slug = org.slug.clone().filter(|s| crate::plugins::organization::valid_slug(s)).unwrap_or_else(|| {
+            let base = crate::plugins::organization::slugify(&org.name);
+            // A made-up slug is kept unique with the end of Clerk's id.
+            let tail: String = org.id.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect::<String>().to_lowercase();
+            format!("{base}-{}", tail.chars().filter(char::is_ascii_alphanumeric).collect::<String>())
+        });
+        let empty = |v: &serde_json::Value| v.is_null() || v.as_object().is_some_and(|m| m.is_empty());
+        let kept = !empty(&org.public_metadata) || !empty(&org.private_metadata);
+        let metadata = kept.then(|| serde_json::json!({ "public": org.public_metadata, "private": org.private_metadata }).to_string());
+        if let Some(c) = &org.created_by {
+            creators.insert(org.id.clone(), c.clone());
+        }
+        o.organizations.push(OrgRow {
+            id: org.id,
+            name: org.name,
+            slug,
+            logo: org.image_url.filter(|_| org.has_image != Some(false)),
+            metadata,
+            created_at: super::from_number(org.created_at),
+        });
+    }
+    for (i, v) in entries(memberships.unwrap_or("[]"), "organization membership")?.into_iter().enumerate() {
+        let m: ClerkMembership =
+            serde_json::from_value(v).map_err(|e| malformed(format!("membership entry {i} is not a Clerk organization membership: {e}")))?;
+        o.members.push(MemberRow {
+            id: m.id,
+            organization_id: m.organization.id,
+            user_id: m.public_user_data.user_id,
+            role: plain_role(&m.role),
+            created_at: m.created_at.map(super::from_number).unwrap_or_else(Ts::now),
+        });
+    }
+    let org_ids: Vec<String> = o.members.iter().map(|m| m.organization_id.clone()).collect();
+    for org_id in org_ids {
+        let of_org = |m: &&mut MemberRow| m.organization_id == org_id;
+        if o.members.iter_mut().filter(of_org).any(|m| m.role == "owner") {
+            continue;
+        }
+        let creator = creators.get(&org_id).cloned();
+        let mut candidates: Vec<&mut MemberRow> = o.members.iter_mut().filter(of_org).collect();
+        candidates.sort_by_key(|m| (Some(&m.user_id) != creator.as_ref(), m.role != "admin", m.created_at));
+        if let Some(first) = candidates.into_iter().next() {
+            first.role = "owner".into();
+        }
+    }
+    Ok(o)
+}
+
 /// Import a Clerk user export file into `core`'s database.
 pub async fn import(core: &Core, path: &std::path::Path, dry_run: bool, ctx: &RequestContext) -> Result<Report> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::config(format!("cannot read {}: {e}", path.display())))?;
-    let (batch, _) = parse(&text)?;
-    let mut report = Report { source: format!("Clerk export {}", path.display()), dry_run, tables: vec![] };
+    import_files(core, Files { users: Some(path), ..Default::default() }, dry_run, ctx).await
+}
+
+/// The export files of one Clerk import (each optional).
+#[derive(Default, Clone, Copy)]
+pub struct Files<'a> {
+    /// `GET /v1/users`.
+    pub users: Option<&'a std::path::Path>,
+    /// `GET /v1/organizations`.
+    pub organizations: Option<&'a std::path::Path>,
+    /// The organizations' memberships (`GET /v1/organizations/{id}/memberships`, concatenated).
+    pub memberships: Option<&'a std::path::Path>,
+}
+
+/// Import Clerk's users, organizations and memberships exports, in one transaction.
+pub async fn import_files(core: &Core, files: Files<'_>, dry_run: bool, ctx: &RequestContext) -> Result<Report> {
+    let read = |p: Option<&std::path::Path>| -> Result<Option<String>> {
+        p.map(|p| std::fs::read_to_string(p).map_err(|e| Error::config(format!("cannot read {}: {e}", p.display())))).transpose()
+    };
+    let (users, orgs, memberships) = (read(files.users)?, read(files.organizations)?, read(files.memberships)?);
+    let mut batch = match &users {
+        Some(text) => parse(text)?.0,
+        None => Batch::default(),
+    };
+    batch.orgs = parse_orgs(orgs.as_deref(), memberships.as_deref())?;
+    let names: Vec<String> = [files.users, files.organizations, files.memberships].iter().flatten().map(|p| p.display().to_string()).collect();
+    let mut report = Report { source: format!("Clerk export {}", names.join(", ")), dry_run, tables: vec![] };
     super::super::store::write(core, batch, &mut report, ctx).await?;
     if !dry_run {
         core.sessions.forget_all();
@@ -200,6 +340,24 @@ pub async fn import(core: &Core, path: &std::path::Path, dry_run: bool, ctx: &Re
 #[cfg(test)]
 mod tests {
     use super::parse;
+
+    #[test]
+    fn organizations_keep_an_owner_and_lose_the_org_prefix() {
+        let orgs = r#"[{"object": "organization", "id": "org_1", "name": "Acme", "slug": "acme", "created_by": "user_b", "created_at": 1700000000000,
+                         "public_metadata": {"plan": "pro"}, "private_metadata": {}},
+                        {"id": "org_2", "name": "No Slug", "slug": null, "created_at": 1700000000000}]"#;
+        let members = r#"{"data": [
+            {"id": "orgmem_1", "role": "org:admin", "organization": {"id": "org_1"}, "public_user_data": {"user_id": "user_a"}, "created_at": 1},
+            {"id": "orgmem_2", "role": "org:admin", "organization": {"id": "org_1"}, "public_user_data": {"user_id": "user_b"}, "created_at": 2},
+            {"id": "orgmem_3", "role": "org:member", "organization": {"id": "org_2"}, "publicUserData": {"userId": "user_c"}, "createdAt": 3}]}"#;
+        let o = super::parse_orgs(Some(orgs), Some(members)).unwrap();
+        let role = |id: &str| o.members.iter().find(|m| m.id == id).map(|m| m.role.clone()).unwrap();
+        assert_eq!((role("orgmem_1"), role("orgmem_2"), role("orgmem_3")), ("admin".into(), "owner".into(), "owner".into()));
+        let meta: serde_json::Value = serde_json::from_str(o.organizations[0].metadata.as_deref().unwrap()).unwrap();
+        assert_eq!(meta, serde_json::json!({"public": {"plan": "pro"}, "private": {}}));
+        assert!(o.organizations[1].slug.starts_with("no-slug-"), "{}", o.organizations[1].slug);
+        assert!(super::parse_orgs(Some("[{\"id\": 1}]"), None).is_err());
+    }
 
     #[test]
     fn malformed_files_are_refused_whole() {

@@ -3,7 +3,8 @@
 //! app's own tables survive), write everything in one transaction (nothing is
 //! half-imported), are idempotent (a second run finds everything already present
 //! and changes nothing), support a dry run (the transaction is rolled back), and
-//! report counts and every skipped row with its reason.
+//! report counts and every skipped row with its reason. Organizations come along with
+//! their members, invitations, teams and roles.
 
 pub mod better_auth;
 pub mod clerk;
@@ -81,6 +82,8 @@ pub(crate) struct UserRow {
     pub ban_reason: Option<String>,
     pub ban_expires: Option<Ts>,
     pub metadata: Option<String>,
+    /// The platform role (better-auth's admin plugin), if any.
+    pub role: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -111,6 +114,9 @@ pub(crate) struct SessionRow {
     pub user_agent: Option<String>,
     pub created_at: Ts,
     pub updated_at: Ts,
+    pub active_organization_id: Option<String>,
+    pub active_team_id: Option<String>,
+    pub impersonated_by: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -119,6 +125,85 @@ pub(crate) struct VerificationRow {
     pub identifier: String,
     pub value: String,
     pub expires_at: Ts,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub logo: Option<String>,
+    /// A JSON object, as text.
+    pub metadata: Option<String>,
+    pub created_at: Ts,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct MemberRow {
+    pub id: String,
+    pub organization_id: String,
+    pub user_id: String,
+    pub role: String,
+    pub created_at: Ts,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct InvitationRow {
+    pub id: String,
+    pub organization_id: String,
+    pub email: String,
+    pub role: String,
+    pub team_id: Option<String>,
+    pub status: String,
+    pub inviter_id: String,
+    pub expires_at: Ts,
+    pub created_at: Ts,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct TeamRow {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct TeamMemberRow {
+    pub id: String,
+    pub team_id: String,
+    pub user_id: String,
+    pub created_at: Ts,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct OrgRoleRow {
+    pub id: String,
+    pub organization_id: String,
+    pub role: String,
+    /// The statements as JSON text, checked.
+    pub permission: String,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+/// Organizations and what belongs to them.
+#[derive(Debug, Default)]
+pub(crate) struct Orgs {
+    pub organizations: Vec<OrgRow>,
+    pub members: Vec<MemberRow>,
+    pub invitations: Vec<InvitationRow>,
+    pub teams: Vec<TeamRow>,
+    pub team_members: Vec<TeamMemberRow>,
+    pub roles: Vec<OrgRoleRow>,
+    /// Rows refused while reading the source, by table label.
+    pub skipped: Vec<(&'static str, Skipped)>,
+}
+
+/// Metadata kept only when it is a JSON object.
+pub(crate) fn object_text(v: Option<String>) -> Option<String> {
+    v.filter(|m| serde_json::from_str::<serde_json::Value>(m).is_ok_and(|j| j.is_object()))
 }
 
 /// Everything to write, gathered before the transaction starts.
@@ -134,6 +219,7 @@ pub(crate) struct Batch {
     pub skipped_verifications: Vec<Skipped>,
     /// Source tables Kavach does not import (reported, not written).
     pub other_tables: Vec<TableReport>,
+    pub orgs: Orgs,
 }
 
 /// Parse the timestamps other systems write: RFC 3339 (`2026-11-22T14:25:47.369Z`),
