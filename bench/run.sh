@@ -4,11 +4,13 @@
 #   bench/run.sh                 # SQLite and PostgreSQL (needs 127.0.0.1:5432)
 #   BENCH_DB=sqlite bench/run.sh
 #   DURATION=20s CONNECTIONS=8 bench/run.sh
-#   SCENARIOS="refresh verify" bench/run.sh   # a subset: session cc refresh signin verify (default: all)
+#   SCENARIOS="refresh verify" bench/run.sh   # a subset: session org cc refresh signin verify (default: all)
 #   KAVACH_BIN=/path/to/older/kavach BENCH_LABEL=1a2ce12 bench/run.sh   # compare with another build
 #
 # Measures, with wrk on this machine (client and server share its cores):
 #   - GET {base}/get-session with a valid cookie vs the baseline handler: req/s, p50, p99, ratio
+#   - org: get-session with an active organization (vs without one) and
+#     POST {base}/organization/has-permission (vs the baseline)
 #   - idle RSS of the server after start, and time from process start to ready (/readyz 200)
 #   - sign-ins (Argon2id) with 16 connections: sign-ins/s, p50, p99, peak RSS during the run
 #     (VmHWM) and RSS after it, against the bound idle + cores x 20 MB
@@ -19,7 +21,7 @@ DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-8}
 THREADS=${THREADS:-2}
 BENCH_DB=${BENCH_DB:-both}
-SCENARIOS=" ${SCENARIOS:-session cc refresh signin verify} "
+SCENARIOS=" ${SCENARIOS:-session org cc refresh signin verify} "
 want() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach-server -p kavach-bench-baseline
@@ -52,7 +54,7 @@ report ""
 
 # Baseline.
 b_rps=
-if want session; then
+if want session || want org; then
 bport=$(free_port)
 $BASE "127.0.0.1:$bport" > "$work/baseline.log" 2>&1 &
 pids+=($!)
@@ -68,7 +70,7 @@ bench_kavach() { # label database_url
   local label=$1 url=$2 port dir start ready pid rss cookie
   port=$(free_port); dir="$work/$label"; mkdir -p "$dir"
   start=$(now_ms)
-  printf '[[oauth.resources]]\nuri = "https://mcp.example.com/mcp"\nscopes = ["mcp:tools"]\n' > "$dir/kavach.toml"
+  printf '[[oauth.resources]]\nuri = "https://mcp.example.com/mcp"\nscopes = ["mcp:tools"]\n[organization]\nenabled = true\n' > "$dir/kavach.toml"
   export KAVACH_DATABASE_URL="$url" KAVACH_SECRET="bench-secret-0123456789-abcdefghijklmnop" KAVACH_CONFIG="$dir/kavach.toml"
   # No rate limits: the sign-in scenario signs one account in thousands of times.
   (cd "$dir" && KAVACH_REQUIRE_EMAIL_VERIFICATION=false KAVACH_RATE_LIMIT=false KAVACH_LOG=warn exec "$BIN" serve --listen "127.0.0.1:$port" > server.log 2>&1) &
@@ -92,6 +94,35 @@ bench_kavach() { # label database_url
   report "kavach get-session on $label: ${rps} req/s, p50 ${p50}, p99 ${p99}, ratio to baseline $(python3 -c "print(f'{$rps/$b_rps:.2f}')")${errs:+ ($errs)}"
   fi
   report "kavach on $label: idle RSS ${rss}, start to ready ${ready} ms (process start to first 200 from /readyz)"
+  if want org; then
+  # A second session of the same user, whose active organization is set by creating one.
+  local cookie2 no_org_rps="${rps:-}"
+  cookie2=$(curl -s -D - -o /dev/null -H 'content-type: application/json' -H "origin: http://localhost:$port" \
+     -d '{"email":"bench@example.com","password":"benchmark passphrase"}' "$api/sign-in/email" \
+     | awk -F': ' 'tolower($1)=="set-cookie" && index($2,"session_token=") {split($2,a,";"); print a[1]}')
+  curl -sf -H 'content-type: application/json' -H "origin: http://localhost:$port" -H "cookie: $cookie2" \
+     -d '{"name":"Bench Org","slug":"bench-org"}' "$api/organization/create" > /dev/null
+  curl -sf -H "cookie: $cookie2" "$api/get-session" | grep -q '"activeOrganizationId":"'
+  run_wrk "$api/get-session" "cookie: $cookie2" > "$work/wrk-org-session-$label.txt"
+  rps=$(field Requests/sec: < "$work/wrk-org-session-$label.txt")
+  p50=$(field 50% < "$work/wrk-org-session-$label.txt"); p99=$(field 99% < "$work/wrk-org-session-$label.txt")
+  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-org-session-$label.txt" || true)
+  report "kavach get-session with an active organization on $label: ${rps} req/s, p50 ${p50}, p99 ${p99}${no_org_rps:+, ratio to get-session without one $(python3 -c "print(f'{$rps/$no_org_rps:.2f}')")}${errs:+ ($errs)}"
+  cat > "$work/perm.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"permissions":{"member":["create"],"invitation":["create"]}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Origin"] = "http://localhost:$port"
+wrk.headers["Cookie"] = "$cookie2"
+LUA
+  curl -sf -H 'content-type: application/json' -H "origin: http://localhost:$port" -H "cookie: $cookie2" \
+     -d '{"permissions":{"member":["create"],"invitation":["create"]}}' "$api/organization/has-permission" | grep -q '"success":true'
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/perm.lua" "$api/organization/has-permission" > "$work/wrk-perm-$label.txt"
+  rps=$(field Requests/sec: < "$work/wrk-perm-$label.txt")
+  p50=$(field 50% < "$work/wrk-perm-$label.txt"); p99=$(field 99% < "$work/wrk-perm-$label.txt")
+  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-perm-$label.txt" || true)
+  report "kavach organization has-permission on $label: ${rps} req/s, p50 ${p50}, p99 ${p99}, ratio to baseline $(python3 -c "print(f'{$rps/$b_rps:.2f}')")${errs:+ ($errs)}"
+  fi
   if want cc; then
   # Token endpoint: client_credentials grants (client authentication, a signed JWT access token).
   local creds id secret

@@ -21,7 +21,7 @@ pub use kavach_core::plugins::migration::import;
 /// Email + password flows (not fuzzed directly; named here should a target need them).
 pub use kavach_core::plugins::email_password;
 /// The core's own modules the targets use.
-pub use kavach_core::{Core, RequestContext, crypto, jwt, legacy, origin_of, password, redact_url, text, users};
+pub use kavach_core::{Core, RequestContext, access, crypto, jwt, legacy, origin_of, password, redact_url, text, users};
 
 /// The HTTP layer's parsers: request bodies, cookies and bearer tokens, the client IP.
 pub use kavach::http::{body, client_ip, cookies};

@@ -260,6 +260,9 @@ pub struct Core {
     pub(crate) rotations: plugins::oauth::store::rotation::Rotations,
     /// High-volume audit records (token issuance), written in groups in the background.
     pub(crate) audit_queue: audit::Queue,
+    /// The organization roles of the configuration (built-in ones included), built once:
+    /// permission checks read them on every request.
+    pub(crate) org_roles: std::collections::BTreeMap<String, access::Permissions>,
 }
 
 impl Core {
@@ -286,7 +289,22 @@ impl Core {
         let better_auth_secrets = options.better_auth.as_ref().filter(|b| !b.secrets.is_empty()).map(|b| crypto::Secrets::new(&b.secrets));
         let rotations = plugins::oauth::store::rotation::Rotations::new(db.clone());
         let audit_queue = audit::Queue::new(db.clone());
-        Ok(Core { db, options, secrets, hasher: Hasher::default(), limiter, mailer, templates, sessions, keys, better_auth_secrets, rotations, audit_queue })
+        let org_roles = options.organization.static_roles();
+        Ok(Core {
+            db,
+            options,
+            secrets,
+            hasher: Hasher::default(),
+            limiter,
+            mailer,
+            templates,
+            sessions,
+            keys,
+            better_auth_secrets,
+            rotations,
+            audit_queue,
+            org_roles,
+        })
     }
 
     /// Accept password hashes in formats Kavach does not know; a match is rehashed

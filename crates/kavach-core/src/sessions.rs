@@ -146,6 +146,9 @@ struct Entry {
     proof: std::sync::OnceLock<Box<str>>,
 }
 
+/// The cached memberships of one organization: user → (role field or none, read at).
+type OrgMembers = HashMap<String, (Option<String>, Instant)>;
+
 /// Session storage plus the cache. One per [`crate::Core`].
 pub struct Sessions {
     db: Db,
@@ -153,6 +156,13 @@ pub struct Sessions {
     /// Nothing that can panic runs while it is held (map reads, inserts, removals), and
     /// every entry is a whole value: a poisoned lock is used as it is.
     cache: RwLock<HashMap<String, Entry>>,
+    /// Organization memberships: (organization, user) → the member's role field, or
+    /// `None` for "not a member", read at the instant. The same staleness bound and
+    /// invalidation as the sessions (`m:<organization>` on every membership change).
+    /// By organization, then user (looked up with borrowed keys: no allocation on a hit).
+    memberships: RwLock<HashMap<String, OrgMembers>>,
+    /// Counts membership invalidations: a read that began before one is not cached.
+    membership_epoch: std::sync::atomic::AtomicU64,
 }
 
 /// The public handle of a stored `token`: the stored SHA-256 itself, or for a row
@@ -197,7 +207,7 @@ pub struct Checked {
 
 impl Sessions {
     pub(crate) fn new(db: Db, opts: SessionOptions) -> Self {
-        Sessions { db, opts, cache: RwLock::new(HashMap::new()) }
+        Sessions { db, opts, cache: RwLock::new(HashMap::new()), memberships: RwLock::new(HashMap::new()), membership_epoch: Default::default() }
     }
 
     pub fn options(&self) -> &SessionOptions {
@@ -519,18 +529,65 @@ impl Sessions {
 
     /// Drop entries locally (on a notification from another instance).
     pub(crate) fn forget(&self, msg: &str) {
-        let mut map = self.cache.write().unwrap_or_else(PoisonError::into_inner);
         match msg.split_once(':') {
             Some(("t", h)) => {
-                map.remove(h);
+                self.cache.write().unwrap_or_else(PoisonError::into_inner).remove(h);
             }
-            Some(("u", uid)) => map.retain(|_, e| e.data.user.id != uid),
-            _ => map.clear(),
+            Some(("u", uid)) => {
+                self.cache.write().unwrap_or_else(PoisonError::into_inner).retain(|_, e| e.data.user.id != uid);
+                self.membership_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                for users in self.memberships.write().unwrap_or_else(PoisonError::into_inner).values_mut() {
+                    users.remove(uid);
+                }
+            }
+            Some(("m", org)) => {
+                self.membership_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                self.memberships.write().unwrap_or_else(PoisonError::into_inner).remove(org);
+            }
+            _ => self.forget_all(),
         }
     }
 
     pub(crate) fn forget_all(&self) {
         self.cache.write().unwrap_or_else(PoisonError::into_inner).clear();
+        self.membership_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.memberships.write().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    /// The invalidation count to pass to [`Self::membership_put`], taken before the read.
+    pub(crate) fn membership_epoch(&self) -> u64 {
+        self.membership_epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The cached membership of `user` in `org`: `Some(role field or None)` when known
+    /// and fresh.
+    pub(crate) fn membership(&self, org: &str, user: &str) -> Option<Option<String>> {
+        if self.opts.cache_ttl.is_zero() {
+            return None;
+        }
+        let map = self.memberships.read().unwrap_or_else(PoisonError::into_inner);
+        map.get(org).and_then(|users| users.get(user)).filter(|(_, at)| at.elapsed() < self.opts.cache_ttl).map(|(role, _)| role.clone())
+    }
+
+    /// Remember a membership read from the database (`None`: not a member), unless an
+    /// invalidation came after `epoch` (taken before the read began): the read may be stale.
+    pub(crate) fn membership_put(&self, org: &str, user: &str, role: Option<String>, read_at: Instant, epoch: u64) {
+        if self.opts.cache_ttl.is_zero() {
+            return;
+        }
+        let mut map = self.memberships.write().unwrap_or_else(PoisonError::into_inner);
+        if self.membership_epoch() != epoch {
+            return;
+        }
+        if map.len() >= CACHE_MAX || map.get(org).is_some_and(|users| users.len() >= CACHE_MAX) {
+            map.clear();
+        }
+        map.entry(org.to_owned()).or_default().insert(user.to_owned(), (role, read_at));
+    }
+
+    /// Drop every cached membership of the organization, here and on every instance.
+    pub async fn membership_invalidate(&self, org: &str) {
+        self.broadcast(&format!("m:{org}")).await;
     }
 
     async fn broadcast(&self, msg: &str) {

@@ -393,8 +393,8 @@ impl Organizations<'_> {
     pub async fn permissions_of(&self, org_id: &str, role_field: &str) -> Result<Permissions> {
         let mut all = Permissions::default();
         for name in role_names(role_field) {
-            let p = match self.opts().static_role(name) {
-                Some(p) => p,
+            let p = match self.0.org_roles.get(name) {
+                Some(p) => p.clone(),
                 None if self.opts().dynamic_roles => match store::org_role(&self.0.db, org_id, name).await? {
                     Some(r) if r.role == name => r.permission,
                     _ => return Err(role_not_found(name)),
@@ -404,6 +404,25 @@ impl Organizations<'_> {
             all.extend(&p);
         }
         Ok(all)
+    }
+
+    /// The user's role field in the organization (`None`: not a member), through the
+    /// membership cache (the hot path of permission checks).
+    async fn role_of(&self, org_id: &str, user_id: &str) -> Result<Option<String>> {
+        let sessions = &self.0.sessions;
+        if let Some(known) = sessions.membership(org_id, user_id) {
+            return Ok(known);
+        }
+        let (read_at, epoch) = (std::time::Instant::now(), sessions.membership_epoch());
+        let role = store::member_role(&self.0.db, org_id, user_id).await?.map(|(_, r)| r);
+        sessions.membership_put(org_id, user_id, role.clone(), read_at, epoch);
+        Ok(role)
+    }
+
+    /// After any change to the organization's members or roles: no instance keeps using
+    /// what it cached.
+    async fn changed(&self, org_id: &str) {
+        self.0.sessions.membership_invalidate(org_id).await;
     }
 
     /// Check that every role named exists (for granting), and return their union.
@@ -422,7 +441,7 @@ impl Organizations<'_> {
                 Ok(Caller { perms: None, role: None })
             }
             Actor::User(u) => {
-                let Some((_, role)) = store::member_role(&self.0.db, org_id, &u.id).await? else {
+                let Some(role) = self.role_of(org_id, &u.id).await? else {
                     return Err(not_a_member());
                 };
                 let perms = self.permissions_of(org_id, &role).await?;
@@ -503,6 +522,7 @@ impl Organizations<'_> {
                 user: MemberUser { id: owner_id.clone(), name: String::new(), email: String::new(), image: None },
             };
             if store::insert_org(&self.0.db, &org, &owner, ctx, actor.user_id()).await? {
+                self.changed(&org.id).await;
                 return Ok(org);
             }
             if !derived || attempt == 3 {
@@ -560,6 +580,7 @@ impl Organizations<'_> {
         self.require(actor, org_id, "organization", "delete", Code::OrganizationDeleteNotAllowed, "You are not allowed to delete this organization").await?;
         let org = store::find_org(&self.0.db, org_id).await?.ok_or_else(|| Error::not_found(Code::OrganizationNotFound, "No such organization"))?;
         let users = store::delete_org(&self.0.db, &org, actor.user_id(), ctx).await?;
+        self.changed(&org.id).await;
         for u in users {
             self.0.sessions.cache_invalidate_user(&u).await;
         }
@@ -594,7 +615,7 @@ impl Organizations<'_> {
         match (org, actor) {
             (Some(o), Actor::Server) => Ok(o),
             (None, Actor::Server) => Err(Error::not_found(Code::OrganizationNotFound, "No such organization")),
-            (Some(o), Actor::User(u)) if store::member_role(&self.0.db, &o.id, &u.id).await?.is_some() => Ok(o),
+            (Some(o), Actor::User(u)) if self.role_of(&o.id, &u.id).await?.is_some() => Ok(o),
             (_, Actor::User(_)) => Err(not_a_member()),
         }
     }
@@ -653,6 +674,7 @@ impl Organizations<'_> {
             user: MemberUser { id: user.id.clone(), name: user.name.clone(), email: user.email.clone(), image: user.image.clone() },
         };
         store::insert_member(&self.0.db, &m, self.opts().membership_limit, actor.user_id(), ctx).await?;
+        self.changed(&m.organization_id).await;
         if let Some(t) = team {
             store::insert_team_member(&self.0.db, &t, &user.id, self.opts().teams.max_members_per_team, actor.user_id(), ctx).await?;
         }
@@ -672,6 +694,7 @@ impl Organizations<'_> {
             return Err(denied(Code::MemberUpdateNotAllowed, "You cannot give or change a role holding permissions you do not hold"));
         }
         store::set_member_role(&self.0.db, org_id, &target.id, &role, &self.opts().creator_role, actor.user_id(), ctx).await?;
+        self.changed(org_id).await;
         Ok(Member { role, ..target })
     }
 
@@ -697,6 +720,7 @@ impl Organizations<'_> {
             }
         };
         let uid = store::delete_member(&self.0.db, org_id, &target.id, &self.opts().creator_role, actor.user_id(), ctx).await?;
+        self.changed(org_id).await;
         self.0.sessions.cache_invalidate_user(&uid).await;
         Ok(target)
     }
@@ -705,6 +729,7 @@ impl Organizations<'_> {
     pub async fn leave(&self, user: &User, org_id: &str, ctx: &RequestContext) -> Result<Member> {
         let me = store::member(&self.0.db, org_id, &user.id).await?.ok_or_else(not_a_member)?;
         store::delete_member(&self.0.db, org_id, &me.id, &self.opts().creator_role, Some(&user.id), ctx).await?;
+        self.changed(org_id).await;
         self.0.sessions.cache_invalidate_user(&user.id).await;
         Ok(me)
     }
@@ -713,9 +738,15 @@ impl Organizations<'_> {
     /// member: `USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION`; a role that is not defined:
     /// `ROLE_NOT_FOUND`.
     pub async fn has_permission(&self, user_id: &str, org_id: &str, wanted: &Permissions) -> Result<bool> {
-        let Some((_, role)) = store::member_role(&self.0.db, org_id, user_id).await? else {
+        let Some(role) = self.role_of(org_id, user_id).await? else {
             return Err(not_a_member());
         };
+        // The common case, one role of the configuration: no copy of its statements.
+        if !role.contains(',')
+            && let Some(p) = self.0.org_roles.get(role.trim())
+        {
+            return Ok(p.allows(wanted));
+        }
         Ok(self.permissions_of(org_id, &role).await?.allows(wanted))
     }
 
@@ -822,6 +853,7 @@ impl Organizations<'_> {
             user: MemberUser { id: user.id.clone(), name: user.name.clone(), email: user.email.clone(), image: user.image.clone() },
         };
         store::accept_invitation(&self.0.db, &inv, &m, self.opts().membership_limit, session.map(|s| s.id.as_str()), ctx).await?;
+        self.changed(&inv.organization_id).await;
         if let Some(s) = session {
             self.0.sessions.cache_invalidate(&s.token).await;
         }
@@ -1033,6 +1065,7 @@ impl Organizations<'_> {
             return Err(denied(Code::RoleUpdateNotAllowed, "The role holds permissions you do not hold"));
         }
         store::update_org_role(&self.0.db, &r, &name, &perm, actor.user_id().unwrap_or("server"), ctx).await?;
+        self.changed(org_id).await;
         Ok(OrgRole { role: name, permission: perm, updated_at: Ts::now(), ..r })
     }
 
