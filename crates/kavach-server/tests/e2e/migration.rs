@@ -74,24 +74,16 @@ impl Peer {
             .expect("better-auth session cookie")
     }
 
+    /// POST JSON as the signed-in browser would (better-auth's Origin check).
+    async fn post(&self, path: &str, cookie: &str, body: Value) -> reqwest::Response {
+        let origin = self.base.trim_end_matches("/api/auth");
+        client().post(format!("{}{path}", self.base)).header("origin", origin).header("cookie", cookie).json(&body).send().await.unwrap()
+    }
+
     async fn create_org(&self, cookie: &str) {
-        let r = client()
-            .post(format!("{}/organization/create", self.base))
-            .header("origin", self.base.trim_end_matches("/api/auth"))
-            .header("cookie", cookie)
-            .json(&json!({ "name": "Acme", "slug": "acme" }))
-            .send()
-            .await
-            .unwrap();
+        let r = self.post("/organization/create", cookie, json!({ "name": "Acme", "slug": "acme" })).await;
         assert_eq!(r.status(), 200, "organization create: {}", r.text().await.unwrap());
-        let r = client()
-            .post(format!("{}/organization/invite-member", self.base))
-            .header("origin", self.base.trim_end_matches("/api/auth"))
-            .header("cookie", cookie)
-            .json(&json!({ "email": "dave@example.com", "role": "admin" }))
-            .send()
-            .await
-            .unwrap();
+        let r = self.post("/organization/invite-member", cookie, json!({ "email": "dave@example.com", "role": "admin" })).await;
         assert_eq!(r.status(), 200, "invite: {}", r.text().await.unwrap());
     }
 }
