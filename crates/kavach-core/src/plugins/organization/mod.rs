@@ -21,6 +21,7 @@ use crate::users::{User, check_image, check_name, normalize_email};
 use crate::{Core, RequestContext};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -81,18 +82,13 @@ impl OrganizationOptions {
                 return Err(format!("organization.roles: {name:?} is not a role name (1-64 of a-z A-Z 0-9 _ - . :)"));
             }
         }
-        if self.static_role(&self.creator_role).is_none() {
+        if !self.static_roles().contains_key(&self.creator_role) {
             return Err(format!("organization.creator_role = {:?}: no such role (define it in [organization.roles])", self.creator_role));
         }
         if self.membership_limit == 0 || self.invitation_ttl.is_zero() || self.teams.max_teams == 0 || self.teams.max_members_per_team == 0 {
             return Err("organization: membership_limit, invitation_ttl, teams.max_teams and teams.max_members_per_team must be above zero".into());
         }
         Ok(())
-    }
-
-    /// A role of the configuration (or a built-in one).
-    pub fn static_role(&self, name: &str) -> Option<Permissions> {
-        self.roles.get(name).cloned().or_else(|| builtin_role(name))
     }
 
     /// Every role of the configuration, the built-in ones included.
@@ -389,21 +385,32 @@ impl Organizations<'_> {
     }
 
     /// The union of the permissions of a stored role field. A name that is not defined is
-    /// an error (`ROLE_NOT_FOUND`), never an empty set.
-    pub async fn permissions_of(&self, org_id: &str, role_field: &str) -> Result<Permissions> {
+    /// an error (`ROLE_NOT_FOUND`), never an empty set. One role of the configuration (the
+    /// common case, on every permission check) is borrowed, not copied.
+    pub async fn permissions_of(&self, org_id: &str, role_field: &str) -> Result<Cow<'_, Permissions>> {
+        let mut names = role_names(role_field);
+        if let (Some(only), None) = (names.next(), names.next())
+            && let Some(p) = self.0.org_roles.get(only)
+        {
+            return Ok(Cow::Borrowed(p));
+        }
         let mut all = Permissions::default();
         for name in role_names(role_field) {
-            let p = match self.0.org_roles.get(name) {
-                Some(p) => p.clone(),
+            match self.0.org_roles.get(name) {
+                Some(p) => all.extend(p),
                 None if self.opts().dynamic_roles => match store::org_role(&self.0.db, org_id, name).await? {
-                    Some(r) if r.role == name => r.permission,
+                    Some(r) if r.role == name => all.extend(&r.permission),
                     _ => return Err(role_not_found(name)),
                 },
                 None => return Err(role_not_found(name)),
-            };
-            all.extend(&p);
+            }
         }
-        Ok(all)
+        Ok(Cow::Owned(all))
+    }
+
+    /// Is `name` a role of the configuration (built-in or `[organization.roles]`)?
+    fn configured(&self, name: &str) -> bool {
+        self.0.org_roles.contains_key(name)
     }
 
     /// The user's role field in the organization (`None`: not a member), through the
@@ -414,7 +421,7 @@ impl Organizations<'_> {
             return Ok(known);
         }
         let (read_at, epoch) = (std::time::Instant::now(), sessions.membership_epoch());
-        let role = store::member_role(&self.0.db, org_id, user_id).await?.map(|(_, r)| r);
+        let role = store::member_role(&self.0.db, org_id, user_id).await?;
         sessions.membership_put(org_id, user_id, role.clone(), read_at, epoch);
         Ok(role)
     }
@@ -428,7 +435,7 @@ impl Organizations<'_> {
     /// Check that every role named exists (for granting), and return their union.
     async fn grantable(&self, org_id: &str, roles: &[String]) -> Result<(String, Permissions)> {
         let field = normalize_roles(roles)?;
-        let perms = self.permissions_of(org_id, &field).await?;
+        let perms = self.permissions_of(org_id, &field).await?.into_owned();
         Ok((field, perms))
     }
 
@@ -444,7 +451,7 @@ impl Organizations<'_> {
                 let Some(role) = self.role_of(org_id, &u.id).await? else {
                     return Err(not_a_member());
                 };
-                let perms = self.permissions_of(org_id, &role).await?;
+                let perms = self.permissions_of(org_id, &role).await?.into_owned();
                 Ok(Caller { perms: Some(perms), role: Some(role) })
             }
         }
@@ -460,6 +467,12 @@ impl Organizations<'_> {
 
     fn is_owner(&self, role_field: &str) -> bool {
         role_names(role_field).any(|n| n == self.opts().creator_role)
+    }
+
+    /// May the caller give, change or take away a role field whose permissions are `perms`?
+    /// They must hold every one of them, and only owners (or the server) touch the owner role.
+    fn outranks(&self, c: &Caller, role_field: &str, perms: &Permissions) -> bool {
+        c.covers(perms) && (!self.is_owner(role_field) || c.role.as_deref().is_none_or(|r| self.is_owner(r)))
     }
 
     /// Create an organization; its creator (or, for the server, `owner_id`) becomes its
@@ -541,7 +554,7 @@ impl Organizations<'_> {
         if !valid_slug(&s) {
             return Err(Error::bad_request(Code::InvalidSlug, "A slug is 1-64 of a-z, 0-9 and -, not starting or ending with -"));
         }
-        Ok(!store::slug_taken(&self.0.db, &s).await?)
+        Ok(store::find_org_by_slug(&self.0.db, &s).await?.is_none())
     }
 
     pub async fn update(&self, actor: Actor<'_>, org_id: &str, u: OrganizationUpdate, ctx: &RequestContext) -> Result<Organization> {
@@ -590,10 +603,6 @@ impl Organizations<'_> {
     /// An organization by id (no access check: for the server).
     pub async fn get(&self, id: &str) -> Result<Option<Organization>> {
         store::find_org(&self.0.db, id).await
-    }
-
-    pub async fn get_by_slug(&self, slug: &str) -> Result<Option<Organization>> {
-        store::find_org_by_slug(&self.0.db, slug).await
     }
 
     /// Every organization, newest first (for the server).
@@ -688,9 +697,7 @@ impl Organizations<'_> {
         let target = store::find_member(&self.0.db, org_id, member_id).await?.ok_or_else(member_not_found)?;
         let (role, new_perms) = self.grantable(org_id, roles).await?;
         let current = self.permissions_of(org_id, &target.role).await?;
-        // Owners are changed by owners only, whatever the permissions say.
-        let owner_involved = self.is_owner(&role) || self.is_owner(&target.role);
-        if !c.covers(&new_perms) || !c.covers(&current) || (owner_involved && !c.role.as_deref().is_none_or(|r| self.is_owner(r))) {
+        if !self.outranks(&c, &role, &new_perms) || !self.outranks(&c, &target.role, &current) {
             return Err(denied(Code::MemberUpdateNotAllowed, "You cannot give or change a role holding permissions you do not hold"));
         }
         store::set_member_role(&self.0.db, org_id, &target.id, &role, &self.opts().creator_role, actor.user_id(), ctx).await?;
@@ -709,7 +716,7 @@ impl Organizations<'_> {
                 let c = self.require(actor, org_id, "member", "delete", Code::MemberDeleteNotAllowed, "You are not allowed to remove members").await?;
                 let t = t.ok_or_else(member_not_found)?;
                 let theirs = self.permissions_of(org_id, &t.role).await?;
-                if !c.covers(&theirs) || (self.is_owner(&t.role) && !c.role.as_deref().is_some_and(|r| self.is_owner(r))) {
+                if !self.outranks(&c, &t.role, &theirs) {
                     return Err(denied(Code::MemberDeleteNotAllowed, "You cannot remove a member whose role holds permissions you do not hold"));
                 }
                 t
@@ -741,18 +748,7 @@ impl Organizations<'_> {
         let Some(role) = self.role_of(org_id, user_id).await? else {
             return Err(not_a_member());
         };
-        // The common case, one role of the configuration: no copy of its statements.
-        if !role.contains(',')
-            && let Some(p) = self.0.org_roles.get(role.trim())
-        {
-            return Ok(p.allows(wanted));
-        }
         Ok(self.permissions_of(org_id, &role).await?.allows(wanted))
-    }
-
-    /// Would `role` (one or several names) grant the permissions? (No member involved.)
-    pub async fn role_has_permission(&self, org_id: &str, role: &str, wanted: &Permissions) -> Result<bool> {
-        Ok(self.permissions_of(org_id, role).await?.allows(wanted))
     }
 
     // ---- invitations ----
@@ -769,7 +765,7 @@ impl Organizations<'_> {
             .await?;
         let email = normalize_email(&inv.email)?;
         let (role, perms) = self.grantable(&inv.organization_id, &inv.role).await?;
-        if !c.covers(&perms) || (self.is_owner(&role) && !c.role.as_deref().is_some_and(|r| self.is_owner(r))) {
+        if !self.outranks(&c, &role, &perms) {
             return Err(denied(Code::InviteRoleNotAllowed, "You cannot invite with a role holding permissions you do not hold"));
         }
         if let Some(t) = &inv.team_id {
@@ -802,34 +798,33 @@ impl Organizations<'_> {
         Ok(saved)
     }
 
-    /// A pending invitation addressed to this user (anyone else: `INVITATION_NOT_FOUND`
-    /// or `YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION`).
+    /// An invitation still pending and unexpired (anything else: `INVITATION_NOT_FOUND`).
+    async fn pending(&self, id: &str) -> Result<Invitation> {
+        store::invitation(&self.0.db, id).await?.filter(|i| i.status == "pending" && i.expires_at > Ts::now()).ok_or_else(invitation_not_found)
+    }
+
+    /// A pending invitation addressed to this user, whose email is verified (anyone else:
+    /// `YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION`; unverified: `EMAIL_VERIFICATION_...`).
     async fn addressed(&self, user: &User, id: &str) -> Result<Invitation> {
-        let inv = store::invitation(&self.0.db, id).await?.filter(|i| i.status == "pending" && i.expires_at > Ts::now()).ok_or_else(invitation_not_found)?;
+        let inv = self.pending(id).await?;
         if !crate::crypto::ct_eq(inv.email.as_bytes(), user.email.as_bytes()) {
             return Err(denied(Code::NotInvitationRecipient, "This invitation is for another email address"));
         }
         if !user.email_verified {
-            return Err(denied(Code::InvitationNeedsVerifiedEmail, "Verify your email address before answering the invitation"));
+            return Err(denied(Code::InvitationNeedsVerifiedEmail, "Verify your email address before answering or seeing invitations"));
         }
         Ok(inv)
     }
 
     /// The invitation with its organization's name and the inviter's email, for its recipient.
     pub async fn get_invitation(&self, user: &User, id: &str) -> Result<InvitationDetails> {
-        let inv = store::invitation(&self.0.db, id).await?.filter(|i| i.status == "pending" && i.expires_at > Ts::now()).ok_or_else(invitation_not_found)?;
-        if !crate::crypto::ct_eq(inv.email.as_bytes(), user.email.as_bytes()) {
-            return Err(denied(Code::NotInvitationRecipient, "This invitation is for another email address"));
-        }
-        if !user.email_verified {
-            return Err(denied(Code::InvitationNeedsVerifiedEmail, "Verify your email address to see its invitations"));
-        }
+        let inv = self.addressed(user, id).await?;
         self.details(inv).await
     }
 
     /// The invitation as its link shows it (the hosted page): organization, role, inviter.
     pub async fn invitation_details(&self, id: &str) -> Result<InvitationDetails> {
-        let inv = store::invitation(&self.0.db, id).await?.filter(|i| i.status == "pending" && i.expires_at > Ts::now()).ok_or_else(invitation_not_found)?;
+        let inv = self.pending(id).await?;
         self.details(inv).await
     }
 
@@ -891,7 +886,7 @@ impl Organizations<'_> {
     /// an unverified account with the address proves nothing).
     pub async fn list_user_invitations(&self, user: &User) -> Result<Vec<InvitationDetails>> {
         if !user.email_verified {
-            return Err(denied(Code::InvitationNeedsVerifiedEmail, "Verify your email address to see its invitations"));
+            return Err(denied(Code::InvitationNeedsVerifiedEmail, "Verify your email address before answering or seeing invitations"));
         }
         let mut out = Vec::new();
         for inv in store::pending_invitations(&self.0.db, &user.email, true).await? {
@@ -1010,7 +1005,7 @@ impl Organizations<'_> {
         if !valid_name(role) {
             return Err(Error::bad_request(Code::ValidationError, "A role name is 1-64 of a-z A-Z 0-9 _ - . :"));
         }
-        if self.opts().static_role(role).is_some() {
+        if self.configured(role) {
             return Err(Error::bad_request(Code::RoleNameTaken, "A built-in or configured role has this name"));
         }
         if !c.covers(&permission) {
@@ -1049,7 +1044,7 @@ impl Organizations<'_> {
     ) -> Result<OrgRole> {
         self.require_dynamic()?;
         let c = self.require(actor, org_id, "ac", "update", Code::RoleUpdateNotAllowed, "You are not allowed to update roles").await?;
-        if self.opts().static_role(name_or_id).is_some() {
+        if self.configured(name_or_id) {
             return Err(Error::bad_request(Code::PredefinedRole, "Built-in and configured roles are changed in the configuration"));
         }
         let r = store::org_role(&self.0.db, org_id, name_or_id).await?.ok_or_else(|| role_not_found(name_or_id))?;
@@ -1057,7 +1052,7 @@ impl Organizations<'_> {
         if !valid_name(&name) {
             return Err(Error::bad_request(Code::ValidationError, "A role name is 1-64 of a-z A-Z 0-9 _ - . :"));
         }
-        if name != r.role && self.opts().static_role(&name).is_some() {
+        if name != r.role && self.configured(&name) {
             return Err(Error::bad_request(Code::RoleNameTaken, "A built-in or configured role has this name"));
         }
         let perm = permission.unwrap_or_else(|| r.permission.clone());
@@ -1073,7 +1068,7 @@ impl Organizations<'_> {
     pub async fn delete_role(&self, actor: Actor<'_>, org_id: &str, name_or_id: &str, ctx: &RequestContext) -> Result<()> {
         self.require_dynamic()?;
         self.require(actor, org_id, "ac", "delete", Code::RoleDeleteNotAllowed, "You are not allowed to delete roles").await?;
-        if self.opts().static_role(name_or_id).is_some() {
+        if self.configured(name_or_id) {
             return Err(Error::bad_request(Code::PredefinedRole, "Built-in and configured roles cannot be deleted"));
         }
         let r = store::org_role(&self.0.db, org_id, name_or_id).await?.ok_or_else(|| role_not_found(name_or_id))?;

@@ -92,9 +92,30 @@ macro_rules! lock_org {
     };
 }
 
-/// How many members hold `owner_role`, given everyone's role fields.
-fn owners(roles: &[(String, String)], owner_role: &str) -> usize {
-    roles.iter().filter(|(_, r)| role_names(r).any(|n| n == owner_role)).count()
+/// The members' rows (id, user id, role field) of an organization, read in `$tx` after
+/// its lock: the owner rule is checked against them.
+macro_rules! member_rows {
+    ($tx:expr, $org:expr) => {{
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT id, user_id, role FROM kavach_member WHERE organization_id = $1").bind($org).fetch_all(&mut *$tx).await?;
+        rows
+    }};
+}
+
+/// The user id of member `member_id`, if the organization still has an owner once that
+/// member's role field becomes `role` (`None`: once they are removed).
+fn owner_remains(rows: &[(String, String, String)], member_id: &str, role: Option<&str>, owner_role: &str) -> Result<String> {
+    let user_id = rows
+        .iter()
+        .find(|(id, _, _)| id == member_id)
+        .map(|(_, user, _)| user.clone())
+        .ok_or_else(|| refused(Code::MemberNotFound, "No such member in this organization"))?;
+    let owners =
+        rows.iter().filter_map(|(id, _, r)| if id == member_id { role } else { Some(r.as_str()) }).filter(|r| role_names(r).any(|n| n == owner_role)).count();
+    if owners == 0 {
+        return Err(refused(Code::LastOwner, "The organization must keep at least one owner"));
+    }
+    Ok(user_id)
 }
 
 fn refused(code: Code, message: &'static str) -> Error {
@@ -144,29 +165,21 @@ pub(super) async fn insert_org(db: &Db, org: &Organization, owner: &Member, ctx:
 }
 
 pub(super) async fn find_org(db: &Db, id: &str) -> Result<Option<Organization>> {
-    let sql = format!("SELECT {ORG_COLUMNS} FROM kavach_organization WHERE id = $1");
-    db!(db, |pool| {
-        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await? {
-            Some(r) => Ok(Some(org_from_row!(r))),
-            None => Ok(None),
-        }
-    })
+    find_org_where(db, "id", id).await
 }
 
 pub(super) async fn find_org_by_slug(db: &Db, slug: &str) -> Result<Option<Organization>> {
-    let sql = format!("SELECT {ORG_COLUMNS} FROM kavach_organization WHERE slug = $1");
+    find_org_where(db, "slug", slug).await
+}
+
+/// The organization whose `column` (`id` or `slug`, both unique) is `value`.
+async fn find_org_where(db: &Db, column: &'static str, value: &str) -> Result<Option<Organization>> {
+    let sql = format!("SELECT {ORG_COLUMNS} FROM kavach_organization WHERE {column} = $1");
     db!(db, |pool| {
-        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(slug).fetch_optional(pool).await? {
+        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(pool).await? {
             Some(r) => Ok(Some(org_from_row!(r))),
             None => Ok(None),
         }
-    })
-}
-
-pub(super) async fn slug_taken(db: &Db, slug: &str) -> Result<bool> {
-    db!(db, |pool| {
-        let n: Option<(String,)> = sqlx::query_as("SELECT id FROM kavach_organization WHERE slug = $1").bind(slug).fetch_optional(pool).await?;
-        Ok(n.is_some())
     })
 }
 
@@ -268,9 +281,9 @@ pub(super) async fn count_memberships(db: &Db, user_id: &str) -> Result<i64> {
 
 /// The caller's membership: its role field (the hot path of permission checks: one
 /// indexed read).
-pub(super) async fn member_role(db: &Db, org_id: &str, user_id: &str) -> Result<Option<(String, String)>> {
+pub(super) async fn member_role(db: &Db, org_id: &str, user_id: &str) -> Result<Option<String>> {
     db!(db, |pool| {
-        Ok(sqlx::query_as("SELECT id, role FROM kavach_member WHERE organization_id = $1 AND user_id = $2")
+        Ok(sqlx::query_scalar("SELECT role FROM kavach_member WHERE organization_id = $1 AND user_id = $2")
             .bind(org_id)
             .bind(user_id)
             .fetch_optional(pool)
@@ -377,45 +390,20 @@ pub(super) async fn set_member_role(
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
         let _ = lock_org!(tx, org_id);
-        let mut roles: Vec<(String, String)> =
-            sqlx::query_as("SELECT id, role FROM kavach_member WHERE organization_id = $1").bind(org_id).fetch_all(&mut *tx).await?;
-        let Some(user_id) = member_user(&mut roles, member_id, Some(role)) else {
-            return Err(refused(Code::MemberNotFound, "No such member in this organization"));
-        };
-        if owners(&roles, owner_role) == 0 {
-            return Err(refused(Code::LastOwner, "The organization must keep at least one owner"));
-        }
+        let user_id = owner_remains(&member_rows!(tx, org_id), member_id, Some(role), owner_role)?;
         sqlx::query("UPDATE kavach_member SET role = $1 WHERE id = $2 AND organization_id = $3")
             .bind(role)
             .bind(member_id)
             .bind(org_id)
             .execute(&mut *tx)
             .await?;
-        let user_id: (String,) = sqlx::query_as("SELECT user_id FROM kavach_member WHERE id = $1").bind(&user_id).fetch_one(&mut *tx).await?;
         audit::append_in_tx!(
             tx,
-            Event::new(crate::audit::EventKind::MemberRoleUpdated, Some(&user_id.0), ctx).with("organizationId", org_id).with("role", role).with_some("by", by)
+            Event::new(crate::audit::EventKind::MemberRoleUpdated, Some(&user_id), ctx).with("organizationId", org_id).with("role", role).with_some("by", by)
         );
         tx.commit().await?;
     });
     Ok(())
-}
-
-/// In `roles` (member id, role), replace (or with `None`, remove) `member_id`'s role;
-/// the member id when it was there.
-fn member_user(roles: &mut Vec<(String, String)>, member_id: &str, role: Option<&str>) -> Option<String> {
-    let i = roles.iter().position(|(id, _)| id == member_id)?;
-    match role {
-        Some(r) => {
-            if let Some(e) = roles.get_mut(i) {
-                e.1 = r.to_owned();
-            }
-        }
-        None => {
-            roles.remove(i);
-        }
-    }
-    Some(member_id.to_owned())
 }
 
 /// Remove a member (and their team memberships in the organization), unless the
@@ -424,15 +412,7 @@ pub(super) async fn delete_member(db: &Db, org_id: &str, member_id: &str, owner_
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
         let _ = lock_org!(tx, org_id);
-        let mut roles: Vec<(String, String)> =
-            sqlx::query_as("SELECT id, role FROM kavach_member WHERE organization_id = $1").bind(org_id).fetch_all(&mut *tx).await?;
-        if member_user(&mut roles, member_id, None).is_none() {
-            return Err(refused(Code::MemberNotFound, "No such member in this organization"));
-        }
-        if owners(&roles, owner_role) == 0 {
-            return Err(refused(Code::LastOwner, "The organization must keep at least one owner"));
-        }
-        let (user_id,): (String,) = sqlx::query_as("SELECT user_id FROM kavach_member WHERE id = $1").bind(member_id).fetch_one(&mut *tx).await?;
+        let user_id = owner_remains(&member_rows!(tx, org_id), member_id, None, owner_role)?;
         sqlx::query("DELETE FROM kavach_member WHERE id = $1").bind(member_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM kavach_team_member WHERE user_id = $1 AND team_id IN (SELECT id FROM kavach_team WHERE organization_id = $2)")
             .bind(&user_id)
