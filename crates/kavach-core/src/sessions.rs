@@ -245,11 +245,17 @@ impl Sessions {
     /// Create a session and record `session.created` in the audit log.
     pub async fn create(&self, user_id: &str, ctx: &RequestContext, audit_kind: audit::EventKind) -> Result<NewSession> {
         let new = self.prepare(user_id, ctx);
+        let event = audit::Event::new(audit_kind, Some(user_id), ctx).with("sessionId", &new.session.id);
+        self.insert(new, event).await
+    }
+
+    /// Store a prepared session with its audit record, in one transaction.
+    async fn insert(&self, new: NewSession, event: audit::Event) -> Result<NewSession> {
         let s = &new.session;
         db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
             insert_session!(tx, s);
-            audit::append_in_tx!(tx, audit::Event::new(audit_kind, Some(user_id), ctx).with("sessionId", &s.id));
+            audit::append_in_tx!(tx, event);
             tx.commit().await?;
         });
         Ok(new)
@@ -264,20 +270,11 @@ impl Sessions {
             new.session.expires_at = end;
         }
         new.session.impersonated_by = Some(admin_id.to_owned());
-        let s = &new.session;
-        db!(&self.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            insert_session!(tx, s);
-            audit::append_in_tx!(
-                tx,
-                audit::Event::new(audit::EventKind::ImpersonationStarted, Some(user_id), ctx)
-                    .with("adminId", admin_id)
-                    .with("sessionId", &s.id)
-                    .with("expiresAt", s.expires_at.to_iso())
-            );
-            tx.commit().await?;
-        });
-        Ok(new)
+        let event = audit::Event::new(audit::EventKind::ImpersonationStarted, Some(user_id), ctx)
+            .with("adminId", admin_id)
+            .with("sessionId", &new.session.id)
+            .with("expiresAt", new.session.expires_at.to_iso());
+        self.insert(new, event).await
     }
 
     /// Check a session token: the session and its user, or `None` if the token is

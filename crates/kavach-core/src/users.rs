@@ -72,13 +72,61 @@ macro_rules! user_from_row {
     };
 }
 
+/// The columns `user_from_row!` reads, each behind `$p` (a table alias such as `"u."`).
+macro_rules! user_columns {
+    ($p:literal) => {
+        concat!(
+            $p,
+            "id, ",
+            $p,
+            "email, ",
+            $p,
+            "name, ",
+            $p,
+            "email_verified, ",
+            $p,
+            "image, ",
+            $p,
+            "created_at, ",
+            $p,
+            "updated_at, ",
+            $p,
+            "banned, ",
+            $p,
+            "ban_expires, ",
+            $p,
+            "ban_reason, ",
+            $p,
+            "role"
+        )
+    };
+}
+
 /// The user columns, in the order `user_from_row!` reads them by name.
-pub(crate) const USER_COLUMNS: &str = "id, email, name, email_verified, image, created_at, updated_at, banned, ban_expires, ban_reason, role";
+pub(crate) const USER_COLUMNS: &str = user_columns!("");
 
 /// [`USER_COLUMNS`] of the table aliased `u`.
-pub(crate) const USER_COLUMNS_U: &str =
-    "u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at, u.banned, u.ban_expires, u.ban_reason, u.role";
+pub(crate) const USER_COLUMNS_U: &str = user_columns!("u.");
 pub(crate) use user_from_row;
+
+/// Within transaction `$tx`: the user's credential account holds the password hash
+/// `$hash` (created when they had none, replaced otherwise).
+macro_rules! upsert_credential {
+    ($tx:expr, $user_id:expr, $hash:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO kavach_account (id, user_id, provider_id, provider_account_id, password, created_at, updated_at) \
+             VALUES ($1, $2, 'credential', $2, $3, $4, $4) \
+             ON CONFLICT (provider_id, provider_account_id) DO UPDATE SET password = excluded.password, updated_at = excluded.updated_at",
+        )
+        .bind($crate::crypto::new_id())
+        .bind($user_id)
+        .bind($hash)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+pub(crate) use upsert_credential;
 
 /// Normalise and validate an email address: trimmed, lower-cased, one `@`,
 /// a dot-free-or-not domain without spaces. Deliverability is proven by verification.
@@ -408,16 +456,7 @@ pub(crate) async fn insert_user(
             return Ok(None);
         }
         if let Some(hash) = password_hash {
-            sqlx::query(
-                "INSERT INTO kavach_account (id, user_id, provider_id, provider_account_id, password, created_at, updated_at) \
-                 VALUES ($1, $2, 'credential', $2, $3, $4, $4)",
-            )
-            .bind(crate::crypto::new_id())
-            .bind(&user.id)
-            .bind(hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            upsert_credential!(tx, &user.id, hash, now);
         }
         audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::UserCreated, Some(&user.id), ctx));
         tx.commit().await?;

@@ -75,11 +75,6 @@ impl AdminOptions {
         }
         (name == self.default_role || name == "user").then(Permissions::default)
     }
-
-    /// Is a role field one of the full admin roles?
-    pub fn is_admin_role(&self, role_field: Option<&str>) -> bool {
-        role_names(role_field.unwrap_or(&self.default_role)).any(|n| self.admin_roles.iter().any(|r| r == n))
-    }
 }
 
 /// Every admin permission (better-auth's admin statements).
@@ -107,8 +102,10 @@ impl Operator<'_> {
     }
 }
 
-/// [`Admin::list_users`]: search, filter, sort and page.
-#[derive(Clone, Debug, Default)]
+/// [`Admin::list_users`]: search, filter, sort and page (the query of `/admin/list-users`).
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
     pub search_value: Option<String>,
     /// `email` (default) or `name`.
@@ -122,8 +119,9 @@ pub struct UserQuery {
     pub filter_operator: Option<String>,
     /// `createdAt` (default), `email`, `name` or `updatedAt`.
     pub sort_by: Option<String>,
-    /// `asc` or `desc` (default).
+    /// `asc` or `desc` (default; `/admin/list-users` defaults to `asc`, as better-auth).
     pub sort_direction: Option<String>,
+    /// 0 to 1000, default 100.
     pub limit: Option<i64>,
     pub offset: Option<i64>,
 }
@@ -316,10 +314,18 @@ impl Admin<'_> {
         self.0.sessions.list(id).await
     }
 
-    /// End one session of the user, named by its handle (the `token` of a listed session).
-    pub async fn revoke_user_session(&self, op: Operator<'_>, id: &str, handle: &str, ctx: &RequestContext) -> Result<bool> {
+    /// End one session, named by its handle (the `token` of a listed session), of `user`
+    /// (found from the session when not given). False when there is no such session.
+    pub async fn revoke_user_session(&self, op: Operator<'_>, handle: &str, user: Option<&str>, ctx: &RequestContext) -> Result<bool> {
         self.require(op, "session", "revoke")?;
-        self.0.sessions.revoke_by(id, handle, op.id(), ctx).await
+        let owner = match user {
+            Some(u) => Some(u.to_owned()),
+            None => self.0.sessions.owner_of(handle).await?,
+        };
+        match owner {
+            Some(u) => self.0.sessions.revoke_by(&u, handle, op.id(), ctx).await,
+            None => Ok(false),
+        }
     }
 
     /// End every session of the user.

@@ -148,25 +148,7 @@ pub(super) async fn set_password(db: &Db, id: &str, hash: &str, by: Option<&str>
     let now = Ts::now();
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
-        let n = sqlx::query("UPDATE kavach_account SET password = $1, updated_at = $2 WHERE user_id = $3 AND provider_id = 'credential'")
-            .bind(hash)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            sqlx::query(
-                "INSERT INTO kavach_account (id, user_id, provider_id, provider_account_id, password, created_at, updated_at) \
-                 VALUES ($1, $2, 'credential', $2, $3, $4, $4)",
-            )
-            .bind(crate::crypto::new_id())
-            .bind(id)
-            .bind(hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        crate::users::upsert_credential!(tx, id, hash, now);
         audit::append_in_tx!(tx, Event::new(EventKind::UserPasswordSet, Some(id), ctx).with_some("adminId", by));
         tx.commit().await?;
     });

@@ -135,17 +135,7 @@ pub(super) async fn reset_password(
         let Some((email, name)) = row else { return Err(Error::invalid_token()) };
         // The account's own words (its email, its name) are checked now that it is known.
         check_words(&email, &name)?;
-        sqlx::query(
-            "INSERT INTO kavach_account (id, user_id, provider_id, provider_account_id, password, created_at, updated_at) \
-                 VALUES ($1, $2, 'credential', $2, $3, $4, $4) \
-                 ON CONFLICT (provider_id, provider_account_id) DO UPDATE SET password = excluded.password, updated_at = excluded.updated_at",
-        )
-        .bind(crate::crypto::new_id())
-        .bind(&uid)
-        .bind(hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        crate::users::upsert_credential!(tx, &uid, hash, now);
         let revoked = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&uid).execute(&mut *tx).await?.rows_affected();
         let families = crate::plugins::oauth::revoke_user_grants_in_tx!(tx, &uid, now);
         audit::append_in_tx!(

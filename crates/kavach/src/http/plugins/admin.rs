@@ -4,7 +4,7 @@
 //! YOU_ARE_NOT_ALLOWED_TO_PERFORM_THIS_ADMIN_ACTION` otherwise); impersonation sessions
 //! are never admins.
 
-use super::organization::{Roles, some};
+use super::organization::{IdQuery, Roles, some};
 use crate::Kavach;
 use crate::http::body::{Body, QueryParams};
 use crate::http::cookies::{self, clear_session_cookie, set_session_cookie};
@@ -22,7 +22,7 @@ use kavach_core::{Code, Kind, NewUser, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 
 pub const CAPABILITY: Capability = Capability { name: "admin", enabled: |o| o.admin.enabled, requires: &[], routes, openapi: Doc::openapi };
 
@@ -58,53 +58,13 @@ fn op(a: &Authenticated) -> Operator<'_> {
     Operator::User(&a.data.user, &a.data.session)
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct ListUsersQuery {
-    pub search_value: Option<String>,
-    /// `email` (default) or `name`.
-    pub search_field: Option<String>,
-    /// `contains` (default), `starts_with` or `ends_with`.
-    pub search_operator: Option<String>,
-    /// `role`, `banned` or `emailVerified`.
-    pub filter_field: Option<String>,
-    pub filter_value: Option<String>,
-    /// `eq` (default) or `ne`.
-    pub filter_operator: Option<String>,
-    /// `createdAt` (default), `updatedAt`, `email` or `name`.
-    pub sort_by: Option<String>,
-    /// `asc` (default) or `desc`.
-    pub sort_direction: Option<String>,
-    /// 0 to 1000, default 100.
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
-}
-
 /// Search, filter, sort and page users (`user: list`): `{ users, total, limit, offset }`.
-#[utoipa::path(get, path = "/admin/list-users", params(ListUsersQuery), tag = "admin",
+#[utoipa::path(get, path = "/admin/list-users", params(UserQuery), tag = "admin",
     responses((status = 200, description = "`{ users, total, limit, offset }`"), (status = 400), (status = 401), (status = 403)))]
-pub async fn list_users(State(k): State<Kavach>, Auth(a): Auth, QueryParams(q): QueryParams<ListUsersQuery>) -> ApiResult<Response> {
-    let query = UserQuery {
-        search_value: q.search_value,
-        search_field: q.search_field,
-        search_operator: q.search_operator,
-        filter_field: q.filter_field,
-        filter_value: q.filter_value,
-        filter_operator: q.filter_operator,
-        sort_by: q.sort_by,
-        sort_direction: Some(q.sort_direction.unwrap_or_else(|| "asc".into())),
-        limit: q.limit,
-        offset: q.offset,
-    };
+pub async fn list_users(State(k): State<Kavach>, Auth(a): Auth, QueryParams(mut query): QueryParams<UserQuery>) -> ApiResult<Response> {
+    query.sort_direction.get_or_insert_with(|| "asc".into());
     let (users, total) = k.admin().list_users(op(&a), &query).await?;
     Ok(Json(json!({ "users": users, "total": total, "limit": query.limit, "offset": query.offset })).into_response())
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct IdQuery {
-    pub id: String,
 }
 
 /// One user (`user: get`).
@@ -278,17 +238,7 @@ pub struct RevokeSessionBody {
 #[utoipa::path(post, path = "/admin/revoke-user-session", request_body = RevokeSessionBody, tag = "admin",
     responses((status = 200, description = "`{ success: true }`"), (status = 401), (status = 403)))]
 pub async fn revoke_user_session(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(b): Body<RevokeSessionBody>) -> ApiResult<Response> {
-    let owner = match b.user_id {
-        Some(u) => Some(u),
-        None => k.sessions().owner_of(&b.session_token).await?,
-    };
-    let revoked = match owner {
-        Some(u) => k.admin().revoke_user_session(op(&a), &u, &b.session_token, &ctx).await?,
-        None => {
-            // Still an admin action: a caller without the permission learns nothing.
-            k.admin().revoke_user_session(op(&a), "", "", &ctx).await?
-        }
-    };
+    let revoked = k.admin().revoke_user_session(op(&a), &b.session_token, b.user_id.as_deref(), &ctx).await?;
     Ok(Json(json!({ "success": revoked })).into_response())
 }
 
