@@ -3,6 +3,7 @@
 // failed check. Usage: KAVACH_API=http://127.0.0.1:PORT/api/kavach node client.mjs
 import { createAuthClient } from "better-auth/client";
 import assert from "node:assert/strict";
+import { cookieFetch } from "./browser.mjs";
 
 const api = process.env.KAVACH_API;
 if (!api) throw new Error("set KAVACH_API");
@@ -10,21 +11,7 @@ if (!api) throw new Error("set KAVACH_API");
 const origin = process.env.KAVACH_ORIGIN || new URL(api).origin;
 
 // A cookie jar around fetch, as a browser would keep one.
-const jar = new Map();
-async function fetchWithCookies(input, init = {}) {
-  const headers = new Headers(init.headers || {});
-  if (jar.size) headers.set("cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
-  headers.set("origin", origin);
-  const res = await fetch(input, { ...init, headers });
-  for (const c of res.headers.getSetCookie()) {
-    const [pair, ...attrs] = c.split(";");
-    const i = pair.indexOf("=");
-    const name = pair.slice(0, i).trim(), value = pair.slice(i + 1).trim();
-    const expired = attrs.some((a) => /^\s*max-age=0\s*$/i.test(a));
-    if (expired || value === "") jar.delete(name); else jar.set(name, value);
-  }
-  return res;
-}
+const { jar, fetchWithCookies } = cookieFetch(origin);
 
 const client = createAuthClient({ baseURL: api, fetchOptions: { customFetchImpl: fetchWithCookies } });
 let checks = 0;

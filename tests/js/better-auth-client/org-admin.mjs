@@ -7,6 +7,7 @@
 import { createAuthClient } from "better-auth/client";
 import { adminClient, organizationClient } from "better-auth/client/plugins";
 import assert from "node:assert/strict";
+import { cookieFetch } from "./browser.mjs";
 
 const api = process.env.KAVACH_API;
 if (!api) throw new Error("set KAVACH_API");
@@ -18,21 +19,7 @@ if (!adminEmail || !adminPassword) throw new Error("set ADMIN_EMAIL and ADMIN_PA
 
 // One browser: a client with its own cookie jar around fetch.
 function newClient() {
-  const jar = new Map();
-  async function fetchWithCookies(input, init = {}) {
-    const headers = new Headers(init.headers || {});
-    if (jar.size) headers.set("cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
-    headers.set("origin", origin);
-    const res = await fetch(input, { ...init, headers });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = c.split(";");
-      const i = pair.indexOf("=");
-      const name = pair.slice(0, i).trim(), value = pair.slice(i + 1).trim();
-      const expired = attrs.some((a) => /^\s*max-age=0\s*$/i.test(a));
-      if (expired || value === "") jar.delete(name); else jar.set(name, value);
-    }
-    return res;
-  }
+  const { jar, fetchWithCookies } = cookieFetch(origin);
   const client = createAuthClient({
     baseURL: api,
     fetchOptions: { customFetchImpl: fetchWithCookies },

@@ -190,7 +190,7 @@ dual!(change_password_and_delete_user_over_http, |db| {
 
 dual!(better_auth_js_client_works_against_kavach, |db| {
     let s = Server::start(db, &[NO_VERIFY]);
-    let work = npm_workspace("better-auth-client", &["client.mjs"]);
+    let work = npm_workspace("better-auth-client", &["client.mjs", "browser.mjs"]);
     let out = std::process::Command::new("node")
         .arg("client.mjs")
         .env("KAVACH_API", s.url(""))

@@ -390,13 +390,16 @@ kavach_testkit::dual!(import_clerk_export, |db| {
     // Organizations and memberships, `org:` dropped; the creator (an `org:admin`) owns Acme,
     // and the earliest member owns the organization without a creator.
     let dir_of = |name: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/migration").join(name);
-    let out = command(&dir, &env)
-        .args(["import", "clerk", "--json", "--organizations"])
-        .arg(dir_of("clerk-organizations.json"))
-        .arg("--memberships")
-        .arg(dir_of("clerk-memberships.json"))
-        .output()
-        .unwrap();
+    let import_orgs = || {
+        command(&dir, &env)
+            .args(["import", "clerk", "--json", "--organizations"])
+            .arg(dir_of("clerk-organizations.json"))
+            .arg("--memberships")
+            .arg(dir_of("clerk-memberships.json"))
+            .output()
+            .unwrap()
+    };
+    let out = import_orgs();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     let t = |name: &str| r["tables"].as_array().unwrap().iter().find(|t| t["table"] == name).cloned().unwrap();
@@ -411,14 +414,7 @@ kavach_testkit::dual!(import_clerk_export, |db| {
     assert_eq!((role_of(&acme, "vera@example.com"), role_of(&acme, "unverified@example.com")), (Some(json!("owner")), Some(json!("member"))), "{acme}");
     let side = members("org_2bSideProject");
     assert_eq!(role_of(&side, "unverified@example.com"), Some(json!("owner")), "{side}");
-    let again = command(&dir, &env)
-        .args(["import", "clerk", "--json", "--organizations"])
-        .arg(dir_of("clerk-organizations.json"))
-        .arg("--memberships")
-        .arg(dir_of("clerk-memberships.json"))
-        .output()
-        .unwrap();
-    let r2: Value = serde_json::from_slice(&again.stdout).unwrap();
+    let r2: Value = serde_json::from_slice(&import_orgs().stdout).unwrap();
     assert!(r2["tables"].as_array().unwrap().iter().all(|t| t["imported"] == 0), "idempotent: {r2}");
     // The bcrypt user signs in with the Clerk password and is rehashed; the banned one is refused.
     let s = Server::start(db, &[]);

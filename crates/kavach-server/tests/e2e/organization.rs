@@ -37,7 +37,7 @@ dual!(better_auth_organization_and_admin_clients_work_against_kavach, |db| {
     let s = Server::start(db, &[NO_VERIFY, ("KAVACH_CONFIG", &cfg), ("KAVACH_RATE_LIMIT", "off")]);
     cli(db, &cfg, &["user", "create", "--email", "root@example.com", "--password", PW, "--verified"]);
     assert!(cli(db, &cfg, &["user", "set-role", "root@example.com", "admin"]).contains("admin"));
-    let work = npm_workspace("better-auth-client", &["org-admin.mjs"]);
+    let work = npm_workspace("better-auth-client", &["org-admin.mjs", "browser.mjs"]);
     let out = std::process::Command::new("node")
         .arg("org-admin.mjs")
         .env("KAVACH_API", s.url(""))
