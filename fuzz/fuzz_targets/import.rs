@@ -1,11 +1,12 @@
-//! Imported data: Clerk user exports (`import::clerk::import`, the public entry
-//! of the private `clerk::parse`, run as a dry run against a migrated in-memory
-//! SQLite database), and stored password hashes from other systems
+//! Imported data: Clerk exports of users, organizations and memberships
+//! (`import::clerk::import_files`, the public entry of the private parsers, run as a dry
+//! run against a migrated in-memory SQLite database), and stored password hashes from other systems
 //! (`legacy::recognizes`, `legacy::verify`, `password::verify_sync` for Argon2 PHC
 //! strings), with the work they may cost bounded as Kavach promises.
 //!
 //! Input: `mode byte`, then
-//! - even mode: the export file (JSON);
+//! - even mode: Clerk exports, chosen by `(mode >> 3) % 3`: 0, the users file; 1, the
+//!   organizations file; 2, fields `organizations` 0xFF `memberships`;
 //! - odd mode: fields `stored hash` 0xFF `password`.
 
 #![no_main]
@@ -19,21 +20,37 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-fn export_path() -> &'static PathBuf {
-    static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| std::env::temp_dir().join(format!("kavach-fuzz-clerk-{}.json", std::process::id())))
+/// The temporary export files of this process: users, organizations, memberships.
+fn export_paths() -> &'static [PathBuf; 3] {
+    static P: OnceLock<[PathBuf; 3]> = OnceLock::new();
+    P.get_or_init(|| ["users", "organizations", "memberships"].map(|k| std::env::temp_dir().join(format!("kavach-fuzz-clerk-{k}-{}.json", std::process::id()))))
 }
 
-fn clerk_export(data: &[u8]) {
-    let path = export_path();
-    std::fs::write(path, data).expect("temp file");
+fn clerk_export(slot: u8, data: &[u8]) {
+    let paths = export_paths();
+    let f = raw_fields(data);
+    // The bytes of each file given (a slot whose file is absent gets none).
+    let files: [Option<&[u8]>; 3] = match slot {
+        0 => [Some(data), None, None],
+        1 => [None, Some(data), None],
+        _ => [None, f.first().copied(), Some(f.get(1).copied().unwrap_or_default())],
+    };
+    for (path, bytes) in paths.iter().zip(files) {
+        if let Some(b) = bytes {
+            std::fs::write(path, b).expect("temp file");
+        }
+    }
+    let given = |i: usize| files[i].map(|_| paths[i].as_path());
+    let chosen = clerk::Files { users: given(0), organizations: given(1), memberships: given(2) };
     let core = migrated_core();
     let ctx = RequestContext::default();
-    let run = || runtime().block_on(clerk::import(core, path, true, &ctx));
+    let run = || runtime().block_on(clerk::import_files(core, chosen, true, &ctx));
     match run() {
         Ok(report) => {
             assert!(report.dry_run);
-            assert!(serde_json::from_slice::<serde_json::Value>(data).is_ok(), "an export that is not JSON was accepted");
+            for b in files.iter().flatten() {
+                assert!(serde_json::from_slice::<serde_json::Value>(b).is_ok(), "an export that is not JSON was accepted");
+            }
             for t in &report.tables {
                 assert_eq!(t.read, t.imported + t.already_present + t.skipped.len() as u64, "table {} does not add up: {t:?}", t.table);
             }
@@ -43,15 +60,17 @@ fn clerk_export(data: &[u8]) {
             assert_eq!(json(&report), json(&again), "a dry run changed the database");
         }
         Err(e) => {
-            let utf8 = std::str::from_utf8(data).is_ok();
+            let utf8 = files.iter().flatten().all(|b| std::str::from_utf8(b).is_ok());
             if utf8 {
                 assert!(e.is_client_error(), "a malformed export is the caller's fault: {e:?}");
                 assert_eq!(e.code, "IMPORT_FILE_INVALID", "{e:?}");
             }
         }
     }
-    // One file per process (fork mode starts many): not left behind.
-    let _ = std::fs::remove_file(path);
+    // The files of one process (fork mode starts many): not left behind.
+    for path in paths {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// The Argon2 parameters a PHC string really asks for (as the argon2 crate reads them).
@@ -147,7 +166,7 @@ fn stored_hash(stored: &str, password: &str) {
 fuzz_target!(|data: &[u8]| {
     let (m, rest) = mode(data);
     if m % 2 == 0 {
-        clerk_export(rest);
+        clerk_export((m >> 3) % 3, rest);
     } else {
         let f = raw_fields(rest);
         let stored = String::from_utf8_lossy(f.first().copied().unwrap_or_default());
