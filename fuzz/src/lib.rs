@@ -14,12 +14,14 @@ use std::sync::{Arc, OnceLock};
 
 // ---- The code under test, by where it lives in Kavach (the only place that says so). ----
 
-/// The OAuth rules: `clients`, `redirect`, `dpop`, `pkce`, `resource`, `device`, `tokens`...
-pub use kavach_core::plugins::oauth;
-/// The importers: `import::clerk`, `import::better_auth`, `import::Report`.
-pub use kavach_core::plugins::migration::import;
+/// Agents: the resource-pattern grammar, constraints and the glob matcher.
+pub use kavach_core::plugins::agents;
 /// Email + password flows (not fuzzed directly; named here should a target need them).
 pub use kavach_core::plugins::email_password;
+/// The importers: `import::clerk`, `import::better_auth`, `import::Report`.
+pub use kavach_core::plugins::migration::import;
+/// The OAuth rules: `clients`, `redirect`, `dpop`, `pkce`, `resource`, `device`, `tokens`...
+pub use kavach_core::plugins::oauth;
 /// The core's own modules the targets use.
 pub use kavach_core::{Core, RequestContext, access, crypto, jwt, legacy, origin_of, password, redact_url, text, users};
 

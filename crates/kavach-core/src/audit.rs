@@ -71,6 +71,25 @@ pub enum EventKind {
     UserPasswordSet,
     ImpersonationStarted,
     ImpersonationStopped,
+    AgentCreated,
+    AgentDelegated,
+    AgentUpdated,
+    AgentSuspended,
+    AgentActivated,
+    AgentRevoked,
+    AgentDeleted,
+    AgentKeyCreated,
+    AgentKeyRotated,
+    AgentKeyRevoked,
+    AgentPermissionGranted,
+    AgentPermissionRevoked,
+    AgentDecision,
+    AgentApprovalRequested,
+    AgentApprovalGranted,
+    AgentApprovalDenied,
+    AgentBudgetSet,
+    AgentBudgetDeleted,
+    AgentBudgetExceeded,
 }
 
 impl EventKind {
@@ -127,6 +146,25 @@ impl EventKind {
         EventKind::UserPasswordSet,
         EventKind::ImpersonationStarted,
         EventKind::ImpersonationStopped,
+        EventKind::AgentCreated,
+        EventKind::AgentDelegated,
+        EventKind::AgentUpdated,
+        EventKind::AgentSuspended,
+        EventKind::AgentActivated,
+        EventKind::AgentRevoked,
+        EventKind::AgentDeleted,
+        EventKind::AgentKeyCreated,
+        EventKind::AgentKeyRotated,
+        EventKind::AgentKeyRevoked,
+        EventKind::AgentPermissionGranted,
+        EventKind::AgentPermissionRevoked,
+        EventKind::AgentDecision,
+        EventKind::AgentApprovalRequested,
+        EventKind::AgentApprovalGranted,
+        EventKind::AgentApprovalDenied,
+        EventKind::AgentBudgetSet,
+        EventKind::AgentBudgetDeleted,
+        EventKind::AgentBudgetExceeded,
     ];
 
     /// The stable name stored in `kavach_audit_log.kind`.
@@ -183,6 +221,25 @@ impl EventKind {
             EventKind::UserPasswordSet => "user.password_set",
             EventKind::ImpersonationStarted => "admin.impersonation_started",
             EventKind::ImpersonationStopped => "admin.impersonation_stopped",
+            EventKind::AgentCreated => "agent.created",
+            EventKind::AgentDelegated => "agent.delegated",
+            EventKind::AgentUpdated => "agent.updated",
+            EventKind::AgentSuspended => "agent.suspended",
+            EventKind::AgentActivated => "agent.activated",
+            EventKind::AgentRevoked => "agent.revoked",
+            EventKind::AgentDeleted => "agent.deleted",
+            EventKind::AgentKeyCreated => "agent.key_created",
+            EventKind::AgentKeyRotated => "agent.key_rotated",
+            EventKind::AgentKeyRevoked => "agent.key_revoked",
+            EventKind::AgentPermissionGranted => "agent.permission_granted",
+            EventKind::AgentPermissionRevoked => "agent.permission_revoked",
+            EventKind::AgentDecision => "agent.decision",
+            EventKind::AgentApprovalRequested => "agent.approval_requested",
+            EventKind::AgentApprovalGranted => "agent.approval_granted",
+            EventKind::AgentApprovalDenied => "agent.approval_denied",
+            EventKind::AgentBudgetSet => "agent.budget_set",
+            EventKind::AgentBudgetDeleted => "agent.budget_deleted",
+            EventKind::AgentBudgetExceeded => "agent.budget_exceeded",
         }
     }
 
@@ -207,6 +264,8 @@ impl Serialize for EventKind {
 /// A security event to record.
 #[derive(Clone, Debug)]
 pub struct Event {
+    /// The record's id, known before it is written (a decision returns it as its audit id).
+    pub id: String,
     pub kind: EventKind,
     pub user_id: Option<String>,
     pub ip_address: Option<String>,
@@ -217,6 +276,7 @@ pub struct Event {
 impl Event {
     pub fn new(kind: EventKind, user_id: Option<&str>, ctx: &RequestContext) -> Self {
         Event {
+            id: crypto::new_id(),
             kind,
             user_id: user_id.map(str::to_owned),
             ip_address: ctx.ip.map(|i| i.to_string()),
@@ -275,7 +335,7 @@ macro_rules! append_in_tx {
             sqlx::query_as("UPDATE kavach_audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash").fetch_one(&mut *$tx).await?;
         let mut rec = $crate::audit::Record {
             seq,
-            id: $crate::crypto::new_id(),
+            id: event.id,
             created_at: $crate::store::Ts::now(),
             kind: event.kind.as_str().to_owned(),
             user_id: event.user_id,
@@ -322,7 +382,7 @@ macro_rules! append_many_in_tx {
             for (i, event) in events.into_iter().enumerate() {
                 let mut rec = $crate::audit::Record {
                     seq: last - n + 1 + i as i64,
-                    id: $crate::crypto::new_id(),
+                    id: event.id,
                     created_at: now,
                     kind: event.kind.as_str().to_owned(),
                     user_id: event.user_id,
@@ -490,6 +550,8 @@ pub(crate) struct Queue {
 
 enum Queued {
     Record(Event),
+    /// A record whose sender waits until it is committed (`Err` when it could not be).
+    Durable(Event, tokio::sync::oneshot::Sender<bool>),
     /// Answered once every record queued before it is written (or given up on).
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -516,9 +578,23 @@ impl Queue {
 
     /// Queue `event` (waits only while [`QUEUE_BOUND`] records are waiting).
     pub(crate) async fn push(&self, event: Event) {
-        if let Err(tokio::sync::mpsc::error::SendError(Queued::Record(e))) = self.sender().send(Queued::Record(event)).await {
+        if let Err(tokio::sync::mpsc::error::SendError(Queued::Record(e) | Queued::Durable(e, _))) = self.sender().send(Queued::Record(event)).await {
             // The writer's runtime is gone: nothing can write it now.
             tracing::error!(kind = e.kind.as_str(), "an audit record could not be queued (the writer stopped)");
+        }
+    }
+
+    /// Append `event` durably: wait until the transaction holding it has committed. Records
+    /// from concurrent requests share transactions (group commit: the writer takes every
+    /// record waiting when it starts one), so the head row is locked once per group, not
+    /// once per record. Fails (503) when the record could not be written.
+    pub(crate) async fn append(&self, event: Event) -> Result<()> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let unavailable = || crate::Error::new(crate::Kind::Unavailable, crate::Code::DatabaseError, "The audit log cannot be written");
+        self.sender().send(Queued::Durable(event, done)).await.map_err(|_| unavailable())?;
+        match wait.await {
+            Ok(true) => Ok(()),
+            _ => Err(unavailable()),
         }
     }
 
@@ -537,8 +613,10 @@ async fn write_queued(db: Db, mut rx: tokio::sync::mpsc::Receiver<Queued>) {
     while rx.recv_many(&mut batch, QUEUE_GROUP).await > 0 {
         // Gather for a moment (unless a flush is waiting), so a busy server writes a few
         // large groups rather than many small ones that would hold the database's writer.
+        // A durable record's sender is waiting: write what is there now (records arriving
+        // meanwhile form the next group).
         let deadline = tokio::time::Instant::now() + QUEUE_WINDOW;
-        while batch.len() < QUEUE_GROUP && !batch.iter().any(|q| matches!(q, Queued::Flush(_))) {
+        while batch.len() < QUEUE_GROUP && !batch.iter().any(|q| matches!(q, Queued::Flush(_) | Queued::Durable(..))) {
             let room = QUEUE_GROUP - batch.len();
             match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
                 Ok(n) if n > 0 => {}
@@ -547,24 +625,38 @@ async fn write_queued(db: Db, mut rx: tokio::sync::mpsc::Receiver<Queued>) {
         }
         let mut events = Vec::new();
         let mut flushes = Vec::new();
+        let mut waiting = Vec::new();
         for q in batch.drain(..) {
             match q {
                 Queued::Record(e) => events.push(e),
+                Queued::Durable(e, done) => {
+                    events.push(e);
+                    waiting.push(done);
+                }
                 Queued::Flush(f) => flushes.push(f),
             }
         }
+        let mut written = events.is_empty();
         if !events.is_empty() {
-            // A database that is down for a moment must not lose records: try a few times.
-            for attempt in 1..=5u32 {
+            // A database that is down for a moment must not lose records: try a few times
+            // (a durable record's sender waits, then gets an error).
+            let attempts: u32 = if waiting.is_empty() { 5 } else { 2 };
+            for attempt in 1..=attempts {
                 match append_group(&db, events.clone()).await {
-                    Ok(()) => break,
-                    Err(e) if attempt < 5 => {
+                    Ok(()) => {
+                        written = true;
+                        break;
+                    }
+                    Err(e) if attempt < attempts => {
                         tracing::warn!(error = %e, records = events.len(), attempt, "writing queued audit records failed; retrying");
                         tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
                     }
                     Err(e) => tracing::error!(error = %e, records = events.len(), "queued audit records were lost"),
                 }
             }
+        }
+        for w in waiting {
+            let _ = w.send(written);
         }
         for f in flushes {
             let _ = f.send(());

@@ -131,6 +131,19 @@ pub enum Code {
     CannotImpersonateAdmins,
     ImpersonationNested,
     NotImpersonating,
+    AgentsDisabled,
+    AgentNotFound,
+    AgentActionNotAllowed,
+    InvalidAgent,
+    TooManyAgents,
+    AgentRevoked,
+    DelegationNotAllowed,
+    DelegationTooDeep,
+    InvalidResourcePattern,
+    InvalidConstraints,
+    InvalidAction,
+    ApprovalNotFound,
+    ApprovalNotPending,
 }
 
 impl Code {
@@ -232,6 +245,19 @@ impl Code {
         Code::CannotImpersonateAdmins,
         Code::ImpersonationNested,
         Code::NotImpersonating,
+        Code::AgentsDisabled,
+        Code::AgentNotFound,
+        Code::AgentActionNotAllowed,
+        Code::InvalidAgent,
+        Code::TooManyAgents,
+        Code::AgentRevoked,
+        Code::DelegationNotAllowed,
+        Code::DelegationTooDeep,
+        Code::InvalidResourcePattern,
+        Code::InvalidConstraints,
+        Code::InvalidAction,
+        Code::ApprovalNotFound,
+        Code::ApprovalNotPending,
     ];
 
     /// The code on the wire (`{ "code": ... }`), byte for byte better-auth's where it has one.
@@ -333,6 +359,19 @@ impl Code {
             Code::CannotImpersonateAdmins => "YOU_CANNOT_IMPERSONATE_ADMINS",
             Code::ImpersonationNested => "YOU_CANNOT_IMPERSONATE_FROM_AN_IMPERSONATION_SESSION",
             Code::NotImpersonating => "YOU_ARE_NOT_IMPERSONATING",
+            Code::AgentsDisabled => "AGENTS_DISABLED",
+            Code::AgentNotFound => "AGENT_NOT_FOUND",
+            Code::AgentActionNotAllowed => "AGENT_ACTION_NOT_ALLOWED",
+            Code::InvalidAgent => "INVALID_AGENT",
+            Code::TooManyAgents => "TOO_MANY_AGENTS",
+            Code::AgentRevoked => "AGENT_ALREADY_REVOKED",
+            Code::DelegationNotAllowed => "DELEGATION_NOT_ALLOWED",
+            Code::DelegationTooDeep => "DELEGATION_TOO_DEEP",
+            Code::InvalidResourcePattern => "INVALID_RESOURCE_PATTERN",
+            Code::InvalidConstraints => "INVALID_CONSTRAINTS",
+            Code::InvalidAction => "INVALID_ACTION",
+            Code::ApprovalNotFound => "APPROVAL_NOT_FOUND",
+            Code::ApprovalNotPending => "APPROVAL_NOT_PENDING",
         }
     }
 

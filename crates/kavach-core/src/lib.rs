@@ -157,6 +157,8 @@ pub struct Options {
     pub organization: plugins::organization::OrganizationOptions,
     /// Operators: users, bans, impersonation.
     pub admin: plugins::admin::AdminOptions,
+    /// AI agents: identities, keys, permissions, decisions, delegation, approvals, budgets.
+    pub agents: plugins::agents::AgentOptions,
 }
 
 impl Default for Options {
@@ -177,6 +179,7 @@ impl Default for Options {
             oauth: plugins::oauth::OAuthOptions::default(),
             organization: plugins::organization::OrganizationOptions::default(),
             admin: plugins::admin::AdminOptions::default(),
+            agents: plugins::agents::AgentOptions::default(),
         }
     }
 }
@@ -263,6 +266,8 @@ pub struct Core {
     /// The organization roles of the configuration (built-in ones included), built once:
     /// permission checks read them on every request.
     pub(crate) org_roles: std::collections::BTreeMap<String, access::Permissions>,
+    /// Agents' decision counters and last-active times, written in groups.
+    pub(crate) agent_tally: plugins::agents::Tally,
 }
 
 impl Core {
@@ -304,6 +309,7 @@ impl Core {
             rotations,
             audit_queue,
             org_roles,
+            agent_tally: plugins::agents::Tally::default(),
         })
     }
 
@@ -373,6 +379,12 @@ impl Core {
         plugins::admin::Admin(self)
     }
 
+    /// AI agents: identities, keys, permissions, the decision point, delegation,
+    /// approvals, budgets and trust (`[agents]`).
+    pub fn agents(&self) -> plugins::agents::Agents<'_> {
+        plugins::agents::Agents(self)
+    }
+
     /// User administration (CLI, admins, embedders).
     pub fn users(&self) -> users::Users<'_> {
         users::Users(self)
@@ -382,7 +394,10 @@ impl Core {
     /// background) is in the database. `kavach serve` calls it when it stops; an embedding
     /// app calls it at shutdown.
     pub async fn flush_audit(&self) {
-        self.audit_queue.flush().await
+        self.audit_queue.flush().await;
+        if let Err(e) = self.agent_tally.flush(&self.db).await {
+            tracing::warn!(error = %e, "agent counters could not be written");
+        }
     }
 
     /// Start the background work: periodic purges of expired rows and, on
@@ -403,6 +418,18 @@ impl Core {
                 }
             }
         }));
+        if self.options.agents.enabled {
+            let core = self.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = core.agent_tally.flush(&core.db).await {
+                        tracing::warn!(error = %e, "agent counters could not be written");
+                    }
+                }
+            }));
+        }
         if let Db::Postgres(pool) = &self.db {
             let (pool, sessions) = (pool.clone(), self.sessions.clone());
             tasks.push(tokio::spawn(async move {
@@ -438,7 +465,9 @@ impl Core {
         verification::purge_expired(&self.db).await?;
         let rl = &self.options.rate_limit;
         let longest = rl.routes.iter().map(|(_, r)| r.window).chain([rl.account_failures.window, rl.per_recipient.window]).max();
-        self.limiter.purge(longest.unwrap_or_default().max(Duration::from_secs(86400))).await?;
+        // Agents' rate and budget counters live up to a month (a rate window is at most 31 days).
+        let floor = if self.options.agents.enabled { Duration::from_secs(33 * 86400) } else { Duration::from_secs(86400) };
+        self.limiter.purge(longest.unwrap_or_default().max(floor)).await?;
         self.keys.purge().await?;
         self.tokens().purge().await?;
         self.clients().purge_unused(self.options.oauth.unused_client_ttl).await?;

@@ -166,6 +166,7 @@ impl Options {
         }
         self.organization.validate().map_err(Error::config)?;
         self.admin.validate().map_err(Error::config)?;
+        self.agents.validate().map_err(Error::config)?;
         self.validate_oauth(production)
     }
 

@@ -40,18 +40,23 @@ pub struct RateLimiter {
     backend: Backend,
 }
 
-const HIT_SQL: &str = "INSERT INTO kavach_rate_limit (key, count, window_start) VALUES ($1, 1, $2) \
+const HIT_SQL: &str = "INSERT INTO kavach_rate_limit (key, count, window_start) VALUES ($1, $4, $2) \
     ON CONFLICT (key) DO UPDATE SET \
-      count = CASE WHEN kavach_rate_limit.window_start <= $3 THEN 1 ELSE kavach_rate_limit.count + 1 END, \
+      count = CASE WHEN kavach_rate_limit.window_start <= $3 THEN $4 ELSE kavach_rate_limit.count + $4 END, \
       window_start = CASE WHEN kavach_rate_limit.window_start <= $3 THEN $2 ELSE kavach_rate_limit.window_start END \
     RETURNING count, window_start";
 
 const REDIS_HIT: &str = r"
-local c = redis.call('INCR', KEYS[1])
-if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local c = redis.call('INCRBY', KEYS[1], ARGV[2])
+if c == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {c, ttl}";
+
+const REDIS_UNDO: &str = r"
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if c > 0 then return redis.call('DECR', KEYS[1]) end
+return 0";
 
 fn decision(count: u64, max: u32, remaining_ms: i64) -> Decision {
     Decision { allowed: count <= max as u64, count, retry_after_secs: (remaining_ms.max(0) as u64).div_ceil(1000).max(1) }
@@ -84,16 +89,23 @@ impl RateLimiter {
 
     /// Count one hit against `key` and say whether it is within `rule`.
     pub async fn hit(&self, key: &str, rule: Rule) -> Result<Decision> {
+        self.add(key, 1, rule).await
+    }
+
+    /// Add `n` (at least 1) to `key`'s count in `rule`'s window, atomically.
+    pub async fn add(&self, key: &str, n: i64, rule: Rule) -> Result<Decision> {
+        let n = n.max(1);
         let window_ms = rule.window.as_millis() as i64;
         match &self.backend {
             Backend::Db(db) => {
                 let now = Ts::now().0;
-                let (count, start): (i64, i64) = db!(db, |pool| { sqlx::query_as(HIT_SQL).bind(key).bind(now).bind(now - window_ms).fetch_one(pool).await? });
+                let (count, start): (i64, i64) =
+                    db!(db, |pool| { sqlx::query_as(HIT_SQL).bind(key).bind(now).bind(now - window_ms).bind(n).fetch_one(pool).await? });
                 Ok(decision(count as u64, rule.max, start + window_ms - now))
             }
             Backend::Redis(conn) => {
                 let mut conn = conn.clone();
-                let (count, ttl): (i64, i64) = redis::Script::new(REDIS_HIT).key(Self::key(key)).arg(window_ms).invoke_async(&mut conn).await?;
+                let (count, ttl): (i64, i64) = redis::Script::new(REDIS_HIT).key(Self::key(key)).arg(window_ms).arg(n).invoke_async(&mut conn).await?;
                 Ok(decision(count as u64, rule.max, ttl))
             }
         }
@@ -120,6 +132,20 @@ impl RateLimiter {
             }
         };
         Ok(Decision { allowed: count < rule.max as u64, count, retry_after_secs: (remaining.max(0) as u64).div_ceil(1000).max(1) })
+    }
+
+    /// Give back one hit (a call counted before a later check refused it).
+    pub async fn undo(&self, key: &str) -> Result<()> {
+        match &self.backend {
+            Backend::Db(db) => db!(db, |pool| {
+                sqlx::query("UPDATE kavach_rate_limit SET count = count - 1 WHERE key = $1 AND count > 0").bind(key).execute(pool).await?;
+            }),
+            Backend::Redis(conn) => {
+                let mut conn = conn.clone();
+                let _: i64 = redis::Script::new(REDIS_UNDO).key(Self::key(key)).invoke_async(&mut conn).await?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn reset(&self, key: &str) -> Result<()> {

@@ -57,6 +57,8 @@ mod docs {
     mod organizations {}
     #[doc = include_str!("../../../docs/admin.md")]
     mod admin {}
+    #[doc = include_str!("../../../docs/agents.md")]
+    mod agents {}
 }
 
 use kavach_core::Core;
@@ -165,7 +167,8 @@ impl Kavach {
     /// `/.well-known/openid-configuration{base_path}`). [`Kavach::app`] includes it;
     /// merge it at the root when you mount [`Kavach::router`] yourself.
     pub fn well_known_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
-        if self.options().oauth.enabled { http::plugins::oauth::well_known_router(self) } else { axum::Router::new() }
+        let oauth = if self.options().oauth.enabled { http::plugins::oauth::well_known_router(self) } else { axum::Router::new() };
+        if self.options().agents.enabled { oauth.merge(http::plugins::agents::well_known_router(self)) } else { oauth }
     }
 
     /// A layer that lets only signed-in requests through: `401` JSON for APIs,
@@ -211,7 +214,7 @@ impl Kavach {
 /// Every capability's options are set the same way, each by its own setter
 /// ([`session`](Self::session), [`jwt`](Self::jwt), [`email_password`](Self::email_password),
 /// [`password_policy`](Self::password_policy), [`rate_limit`](Self::rate_limit),
-/// [`oauth`](Self::oauth), [`organization`](Self::organization), [`admin`](Self::admin),
+/// [`oauth`](Self::oauth), [`organization`](Self::organization), [`admin`](Self::admin), [`agents`](Self::agents),
 /// [`better_auth_cookies`](Self::better_auth_cookies)), in any
 /// order: a setter replaces its own part only. [`settings`](Self::settings) (a loaded
 /// configuration, see [`Settings`]) and [`options`](Self::options) give the starting
@@ -236,6 +239,7 @@ pub struct KavachBuilder {
     oauth: Option<OAuthOptions>,
     organization: Option<kavach_core::plugins::organization::OrganizationOptions>,
     admin: Option<kavach_core::plugins::admin::AdminOptions>,
+    agents: Option<kavach_core::plugins::agents::AgentOptions>,
     better_auth: Option<BetterAuthCookies>,
     mailer: Option<Arc<dyn Mailer>>,
     templates_dir: Option<PathBuf>,
@@ -359,6 +363,11 @@ impl KavachBuilder {
         self.admin = Some(a);
         self
     }
+    /// AI agents: identities, keys, permissions, decisions, delegation, approvals, budgets (`[agents]`).
+    pub fn agents(mut self, a: kavach_core::plugins::agents::AgentOptions) -> Self {
+        self.agents = Some(a);
+        self
+    }
     pub fn mailer(mut self, m: impl Mailer) -> Self {
         self.mailer = Some(Arc::new(m));
         self
@@ -461,6 +470,9 @@ impl KavachBuilder {
         }
         if let Some(a) = &self.admin {
             o.admin = a.clone();
+        }
+        if let Some(a) = &self.agents {
+            o.agents = a.clone();
         }
         if let Some(b) = &self.better_auth {
             o.better_auth = Some(b.clone());

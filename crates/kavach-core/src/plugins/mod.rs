@@ -6,6 +6,7 @@
 //! stays flat in the crate root.
 
 pub mod admin;
+pub mod agents;
 pub mod email_password;
 pub mod migration;
 pub mod oauth;

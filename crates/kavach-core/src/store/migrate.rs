@@ -38,6 +38,7 @@ migrations! {
     11, "session origin, client use and introspection rights", "0011_review_hardening";
     12, "organizations", "0012_organization";
     13, "admin", "0013_admin";
+    14, "agents", "0014_agents";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice, reason = "tests")]
 
 mod admin;
+mod agents;
 mod audit;
 mod email_password;
 mod harness;

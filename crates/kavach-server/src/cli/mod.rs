@@ -1,5 +1,6 @@
 //! The command line: the clap definitions and the dispatch to one module per command group.
 
+mod agent;
 mod audit;
 mod clients;
 mod doctor;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Organizations and their members ([organization]).
     #[command(subcommand)]
     Org(org::OrgCommand),
+    /// AI agents: create, list, suspend, revoke, rotate keys, grant, check, approve ([agents]).
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
     /// The security event log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -97,6 +101,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Migrate => migrate::migrate(&cfg).await,
         Command::User(cmd) => user::user(cfg, cmd).await,
         Command::Org(cmd) => org::org(cfg, cmd).await,
+        Command::Agent(cmd) => agent::agent(cfg, cmd).await,
         Command::Audit(cmd) => audit::audit(cfg, cmd).await,
         Command::Doctor => doctor::doctor(cfg).await,
         Command::Keys(cmd) => keys::keys(cfg, cmd).await,

@@ -108,6 +108,7 @@ pub fn capabilities() -> &'static [Capability] {
         super::plugins::oauth::CAPABILITY,
         super::plugins::organization::CAPABILITY,
         super::plugins::admin::CAPABILITY,
+        super::plugins::agents::CAPABILITY,
     ]
 }
 

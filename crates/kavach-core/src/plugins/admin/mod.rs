@@ -82,6 +82,7 @@ pub fn all_admin_permissions() -> Permissions {
     Permissions::of(&[
         ("user", &["create", "list", "set-role", "ban", "impersonate", "delete", "set-password", "get", "update"]),
         ("session", &["list", "revoke", "delete"]),
+        ("agent", &["read", "manage"]),
     ])
 }
 

@@ -128,6 +128,7 @@ pub fn builtin_role(name: &str) -> Option<Permissions> {
             ("invitation", &["create", "cancel"]),
             ("team", ALL_TEAM),
             ("ac", ALL_AC),
+            ("agent", ALL_AC),
         ]),
         "admin" => Permissions::of(&[
             ("organization", &["update"]),
@@ -135,6 +136,7 @@ pub fn builtin_role(name: &str) -> Option<Permissions> {
             ("invitation", &["create", "cancel"]),
             ("team", ALL_TEAM),
             ("ac", ALL_AC),
+            ("agent", ALL_AC),
         ]),
         "member" => Permissions::of(&[("ac", &["read"])]),
         _ => return None,

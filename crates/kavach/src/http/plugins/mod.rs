@@ -4,6 +4,7 @@
 //! [`crate::http::table::capabilities`].
 
 pub mod admin;
+pub mod agents;
 pub mod email_password;
 pub mod oauth;
 pub mod organization;
