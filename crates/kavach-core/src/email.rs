@@ -137,6 +137,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("account-exists.txt", include_str!("../templates/email/account-exists.txt")),
     ("email-change-requested.txt", include_str!("../templates/email/email-change-requested.txt")),
     ("invitation.txt", include_str!("../templates/email/invitation.txt")),
+    ("agent-approval.txt", include_str!("../templates/email/agent-approval.txt")),
 ];
 
 /// Add built-in templates to `env`, each replaced by a file of the same name in `dir`

@@ -339,19 +339,27 @@ impl Users<'_> {
     /// Delete the signed-in user (`/delete-user`): needs the password, or a session
     /// younger than `fresh_age`.
     pub async fn delete_self(&self, session: &Session, password: Option<&str>, ctx: &RequestContext) -> Result<()> {
-        match password {
-            Some(p) => self.check_password(&session.user_id, p).await?,
-            None => {
-                let fresh = self.0.options.session.fresh_age.as_secs() as i64;
-                if Ts::now() > session.created_at.plus_secs(fresh) {
-                    return Err(Error::forbidden(Code::SessionNotFresh, "Sign in again or confirm with your password to delete the account"));
-                }
-            }
-        }
+        self.confirm_fresh(session, password, "to delete the account").await?;
         if !self.delete(&session.user_id, ctx).await? {
             return Err(Error::unauthorized());
         }
         Ok(())
+    }
+
+    /// A fresh re-authentication for a sensitive action: the user's `password`, or a
+    /// session signed in less than `session.fresh_age` ago. `for_what` ends the refusal's
+    /// message ("to delete the account").
+    pub async fn confirm_fresh(&self, session: &Session, password: Option<&str>, for_what: &str) -> Result<()> {
+        match password {
+            Some(p) => self.check_password(&session.user_id, p).await,
+            None => {
+                let fresh = self.0.options.session.fresh_age.as_secs() as i64;
+                if Ts::now() > session.created_at.plus_secs(fresh) {
+                    return Err(Error::forbidden(Code::SessionNotFresh, format!("Sign in again or confirm with your password {for_what}")));
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Metadata kept for the user (from imports: `{"public": .., "private": ..}`).

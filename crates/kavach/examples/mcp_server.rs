@@ -9,6 +9,11 @@
 //! ```
 //!
 //! `MCP_DPOP_NONCE_SECRET` (optional) makes it require server nonces in DPoP proofs.
+//! `KAVACH_PDP_CLIENT_ID` and `KAVACH_PDP_CLIENT_SECRET` (optional: a confidential client
+//! allowed to introspect this resource) make the verifier ask Kavach's decision point
+//! about every `tools/call` an agent makes (the resource `tool:<name>`, the action
+//! `tools/call`): a refused call is answered with a JSON-RPC error naming the reason, or
+//! the approval the owner must give first. This server has no authorization code of its own.
 
 use axum::extract::Extension;
 use axum::http::StatusCode;
@@ -31,7 +36,9 @@ fn tools() -> Value {
         { "name": "echo", "description": "Echo a message back",
           "inputSchema": { "type": "object", "properties": { "message": { "type": "string" } }, "required": ["message"] } },
         { "name": "admin_echo", "description": "Echo a text back; needs the mcp:admin scope (step-up)",
-          "inputSchema": { "type": "object", "properties": { "text": { "type": "string" } }, "required": ["text"] } }
+          "inputSchema": { "type": "object", "properties": { "text": { "type": "string" } }, "required": ["text"] } },
+        { "name": "transfer", "description": "Pretend to move money (agents: as their permissions say, often after an approval)",
+          "inputSchema": { "type": "object", "properties": { "amount": { "type": "number" }, "to": { "type": "string" } }, "required": ["amount", "to"] } }
     ])
 }
 
@@ -79,6 +86,10 @@ async fn mcp(Extension(rs): Extension<Arc<ResourceServer>>, Extension(token): Ex
                 Some(t) => result(&id, json!({ "content": [{ "type": "text", "text": format!("admin: {t}") }], "isError": false })),
                 None => error(&id, -32602, "admin_echo needs a string argument `text`"),
             },
+            Some("transfer") => match (params.pointer("/arguments/amount").and_then(Value::as_f64), params.pointer("/arguments/to").and_then(Value::as_str)) {
+                (Some(a), Some(to)) => result(&id, json!({ "content": [{ "type": "text", "text": format!("transferred {a} to {to}") }], "isError": false })),
+                _ => error(&id, -32602, "transfer needs a number `amount` and a string `to`"),
+            },
             Some("echo") => match params.pointer("/arguments/message").and_then(Value::as_str) {
                 Some(m) => result(&id, json!({ "content": [{ "type": "text", "text": m }], "isError": false })),
                 None => error(&id, -32602, "echo needs a string argument `message`"),
@@ -109,6 +120,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Optional: require server nonces in DPoP proofs (every instance gets the same secret).
     if let Ok(secret) = std::env::var("MCP_DPOP_NONCE_SECRET") {
         rs = rs.dpop_nonces(secret);
+    }
+    // Optional: per-tool decisions for agents, asked over AuthZEN.
+    if let (Ok(id), Ok(secret)) = (std::env::var("KAVACH_PDP_CLIENT_ID"), std::env::var("KAVACH_PDP_CLIENT_SECRET")) {
+        rs = rs.tool_decisions(Some((var("KAVACH_ISSUER", "http://localhost:3000/api/kavach"), id, secret)));
     }
     let rs = Arc::new(rs);
     let listen = var("LISTEN", "127.0.0.1:4100");

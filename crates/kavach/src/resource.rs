@@ -48,6 +48,51 @@ pub struct ResourceServer {
     dpop_seen: std::sync::Mutex<(std::collections::HashMap<String, i64>, i64)>,
     /// Require server nonces in DPoP proofs (RFC 9449 §9), made with these secrets.
     dpop_nonces: Option<kavach_core::crypto::Secrets>,
+    /// Per-tool decisions for agents: in process (`None`) or over AuthZEN (endpoint, client id, secret).
+    decisions: Option<Option<(String, String, String)>>,
+}
+
+/// The decision point's answer about an agent's tool call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ToolDecision {
+    Allowed,
+    Denied {
+        reason: String,
+    },
+    /// A human must approve this exact call first; then the identical call passes.
+    Pending {
+        approval_id: String,
+        approval_url: Option<String>,
+    },
+    /// The token is not an agent's: no per-tool decision applies.
+    NotAnAgent,
+}
+
+impl ToolDecision {
+    fn from_parts(allowed: bool, reason: &str, approval_id: Option<String>, approval_url: Option<String>) -> ToolDecision {
+        match (allowed, approval_id) {
+            (true, _) => ToolDecision::Allowed,
+            (false, Some(approval_id)) if reason == "APPROVAL_REQUIRED" => ToolDecision::Pending { approval_id, approval_url },
+            _ if reason == kavach_core::Code::AgentNotFound.as_str() => ToolDecision::NotAnAgent,
+            _ => ToolDecision::Denied { reason: reason.to_owned() },
+        }
+    }
+
+    /// The JSON-RPC error answering a refused call (`None` when it may go on).
+    pub fn json_rpc_error(&self, id: &serde_json::Value) -> Option<serde_json::Value> {
+        let (message, data) = match self {
+            ToolDecision::Allowed | ToolDecision::NotAnAgent => return None,
+            ToolDecision::Denied { reason } => (format!("This tool call was denied ({reason})"), serde_json::json!({ "reason": reason })),
+            ToolDecision::Pending { approval_id, approval_url } => (
+                match approval_url {
+                    Some(u) => format!("This tool call needs approval {approval_id}: its owner approves it at {u}, then the same call goes through"),
+                    None => format!("This tool call needs approval {approval_id}: once its owner approves it, the same call goes through"),
+                },
+                serde_json::json!({ "reason": "APPROVAL_REQUIRED", "approval_id": approval_id, "approval_url": approval_url }),
+            ),
+        };
+        Some(serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32001, "message": message, "data": data } }))
+    }
 }
 
 /// Do the `granted` scopes cover `need`? A scope also covers its narrower
@@ -126,6 +171,7 @@ impl ResourceServer {
                 .unwrap_or_else(|_| reqwest::Client::new()),
             jwks: RwLock::new(None),
             local: None,
+            decisions: None,
         }
     }
 
@@ -146,6 +192,68 @@ impl ResourceServer {
     pub fn introspect_with(mut self, endpoint: impl Into<String>, client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         self.introspection = Some((endpoint.into(), client_id.into(), client_secret.into()));
         self
+    }
+
+    /// Ask Kavach's decision point about every MCP `tools/call` an agent makes (a token
+    /// whose `agent` claim names it): the layer from [`Self::require`] reads the JSON-RPC
+    /// body and answers a refused call itself, with a JSON-RPC error (code `-32001`) that
+    /// gives the reason, or the pending approval's id and the page where the owner answers
+    /// it. In process ([`Self::in_process`]) the decision is a function call; otherwise it
+    /// is asked over AuthZEN at `pdp` (Kavach's issuer URL) as the confidential client
+    /// `client_id` (one the operator allowed to introspect). Tokens of users (no `agent`
+    /// claim) are decided by their scopes alone, as before.
+    pub fn tool_decisions(mut self, remote: Option<(String, String, String)>) -> Self {
+        self.decisions = Some(remote.map(|(pdp, id, secret)| (format!("{}/access/v1/evaluation", pdp.trim_end_matches('/')), id, secret)));
+        self
+    }
+
+    /// The decision point's answer about one tool call of `token`'s agent.
+    pub async fn authorize_tool(
+        &self,
+        token: &AccessToken,
+        tool: &str,
+        arguments: &serde_json::Value,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<ToolDecision, String> {
+        let Some(agent) = token.claims.get("agent").and_then(|a| a.get("id")).and_then(|v| v.as_str()) else { return Ok(ToolDecision::NotAnAgent) };
+        let resource = format!("tool:{tool}");
+        match (&self.decisions, &self.local) {
+            (None, _) => Ok(ToolDecision::NotAnAgent),
+            (Some(None), Some(k)) => {
+                let call = kavach_core::plugins::agents::Call { action: "tools/call", resource: &resource, arguments, ip };
+                let d = k.agents().decide(agent, &call, &kavach_core::RequestContext { ip, user_agent: None }).await.map_err(|e| e.message.to_string())?;
+                Ok(ToolDecision::from_parts(d.allowed(), d.reason.as_str(), d.approval_id, d.approval_url))
+            }
+            (Some(None), None) => Err("tool decisions in process need ResourceServer::in_process".into()),
+            (Some(Some((endpoint, id, secret))), _) => {
+                let mut context = serde_json::json!({ "agent": agent });
+                if let (Some(ip), Some(o)) = (ip, context.as_object_mut()) {
+                    o.insert("ip".into(), serde_json::Value::String(ip.to_string()));
+                }
+                let body = serde_json::json!({
+                    "subject": { "type": "identity", "id": token.subject.as_deref().unwrap_or(agent) },
+                    "action": { "name": "tools/call" },
+                    "resource": { "type": "tool", "id": tool, "properties": arguments },
+                    "context": context,
+                });
+                let r = self
+                    .http
+                    .post(endpoint)
+                    .basic_auth(id, Some(secret))
+                    .json(&body)
+                    .send()
+                    .await
+                    .map_err(|e| format!("the decision point could not be asked: {e}"))?;
+                if !r.status().is_success() {
+                    return Err(format!("the decision point answered {}", r.status()));
+                }
+                let v: serde_json::Value = r.json().await.map_err(|e| format!("the decision point's answer is not JSON: {e}"))?;
+                let ctx = v.get("context").cloned().unwrap_or_default();
+                let s = |k: &str| ctx.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+                let allowed = v.get("decision").and_then(|d| d.as_bool()).unwrap_or(false);
+                Ok(ToolDecision::from_parts(allowed, &s("reason").unwrap_or_default(), s("approval_id"), s("approval_url")))
+            }
+        }
     }
 
     /// Require a server nonce in the DPoP proofs of DPoP-bound tokens (RFC 9449 §9): a
@@ -416,6 +524,35 @@ impl<S> tower::Layer<S> for RequireTokenLayer {
     }
 }
 
+impl RequireTokenLayer {
+    /// Read a JSON-RPC `tools/call` and ask the decision point about it; the request
+    /// (its body put back) when it may go on, else the answer.
+    async fn decide_tool_call(&self, req: Request, token: &AccessToken) -> Result<Request, Response> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large").into_response())?;
+        let msg: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+        if let Some(msg) = msg.filter(|m| m.get("method").and_then(|x| x.as_str()) == Some("tools/call")) {
+            let id = msg.get("id").cloned().unwrap_or(serde_json::Value::Null);
+            let tool = msg.pointer("/params/name").and_then(|x| x.as_str()).unwrap_or_default();
+            let args = msg.pointer("/params/arguments").cloned().unwrap_or_else(|| serde_json::json!({}));
+            let ip = crate::http::client_ip::peer_of(&parts.extensions);
+            let decision = match self.rs.authorize_tool(token, tool, &args, ip).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(error = %e, "no decision for a tool call");
+                    let err =
+                        serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32603, "message": "The decision point could not be reached" } });
+                    return Err((StatusCode::SERVICE_UNAVAILABLE, axum::Json(err)).into_response());
+                }
+            };
+            if let Some(err) = decision.json_rpc_error(&id) {
+                return Err(axum::Json(err).into_response());
+            }
+        }
+        Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+    }
+}
+
 impl Guard for RequireTokenLayer {
     async fn check(&self, mut req: Request) -> Verdict {
         let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
@@ -425,6 +562,12 @@ impl Guard for RequireTokenLayer {
         match self.rs.verify(req.method(), req.headers(), &uri, &scopes).await {
             Ok(t) => {
                 let bound = t.claims.get("cnf").is_some();
+                if self.rs.decisions.is_some() && t.claims.contains_key("agent") {
+                    req = match self.decide_tool_call(req, &t).await {
+                        Ok(req) => req,
+                        Err(refused) => return Verdict::Refuse(refused),
+                    };
+                }
                 req.extensions_mut().insert(t);
                 // RFC 9449 §9: the client keeps the nonce fresh from successful answers too.
                 let after: Option<crate::http::guarded::After> =

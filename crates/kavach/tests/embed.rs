@@ -284,7 +284,7 @@ async fn example_mcp_server_answers_json_rpc_behind_the_verifier() {
     let (st, _, _) = call(&app, rpc(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }), true)).await;
     assert_eq!(st, StatusCode::ACCEPTED);
     let (_, _, body) = call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }), true)).await;
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["result"]["tools"].as_array().unwrap().len(), 3);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["result"]["tools"].as_array().unwrap().len(), 4);
     let (_, _, body) =
         call(&app, rpc(json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": { "name": "whoami", "arguments": {} } }), true)).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -559,4 +559,58 @@ fn every_doc_page_with_rust_snippets_is_compiled() {
         }
     }
     assert!(pages.len() >= 3, "{pages:?}");
+}
+
+/// The verifier in process asks the embedded decision point about an agent's tool call
+/// (no HTTP): allowed, denied with its reason, pending with the approval and its page;
+/// a user's token (no `agent` claim) is not an agent's.
+#[tokio::test]
+async fn in_process_tool_decisions_for_agents() {
+    use kavach::resource::{AccessToken, ResourceServer, ToolDecision};
+    use kavach_core::plugins::agents::{AgentOptions, Manager, NewAgent};
+    let db = TestDb::sqlite().await;
+    let mail = kavach_testkit::CaptureMailer::default();
+    let k = kavach::Kavach::builder()
+        .database_url(&db.url)
+        .secret("tools-secret-0123456789abcdefghijkl")
+        .mailer(mail.clone())
+        .agents(AgentOptions { enabled: true, ..Default::default() })
+        .build()
+        .await
+        .unwrap();
+    let ctx = kavach::RequestContext::default();
+    let new = kavach_core::NewUser { email: "owner@example.com".into(), name: "O".into(), password: None, email_verified: true, image: None };
+    let owner = k.users().create(new, &ctx).await.unwrap();
+    let perms = serde_json::from_value(serde_json::json!([
+        { "resource": "tool:echo", "actions": ["tools/call"] },
+        { "resource": "tool:transfer", "actions": ["tools/call"], "constraints": { "requireApproval": true } }
+    ]))
+    .unwrap();
+    let a = k.agents().create(Manager::User(&owner), NewAgent { name: "bot".into(), permissions: perms, ..Default::default() }, &ctx).await.unwrap();
+    let rs = ResourceServer::in_process(&k, "http://localhost:4100/mcp").tool_decisions(None);
+    let token = |agent: Option<&str>| {
+        let mut claims = serde_json::Map::new();
+        if let Some(id) = agent {
+            claims.insert("agent".into(), serde_json::json!({ "id": id }));
+        }
+        AccessToken { subject: agent.map(str::to_owned), client_id: agent.map(str::to_owned), scopes: vec!["mcp:tools".into()], claims }
+    };
+    let args = serde_json::json!({ "amount": 5 });
+    let t = token(Some(&a.agent.id));
+    assert_eq!(rs.authorize_tool(&t, "echo", &args, None).await.unwrap(), ToolDecision::Allowed);
+    assert_eq!(rs.authorize_tool(&t, "rm", &args, None).await.unwrap(), ToolDecision::Denied { reason: "NO_MATCHING_PERMISSION".into() });
+    match rs.authorize_tool(&t, "transfer", &args, None).await.unwrap() {
+        ToolDecision::Pending { approval_id, approval_url } => {
+            assert!(approval_url.unwrap().ends_with(&format!("/agent-approvals/{approval_id}/review")));
+            let err = ToolDecision::Pending { approval_id: approval_id.clone(), approval_url: None }.json_rpc_error(&serde_json::json!(7)).unwrap();
+            assert_eq!(err["error"]["code"], -32001);
+            assert_eq!(err["error"]["data"]["approval_id"], approval_id.as_str());
+            // The owner is told, with a link to the review page.
+            let msg = mail.wait_for("owner@example.com", "asks for your approval").await;
+            assert!(msg.text.contains(&format!("/agent-approvals/{approval_id}/review")) && msg.text.contains("tool:transfer"), "{}", msg.text);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rs.authorize_tool(&token(None), "rm", &args, None).await.unwrap(), ToolDecision::NotAnAgent);
+    db.drop_db().await;
 }

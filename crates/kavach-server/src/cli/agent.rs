@@ -7,7 +7,9 @@ use super::user::find_user;
 use super::{Config, cli_ctx};
 use anyhow::{Context, Result, anyhow};
 use clap::Subcommand;
-use kavach_core::plugins::agents::{AgentType, Budget, BudgetAction, Call, Effect, Grant, Manager, NewAgent, NewPermission, Status, Verdict};
+use kavach_core::plugins::agents::{
+    AgentType, Budget, BudgetAction, Call, ClientCredentials, Effect, Grant, Manager, NewAgent, NewPermission, Status, Verdict,
+};
 use kavach_core::plugins::organization::Actor;
 use kavach_core::plugins::organization::Organization;
 
@@ -58,6 +60,17 @@ pub enum AgentCommand {
     Revoke { id: String },
     /// A new key; the old ones keep working for `[agents] key_grace`. Prints the key.
     RotateKey { id: String },
+    /// OAuth credentials for the `client_credentials` grant (client_id = the agent's id):
+    /// `private_key_jwt` with the agent's public keys, else a client secret (printed once).
+    OauthClient {
+        id: String,
+        /// A JWK set file (`{"keys": [...]}`) with the agent's public key.
+        #[arg(long, conflicts_with = "jwks_uri")]
+        jwks_file: Option<std::path::PathBuf>,
+        /// Where the agent publishes its public keys (https).
+        #[arg(long)]
+        jwks_uri: Option<String>,
+    },
     /// Grant permissions (`--allow`, `--deny`, `--permissions-file` as for create).
     Grant {
         id: String,
@@ -246,6 +259,18 @@ pub async fn agent(cfg: Config, cmd: AgentCommand) -> Result<i32> {
             let key = agents.new_key(m, &id, true, &ctx).await.map_err(fail)?;
             println!("new key (shown once): {key}");
             println!("the previous keys stop working in {}", kavach_core::text::human_duration(k.options().agents.key_grace));
+            0
+        }
+        AgentCommand::OauthClient { id, jwks_file, jwks_uri } => {
+            let jwks = match jwks_file {
+                Some(f) => Some(serde_json::from_str(&std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?)?),
+                None => None,
+            };
+            let c = agents.register_client(m, &id, ClientCredentials { jwks, jwks_uri }, &ctx).await.map_err(fail)?;
+            println!("client_id {} ({})", c.client_id, c.token_endpoint_auth_method);
+            if let Some(s) = &c.client_secret {
+                println!("client_secret (shown once): {s}");
+            }
             0
         }
         AgentCommand::Grant { id, perms } => {

@@ -9,7 +9,7 @@
 //! (`tests/py/`, installed from PyPI into a cached virtualenv). On SQLite and PostgreSQL.
 
 use crate::harness::*;
-use crate::oauth::As;
+use crate::oauth::{As, FormOf};
 use kavach_testkit::dual;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -315,3 +315,125 @@ dual!(mcp_interop_sdk_v2_with_a_client_id_metadata_document, |db| {
     let _ = std::fs::remove_dir_all(&work);
     let _ = std::fs::remove_dir_all(&pki);
 });
+
+// An agent with its own key pair runs the official MCP SDK (v1 line) with
+// `PrivateKeyJwtProvider`: client_credentials with an RFC 7523 assertion (Kavach holds
+// only the public key), an access token naming the agent and its owner, and per-tool
+// decisions made by Kavach over AuthZEN for the example MCP server's verifier. A tool
+// that needs approval is refused with the approval named; the owner approves it on the
+// hosted page with their password; the identical call then passes, once. Revoking the
+// agent makes its tokens inactive at introspection.
+dual!(mcp_agent_with_its_own_key_asks_and_the_owner_approves_on_the_hosted_page, |db| {
+    let work = tokio::task::spawn_blocking(interop_copy).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resource = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
+    let a = As::start(db, &resource, "[agents]\nenabled = true\n").await;
+    let issuer = a.s.url("");
+    let issuer = issuer.trim_end_matches('/').to_owned();
+    // The resource server's own credentials, allowed to ask about tokens for it.
+    let (rs_id, rs_secret) = a.operator_client().await;
+    let env = a.cli_env.clone();
+    let (rid, res) = (rs_id.clone(), resource.clone());
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let st = command(&temp_dir(), &env).args(["clients", "introspect", &rid, "--resource", &res]).status().unwrap();
+        assert!(st.success());
+    })
+    .await
+    .unwrap();
+    let rs = kavach::resource::ResourceServer::new(resource.clone(), issuer.clone(), a.s.url("/jwks"))
+        .scopes_supported(["mcp:tools"])
+        .leeway(0)
+        .tool_decisions(Some((issuer.clone(), rs_id.clone(), rs_secret.clone())));
+    let app = mcp_example::app(Arc::new(rs));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // The agent: its key pair (the private key stays with it), its permissions, its client.
+    let jwks = run_client(&work, "node", &["sdk-agent-approval.mjs", "keygen"], vec![]).await;
+    let jwks: serde_json::Value = serde_json::from_str(jwks.trim()).unwrap();
+    let perms = serde_json::json!([
+        { "resource": "tool:echo", "actions": ["tools/call"] },
+        { "resource": "tool:transfer", "actions": ["tools/call"], "constraints": { "requireApproval": true } },
+    ]);
+    let r = post(&a.s, "/agents", Some(&a.cookie), serde_json::json!({ "name": "payments-bot", "permissions": perms })).await;
+    let (status, created) = json(r).await;
+    assert_eq!(status, 200, "{created}");
+    let agent = created["agent"]["id"].as_str().unwrap().to_owned();
+    let r = post(&a.s, &format!("/agents/{agent}/oauth-client"), Some(&a.cookie), serde_json::json!({ "jwks": jwks })).await;
+    let (status, c) = json(r).await;
+    assert_eq!((status, c["tokenEndpointAuthMethod"].as_str()), (200, Some("private_key_jwt")), "{c}");
+    let env = || vec![("MCP_URL", resource.clone()), ("AGENT_ID", agent.clone()), ("ISSUER", issuer.clone())];
+    let out = run_client(&work, "node", &["sdk-agent-approval.mjs", "call-1"], env()).await;
+    println!("{out}");
+    let line = out.lines().find(|l| l.starts_with("APPROVAL ")).unwrap_or_else(|| panic!("no approval named:\n{out}"));
+    let (approval, url) = line.trim_start_matches("APPROVAL ").split_once(' ').unwrap();
+    assert!(url.ends_with(&format!("/agent-approvals/{approval}/review")), "{url}");
+    // The owner opens the page (signed in) and approves with their password.
+    let page_url = a.s.url(&format!("/agent-approvals/{approval}/review"));
+    let page = client().get(&page_url).header("cookie", &a.cookie).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("payments-bot") && html.contains("tool:transfer") && html.contains("acct-9"), "{html}");
+    let wrong = client()
+        .post(&page_url)
+        .header("cookie", &a.cookie)
+        .header("origin", a.s.origin())
+        .form_of(&[("action", "approve"), ("password", "not the password")])
+        .send()
+        .await
+        .unwrap();
+    assert!(wrong.status().is_client_error(), "a wrong password is refused");
+    let ok = client()
+        .post(&page_url)
+        .header("cookie", &a.cookie)
+        .header("origin", a.s.origin())
+        .form_of(&[("action", "approve"), ("password", PW), ("uses", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("Approved"));
+    let out = run_client(&work, "node", &["sdk-agent-approval.mjs", "call-2"], env()).await;
+    println!("{out}");
+    assert!(out.contains("transfer -> transferred 250 to acct-9") && out.contains("agent approval flow OK"), "{out}");
+    // A delegate with a client secret gets a token naming its delegation chain; revoking
+    // the parent makes that token inactive at introspection, and the parent gets no new one.
+    let sub = serde_json::json!({ "name": "sub", "permissions": [{ "resource": "tool:echo", "actions": ["tools/call"] }] });
+    let (_, child) = json(post(&a.s, &format!("/agents/{agent}/delegate"), Some(&a.cookie), sub).await).await;
+    let child = child["agent"]["id"].as_str().unwrap().to_owned();
+    let (_, c) = json(post(&a.s, &format!("/agents/{child}/oauth-client"), Some(&a.cookie), serde_json::json!({})).await).await;
+    let secret = c["clientSecret"].as_str().unwrap().to_owned();
+    let r = client()
+        .post(a.s.url("/oauth2/token"))
+        .basic_auth(&child, Some(&secret))
+        .form_of(&[("grant_type", "client_credentials"), ("resource", resource.as_str()), ("scope", "mcp:tools")])
+        .send()
+        .await
+        .unwrap();
+    let (status, token) = json(r).await;
+    assert_eq!(status, 200, "{token}");
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let introspect = || async {
+        let r = client().post(a.s.url("/oauth2/introspect")).basic_auth(&rs_id, Some(&rs_secret)).form_of(&[("token", token.as_str())]).send().await.unwrap();
+        json(r).await.1
+    };
+    let live = introspect().await;
+    assert_eq!(live["active"], true, "{live}");
+    assert_eq!(live["agent"]["delegation_chain"], serde_json::json!([agent]), "{live}");
+    let r = post(&a.s, &format!("/agents/{agent}/revoke"), Some(&a.cookie), serde_json::Value::Null).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(introspect().await, serde_json::json!({ "active": false }), "the delegate's token died with its parent");
+    let again = run_client_status(&work, &["sdk-agent-approval.mjs", "call-2"], env()).await;
+    assert!(!again.0, "a revoked agent got a token and called a tool:\n{}", again.1);
+    let _ = std::fs::remove_dir_all(&work);
+});
+
+/// Run a client that may fail: (succeeded, output).
+async fn run_client_status(dir: &Path, args: &'static [&'static str], env: Vec<(&'static str, String)>) -> (bool, String) {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("node").args(args).current_dir(&dir).envs(env).output().expect("run the client");
+        (out.status.success(), format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    })
+    .await
+    .unwrap()
+}

@@ -145,6 +145,9 @@ pub struct Decision {
     /// The approval request a pending decision waits for (or the one that allowed it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_id: Option<String>,
+    /// For a pending decision: the hosted page where the owner answers it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_url: Option<String>,
     /// For `RATE_LIMITED` and `BUDGET_THROTTLED`: seconds until a call may pass.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
@@ -370,12 +373,40 @@ async fn give_back(core: &Core, taken: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Approval requests one agent may have waiting at once (beyond: `RATE_LIMITED`, so an
+/// agent cannot flood its owner's inbox).
+const MAX_PENDING: i64 = 20;
+
 /// The pending approval request for this exact call: the existing one, or a new one
-/// (recorded as `agent.approval_requested`, which notifies the owner).
+/// (recorded as `agent.approval_requested`, and emailed to the owner with a link to the
+/// hosted review page).
 async fn pending(core: &Core, agent: &Agent, call: &Call<'_>, hash: &str, now: Ts) -> Result<Outcome> {
-    let ttl = core.options.agents.approval_ttl.as_secs() as i64;
-    let id = store::pending_approval(&core.db, agent, call, hash, now, now.plus_secs(ttl)).await?;
+    let ttl = core.options.agents.approval_ttl;
+    let Some((id, new)) = store::pending_approval(&core.db, agent, call, hash, now, now.plus_secs(ttl.as_secs() as i64), MAX_PENDING).await? else {
+        return Ok(Outcome { retry_after: Some(ttl.as_secs()), ..Outcome::deny(Reason::RateLimited) });
+    };
+    if new {
+        // The owner, or for an organization's agent the user who created it.
+        let to = match agent.owner_user_id.as_deref().or(agent.created_by.as_deref()) {
+            Some(u) => core.users().get(u).await?,
+            None => None,
+        };
+        if let Some(u) = to {
+            let args = serde_json::to_string_pretty(call.arguments).unwrap_or_default();
+            core.send_email(
+                "agent-approval.txt",
+                &u.email,
+                minijinja::context! { app_name => &core.options.app_name, agent => &agent.name, action => call.action, resource => call.resource,
+                arguments => args, url => approval_url(core, &id), expires_in => crate::text::human_duration(ttl) },
+            );
+        }
+    }
     Ok(Outcome::pending(id))
+}
+
+/// The hosted page where an approval request is answered.
+pub fn approval_url(core: &Core, id: &str) -> String {
+    core.options.api_url(&format!("/agent-approvals/{id}/review"))
 }
 
 fn utc_periods(now: Ts) -> (String, String) {
@@ -497,6 +528,7 @@ async fn record(core: &Core, chain: &[Link], call: &Call<'_>, o: Outcome, ctx: &
         agent_id: agent.id.clone(),
         delegation_chain,
         permission_id: o.permission_id,
+        approval_url: (o.verdict == Verdict::Pending).then(|| o.approval_id.as_deref().map(|a| approval_url(core, a))).flatten(),
         approval_id: o.approval_id,
         retry_after: o.retry_after,
     })

@@ -32,7 +32,7 @@ mod store;
 mod trust;
 
 pub use constraints::{ArgRule, Constraints, TimeWindow};
-pub use decide::{Call, Decision, Reason, Verdict};
+pub use decide::{Call, Decision, Reason, Verdict, approval_url};
 pub(crate) use trust::Tally;
 pub use trust::{Factor, Trust};
 
@@ -301,6 +301,31 @@ pub struct Grant {
     /// For how many seconds identical calls pass (up to 30 days; with it, `uses`
     /// defaults to 1000).
     pub valid_for: Option<u64>,
+}
+
+/// [`Agents::register_client`]: how the agent authenticates at the token endpoint. With
+/// `jwks` or `jwks_uri`, `private_key_jwt` (RFC 7523: Kavach holds only the public key);
+/// without, a client secret (`client_secret_basic`), shown once.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClientCredentials {
+    /// The agent's public keys (`{"keys": [...]}`).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    /// Where its public keys are published (https).
+    pub jwks_uri: Option<String>,
+}
+
+/// An agent's OAuth client: its `client_id` is the agent's id.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentClient {
+    pub client_id: String,
+    /// `private_key_jwt` or `client_secret_basic`.
+    pub token_endpoint_auth_method: String,
+    /// With `client_secret_basic`: shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
 }
 
 /// What a budget does once a limit is reached.
@@ -719,6 +744,69 @@ impl Agents<'_> {
             return Ok(None);
         }
         Ok(chain.into_iter().next().map(|l| l.agent))
+    }
+
+    // ---- OAuth credentials ----
+
+    /// Give the agent OAuth credentials: a client whose `client_id` is the agent's id,
+    /// for the `client_credentials` grant (RFC 9068 access tokens naming the agent, its
+    /// owner and its delegation chain; DPoP-bound when the agent sends a proof).
+    pub async fn register_client(&self, m: Manager<'_>, id: &str, c: ClientCredentials, ctx: &RequestContext) -> Result<AgentClient> {
+        let a = self.get(m, id).await?;
+        self.allowed(m, &a, Act::Update).await?;
+        if self.0.clients().get(id).await?.is_some() {
+            return Err(bad(Code::InvalidAgent, "The agent already has OAuth credentials: remove them first (DELETE /agents/{id}/oauth-client)"));
+        }
+        let method = if c.jwks.is_some() || c.jwks_uri.is_some() { "private_key_jwt" } else { "client_secret_basic" };
+        let mut meta = serde_json::json!({ "client_name": a.name, "grant_types": ["client_credentials"], "token_endpoint_auth_method": method });
+        if let Some(o) = meta.as_object_mut() {
+            if let Some(j) = c.jwks {
+                o.insert("jwks".into(), j);
+            }
+            if let Some(u) = c.jwks_uri {
+                o.insert("jwks_uri".into(), Value::String(u));
+            }
+        }
+        let r = self.0.clients().register_as(id, &meta, crate::plugins::oauth::clients::Origin::Agent, ctx).await?;
+        Ok(AgentClient { client_id: r.client_id, token_endpoint_auth_method: method.into(), client_secret: r.client_secret })
+    }
+
+    /// Remove the agent's OAuth credentials (its access tokens stop working).
+    pub async fn remove_client(&self, m: Manager<'_>, id: &str) -> Result<()> {
+        let a = self.get(m, id).await?;
+        self.allowed(m, &a, Act::Update).await?;
+        match self.0.clients().get(id).await? {
+            Some(c) if c.kind == "agent" => {
+                self.0.clients().delete(id).await?;
+                Ok(())
+            }
+            _ => Err(Error::not_found(Code::NotFound, "The agent has no OAuth credentials")),
+        }
+    }
+
+    /// The claims an access token of agent `id` carries, if its chain can act now
+    /// (otherwise the reason it cannot).
+    pub(crate) async fn token_claims(&self, id: &str) -> Result<std::result::Result<Value, Reason>> {
+        let chain = store::chain(&self.0.db, id).await?;
+        if let Some(r) = decide::chain_refusal(&chain, Ts::now()) {
+            return Ok(Err(r));
+        }
+        let Some(first) = chain.first() else { return Ok(Err(Reason::AgentRevoked)) };
+        let a = &first.agent;
+        let mut v = serde_json::json!({ "id": a.id, "type": a.agent_type.as_str() });
+        if let Some(o) = v.as_object_mut() {
+            if let Some(u) = &a.owner_user_id {
+                o.insert("owner_user_id".into(), Value::String(u.clone()));
+            }
+            if let Some(g) = &a.owner_organization_id {
+                o.insert("owner_organization_id".into(), Value::String(g.clone()));
+            }
+            let up: Vec<Value> = chain.iter().skip(1).map(|l| Value::String(l.agent.id.clone())).collect();
+            if !up.is_empty() {
+                o.insert("delegation_chain".into(), Value::Array(up));
+            }
+        }
+        Ok(Ok(v))
     }
 
     // ---- permissions ----

@@ -269,6 +269,15 @@ pub(super) async fn set_status(db: &Db, id: &str, status: Status, by: Option<&st
 pub(super) async fn delete(db: &Db, a: &Agent, by: Option<&str>, ctx: &RequestContext) -> Result<()> {
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
+        // The OAuth clients of the agent and of its delegates (client_id = the agent's id)
+        // go with them.
+        sqlx::query(
+            "WITH RECURSIVE sub(id) AS (SELECT CAST($1 AS TEXT) UNION SELECT a.id FROM kavach_agent a JOIN sub ON a.parent_id = sub.id) \
+             DELETE FROM kavach_oauth_client WHERE kind = 'agent' AND client_id IN (SELECT id FROM sub)",
+        )
+        .bind(&a.id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM kavach_agent WHERE id = $1").bind(&a.id).execute(&mut *tx).await?;
         audit::append_in_tx!(tx, event(EventKind::AgentDeleted, a, by, ctx).with("name", &a.name));
         tx.commit().await?;
@@ -531,8 +540,9 @@ pub(super) async fn consume_approval(db: &Db, id: &str, now: Ts) -> Result<bool>
     })
 }
 
-/// The pending request for this exact call, made (and recorded) if there is none.
-pub(super) async fn pending_approval(db: &Db, a: &Agent, call: &Call<'_>, hash: &str, now: Ts, expires: Ts) -> Result<String> {
+/// The pending request for this exact call, made (and recorded) if there is none and
+/// the agent has fewer than `max` waiting: `Some((id, made now))`, `None` at the cap.
+pub(super) async fn pending_approval(db: &Db, a: &Agent, call: &Call<'_>, hash: &str, now: Ts, expires: Ts, max: i64) -> Result<Option<(String, bool)>> {
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
         sqlx::query("UPDATE kavach_agent SET updated_at = updated_at WHERE id = $1").bind(&a.id).execute(&mut *tx).await?;
@@ -544,7 +554,15 @@ pub(super) async fn pending_approval(db: &Db, a: &Agent, call: &Call<'_>, hash: 
                 .fetch_optional(&mut *tx)
                 .await?;
         if let Some((id,)) = existing {
-            return Ok(id);
+            return Ok(Some((id, false)));
+        }
+        let (waiting,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM kavach_agent_approval WHERE agent_id = $1 AND status = 'pending' AND expires_at > $2")
+            .bind(&a.id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        if waiting >= max {
+            return Ok(None);
         }
         let id = format!("apr_{}", crypto::new_id());
         sqlx::query(
@@ -570,7 +588,7 @@ pub(super) async fn pending_approval(db: &Db, a: &Agent, call: &Call<'_>, hash: 
                 .with("expiresAt", expires)
         );
         tx.commit().await?;
-        Ok(id)
+        Ok(Some((id, true)))
     })
 }
 

@@ -20,6 +20,8 @@ pub enum Origin {
     Operator,
     /// Described by a Client ID Metadata Document at its `client_id` URL.
     MetadataDocument,
+    /// An agent's own credentials (`client_id` = the agent's id): `client_credentials` only.
+    Agent,
 }
 
 impl Origin {
@@ -28,6 +30,7 @@ impl Origin {
             Origin::Dynamic => "dynamic",
             Origin::Operator => "operator",
             Origin::MetadataDocument => "document",
+            Origin::Agent => "agent",
         }
     }
 }
@@ -285,8 +288,13 @@ impl Clients<'_> {
     /// get a secret; every client gets a registration access token (RFC 7592). The
     /// registration is recorded in the audit log (`ctx`: who asked).
     pub async fn register(&self, meta: &Value, origin: Origin, ctx: &crate::RequestContext) -> Result<Registered> {
+        self.register_as(&format!("kc_{}", crypto::new_id()), meta, origin, ctx).await
+    }
+
+    /// [`Self::register`] with a chosen `client_id` (an agent's id).
+    pub(crate) async fn register_as(&self, client_id: &str, meta: &Value, origin: Origin, ctx: &crate::RequestContext) -> Result<Registered> {
         let mut metadata = normalize(meta)?;
-        let client_id = format!("kc_{}", crypto::new_id());
+        let client_id = client_id.to_owned();
         let secret = uses_secret(&metadata).then(|| format!("kcs_{}", crypto::random_token()));
         let rat = format!("kcr_{}", crypto::random_token());
         let now = Ts::now();

@@ -339,6 +339,17 @@ impl Tokens<'_> {
     }
 
     pub(crate) async fn respond(&self, client: &Client, fam: &Family<'_>, refresh: Option<&str>) -> std::result::Result<Value, OAuthError> {
+        self.respond_with(client, fam, refresh, None).await
+    }
+
+    /// [`Self::respond`], the access token also naming the agent it was issued to (`agent`).
+    pub(crate) async fn respond_with(
+        &self,
+        client: &Client,
+        fam: &Family<'_>,
+        refresh: Option<&str>,
+        agent: Option<&Value>,
+    ) -> std::result::Result<Value, OAuthError> {
         let o = &self.0.options.oauth;
         let now = Ts::now().0 / 1000;
         let ttl = o.access_token_ttl.as_secs() as i64;
@@ -361,6 +372,9 @@ impl Tokens<'_> {
         }
         if let Some(k) = fam.jkt {
             set(&mut claims, "cnf", json!({ "jkt": k }));
+        }
+        if let Some(a) = agent {
+            set(&mut claims, "agent", a.clone());
         }
         let at = self.0.keys.sign(o.access_token_alg, "at+jwt", &claims).await.map_err(internal)?;
         let token_type = if fam.jkt.is_some() { "DPoP" } else { "Bearer" };
@@ -415,6 +429,10 @@ impl Tokens<'_> {
         let (revoked, family_alive, client_alive) =
             store::liveness(&self.0.db, &format!("at:{jti}"), family.unwrap_or_default(), client_id, issued, Ts::now()).await?;
         let alive = revoked == 0 && (family.is_none() || family_alive == 1) && client_alive == 1;
+        // An agent's token lives only while the agent and every agent above it can act.
+        if alive && claims.contains_key("agent") && self.0.agents().token_claims(client_id).await?.is_err() {
+            return Ok(None);
+        }
         Ok(alive.then_some(ActiveToken { claims }))
     }
 
@@ -460,7 +478,7 @@ impl Tokens<'_> {
             }
             let token_type = if at.claims.contains_key("cnf") { "DPoP" } else { "Bearer" };
             let mut out = json!({ "active": true, "token_type": token_type });
-            for k in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "cnf"] {
+            for k in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "cnf", "agent", "act"] {
                 if let Some(v) = at.claims.get(k) {
                     set(&mut out, k, v.clone());
                 }

@@ -19,7 +19,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use kavach_core::plugins::agents::{
-    Agent, AgentUpdate, Approval, Budget, Call, Created, Decision, Grant, KeyInfo, Manager, NewAgent, NewPermission, Permission, Status, Trust, Verdict,
+    Agent, AgentClient, AgentUpdate, Approval, Budget, Call, ClientCredentials, Created, Decision, Grant, KeyInfo, Manager, NewAgent, NewPermission,
+    Permission, Status, Trust, Verdict,
 };
 use kavach_core::{Code, Error, Kind, RequestContext};
 use serde::Deserialize;
@@ -44,6 +45,8 @@ fn routes() -> Vec<Route> {
         Route::new(Method::GET, "/agents/{id}/keys", || get(keys)).signed_in(),
         Route::new(Method::POST, "/agents/{id}/keys", || post(new_key)).signed_in().limit(30),
         Route::new(Method::DELETE, "/agents/{id}/keys/{key_id}", || delete(revoke_key)).signed_in(),
+        Route::new(Method::POST, "/agents/{id}/oauth-client", || post(register_client)).signed_in().limit(30),
+        Route::new(Method::DELETE, "/agents/{id}/oauth-client", || delete(remove_client)).signed_in(),
         Route::new(Method::GET, "/agents/{id}/permissions", || get(permissions)).reads_session(),
         Route::new(Method::POST, "/agents/{id}/permissions", || post(grant)).signed_in(),
         Route::new(Method::DELETE, "/agents/{id}/permissions/{permission_id}", || delete(withdraw)).signed_in(),
@@ -54,6 +57,8 @@ fn routes() -> Vec<Route> {
         Route::new(Method::GET, "/agent-approvals/{id}", || get(approval)).reads_session(),
         Route::new(Method::POST, "/agent-approvals/{id}/approve", || post(approve)).signed_in().limit(30),
         Route::new(Method::POST, "/agent-approvals/{id}/deny", || post(deny)).signed_in().limit(30),
+        Route::new(Method::GET, "/agent-approvals/{id}/review", || get(review_page)).reads_session(),
+        Route::new(Method::POST, "/agent-approvals/{id}/review", || post(review_submit)).reads_session().login().limit(20),
         Route::new(Method::POST, "/agent-budgets", || post(set_budget)).signed_in(),
         Route::new(Method::GET, "/agent-budgets", || get(budgets)).reads_session(),
         Route::new(Method::DELETE, "/agent-budgets/{id}", || delete(delete_budget)).signed_in(),
@@ -65,8 +70,8 @@ fn routes() -> Vec<Route> {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(create, list, get_agent, update, remove, suspend, activate, revoke, keys, new_key, revoke_key, permissions, grant, withdraw, delegate, trust,
-          cost, approvals, approval, approve, deny, set_budget, budgets, delete_budget, evaluation, evaluations, metadata),
+    paths(create, list, get_agent, update, remove, suspend, activate, revoke, keys, new_key, revoke_key, register_client, remove_client, permissions, grant, withdraw, delegate, trust,
+          cost, approvals, approval, approve, deny, review_page, review_submit, set_budget, budgets, delete_budget, evaluation, evaluations, metadata),
     components(schemas(Agent, Created, Permission, NewPermission, KeyInfo, Approval, Budget, Trust, Decision)),
     tags((name = "agents", description = "AI agents as identities (`[agents]`): keys, permissions, delegation, approvals, budgets, trust, and the AuthZEN decision endpoints.")),
 )]
@@ -264,6 +269,32 @@ pub async fn revoke_key(
     Ok(Json(json!({ "success": true })))
 }
 
+/// OAuth credentials for the agent (`client_id` = the agent's id) for the
+/// `client_credentials` grant: `private_key_jwt` with `jwks` or `jwksUri`, else a client
+/// secret (shown once).
+#[utoipa::path(post, path = "/agents/{id}/oauth-client", params(("id" = String, Path)), request_body = ClientCredentials, tag = "agents",
+    responses((status = 200, body = AgentClient), (status = 400), (status = 401), (status = 404)))]
+pub async fn register_client(
+    State(k): State<Kavach>,
+    Ctx(ctx): Ctx,
+    MaybeAuth(auth): MaybeAuth,
+    Path(id): Path<String>,
+    Body(b): Body<ClientCredentials>,
+) -> ApiResult<Response> {
+    let a = user(auth)?;
+    let c = k.agents().register_client(manager(&a), &id, b, &ctx).await?;
+    Ok(no_store(Json(c).into_response()))
+}
+
+/// Remove the agent's OAuth credentials.
+#[utoipa::path(delete, path = "/agents/{id}/oauth-client", params(("id" = String, Path)), tag = "agents",
+    responses((status = 200, description = "`{ success: true }`"), (status = 401), (status = 404)))]
+pub async fn remove_client(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let a = user(auth)?;
+    k.agents().remove_client(manager(&a), &id).await?;
+    Ok(Json(json!({ "success": true })))
+}
+
 /// The agent's own permissions.
 #[utoipa::path(get, path = "/agents/{id}/permissions", params(("id" = String, Path)), tag = "agents",
     responses((status = 200, body = Vec<Permission>), (status = 401), (status = 404)))]
@@ -381,26 +412,200 @@ pub async fn approval(State(k): State<Kavach>, headers: HeaderMap, MaybeAuth(aut
     Ok(Json(k.agents().approval(c.manager(), &id).await?))
 }
 
-/// Approve: the identical call then passes (once, or as the grant says).
-#[utoipa::path(post, path = "/agent-approvals/{id}/approve", params(("id" = String, Path)), request_body = Grant, tag = "agents",
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApproveBody {
+    /// How many identical calls pass (1 to 1000). Default 1.
+    pub uses: Option<u32>,
+    /// For how many seconds identical calls pass (up to 30 days).
+    pub valid_for: Option<u64>,
+    /// The approver's password: needed when the session is older than `session.fresh_age`.
+    pub password: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct DenyBody {
+    /// As for approving.
+    pub password: Option<String>,
+}
+
+/// Answer an approval request as the signed-in manager, after a fresh re-authentication.
+async fn answer_approval(
+    k: &Kavach,
+    ctx: &RequestContext,
+    a: &Authenticated,
+    id: &str,
+    grant: Option<Grant>,
+    password: Option<&str>,
+) -> Result<Approval, Error> {
+    // Who cannot answer it learns nothing, not even that it needs a password.
+    k.agents().approval(manager(a), id).await?;
+    k.users().confirm_fresh(&a.data.session, password, "to answer an approval request").await?;
+    match grant {
+        Some(g) => k.agents().approve(manager(a), id, g, ctx).await,
+        None => k.agents().deny(manager(a), id, ctx).await,
+    }
+}
+
+/// Approve: the identical call then passes (once, or as the grant says). Needs a fresh
+/// session or the approver's password.
+#[utoipa::path(post, path = "/agent-approvals/{id}/approve", params(("id" = String, Path)), request_body = ApproveBody, tag = "agents",
     responses((status = 200, body = Approval), (status = 400), (status = 401), (status = 403), (status = 404)))]
 pub async fn approve(
     State(k): State<Kavach>,
     Ctx(ctx): Ctx,
     MaybeAuth(auth): MaybeAuth,
     Path(id): Path<String>,
-    Body(g): Body<Grant>,
+    Body(b): Body<ApproveBody>,
 ) -> ApiResult<Json<Approval>> {
     let a = user(auth)?;
-    Ok(Json(k.agents().approve(manager(&a), &id, g, &ctx).await?))
+    let grant = Grant { uses: b.uses, valid_for: b.valid_for };
+    Ok(Json(answer_approval(&k, &ctx, &a, &id, Some(grant), b.password.as_deref()).await?))
 }
 
-/// Refuse an approval request.
-#[utoipa::path(post, path = "/agent-approvals/{id}/deny", params(("id" = String, Path)), tag = "agents",
+/// Refuse an approval request (a fresh session or the password, as for approving).
+#[utoipa::path(post, path = "/agent-approvals/{id}/deny", params(("id" = String, Path)), request_body = DenyBody, tag = "agents",
     responses((status = 200, body = Approval), (status = 400), (status = 401), (status = 403), (status = 404)))]
-pub async fn deny(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): MaybeAuth, Path(id): Path<String>) -> ApiResult<Json<Approval>> {
+pub async fn deny(
+    State(k): State<Kavach>,
+    Ctx(ctx): Ctx,
+    MaybeAuth(auth): MaybeAuth,
+    Path(id): Path<String>,
+    Body(b): Body<DenyBody>,
+) -> ApiResult<Json<Approval>> {
     let a = user(auth)?;
-    Ok(Json(k.agents().deny(manager(&a), &id, &ctx).await?))
+    Ok(Json(answer_approval(&k, &ctx, &a, &id, None, b.password.as_deref()).await?))
+}
+
+// ---- the hosted review page ----
+
+/// The page an approval email links to: what the agent asks to do, and Approve / Deny
+/// with the owner's password (a fresh re-authentication); a sign-in form when not signed in.
+#[utoipa::path(get, path = "/agent-approvals/{id}/review", tag = "agents", params(("id" = String, Path)),
+    responses((status = 200, description = "The review page", content_type = "text/html", body = String),
+              (status = 404, description = "No such approval request (or not yours)", content_type = "text/html", body = String)))]
+pub async fn review_page(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Path(id): Path<String>) -> Response {
+    render_review(&k, auth.as_ref(), &id, None).await
+}
+
+async fn render_review(k: &Kavach, auth: Option<&Authenticated>, id: &str, error: Option<&str>) -> Response {
+    use crate::http::pages::{escape, page};
+    let err = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
+    let action = escape(&k.options().api_url(&format!("/agent-approvals/{id}/review")));
+    let Some(a) = auth else {
+        let body = format!(
+            "{err}<p>Sign in to review this request.</p><form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"action\" value=\"sign-in\">\
+             <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
+             <label for=\"pw\">Password</label><input id=\"pw\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+             <button type=\"submit\">Sign in</button></form>"
+        );
+        return page(k, "Approval request", &body);
+    };
+    let (ap, agent) = match k.agents().approval(manager(a), id).await {
+        Ok(ap) => {
+            let agent = k.agents().get(manager(a), &ap.agent_id).await.map(|g| g.name).unwrap_or_default();
+            (ap, agent)
+        }
+        Err(e) if e.is_client_error() => {
+            let mut r = crate::http::pages::message_page(k, "Approval request", "No such approval request, or not one of your agents'.");
+            *r.status_mut() = axum::http::StatusCode::NOT_FOUND;
+            return r;
+        }
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let args = serde_json::to_string_pretty(&ap.arguments).unwrap_or_default();
+    let intro = format!(
+        "<p>Your agent <strong>{}</strong> asks to do <strong>{}</strong> on <strong>{}</strong> with these arguments:</p><pre>{}</pre><p>Status: <strong>{}</strong>.</p>",
+        escape(&agent),
+        escape(&ap.action),
+        escape(&ap.resource),
+        escape(&args),
+        escape(&ap.status)
+    );
+    let body = if ap.status == "pending" {
+        format!(
+            "{err}{intro}<form method=\"post\" action=\"{action}\">\
+             <label for=\"pw\">Confirm with your password</label><input id=\"pw\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+             <label for=\"uses\">Identical calls to let through</label><input id=\"uses\" name=\"uses\" type=\"number\" min=\"1\" max=\"1000\" value=\"1\">\
+             <button type=\"submit\" name=\"action\" value=\"approve\">Approve</button> <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></form>"
+        )
+    } else {
+        format!("{err}{intro}")
+    };
+    page(k, "Approval request", &body)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewForm {
+    /// `approve`, `deny`, or `sign-in` (with `email`).
+    pub action: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The signed-in user's password (the fresh re-authentication), or the sign-in's.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// How many identical calls an approval lets through (1 to 1000).
+    #[serde(default)]
+    pub uses: Option<String>,
+}
+
+/// The review page's form: sign in, then approve or deny with the password.
+#[utoipa::path(post, path = "/agent-approvals/{id}/review", tag = "agents", params(("id" = String, Path)),
+    request_body(content = ReviewForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The outcome", content_type = "text/html", body = String),
+              (status = 400, description = "A refusal", content_type = "text/html", body = String),
+              (status = 401, description = "Not signed in", content_type = "text/html", body = String),
+              (status = 403, description = "Wrong password", content_type = "text/html", body = String),
+              (status = 404, description = "No such approval request", content_type = "text/html", body = String)))]
+pub async fn review_submit(
+    State(k): State<Kavach>,
+    Ctx(ctx): Ctx,
+    MaybeAuth(auth): MaybeAuth,
+    Path(id): Path<String>,
+    Body(f): crate::http::body::JsonOrForm<ReviewForm>,
+) -> ApiResult<Response> {
+    let refused = |k: &Kavach, e: &Error| {
+        let mut r = crate::http::pages::message_page(k, "Approval request", &e.message);
+        *r.status_mut() = crate::http::error::status_of(e.kind);
+        r
+    };
+    match (f.action.as_str(), &auth) {
+        ("sign-in", _) => match k.email_password().sign_in(&f.email.unwrap_or_default(), &f.password.unwrap_or_default(), &ctx).await {
+            Ok(out) => {
+                let session = std::sync::Arc::new(kavach_core::SessionWithUser::new(out.session.session.clone(), out.user.clone()));
+                let signed = Authenticated { data: session, token: out.session.token.clone(), source: crate::http::cookies::Source::Cookie };
+                let mut r = render_review(&k, Some(&signed), &id, None).await;
+                r.headers_mut().append(header::SET_COOKIE, crate::http::cookies::set_session_cookie(&k, &out.session.token, true));
+                Ok(r)
+            }
+            Err(e) if e.is_client_error() => {
+                let mut r = render_review(&k, None, &id, Some(&e.message)).await;
+                *r.status_mut() = crate::http::error::status_of(e.kind);
+                Ok(r)
+            }
+            Err(e) => Err(e.into()),
+        },
+        ("approve" | "deny", Some(a)) => {
+            let grant = match f.uses.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+                None => Grant::default(),
+                Some(u) => match u.parse::<u32>() {
+                    Ok(n) => Grant { uses: Some(n), valid_for: None },
+                    Err(_) => return Ok(refused(&k, &bad("The number of calls is a whole number from 1 to 1000"))),
+                },
+            };
+            let grant = (f.action == "approve").then_some(grant);
+            match answer_approval(&k, &ctx, a, &id, grant, f.password.as_deref().filter(|p| !p.is_empty())).await {
+                Ok(ap) if ap.status == "approved" => Ok(crate::http::pages::message_page(&k, "Approved", "Approved: the identical call now goes through.")),
+                Ok(_) => Ok(crate::http::pages::message_page(&k, "Denied", "Denied: the agent was told no.")),
+                Err(e) if e.is_client_error() => Ok(refused(&k, &e)),
+                Err(e) => Err(e.into()),
+            }
+        }
+        ("approve" | "deny", None) => Ok(refused(&k, &Error::unauthorized())),
+        _ => Ok(refused(&k, &bad("action is approve, deny or sign-in"))),
+    }
 }
 
 /// Set a budget on an agent, on an organization's agents, or on the caller's own.
@@ -569,6 +774,9 @@ fn answer(d: &Decision) -> Value {
     if let Some(m) = ctx.as_object_mut() {
         if let Some(a) = &d.approval_id {
             m.insert("approval_id".into(), json!(a));
+        }
+        if let Some(u) = &d.approval_url {
+            m.insert("approval_url".into(), json!(u));
         }
         if let Some(s) = d.retry_after {
             m.insert("retry_after".into(), json!(s));

@@ -20,7 +20,15 @@ impl Tokens<'_> {
         if !client.confidential {
             return Err(err(OAuthErrorCode::UnauthorizedClient, "client_credentials needs a confidential client"));
         }
-        if client.kind != "operator" && !self.0.options.oauth.dynamic_client_credentials {
+        // An agent's client: only while the agent (and every agent above it) can act.
+        let agent = match client.kind.as_str() {
+            "agent" => match self.0.agents().token_claims(&client.client_id).await.map_err(internal)? {
+                Ok(claims) => Some(claims),
+                Err(reason) => return Err(err(OAuthErrorCode::InvalidClient, format!("the agent cannot act ({})", reason.as_str()))),
+            },
+            _ => None,
+        };
+        if agent.is_none() && client.kind != "operator" && !self.0.options.oauth.dynamic_client_credentials {
             return Err(err(OAuthErrorCode::UnauthorizedClient, "client_credentials is for clients an operator registered (kavach clients create)"));
         }
         let (scope, resource) = self.0.authorize().scope_and_resource(form.get("scope").map(String::as_str), form.get("resource").map(String::as_str))?;
@@ -31,7 +39,7 @@ impl Tokens<'_> {
             return Err(err(OAuthErrorCode::InvalidTarget, "client_credentials needs a resource (or scopes of one resource)"));
         };
         let fam = Family { id: None, user_id: None, auth_time: None, scope: scope.join(" "), resource: Some(&resource), jkt };
-        let body = self.respond(client, &fam, None).await?;
+        let body = self.respond_with(client, &fam, None, agent.as_ref()).await?;
         let jti = jwt::peek(body.get("access_token").and_then(Value::as_str).unwrap_or_default()).and_then(|(_, c)| c.get("jti").cloned());
         self.0.audit_queue.push(issued(client, "client_credentials", None, None, &fam.scope, Some(&resource), ctx).with("jti", jti)).await;
         self.0.clients().mark_used(client).await.map_err(internal)?;
