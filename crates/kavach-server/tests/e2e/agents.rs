@@ -316,3 +316,118 @@ async fn cascading_revocation_is_enforced_across_instances_within_a_second_postg
     }
     pg.drop_db().await;
 }
+
+/// An agent's client secret: (id, secret) of its OAuth client.
+async fn agent_client(s: &Server, cookie: &str, agent: &str) -> String {
+    let (status, c) = json(post(s, &format!("/agents/{agent}/oauth-client"), Some(cookie), json!({})).await).await;
+    assert_eq!(status, 200, "{c}");
+    c["clientSecret"].as_str().unwrap().to_owned()
+}
+
+/// POST the token endpoint as `agent` (client_secret_basic); (status, body).
+async fn token_as(s: &Server, agent: &str, secret: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    use crate::oauth::FormOf;
+    json(client().post(s.url("/oauth2/token")).basic_auth(agent, Some(secret)).form_of(form).send().await.unwrap()).await
+}
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+// Landscape tests 25-27 (research/agent-auth-landscape.md §4.E) with RFC 8693 token
+// exchange: may_act enforced (Keycloak #50690: "the outcome does not depend on may_act"),
+// attenuation at every hop with nested `act` for three parties and `act` in introspection,
+// a subject token from one chain refused with an actor from another, and cascading
+// revocation of every token issued from a revoked link.
+dual!(rfc8693_token_exchange_may_act_attenuation_nested_act_and_cascading_revocation, |db| {
+    use crate::oauth::{As, FormOf, RESOURCE};
+    let a = As::start(db, RESOURCE, "[agents]\nenabled = true\n").await;
+    let s = &a.s;
+    let tool = json!([{ "resource": "tool:**", "actions": ["tools/call"] }]);
+    let (root, _) = create_agent(s, &a.cookie, tool.clone()).await;
+    let sub = json!({ "name": "sub", "permissions": tool });
+    let child = ok(post(s, &format!("/agents/{root}/delegate"), Some(&a.cookie), sub.clone()).await).await["agent"]["id"].as_str().unwrap().to_owned();
+    let grand = ok(post(s, &format!("/agents/{child}/delegate"), Some(&a.cookie), sub.clone()).await).await["agent"]["id"].as_str().unwrap().to_owned();
+    let (other, _) = create_agent(s, &a.cookie, json!([])).await;
+    let secret = |id: String| {
+        let cookie = a.cookie.clone();
+        async move { agent_client(s, &cookie, &id).await }
+    };
+    let (rs, cs, gs, os) = (secret(root.clone()).await, secret(child.clone()).await, secret(grand.clone()).await, secret(other.clone()).await);
+    let cc = |id: String, sec: String, extra: Vec<(&'static str, String)>| async move {
+        let mut form = vec![("grant_type", "client_credentials".to_owned()), ("resource", RESOURCE.to_owned()), ("scope", "mcp:tools".to_owned())];
+        form.extend(extra);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        token_as(s, &id, &sec, &form).await
+    };
+    let exchange = |id: String, sec: String, subject: String, extra: Vec<(&'static str, String)>| async move {
+        let mut form = vec![("grant_type", EXCHANGE.to_owned()), ("subject_token", subject), ("subject_token_type", AT.to_owned())];
+        form.extend(extra);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        token_as(s, &id, &sec, &form).await
+    };
+    let at = |v: &Value| v["access_token"].as_str().unwrap_or_else(|| panic!("{v}")).to_owned();
+    let (status, t_root) = cc(root.clone(), rs.clone(), vec![]).await;
+    assert_eq!(status, 200, "{t_root}");
+    let t_root = at(&t_root);
+    // One hop: the delegate acts for the root; `act` names it.
+    let (status, t_child) = exchange(child.clone(), cs.clone(), t_root.clone(), vec![]).await;
+    assert_eq!(status, 200, "{t_child}");
+    assert_eq!(t_child["issued_token_type"], AT);
+    let t_child = at(&t_child);
+    // Two hops: nested act for three parties.
+    let (status, t_grand) = exchange(grand.clone(), gs.clone(), t_child.clone(), vec![]).await;
+    assert_eq!(status, 200, "{t_grand}");
+    let t_grand = at(&t_grand);
+    let (rs_id, rs_secret) = a.operator_client().await;
+    let env = a.cli_env.clone();
+    let rid = rs_id.clone();
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert!(command(&temp_dir(), &env).args(["clients", "introspect", &rid, "--resource", RESOURCE]).status().unwrap().success());
+    })
+    .await
+    .unwrap();
+    let introspect = |t: String| {
+        let (id, sec) = (rs_id.clone(), rs_secret.clone());
+        async move { json(client().post(s.url("/oauth2/introspect")).basic_auth(&id, Some(&sec)).form_of(&[("token", t.as_str())]).send().await.unwrap()).await.1 }
+    };
+    let seen = introspect(t_grand.clone()).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["sub"], root.as_str(), "the subject stays the root");
+    assert_eq!(seen["act"], json!({ "sub": grand, "act": { "sub": child } }), "nested act, most recent actor outermost");
+    // A chain-crossing actor is refused: `other` holds no delegation from the root.
+    let (status, e) = exchange(other.clone(), os.clone(), t_root.clone(), vec![]).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
+    // Re-exchanging a delegated token keeps the actor checks: the root cannot act for its own delegate's token,
+    // and the child cannot act again on the token it already acts in.
+    let (status, e) = exchange(root.clone(), rs.clone(), t_child.clone(), vec![]).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
+    let (status, _) = exchange(child.clone(), cs.clone(), t_grand.clone(), vec![]).await;
+    assert_eq!(status, 400, "an ancestor cannot take back a descendant's token by exchange");
+    // may_act (test 25): the root's token names the child alone; the grandchild, a delegate
+    // of the root too, is refused; the child passes.
+    let (status, t_may) = cc(root.clone(), rs.clone(), vec![("may_act", child.clone())]).await;
+    assert_eq!(status, 200, "{t_may}");
+    let t_may = at(&t_may);
+    let (status, e) = exchange(grand.clone(), gs.clone(), t_may.clone(), vec![]).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "may_act not enforced: {e}");
+    assert_eq!(exchange(child.clone(), cs.clone(), t_may.clone(), vec![]).await.0, 200);
+    let (status, _) = cc(root.clone(), rs.clone(), vec![("may_act", other.clone())]).await;
+    assert_eq!(status, 400, "may_act must name a delegate");
+    // Attenuation (test 26): the scope only narrows; the audience cannot change.
+    let (status, e) = exchange(child.clone(), cs.clone(), t_root.clone(), vec![("scope", "mcp:tools mcp:admin".into())]).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_scope")), "{e}");
+    let (status, e) = exchange(child.clone(), cs.clone(), t_root.clone(), vec![("resource", "https://elsewhere.example/api".into())]).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_target")), "{e}");
+    // A forged actor token is refused.
+    let (status, _) = exchange(child.clone(), cs.clone(), t_root.clone(), vec![("actor_token", t_root.clone()), ("actor_token_type", AT.into())]).await;
+    assert_eq!(status, 400, "the root's token is not the child's actor token");
+    // Cascading revocation (test 27): revoking the child kills every token issued from it
+    // (its own exchange and the grandchild's), and refuses new exchanges below it.
+    ok(post(s, &format!("/agents/{child}/revoke"), Some(&a.cookie), Value::Null).await).await;
+    assert_eq!(introspect(t_child.clone()).await, json!({ "active": false }));
+    assert_eq!(introspect(t_grand.clone()).await, json!({ "active": false }));
+    assert_eq!(introspect(t_root.clone()).await["active"], true, "the root is unaffected");
+    let (status, e) = exchange(grand.clone(), gs.clone(), t_root.clone(), vec![]).await;
+    assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")), "{e}");
+});

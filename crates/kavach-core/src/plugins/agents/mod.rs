@@ -758,7 +758,8 @@ impl Agents<'_> {
             return Err(bad(Code::InvalidAgent, "The agent already has OAuth credentials: remove them first (DELETE /agents/{id}/oauth-client)"));
         }
         let method = if c.jwks.is_some() || c.jwks_uri.is_some() { "private_key_jwt" } else { "client_secret_basic" };
-        let mut meta = serde_json::json!({ "client_name": a.name, "grant_types": ["client_credentials"], "token_endpoint_auth_method": method });
+        let grants = ["client_credentials", crate::plugins::oauth::grants::TOKEN_EXCHANGE];
+        let mut meta = serde_json::json!({ "client_name": a.name, "grant_types": grants, "token_endpoint_auth_method": method });
         if let Some(o) = meta.as_object_mut() {
             if let Some(j) = c.jwks {
                 o.insert("jwks".into(), j);

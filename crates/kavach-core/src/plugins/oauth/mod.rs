@@ -10,7 +10,7 @@ pub mod clients;
 pub mod device;
 pub mod dpop;
 mod error;
-mod grants;
+pub mod grants;
 pub mod pkce;
 pub mod redirect;
 pub mod resource;

@@ -237,13 +237,16 @@ impl Tokens<'_> {
         };
         let jkt = jkt.as_deref();
         match grant {
-            "authorization_code" | "refresh_token" | "client_credentials" | super::device::GRANT if !client.allows_grant(grant) => {
+            "authorization_code" | "refresh_token" | "client_credentials" | super::device::GRANT | super::grants::TOKEN_EXCHANGE
+                if !client.allows_grant(grant) =>
+            {
                 Err(err(OAuthErrorCode::UnauthorizedClient, format!("this client is not registered for the {grant} grant")))
             }
             "authorization_code" => self.authorization_code(client, form, jkt, ctx).await,
             "refresh_token" => self.refresh(client, form, jkt, ctx).await,
             "client_credentials" => self.client_credentials(client, form, jkt, ctx).await,
             super::device::GRANT => self.device_grant(client, form, jkt, ctx).await,
+            super::grants::TOKEN_EXCHANGE => self.token_exchange(client, form, jkt, ctx).await,
             other => Err(err(OAuthErrorCode::UnsupportedGrantType, format!("grant_type {other:?} is not supported"))),
         }
     }
@@ -339,16 +342,17 @@ impl Tokens<'_> {
     }
 
     pub(crate) async fn respond(&self, client: &Client, fam: &Family<'_>, refresh: Option<&str>) -> std::result::Result<Value, OAuthError> {
-        self.respond_with(client, fam, refresh, None).await
+        self.respond_with(client, fam, refresh, &[]).await
     }
 
-    /// [`Self::respond`], the access token also naming the agent it was issued to (`agent`).
+    /// [`Self::respond`], the access token carrying `extra` claims too (an agent's `agent`,
+    /// `act` and `may_act`).
     pub(crate) async fn respond_with(
         &self,
         client: &Client,
         fam: &Family<'_>,
         refresh: Option<&str>,
-        agent: Option<&Value>,
+        extra: &[(&str, Value)],
     ) -> std::result::Result<Value, OAuthError> {
         let o = &self.0.options.oauth;
         let now = Ts::now().0 / 1000;
@@ -373,8 +377,8 @@ impl Tokens<'_> {
         if let Some(k) = fam.jkt {
             set(&mut claims, "cnf", json!({ "jkt": k }));
         }
-        if let Some(a) = agent {
-            set(&mut claims, "agent", a.clone());
+        for (k, v) in extra {
+            set(&mut claims, k, v.clone());
         }
         let at = self.0.keys.sign(o.access_token_alg, "at+jwt", &claims).await.map_err(internal)?;
         let token_type = if fam.jkt.is_some() { "DPoP" } else { "Bearer" };

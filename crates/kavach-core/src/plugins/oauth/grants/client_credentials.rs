@@ -39,7 +39,15 @@ impl Tokens<'_> {
             return Err(err(OAuthErrorCode::InvalidTarget, "client_credentials needs a resource (or scopes of one resource)"));
         };
         let fam = Family { id: None, user_id: None, auth_time: None, scope: scope.join(" "), resource: Some(&resource), jkt };
-        let body = self.respond_with(client, &fam, None, agent.as_ref()).await?;
+        let mut extra = Vec::new();
+        if let Some(a) = agent {
+            // Kavach's extension: `may_act` names the one delegate that may exchange this token.
+            if let Some(m) = form.get("may_act") {
+                extra.push(("may_act", self.may_act(&client.client_id, m).await?));
+            }
+            extra.push(("agent", a));
+        }
+        let body = self.respond_with(client, &fam, None, &extra).await?;
         let jti = jwt::peek(body.get("access_token").and_then(Value::as_str).unwrap_or_default()).and_then(|(_, c)| c.get("jti").cloned());
         self.0.audit_queue.push(issued(client, "client_credentials", None, None, &fam.scope, Some(&resource), ctx).with("jti", jti)).await;
         self.0.clients().mark_used(client).await.map_err(internal)?;

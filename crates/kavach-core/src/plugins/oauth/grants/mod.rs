@@ -5,3 +5,7 @@ mod authorization_code;
 mod client_credentials;
 mod device_code;
 pub(crate) mod refresh_token;
+mod token_exchange;
+
+/// RFC 8693's grant type.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";

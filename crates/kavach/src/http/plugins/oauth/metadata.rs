@@ -13,6 +13,11 @@ pub fn document(k: &Kavach) -> Value {
     let url = |p: &str| format!("{issuer}{p}");
     let auth_methods = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"];
     let signing = ["EdDSA", "ES256", "RS256"];
+    // Token exchange is for agents' own clients: advertised when agents are on.
+    let mut grant_types = vec!["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"];
+    if o.agents.enabled {
+        grant_types.push(kavach_core::plugins::oauth::grants::TOKEN_EXCHANGE);
+    }
     let mut d = json!({
         "issuer": issuer,
         "authorization_endpoint": url("/oauth2/authorize"),
@@ -26,7 +31,7 @@ pub fn document(k: &Kavach) -> Value {
         "scopes_supported": o.oauth.scopes_supported(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"],
+        "grant_types_supported": grant_types,
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": auth_methods,
         "token_endpoint_auth_signing_alg_values_supported": signing,

@@ -21,8 +21,9 @@ pub struct ClientAuth {
 /// `POST /oauth2/token`: `grant_type` decides which other fields apply.
 #[derive(Serialize, ToSchema)]
 pub struct TokenForm {
-    /// `authorization_code`, `refresh_token`, `client_credentials` or
-    /// `urn:ietf:params:oauth:grant-type:device_code`.
+    /// `authorization_code`, `refresh_token`, `client_credentials`,
+    /// `urn:ietf:params:oauth:grant-type:device_code` or (agents)
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`.
     pub grant_type: String,
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
@@ -36,6 +37,20 @@ pub struct TokenForm {
     pub client_secret: Option<String>,
     pub client_assertion_type: Option<String>,
     pub client_assertion: Option<String>,
+    /// RFC 8693 (`urn:ietf:params:oauth:grant-type:token-exchange`, agents' clients): the
+    /// access token of the one the agent acts for.
+    pub subject_token: Option<String>,
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    pub subject_token_type: Option<String>,
+    /// RFC 8693: the actor's own access token (optional).
+    pub actor_token: Option<String>,
+    pub actor_token_type: Option<String>,
+    /// RFC 8693: only `urn:ietf:params:oauth:token-type:access_token`.
+    pub requested_token_type: Option<String>,
+    /// RFC 8693: must be the subject token's audience.
+    pub audience: Option<String>,
+    /// Kavach's extension (agents): the one delegate that may exchange the issued token.
+    pub may_act: Option<String>,
 }
 
 /// A token response (RFC 6749 §5.1).
