@@ -90,6 +90,7 @@ pub enum EventKind {
     AgentBudgetSet,
     AgentBudgetDeleted,
     AgentBudgetExceeded,
+    AgentSessionCreated,
 }
 
 impl EventKind {
@@ -165,6 +166,7 @@ impl EventKind {
         EventKind::AgentBudgetSet,
         EventKind::AgentBudgetDeleted,
         EventKind::AgentBudgetExceeded,
+        EventKind::AgentSessionCreated,
     ];
 
     /// The stable name stored in `kavach_audit_log.kind`.
@@ -240,6 +242,7 @@ impl EventKind {
             EventKind::AgentBudgetSet => "agent.budget_set",
             EventKind::AgentBudgetDeleted => "agent.budget_deleted",
             EventKind::AgentBudgetExceeded => "agent.budget_exceeded",
+            EventKind::AgentSessionCreated => "agent.session_created",
         }
     }
 

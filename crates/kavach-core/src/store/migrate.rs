@@ -39,6 +39,7 @@ migrations! {
     12, "organizations", "0012_organization";
     13, "admin", "0013_admin";
     14, "agents", "0014_agents";
+    15, "agent sessions", "0015_agent_sessions";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

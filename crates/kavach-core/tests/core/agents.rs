@@ -42,7 +42,7 @@ async fn agent_of(t: &kavach_testkit::T, owner: &User, perms: Vec<NewPermission>
 }
 
 fn call<'a>(action: &'a str, resource: &'a str, args: &'a Value) -> Call<'a> {
-    Call { action, resource, arguments: args, ip: Some("192.0.2.1".parse().unwrap()) }
+    Call { action, resource, arguments: args, ip: Some("192.0.2.1".parse().unwrap()), session: None }
 }
 
 async fn decide(core: &Core, agent: &str, action: &str, resource: &str, args: Value) -> (Verdict, Reason, Option<String>) {
@@ -92,7 +92,13 @@ dual!(ip_allow_list_always_denying_it_reads_the_real_client_ip, agents_on(), |t|
         let core = t.core.clone();
         let id = a.agent.id.clone();
         let ip = ip.map(|s| s.parse().unwrap());
-        async move { core.agents().decide(&id, &Call { action: "tools/call", resource: "tool:search", arguments: &args, ip }, &ctx()).await.unwrap().reason }
+        async move {
+            core.agents()
+                .decide(&id, &Call { action: "tools/call", resource: "tool:search", arguments: &args, ip, session: None }, &ctx())
+                .await
+                .unwrap()
+                .reason
+        }
     };
     assert_eq!(ask(Some("192.0.2.77")).await, Reason::Allowed, "KavachOS: the IP allow-list always denied through HTTP");
     assert_eq!(ask(Some("2001:db8::9")).await, Reason::Allowed);
@@ -406,4 +412,58 @@ dual!(the_per_owner_limit_holds_and_revoked_agents_do_not_count, two_per_owner()
     assert_eq!(code(e), Code::TooManyAgents);
     t.core.agents().set_status(Manager::User(&alice), &first.agent.id, Status::Revoked, &ctx()).await.unwrap();
     agent_of(&t, &alice, vec![]).await;
+});
+
+dual!(max_actions_bypass_every_path_that_authorizes_uses_the_one_atomic_counter, agents_on(), |t| {
+    use kavach_core::plugins::agents::TaskSession;
+    let alice = user(&t, "alice@example.com").await;
+    let a = agent_of(&t, &alice, vec![allow("tool:**", &["tools/call"], json!({}))]).await;
+    let agents = t.core.agents();
+    let s = agents.create_session(Manager::User(&alice), &a.agent.id, TaskSession { max_actions: Some(5), ..Default::default() }, &ctx()).await.unwrap();
+    assert!(s.token.starts_with("kve_"));
+    let (me, sid) = agents.authenticate_session(&s.token).await.unwrap().unwrap();
+    assert_eq!((me.id.as_str(), sid.as_str()), (a.agent.id.as_str(), s.id.as_str()));
+    // Refused calls use no action.
+    let none = json!({});
+    let with = |action: &'static str| {
+        let (core, id, sid) = (t.core.clone(), a.agent.id.clone(), sid.clone());
+        async move {
+            let args = json!({});
+            core.agents().decide(&id, &Call { action, resource: "tool:x", arguments: &args, ip: None, session: Some(&sid) }, &ctx()).await.unwrap().reason
+        }
+    };
+    assert_eq!(with("write").await, Reason::NoMatchingPermission);
+    // 20 concurrent calls: exactly 5 pass (KavachOS: a non-atomic counter, skipped by authorizeByToken).
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        tasks.push(tokio::spawn(with("tools/call")));
+    }
+    let mut allowed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Reason::Allowed => allowed += 1,
+            r => assert_eq!(r, Reason::SessionExhausted),
+        }
+    }
+    assert_eq!(allowed, 5);
+    // Spent: its token no longer authenticates.
+    assert!(agents.authenticate_session(&s.token).await.unwrap().is_none());
+    // Expired: the same.
+    let s2 = agents.create_session(Manager::User(&alice), &a.agent.id, TaskSession::default(), &ctx()).await.unwrap();
+    assert!(agents.authenticate_session(&s2.token).await.unwrap().is_some());
+    exec(&t.db, &format!("UPDATE kavach_agent_session SET expires_at = created_at WHERE id = '{}'", s2.id)).await;
+    assert!(agents.authenticate_session(&s2.token).await.unwrap().is_none());
+    let d = agents
+        .decide(&a.agent.id, &Call { action: "tools/call", resource: "tool:x", arguments: &none, ip: None, session: Some(&s2.id) }, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::SessionExhausted, "an expired session's calls are refused");
+    // Bounds, and a session cannot outlive its agent.
+    for bad in [
+        TaskSession { ttl_seconds: Some(0), ..Default::default() },
+        TaskSession { ttl_seconds: Some(3601), ..Default::default() },
+        TaskSession { max_actions: Some(0), ..Default::default() },
+    ] {
+        assert_eq!(code(agents.create_session(Manager::User(&alice), &a.agent.id, bad, &ctx()).await.unwrap_err()), Code::ValidationError);
+    }
 });

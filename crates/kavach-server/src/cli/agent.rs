@@ -8,7 +8,7 @@ use super::{Config, cli_ctx};
 use anyhow::{Context, Result, anyhow};
 use clap::Subcommand;
 use kavach_core::plugins::agents::{
-    AgentType, Budget, BudgetAction, Call, ClientCredentials, Effect, Grant, Manager, NewAgent, NewPermission, Status, Verdict,
+    AgentType, Budget, BudgetAction, Call, ClientCredentials, Effect, Grant, Manager, NewAgent, NewPermission, Status, TaskSession, Verdict,
 };
 use kavach_core::plugins::organization::Actor;
 use kavach_core::plugins::organization::Organization;
@@ -70,6 +70,19 @@ pub enum AgentCommand {
         /// Where the agent publishes its public keys (https).
         #[arg(long)]
         jwks_uri: Option<String>,
+    },
+    /// An ephemeral session for one task: prints its token (`kve_...`, shown once).
+    Session {
+        id: String,
+        /// Seconds it lives (1 to 3600).
+        #[arg(long, default_value_t = 300)]
+        ttl: u64,
+        /// Allowed decisions it may take, at most.
+        #[arg(long)]
+        max_actions: Option<i64>,
+        /// What the task is.
+        #[arg(long)]
+        task: Option<String>,
     },
     /// Grant permissions (`--allow`, `--deny`, `--permissions-file` as for create).
     Grant {
@@ -273,6 +286,11 @@ pub async fn agent(cfg: Config, cmd: AgentCommand) -> Result<i32> {
             }
             0
         }
+        AgentCommand::Session { id, ttl, max_actions, task } => {
+            let s = agents.create_session(m, &id, TaskSession { task, ttl_seconds: Some(ttl), max_actions }, &ctx).await.map_err(fail)?;
+            println!("session {} until {} (token, shown once): {}", s.id, s.expires_at.to_iso(), s.token);
+            0
+        }
         AgentCommand::Grant { id, perms } => {
             let perms = permissions(&perms)?;
             if perms.is_empty() {
@@ -284,7 +302,7 @@ pub async fn agent(cfg: Config, cmd: AgentCommand) -> Result<i32> {
         }
         AgentCommand::Check { id, action, resource, args, ip, json } => {
             let arguments: serde_json::Value = serde_json::from_str(&args).context("--args is a JSON object")?;
-            let d = agents.decide(&id, &Call { action: &action, resource: &resource, arguments: &arguments, ip }, &ctx).await.map_err(fail)?;
+            let d = agents.decide(&id, &Call { action: &action, resource: &resource, arguments: &arguments, ip, session: None }, &ctx).await.map_err(fail)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
             } else {

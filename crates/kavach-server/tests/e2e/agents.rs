@@ -431,3 +431,31 @@ dual!(rfc8693_token_exchange_may_act_attenuation_nested_act_and_cascading_revoca
     let (status, e) = exchange(grand.clone(), gs.clone(), t_root.clone(), vec![]).await;
     assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")), "{e}");
 });
+
+dual!(max_actions_bypass_through_http_an_ephemeral_token_spends_its_actions_on_the_decision_endpoint, |db| {
+    let cfg = config();
+    let s = start(db, &cfg);
+    let alice = sign_up(&s, "alice@example.com").await;
+    let (id, key) = create_agent(&s, &alice, json!([{ "resource": "tool:**", "actions": ["tools/call"] }])).await;
+    // The agent opens a session for one task with its own key.
+    let created = ok(as_agent(
+        &s,
+        reqwest::Method::POST,
+        &format!("/agents/{id}/sessions"),
+        &key,
+        Some(json!({ "task": "summarise", "maxActions": 2, "ttlSeconds": 60 })),
+    )
+    .await)
+    .await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("kve_"));
+    // A session cannot open another.
+    let r = as_agent(&s, reqwest::Method::POST, &format!("/agents/{id}/sessions"), &token, Some(json!({}))).await;
+    assert_eq!(r.status(), 403);
+    assert!(evaluate(&s, &token, &id, "tools/call", ("tool", "a"), json!({})).await.0);
+    assert!(evaluate(&s, &token, &id, "tools/call", ("tool", "b"), json!({})).await.0);
+    // Spent: the token no longer authenticates anywhere.
+    let body = json!({ "subject": { "type": "agent", "id": id }, "action": { "name": "tools/call" }, "resource": { "type": "tool", "id": "c" } });
+    assert_eq!(as_agent(&s, reqwest::Method::POST, "/access/v1/evaluation", &token, Some(body)).await.status(), 401);
+    assert!(evaluate(&s, &key, &id, "tools/call", ("tool", "c"), json!({})).await.0, "the agent's own key is not the session");
+});

@@ -41,6 +41,9 @@ pub struct Call<'a> {
     pub arguments: &'a Value,
     /// The real client IP of the agent's request (for `ipAllow`).
     pub ip: Option<IpAddr>,
+    /// The ephemeral session the agent acts in (its token was the credential): an allowed
+    /// call uses one of its actions.
+    pub session: Option<&'a str>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -73,6 +76,7 @@ pub enum Reason {
     AgentExpired,
     OwnerBanned,
     DelegatorInactive,
+    SessionExhausted,
 }
 
 impl Reason {
@@ -95,6 +99,7 @@ impl Reason {
         Reason::AgentExpired,
         Reason::OwnerBanned,
         Reason::DelegatorInactive,
+        Reason::SessionExhausted,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -117,6 +122,7 @@ impl Reason {
             Reason::AgentExpired => "AGENT_EXPIRED",
             Reason::OwnerBanned => "OWNER_BANNED",
             Reason::DelegatorInactive => "DELEGATOR_INACTIVE",
+            Reason::SessionExhausted => "SESSION_EXHAUSTED",
         }
     }
 }
@@ -354,11 +360,20 @@ async fn evaluate(core: &Core, chain: &[Link], call: &Call<'_>, now: Ts) -> Resu
         core.agent_tally.add(&agent.id, Counter::BudgetBreaches);
         return Ok(refused);
     }
+    if let Some(sid) = call.session
+        && !store::consume_session(&core.db, sid, &agent.id, now).await?
+    {
+        give_back(core, &taken).await?;
+        return Ok(Outcome::deny(Reason::SessionExhausted));
+    }
     let mut reason = Reason::Allowed;
     if let Some(id) = &approval {
         if !store::consume_approval(&core.db, id, now).await? {
             // Another call used the approval's last use first.
             give_back(core, &taken).await?;
+            if let Some(sid) = call.session {
+                store::give_back_session(&core.db, sid).await?;
+            }
             return pending(core, agent, call, &hash, now).await;
         }
         reason = Reason::Approved;
@@ -551,7 +566,7 @@ mod tests {
         let a = json!({"b": 1, "a": {"y": [1, {"q": 2, "p": 1}], "x": "s"}});
         let b = json!({"a": {"x": "s", "y": [1, {"p": 1, "q": 2}]}, "b": 1});
         assert_eq!(canonical(&a), canonical(&b));
-        let call = |args: &'static Value| Call { action: "tools/call", resource: "tool:x", arguments: args, ip: None };
+        let call = |args: &'static Value| Call { action: "tools/call", resource: "tool:x", arguments: args, ip: None, session: None };
         static A: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!({"n": 1}));
         static B: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!({"n": 2}));
         assert_ne!(request_hash("ag", &call(&A)), request_hash("ag", &call(&B)), "approving X cannot authorise Y");

@@ -431,6 +431,33 @@ fn bad(code: Code, msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
 
 /// The prefix of every agent key.
 pub const KEY_PREFIX: &str = "kv_";
+/// The prefix of every ephemeral session token.
+pub const SESSION_PREFIX: &str = "kve_";
+
+/// [`Agents::create_session`]: a short-lived token for one task.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct TaskSession {
+    /// What the task is (recorded; at most 256 characters).
+    pub task: Option<String>,
+    /// Seconds it lives: 1 to 3600, default 300 (and never past the agent's expiry).
+    pub ttl_seconds: Option<u64>,
+    /// Decisions it may be allowed, at most; none: no cap.
+    pub max_actions: Option<i64>,
+}
+
+/// A new ephemeral session and its one-time token.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSessionCreated {
+    pub id: String,
+    pub agent_id: String,
+    /// `kve_...`: shown once, stored only as a hash. The agent sends it as its bearer credential.
+    pub token: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Ts,
+    pub max_actions: Option<i64>,
+}
 
 fn new_key() -> (String, String, String) {
     let key = format!("{KEY_PREFIX}{}", crypto::random_token());
@@ -730,6 +757,44 @@ impl Agents<'_> {
         let a = self.get(m, id).await?;
         self.allowed(m, &a, Act::Update).await?;
         if store::delete_key(&self.0.db, id, key_id, m.user_id(), ctx).await? { Ok(()) } else { Err(Error::not_found(Code::NotFound, "No such key")) }
+    }
+
+    /// An ephemeral session for one task: a token that acts as the agent until it expires,
+    /// whose every allowed decision counts against `max_actions` (one atomic counter, so
+    /// every path that authorizes with it consumes it). Made by a manager or by the agent
+    /// itself.
+    pub async fn create_session(&self, m: Manager<'_>, id: &str, t: TaskSession, ctx: &RequestContext) -> Result<TaskSessionCreated> {
+        let a = self.get(m, id).await?;
+        if !matches!(m, Manager::Agent(_)) {
+            self.allowed(m, &a, Act::Update).await?;
+        }
+        let ttl = t.ttl_seconds.unwrap_or(300);
+        if !(1..=3600).contains(&ttl) || t.max_actions.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+            return Err(bad(Code::ValidationError, "ttlSeconds is 1 to 3600; maxActions 1 to 1000000"));
+        }
+        if let Some(task) = &t.task {
+            check_name(task)?;
+        }
+        let now = Ts::now();
+        let expires_at = expiry(now, Some(ttl), a.expires_at)?.unwrap_or(now);
+        let token = format!("{SESSION_PREFIX}{}", crypto::random_token());
+        let sid = crypto::new_id();
+        store::insert_session(&self.0.db, &a, &sid, &crypto::token_hash(&token), t.task.as_deref(), t.max_actions, expires_at, m.user_id(), ctx).await?;
+        Ok(TaskSessionCreated { id: sid, agent_id: a.id, token, expires_at, max_actions: t.max_actions })
+    }
+
+    /// The agent and session an ephemeral session token belongs to, if the session is
+    /// live (not expired, actions left) and the agent's chain can act now.
+    pub async fn authenticate_session(&self, token: &str) -> Result<Option<(Agent, String)>> {
+        if !self.opts().enabled || !token.starts_with(SESSION_PREFIX) || token.len() > 128 {
+            return Ok(None);
+        }
+        let Some((sid, agent_id)) = store::live_session(&self.0.db, &crypto::token_hash(token), Ts::now()).await? else { return Ok(None) };
+        let chain = store::chain(&self.0.db, &agent_id).await?;
+        if decide::chain_refusal(&chain, Ts::now()).is_some() {
+            return Ok(None);
+        }
+        Ok(chain.into_iter().next().map(|l| (l.agent, sid)))
     }
 
     /// The agent a key belongs to, if the key and every agent of its chain can act now

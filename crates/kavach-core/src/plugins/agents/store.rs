@@ -352,6 +352,85 @@ pub(super) async fn key_agent(db: &Db, hash: &str) -> Result<Option<String>> {
     })
 }
 
+// ---- ephemeral sessions ----
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn insert_session(
+    db: &Db,
+    a: &Agent,
+    id: &str,
+    hash: &str,
+    task: Option<&str>,
+    max_actions: Option<i64>,
+    expires_at: Ts,
+    by: Option<&str>,
+    ctx: &RequestContext,
+) -> Result<()> {
+    db!(db, |pool| {
+        let mut tx = pool.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO kavach_agent_session (id, agent_id, token_hash, task, max_actions, actions_used, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
+        )
+        .bind(id)
+        .bind(&a.id)
+        .bind(hash)
+        .bind(task)
+        .bind(max_actions)
+        .bind(expires_at)
+        .bind(Ts::now())
+        .execute(&mut *tx)
+        .await?;
+        audit::append_in_tx!(
+            tx,
+            event(EventKind::AgentSessionCreated, a, by, ctx)
+                .with("sessionId", id)
+                .with_some("task", task)
+                .with_some("maxActions", max_actions)
+                .with("expiresAt", expires_at)
+        );
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// (session id, agent id) of a live session token (unexpired, actions left).
+pub(super) async fn live_session(db: &Db, hash: &str, now: Ts) -> Result<Option<(String, String)>> {
+    db!(db, |pool| {
+        Ok(sqlx::query_as(
+            "SELECT id, agent_id FROM kavach_agent_session WHERE token_hash = $1 AND expires_at > $2 AND (max_actions IS NULL OR actions_used < max_actions)",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?)
+    })
+}
+
+/// Count one action of session `id` (of `agent`): false when it is spent or expired.
+pub(super) async fn consume_session(db: &Db, id: &str, agent: &str, now: Ts) -> Result<bool> {
+    db!(db, |pool| {
+        Ok(sqlx::query(
+            "UPDATE kavach_agent_session SET actions_used = actions_used + 1 \
+             WHERE id = $1 AND agent_id = $2 AND expires_at > $3 AND (max_actions IS NULL OR actions_used < max_actions)",
+        )
+        .bind(id)
+        .bind(agent)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+            == 1)
+    })
+}
+
+/// Give one action back (a later check refused the call).
+pub(super) async fn give_back_session(db: &Db, id: &str) -> Result<()> {
+    db!(db, |pool| {
+        sqlx::query("UPDATE kavach_agent_session SET actions_used = actions_used - 1 WHERE id = $1 AND actions_used > 0").bind(id).execute(pool).await?;
+    });
+    Ok(())
+}
+
 // ---- permissions ----
 
 pub(super) async fn permissions(db: &Db, agent_ids: &[&str]) -> Result<Vec<Permission>> {

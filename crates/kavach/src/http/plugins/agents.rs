@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use kavach_core::plugins::agents::{
     Agent, AgentClient, AgentUpdate, Approval, Budget, Call, ClientCredentials, Created, Decision, Grant, KeyInfo, Manager, NewAgent, NewPermission,
-    Permission, Status, Trust, Verdict,
+    Permission, Status, TaskSession, TaskSessionCreated, Trust, Verdict,
 };
 use kavach_core::{Code, Error, Kind, RequestContext};
 use serde::Deserialize;
@@ -51,6 +51,7 @@ fn routes() -> Vec<Route> {
         Route::new(Method::POST, "/agents/{id}/permissions", || post(grant)).signed_in(),
         Route::new(Method::DELETE, "/agents/{id}/permissions/{permission_id}", || delete(withdraw)).signed_in(),
         Route::new(Method::POST, "/agents/{id}/delegate", || post(delegate)).reads_session().limit(30),
+        Route::new(Method::POST, "/agents/{id}/sessions", || post(create_session)).reads_session().limit(60),
         Route::new(Method::GET, "/agents/{id}/trust", || get(trust)).reads_session(),
         Route::new(Method::POST, "/agents/{id}/cost", || post(cost)).reads_session(),
         Route::new(Method::GET, "/agent-approvals", || get(approvals)).reads_session(),
@@ -70,7 +71,7 @@ fn routes() -> Vec<Route> {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(create, list, get_agent, update, remove, suspend, activate, revoke, keys, new_key, revoke_key, register_client, remove_client, permissions, grant, withdraw, delegate, trust,
+    paths(create, list, get_agent, update, remove, suspend, activate, revoke, keys, new_key, revoke_key, register_client, remove_client, permissions, grant, withdraw, delegate, create_session, trust,
           cost, approvals, approval, approve, deny, review_page, review_submit, set_budget, budgets, delete_budget, evaluation, evaluations, metadata),
     components(schemas(Agent, Created, Permission, NewPermission, KeyInfo, Approval, Budget, Trust, Decision)),
     tags((name = "agents", description = "AI agents as identities (`[agents]`): keys, permissions, delegation, approvals, budgets, trust, and the AuthZEN decision endpoints.")),
@@ -80,7 +81,8 @@ struct Doc;
 /// Who is calling an agents route.
 enum Caller {
     User(Authenticated),
-    Agent(Box<Agent>),
+    /// An agent with its key, or with an ephemeral session's token (its id).
+    Agent(Box<Agent>, Option<String>),
     /// A resource server (a confidential OAuth client allowed to introspect).
     Client,
 }
@@ -89,7 +91,7 @@ impl Caller {
     fn manager(&self) -> Manager<'_> {
         match self {
             Caller::User(a) => Manager::User(&a.data.user),
-            Caller::Agent(a) => Manager::Agent(a),
+            Caller::Agent(a, _) => Manager::Agent(a),
             Caller::Client => Manager::Server,
         }
     }
@@ -105,7 +107,15 @@ async fn caller(k: &Kavach, headers: &HeaderMap, auth: Option<Authenticated>, cl
         && token.starts_with(kavach_core::plugins::agents::KEY_PREFIX)
     {
         return match k.agents().authenticate(token).await? {
-            Some(a) => Ok(Caller::Agent(Box::new(a))),
+            Some(a) => Ok(Caller::Agent(Box::new(a), None)),
+            None => Err(unauthorized()),
+        };
+    }
+    if let Some(token) = authorization(headers, "Bearer")
+        && token.starts_with(kavach_core::plugins::agents::SESSION_PREFIX)
+    {
+        return match k.agents().authenticate_session(token).await? {
+            Some((a, sid)) => Ok(Caller::Agent(Box::new(a), Some(sid))),
             None => Err(unauthorized()),
         };
     }
@@ -351,6 +361,27 @@ pub async fn delegate(
 ) -> ApiResult<Response> {
     let c = caller(&k, &headers, auth, false).await?;
     let created = k.agents().delegate(c.manager(), &id, b, &ctx).await?;
+    Ok(no_store(Json(created).into_response()))
+}
+
+/// An ephemeral session for one task (by a manager, or by the agent itself with its key):
+/// `{ id, token, expiresAt, maxActions }`; the token (`kve_...`) acts as the agent until it
+/// expires, and every allowed decision made with it uses one of its actions.
+#[utoipa::path(post, path = "/agents/{id}/sessions", params(("id" = String, Path)), request_body = TaskSession, tag = "agents",
+    responses((status = 200, body = TaskSessionCreated), (status = 400), (status = 401), (status = 404)))]
+pub async fn create_session(
+    State(k): State<Kavach>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    MaybeAuth(auth): MaybeAuth,
+    Path(id): Path<String>,
+    Body(b): Body<TaskSession>,
+) -> ApiResult<Response> {
+    let c = caller(&k, &headers, auth, false).await?;
+    if matches!(c, Caller::Agent(_, Some(_))) {
+        return Err(ApiError(Error::forbidden(Code::AgentActionNotAllowed, "An ephemeral session cannot start another")));
+    }
+    let created = k.agents().create_session(c.manager(), &id, b, &ctx).await?;
     Ok(no_store(Json(created).into_response()))
 }
 
@@ -729,7 +760,7 @@ async fn evaluate_one(k: &Kavach, c: &Caller, ctx: &RequestContext, r: &Evaluati
         None => return Err(bad("The subject is an agent ({\"type\": \"agent\", \"id\": ...}), or context.agent names one")),
     };
     let ip = match c {
-        Caller::Agent(a) => {
+        Caller::Agent(a, _) => {
             if a.id != agent_id {
                 return Err(Error::forbidden(Code::AgentActionNotAllowed, "An agent may ask only about itself"));
             }
@@ -754,7 +785,11 @@ async fn evaluate_one(k: &Kavach, c: &Caller, ctx: &RequestContext, r: &Evaluati
     let resource = format!("{}:{}", r.resource.kind, r.resource.id);
     let null = Value::Null;
     let arguments = r.resource.properties.as_ref().unwrap_or(&null);
-    let call = Call { action: &r.action.name, resource: &resource, arguments, ip };
+    let session = match c {
+        Caller::Agent(_, s) => s.as_deref(),
+        _ => None,
+    };
+    let call = Call { action: &r.action.name, resource: &resource, arguments, ip, session };
     match k.agents().decide(agent_id, &call, ctx).await {
         Ok(d) => Ok(answer(&d)),
         // A resource server asking about an agent that does not exist: a plain no.
