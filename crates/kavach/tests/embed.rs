@@ -614,3 +614,26 @@ async fn in_process_tool_decisions_for_agents() {
     assert_eq!(rs.authorize_tool(&token(None), "rm", &args, None).await.unwrap(), ToolDecision::NotAnAgent);
     db.drop_db().await;
 }
+
+#[path = "../examples/agents.rs"]
+#[allow(dead_code)]
+mod agents_example;
+
+/// The agents walkthrough (`cargo run -p kavach --example agents`) runs to the end with
+/// the outcomes it describes.
+#[tokio::test]
+async fn the_agents_example_runs_from_start_to_finish() {
+    let db = TestDb::sqlite().await;
+    let said = agents_example::walkthrough(&db.url).await.unwrap().join("\n");
+    for want in [
+        "researcher calls search: search done for",
+        "summariser (acting for researcher) calls search: search done for",
+        "summariser calls transfer: This tool call was denied (NO_MATCHING_PERMISSION)",
+        "researcher calls transfer: This tool call needs approval apr_",
+        "the same call: transfer done for",
+        "records, intact",
+    ] {
+        assert!(said.contains(want), "{want:?} missing from:\n{said}");
+    }
+    db.drop_db().await;
+}

@@ -467,3 +467,82 @@ dual!(max_actions_bypass_every_path_that_authorizes_uses_the_one_atomic_counter,
         assert_eq!(code(agents.create_session(Manager::User(&alice), &a.agent.id, bad, &ctx()).await.unwrap_err()), Code::ValidationError);
     }
 });
+
+fn with_resource() -> kavach_core::Options {
+    let mut o = agents_on();
+    o.oauth.resources =
+        vec![kavach_core::plugins::oauth::ResourceDef { uri: "https://mcp.example.com/mcp".into(), name: None, scopes: vec!["mcp:tools".into()] }];
+    o
+}
+
+// Landscape test 28: CIBA (poll mode) approvals bound to the hash of the exact
+// authorization_details, an auth_req_id single use and expiring, slow_down for polling
+// faster than the interval; the token carries exactly what was approved.
+dual!(ciba_rar_approvals_are_bound_to_the_exact_authorization_details_single_use_and_expiring, with_resource(), |t| {
+    use kavach_core::plugins::agents::ClientCredentials;
+    use std::collections::HashMap;
+    let alice = user(&t, "alice@example.com").await;
+    let a = agent_of(&t, &alice, vec![]).await;
+    t.core.agents().register_client(Manager::User(&alice), &a.agent.id, ClientCredentials::default(), &ctx()).await.unwrap();
+    let client = t.core.clients().get(&a.agent.id).await.unwrap().unwrap();
+    let form = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<HashMap<String, String>>();
+    let x = r#"[{"type":"payment","amount":"250.00","currency":"EUR","creditor":"acct-9"}]"#;
+    let y = r#"[{"type":"payment","amount":"99999.00","currency":"EUR","creditor":"acct-666"}]"#;
+    let ask = |details: &'static str| {
+        let (core, client) = (t.core.clone(), client.clone());
+        async move {
+            let f = form(&[
+                ("authorization_details", details),
+                ("resource", "https://mcp.example.com/mcp"),
+                ("scope", "mcp:tools"),
+                ("binding_message", "pay invoice 42"),
+            ]);
+            core.tokens().ciba_request(&client, &f).await.unwrap()
+        }
+    };
+    let (rx, ry) = (ask(x).await, ask(y).await);
+    assert_eq!(rx["interval"], 5);
+    let (idx, idy) = (rx["auth_req_id"].as_str().unwrap().to_owned(), ry["auth_req_id"].as_str().unwrap().to_owned());
+    assert_ne!(idx, idy);
+    let poll = |id: String| {
+        let (core, client) = (t.core.clone(), client.clone());
+        async move {
+            let f = form(&[("grant_type", "urn:openid:params:grant-type:ciba"), ("auth_req_id", &id)]);
+            core.tokens().grant(&client, &f, None, &ctx()).await.map_err(|e| e.error.as_str().to_owned())
+        }
+    };
+    let unthrottle = |id: String| {
+        let core = t.core.clone();
+        async move { core.limiter().reset(&format!("ciba-poll:{id}")).await.unwrap() }
+    };
+    assert_eq!(poll(idx.clone()).await.unwrap_err(), "authorization_pending");
+    assert_eq!(poll(idx.clone()).await.unwrap_err(), "slow_down", "polled faster than the interval");
+    // The owner approves X only; Y stays pending (approving X cannot authorise Y).
+    t.core.agents().approve(Manager::User(&alice), &idx, Default::default(), &ctx()).await.unwrap();
+    unthrottle(idx.clone()).await;
+    let tok = poll(idx.clone()).await.unwrap();
+    let details: serde_json::Value = serde_json::from_str(x).unwrap();
+    assert_eq!(tok["authorization_details"], details);
+    let claims = kavach_core::jwt::peek(tok["access_token"].as_str().unwrap()).unwrap().1;
+    assert_eq!(claims.get("authorization_details"), Some(&details), "the token carries exactly what was approved");
+    unthrottle(idx.clone()).await;
+    assert_eq!(poll(idx.clone()).await.unwrap_err(), "invalid_grant", "auth_req_id is single use");
+    unthrottle(idy.clone()).await;
+    assert_eq!(poll(idy.clone()).await.unwrap_err(), "authorization_pending");
+    // Expiry, and denial.
+    exec(&t.db, &format!("UPDATE kavach_agent_approval SET expires_at = created_at WHERE id = '{idy}'")).await;
+    unthrottle(idy.clone()).await;
+    assert_eq!(poll(idy.clone()).await.unwrap_err(), "expired_token");
+    let rz = ask(r#"[{"type":"account_information"}]"#).await;
+    let idz = rz["auth_req_id"].as_str().unwrap().to_owned();
+    t.core.agents().deny(Manager::User(&alice), &idz, &ctx()).await.unwrap();
+    assert_eq!(poll(idz).await.unwrap_err(), "access_denied");
+    // Another agent's auth_req_id is unknown to this one; malformed details are refused.
+    let b = agent_of(&t, &alice, vec![]).await;
+    t.core.agents().register_client(Manager::User(&alice), &b.agent.id, ClientCredentials::default(), &ctx()).await.unwrap();
+    let other = t.core.clients().get(&b.agent.id).await.unwrap().unwrap();
+    let f = form(&[("grant_type", "urn:openid:params:grant-type:ciba"), ("auth_req_id", &idx)]);
+    assert_eq!(t.core.tokens().grant(&other, &f, None, &ctx()).await.unwrap_err().error.as_str(), "invalid_grant");
+    let bad = form(&[("authorization_details", r#"{"type":"x"}"#), ("resource", "https://mcp.example.com/mcp")]);
+    assert_eq!(t.core.tokens().ciba_request(&client, &bad).await.unwrap_err().error.as_str(), "invalid_request");
+});

@@ -422,6 +422,24 @@ dual!(rfc8693_token_exchange_may_act_attenuation_nested_act_and_cascading_revoca
     // A forged actor token is refused.
     let (status, _) = exchange(child.clone(), cs.clone(), t_root.clone(), vec![("actor_token", t_root.clone()), ("actor_token_type", AT.into())]).await;
     assert_eq!(status, 400, "the root's token is not the child's actor token");
+    // CIBA over HTTP (test 28 in full: kavach-core's ciba test): the metadata names the
+    // endpoint; a request gives an auth_req_id, polling it says pending, then slow down.
+    let (_, md) = json(client().get(s.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
+    assert_eq!(md["backchannel_token_delivery_modes_supported"], json!(["poll"]));
+    let details = r#"[{"type":"payment","amount":"10.00","currency":"EUR"}]"#;
+    let r = client()
+        .post(md["backchannel_authentication_endpoint"].as_str().unwrap())
+        .basic_auth(&root, Some(&rs))
+        .form_of(&[("authorization_details", details), ("resource", RESOURCE), ("scope", "mcp:tools")])
+        .send()
+        .await
+        .unwrap();
+    let (status, started) = json(r).await;
+    assert_eq!(status, 200, "{started}");
+    let poll = [("grant_type", "urn:openid:params:grant-type:ciba".to_owned()), ("auth_req_id", started["auth_req_id"].as_str().unwrap().to_owned())];
+    let poll: Vec<(&str, &str)> = poll.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(token_as(s, &root, &rs, &poll).await.1["error"], "authorization_pending");
+    assert_eq!(token_as(s, &root, &rs, &poll).await.1["error"], "slow_down");
     // Cascading revocation (test 27): revoking the child kills every token issued from it
     // (its own exchange and the grandchild's), and refuses new exchanges below it.
     ok(post(s, &format!("/agents/{child}/revoke"), Some(&a.cookie), Value::Null).await).await;

@@ -397,8 +397,29 @@ const MAX_PENDING: i64 = 20;
 /// hosted review page).
 async fn pending(core: &Core, agent: &Agent, call: &Call<'_>, hash: &str, now: Ts) -> Result<Outcome> {
     let ttl = core.options.agents.approval_ttl;
+    match pending_request(core, agent, call, hash, now).await? {
+        Some((id, _)) => Ok(Outcome::pending(id)),
+        None => Ok(Outcome { retry_after: Some(ttl.as_secs()), ..Outcome::deny(Reason::RateLimited) }),
+    }
+}
+
+/// A pending approval request for `call` outside a decision (CIBA): `(id, expiry)`.
+pub(super) async fn request_approval(core: &Core, agent: &Agent, call: &Call<'_>) -> Result<(String, Ts)> {
+    let now = Ts::now();
+    let hash = request_hash(&agent.id, call);
+    let ttl = core.options.agents.approval_ttl.as_secs() as i64;
+    match pending_request(core, agent, call, &hash, now).await? {
+        Some((id, _)) => Ok((id, now.plus_secs(ttl))),
+        None => Err(Error::bad_request(Code::ValidationError, format!("The agent has {MAX_PENDING} requests waiting already"))),
+    }
+}
+
+/// The pending request (existing or new; a new one is emailed to the owner), or `None`
+/// when the agent has [`MAX_PENDING`] waiting.
+async fn pending_request(core: &Core, agent: &Agent, call: &Call<'_>, hash: &str, now: Ts) -> Result<Option<(String, bool)>> {
+    let ttl = core.options.agents.approval_ttl;
     let Some((id, new)) = store::pending_approval(&core.db, agent, call, hash, now, now.plus_secs(ttl.as_secs() as i64), MAX_PENDING).await? else {
-        return Ok(Outcome { retry_after: Some(ttl.as_secs()), ..Outcome::deny(Reason::RateLimited) });
+        return Ok(None);
     };
     if new {
         // The owner, or for an organization's agent the user who created it.
@@ -416,7 +437,7 @@ async fn pending(core: &Core, agent: &Agent, call: &Call<'_>, hash: &str, now: T
             );
         }
     }
-    Ok(Outcome::pending(id))
+    Ok(Some((id, new)))
 }
 
 /// The hosted page where an approval request is answered.

@@ -431,6 +431,9 @@ fn bad(code: Code, msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
 
 /// The prefix of every agent key.
 pub const KEY_PREFIX: &str = "kv_";
+/// The action of an approval request made by OpenID CIBA (its arguments are the request).
+pub const CIBA_ACTION: &str = "oauth/ciba";
+
 /// The prefix of every ephemeral session token.
 pub const SESSION_PREFIX: &str = "kve_";
 
@@ -823,7 +826,7 @@ impl Agents<'_> {
             return Err(bad(Code::InvalidAgent, "The agent already has OAuth credentials: remove them first (DELETE /agents/{id}/oauth-client)"));
         }
         let method = if c.jwks.is_some() || c.jwks_uri.is_some() { "private_key_jwt" } else { "client_secret_basic" };
-        let grants = ["client_credentials", crate::plugins::oauth::grants::TOKEN_EXCHANGE];
+        let grants = ["client_credentials", crate::plugins::oauth::grants::TOKEN_EXCHANGE, crate::plugins::oauth::grants::CIBA];
         let mut meta = serde_json::json!({ "client_name": a.name, "grant_types": grants, "token_endpoint_auth_method": method });
         if let Some(o) = meta.as_object_mut() {
             if let Some(j) = c.jwks {
@@ -930,6 +933,30 @@ impl Agents<'_> {
                 }
             },
         }
+    }
+
+    /// A CIBA request of agent `agent_id`: a pending approval request bound to the hash of
+    /// `arguments` (its `authorization_details`, scope and resource), the owner notified;
+    /// `(auth_req_id, expiry)`.
+    pub(crate) async fn ciba_approval(&self, agent_id: &str, arguments: &Value) -> Result<(String, Ts)> {
+        self.enabled()?;
+        let chain = store::chain(&self.0.db, agent_id).await?;
+        if let Some(r) = decide::chain_refusal(&chain, Ts::now()) {
+            return Err(Error::forbidden(Code::AgentActionNotAllowed, format!("The agent cannot act ({})", r.as_str())));
+        }
+        let agent = chain.into_iter().next().map(|l| l.agent).ok_or_else(not_found)?;
+        let call = Call { action: CIBA_ACTION, resource: "oauth:ciba", arguments, ip: None, session: None };
+        decide::request_approval(self.0, &agent, &call).await
+    }
+
+    /// An approval request, whoever asks (the token endpoint checks whose it is).
+    pub(crate) async fn approval_row(&self, id: &str) -> Result<Option<Approval>> {
+        store::approval(&self.0.db, id).await
+    }
+
+    /// Use an approved request once; false when it has no use left.
+    pub(crate) async fn use_approval(&self, id: &str) -> Result<bool> {
+        store::consume_approval(&self.0.db, id, Ts::now()).await
     }
 
     /// One approval request: its agent may read it (to poll), its managers too.

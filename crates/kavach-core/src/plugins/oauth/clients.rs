@@ -99,8 +99,14 @@ pub struct Registered {
     pub metadata: Value,
 }
 
-const GRANTS: &[&str] =
-    &["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code", super::grants::TOKEN_EXCHANGE];
+const GRANTS: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code",
+    super::grants::TOKEN_EXCHANGE,
+    super::grants::CIBA,
+];
 const AUTH_METHODS: &[&str] = &["none", "client_secret_basic", "client_secret_post", "private_key_jwt"];
 const MAX_REDIRECTS: usize = 20;
 

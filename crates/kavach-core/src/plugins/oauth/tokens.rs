@@ -237,7 +237,7 @@ impl Tokens<'_> {
         };
         let jkt = jkt.as_deref();
         match grant {
-            "authorization_code" | "refresh_token" | "client_credentials" | super::device::GRANT | super::grants::TOKEN_EXCHANGE
+            "authorization_code" | "refresh_token" | "client_credentials" | super::device::GRANT | super::grants::TOKEN_EXCHANGE | super::grants::CIBA
                 if !client.allows_grant(grant) =>
             {
                 Err(err(OAuthErrorCode::UnauthorizedClient, format!("this client is not registered for the {grant} grant")))
@@ -247,6 +247,7 @@ impl Tokens<'_> {
             "client_credentials" => self.client_credentials(client, form, jkt, ctx).await,
             super::device::GRANT => self.device_grant(client, form, jkt, ctx).await,
             super::grants::TOKEN_EXCHANGE => self.token_exchange(client, form, jkt, ctx).await,
+            super::grants::CIBA => self.ciba(client, form, jkt, ctx).await,
             other => Err(err(OAuthErrorCode::UnsupportedGrantType, format!("grant_type {other:?} is not supported"))),
         }
     }

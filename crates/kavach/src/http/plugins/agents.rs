@@ -66,13 +66,17 @@ fn routes() -> Vec<Route> {
         Route::new(Method::POST, "/access/v1/evaluation", || post(evaluation)).reads_session(),
         Route::new(Method::POST, "/access/v1/evaluations", || post(evaluations)).reads_session(),
         Route::new(Method::GET, AUTHZEN_METADATA, || get(metadata)),
+        Route::new(Method::POST, "/oauth2/bc-authorize", || post(backchannel_authorize))
+            .access(crate::http::table::Access::Client)
+            .limit(60)
+            .when(|o| o.oauth.enabled),
     ]
 }
 
 #[derive(OpenApi)]
 #[openapi(
     paths(create, list, get_agent, update, remove, suspend, activate, revoke, keys, new_key, revoke_key, register_client, remove_client, permissions, grant, withdraw, delegate, create_session, trust,
-          cost, approvals, approval, approve, deny, review_page, review_submit, set_budget, budgets, delete_budget, evaluation, evaluations, metadata),
+          cost, approvals, approval, approve, deny, review_page, review_submit, set_budget, budgets, delete_budget, evaluation, evaluations, metadata, backchannel_authorize),
     components(schemas(Agent, Created, Permission, NewPermission, KeyInfo, Approval, Budget, Trust, Decision)),
     tags((name = "agents", description = "AI agents as identities (`[agents]`): keys, permissions, delegation, approvals, budgets, trust, and the AuthZEN decision endpoints.")),
 )]
@@ -931,6 +935,40 @@ pub async fn metadata(State(k): State<Kavach>) -> Json<Value> {
         "access_evaluation_endpoint": format!("{pdp}/access/v1/evaluation"),
         "access_evaluations_endpoint": format!("{pdp}/access/v1/evaluations"),
     }))
+}
+
+/// A backchannel authentication request (OpenID CIBA, poll mode), as the form it is sent in.
+#[derive(Deserialize, ToSchema)]
+pub struct CibaForm {
+    /// RFC 9396 authorization details (a JSON list): what the owner approves, exactly.
+    pub authorization_details: String,
+    pub scope: Option<String>,
+    /// RFC 8707 resource indicator.
+    pub resource: Option<String>,
+    /// Shown to the approver (at most 128 characters).
+    pub binding_message: Option<String>,
+    pub client_id: Option<String>,
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
+}
+
+/// OpenID CIBA's backchannel authentication endpoint (poll mode), for agents' clients:
+/// the agent's owner is asked to approve the exact `authorization_details` (email, review
+/// page); the agent then polls `/oauth2/token` with `grant_type=urn:openid:params:grant-type:ciba`.
+#[utoipa::path(post, path = "/oauth2/bc-authorize", tag = "agents",
+    request_body(content = CibaForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "`{ auth_req_id, expires_in, interval }`"),
+              (status = 400, description = "invalid_request, invalid_scope, invalid_target, unauthorized_client", body = super::oauth::OAuthErrorBody),
+              (status = 401, description = "invalid_client", body = super::oauth::OAuthErrorBody)))]
+pub async fn backchannel_authorize(State(k): State<Kavach>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (client, form) = match super::oauth::token::client_request(&k, &headers, &body, "/oauth2/bc-authorize").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match k.tokens().ciba_request(&client, &form).await {
+        Ok(v) => super::oauth::json_no_store(axum::http::StatusCode::OK, v),
+        Err(e) => super::oauth::error_response(&e, false),
+    }
 }
 
 /// The metadata at the origin's root, the base path appended (AuthZEN 1.0 §9.1).

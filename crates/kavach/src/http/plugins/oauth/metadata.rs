@@ -17,6 +17,7 @@ pub fn document(k: &Kavach) -> Value {
     let mut grant_types = vec!["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"];
     if o.agents.enabled {
         grant_types.push(kavach_core::plugins::oauth::grants::TOKEN_EXCHANGE);
+        grant_types.push(kavach_core::plugins::oauth::grants::CIBA);
     }
     let mut d = json!({
         "issuer": issuer,
@@ -53,6 +54,12 @@ pub fn document(k: &Kavach) -> Value {
     }
     if o.oauth.dynamic_registration {
         set(&mut d, "registration_endpoint", json!(url("/oauth2/register")));
+    }
+    if o.agents.enabled {
+        set(&mut d, "backchannel_authentication_endpoint", json!(url("/oauth2/bc-authorize")));
+        set(&mut d, "backchannel_token_delivery_modes_supported", json!(["poll"]));
+        set(&mut d, "backchannel_user_code_parameter_supported", json!(false));
+        set(&mut d, "authorization_details_types_supported", json!(["*"]));
     }
     d
 }

@@ -15,7 +15,7 @@ use kavach_core::plugins::oauth::{OAuthError, OAuthErrorCode};
 use serde_json::json;
 
 /// Parse the form and authenticate the client; `endpoint` is the path below the issuer.
-pub(super) async fn client_request(k: &Kavach, headers: &HeaderMap, body: &Bytes, endpoint: &str) -> Result<(Client, Params), Response> {
+pub(crate) async fn client_request(k: &Kavach, headers: &HeaderMap, body: &Bytes, endpoint: &str) -> Result<(Client, Params), Response> {
     let basic = basic_credentials(headers).map_err(|e| error_response(&e, true))?;
     let uses_basic = basic.is_some();
     if !headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded")) {
