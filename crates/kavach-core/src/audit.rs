@@ -91,6 +91,8 @@ pub enum EventKind {
     AgentBudgetDeleted,
     AgentBudgetExceeded,
     AgentSessionCreated,
+    AuditRead,
+    AuditExported,
 }
 
 impl EventKind {
@@ -167,6 +169,8 @@ impl EventKind {
         EventKind::AgentBudgetDeleted,
         EventKind::AgentBudgetExceeded,
         EventKind::AgentSessionCreated,
+        EventKind::AuditRead,
+        EventKind::AuditExported,
     ];
 
     /// The stable name stored in `kavach_audit_log.kind`.
@@ -243,6 +247,8 @@ impl EventKind {
             EventKind::AgentBudgetDeleted => "agent.budget_deleted",
             EventKind::AgentBudgetExceeded => "agent.budget_exceeded",
             EventKind::AgentSessionCreated => "agent.session_created",
+            EventKind::AuditRead => "audit.read",
+            EventKind::AuditExported => "audit.exported",
         }
     }
 
@@ -477,6 +483,157 @@ pub async fn page(db: &Db, after_seq: i64, limit: i64) -> Result<Vec<Record>> {
             })
             .collect()
     })
+}
+
+/// [`query`]: which records, from where, how many.
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct Query {
+    /// One kind (`agent.decision`), or a family with a trailing `*` (`agent.*`).
+    pub kind: Option<String>,
+    /// The user the record is about.
+    pub user_id: Option<String>,
+    /// The agent a record names (`agentId`).
+    pub agent_id: Option<String>,
+    /// RFC 3339 times: records at or after `since`, before `until`.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// The cursor: records after this sequence number (the last page's `nextCursor`).
+    pub after: Option<i64>,
+    /// 1 to 1000; default 100.
+    pub limit: Option<i64>,
+}
+
+fn bad_query(msg: impl Into<std::borrow::Cow<'static, str>>) -> crate::Error {
+    crate::Error::bad_request(crate::Code::ValidationError, msg)
+}
+
+fn time_of(s: &Option<String>, name: &str) -> Result<Option<Ts>> {
+    match s {
+        None => Ok(None),
+        Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map(|t| Some(Ts::from_offset(t)))
+            .map_err(|_| bad_query(format!("{name} is an RFC 3339 time (2026-12-03T10:00:00Z)"))),
+    }
+}
+
+/// Records matching `q` in sequence order, and the cursor of the next page (`None`: the
+/// last). Filters run in SQL, before the limit, so pages are exact.
+pub async fn query(db: &Db, q: &Query) -> Result<(Vec<Record>, Option<i64>)> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad_query("limit is 1 to 1000"));
+    }
+    let ok_text = |s: &str| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let mut clauses = vec!["seq > $1".to_owned()];
+    let mut binds: Vec<String> = Vec::new();
+    let mut add = |clause: &str, value: String| {
+        binds.push(value);
+        clauses.push(clause.replace('?', &format!("${}", binds.len() + 1)));
+    };
+    if let Some(k) = &q.kind {
+        let k = k.strip_suffix('*').map(|p| (p, true)).unwrap_or((k.as_str(), false));
+        if !(ok_text(k.0) || k.1 && k.0.is_empty()) {
+            return Err(bad_query("kind is an event kind (agent.decision), or a family ending in * (agent.*)"));
+        }
+        if k.1 { add("kind LIKE ?", format!("{}%", k.0)) } else { add("kind = ?", k.0.to_owned()) }
+    }
+    if let Some(u) = &q.user_id {
+        add("user_id = ?", u.clone());
+    }
+    if let Some(a) = &q.agent_id {
+        if !ok_text(a) {
+            return Err(bad_query("agentId is an agent id"));
+        }
+        // The data is compact JSON written by Kavach: the member reads exactly so.
+        add("data LIKE ?", format!("%\"agentId\":\"{a}\"%"));
+    }
+    let since = time_of(&q.since, "since")?;
+    let until = time_of(&q.until, "until")?;
+    let n = binds.len();
+    if since.is_some() {
+        clauses.push(format!("created_at >= ${}", n + 2));
+    }
+    if until.is_some() {
+        clauses.push(format!("created_at < ${}", n + 2 + usize::from(since.is_some())));
+    }
+    let sql = format!(
+        "SELECT seq, id, created_at, created_at AS created_exact, kind, user_id, ip_address, user_agent, data, prev_hash, hash \
+         FROM kavach_audit_event WHERE {} ORDER BY seq LIMIT {}",
+        clauses.join(" AND "),
+        limit + 1
+    );
+    let mut recs: Vec<Record> = db!(db, |pool| {
+        let mut qy = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(q.after.unwrap_or(0));
+        for b in &binds {
+            qy = qy.bind(b);
+        }
+        if let Some(t) = since {
+            qy = qy.bind(t);
+        }
+        if let Some(t) = until {
+            qy = qy.bind(t);
+        }
+        let rows = qy.fetch_all(pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Record {
+                    seq: r.try_get("seq")?,
+                    id: r.try_get("id")?,
+                    created_at: r.try_get("created_at")?,
+                    kind: r.try_get("kind")?,
+                    user_id: r.try_get("user_id")?,
+                    ip_address: r.try_get("ip_address")?,
+                    user_agent: r.try_get("user_agent")?,
+                    data: r.try_get("data")?,
+                    prev_hash: r.try_get("prev_hash")?,
+                    hash: r.try_get("hash")?,
+                    created_at_micros: r.try_get::<crate::store::ExactTs, _>("created_exact")?.0,
+                })
+            })
+            .collect::<Result<Vec<Record>>>()
+    })?;
+    let more = recs.len() as i64 > limit;
+    recs.truncate(limit as usize);
+    let next = if more { recs.last().map(|r| r.seq) } else { None };
+    Ok((recs, next))
+}
+
+/// One record as a CSV line (RFC 4180: every field quoted when it holds a comma, a quote
+/// or a line break, quotes doubled; CRLF at the end).
+pub fn csv_line(r: &Record) -> String {
+    let q = |s: &str| if s.contains([',', '"', '\r', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() };
+    let o = |s: &Option<String>| q(s.as_deref().unwrap_or(""));
+    format!(
+        "{},{},{},{},{},{},{},{},{},{}\r\n",
+        r.seq,
+        q(&r.id),
+        q(&r.created_at.to_iso()),
+        q(&r.kind),
+        o(&r.user_id),
+        o(&r.ip_address),
+        o(&r.user_agent),
+        q(&r.data),
+        q(&r.prev_hash),
+        q(&r.hash)
+    )
+}
+
+/// The CSV header line.
+pub const CSV_HEADER: &str = "seq,id,createdAt,kind,userId,ipAddress,userAgent,data,prevHash,hash\r\n";
+
+/// The head of the chain: (sequence number, hash).
+pub async fn head(db: &Db) -> Result<Option<(i64, String)>> {
+    db!(db, |pool| { Ok(sqlx::query_as("SELECT seq, hash FROM kavach_audit_head WHERE id = 1").fetch_optional(pool).await?) })
+}
+
+/// Does record `seq` still have `hash`? (A checkpoint held off the box proves the chain up
+/// to it was not rewritten since: with [`verify`], nothing before it was either.)
+pub async fn has_record(db: &Db, seq: i64, hash: &str) -> Result<bool> {
+    let stored: Option<(String,)> =
+        db!(db, |pool| { sqlx::query_as("SELECT hash FROM kavach_audit_event WHERE seq = $1").bind(seq).fetch_optional(pool).await? });
+    Ok(stored.is_some_and(|(h,)| crypto::ct_eq(h.as_bytes(), hash.as_bytes())))
 }
 
 /// The result of [`verify`].

@@ -390,6 +390,37 @@ impl Core {
         users::Users(self)
     }
 
+    /// A signed statement of the audit chain's head (a compact JWS by the EdDSA signing key,
+    /// `typ` `kavach-audit-checkpoint+jwt`, claims `iss`, `iat`, `seq`, `hash`): keep it off
+    /// the box; [`Core::check_audit_checkpoint`] later proves the chain up to it is intact.
+    pub async fn audit_checkpoint(&self) -> Result<String> {
+        let (seq, hash) = audit::head(&self.db).await?.ok_or_else(|| Error::internal("the audit head row is missing"))?;
+        let now = store::Ts::now().0 / 1000;
+        // `exp` only because JWS verification wants one: a checkpoint does not go stale.
+        let claims = serde_json::json!({ "iss": self.options.issuer(), "iat": now, "exp": now + 100 * 365 * 86400, "seq": seq, "hash": hash });
+        self.keys.sign(Alg::EdDSA, "kavach-audit-checkpoint+jwt", &claims).await
+    }
+
+    /// Check a checkpoint from [`Core::audit_checkpoint`]: signed by one of this server's
+    /// keys (a retired key too, while it is published) and its record still in the chain
+    /// with the same hash. `Ok(Err(why))` when it does not hold.
+    pub async fn check_audit_checkpoint(&self, checkpoint: &str) -> Result<std::result::Result<(i64, String), String>> {
+        let (header, claims) = match self.keys.verify(checkpoint.trim(), 0).await? {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(format!("the checkpoint's signature does not verify ({e})"))),
+        };
+        if header.get("typ").and_then(|t| t.as_str()) != Some("kavach-audit-checkpoint+jwt") {
+            return Ok(Err("not an audit checkpoint".into()));
+        }
+        let (Some(seq), Some(hash)) = (claims.get("seq").and_then(|v| v.as_i64()), claims.get("hash").and_then(|v| v.as_str())) else {
+            return Ok(Err("the checkpoint names no record".into()));
+        };
+        if seq > 0 && !audit::has_record(&self.db, seq, hash).await? {
+            return Ok(Err(format!("record {seq} no longer has the hash the checkpoint holds: the chain was rewritten or cut")));
+        }
+        Ok(Ok((seq, hash.to_owned())))
+    }
+
     /// Wait until every queued audit record (token issuance, written in groups in the
     /// background) is in the database. `kavach serve` calls it when it stops; an embedding
     /// app calls it at shutdown.

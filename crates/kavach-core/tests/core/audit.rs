@@ -92,3 +92,68 @@ dual!(review_11_audit_verify_reports_a_deleted_head_and_sub_millisecond_edits, o
     let r = kavach_core::audit::verify(&t.db).await.expect("a missing head is a finding, not a failure");
     assert!(!r.ok() && r.problems.iter().any(|p| p.contains("head row") && p.contains("deleted")), "{:?}", r.problems);
 });
+
+// KavachOS applied its `actions` filter after limit and offset, so pages were wrong, and
+// capped exports at 10,000 rows with malformed CSV: here filters run in SQL before the
+// limit, the cursor walks every matching record exactly once, and CSV quotes per RFC 4180.
+dual!(audit_query_filters_run_before_the_limit_so_every_page_is_exact, options(), |t| {
+    use kavach_core::audit::{self, Event, EventKind, Query};
+    let ctx = kavach_core::RequestContext::default();
+    for i in 0..25 {
+        let kind = if i % 3 == 0 { EventKind::AgentDecision } else { EventKind::SignInFailure };
+        let e = Event::new(kind, Some("u1"), &ctx).with("agentId", if i % 2 == 0 { "agentA" } else { "agentB" }).with("note", "a, \"quoted\"\nline");
+        audit::append(&t.db, e).await.unwrap();
+    }
+    let q = |kind: Option<&str>, agent: Option<&str>, after: Option<i64>| Query {
+        kind: kind.map(str::to_owned),
+        agent_id: agent.map(str::to_owned),
+        after,
+        limit: Some(2),
+        ..Default::default()
+    };
+    // agent.* and agentA: i in {0, 6, 12, 18, 24} → 5 records, walked two at a time.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let (recs, next) = audit::query(&t.db, &q(Some("agent.*"), Some("agentA"), after)).await.unwrap();
+        assert!(recs.len() <= 2);
+        seen.extend(recs.iter().map(|r| r.seq));
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
+    let (all, _) = audit::query(&t.db, &Query { kind: Some("sign_in.failure".into()), limit: Some(1000), ..Default::default() }).await.unwrap();
+    assert_eq!(all.len(), 16);
+    // Bad filters are 400s.
+    for bad in [
+        Query { limit: Some(0), ..Default::default() },
+        Query { kind: Some("x' OR 1=1".into()), ..Default::default() },
+        Query { since: Some("yesterday".into()), ..Default::default() },
+    ] {
+        assert_eq!(audit::query(&t.db, &bad).await.unwrap_err().code, "VALIDATION_ERROR");
+    }
+    // RFC 4180: the field with a comma, quotes and a newline is quoted, quotes doubled.
+    let line = audit::csv_line(&all[0]);
+    assert!(line.ends_with("\r\n"));
+    assert!(line.contains(r#""{""agentId"":""agentB"",""note"":""a, \""quoted\""\nline""}""#), "{line}");
+});
+
+dual!(a_signed_checkpoint_held_off_the_box_proves_the_chain_up_to_it, options(), |t| {
+    let ctx = kavach_core::RequestContext::default();
+    for _ in 0..3 {
+        kavach_core::audit::append(&t.db, kavach_core::audit::Event::new(kavach_core::audit::EventKind::SignInFailure, None, &ctx)).await.unwrap();
+    }
+    let cp = t.core.audit_checkpoint().await.unwrap();
+    assert_eq!(t.core.check_audit_checkpoint(&cp).await.unwrap().unwrap().0, 3);
+    // A forged checkpoint (another signer's, or edited) does not verify.
+    let mut forged = cp.clone();
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    assert!(t.core.check_audit_checkpoint(&forged).await.unwrap().is_err());
+    // Rewriting the chain up to the checkpoint is caught by it even if the rewriter fixed every hash after.
+    exec(&t.db, "UPDATE kavach_audit_event SET hash = 'rewritten' WHERE seq = 3").await;
+    let why = t.core.check_audit_checkpoint(&cp).await.unwrap().unwrap_err();
+    assert!(why.contains("record 3"), "{why}");
+});

@@ -477,3 +477,62 @@ dual!(max_actions_bypass_through_http_an_ephemeral_token_spends_its_actions_on_t
     assert_eq!(as_agent(&s, reqwest::Method::POST, "/access/v1/evaluation", &token, Some(body)).await.status(), 401);
     assert!(evaluate(&s, &key, &id, "tools/call", ("tool", "c"), json!({})).await.0, "the agent's own key is not the session");
 });
+
+// The audit trail of agents over HTTP: an auditor role reads and exports without
+// managing anything, the reads are themselves audited, a plain user is refused, the CSV
+// export streams every record (no cap), and a signed checkpoint verifies with the CLI.
+dual!(an_auditor_reads_and_exports_the_trail_and_the_reads_are_audited, |db| {
+    let path = temp_dir().join("kavach.toml");
+    let conf = "[agents]\nenabled = true\n[admin]\nenabled = true\n[admin.roles.auditor]\naudit = [\"read\", \"export\"]\n";
+    std::fs::write(&path, conf).unwrap();
+    let cfg = path.to_str().unwrap().to_owned();
+    let s = start(db, &cfg);
+    let alice = sign_up(&s, "alice@example.com").await;
+    let auditor = sign_up(&s, "auditor@example.com").await;
+    assert_eq!(cli(db, &cfg, &["user", "set-role", "auditor@example.com", "auditor"]).0, 0);
+    let (id, key) = create_agent(&s, &alice, json!([{ "resource": "tool:**", "actions": ["tools/call"] }])).await;
+    for i in 0..30 {
+        evaluate(&s, &key, &id, "tools/call", ("tool", if i % 2 == 0 { "a" } else { "b" }), json!({})).await;
+    }
+    // A plain user is refused; the auditor manages nothing.
+    assert_eq!(get(&s, "/audit/events", Some(&alice)).await.status(), 403);
+    assert_eq!(post(&s, &format!("/agents/{id}/suspend"), Some(&auditor), Value::Null).await.status(), 404);
+    // Pages of 7 agent decisions: 30 in all, each once, with the agent and the act chain.
+    let mut after: Option<i64> = None;
+    let mut seen = 0;
+    loop {
+        let cursor = after.map(|a| format!("&after={a}")).unwrap_or_default();
+        let page = ok(get(&s, &format!("/audit/events?kind=agent.decision&agentId={id}&limit=7{cursor}"), Some(&auditor)).await).await;
+        for e in page["events"].as_array().unwrap() {
+            assert_eq!(e["data"]["agentId"], id.as_str());
+            assert_eq!(e["data"]["act"], json!([]));
+            seen += 1;
+        }
+        match page["nextCursor"].as_i64() {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 30);
+    // The export streams everything as CSV.
+    let r = get(&s, "/audit/export?format=csv&kind=agent.*", Some(&auditor)).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let csv = r.text().await.unwrap();
+    assert!(csv.starts_with("seq,id,createdAt,kind,"));
+    assert_eq!(csv.matches("agent.decision").count(), 30);
+    // Reading and exporting were recorded, by whom.
+    let reads = ok(get(&s, "/audit/events?kind=audit.*&limit=1000", Some(&auditor)).await).await;
+    let kinds: Vec<&str> = reads["events"].as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(kinds.contains(&"audit.read") && kinds.contains(&"audit.exported"), "{kinds:?}");
+    // A checkpoint from the API verifies with the CLI.
+    let cp = ok(get(&s, "/audit/checkpoint", Some(&auditor)).await).await["checkpoint"].as_str().unwrap().to_owned();
+    let f = temp_dir().join("checkpoint.jws");
+    std::fs::write(&f, &cp).unwrap();
+    let (code, out) = cli(db, &cfg, &["audit", "verify", "--checkpoint", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("checkpoint holds"), "{out}");
+    let (code, out) = cli(db, &cfg, &["audit", "export", "--format", "jsonl", "--agent", &id]);
+    assert_eq!(code, 0);
+    assert!(out.lines().count() >= 31, "every decision and the creation: {}", out.lines().count());
+});

@@ -200,8 +200,12 @@ pub fn npm_workspace(name: &str, files: &[&str]) -> PathBuf {
     // `.installed` is written after a successful install only: an interrupted one is redone.
     let stale = std::fs::read(work.join(".installed")).ok().as_deref() != Some(&lock[..]);
     std::fs::create_dir_all(&work).unwrap();
+    // Another test may be running a script of this folder right now: replace each file
+    // whole (a copy then a rename), so it never reads one half-written.
     for f in files.iter().chain(&["package.json"]) {
-        std::fs::copy(pkg.join(f), work.join(f)).unwrap();
+        let part = work.join(format!("{f}.{}.part", std::process::id()));
+        std::fs::copy(pkg.join(f), &part).unwrap();
+        std::fs::rename(&part, work.join(f)).unwrap();
     }
     if stale {
         std::fs::copy(pkg.join("package-lock.json"), work.join("package-lock.json.new")).unwrap();

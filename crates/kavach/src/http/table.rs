@@ -109,6 +109,7 @@ pub fn capabilities() -> &'static [Capability] {
         super::plugins::organization::CAPABILITY,
         super::plugins::admin::CAPABILITY,
         super::plugins::agents::CAPABILITY,
+        super::plugins::audit::CAPABILITY,
     ]
 }
 

@@ -83,6 +83,7 @@ pub fn all_admin_permissions() -> Permissions {
         ("user", &["create", "list", "set-role", "ban", "impersonate", "delete", "set-password", "get", "update"]),
         ("session", &["list", "revoke", "delete"]),
         ("agent", &["read", "manage"]),
+        ("audit", &["read", "export"]),
     ])
 }
 

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod agents;
+pub mod audit;
 pub mod email_password;
 pub mod oauth;
 pub mod organization;
