@@ -4,13 +4,16 @@
 #   bench/run.sh                 # SQLite and PostgreSQL (needs 127.0.0.1:5432)
 #   BENCH_DB=sqlite bench/run.sh
 #   DURATION=20s CONNECTIONS=8 bench/run.sh
-#   SCENARIOS="refresh verify" bench/run.sh   # a subset: session org cc refresh signin verify (default: all)
+#   SCENARIOS="refresh verify" bench/run.sh   # a subset: session org cc refresh agent exchange signin verify (default: all)
 #   KAVACH_BIN=/path/to/older/kavach BENCH_LABEL=1a2ce12 bench/run.sh   # compare with another build
 #
 # Measures, with wrk on this machine (client and server share its cores):
 #   - GET {base}/get-session with a valid cookie vs the baseline handler: req/s, p50, p99, ratio
 #   - org: get-session with an active organization (vs without one) and
 #     POST {base}/organization/has-permission (vs the baseline)
+#   - agent: POST {base}/access/v1/evaluation (an AuthZEN decision with its durable audit
+#     record, the agent's own key) vs the baseline
+#   - exchange: RFC 8693 token exchanges at {base}/oauth2/token (a delegate acting for its parent)
 #   - idle RSS of the server after start, and time from process start to ready (/readyz 200)
 #   - sign-ins (Argon2id) with 16 connections: sign-ins/s, p50, p99, peak RSS during the run
 #     (VmHWM) and RSS after it, against the bound idle + cores x 20 MB
@@ -21,7 +24,7 @@ DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-8}
 THREADS=${THREADS:-2}
 BENCH_DB=${BENCH_DB:-both}
-SCENARIOS=" ${SCENARIOS:-session org cc refresh signin verify} "
+SCENARIOS=" ${SCENARIOS:-session org cc refresh agent exchange signin verify} "
 want() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach-server -p kavach-bench-baseline
@@ -54,7 +57,7 @@ report ""
 
 # Baseline.
 b_rps=
-if want session || want org; then
+if want session || want org || want agent; then
 bport=$(free_port)
 $BASE "127.0.0.1:$bport" > "$work/baseline.log" 2>&1 &
 pids+=($!)
@@ -70,7 +73,7 @@ bench_kavach() { # label database_url
   local label=$1 url=$2 port dir start ready pid rss cookie
   port=$(free_port); dir="$work/$label"; mkdir -p "$dir"
   start=$(now_ms)
-  printf '[[oauth.resources]]\nuri = "https://mcp.example.com/mcp"\nscopes = ["mcp:tools"]\n[organization]\nenabled = true\n' > "$dir/kavach.toml"
+  printf '[[oauth.resources]]\nuri = "https://mcp.example.com/mcp"\nscopes = ["mcp:tools"]\n[organization]\nenabled = true\n[agents]\nenabled = true\n' > "$dir/kavach.toml"
   export KAVACH_DATABASE_URL="$url" KAVACH_SECRET="bench-secret-0123456789-abcdefghijklmnop" KAVACH_CONFIG="$dir/kavach.toml"
   # No rate limits: the sign-in scenario signs one account in thousands of times.
   (cd "$dir" && KAVACH_REQUIRE_EMAIL_VERIFICATION=false KAVACH_RATE_LIMIT=false KAVACH_LOG=warn exec "$BIN" serve --listen "127.0.0.1:$port" > server.log 2>&1) &
@@ -140,6 +143,54 @@ LUA
   p50=$(field 50% < "$work/wrk-cc-$label.txt"); p99=$(field 99% < "$work/wrk-cc-$label.txt")
   errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-cc-$label.txt" || true)
   report "kavach token endpoint (client_credentials, EdDSA JWT) on $label: ${rps} grants/s, p50 ${p50}, p99 ${p99}${errs:+ ($errs)}"
+  fi
+  if want agent || want exchange; then
+  # An agent of the user, with a delegate; both with OAuth client secrets.
+  local agent akey ajson child csecret rsecret
+  ajson=$(curl -sf -H 'content-type: application/json' -H "origin: http://localhost:$port" -H "cookie: $cookie" \
+     -d '{"name":"bench-agent","permissions":[{"resource":"tool:**","actions":["tools/call"]}]}' "$api/agents")
+  agent=$(echo "$ajson" | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["id"])')
+  akey=$(echo "$ajson" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  fi
+  if want agent; then
+  cat > "$work/decide.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"subject":{"type":"agent","id":"$agent"},"action":{"name":"tools/call"},"resource":{"type":"tool","id":"search","properties":{"q":"bench"}}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $akey"
+LUA
+  curl -sf -H 'content-type: application/json' -H "authorization: Bearer $akey" \
+     -d "{\"subject\":{\"type\":\"agent\",\"id\":\"$agent\"},\"action\":{\"name\":\"tools/call\"},\"resource\":{\"type\":\"tool\",\"id\":\"search\"}}" "$api/access/v1/evaluation" | grep -q '"decision":true'
+  local audit_before audit_after
+  audit_before=$(cd "$dir" && KAVACH_LOG=warn "$BIN" audit verify --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])')
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/decide.lua" "$api/access/v1/evaluation" > "$work/wrk-decide-$label.txt"
+  rps=$(field Requests/sec: < "$work/wrk-decide-$label.txt")
+  p50=$(field 50% < "$work/wrk-decide-$label.txt"); p99=$(field 99% < "$work/wrk-decide-$label.txt")
+  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-decide-$label.txt" || true)
+  audit_after=$(cd "$dir" && KAVACH_LOG=warn "$BIN" audit verify --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["records"] if not d["problems"] else "BROKEN")')
+  report "kavach agent decision (AuthZEN, durable audit record each) on $label: ${rps} decisions/s, p50 ${p50}, p99 ${p99}, ratio to baseline $(python3 -c "print(f'{$rps/$b_rps:.2f}')"); audit records $audit_before -> $audit_after, chain verified${errs:+ ($errs)}"
+  fi
+  if want exchange; then
+  child=$(curl -sf -H 'content-type: application/json' -H "origin: http://localhost:$port" -H "cookie: $cookie" \
+     -d '{"name":"bench-child","permissions":[{"resource":"tool:**","actions":["tools/call"]}]}' "$api/agents/$agent/delegate" \
+     | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["id"])')
+  rsecret=$(curl -sf -H 'content-type: application/json' -H "origin: http://localhost:$port" -H "cookie: $cookie" -d '{}' "$api/agents/$agent/oauth-client" | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientSecret"])')
+  csecret=$(curl -sf -H 'content-type: application/json' -H "origin: http://localhost:$port" -H "cookie: $cookie" -d '{}' "$api/agents/$child/oauth-client" | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientSecret"])')
+  local subject
+  subject=$(curl -sf -u "$agent:$rsecret" -d 'grant_type=client_credentials&resource=https%3A%2F%2Fmcp.example.com%2Fmcp' "$api/oauth2/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  local xbody="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&subject_token=$subject"
+  curl -sf -u "$child:$csecret" -d "$xbody" "$api/oauth2/token" | grep -q issued_token_type
+  cat > "$work/exchange.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "$xbody"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $(printf '%s:%s' "$child" "$csecret" | base64 -w0)"
+LUA
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/exchange.lua" "$api/oauth2/token" > "$work/wrk-exchange-$label.txt"
+  rps=$(field Requests/sec: < "$work/wrk-exchange-$label.txt")
+  p50=$(field 50% < "$work/wrk-exchange-$label.txt"); p99=$(field 99% < "$work/wrk-exchange-$label.txt")
+  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-exchange-$label.txt" || true)
+  report "kavach token exchange (RFC 8693, a delegate for its parent) on $label: ${rps} exchanges/s, p50 ${p50}, p99 ${p99}${errs:+ ($errs)}"
   fi
   if want refresh; then
   # Token endpoint: refresh_token grants with rotation. Each wrk connection (one per

@@ -91,6 +91,7 @@ pub enum EventKind {
     AgentBudgetDeleted,
     AgentBudgetExceeded,
     AgentSessionCreated,
+    AgentAnomaly,
     AuditRead,
     AuditExported,
 }
@@ -169,6 +170,7 @@ impl EventKind {
         EventKind::AgentBudgetDeleted,
         EventKind::AgentBudgetExceeded,
         EventKind::AgentSessionCreated,
+        EventKind::AgentAnomaly,
         EventKind::AuditRead,
         EventKind::AuditExported,
     ];
@@ -247,6 +249,7 @@ impl EventKind {
             EventKind::AgentBudgetDeleted => "agent.budget_deleted",
             EventKind::AgentBudgetExceeded => "agent.budget_exceeded",
             EventKind::AgentSessionCreated => "agent.session_created",
+            EventKind::AgentAnomaly => "agent.anomaly",
             EventKind::AuditRead => "audit.read",
             EventKind::AuditExported => "audit.exported",
         }

@@ -268,6 +268,8 @@ pub struct Core {
     pub(crate) org_roles: std::collections::BTreeMap<String, access::Permissions>,
     /// Agents' decision counters and last-active times, written in groups.
     pub(crate) agent_tally: plugins::agents::Tally,
+    /// What each agent was seen doing (anomaly signals).
+    pub(crate) agent_anomalies: plugins::agents::Anomalies,
 }
 
 impl Core {
@@ -310,6 +312,7 @@ impl Core {
             audit_queue,
             org_roles,
             agent_tally: plugins::agents::Tally::default(),
+            agent_anomalies: plugins::agents::Anomalies::default(),
         })
     }
 

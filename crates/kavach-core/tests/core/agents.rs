@@ -546,3 +546,52 @@ dual!(ciba_rar_approvals_are_bound_to_the_exact_authorization_details_single_use
     let bad = form(&[("authorization_details", r#"{"type":"x"}"#), ("resource", "https://mcp.example.com/mcp")]);
     assert_eq!(t.core.tokens().ciba_request(&client, &bad).await.unwrap_err().error.as_str(), "invalid_request");
 });
+
+dual!(anomaly_signals_a_burst_a_new_network_and_a_new_resource_emit_events_and_lower_trust, agents_on(), |t| {
+    let alice = user(&t, "alice@example.com").await;
+    let a = agent_of(&t, &alice, vec![allow("tool:**", &["tools/call"], json!({}))]).await;
+    let id = a.agent.id.clone();
+    let at = |ip: &'static str, resource: &'static str| {
+        let (core, id) = (t.core.clone(), id.clone());
+        async move {
+            let args = json!({});
+            let call = Call { action: "tools/call", resource, arguments: &args, ip: Some(ip.parse().unwrap()), session: None };
+            core.agents().decide(&id, &call, &ctx()).await.unwrap().reason
+        }
+    };
+    // The burst below must fall in one minute with its history (the rate baseline is per minute).
+    let into_minute = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % 60;
+    if into_minute > 50 {
+        tokio::time::sleep(std::time::Duration::from_secs(61 - into_minute)).await;
+    }
+    // A history: 60 calls from one network on one tool; then the stats are written.
+    for _ in 0..60 {
+        assert_eq!(at("10.1.1.5", "tool:search").await, Reason::Allowed);
+    }
+    t.core.flush_audit().await;
+    let signals = |t: &kavach_testkit::T| {
+        let db = t.db.clone();
+        async move {
+            kavach_core::db!(&db, |pool| {
+                sqlx::query_scalar::<_, String>("SELECT data FROM kavach_audit_event WHERE kind = 'agent.anomaly' ORDER BY seq").fetch_all(pool).await.unwrap()
+            })
+        }
+    };
+    let before = t.core.agents().trust(Manager::User(&alice), &id).await.unwrap().score;
+    // A new network, and a new resource.
+    at("203.0.113.9", "tool:search").await;
+    at("10.1.1.5", "tool:delete_all").await;
+    // A burst: 150 calls in a minute from an agent whose average is far below.
+    for _ in 0..150 {
+        at("10.1.1.5", "tool:search").await;
+    }
+    t.core.flush_audit().await;
+    let seen = signals(&t).await.join("\n");
+    for s in ["\"signal\":\"new_network\"", "\"detail\":\"203.0.113.0/24\"", "\"signal\":\"new_resource\"", "\"signal\":\"rate\""] {
+        assert!(seen.contains(s), "{s} missing from {seen}");
+    }
+    assert_eq!(seen.matches("\"signal\":\"rate\"").count(), 1, "at most once a minute");
+    let trust = t.core.agents().trust(Manager::User(&alice), &id).await.unwrap();
+    assert!(trust.factors.iter().any(|f| f.factor == "anomalies" && f.value == 2.0), "{trust:?}");
+    assert!(trust.score < before, "{before} -> {trust:?}");
+});

@@ -291,7 +291,13 @@ pub(super) async fn decide(core: &Core, agent_id: &str, call: &Call<'_>, ctx: &R
         Some(r) => Outcome::deny(r),
         None => evaluate(core, &chain, call, now).await?,
     };
-    record(core, &chain, call, outcome, ctx).await
+    // An agent that cannot act has no behaviour to judge.
+    let checked = chain_refusal(&chain, now).is_none();
+    let decision = record(core, &chain, call, outcome, ctx).await?;
+    if checked && let Some(l) = chain.first() {
+        super::anomaly::check(core, &l.agent, call.resource, call.ip, ctx).await?;
+    }
+    Ok(decision)
 }
 
 async fn evaluate(core: &Core, chain: &[Link], call: &Call<'_>, now: Ts) -> Result<Outcome> {

@@ -25,12 +25,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
 
+mod anomaly;
 pub mod constraints;
 mod decide;
 pub mod pattern;
 mod store;
 mod trust;
 
+pub(crate) use anomaly::Anomalies;
 pub use constraints::{ArgRule, Constraints, TimeWindow};
 pub use decide::{Call, Decision, Reason, Verdict, approval_url};
 pub(crate) use trust::Tally;

@@ -44,6 +44,7 @@ pub(crate) enum Counter {
     Denied,
     ApprovalsRefused,
     BudgetBreaches,
+    Anomalies,
 }
 
 /// One part of the score.
@@ -124,6 +125,7 @@ impl Tally {
             Counter::Denied => s.denied += 1,
             Counter::ApprovalsRefused => s.approvals_refused += 1,
             Counter::BudgetBreaches => s.budget_breaches += 1,
+            Counter::Anomalies => s.anomalies += 1,
         }
     }
 
