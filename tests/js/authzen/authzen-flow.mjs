@@ -122,4 +122,24 @@ await check('11 a request without resource is 400', async () => {
   assert.equal(r.status, 400, r.text);
 });
 
+// Search ("Search APIs"): the searched-for entity gives only its type; results are
+// {name} for actions and {type, id} for resources; an empty next_token ends the pages.
+await check('12 action search: read on docs:public:readme, nothing on docs:secret:plans (deny wins)', async () => {
+  assert.ok(md.search_action_endpoint, 'search_action_endpoint in the metadata');
+  const r = await post(md.search_action_endpoint, { subject, resource: { type: 'docs', id: 'public:readme' } });
+  assert.equal(r.status, 200, r.text);
+  eq(r.json.results, [{ name: 'read' }]);
+  eq(r.json.page?.next_token, '');
+  const d = await post(md.search_action_endpoint, { subject, resource: { type: 'docs', id: 'secret:plans' } });
+  eq(d.json.results, []);
+});
+await check('13 resource search: tools/call on tools finds tool:search', async () => {
+  assert.ok(md.search_resource_endpoint, 'search_resource_endpoint in the metadata');
+  const r = await post(md.search_resource_endpoint, { subject, action: { name: 'tools/call' }, resource: { type: 'tool' } });
+  assert.equal(r.status, 200, r.text);
+  eq(r.json.results, [{ type: 'tool', id: 'search' }]);
+  const none = await post(md.search_resource_endpoint, { subject, action: { name: 'tools/call' }, resource: { type: 'unknown' } });
+  eq(none.json.results, []);
+});
+
 process.exit(failed ? 1 : 0);

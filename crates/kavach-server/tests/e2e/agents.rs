@@ -82,7 +82,7 @@ dual!(authzen_an_outside_client_written_against_the_specification_drives_the_dec
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(out.status.success(), "AuthZEN checks failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("PASS")).count(), 13, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("PASS")).count(), 15, "{stdout}");
 });
 
 dual!(unauthenticated_agent_routes_every_agents_endpoint_refuses_callers_without_credentials, |db| {

@@ -387,6 +387,68 @@ async fn evaluate(core: &Core, chain: &[Link], call: &Call<'_>, now: Ts) -> Resu
     Ok(Outcome { verdict: Verdict::Allowed, reason, permission_id, approval_id: approval, retry_after: None })
 }
 
+/// Does one link's permissions allow `action` on `resource`, before the constraints that
+/// depend on the moment (time, IP, arguments, trust, rates, approvals)? A deny wins.
+fn link_allows(perms: &[&Permission], action: &str, resource: &str, now: Ts) -> bool {
+    let matching = |p: &&&Permission| {
+        p.expires_at.is_none_or(|e| e > now)
+            && p.actions.iter().any(|a| a == "*" || a == action)
+            && pattern::Pattern::parse(&p.resource).is_ok_and(|pat| pat.matches(resource))
+    };
+    let mut any = false;
+    for p in perms.iter().filter(matching) {
+        if p.effect == Effect::Deny {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// What a search answers: the actions (`search = None`) an agent's permissions allow on
+/// `resource`, or the literal resources of type `search` it may do `action` on. Static:
+/// the chain must be able to act, every link must allow it, and a deny wins; constraints
+/// that depend on the moment are not applied (the decision applies them).
+pub(super) async fn search(core: &Core, agent_id: &str, action: Option<&str>, resource: Option<&str>, kind: Option<&str>) -> Result<Vec<String>> {
+    let now = Ts::now();
+    let chain = store::chain(&core.db, agent_id).await?;
+    if chain.is_empty() {
+        return Err(not_found());
+    }
+    if chain_refusal(&chain, now).is_some() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<&str> = chain.iter().map(|l| l.agent.id.as_str()).collect();
+    let perms = store::permissions(&core.db, &ids).await?;
+    let links: Vec<Vec<&Permission>> = chain.iter().map(|l| perms.iter().filter(|p| p.agent_id == l.agent.id).collect()).collect();
+    let all_allow = |action: &str, resource: &str| links.iter().all(|own| link_allows(own, action, resource, now));
+    let own = links.first().map(Vec::as_slice).unwrap_or_default();
+    let mut out: Vec<String> = Vec::new();
+    match (action, resource, kind) {
+        // Actions on a resource: the named actions of the agent's own permissions that pass.
+        (None, Some(r), _) => {
+            for p in own.iter().filter(|p| p.effect == Effect::Allow) {
+                for a in p.actions.iter().filter(|a| *a != "*") {
+                    if !out.contains(a) && all_allow(a, r) {
+                        out.push(a.clone());
+                    }
+                }
+            }
+        }
+        // Resources of a type for an action: the literal resources its permissions name.
+        (Some(a), None, Some(t)) => {
+            for p in own.iter().filter(|p| p.effect == Effect::Allow && !p.resource.contains('*')) {
+                if p.resource.split(':').next() == Some(t) && !out.contains(&p.resource) && all_allow(a, &p.resource) {
+                    out.push(p.resource.clone());
+                }
+            }
+        }
+        _ => {}
+    }
+    out.sort();
+    Ok(out)
+}
+
 async fn give_back(core: &Core, taken: &[String]) -> Result<()> {
     for key in taken {
         core.limiter.undo(key).await?;

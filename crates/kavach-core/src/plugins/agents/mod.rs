@@ -1098,6 +1098,21 @@ impl Agents<'_> {
 
     // ---- decisions ----
 
+    /// The actions agent `agent_id`'s permissions (and every ancestor's) allow on
+    /// `resource`, before the constraints of the moment; a deny wins (AuthZEN action search).
+    pub async fn allowed_actions(&self, agent_id: &str, resource: &str) -> Result<Vec<String>> {
+        self.enabled()?;
+        pattern::check_resource(resource)?;
+        decide::search(self.0, agent_id, None, Some(resource), None).await
+    }
+
+    /// The literal resources of type `kind` (their first segment) agent `agent_id` may do
+    /// `action` on, as for [`Self::allowed_actions`] (AuthZEN resource search).
+    pub async fn allowed_resources(&self, agent_id: &str, action: &str, kind: &str) -> Result<Vec<String>> {
+        self.enabled()?;
+        decide::search(self.0, agent_id, Some(action), None, Some(kind)).await
+    }
+
     /// Decide whether agent `agent_id` may do `call`: allowed, denied or pending
     /// approval, with a reason code and the id of the audit record that holds it. Every
     /// permission of the agent and of every agent it was delegated from is considered;

@@ -65,6 +65,8 @@ fn routes() -> Vec<Route> {
         Route::new(Method::DELETE, "/agent-budgets/{id}", || delete(delete_budget)).signed_in(),
         Route::new(Method::POST, "/access/v1/evaluation", || post(evaluation)).reads_session(),
         Route::new(Method::POST, "/access/v1/evaluations", || post(evaluations)).reads_session(),
+        Route::new(Method::POST, "/access/v1/search/action", || post(search_action)).reads_session(),
+        Route::new(Method::POST, "/access/v1/search/resource", || post(search_resource)).reads_session(),
         Route::new(Method::GET, AUTHZEN_METADATA, || get(metadata)),
         Route::new(Method::POST, "/oauth2/bc-authorize", || post(backchannel_authorize))
             .access(crate::http::table::Access::Client)
@@ -76,7 +78,7 @@ fn routes() -> Vec<Route> {
 #[derive(OpenApi)]
 #[openapi(
     paths(create, list, get_agent, update, remove, suspend, activate, revoke, keys, new_key, revoke_key, register_client, remove_client, permissions, grant, withdraw, delegate, create_session, trust,
-          cost, approvals, approval, approve, deny, review_page, review_submit, set_budget, budgets, delete_budget, evaluation, evaluations, metadata, backchannel_authorize),
+          cost, approvals, approval, approve, deny, review_page, review_submit, set_budget, budgets, delete_budget, evaluation, evaluations, search_action, search_resource, metadata, backchannel_authorize),
     components(schemas(Agent, Created, Permission, NewPermission, KeyInfo, Approval, Budget, Trust, Decision)),
     tags((name = "agents", description = "AI agents as identities (`[agents]`): keys, permissions, delegation, approvals, budgets, trust, and the AuthZEN decision endpoints.")),
 )]
@@ -756,27 +758,118 @@ fn bad(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::bad_request(Code::ValidationError, message)
 }
 
-/// Decide one evaluation for `c`; a refusal of the caller (not of the call) is an error.
-async fn evaluate_one(k: &Kavach, c: &Caller, ctx: &RequestContext, r: &EvaluationRequest) -> Result<Value, Error> {
-    let agent_id = match r.context.as_ref().and_then(|c| c.get("agent")).and_then(Value::as_str) {
+/// The agent an AuthZEN request is about, if `c` may ask about it (as for evaluations).
+async fn asked_agent<'r>(k: &Kavach, c: &Caller, subject: &'r Entity, context: Option<&'r Value>) -> Result<&'r str, Error> {
+    let agent_id = match context.and_then(|c| c.get("agent")).and_then(Value::as_str) {
         Some(a) => a,
-        None if r.subject.kind == "agent" => r.subject.id.as_str(),
+        None if subject.kind == "agent" => subject.id.as_str(),
         None => return Err(bad("The subject is an agent ({\"type\": \"agent\", \"id\": ...}), or context.agent names one")),
     };
-    let ip = match c {
-        Caller::Agent(a, _) => {
-            if a.id != agent_id {
-                return Err(Error::forbidden(Code::AgentActionNotAllowed, "An agent may ask only about itself"));
-            }
-            ctx.ip
-        }
+    match c {
+        Caller::Agent(a, _) if a.id != agent_id => Err(Error::forbidden(Code::AgentActionNotAllowed, "An agent may ask only about itself")),
         Caller::User(u) => {
             k.agents()
                 .get(Manager::User(&u.data.user), agent_id)
                 .await
                 .map_err(|_| Error::forbidden(Code::AgentActionNotAllowed, "You do not manage this agent"))?;
-            ctx.ip
+            Ok(agent_id)
         }
+        _ => Ok(agent_id),
+    }
+}
+
+/// An AuthZEN action search: `{ subject, resource, context? }`.
+#[derive(Deserialize, ToSchema)]
+pub struct ActionSearch {
+    pub subject: Entity,
+    pub resource: Entity,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub page: Option<Value>,
+}
+
+/// An AuthZEN resource search: `{ subject, action, resource: { type }, context? }`.
+#[derive(Deserialize, ToSchema)]
+pub struct ResourceSearch {
+    pub subject: Entity,
+    pub action: Action,
+    pub resource: ResourceType,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub page: Option<Value>,
+}
+
+/// The searched-for resource: its `type` (an `id` is ignored).
+#[derive(Deserialize, ToSchema)]
+pub struct ResourceType {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// AuthZEN action search: the actions the agent's permissions allow on the resource (before
+/// the constraints of the moment: the evaluation applies those): `{ page, results: [{ name }] }`.
+#[utoipa::path(post, path = "/access/v1/search/action", request_body = ActionSearch, tag = "agents",
+    responses((status = 200, description = "`{ page: { next_token: \"\" }, results: [{ name }] }`"), (status = 400), (status = 401), (status = 403)))]
+pub async fn search_action(State(k): State<Kavach>, headers: HeaderMap, MaybeAuth(auth): MaybeAuth, Body(r): Body<ActionSearch>) -> Response {
+    let c = match caller(&k, &headers, auth, true).await {
+        Ok(c) => c,
+        Err(e) => return challenge(e),
+    };
+    let run = async {
+        let agent = asked_agent(&k, &c, &r.subject, r.context.as_ref()).await?;
+        let resource = format!("{}:{}", r.resource.kind, r.resource.id);
+        let names = match k.agents().allowed_actions(agent, &resource).await {
+            Err(e) if e.is(Code::AgentNotFound) => vec![],
+            other => other?,
+        };
+        Ok::<_, Error>(json!({ "page": { "next_token": "" }, "results": names.iter().map(|n| json!({ "name": n })).collect::<Vec<_>>() }))
+    };
+    match run.await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+/// AuthZEN resource search: the resources of the type (literal ones the permissions name)
+/// the agent may do the action on: `{ page, results: [{ type, id }] }`.
+#[utoipa::path(post, path = "/access/v1/search/resource", request_body = ResourceSearch, tag = "agents",
+    responses((status = 200, description = "`{ page: { next_token: \"\" }, results: [{ type, id }] }`"), (status = 400), (status = 401), (status = 403)))]
+pub async fn search_resource(State(k): State<Kavach>, headers: HeaderMap, MaybeAuth(auth): MaybeAuth, Body(r): Body<ResourceSearch>) -> Response {
+    let c = match caller(&k, &headers, auth, true).await {
+        Ok(c) => c,
+        Err(e) => return challenge(e),
+    };
+    let run = async {
+        let agent = asked_agent(&k, &c, &r.subject, r.context.as_ref()).await?;
+        let found = match k.agents().allowed_resources(agent, &r.action.name, &r.resource.kind).await {
+            Err(e) if e.is(Code::AgentNotFound) => vec![],
+            other => other?,
+        };
+        let results: Vec<Value> = found
+            .iter()
+            .filter_map(|res| res.split_once(':').map(|(t, id)| json!({ "type": t, "id": id })).or_else(|| Some(json!({ "type": res, "id": "" }))))
+            .collect();
+        Ok::<_, Error>(json!({ "page": { "next_token": "" }, "results": results }))
+    };
+    match run.await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+/// Decide one evaluation for `c`; a refusal of the caller (not of the call) is an error.
+async fn evaluate_one(k: &Kavach, c: &Caller, ctx: &RequestContext, r: &EvaluationRequest) -> Result<Value, Error> {
+    let agent_id = asked_agent(k, c, &r.subject, r.context.as_ref()).await?;
+    let ip = match c {
+        Caller::Agent(..) | Caller::User(_) => ctx.ip,
         Caller::Client => match r.context.as_ref().and_then(|c| c.get("ip")) {
             Some(Value::String(s)) => Some(s.parse().map_err(|_| bad("context.ip is not an IP address"))?),
             Some(_) => return Err(bad("context.ip is a string")),
@@ -934,6 +1027,8 @@ pub async fn metadata(State(k): State<Kavach>) -> Json<Value> {
         "policy_decision_point": pdp,
         "access_evaluation_endpoint": format!("{pdp}/access/v1/evaluation"),
         "access_evaluations_endpoint": format!("{pdp}/access/v1/evaluations"),
+        "search_action_endpoint": format!("{pdp}/access/v1/search/action"),
+        "search_resource_endpoint": format!("{pdp}/access/v1/search/resource"),
     }))
 }
 
