@@ -595,3 +595,44 @@ dual!(anomaly_signals_a_burst_a_new_network_and_a_new_resource_emit_events_and_l
     assert!(trust.factors.iter().any(|f| f.factor == "anomalies" && f.value == 2.0), "{trust:?}");
     assert!(trust.score < before, "{before} -> {trust:?}");
 });
+
+dual!(budget_warn_and_throttle_approval_windows_and_approval_below_a_trust_floor, agents_on(), |t| {
+    let alice = user(&t, "alice@example.com").await;
+    let agents = t.core.agents();
+    // warn: over the limit the calls pass, and the breach is recorded once.
+    let w = agent_of(&t, &alice, vec![allow("tool:**", &["tools/call"], json!({}))]).await;
+    let b = Budget { agent_id: Some(w.agent.id.clone()), calls_per_day: Some(2), action: BudgetAction::Warn, ..Default::default() };
+    agents.set_budget(Manager::User(&alice), b, &ctx()).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(decide(&t.core, &w.agent.id, "tools/call", "tool:x", json!({})).await.0, Verdict::Allowed);
+    }
+    assert_eq!(audit_kinds(&t.db).await.iter().filter(|k| *k == "agent.budget_exceeded").count(), 1);
+    // throttle: beyond the limit, one call a minute.
+    let th = agent_of(&t, &alice, vec![allow("tool:**", &["tools/call"], json!({}))]).await;
+    let b = Budget { agent_id: Some(th.agent.id.clone()), calls_per_day: Some(1), action: BudgetAction::Throttle, ..Default::default() };
+    agents.set_budget(Manager::User(&alice), b, &ctx()).await.unwrap();
+    let reasons: Vec<Reason> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(decide(&t.core, &th.agent.id, "tools/call", "tool:x", json!({})).await.1);
+        }
+        v
+    };
+    assert_eq!(reasons, vec![Reason::Allowed, Reason::Allowed, Reason::BudgetThrottled, Reason::BudgetThrottled]);
+    // An approval for a time window lets the identical call through while it lasts.
+    let ap = agent_of(&t, &alice, vec![allow("tool:deploy", &["tools/call"], json!({"requireApproval": true}))]).await;
+    let id = decide(&t.core, &ap.agent.id, "tools/call", "tool:deploy", json!({})).await.2.unwrap();
+    agents.approve(Manager::User(&alice), &id, Grant { uses: None, valid_for: Some(3600) }, &ctx()).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(decide(&t.core, &ap.agent.id, "tools/call", "tool:deploy", json!({})).await.1, Reason::Approved);
+    }
+    exec(&t.db, &format!("UPDATE kavach_agent_approval SET valid_until = created_at WHERE id = '{id}'")).await;
+    assert_eq!(decide(&t.core, &ap.agent.id, "tools/call", "tool:deploy", json!({})).await.0, Verdict::Pending, "the window ended");
+    // Below a trust floor, calls need approval; above it they pass.
+    let tr = agent_of(&t, &alice, vec![allow("tool:**", &["tools/call"], json!({"approvalBelowTrust": 45}))]).await;
+    assert_eq!(decide(&t.core, &tr.agent.id, "tools/call", "tool:x", json!({})).await.0, Verdict::Allowed, "a new agent scores 50");
+    for _ in 0..40 {
+        decide(&t.core, &tr.agent.id, "write", "nothing", json!({})).await;
+    }
+    assert_eq!(decide(&t.core, &tr.agent.id, "tools/call", "tool:x", json!({})).await.0, Verdict::Pending, "trust fell below 45");
+});
