@@ -294,8 +294,12 @@ pub(super) async fn decide(core: &Core, agent_id: &str, call: &Call<'_>, ctx: &R
     // An agent that cannot act has no behaviour to judge.
     let checked = chain_refusal(&chain, now).is_none();
     let decision = record(core, &chain, call, outcome, ctx).await?;
-    if checked && let Some(l) = chain.first() {
-        super::anomaly::check(core, &l.agent, call.resource, call.ip, ctx).await?;
+    // The decision is made and recorded: a failure to look for anomalies does not undo it.
+    if checked
+        && let Some(l) = chain.first()
+        && let Err(e) = super::anomaly::check(core, &l.agent, call.resource, call.ip, ctx).await
+    {
+        tracing::warn!(error = %e, agent = %l.agent.id, "anomaly signals could not be checked");
     }
     Ok(decision)
 }
