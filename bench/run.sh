@@ -46,6 +46,12 @@ run_wrk() { # url [header]
   if [ -n "${2:-}" ]; then wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$2" "$1"; else wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1"; fi
 }
 field() { awk -v k="$1" '$1==k {print $2}'; }
+# Sets rps, p50, p99 and errs (non-2xx answers, socket errors) from a wrk output file.
+read_wrk() {
+  rps=$(field Requests/sec: < "$1")
+  p50=$(field 50% < "$1"); p99=$(field 99% < "$1")
+  errs=$(grep -E "Non-2xx|Socket errors" "$1" || true)
+}
 
 report() { echo "$*" | tee -a "$out"; }
 
@@ -91,9 +97,7 @@ bench_kavach() { # label database_url
   local rps p50 p99 errs
   if want session; then
   run_wrk "$api/get-session" "cookie: $cookie" > "$work/wrk-$label.txt"
-  rps=$(field Requests/sec: < "$work/wrk-$label.txt")
-  p50=$(field 50% < "$work/wrk-$label.txt"); p99=$(field 99% < "$work/wrk-$label.txt")
-  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-$label.txt" || true)
+  read_wrk "$work/wrk-$label.txt"
   report "kavach get-session on $label: ${rps} req/s, p50 ${p50}, p99 ${p99}, ratio to baseline $(python3 -c "print(f'{$rps/$b_rps:.2f}')")${errs:+ ($errs)}"
   fi
   report "kavach on $label: idle RSS ${rss}, start to ready ${ready} ms (process start to first 200 from /readyz)"
@@ -107,9 +111,7 @@ bench_kavach() { # label database_url
      -d '{"name":"Bench Org","slug":"bench-org"}' "$api/organization/create" > /dev/null
   curl -sf -H "cookie: $cookie2" "$api/get-session" | grep -q '"activeOrganizationId":"'
   run_wrk "$api/get-session" "cookie: $cookie2" > "$work/wrk-org-session-$label.txt"
-  rps=$(field Requests/sec: < "$work/wrk-org-session-$label.txt")
-  p50=$(field 50% < "$work/wrk-org-session-$label.txt"); p99=$(field 99% < "$work/wrk-org-session-$label.txt")
-  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-org-session-$label.txt" || true)
+  read_wrk "$work/wrk-org-session-$label.txt"
   report "kavach get-session with an active organization on $label: ${rps} req/s, p50 ${p50}, p99 ${p99}${no_org_rps:+, ratio to get-session without one $(python3 -c "print(f'{$rps/$no_org_rps:.2f}')")}${errs:+ ($errs)}"
   cat > "$work/perm.lua" <<LUA
 wrk.method = "POST"
@@ -121,9 +123,7 @@ LUA
   curl -sf -H 'content-type: application/json' -H "origin: http://localhost:$port" -H "cookie: $cookie2" \
      -d '{"permissions":{"member":["create"],"invitation":["create"]}}' "$api/organization/has-permission" | grep -q '"success":true'
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/perm.lua" "$api/organization/has-permission" > "$work/wrk-perm-$label.txt"
-  rps=$(field Requests/sec: < "$work/wrk-perm-$label.txt")
-  p50=$(field 50% < "$work/wrk-perm-$label.txt"); p99=$(field 99% < "$work/wrk-perm-$label.txt")
-  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-perm-$label.txt" || true)
+  read_wrk "$work/wrk-perm-$label.txt"
   report "kavach organization has-permission on $label: ${rps} req/s, p50 ${p50}, p99 ${p99}, ratio to baseline $(python3 -c "print(f'{$rps/$b_rps:.2f}')")${errs:+ ($errs)}"
   fi
   if want cc; then
@@ -139,9 +139,7 @@ wrk.headers["Authorization"] = "Basic $(printf '%s:%s' "$id" "$secret" | base64 
 LUA
   curl -sf -X POST -H "Authorization: Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)" -d 'grant_type=client_credentials&resource=https%3A%2F%2Fmcp.example.com%2Fmcp' "$api/oauth2/token" | grep -q access_token
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/cc.lua" "$api/oauth2/token" > "$work/wrk-cc-$label.txt"
-  rps=$(field Requests/sec: < "$work/wrk-cc-$label.txt")
-  p50=$(field 50% < "$work/wrk-cc-$label.txt"); p99=$(field 99% < "$work/wrk-cc-$label.txt")
-  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-cc-$label.txt" || true)
+  read_wrk "$work/wrk-cc-$label.txt"
   report "kavach token endpoint (client_credentials, EdDSA JWT) on $label: ${rps} grants/s, p50 ${p50}, p99 ${p99}${errs:+ ($errs)}"
   fi
   if want agent || want exchange; then
@@ -164,9 +162,7 @@ LUA
   local audit_before audit_after
   audit_before=$(cd "$dir" && KAVACH_LOG=warn "$BIN" audit verify --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])')
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/decide.lua" "$api/access/v1/evaluation" > "$work/wrk-decide-$label.txt"
-  rps=$(field Requests/sec: < "$work/wrk-decide-$label.txt")
-  p50=$(field 50% < "$work/wrk-decide-$label.txt"); p99=$(field 99% < "$work/wrk-decide-$label.txt")
-  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-decide-$label.txt" || true)
+  read_wrk "$work/wrk-decide-$label.txt"
   audit_after=$(cd "$dir" && KAVACH_LOG=warn "$BIN" audit verify --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["records"] if not d["problems"] else "BROKEN")')
   report "kavach agent decision (AuthZEN, durable audit record each) on $label: ${rps} decisions/s, p50 ${p50}, p99 ${p99}, ratio to baseline $(python3 -c "print(f'{$rps/$b_rps:.2f}')"); audit records $audit_before -> $audit_after, chain verified${errs:+ ($errs)}"
   fi
@@ -187,9 +183,7 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $(printf '%s:%s' "$child" "$csecret" | base64 -w0)"
 LUA
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/exchange.lua" "$api/oauth2/token" > "$work/wrk-exchange-$label.txt"
-  rps=$(field Requests/sec: < "$work/wrk-exchange-$label.txt")
-  p50=$(field 50% < "$work/wrk-exchange-$label.txt"); p99=$(field 99% < "$work/wrk-exchange-$label.txt")
-  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-exchange-$label.txt" || true)
+  read_wrk "$work/wrk-exchange-$label.txt"
   report "kavach token exchange (RFC 8693, a delegate for its parent) on $label: ${rps} exchanges/s, p50 ${p50}, p99 ${p99}${errs:+ ($errs)}"
   fi
   if want refresh; then
@@ -215,9 +209,7 @@ end
 LUA
   } | sed "s/CLIENT_ID/$cid/" > "$work/rt.lua"
   wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/rt.lua" "$api/oauth2/token" > "$work/wrk-rt-$label.txt"
-  rps=$(field Requests/sec: < "$work/wrk-rt-$label.txt")
-  p50=$(field 50% < "$work/wrk-rt-$label.txt"); p99=$(field 99% < "$work/wrk-rt-$label.txt")
-  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-rt-$label.txt" || true)
+  read_wrk "$work/wrk-rt-$label.txt"
   report "kavach token endpoint (refresh_token with rotation, $CONNECTIONS chains) on $label: ${rps} grants/s, p50 ${p50}, p99 ${p99}${errs:+ ($errs)}"
   fi
   if want signin; then
@@ -233,9 +225,7 @@ LUA
   before=$(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$pid/status")
   echo 5 > "/proc/$pid/clear_refs" 2>/dev/null || true
   wrk -t"$THREADS" -c16 -d"$DURATION" --latency -s "$work/signin.lua" "$api/sign-in/email" > "$work/wrk-signin-$label.txt"
-  rps=$(field Requests/sec: < "$work/wrk-signin-$label.txt")
-  p50=$(field 50% < "$work/wrk-signin-$label.txt"); p99=$(field 99% < "$work/wrk-signin-$label.txt")
-  errs=$(grep -E "Non-2xx|Socket errors" "$work/wrk-signin-$label.txt" || true)
+  read_wrk "$work/wrk-signin-$label.txt"
   local peak after bound
   peak=$(awk '/VmHWM/ {printf "%.1f MB", $2/1024}' "/proc/$pid/status")
   sleep 2

@@ -463,28 +463,33 @@ pub async fn append(db: &Db, event: Event) -> Result<()> {
 }
 
 /// Records in sequence order, `limit` at a time after `after_seq`.
+/// The columns a [`Record`] is read from (`created_exact`: `created_at` as stored).
+const RECORD_COLUMNS: &str = "seq, id, created_at, created_at AS created_exact, kind, user_id, ip_address, user_agent, data, prev_hash, hash";
+
+/// A [`Record`] from a row of [`RECORD_COLUMNS`] (either database's row type).
+macro_rules! record_from_row {
+    ($r:expr) => {
+        Ok(Record {
+            seq: $r.try_get("seq")?,
+            id: $r.try_get("id")?,
+            created_at: $r.try_get("created_at")?,
+            kind: $r.try_get("kind")?,
+            user_id: $r.try_get("user_id")?,
+            ip_address: $r.try_get("ip_address")?,
+            user_agent: $r.try_get("user_agent")?,
+            data: $r.try_get("data")?,
+            prev_hash: $r.try_get("prev_hash")?,
+            hash: $r.try_get("hash")?,
+            created_at_micros: $r.try_get::<crate::store::ExactTs, _>("created_exact")?.0,
+        })
+    };
+}
+
 pub async fn page(db: &Db, after_seq: i64, limit: i64) -> Result<Vec<Record>> {
-    let sql = "SELECT seq, id, created_at, created_at AS created_exact, kind, user_id, ip_address, user_agent, data, prev_hash, hash \
-               FROM kavach_audit_event WHERE seq > $1 ORDER BY seq LIMIT $2";
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM kavach_audit_event WHERE seq > $1 ORDER BY seq LIMIT $2");
     db!(db, |pool| {
-        let rows = sqlx::query(sql).bind(after_seq).bind(limit).fetch_all(pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Record {
-                    seq: r.try_get("seq")?,
-                    id: r.try_get("id")?,
-                    created_at: r.try_get("created_at")?,
-                    kind: r.try_get("kind")?,
-                    user_id: r.try_get("user_id")?,
-                    ip_address: r.try_get("ip_address")?,
-                    user_agent: r.try_get("user_agent")?,
-                    data: r.try_get("data")?,
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                    created_at_micros: r.try_get::<crate::store::ExactTs, _>("created_exact")?.0,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after_seq).bind(limit).fetch_all(pool).await?;
+        rows.iter().map(|r| record_from_row!(r)).collect()
     })
 }
 
@@ -561,12 +566,7 @@ pub async fn query(db: &Db, q: &Query) -> Result<(Vec<Record>, Option<i64>)> {
     if until.is_some() {
         clauses.push(format!("created_at < ${}", n + 2 + usize::from(since.is_some())));
     }
-    let sql = format!(
-        "SELECT seq, id, created_at, created_at AS created_exact, kind, user_id, ip_address, user_agent, data, prev_hash, hash \
-         FROM kavach_audit_event WHERE {} ORDER BY seq LIMIT {}",
-        clauses.join(" AND "),
-        limit + 1
-    );
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM kavach_audit_event WHERE {} ORDER BY seq LIMIT {}", clauses.join(" AND "), limit + 1);
     let mut recs: Vec<Record> = db!(db, |pool| {
         let mut qy = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(q.after.unwrap_or(0));
         for b in &binds {
@@ -579,23 +579,7 @@ pub async fn query(db: &Db, q: &Query) -> Result<(Vec<Record>, Option<i64>)> {
             qy = qy.bind(t);
         }
         let rows = qy.fetch_all(pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Record {
-                    seq: r.try_get("seq")?,
-                    id: r.try_get("id")?,
-                    created_at: r.try_get("created_at")?,
-                    kind: r.try_get("kind")?,
-                    user_id: r.try_get("user_id")?,
-                    ip_address: r.try_get("ip_address")?,
-                    user_agent: r.try_get("user_agent")?,
-                    data: r.try_get("data")?,
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                    created_at_micros: r.try_get::<crate::store::ExactTs, _>("created_exact")?.0,
-                })
-            })
-            .collect::<Result<Vec<Record>>>()
+        rows.iter().map(|r| record_from_row!(r)).collect::<Result<Vec<Record>>>()
     })?;
     let more = recs.len() as i64 > limit;
     recs.truncate(limit as usize);

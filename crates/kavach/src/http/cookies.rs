@@ -84,7 +84,8 @@ pub fn presented_token(core: &Core, headers: &HeaderMap) -> Option<Presented> {
         if decoded.contains('.') {
             return signed(&decoded, Source::Bearer);
         }
-        if !decoded.is_empty() && decoded.len() <= 256 {
+        // An agent's key or session token is not a session: the agents routes read it.
+        if !decoded.is_empty() && decoded.len() <= 256 && !kavach_core::plugins::agents::is_agent_credential(&decoded) {
             return Some(Presented { token: decoded, source: Source::Bearer, signature: None });
         }
         return None;

@@ -102,7 +102,7 @@ pub(super) async fn check(core: &Core, agent: &super::Agent, resource: &str, ip:
     let fresh_res = a.first_time(core, format!("agent-res:{}:{}", agent.id, crate::crypto::sha256_hex(resource.as_bytes()))).await?;
     if fresh_net.is_some() || fresh_res {
         // Only an agent with a history has a normal to depart from.
-        let stats = super::store::stats(&core.db, &agent.id).await?;
+        let stats = super::store::stats(&core.db, &agent.id).await? + core.agent_tally.pending(&agent.id);
         if stats.allowed + stats.denied >= HISTORY {
             if let Some(n) = fresh_net {
                 signals.push(("new_network", n, true));

@@ -287,12 +287,13 @@ pub(super) async fn decide(core: &Core, agent_id: &str, call: &Call<'_>, ctx: &R
     if chain.is_empty() {
         return Err(not_found());
     }
-    let outcome = match chain_refusal(&chain, now) {
+    let refusal = chain_refusal(&chain, now);
+    let outcome = match refusal {
         Some(r) => Outcome::deny(r),
         None => evaluate(core, &chain, call, now).await?,
     };
     // An agent that cannot act has no behaviour to judge.
-    let checked = chain_refusal(&chain, now).is_none();
+    let checked = refusal.is_none();
     let decision = record(core, &chain, call, outcome, ctx).await?;
     // The decision is made and recorded: a failure to look for anomalies does not undo it.
     if checked
@@ -571,7 +572,7 @@ async fn charge_budgets(core: &Core, agent: &Agent, budgets: &[Budget], taken: &
             }
             BudgetAction::Block => return Ok(Some(Outcome::deny(Reason::BudgetExceeded))),
             BudgetAction::Suspend => {
-                store::set_status(&core.db, &agent.id, Status::Suspended, None, &RequestContext::default()).await?;
+                store::set_status(&core.db, agent, Status::Suspended, None, &RequestContext::default()).await?;
                 return Ok(Some(Outcome::deny(Reason::BudgetExceeded)));
             }
         }

@@ -439,6 +439,14 @@ pub const CIBA_ACTION: &str = "oauth/ciba";
 /// The prefix of every ephemeral session token.
 pub const SESSION_PREFIX: &str = "kve_";
 
+/// Is `token` shaped as an agent key (`kv_` + 43) or an ephemeral session token
+/// (`kve_` + 43)? Session tokens are 43 characters bare, so the shapes never meet: the
+/// session layer leaves these to the agents routes instead of looking them up.
+pub fn is_agent_credential(token: &str) -> bool {
+    let body = |p: &str| token.strip_prefix(p).is_some_and(|rest| rest.len() == 43);
+    body(KEY_PREFIX) || body(SESSION_PREFIX)
+}
+
 /// [`Agents::create_session`]: a short-lived token for one task.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
@@ -568,25 +576,7 @@ impl Agents<'_> {
             return Err(bad(Code::InvalidAgent, format!("maxDelegationDepth is at most {}", self.opts().max_delegation_depth)));
         }
         let now = Ts::now();
-        let id = crypto::new_id();
-        let agent = Agent {
-            id: id.clone(),
-            name: check_agent_name(&new.name)?,
-            agent_type: new.agent_type,
-            status: Status::Active,
-            owner_user_id: owner_user,
-            owner_organization_id: owner_org,
-            created_by: m.user_id().map(str::to_owned),
-            parent_id: None,
-            root_id: id,
-            depth: 0,
-            max_depth,
-            expires_at: expiry(now, new.expires_in, None)?,
-            metadata: check_metadata(new.metadata)?,
-            created_at: now,
-            updated_at: now,
-            last_active_at: None,
-        };
+        let agent = Agent { agent_type: new.agent_type, max_depth, ..new_agent(m, &new, (owner_user, owner_org), None, now)? };
         let perms = self.checked_permissions(&agent.id, &new.permissions, None).await?;
         self.insert(agent, perms, ctx, crate::audit::EventKind::AgentCreated).await
     }
@@ -618,25 +608,8 @@ impl Agents<'_> {
                 format!("The owner's policy allows delegation chains {} deep; this one would be {}", parent.max_depth, parent.depth + 1),
             ));
         }
-        let id = crypto::new_id();
-        let agent = Agent {
-            id,
-            name: check_agent_name(&new.name)?,
-            agent_type: AgentType::Delegated,
-            status: Status::Active,
-            owner_user_id: parent.owner_user_id.clone(),
-            owner_organization_id: parent.owner_organization_id.clone(),
-            created_by: m.user_id().map(str::to_owned),
-            parent_id: Some(parent.id.clone()),
-            root_id: parent.root_id.clone(),
-            depth: parent.depth + 1,
-            max_depth: parent.max_depth,
-            expires_at: expiry(now, new.expires_in, parent.expires_at)?,
-            metadata: check_metadata(new.metadata)?,
-            created_at: now,
-            updated_at: now,
-            last_active_at: None,
-        };
+        let owner = (parent.owner_user_id.clone(), parent.owner_organization_id.clone());
+        let agent = new_agent(m, &new, owner, Some(&parent), now)?;
         let held = store::permissions(&self.0.db, &[parent.id.as_str()]).await?;
         let perms = self.checked_permissions(&agent.id, &new.permissions, Some(&held)).await?;
         self.insert(agent, perms, ctx, crate::audit::EventKind::AgentDelegated).await
@@ -712,7 +685,7 @@ impl Agents<'_> {
         self.allowed(m, &a, Act::Update).await?;
         let name = u.name.as_deref().map(check_agent_name).transpose()?;
         let metadata = u.metadata.map(|v| check_metadata(Some(v))).transpose()?;
-        store::update(&self.0.db, id, name.as_deref(), metadata.as_ref(), m.user_id(), ctx).await?;
+        store::update(&self.0.db, &a, name.as_deref(), metadata.as_ref(), m.user_id(), ctx).await?;
         store::agent(&self.0.db, id).await?.ok_or_else(not_found)
     }
 
@@ -728,7 +701,7 @@ impl Agents<'_> {
         if status == Status::Expired {
             return Err(bad(Code::InvalidAgent, "The status is active, suspended or revoked"));
         }
-        store::set_status(&self.0.db, id, status, m.user_id(), ctx).await?;
+        store::set_status(&self.0.db, &a, status, m.user_id(), ctx).await?;
         store::agent(&self.0.db, id).await?.ok_or_else(not_found)
     }
 
@@ -748,7 +721,7 @@ impl Agents<'_> {
         self.allowed(m, &a, Act::Update).await?;
         let (hash, prefix, key) = new_key();
         let grace = rotate.then(|| Ts::now().plus_secs(self.opts().key_grace.as_secs() as i64));
-        store::insert_key(&self.0.db, id, (&crypto::new_id(), &hash, &prefix), grace, m.user_id(), ctx).await?;
+        store::insert_key(&self.0.db, &a, (&crypto::new_id(), &hash, &prefix), grace, m.user_id(), ctx).await?;
         Ok(key)
     }
 
@@ -761,7 +734,7 @@ impl Agents<'_> {
     pub async fn revoke_key(&self, m: Manager<'_>, id: &str, key_id: &str, ctx: &RequestContext) -> Result<()> {
         let a = self.get(m, id).await?;
         self.allowed(m, &a, Act::Update).await?;
-        if store::delete_key(&self.0.db, id, key_id, m.user_id(), ctx).await? { Ok(()) } else { Err(Error::not_found(Code::NotFound, "No such key")) }
+        if store::delete_key(&self.0.db, &a, key_id, m.user_id(), ctx).await? { Ok(()) } else { Err(Error::not_found(Code::NotFound, "No such key")) }
     }
 
     /// An ephemeral session for one task: a token that acts as the agent until it expires,
@@ -791,7 +764,7 @@ impl Agents<'_> {
     /// The agent and session an ephemeral session token belongs to, if the session is
     /// live (not expired, actions left) and the agent's chain can act now.
     pub async fn authenticate_session(&self, token: &str) -> Result<Option<(Agent, String)>> {
-        if !self.opts().enabled || !token.starts_with(SESSION_PREFIX) || token.len() > 128 {
+        if !self.opts().enabled || !token.starts_with(SESSION_PREFIX) || !is_agent_credential(token) {
             return Ok(None);
         }
         let Some((sid, agent_id)) = store::live_session(&self.0.db, &crypto::token_hash(token), Ts::now()).await? else { return Ok(None) };
@@ -805,7 +778,7 @@ impl Agents<'_> {
     /// The agent a key belongs to, if the key and every agent of its chain can act now
     /// (otherwise `None`: the caller answers 401).
     pub async fn authenticate(&self, key: &str) -> Result<Option<Agent>> {
-        if !self.opts().enabled || !key.starts_with(KEY_PREFIX) || key.len() > 128 {
+        if !self.opts().enabled || !key.starts_with(KEY_PREFIX) || !is_agent_credential(key) {
             return Ok(None);
         }
         let Some(agent_id) = store::key_agent(&self.0.db, &crypto::token_hash(key)).await? else { return Ok(None) };
@@ -896,7 +869,7 @@ impl Agents<'_> {
             None => None,
         };
         let perms = self.checked_permissions(id, list, held.as_deref()).await?;
-        store::insert_permissions(&self.0.db, id, &perms, self.opts().max_permissions, m.user_id(), ctx).await?;
+        store::insert_permissions(&self.0.db, &a, &perms, self.opts().max_permissions, m.user_id(), ctx).await?;
         Ok(perms)
     }
 
@@ -904,7 +877,7 @@ impl Agents<'_> {
     pub async fn withdraw(&self, m: Manager<'_>, id: &str, permission_id: &str, ctx: &RequestContext) -> Result<()> {
         let a = self.get(m, id).await?;
         self.allowed(m, &a, Act::Update).await?;
-        if store::delete_permission(&self.0.db, id, permission_id, m.user_id(), ctx).await? {
+        if store::delete_permission(&self.0.db, &a, permission_id, m.user_id(), ctx).await? {
             Ok(())
         } else {
             Err(Error::not_found(Code::NotFound, "No such permission"))
@@ -919,16 +892,16 @@ impl Agents<'_> {
         match agent_id {
             Some(id) => {
                 self.get(m, id).await?;
-                store::approvals_of(&self.0.db, "a.id", id).await
+                store::approvals_of(&self.0.db, Some(("id", id))).await
             }
             None => match m {
-                Manager::Server => store::approvals_of(&self.0.db, "'all'", "all").await,
-                Manager::Agent(a) => store::approvals_of(&self.0.db, "a.id", &a.id).await,
+                Manager::Server => store::approvals_of(&self.0.db, None).await,
+                Manager::Agent(a) => store::approvals_of(&self.0.db, Some(("id", &a.id))).await,
                 Manager::User(u) => {
-                    let mut all = store::approvals_of(&self.0.db, "a.owner_user_id", &u.id).await?;
+                    let mut all = store::approvals_of(&self.0.db, Some(("owner_user_id", &u.id))).await?;
                     for org in store::member_orgs(&self.0.db, &u.id).await? {
                         if self.org_allows(u, &org, "update").await {
-                            all.extend(store::approvals_of(&self.0.db, "a.owner_organization_id", &org).await?);
+                            all.extend(store::approvals_of(&self.0.db, Some(("owner_organization_id", &org))).await?);
                         }
                     }
                     Ok(all)
@@ -1003,7 +976,7 @@ impl Agents<'_> {
             None => (0, None),
         };
         let status = if grant.is_some() { "approved" } else { "denied" };
-        if !store::answer_approval(&self.0.db, &ap, status, uses, until, m.user_id(), now, ctx).await? {
+        if !store::answer_approval(&self.0.db, &a, &ap, status, uses, until, m.user_id(), now, ctx).await? {
             return Err(bad(Code::ApprovalNotPending, "This approval request is no longer pending (answered or expired)"));
         }
         if grant.is_none() {
@@ -1090,9 +1063,10 @@ impl Agents<'_> {
         self.trust_of(&a).await
     }
 
+    /// The score from the stored counters and this instance's pending ones: no write, so
+    /// a decision that needs the score does not wait for one.
     pub(crate) async fn trust_of(&self, a: &Agent) -> Result<Trust> {
-        self.0.agent_tally.flush(&self.0.db).await?;
-        let stats = store::stats(&self.0.db, &a.id).await?;
+        let stats = store::stats(&self.0.db, &a.id).await? + self.0.agent_tally.pending(&a.id);
         Ok(trust::score(a, &stats, Ts::now()))
     }
 
@@ -1122,6 +1096,30 @@ impl Agents<'_> {
         self.enabled()?;
         decide::decide(self.0, agent_id, call, ctx).await
     }
+}
+
+/// A new active agent: a root (of its own chain, depth 0), or a delegate of `parent`
+/// (its chain, one deeper, its depth policy, its expiry as a cap).
+fn new_agent(m: Manager<'_>, new: &NewAgent, owner: (Option<String>, Option<String>), parent: Option<&Agent>, now: Ts) -> Result<Agent> {
+    let id = crypto::new_id();
+    Ok(Agent {
+        name: check_agent_name(&new.name)?,
+        agent_type: AgentType::Delegated,
+        status: Status::Active,
+        owner_user_id: owner.0,
+        owner_organization_id: owner.1,
+        created_by: m.user_id().map(str::to_owned),
+        parent_id: parent.map(|p| p.id.clone()),
+        root_id: parent.map_or_else(|| id.clone(), |p| p.root_id.clone()),
+        depth: parent.map_or(0, |p| p.depth + 1),
+        max_depth: parent.map_or(0, |p| p.max_depth),
+        expires_at: expiry(now, new.expires_in, parent.and_then(|p| p.expires_at))?,
+        metadata: check_metadata(new.metadata.clone())?,
+        created_at: now,
+        updated_at: now,
+        last_active_at: None,
+        id,
+    })
 }
 
 fn approval_not_found() -> Error {

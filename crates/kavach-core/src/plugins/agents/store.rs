@@ -209,8 +209,8 @@ pub(crate) async fn chain(db: &Db, id: &str) -> Result<Vec<Link>> {
     })
 }
 
-pub(super) async fn update(db: &Db, id: &str, name: Option<&str>, metadata: Option<&serde_json::Value>, by: Option<&str>, ctx: &RequestContext) -> Result<()> {
-    let Some(a) = agent(db, id).await? else { return Ok(()) };
+pub(super) async fn update(db: &Db, a: &Agent, name: Option<&str>, metadata: Option<&serde_json::Value>, by: Option<&str>, ctx: &RequestContext) -> Result<()> {
+    let id = a.id.as_str();
     let now = Ts::now();
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
@@ -221,15 +221,15 @@ pub(super) async fn update(db: &Db, id: &str, name: Option<&str>, metadata: Opti
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        audit::append_in_tx!(tx, event(EventKind::AgentUpdated, &a, by, ctx).with_some("name", name));
+        audit::append_in_tx!(tx, event(EventKind::AgentUpdated, a, by, ctx).with_some("name", name));
         tx.commit().await?;
     });
     Ok(())
 }
 
 /// Set the status; revoking also revokes every delegate below, in the same transaction.
-pub(super) async fn set_status(db: &Db, id: &str, status: Status, by: Option<&str>, ctx: &RequestContext) -> Result<()> {
-    let Some(a) = agent(db, id).await? else { return Ok(()) };
+pub(super) async fn set_status(db: &Db, a: &Agent, status: Status, by: Option<&str>, ctx: &RequestContext) -> Result<()> {
+    let id = a.id.as_str();
     let now = Ts::now();
     let kind = match status {
         Status::Revoked => EventKind::AgentRevoked,
@@ -259,7 +259,7 @@ pub(super) async fn set_status(db: &Db, id: &str, status: Status, by: Option<&st
             .rows_affected();
         }
         if changed > 0 {
-            audit::append_in_tx!(tx, event(kind, &a, by, ctx).with("delegatesRevoked", cascaded));
+            audit::append_in_tx!(tx, event(kind, a, by, ctx).with("delegatesRevoked", cascaded));
         }
         tx.commit().await?;
     });
@@ -287,8 +287,8 @@ pub(super) async fn delete(db: &Db, a: &Agent, by: Option<&str>, ctx: &RequestCo
 
 // ---- keys ----
 
-pub(super) async fn insert_key(db: &Db, agent_id: &str, key: (&str, &str, &str), grace: Option<Ts>, by: Option<&str>, ctx: &RequestContext) -> Result<()> {
-    let Some(a) = agent(db, agent_id).await? else { return Ok(()) };
+pub(super) async fn insert_key(db: &Db, a: &Agent, key: (&str, &str, &str), grace: Option<Ts>, by: Option<&str>, ctx: &RequestContext) -> Result<()> {
+    let agent_id = a.id.as_str();
     let now = Ts::now();
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
@@ -301,7 +301,7 @@ pub(super) async fn insert_key(db: &Db, agent_id: &str, key: (&str, &str, &str),
         }
         insert_key_row!(tx, agent_id, key, now);
         let kind = if grace.is_some() { EventKind::AgentKeyRotated } else { EventKind::AgentKeyCreated };
-        audit::append_in_tx!(tx, event(kind, &a, by, ctx).with("keyId", key.0).with("prefix", key.2).with_some("oldKeysUntil", grace));
+        audit::append_in_tx!(tx, event(kind, a, by, ctx).with("keyId", key.0).with("prefix", key.2).with_some("oldKeysUntil", grace));
         tx.commit().await?;
     });
     Ok(())
@@ -327,8 +327,8 @@ pub(super) async fn keys(db: &Db, agent_id: &str) -> Result<Vec<KeyInfo>> {
     })
 }
 
-pub(super) async fn delete_key(db: &Db, agent_id: &str, key_id: &str, by: Option<&str>, ctx: &RequestContext) -> Result<bool> {
-    let Some(a) = agent(db, agent_id).await? else { return Ok(false) };
+pub(super) async fn delete_key(db: &Db, a: &Agent, key_id: &str, by: Option<&str>, ctx: &RequestContext) -> Result<bool> {
+    let agent_id = a.id.as_str();
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
         let n =
@@ -336,7 +336,7 @@ pub(super) async fn delete_key(db: &Db, agent_id: &str, key_id: &str, by: Option
         if n == 0 {
             return Ok(false);
         }
-        audit::append_in_tx!(tx, event(EventKind::AgentKeyRevoked, &a, by, ctx).with("keyId", key_id));
+        audit::append_in_tx!(tx, event(EventKind::AgentKeyRevoked, a, by, ctx).with("keyId", key_id));
         tx.commit().await?;
     });
     Ok(true)
@@ -453,8 +453,8 @@ pub(super) async fn permissions(db: &Db, agent_ids: &[&str]) -> Result<Vec<Permi
     })
 }
 
-pub(super) async fn insert_permissions(db: &Db, agent_id: &str, perms: &[Permission], max: u32, by: Option<&str>, ctx: &RequestContext) -> Result<()> {
-    let Some(a) = agent(db, agent_id).await? else { return Ok(()) };
+pub(super) async fn insert_permissions(db: &Db, a: &Agent, perms: &[Permission], max: u32, by: Option<&str>, ctx: &RequestContext) -> Result<()> {
+    let agent_id = a.id.as_str();
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
         sqlx::query("UPDATE kavach_agent SET updated_at = updated_at WHERE id = $1").bind(agent_id).execute(&mut *tx).await?;
@@ -465,14 +465,14 @@ pub(super) async fn insert_permissions(db: &Db, agent_id: &str, perms: &[Permiss
         for p in perms {
             insert_permission!(tx, p);
         }
-        audit::append_in_tx!(tx, event(EventKind::AgentPermissionGranted, &a, by, ctx).with("permissions", perms.iter().map(|p| &p.id).collect::<Vec<_>>()));
+        audit::append_in_tx!(tx, event(EventKind::AgentPermissionGranted, a, by, ctx).with("permissions", perms.iter().map(|p| &p.id).collect::<Vec<_>>()));
         tx.commit().await?;
     });
     Ok(())
 }
 
-pub(super) async fn delete_permission(db: &Db, agent_id: &str, id: &str, by: Option<&str>, ctx: &RequestContext) -> Result<bool> {
-    let Some(a) = agent(db, agent_id).await? else { return Ok(false) };
+pub(super) async fn delete_permission(db: &Db, a: &Agent, id: &str, by: Option<&str>, ctx: &RequestContext) -> Result<bool> {
+    let agent_id = a.id.as_str();
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
         let n =
@@ -480,7 +480,7 @@ pub(super) async fn delete_permission(db: &Db, agent_id: &str, id: &str, by: Opt
         if n == 0 {
             return Ok(false);
         }
-        audit::append_in_tx!(tx, event(EventKind::AgentPermissionRevoked, &a, by, ctx).with("permissionId", id));
+        audit::append_in_tx!(tx, event(EventKind::AgentPermissionRevoked, a, by, ctx).with("permissionId", id));
         tx.commit().await?;
     });
     Ok(true)
@@ -511,15 +511,21 @@ macro_rules! approval_from_row {
     }};
 }
 
-/// Approval requests where `column` (of the agent `a`) is `value`, pending first, at most 500.
-pub(super) async fn approvals_of(db: &Db, column: &'static str, value: &str) -> Result<Vec<Approval>> {
+/// Approval requests whose agent's `column` is `value` (`None`: every one), pending
+/// first, at most 500.
+pub(super) async fn approvals_of(db: &Db, filter: Option<(&'static str, &str)>) -> Result<Vec<Approval>> {
+    let filter_sql = filter.map(|(column, _)| format!("WHERE a.{column} = $1")).unwrap_or_default();
     let sql = format!(
-        "SELECT {APPROVAL_COLUMNS} FROM kavach_agent_approval p JOIN kavach_agent a ON a.id = p.agent_id WHERE {column} = $1 \
+        "SELECT {APPROVAL_COLUMNS} FROM kavach_agent_approval p JOIN kavach_agent a ON a.id = p.agent_id {filter_sql} \
          ORDER BY CASE WHEN p.status = 'pending' THEN 0 ELSE 1 END, p.created_at DESC LIMIT 500"
     );
     let now = Ts::now();
     db!(db, |pool| {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).fetch_all(pool).await?;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some((_, value)) = filter {
+            q = q.bind(value);
+        }
+        let rows = q.fetch_all(pool).await?;
         rows.iter().map(|r| Ok(approval_from_row!(r, now))).collect()
     })
 }
@@ -546,6 +552,7 @@ pub(super) async fn approval(db: &Db, id: &str) -> Result<Option<Approval>> {
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn answer_approval(
     db: &Db,
+    a: &Agent,
     ap: &Approval,
     status: &str,
     uses: i64,
@@ -554,7 +561,6 @@ pub(super) async fn answer_approval(
     now: Ts,
     ctx: &RequestContext,
 ) -> Result<bool> {
-    let Some(a) = agent(db, &ap.agent_id).await? else { return Ok(false) };
     let kind = if status == "approved" { EventKind::AgentApprovalGranted } else { EventKind::AgentApprovalDenied };
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
@@ -576,7 +582,7 @@ pub(super) async fn answer_approval(
         }
         audit::append_in_tx!(
             tx,
-            event(kind, &a, by, ctx)
+            event(kind, a, by, ctx)
                 .with("approvalId", &ap.id)
                 .with("action", &ap.action)
                 .with("resource", &ap.resource)

@@ -17,8 +17,8 @@
 //! `standard`; a month of clean use makes it `elevated`).
 //!
 //! The counters are added to in memory per instance and written in groups
-//! ([`Tally`]), so a decision does not write them; reading a score writes this
-//! instance's pending counts first.
+//! ([`Tally`]), so a decision does not write them; a score adds this instance's pending
+//! counts to the stored ones (other instances' arrive within a second).
 
 use super::Agent;
 use crate::db;
@@ -78,6 +78,19 @@ pub fn level(score: u8) -> &'static str {
     }
 }
 
+impl std::ops::Add for Stats {
+    type Output = Stats;
+    fn add(self, o: Stats) -> Stats {
+        Stats {
+            allowed: self.allowed + o.allowed,
+            denied: self.denied + o.denied,
+            approvals_refused: self.approvals_refused + o.approvals_refused,
+            budget_breaches: self.budget_breaches + o.budget_breaches,
+            anomalies: self.anomalies + o.anomalies,
+        }
+    }
+}
+
 pub fn score(a: &Agent, s: &Stats, now: Ts) -> Trust {
     let mut factors = Vec::new();
     let mut push = |factor, value: f64, points: f64| {
@@ -127,6 +140,11 @@ impl Tally {
             Counter::BudgetBreaches => s.budget_breaches += 1,
             Counter::Anomalies => s.anomalies += 1,
         }
+    }
+
+    /// This instance's counts not written yet, for `agent`.
+    pub(crate) fn pending(&self, agent: &str) -> Stats {
+        self.0.lock().ok().and_then(|m| m.get(agent).map(|e| e.0)).unwrap_or_default()
     }
 
     /// Write this instance's pending counts.

@@ -12,7 +12,7 @@ use crate::Kavach;
 use crate::http::body::{Body, QueryParams};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::table::{Capability, Route};
-use crate::http::{Authenticated, Ctx, MaybeAuth, authorization};
+use crate::http::{Auth, Authenticated, Ctx, MaybeAuth, authorization};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -109,17 +109,15 @@ fn unauthorized() -> ApiError {
 
 /// The caller: an agent key, else the session (and with `clients`, a resource server).
 async fn caller(k: &Kavach, headers: &HeaderMap, auth: Option<Authenticated>, clients: bool) -> Result<Caller, ApiError> {
-    if let Some(token) = authorization(headers, "Bearer")
-        && token.starts_with(kavach_core::plugins::agents::KEY_PREFIX)
-    {
+    use kavach_core::plugins::agents::is_agent_credential;
+    let bearer = authorization(headers, "Bearer").filter(|t| is_agent_credential(t));
+    if let Some(token) = bearer.filter(|t| t.starts_with(kavach_core::plugins::agents::KEY_PREFIX)) {
         return match k.agents().authenticate(token).await? {
             Some(a) => Ok(Caller::Agent(Box::new(a), None)),
             None => Err(unauthorized()),
         };
     }
-    if let Some(token) = authorization(headers, "Bearer")
-        && token.starts_with(kavach_core::plugins::agents::SESSION_PREFIX)
-    {
+    if let Some(token) = bearer.filter(|t| t.starts_with(kavach_core::plugins::agents::SESSION_PREFIX)) {
         return match k.agents().authenticate_session(token).await? {
             Some((a, sid)) => Ok(Caller::Agent(Box::new(a), Some(sid))),
             None => Err(unauthorized()),
@@ -127,11 +125,9 @@ async fn caller(k: &Kavach, headers: &HeaderMap, auth: Option<Authenticated>, cl
     }
     if clients && authorization(headers, "Basic").is_some() {
         let Ok(Some((id, secret))) = super::oauth::basic_credentials(headers) else { return Err(unauthorized()) };
-        if !k.clients().authenticate(&id, &secret).await? {
-            return Err(unauthorized());
-        }
-        let introspects = k.clients().get(&id).await?.is_some_and(|c| !c.introspects.is_empty());
-        if !introspects {
+        // One read of the client: its secret, then its right to introspect.
+        let client = k.clients().get(&id).await?.filter(|c| !c.disabled && c.secret_matches(&secret)).ok_or_else(unauthorized)?;
+        if client.introspects.is_empty() {
             return Err(ApiError(Error::forbidden(
                 Code::AgentActionNotAllowed,
                 "This client may not ask for decisions (the operator grants it: `kavach clients introspect CLIENT_ID --resource ...`)",
@@ -142,11 +138,6 @@ async fn caller(k: &Kavach, headers: &HeaderMap, auth: Option<Authenticated>, cl
     auth.map(Caller::User).ok_or_else(unauthorized)
 }
 
-/// The signed-in user (routes the table marks `signed_in`).
-fn user(auth: Option<Authenticated>) -> Result<Authenticated, ApiError> {
-    auth.ok_or_else(unauthorized)
-}
-
 fn manager(a: &Authenticated) -> Manager<'_> {
     Manager::User(&a.data.user)
 }
@@ -155,8 +146,7 @@ fn manager(a: &Authenticated) -> Manager<'_> {
 /// with its permissions: `{ agent, key, permissions }`; the key is shown once.
 #[utoipa::path(post, path = "/agents", request_body = NewAgent, tag = "agents",
     responses((status = 200, body = Created), (status = 400), (status = 401), (status = 403)))]
-pub async fn create(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): MaybeAuth, Body(b): Body<NewAgent>) -> ApiResult<Response> {
-    let a = user(auth)?;
+pub async fn create(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(b): Body<NewAgent>) -> ApiResult<Response> {
     let created = k.agents().create(manager(&a), b, &ctx).await?;
     Ok(no_store(Json(created).into_response()))
 }
@@ -195,57 +185,47 @@ pub async fn get_agent(State(k): State<Kavach>, headers: HeaderMap, MaybeAuth(au
 /// Rename, or replace the metadata.
 #[utoipa::path(patch, path = "/agents/{id}", params(("id" = String, Path)), request_body = AgentUpdate, tag = "agents",
     responses((status = 200, body = Agent), (status = 400), (status = 401), (status = 404)))]
-pub async fn update(
-    State(k): State<Kavach>,
-    Ctx(ctx): Ctx,
-    MaybeAuth(auth): MaybeAuth,
-    Path(id): Path<String>,
-    Body(b): Body<AgentUpdate>,
-) -> ApiResult<Json<Agent>> {
-    let a = user(auth)?;
+pub async fn update(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Path(id): Path<String>, Body(b): Body<AgentUpdate>) -> ApiResult<Json<Agent>> {
     Ok(Json(k.agents().update(manager(&a), &id, b, &ctx).await?))
 }
 
 /// Delete the agent, its delegates, keys, permissions and approvals.
 #[utoipa::path(delete, path = "/agents/{id}", params(("id" = String, Path)), tag = "agents",
     responses((status = 200, description = "`{ success: true }`"), (status = 401), (status = 404)))]
-pub async fn remove(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): MaybeAuth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let a = user(auth)?;
+pub async fn remove(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     k.agents().delete(manager(&a), &id, &ctx).await?;
     Ok(Json(json!({ "success": true })))
 }
 
-async fn set_status(k: &Kavach, ctx: &RequestContext, auth: Option<Authenticated>, id: &str, status: Status) -> ApiResult<Json<Agent>> {
-    let a = user(auth)?;
-    Ok(Json(k.agents().set_status(manager(&a), id, status, ctx).await?))
+async fn set_status(k: &Kavach, ctx: &RequestContext, a: &Authenticated, id: &str, status: Status) -> ApiResult<Json<Agent>> {
+    Ok(Json(k.agents().set_status(manager(a), id, status, ctx).await?))
 }
 
 /// Suspend: every decision for it (and its delegates) is denied until it is activated.
 #[utoipa::path(post, path = "/agents/{id}/suspend", params(("id" = String, Path)), tag = "agents",
     responses((status = 200, body = Agent), (status = 400), (status = 401), (status = 404)))]
-pub async fn suspend(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): MaybeAuth, Path(id): Path<String>) -> ApiResult<Json<Agent>> {
-    set_status(&k, &ctx, auth, &id, Status::Suspended).await
+pub async fn suspend(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Path(id): Path<String>) -> ApiResult<Json<Agent>> {
+    set_status(&k, &ctx, &a, &id, Status::Suspended).await
 }
 
 /// Activate a suspended agent.
 #[utoipa::path(post, path = "/agents/{id}/activate", params(("id" = String, Path)), tag = "agents",
     responses((status = 200, body = Agent), (status = 400), (status = 401), (status = 404)))]
-pub async fn activate(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): MaybeAuth, Path(id): Path<String>) -> ApiResult<Json<Agent>> {
-    set_status(&k, &ctx, auth, &id, Status::Active).await
+pub async fn activate(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Path(id): Path<String>) -> ApiResult<Json<Agent>> {
+    set_status(&k, &ctx, &a, &id, Status::Active).await
 }
 
 /// Revoke (final), with every delegate below it.
 #[utoipa::path(post, path = "/agents/{id}/revoke", params(("id" = String, Path)), tag = "agents",
     responses((status = 200, body = Agent), (status = 400), (status = 401), (status = 404)))]
-pub async fn revoke(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): MaybeAuth, Path(id): Path<String>) -> ApiResult<Json<Agent>> {
-    set_status(&k, &ctx, auth, &id, Status::Revoked).await
+pub async fn revoke(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Path(id): Path<String>) -> ApiResult<Json<Agent>> {
+    set_status(&k, &ctx, &a, &id, Status::Revoked).await
 }
 
 /// The agent's keys (prefixes and dates; never the keys).
 #[utoipa::path(get, path = "/agents/{id}/keys", params(("id" = String, Path)), tag = "agents",
     responses((status = 200, body = Vec<KeyInfo>), (status = 401), (status = 404)))]
-pub async fn keys(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Path(id): Path<String>) -> ApiResult<Json<Vec<KeyInfo>>> {
-    let a = user(auth)?;
+pub async fn keys(State(k): State<Kavach>, Auth(a): Auth, Path(id): Path<String>) -> ApiResult<Json<Vec<KeyInfo>>> {
     Ok(Json(k.agents().keys(manager(&a), &id).await?))
 }
 
@@ -259,14 +239,7 @@ pub struct NewKeyBody {
 /// A new key, shown once: `{ key }`.
 #[utoipa::path(post, path = "/agents/{id}/keys", params(("id" = String, Path)), request_body = NewKeyBody, tag = "agents",
     responses((status = 200, description = "`{ key }`"), (status = 400), (status = 401), (status = 404)))]
-pub async fn new_key(
-    State(k): State<Kavach>,
-    Ctx(ctx): Ctx,
-    MaybeAuth(auth): MaybeAuth,
-    Path(id): Path<String>,
-    Body(b): Body<NewKeyBody>,
-) -> ApiResult<Response> {
-    let a = user(auth)?;
+pub async fn new_key(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Path(id): Path<String>, Body(b): Body<NewKeyBody>) -> ApiResult<Response> {
     let key = k.agents().new_key(manager(&a), &id, b.rotate, &ctx).await?;
     Ok(no_store(Json(json!({ "key": key })).into_response()))
 }
@@ -274,13 +247,7 @@ pub async fn new_key(
 /// Remove one key at once.
 #[utoipa::path(delete, path = "/agents/{id}/keys/{key_id}", params(("id" = String, Path), ("key_id" = String, Path)), tag = "agents",
     responses((status = 200, description = "`{ success: true }`"), (status = 401), (status = 404)))]
-pub async fn revoke_key(
-    State(k): State<Kavach>,
-    Ctx(ctx): Ctx,
-    MaybeAuth(auth): MaybeAuth,
-    Path((id, key_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    let a = user(auth)?;
+pub async fn revoke_key(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Path((id, key_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     k.agents().revoke_key(manager(&a), &id, &key_id, &ctx).await?;
     Ok(Json(json!({ "success": true })))
 }
@@ -293,11 +260,10 @@ pub async fn revoke_key(
 pub async fn register_client(
     State(k): State<Kavach>,
     Ctx(ctx): Ctx,
-    MaybeAuth(auth): MaybeAuth,
+    Auth(a): Auth,
     Path(id): Path<String>,
     Body(b): Body<ClientCredentials>,
 ) -> ApiResult<Response> {
-    let a = user(auth)?;
     let c = k.agents().register_client(manager(&a), &id, b, &ctx).await?;
     Ok(no_store(Json(c).into_response()))
 }
@@ -305,8 +271,7 @@ pub async fn register_client(
 /// Remove the agent's OAuth credentials.
 #[utoipa::path(delete, path = "/agents/{id}/oauth-client", params(("id" = String, Path)), tag = "agents",
     responses((status = 200, description = "`{ success: true }`"), (status = 401), (status = 404)))]
-pub async fn remove_client(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let a = user(auth)?;
+pub async fn remove_client(State(k): State<Kavach>, Auth(a): Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     k.agents().remove_client(manager(&a), &id).await?;
     Ok(Json(json!({ "success": true })))
 }
@@ -331,24 +296,17 @@ pub struct GrantBody {
 pub async fn grant(
     State(k): State<Kavach>,
     Ctx(ctx): Ctx,
-    MaybeAuth(auth): MaybeAuth,
+    Auth(a): Auth,
     Path(id): Path<String>,
     Body(b): Body<GrantBody>,
 ) -> ApiResult<Json<Vec<Permission>>> {
-    let a = user(auth)?;
     Ok(Json(k.agents().grant(manager(&a), &id, &b.permissions, &ctx).await?))
 }
 
 /// Withdraw a permission.
 #[utoipa::path(delete, path = "/agents/{id}/permissions/{permission_id}", params(("id" = String, Path), ("permission_id" = String, Path)), tag = "agents",
     responses((status = 200, description = "`{ success: true }`"), (status = 401), (status = 404)))]
-pub async fn withdraw(
-    State(k): State<Kavach>,
-    Ctx(ctx): Ctx,
-    MaybeAuth(auth): MaybeAuth,
-    Path((id, permission_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    let a = user(auth)?;
+pub async fn withdraw(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Path((id, permission_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     k.agents().withdraw(manager(&a), &id, &permission_id, &ctx).await?;
     Ok(Json(json!({ "success": true })))
 }
@@ -489,14 +447,7 @@ async fn answer_approval(
 /// session or the approver's password.
 #[utoipa::path(post, path = "/agent-approvals/{id}/approve", params(("id" = String, Path)), request_body = ApproveBody, tag = "agents",
     responses((status = 200, body = Approval), (status = 400), (status = 401), (status = 403), (status = 404)))]
-pub async fn approve(
-    State(k): State<Kavach>,
-    Ctx(ctx): Ctx,
-    MaybeAuth(auth): MaybeAuth,
-    Path(id): Path<String>,
-    Body(b): Body<ApproveBody>,
-) -> ApiResult<Json<Approval>> {
-    let a = user(auth)?;
+pub async fn approve(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Path(id): Path<String>, Body(b): Body<ApproveBody>) -> ApiResult<Json<Approval>> {
     let grant = Grant { uses: b.uses, valid_for: b.valid_for };
     Ok(Json(answer_approval(&k, &ctx, &a, &id, Some(grant), b.password.as_deref()).await?))
 }
@@ -504,14 +455,7 @@ pub async fn approve(
 /// Refuse an approval request (a fresh session or the password, as for approving).
 #[utoipa::path(post, path = "/agent-approvals/{id}/deny", params(("id" = String, Path)), request_body = DenyBody, tag = "agents",
     responses((status = 200, body = Approval), (status = 400), (status = 401), (status = 403), (status = 404)))]
-pub async fn deny(
-    State(k): State<Kavach>,
-    Ctx(ctx): Ctx,
-    MaybeAuth(auth): MaybeAuth,
-    Path(id): Path<String>,
-    Body(b): Body<DenyBody>,
-) -> ApiResult<Json<Approval>> {
-    let a = user(auth)?;
+pub async fn deny(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Path(id): Path<String>, Body(b): Body<DenyBody>) -> ApiResult<Json<Approval>> {
     Ok(Json(answer_approval(&k, &ctx, &a, &id, None, b.password.as_deref()).await?))
 }
 
@@ -648,8 +592,7 @@ pub async fn review_submit(
 /// Set a budget on an agent, on an organization's agents, or on the caller's own.
 #[utoipa::path(post, path = "/agent-budgets", request_body = Budget, tag = "agents",
     responses((status = 200, body = Budget), (status = 400), (status = 401), (status = 403), (status = 404)))]
-pub async fn set_budget(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): MaybeAuth, Body(b): Body<Budget>) -> ApiResult<Json<Budget>> {
-    let a = user(auth)?;
+pub async fn set_budget(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(b): Body<Budget>) -> ApiResult<Json<Budget>> {
     Ok(Json(k.agents().set_budget(manager(&a), b, &ctx).await?))
 }
 
@@ -676,8 +619,7 @@ pub async fn budgets(
 /// Remove a budget.
 #[utoipa::path(delete, path = "/agent-budgets/{id}", params(("id" = String, Path)), tag = "agents",
     responses((status = 200, description = "`{ success: true }`"), (status = 401), (status = 404)))]
-pub async fn delete_budget(State(k): State<Kavach>, Ctx(ctx): Ctx, MaybeAuth(auth): MaybeAuth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let a = user(auth)?;
+pub async fn delete_budget(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     k.agents().delete_budget(manager(&a), &id, &ctx).await?;
     Ok(Json(json!({ "success": true })))
 }
