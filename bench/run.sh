@@ -4,7 +4,7 @@
 #   bench/run.sh                 # SQLite and PostgreSQL (needs 127.0.0.1:5432)
 #   BENCH_DB=sqlite bench/run.sh
 #   DURATION=20s CONNECTIONS=8 bench/run.sh
-#   SCENARIOS="refresh verify" bench/run.sh   # a subset: session org cc refresh agent exchange signin verify (default: all)
+#   SCENARIOS="refresh verify" bench/run.sh   # a subset: session org cc refresh agent agent2 exchange signin verify (default: all)
 #   KAVACH_BIN=/path/to/older/kavach BENCH_LABEL=1a2ce12 bench/run.sh   # compare with another build
 #
 # Measures, with wrk on this machine (client and server share its cores):
@@ -13,6 +13,7 @@
 #     POST {base}/organization/has-permission (vs the baseline)
 #   - agent: POST {base}/access/v1/evaluation (an AuthZEN decision with its durable audit
 #     record, the agent's own key) vs the baseline
+#   - agent2: the same decision on two instances sharing one PostgreSQL, loaded at once
 #   - exchange: RFC 8693 token exchanges at {base}/oauth2/token (a delegate acting for its parent)
 #   - idle RSS of the server after start, and time from process start to ready (/readyz 200)
 #   - sign-ins (Argon2id) with 16 connections: sign-ins/s, p50, p99, peak RSS during the run
@@ -24,7 +25,7 @@ DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-8}
 THREADS=${THREADS:-2}
 BENCH_DB=${BENCH_DB:-both}
-SCENARIOS=" ${SCENARIOS:-session org cc refresh agent exchange signin verify} "
+SCENARIOS=" ${SCENARIOS:-session org cc refresh agent agent2 exchange signin verify} "
 want() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach-server -p kavach-bench-baseline
@@ -63,7 +64,7 @@ report ""
 
 # Baseline.
 b_rps=
-if want session || want org || want agent; then
+if want session || want org || want agent || want agent2; then
 bport=$(free_port)
 $BASE "127.0.0.1:$bport" > "$work/baseline.log" 2>&1 &
 pids+=($!)
@@ -142,7 +143,7 @@ LUA
   read_wrk "$work/wrk-cc-$label.txt"
   report "kavach token endpoint (client_credentials, EdDSA JWT) on $label: ${rps} grants/s, p50 ${p50}, p99 ${p99}${errs:+ ($errs)}"
   fi
-  if want agent || want exchange; then
+  if want agent || want agent2 || want exchange; then
   # An agent of the user, with a delegate; both with OAuth client secrets.
   local agent akey ajson child csecret rsecret
   ajson=$(curl -sf -H 'content-type: application/json' -H "origin: http://localhost:$port" -H "cookie: $cookie" \
@@ -150,7 +151,7 @@ LUA
   agent=$(echo "$ajson" | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["id"])')
   akey=$(echo "$ajson" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
   fi
-  if want agent; then
+  if want agent || want agent2; then
   cat > "$work/decide.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '{"subject":{"type":"agent","id":"$agent"},"action":{"name":"tools/call"},"resource":{"type":"tool","id":"search","properties":{"q":"bench"}}}'
@@ -165,6 +166,24 @@ LUA
   read_wrk "$work/wrk-decide-$label.txt"
   audit_after=$(cd "$dir" && KAVACH_LOG=warn "$BIN" audit verify --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["records"] if not d["problems"] else "BROKEN")')
   report "kavach agent decision (AuthZEN, durable audit record each) on $label: ${rps} decisions/s, p50 ${p50}, p99 ${p99}, ratio to baseline $(python3 -c "print(f'{$rps/$b_rps:.2f}')"); audit records $audit_before -> $audit_after, chain verified${errs:+ ($errs)}"
+  fi
+  if want agent2 && [ "$label" = postgres ]; then
+  # A second instance on the same database; both loaded at once, CONNECTIONS each.
+  local port2 pid2 rps1 rps2 p99_1 p99_2
+  port2=$(free_port); mkdir -p "$dir-2"
+  (cd "$dir-2" && KAVACH_REQUIRE_EMAIL_VERIFICATION=false KAVACH_RATE_LIMIT=false KAVACH_LOG=warn exec "$BIN" serve --listen "127.0.0.1:$port2" > server.log 2>&1) &
+  pid2=$!; pids+=($pid2)
+  until curl -sf "http://127.0.0.1:$port2/readyz" >/dev/null; do sleep 0.01; done
+  audit_before=$(cd "$dir" && KAVACH_LOG=warn "$BIN" audit verify --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])')
+  wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/decide.lua" "$api/access/v1/evaluation" > "$work/wrk-decide2a-$label.txt" &
+  local wrk1=$!
+  wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/decide.lua" "http://127.0.0.1:$port2/api/kavach/access/v1/evaluation" > "$work/wrk-decide2b-$label.txt"
+  wait "$wrk1"
+  read_wrk "$work/wrk-decide2a-$label.txt"; rps1=$rps; p99_1=$p99
+  read_wrk "$work/wrk-decide2b-$label.txt"; rps2=$rps; p99_2=$p99
+  audit_after=$(cd "$dir" && KAVACH_LOG=warn "$BIN" audit verify --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["records"] if not d["problems"] else "BROKEN")')
+  report "kavach agent decision, two instances on one $label: $(python3 -c "print(f'{$rps1+$rps2:.0f}')") decisions/s together ($rps1 + $rps2), p99 ${p99_1} / ${p99_2}; audit records $audit_before -> $audit_after, chain verified"
+  kill "$pid2"; wait "$pid2" 2>/dev/null || true
   fi
   if want exchange; then
   child=$(curl -sf -H 'content-type: application/json' -H "origin: http://localhost:$port" -H "cookie: $cookie" \

@@ -270,6 +270,7 @@ pub struct Core {
     pub(crate) agent_tally: plugins::agents::Tally,
     /// What each agent was seen doing (anomaly signals).
     pub(crate) agent_anomalies: plugins::agents::Anomalies,
+    pub(crate) agent_cache: plugins::agents::Cache,
 }
 
 impl Core {
@@ -313,6 +314,7 @@ impl Core {
             org_roles,
             agent_tally: plugins::agents::Tally::default(),
             agent_anomalies: plugins::agents::Anomalies::default(),
+            agent_cache: plugins::agents::Cache::default(),
         })
     }
 

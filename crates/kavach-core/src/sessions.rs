@@ -163,6 +163,10 @@ pub struct Sessions {
     memberships: RwLock<HashMap<String, OrgMembers>>,
     /// Counts membership invalidations: a read that began before one is not cached.
     membership_epoch: std::sync::atomic::AtomicU64,
+    /// Counts the invalidations that concern agents (an agent's change, `a:`; its owner's,
+    /// `u:`; its organization's, `m:`; a cold start): the agents' cache serves only
+    /// entries read since the last one.
+    agent_epoch: std::sync::atomic::AtomicU64,
 }
 
 /// The public handle of a stored `token`: the stored SHA-256 itself, or for a row
@@ -207,7 +211,14 @@ pub struct Checked {
 
 impl Sessions {
     pub(crate) fn new(db: Db, opts: SessionOptions) -> Self {
-        Sessions { db, opts, cache: RwLock::new(HashMap::new()), memberships: RwLock::new(HashMap::new()), membership_epoch: Default::default() }
+        Sessions {
+            db,
+            opts,
+            cache: RwLock::new(HashMap::new()),
+            memberships: RwLock::new(HashMap::new()),
+            membership_epoch: Default::default(),
+            agent_epoch: Default::default(),
+        }
     }
 
     pub fn options(&self) -> &SessionOptions {
@@ -526,7 +537,11 @@ impl Sessions {
 
     /// Drop entries locally (on a notification from another instance).
     pub(crate) fn forget(&self, msg: &str) {
+        if !msg.starts_with("t:") {
+            self.agent_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         match msg.split_once(':') {
+            Some(("a", _)) => {}
             Some(("t", h)) => {
                 self.cache.write().unwrap_or_else(PoisonError::into_inner).remove(h);
             }
@@ -546,6 +561,7 @@ impl Sessions {
     }
 
     pub(crate) fn forget_all(&self) {
+        self.agent_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.cache.write().unwrap_or_else(PoisonError::into_inner).clear();
         self.membership_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.memberships.write().unwrap_or_else(PoisonError::into_inner).clear();
@@ -580,6 +596,22 @@ impl Sessions {
             map.clear();
         }
         map.entry(org.to_owned()).or_default().insert(user.to_owned(), (role, read_at));
+    }
+
+    /// Does this instance cache what it reads (`cache_ttl` is not zero)?
+    pub(crate) fn caches(&self) -> bool {
+        !self.opts.cache_ttl.is_zero()
+    }
+
+    /// The count of agent invalidations so far (see the agents' cache).
+    pub(crate) fn agent_epoch(&self) -> u64 {
+        self.agent_epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// After a change that can stop or narrow an agent: no instance keeps using what it
+    /// cached about any agent.
+    pub(crate) async fn agents_changed(&self) {
+        self.broadcast("a:*").await;
     }
 
     /// Drop every cached membership of the organization, here and on every instance.

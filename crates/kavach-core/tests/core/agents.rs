@@ -340,12 +340,15 @@ dual!(keys_are_stored_hashed_found_by_index_and_rotate_with_a_grace_period, agen
     assert!(agents.authenticate(&new).await.unwrap().is_some());
     // Once the grace period is over, only the new key works.
     exec(&t.db, "UPDATE kavach_agent_key SET expires_at = created_at WHERE expires_at IS NOT NULL").await;
+    // A change made behind Kavach's back (no notification) is seen once the cache's bound is over.
+    tokio::time::sleep(kavach_core::plugins::agents::FRESH_FOR).await;
     assert!(agents.authenticate(&a.key).await.unwrap().is_none());
     assert!(agents.authenticate(&new).await.unwrap().is_some());
     let keys = agents.keys(Manager::User(&alice), &a.agent.id).await.unwrap();
     assert_eq!(keys.len(), 2);
     // An expired agent cannot authenticate, and reads as expired.
     exec(&t.db, &format!("UPDATE kavach_agent SET expires_at = created_at WHERE id = '{}'", a.agent.id)).await;
+    tokio::time::sleep(kavach_core::plugins::agents::FRESH_FOR).await;
     assert!(agents.authenticate(&new).await.unwrap().is_none());
     assert_eq!(agents.get(Manager::Server, &a.agent.id).await.unwrap().status, Status::Expired);
     assert_eq!(decide(&t.core, &a.agent.id, "read", "x", json!({})).await.1, Reason::AgentExpired);

@@ -17,6 +17,7 @@
 //! 5. The decision is written to the audit log (group commit, durable) before it is
 //!    returned with the record's id.
 
+use super::cache::View;
 use super::store::{self, Link};
 use super::trust::Counter;
 use super::{Agent, Budget, BudgetAction, Effect, Permission, Status, not_found, pattern};
@@ -283,18 +284,16 @@ fn check_call(call: &Call<'_>) -> Result<()> {
 pub(super) async fn decide(core: &Core, agent_id: &str, call: &Call<'_>, ctx: &RequestContext) -> Result<Decision> {
     check_call(call)?;
     let now = Ts::now();
-    let chain = store::chain(&core.db, agent_id).await?;
-    if chain.is_empty() {
-        return Err(not_found());
-    }
-    let refusal = chain_refusal(&chain, now);
+    let view = core.agent_cache.view(core, agent_id).await?.ok_or_else(not_found)?;
+    let chain = &view.chain;
+    let refusal = chain_refusal(chain, now);
     let outcome = match refusal {
         Some(r) => Outcome::deny(r),
-        None => evaluate(core, &chain, call, now).await?,
+        None => evaluate(core, &view, call, now).await?,
     };
     // An agent that cannot act has no behaviour to judge.
     let checked = refusal.is_none();
-    let decision = record(core, &chain, call, outcome, ctx).await?;
+    let decision = record(core, chain, call, outcome, ctx).await?;
     // The decision is made and recorded: a failure to look for anomalies does not undo it.
     if checked
         && let Some(l) = chain.first()
@@ -305,9 +304,8 @@ pub(super) async fn decide(core: &Core, agent_id: &str, call: &Call<'_>, ctx: &R
     Ok(decision)
 }
 
-async fn evaluate(core: &Core, chain: &[Link], call: &Call<'_>, now: Ts) -> Result<Outcome> {
-    let ids: Vec<&str> = chain.iter().map(|l| l.agent.id.as_str()).collect();
-    let perms = store::permissions(&core.db, &ids).await?;
+async fn evaluate(core: &Core, view: &View, call: &Call<'_>, now: Ts) -> Result<Outcome> {
+    let (chain, perms) = (&view.chain, &view.perms);
     let agent = &chain.first().ok_or_else(not_found)?.agent;
     let uses_trust = perms.iter().any(|p| p.constraints.min_trust.is_some() || p.constraints.approval_below_trust.is_some());
     let trust = if uses_trust { core.agents().trust_of(agent).await?.score } else { 50 };
@@ -365,8 +363,7 @@ async fn evaluate(core: &Core, chain: &[Link], call: &Call<'_>, now: Ts) -> Resu
             }
         }
     }
-    let budgets = store::budgets_for_chain(&core.db, chain).await?;
-    if let Some(refused) = charge_budgets(core, agent, &budgets, &mut taken, now).await? {
+    if let Some(refused) = charge_budgets(core, agent, &view.budgets, &mut taken, now).await? {
         give_back(core, &taken).await?;
         core.agent_tally.add(&agent.id, Counter::BudgetBreaches);
         return Ok(refused);
@@ -416,15 +413,11 @@ fn link_allows(perms: &[&Permission], action: &str, resource: &str, now: Ts) -> 
 /// that depend on the moment are not applied (the decision applies them).
 pub(super) async fn search(core: &Core, agent_id: &str, action: Option<&str>, resource: Option<&str>, kind: Option<&str>) -> Result<Vec<String>> {
     let now = Ts::now();
-    let chain = store::chain(&core.db, agent_id).await?;
-    if chain.is_empty() {
-        return Err(not_found());
-    }
-    if chain_refusal(&chain, now).is_some() {
+    let view = core.agent_cache.view(core, agent_id).await?.ok_or_else(not_found)?;
+    let (chain, perms) = (&view.chain, &view.perms);
+    if chain_refusal(chain, now).is_some() {
         return Ok(vec![]);
     }
-    let ids: Vec<&str> = chain.iter().map(|l| l.agent.id.as_str()).collect();
-    let perms = store::permissions(&core.db, &ids).await?;
     let links: Vec<Vec<&Permission>> = chain.iter().map(|l| perms.iter().filter(|p| p.agent_id == l.agent.id).collect()).collect();
     let all_allow = |action: &str, resource: &str| links.iter().all(|own| link_allows(own, action, resource, now));
     let own = links.first().map(Vec::as_slice).unwrap_or_default();
@@ -573,6 +566,7 @@ async fn charge_budgets(core: &Core, agent: &Agent, budgets: &[Budget], taken: &
             BudgetAction::Block => return Ok(Some(Outcome::deny(Reason::BudgetExceeded))),
             BudgetAction::Suspend => {
                 store::set_status(&core.db, agent, Status::Suspended, None, &RequestContext::default()).await?;
+                core.sessions.agents_changed().await;
                 return Ok(Some(Outcome::deny(Reason::BudgetExceeded)));
             }
         }

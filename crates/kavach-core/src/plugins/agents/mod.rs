@@ -26,6 +26,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 mod anomaly;
+mod cache;
 pub mod constraints;
 mod decide;
 pub mod pattern;
@@ -33,6 +34,8 @@ mod store;
 mod trust;
 
 pub(crate) use anomaly::Anomalies;
+pub(crate) use cache::Cache;
+pub use cache::FRESH_FOR;
 pub use constraints::{ArgRule, Constraints, TimeWindow};
 pub use decide::{Call, Decision, Reason, Verdict, approval_url};
 pub(crate) use trust::Tally;
@@ -686,6 +689,7 @@ impl Agents<'_> {
         let name = u.name.as_deref().map(check_agent_name).transpose()?;
         let metadata = u.metadata.map(|v| check_metadata(Some(v))).transpose()?;
         store::update(&self.0.db, &a, name.as_deref(), metadata.as_ref(), m.user_id(), ctx).await?;
+        self.0.sessions.agents_changed().await;
         store::agent(&self.0.db, id).await?.ok_or_else(not_found)
     }
 
@@ -702,6 +706,7 @@ impl Agents<'_> {
             return Err(bad(Code::InvalidAgent, "The status is active, suspended or revoked"));
         }
         store::set_status(&self.0.db, &a, status, m.user_id(), ctx).await?;
+        self.0.sessions.agents_changed().await;
         store::agent(&self.0.db, id).await?.ok_or_else(not_found)
     }
 
@@ -709,7 +714,9 @@ impl Agents<'_> {
     pub async fn delete(&self, m: Manager<'_>, id: &str, ctx: &RequestContext) -> Result<()> {
         let a = self.get(m, id).await?;
         self.allowed(m, &a, Act::Delete).await?;
-        store::delete(&self.0.db, &a, m.user_id(), ctx).await
+        store::delete(&self.0.db, &a, m.user_id(), ctx).await?;
+        self.0.sessions.agents_changed().await;
+        Ok(())
     }
 
     // ---- keys ----
@@ -722,6 +729,7 @@ impl Agents<'_> {
         let (hash, prefix, key) = new_key();
         let grace = rotate.then(|| Ts::now().plus_secs(self.opts().key_grace.as_secs() as i64));
         store::insert_key(&self.0.db, &a, (&crypto::new_id(), &hash, &prefix), grace, m.user_id(), ctx).await?;
+        self.0.sessions.agents_changed().await;
         Ok(key)
     }
 
@@ -734,7 +742,11 @@ impl Agents<'_> {
     pub async fn revoke_key(&self, m: Manager<'_>, id: &str, key_id: &str, ctx: &RequestContext) -> Result<()> {
         let a = self.get(m, id).await?;
         self.allowed(m, &a, Act::Update).await?;
-        if store::delete_key(&self.0.db, &a, key_id, m.user_id(), ctx).await? { Ok(()) } else { Err(Error::not_found(Code::NotFound, "No such key")) }
+        if !store::delete_key(&self.0.db, &a, key_id, m.user_id(), ctx).await? {
+            return Err(Error::not_found(Code::NotFound, "No such key"));
+        }
+        self.0.sessions.agents_changed().await;
+        Ok(())
     }
 
     /// An ephemeral session for one task: a token that acts as the agent until it expires,
@@ -768,11 +780,7 @@ impl Agents<'_> {
             return Ok(None);
         }
         let Some((sid, agent_id)) = store::live_session(&self.0.db, &crypto::token_hash(token), Ts::now()).await? else { return Ok(None) };
-        let chain = store::chain(&self.0.db, &agent_id).await?;
-        if decide::chain_refusal(&chain, Ts::now()).is_some() {
-            return Ok(None);
-        }
-        Ok(chain.into_iter().next().map(|l| (l.agent, sid)))
+        Ok(self.acting(&agent_id).await?.map(|a| (a, sid)))
     }
 
     /// The agent a key belongs to, if the key and every agent of its chain can act now
@@ -781,12 +789,17 @@ impl Agents<'_> {
         if !self.opts().enabled || !key.starts_with(KEY_PREFIX) || !is_agent_credential(key) {
             return Ok(None);
         }
-        let Some(agent_id) = store::key_agent(&self.0.db, &crypto::token_hash(key)).await? else { return Ok(None) };
-        let chain = store::chain(&self.0.db, &agent_id).await?;
-        if decide::chain_refusal(&chain, Ts::now()).is_some() {
+        let Some(agent_id) = self.0.agent_cache.key_agent(self.0, &crypto::token_hash(key)).await? else { return Ok(None) };
+        self.acting(&agent_id).await
+    }
+
+    /// The agent, if every agent of its chain can act now.
+    async fn acting(&self, agent_id: &str) -> Result<Option<Agent>> {
+        let Some(v) = self.0.agent_cache.view(self.0, agent_id).await? else { return Ok(None) };
+        if decide::chain_refusal(&v.chain, Ts::now()).is_some() {
             return Ok(None);
         }
-        Ok(chain.into_iter().next().map(|l| l.agent))
+        Ok(v.chain.first().map(|l| l.agent.clone()))
     }
 
     // ---- OAuth credentials ----
@@ -831,8 +844,9 @@ impl Agents<'_> {
     /// The claims an access token of agent `id` carries, if its chain can act now
     /// (otherwise the reason it cannot).
     pub(crate) async fn token_claims(&self, id: &str) -> Result<std::result::Result<Value, Reason>> {
-        let chain = store::chain(&self.0.db, id).await?;
-        if let Some(r) = decide::chain_refusal(&chain, Ts::now()) {
+        let Some(v) = self.0.agent_cache.view(self.0, id).await? else { return Ok(Err(Reason::AgentRevoked)) };
+        let chain = &v.chain;
+        if let Some(r) = decide::chain_refusal(chain, Ts::now()) {
             return Ok(Err(r));
         }
         let Some(first) = chain.first() else { return Ok(Err(Reason::AgentRevoked)) };
@@ -870,6 +884,7 @@ impl Agents<'_> {
         };
         let perms = self.checked_permissions(id, list, held.as_deref()).await?;
         store::insert_permissions(&self.0.db, &a, &perms, self.opts().max_permissions, m.user_id(), ctx).await?;
+        self.0.sessions.agents_changed().await;
         Ok(perms)
     }
 
@@ -878,6 +893,7 @@ impl Agents<'_> {
         let a = self.get(m, id).await?;
         self.allowed(m, &a, Act::Update).await?;
         if store::delete_permission(&self.0.db, &a, permission_id, m.user_id(), ctx).await? {
+            self.0.sessions.agents_changed().await;
             Ok(())
         } else {
             Err(Error::not_found(Code::NotFound, "No such permission"))
@@ -1015,6 +1031,7 @@ impl Agents<'_> {
         }
         b.id = crypto::new_id();
         store::insert_budget(&self.0.db, &b, m.user_id(), ctx).await?;
+        self.0.sessions.agents_changed().await;
         Ok(b)
     }
 
@@ -1041,7 +1058,9 @@ impl Agents<'_> {
         if !ok {
             return Err(Error::not_found(Code::NotFound, "No such budget"));
         }
-        store::delete_budget(&self.0.db, id, m.user_id(), ctx).await
+        store::delete_budget(&self.0.db, id, m.user_id(), ctx).await?;
+        self.0.sessions.agents_changed().await;
+        Ok(())
     }
 
     /// Record cost (integer micro-units) an agent's call incurred: reported by the agent

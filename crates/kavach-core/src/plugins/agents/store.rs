@@ -342,13 +342,12 @@ pub(super) async fn delete_key(db: &Db, a: &Agent, key_id: &str, by: Option<&str
     Ok(true)
 }
 
-/// The agent of a key (by the hash's unique index), unless the key expired.
-pub(super) async fn key_agent(db: &Db, hash: &str) -> Result<Option<String>> {
-    let now = Ts::now();
+/// The agent of a key (by the hash's unique index) and the key's expiry.
+pub(super) async fn key_agent(db: &Db, hash: &str) -> Result<Option<(String, Option<Ts>)>> {
     db!(db, |pool| {
         let row: Option<(String, String, Option<Ts>)> =
             sqlx::query_as("SELECT agent_id, token_hash, expires_at FROM kavach_agent_key WHERE token_hash = $1").bind(hash).fetch_optional(pool).await?;
-        Ok(row.filter(|(_, stored, exp)| crypto::ct_eq(stored.as_bytes(), hash.as_bytes()) && exp.is_none_or(|e| e > now)).map(|(id, _, _)| id))
+        Ok(row.filter(|(_, stored, _)| crypto::ct_eq(stored.as_bytes(), hash.as_bytes())).map(|(id, _, exp)| (id, exp)))
     })
 }
 
