@@ -1038,7 +1038,7 @@ dual!(rfc8628_device_authorization_grant, |db| {
 });
 
 /// A DPoP proof (RFC 9449) signed with `key`, carrying `nonce` when given.
-fn dpop_proof(key: &aws_lc_rs::signature::Ed25519KeyPair, htm: &str, htu: &str, ath: Option<&str>, nonce: Option<&str>) -> String {
+pub(crate) fn dpop_proof(key: &aws_lc_rs::signature::Ed25519KeyPair, htm: &str, htu: &str, ath: Option<&str>, nonce: Option<&str>) -> String {
     use aws_lc_rs::signature::KeyPair;
     let jwk = json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(key.public_key().as_ref()) });
     let header = json!({ "typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk });
@@ -1053,7 +1053,7 @@ fn dpop_proof(key: &aws_lc_rs::signature::Ed25519KeyPair, htm: &str, htu: &str, 
     format!("{input}.{}", B64.encode(key.sign(input.as_bytes()).as_ref()))
 }
 
-fn jkt_of(key: &aws_lc_rs::signature::Ed25519KeyPair) -> String {
+pub(crate) fn jkt_of(key: &aws_lc_rs::signature::Ed25519KeyPair) -> String {
     use aws_lc_rs::signature::KeyPair;
     kavach_core::plugins::oauth::dpop::thumbprint(&json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(key.public_key().as_ref()) })).unwrap()
 }
