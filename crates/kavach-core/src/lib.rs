@@ -466,6 +466,19 @@ impl Core {
                 }
             }));
         }
+        if let Db::Sqlite(_) = &self.db {
+            let db = self.db.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(store::CHECKPOINT_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = db.checkpoint().await {
+                        tracing::warn!(error = %e, "SQLite checkpoint failed");
+                    }
+                }
+            }));
+        }
         if let Db::Postgres(pool) = &self.db {
             let (pool, sessions) = (pool.clone(), self.sessions.clone());
             tasks.push(tokio::spawn(async move {

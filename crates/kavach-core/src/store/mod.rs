@@ -69,7 +69,12 @@ impl Db {
                 .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // Checkpoints run in the background (`Core::spawn_background`, every
+                // CHECKPOINT_EVERY), never inside a request's commit, where copying the
+                // WAL held every writer for ~100 ms; this bound is the backstop for a
+                // process without that task (the CLI).
+                .pragma("wal_autocheckpoint", "10000");
             // Opening a WAL database can meet SQLITE_BUSY without the busy handler being
             // consulted (while another process recovers the WAL index): retry briefly.
             let mut attempt = 0;
@@ -93,6 +98,15 @@ impl Db {
         } else {
             Err(Error::config(format!("unsupported database URL {url:?}: use sqlite://path/to/file.db or postgres://user@host/db")))
         }
+    }
+
+    /// Copy what the WAL holds into a SQLite database file without holding up writers
+    /// or readers (a passive checkpoint); nothing on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if let Db::Sqlite(pool) = self {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(pool).await?;
+        }
+        Ok(())
     }
 
     /// Open another system's database to read from it: SQLite files read-only (never
@@ -174,6 +188,9 @@ fn is_busy(e: &sqlx::Error) -> bool {
 /// sleep-and-retry busy handler, which stretches tail latency under concurrent writes.
 /// Waiting for the turn is bounded: after two seconds the transaction starts anyway and
 /// SQLite's own locking decides (so a write started inside another cannot deadlock).
+/// How often a running server checkpoints a SQLite WAL (see [`Db::checkpoint`]).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
 pub trait BeginWrite {
     type Db: sqlx::Database;
     fn begin_write(&self) -> impl std::future::Future<Output = sqlx::Result<WriteTx<Self::Db>>> + Send;
