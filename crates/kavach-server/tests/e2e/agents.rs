@@ -563,14 +563,9 @@ dual!(an_auditor_reads_and_exports_the_trail_and_the_reads_are_audited, |db| {
 // only with a fresh proof from that key, never as a plain Bearer token. Without a proof
 // the agent gets a Bearer token: binding is the agent's choice.
 dual!(an_agent_asks_for_a_dpop_bound_token_and_only_its_key_can_use_it, |db| {
-    use crate::oauth::{As, FormOf, claims, dpop_proof, jkt_of};
+    use crate::oauth::{FormOf, claims, dpop_proof, jkt_of, send_with_proof, with_resource_server};
     use aws_lc_rs::signature::Ed25519KeyPair;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let resource = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
-    let a = As::start(db, &resource, "[agents]\nenabled = true\n").await;
-    let rs = std::sync::Arc::new(kavach::resource::ResourceServer::new(resource.clone(), a.issuer(), a.s.url("/jwks")));
-    let app = crate::mcp::mcp_example::app(rs);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (a, resource) = with_resource_server(db, "[agents]\nenabled = true\n").await;
     let (agent, _) = create_agent(&a.s, &a.cookie, json!([{ "resource": "tool:**", "actions": ["tools/call"] }])).await;
     let secret = agent_client(&a.s, &a.cookie, &agent).await;
     let (key, other) = (Ed25519KeyPair::generate().unwrap(), Ed25519KeyPair::generate().unwrap());
@@ -578,16 +573,7 @@ dual!(an_agent_asks_for_a_dpop_bound_token_and_only_its_key_can_use_it, |db| {
     let form = [("grant_type", "client_credentials"), ("resource", resource.as_str()), ("scope", "mcp:tools")];
     let grant = |proof: Option<String>| {
         let (s, agent, secret) = (&a.s, &agent, &secret);
-        async move {
-            let mut rq = client().post(s.url("/oauth2/token")).basic_auth(agent, Some(secret)).form_of(&form);
-            if let Some(p) = proof {
-                rq = rq.header("dpop", p);
-            }
-            let r = rq.send().await.unwrap();
-            let nonce = r.headers().get("dpop-nonce").map(|v| v.to_str().unwrap().to_owned());
-            let (status, v) = json(r).await;
-            (status, v, nonce)
-        }
+        async move { send_with_proof(client().post(s.url("/oauth2/token")).basic_auth(agent, Some(secret)).form_of(&form), proof).await }
     };
     let (status, plain, _) = grant(None).await;
     assert_eq!((status, plain["token_type"].as_str()), (200, Some("Bearer")), "{plain}");

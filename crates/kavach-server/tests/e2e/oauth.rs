@@ -1061,7 +1061,11 @@ pub(crate) fn jkt_of(key: &aws_lc_rs::signature::Ed25519KeyPair) -> String {
 /// POST a form to the token endpoint (or `path`) with an optional DPoP proof: status,
 /// body and the `DPoP-Nonce` header.
 async fn dpop_post(a: &As, path: &str, form: &[(&str, String)], proof: Option<String>) -> (u16, Value, Option<String>) {
-    let mut rq = client().post(a.s.url(path)).form_of(form);
+    send_with_proof(client().post(a.s.url(path)).form_of(form), proof).await
+}
+
+/// Send `rq` with an optional DPoP proof: status, body and the `DPoP-Nonce` header.
+pub(crate) async fn send_with_proof(mut rq: reqwest::RequestBuilder, proof: Option<String>) -> (u16, Value, Option<String>) {
     if let Some(p) = proof {
         rq = rq.header("dpop", p);
     }
@@ -1071,14 +1075,21 @@ async fn dpop_post(a: &As, path: &str, form: &[(&str, String)], proof: Option<St
     (status, v, nonce)
 }
 
-dual!(rfc9449_dpop_bound_tokens_at_the_as_and_the_resource_server, |db| {
-    use aws_lc_rs::signature::Ed25519KeyPair;
+/// An authorization server (with `extra` configuration) and the example MCP server
+/// protected by the resource-server verifier, on a free port: the AS and the resource URL.
+pub(crate) async fn with_resource_server(db: &str, extra: &str) -> (As, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let resource = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
-    let a = As::start(db, &resource, "").await;
+    let a = As::start(db, &resource, extra).await;
     let rs = std::sync::Arc::new(kavach::resource::ResourceServer::new(resource.clone(), a.issuer(), a.s.url("/jwks")));
     let app = crate::mcp::mcp_example::app(rs);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (a, resource)
+}
+
+dual!(rfc9449_dpop_bound_tokens_at_the_as_and_the_resource_server, |db| {
+    use aws_lc_rs::signature::Ed25519KeyPair;
+    let (a, resource) = with_resource_server(db, "").await;
     let (_, m) = json(client().get(a.s.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
     assert!(m["dpop_signing_alg_values_supported"].as_array().unwrap().contains(&json!("EdDSA")));
     let (key, other) = (Ed25519KeyPair::generate().unwrap(), Ed25519KeyPair::generate().unwrap());
