@@ -462,7 +462,6 @@ pub async fn append(db: &Db, event: Event) -> Result<()> {
     Ok(())
 }
 
-/// Records in sequence order, `limit` at a time after `after_seq`.
 /// The columns a [`Record`] is read from (`created_exact`: `created_at` as stored).
 const RECORD_COLUMNS: &str = "seq, id, created_at, created_at AS created_exact, kind, user_id, ip_address, user_agent, data, prev_hash, hash";
 
@@ -485,6 +484,7 @@ macro_rules! record_from_row {
     };
 }
 
+/// Records in sequence order, `limit` at a time after `after_seq`.
 pub async fn page(db: &Db, after_seq: i64, limit: i64) -> Result<Vec<Record>> {
     let sql = format!("SELECT {RECORD_COLUMNS} FROM kavach_audit_event WHERE seq > $1 ORDER BY seq LIMIT $2");
     db!(db, |pool| {
