@@ -409,27 +409,10 @@ macro_rules! append_many_in_tx {
                 prev_hash = rec.hash.clone();
                 recs.push(rec);
             }
-            let mut sql =
-                String::from("INSERT INTO kavach_audit_event (seq, id, created_at, kind, user_id, ip_address, user_agent, data, prev_hash, hash) VALUES ");
-            for i in 0..recs.len() {
-                let p = i * 10;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5,
-                    p + 6,
-                    p + 7,
-                    p + 8,
-                    p + 9,
-                    p + 10
-                ));
-            }
+            let sql = format!(
+                "INSERT INTO kavach_audit_event (seq, id, created_at, kind, user_id, ip_address, user_agent, data, prev_hash, hash) VALUES {}",
+                $tx.values_list(recs.len(), 10)
+            );
             // Only placeholders are generated; every value is bound. Not kept prepared: one
             // statement per group size would sit in every connection's statement cache.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);

@@ -220,12 +220,41 @@ impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
 }
 
 impl<DB: sqlx::Database> WriteTx<DB> {
+    /// The placeholders of a multi-row `VALUES` list for this database (see [`values_list`]).
+    pub fn values_list(&self, rows: usize, cols: usize) -> String {
+        values_list(DB::NAME == "SQLite", rows, cols)
+    }
     pub async fn commit(self) -> sqlx::Result<()> {
         self.tx.commit().await
     }
     pub async fn rollback(self) -> sqlx::Result<()> {
         self.tx.rollback().await
     }
+}
+
+/// The placeholders of a multi-row `VALUES` list, `rows` tuples of `cols`: anonymous `?` on
+/// SQLite, numbered `$n` on PostgreSQL. SQLite keeps numbered parameters in a list it
+/// searches by name when it parses each one and by number when each is bound, so a
+/// statement's cost grows with the square of their count: for groups of up to 256 audit
+/// records (2,560 parameters) that search took about a quarter of the process's time under
+/// client_credentials load. Anonymous ones are numbered in order with no search.
+pub fn values_list(sqlite: bool, rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 6);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            if sqlite {
+                sql.push('?');
+            } else {
+                sql.push_str(&format!("${}", r * cols + c + 1));
+            }
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 /// One writer queue per SQLite database file in this process (separate databases do
@@ -255,5 +284,17 @@ impl BeginWrite for PgPool {
     }
     async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         None
+    }
+}
+
+#[cfg(test)]
+mod values_list_tests {
+    use super::values_list;
+
+    #[test]
+    fn sqlite_gets_anonymous_parameters_and_postgres_numbered_ones() {
+        assert_eq!(values_list(true, 2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(values_list(false, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values_list(true, 1, 1), "(?)");
     }
 }

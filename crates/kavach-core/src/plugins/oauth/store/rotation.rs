@@ -85,15 +85,10 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
 
 /// Insert `rows` in one statement; the token hashes that went in.
 async fn insert_group(db: &Db, rows: &[&Successor]) -> Result<Vec<String>> {
-    let mut sql = String::from("INSERT INTO kavach_oauth_refresh (token_hash, family_id, created_at, parent_hash, token_sealed) VALUES ");
-    for i in 0..rows.len() {
-        let p = i * 5;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5));
-    }
-    sql.push_str(" ON CONFLICT DO NOTHING RETURNING token_hash");
+    let sql = format!(
+        "INSERT INTO kavach_oauth_refresh (token_hash, family_id, created_at, parent_hash, token_sealed) VALUES {} ON CONFLICT DO NOTHING RETURNING token_hash",
+        crate::store::values_list(matches!(db, Db::Sqlite(_)), rows.len(), 5)
+    );
     Ok(db!(db, |pool| {
         // Only placeholders are generated; every value is bound.
         let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
