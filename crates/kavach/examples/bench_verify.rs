@@ -1,5 +1,6 @@
 //! In-process benchmark of the resource-server verifier: how long validating one
-//! access token takes (signature, typ, iss, aud, exp, scopes), with the JWKS cached.
+//! access token takes (signature, typ, iss, aud, exp, scopes), with the JWKS cached, and
+//! how long one Argon2id password check takes (the bound on sign-ins per core).
 //! Run: `cargo run --release -p kavach --example bench_verify` (bench/run.sh does).
 
 use kavach::resource::ResourceServer;
@@ -55,6 +56,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             n as f64 / total.as_secs_f64()
         ));
     }
+    // The cost of one password check, which bounds sign-ins: cores / this time.
+    // Through the server's own hashing workers (memory reused), one at a time.
+    let hasher = kavach_core::password::Hasher::default();
+    let stored = hasher.hash("benchmark passphrase").await?;
+    let mut hashes = Vec::new();
+    for _ in 0..15 {
+        let t = Instant::now();
+        let ok = hasher.verify("benchmark passphrase", &stored).await?;
+        assert!(ok == kavach_core::password::Verified::Yes);
+        hashes.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    hashes.sort_by(f64::total_cmp);
+    results.push(format!(
+        "password hash Argon2id (m=19456 KiB, t=2, p=1): {:.1} ms per hash on one core (median of {})",
+        hashes.get(hashes.len() / 2).copied().unwrap_or_default(),
+        hashes.len()
+    ));
     for r in results {
         println!("{r}");
     }
