@@ -19,30 +19,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-DURATION=${DURATION:-15s}
-CONNECTIONS=${CONNECTIONS:-8}
-THREADS=${THREADS:-2}
-REPEAT=${REPEAT:-3}
 INSTANCES=${INSTANCES:-3}
 ROUNDS=${ROUNDS:-10}
 FAULTS=" ${FAULTS:-kill postgres redis} "
 fault() { [[ "$FAULTS" == *" $1 "* ]]; }
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
+RESULTS_SUFFIX=-cluster
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 command -v haproxy >/dev/null || { echo "haproxy is needed: apt-get install haproxy"; exit 1; }
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach-server
 BIN=$(realpath "${KAVACH_BIN:-target/release/kavach}")
-mkdir -p bench/results
-stamp=$(date -u +%Y%m%dT%H%M%SZ)-cluster
-out=bench/results/$stamp.txt tsv=bench/results/$stamp.tsv
-printf 'system\tdatabase\tscenario\trun\trps\tp50\tp99\tpeak_rss_mb\terrors\n' > "$tsv"
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
 verdicts=()
 verdict() { verdicts+=("$1: $2"); report "$1: $2"; }
 
-report "# Kavach benchmark, $INSTANCES instances on one PostgreSQL $(date -u +%FT%TZ)"
-report "build: ${BENCH_LABEL:-$(basename "$BIN")} (built $(date -u -r "$BIN" +%FT%TZ))"
-report "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); HAProxy $(haproxy -v | awk 'NR==1 {print $3}'), instances, PostgreSQL and wrk on the same machine"
+report_header "Kavach benchmark, $INSTANCES instances on one PostgreSQL" "HAProxy $(haproxy -v | awk 'NR==1 {print $3}'), instances, PostgreSQL and wrk on the same machine"
 report ""
 
 db="kavach_cluster_$$"

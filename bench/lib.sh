@@ -1,6 +1,17 @@
-# Shared by bench/run.sh, scale.sh and cluster.sh (sourced from the repository root, after
-# out, tsv, REPEAT, THREADS, CONNECTIONS and DURATION are set): a work directory removed on
-# exit, every started process stopped on exit, wrk runs repeated and recorded.
+# Shared by bench/run.sh, scale.sh and cluster.sh (sourced from the repository root, with
+# RESULTS_SUFFIX naming the kind of run): the common settings, the results files
+# (bench/results/<timestamp><suffix>.txt and .tsv, in $out and $tsv), a work directory
+# removed on exit, every started process stopped on exit, wrk runs repeated and recorded.
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-8}
+THREADS=${THREADS:-2}
+REPEAT=${REPEAT:-3}
+BENCH_DB=${BENCH_DB:-both}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
+mkdir -p bench/results
+stamp=$(date -u +%Y%m%dT%H%M%SZ)${RESULTS_SUFFIX:-}
+out=bench/results/$stamp.txt tsv=bench/results/$stamp.tsv
+printf 'system\tdatabase\tscenario\trun\trps\tp50\tp99\tpeak_rss_mb\terrors\n' > "$tsv"
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -19,6 +30,13 @@ read_wrk() {
 }
 
 report() { echo "$*" | tee -a "$out"; }
+# report_header TITLE [WHAT_SHARES_THE_MACHINE]: the run's title, the build ($BIN, named
+# without a machine path: BENCH_LABEL, e.g. a commit, else the binary's name) and the machine.
+report_header() {
+  report "# $1 $(date -u +%FT%TZ)"
+  report "build: ${BENCH_LABEL:-$(basename "$BIN")} (built $(date -u -r "$BIN" +%FT%TZ))"
+  report "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); ${2:-wrk -t$THREADS -c$CONNECTIONS -d$DURATION on the same machine}"
+}
 
 # The client_credentials request every system gets: the same resource and scope.
 CC_BODY="grant_type=client_credentials&scope=mcp%3Atools&resource=https%3A%2F%2Fmcp.example.com%2Fmcp"

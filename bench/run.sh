@@ -30,31 +30,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-DURATION=${DURATION:-15s}
-CONNECTIONS=${CONNECTIONS:-8}
-THREADS=${THREADS:-2}
-BENCH_DB=${BENCH_DB:-both}
 SCENARIOS=" ${SCENARIOS:-session org cc refresh agent agent2 exchange signin verify} "
 want() { [[ "$SCENARIOS" == *" $1 "* ]]; }
-REPEAT=${REPEAT:-3}
 PEERS=" ${PEERS-better-auth better-auth-rs oidc-provider} "
 peer() { [[ "$PEERS" == *" $1 "* ]]; }
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach-server -p kavach-bench-baseline
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach --example bench_verify
 BIN=$(realpath "${KAVACH_BIN:-target/release/kavach}")   # KAVACH_BIN: another build (an older commit) to compare with
 BASE=target/release/kavach-bench-baseline
-mkdir -p bench/results
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-out=bench/results/$stamp.txt tsv=bench/results/$stamp.tsv
-printf 'system\tdatabase\tscenario\trun\trps\tp50\tp99\tpeak_rss_mb\terrors\n' > "$tsv"
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
-
-report "# Kavach benchmark $(date -u +%FT%TZ)"
-# Name the build without a machine path: BENCH_LABEL (e.g. a commit), else the binary's name.
-report "build: ${BENCH_LABEL:-$(basename "$BIN")} (built $(date -u -r "$BIN" +%FT%TZ))"
-report "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION on the same machine"
+report_header "Kavach benchmark"
 report ""
 
 # In process, on a quiet machine: JWT verification in the resource-server layer, and the

@@ -13,27 +13,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-DURATION=${DURATION:-15s}
-CONNECTIONS=${CONNECTIONS:-8}
-THREADS=${THREADS:-2}
-REPEAT=${REPEAT:-3}
-BENCH_DB=${BENCH_DB:-both}
 USERS=${SCALE_USERS:-1000000} SESSIONS=${SCALE_SESSIONS:-2000000} AGENTS=${SCALE_AGENTS:-100000} AUDIT=${SCALE_AUDIT:-10000000}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
+RESULTS_SUFFIX=-scale
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach-server
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach --example bench_scale
 BIN=$(realpath "${KAVACH_BIN:-target/release/kavach}")
 GEN=target/release/examples/bench_scale
-mkdir -p bench/results
-stamp=$(date -u +%Y%m%dT%H%M%SZ)-scale
-out=bench/results/$stamp.txt tsv=bench/results/$stamp.tsv
-printf 'system\tdatabase\tscenario\trun\trps\tp50\tp99\tpeak_rss_mb\terrors\n' > "$tsv"
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
-
-report "# Kavach benchmark at scale $(date -u +%FT%TZ)"
-report "build: ${BENCH_LABEL:-$(basename "$BIN")} (built $(date -u -r "$BIN" +%FT%TZ))"
-report "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION on the same machine"
+report_header "Kavach benchmark at scale"
 report "load: $USERS users, $SESSIONS sessions, $AGENTS agents, $AUDIT audit records"
 report ""
 
