@@ -149,7 +149,10 @@ pub struct Facts {
 /// The table of a running server, built once: the facts by template, and the rate
 /// limits in force (defaults overridden by `rate_limit.routes`).
 pub struct Table {
-    facts: Vec<Facts>,
+    /// Templates without parameters, found by the path itself (one hash per request).
+    exact: std::collections::HashMap<&'static str, Facts>,
+    /// Templates with parameters, tried in order when no exact one matches.
+    templated: Vec<Facts>,
     limits: Vec<(&'static str, Rule)>,
 }
 
@@ -176,13 +179,13 @@ impl Table {
         }
         // Exact templates before ones with parameters, so `/oauth2/register` never
         // matches as `/oauth2/register/{client_id}`.
-        facts.sort_by_key(|f| f.template.contains('{'));
-        Table { facts, limits }
+        let (templated, exact): (Vec<Facts>, Vec<Facts>) = facts.into_iter().partition(|f| f.template.contains('{'));
+        Table { exact: exact.into_iter().map(|f| (f.template, f)).collect(), templated, limits }
     }
 
     /// The facts of the route `path` names, if any.
     pub fn facts(&self, path: &str) -> Option<Facts> {
-        self.facts.iter().find(|f| matches(f.template, path)).copied()
+        self.exact.get(path).or_else(|| self.templated.iter().find(|f| matches(f.template, path))).copied()
     }
 
     /// The per-IP limit of a route template.
