@@ -79,9 +79,13 @@ impl Db {
             // consulted (while another process recovers the WAL index): retry briefly.
             let mut attempt = 0;
             loop {
+                // No ping before each acquire: a SQLite connection is a file handle in
+                // this process, already pinged when it went back to the pool, and each
+                // ping is one more round trip to the connection's thread per query.
                 let pool = SqlitePoolOptions::new()
                     .max_connections(if memory { 1 } else { 8 })
                     .min_connections(1)
+                    .test_before_acquire(false)
                     .idle_timeout(None)
                     .max_lifetime(None)
                     .connect_with(opts.clone())
