@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod cache;
 pub mod crypto;
 pub mod email;
 pub mod error;
@@ -271,6 +272,8 @@ pub struct Core {
     /// What each agent was seen doing (anomaly signals).
     pub(crate) agent_anomalies: plugins::agents::Anomalies,
     pub(crate) agent_cache: plugins::agents::Cache,
+    /// OAuth clients' rows, read by every token, revocation and introspection request.
+    pub(crate) client_cache: cache::Slots<Arc<plugins::oauth::clients::Client>>,
 }
 
 impl Core {
@@ -315,6 +318,7 @@ impl Core {
             agent_tally: plugins::agents::Tally::default(),
             agent_anomalies: plugins::agents::Anomalies::default(),
             agent_cache: plugins::agents::Cache::default(),
+            client_cache: cache::Slots::default(),
         })
     }
 

@@ -163,10 +163,10 @@ pub struct Sessions {
     memberships: RwLock<HashMap<String, OrgMembers>>,
     /// Counts membership invalidations: a read that began before one is not cached.
     membership_epoch: std::sync::atomic::AtomicU64,
-    /// Counts the invalidations that concern agents (an agent's change, `a:`; its owner's,
-    /// `u:`; its organization's, `m:`; a cold start): the agents' cache serves only
-    /// entries read since the last one.
-    agent_epoch: std::sync::atomic::AtomicU64,
+    /// Counts every invalidation but one session's (an agent's change, `a:`; a user's,
+    /// `u:`; an organization's, `m:`; an OAuth client's, `c:`; a cold start): the caches
+    /// of [`crate::cache`] serve only entries read since the last one.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 /// The public handle of a stored `token`: the stored SHA-256 itself, or for a row
@@ -217,7 +217,7 @@ impl Sessions {
             cache: RwLock::new(HashMap::new()),
             memberships: RwLock::new(HashMap::new()),
             membership_epoch: Default::default(),
-            agent_epoch: Default::default(),
+            epoch: Default::default(),
         }
     }
 
@@ -538,10 +538,10 @@ impl Sessions {
     /// Drop entries locally (on a notification from another instance).
     pub(crate) fn forget(&self, msg: &str) {
         if !msg.starts_with("t:") {
-            self.agent_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         match msg.split_once(':') {
-            Some(("a", _)) => {}
+            Some(("a" | "c", _)) => {}
             Some(("t", h)) => {
                 self.cache.write().unwrap_or_else(PoisonError::into_inner).remove(h);
             }
@@ -561,7 +561,7 @@ impl Sessions {
     }
 
     pub(crate) fn forget_all(&self) {
-        self.agent_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.cache.write().unwrap_or_else(PoisonError::into_inner).clear();
         self.membership_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.memberships.write().unwrap_or_else(PoisonError::into_inner).clear();
@@ -603,15 +603,21 @@ impl Sessions {
         !self.opts.cache_ttl.is_zero()
     }
 
-    /// The count of agent invalidations so far (see the agents' cache).
-    pub(crate) fn agent_epoch(&self) -> u64 {
-        self.agent_epoch.load(std::sync::atomic::Ordering::SeqCst)
+    /// The count of invalidations so far (see [`crate::cache`]).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// After a change that can stop or narrow an agent: no instance keeps using what it
     /// cached about any agent.
     pub(crate) async fn agents_changed(&self) {
         self.broadcast("a:*").await;
+    }
+
+    /// After a change to an OAuth client (its secret, metadata, status, deletion): no
+    /// instance keeps using a cached copy of it.
+    pub(crate) async fn client_changed(&self, client_id: &str) {
+        self.broadcast(&format!("c:{client_id}")).await;
     }
 
     /// Drop every cached membership of the organization, here and on every instance.

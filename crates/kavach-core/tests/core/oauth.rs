@@ -656,3 +656,72 @@ mod oauth_clients {
         assert!(t.core.clients().get(&r.client_id).await.unwrap().is_none());
     });
 }
+
+// Client rows are cached per instance (the token endpoint reads one per request). A
+// client disabled on one instance is refused on another: on PostgreSQL as soon as the
+// notification arrives, well inside the cache's bound; without notifications (SQLite
+// shared by two processes) within that bound. Tokens and grants the other instance
+// issued from its stale copy in between die with the client's other tokens, and stay
+// dead when the client is enabled again.
+dual!(a_client_disabled_on_one_instance_is_refused_on_the_others_and_nothing_issued_meanwhile_survives, resourceful(), |t| {
+    use kavach_core::cache::FRESH_FOR;
+    let other = crate::harness::core_on(&t.url, resourceful()).await;
+    let _listener = other.core.spawn_background();
+    let reg = t
+        .core
+        .clients()
+        .register(&json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" }), Origin::Operator, &ctx())
+        .await
+        .unwrap();
+    let secret = reg.client_secret.clone().unwrap();
+    let grant = form(&[("grant_type", "client_credentials"), ("resource", "https://mcp.example.com/mcp")]);
+    // The other instance reads (and caches) the client, and issues a token.
+    let cached = other.core.clients().get(&reg.client_id).await.unwrap().unwrap();
+    let before = other.core.tokens().grant(&cached, &grant, None, &ctx()).await.unwrap();
+    let before = before["access_token"].as_str().unwrap().to_owned();
+    assert!(t.core.tokens().active(&before).await.unwrap().is_some());
+    // A client of the code flow, with a code approved before it is disabled.
+    let coded = new_client(&t, true).await;
+    let user = new_user(&t, "window@example.com", None).await;
+    let code = code_for(&t, &coded, &user).await;
+    let disabled_at = std::time::Instant::now();
+    assert!(t.core.clients().set_disabled(&reg.client_id, true).await.unwrap());
+    assert!(t.core.clients().set_disabled(&coded.client_id, true).await.unwrap());
+    // What an instance that authenticated the clients just before the change issues.
+    let meanwhile = other.core.tokens().grant(&cached, &grant, None, &ctx()).await.ok().map(|b| b["access_token"].as_str().unwrap().to_owned());
+    let family = redeem(&other, &coded, &code).await.ok();
+    let notified = t.url.starts_with("postgres");
+    loop {
+        if !other.core.clients().authenticate(&reg.client_id, &secret).await.unwrap() {
+            break;
+        }
+        let waited = disabled_at.elapsed();
+        assert!(waited < FRESH_FOR + std::time::Duration::from_millis(100), "still served {waited:?} after it was disabled");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    if notified {
+        assert!(disabled_at.elapsed() < FRESH_FOR / 2, "the notification, not the bound, made the other instance refuse it");
+    }
+    let issued: Vec<&str> =
+        std::iter::once(before.as_str()).chain(meanwhile.as_deref()).chain(family.iter().filter_map(|f| f["access_token"].as_str())).collect();
+    for token in &issued {
+        assert!(t.core.tokens().active(token).await.unwrap().is_none(), "a disabled client's tokens are inactive");
+    }
+    for id in [&reg.client_id, &coded.client_id] {
+        assert!(t.core.clients().set_disabled(id, false).await.unwrap());
+    }
+    tokio::time::sleep(FRESH_FOR).await;
+    for token in &issued {
+        assert!(other.core.tokens().active(token).await.unwrap().is_none(), "enabling it again brings back nothing issued until the cut-off");
+    }
+    if let Some(rt) = family.as_ref().and_then(|f| f["refresh_token"].as_str()) {
+        let coded = other.core.clients().get(&coded.client_id).await.unwrap().unwrap();
+        assert!(refresh(&other, &coded, rt).await.is_err(), "a grant begun from the stale copy was revoked on re-enabling");
+    }
+    // A token issued once the cut-off has passed is live (`iat` has one-second resolution).
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let fresh = other.core.clients().get(&reg.client_id).await.unwrap().unwrap();
+    let after = other.core.tokens().grant(&fresh, &grant, None, &ctx()).await.unwrap();
+    assert!(t.core.tokens().active(after["access_token"].as_str().unwrap()).await.unwrap().is_some());
+    other.db.close().await;
+});

@@ -719,6 +719,13 @@ dual!(cli_clients_create_disable_delete, |db| {
     let who = (introspector.0.as_str(), introspector.1.as_str());
     let s = Server::start_in(temp_dir(), db, &[("KAVACH_CONFIG", &cfg)]);
     let a = As { cookie: String::new(), s, cli_env: vec![] };
+    // The CLI is another process: on PostgreSQL its change reaches the server by
+    // notification; on SQLite, once the server's copy of the client expires.
+    let settle = || async {
+        if !db.starts_with("postgres") {
+            tokio::time::sleep(kavach_core::cache::FRESH_FOR).await;
+        }
+    };
     let (status, t) = a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&id, &secret))).await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["scope"], "mcp:tools mcp:admin", "no scope: the resource's scopes");
@@ -734,18 +741,21 @@ dual!(cli_clients_create_disable_delete, |db| {
     assert_eq!(a.introspect((&bystander.0, &bystander.1), &machine_token).await, json!({ "active": false }), "RFC 7662 §4");
     let (code, out) = cli(&["clients", "introspect", &bystander.0, "--resource", RESOURCE]);
     assert_eq!(code, 0, "{out}");
+    settle().await;
     assert_eq!(a.introspect((&bystander.0, &bystander.1), &machine_token).await["active"], true, "allowed by the operator");
     let (_, shown) = cli(&["clients", "show", &bystander.0]);
     assert!(shown.contains(RESOURCE), "{shown}");
     // client_credentials tokens belong to no grant family: the client itself cuts them off.
     assert_eq!(cli(&["clients", "disable", &id]).0, 0);
+    settle().await;
     let (status, e) = a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&id, &secret))).await;
     assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")), "a disabled client cannot authenticate");
     assert_eq!(a.introspect(who, &machine_token).await, json!({ "active": false }), "disabling killed its machine token");
     assert_eq!(cli(&["clients", "enable", &id]).0, 0);
     assert_eq!(a.introspect(who, &machine_token).await, json!({ "active": false }), "enabling does not bring it back");
-    // (`iat` has one-second resolution: a token of the second the client was disabled counts as cut off.)
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Cut off: what was issued until the cache's bound after the change (`iat` has
+    // one-second resolution).
+    tokio::time::sleep(kavach_core::cache::FRESH_FOR + std::time::Duration::from_millis(1100)).await;
     let (status, t) = a.token(&[("grant_type", "client_credentials"), ("resource", RESOURCE)], Some((&id, &secret))).await;
     assert_eq!(status, 200, "{t}");
     let fresh = t["access_token"].as_str().unwrap().to_owned();

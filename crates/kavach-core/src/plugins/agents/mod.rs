@@ -33,9 +33,9 @@ pub mod pattern;
 mod store;
 mod trust;
 
+pub use crate::cache::FRESH_FOR;
 pub(crate) use anomaly::Anomalies;
 pub(crate) use cache::Cache;
-pub use cache::FRESH_FOR;
 pub use constraints::{ArgRule, Constraints, TimeWindow};
 pub use decide::{Call, Decision, Reason, Verdict, approval_url};
 pub(crate) use trust::Tally;

@@ -345,7 +345,9 @@ impl Clients<'_> {
     /// Store (or refresh) a metadata document's client, checked by [`check_document`].
     /// An operator's `disabled` switch survives refreshes.
     pub async fn store_document(&self, url: &str, metadata: &Value, cached_until: Ts) -> Result<()> {
-        store::upsert_document(&self.0.db, url, metadata, Ts::now(), cached_until).await
+        store::upsert_document(&self.0.db, url, metadata, Ts::now(), cached_until).await?;
+        self.0.sessions.client_changed(url).await;
+        Ok(())
     }
 
     /// A `jwks_uri`'s key set as last fetched: (keys, fetched at, fresh until).
@@ -375,11 +377,30 @@ impl Clients<'_> {
         }
     }
 
+    /// The client `client_id`, from this instance's cache when it was read recently
+    /// (the staleness contract of [`crate::cache`]: every change below is broadcast).
+    /// A missing client is never cached, so one registered on another instance is
+    /// found at once.
     pub async fn get(&self, client_id: &str) -> Result<Option<Client>> {
         if client_id.len() > 2048 || client_id.chars().any(char::is_control) {
             return Ok(None);
         }
-        Ok(store::get(&self.0.db, client_id).await?.map(Client::from_row))
+        if !self.0.sessions.caches() {
+            return Ok(store::get(&self.0.db, client_id).await?.map(Client::from_row));
+        }
+        let slot = self.0.client_cache.slot(client_id, self.0.sessions.epoch());
+        let read = slot.get_or_try_init(|| async {
+            match store::get(&self.0.db, client_id).await {
+                Ok(Some(row)) => Ok(std::sync::Arc::new(Client::from_row(row))),
+                Ok(None) => Err(None),
+                Err(e) => Err(Some(e)),
+            }
+        });
+        match read.await {
+            Ok(c) => Ok(Some(Client::clone(c))),
+            Err(None) => Ok(None),
+            Err(Some(e)) => Err(e),
+        }
     }
 
     /// Is `secret` this (enabled, confidential) client's secret? Constant time.
@@ -417,12 +438,15 @@ impl Clients<'_> {
             }
         }
         store::update_metadata(&self.0.db, client_id, &metadata, Ts::now()).await?;
+        self.0.sessions.client_changed(client_id).await;
         Ok(metadata)
     }
 
     /// Delete a client, its users' remembered consents, and revoke everything issued to it.
     pub async fn delete(&self, client_id: &str) -> Result<bool> {
-        store::delete(&self.0.db, client_id, Ts::now()).await
+        let deleted = store::delete(&self.0.db, client_id, Ts::now()).await?;
+        self.0.sessions.client_changed(client_id).await;
+        Ok(deleted)
     }
 
     /// Every client, newest first (for operators).
@@ -444,14 +468,20 @@ impl Clients<'_> {
             }
         }
         let value = (!canonical.is_empty()).then(|| canonical.join(" "));
-        store::set_introspects(&self.0.db, client_id, value.as_deref(), Ts::now()).await
+        let found = store::set_introspects(&self.0.db, client_id, value.as_deref(), Ts::now()).await?;
+        self.0.sessions.client_changed(client_id).await;
+        Ok(found)
     }
 
     /// Delete dynamically registered clients that never completed a grant within
     /// `unused_for` of registering (registrations abandoned half-way, or repeated).
     pub async fn purge_unused(&self, unused_for: std::time::Duration) -> Result<u64> {
         let cutoff = Ts::now().plus_secs(-(unused_for.as_secs() as i64));
-        store::delete_unused(&self.0.db, Origin::Dynamic.as_str(), cutoff).await
+        let n = store::delete_unused(&self.0.db, Origin::Dynamic.as_str(), cutoff).await?;
+        if n > 0 {
+            self.0.sessions.client_changed("*").await;
+        }
+        Ok(n)
     }
 
     /// Record that a client completed a grant (once: later calls change nothing).
@@ -459,14 +489,31 @@ impl Clients<'_> {
         if client.used_at.is_some() {
             return Ok(());
         }
-        store::mark_used(&self.0.db, &client.client_id, Ts::now()).await
+        store::mark_used(&self.0.db, &client.client_id, Ts::now()).await?;
+        self.marked_used(client);
+        Ok(())
+    }
+
+    /// After a client's first grant marked it used: this instance's cached copy learns it
+    /// (once per client; other instances' copies only make them repeat the update, which
+    /// changes nothing, until they refresh).
+    pub(crate) fn marked_used(&self, client: &Client) {
+        if client.used_at.is_none() {
+            self.0.sessions.forget(&format!("c:{}", client.client_id));
+        }
     }
 
     /// Disable or re-enable a client (an admin action: it can no longer authenticate).
     /// Disabling also revokes every grant it holds, and cuts off the access tokens it
     /// already has, so its tokens die at once (for good: enabling it again does not
-    /// bring them back).
+    /// bring them back). Tokens and grants that another instance, still serving its
+    /// cached copy of the client (at most [`crate::cache::FRESH_FOR`]), issues after
+    /// the change are cut off the same way.
     pub async fn set_disabled(&self, client_id: &str, disabled: bool) -> Result<bool> {
-        store::set_disabled(&self.0.db, client_id, disabled, Ts::now()).await
+        let now = Ts::now();
+        let cut_off = Ts(now.0 + crate::cache::FRESH_FOR.as_millis() as i64);
+        let found = store::set_disabled(&self.0.db, client_id, disabled, now, cut_off).await?;
+        self.0.sessions.client_changed(client_id).await;
+        Ok(found)
     }
 }

@@ -305,7 +305,7 @@ impl Tokens<'_> {
         let now = Ts::now();
         let expires = now.plus_secs(self.0.options.oauth.refresh_token_ttl.as_secs() as i64);
         let refresh_hash = refresh.map(crypto::token_hash);
-        store::start_family(
+        let started = store::start_family(
             &self.0.db,
             claim,
             key,
@@ -316,7 +316,11 @@ impl Tokens<'_> {
             expires,
             event,
         )
-        .await
+        .await?;
+        if started {
+            self.0.clients().marked_used(client);
+        }
+        Ok(started)
     }
 
     /// A code came back a second time: the family it created is revoked (RFC 9700 §4.2.4).
@@ -355,6 +359,17 @@ impl Tokens<'_> {
         refresh: Option<&str>,
         extra: &[(&str, Value)],
     ) -> std::result::Result<Value, OAuthError> {
+        Ok(self.respond_with_jti(client, fam, refresh, extra).await?.0)
+    }
+
+    /// [`Self::respond_with`], and the access token's `jti` (for the audit record).
+    pub(crate) async fn respond_with_jti(
+        &self,
+        client: &Client,
+        fam: &Family<'_>,
+        refresh: Option<&str>,
+        extra: &[(&str, Value)],
+    ) -> std::result::Result<(Value, String), OAuthError> {
         let o = &self.0.options.oauth;
         let now = Ts::now().0 / 1000;
         let ttl = o.access_token_ttl.as_secs() as i64;
@@ -370,7 +385,7 @@ impl Tokens<'_> {
             "scope": fam.scope,
             "iat": now,
             "exp": now + ttl,
-            "jti": jti,
+            "jti": &jti,
         });
         if let Some(t) = fam.auth_time {
             set(&mut claims, "auth_time", json!(t));
@@ -387,7 +402,7 @@ impl Tokens<'_> {
         if let Some(rt) = refresh {
             set(&mut body, "refresh_token", json!(rt));
         }
-        Ok(body)
+        Ok((body, jti))
     }
 
     pub(crate) async fn id_token(

@@ -6,7 +6,7 @@ use super::super::authorize::Params;
 use super::super::clients::Client;
 use super::super::tokens::{Family, Tokens, err, internal, issued};
 use super::super::{OAuthError, OAuthErrorCode, STANDARD_SCOPES};
-use crate::{RequestContext, jwt};
+use crate::RequestContext;
 use serde_json::Value;
 
 impl Tokens<'_> {
@@ -47,8 +47,7 @@ impl Tokens<'_> {
             }
             extra.push(("agent", a));
         }
-        let body = self.respond_with(client, &fam, None, &extra).await?;
-        let jti = jwt::peek(body.get("access_token").and_then(Value::as_str).unwrap_or_default()).and_then(|(_, c)| c.get("jti").cloned());
+        let (body, jti) = self.respond_with_jti(client, &fam, None, &extra).await?;
         self.0.audit_queue.push(issued(client, "client_credentials", None, None, &fam.scope, Some(&resource), ctx).with("jti", jti)).await;
         self.0.clients().mark_used(client).await.map_err(internal)?;
         Ok(body)

@@ -194,22 +194,29 @@ pub(crate) async fn mark_used(db: &Db, client_id: &str, now: Ts) -> Result<()> {
 }
 
 /// Disable (revoking its grant families and cutting off its access tokens issued until
-/// now) or re-enable a client.
-pub(crate) async fn set_disabled(db: &Db, client_id: &str, disabled: bool, now: Ts) -> Result<bool> {
+/// `cut_off`) or re-enable a client. `cut_off` is later than `now` by the bound of the
+/// instances' client caches: whatever an instance still serving a cached copy issues in
+/// that window is cut off too, and its grant families are revoked on re-enabling.
+pub(crate) async fn set_disabled(db: &Db, client_id: &str, disabled: bool, now: Ts, cut_off: Ts) -> Result<bool> {
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
         let n = sqlx::query(
-            "UPDATE kavach_oauth_client SET disabled = $1, updated_at = $2, revoked_before = CASE WHEN $1 THEN $2 ELSE revoked_before END WHERE client_id = $3",
+            "UPDATE kavach_oauth_client SET disabled = $1, updated_at = $2, revoked_before = CASE WHEN $1 THEN $3 ELSE revoked_before END WHERE client_id = $4",
         )
         .bind(disabled)
         .bind(now)
+        .bind(cut_off)
         .bind(client_id)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if disabled {
-            sqlx::query(REVOKE_CLIENT_FAMILIES).bind(now).bind(client_id).execute(&mut *tx).await?;
-        }
+        let families = if disabled {
+            REVOKE_CLIENT_FAMILIES
+        } else {
+            "UPDATE kavach_oauth_family SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL \
+             AND created_at <= (SELECT revoked_before FROM kavach_oauth_client WHERE client_id = $2)"
+        };
+        sqlx::query(families).bind(now).bind(client_id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(n > 0)
     })
