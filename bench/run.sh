@@ -58,7 +58,7 @@ fi
 
 # Baseline.
 b_rps=
-if want session || want org || want agent || want agent2; then
+if want session || want org || want cc || want agent || want agent2; then
 bport=$(free_port)
 $BASE "127.0.0.1:$bport" > "$work/baseline.log" 2>&1 &
 pids+=($!)
