@@ -299,11 +299,13 @@ async fn rate_limits_can_live_in_redis_shared_by_instances() {
     l.reset("ip:127.0.0.1:/send-verification-email").await.unwrap();
     let a = Server::start(&db.url, &env);
     let b = Server::start(&db.url, &env);
+    // A new address each run: its per-recipient email count (also in Redis) starts at zero.
+    let email = format!("r-{}@example.com", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
     for i in 0..4 {
         let s = if i % 2 == 0 { &a } else { &b };
-        assert_eq!(post(s, "/send-verification-email", None, json!({ "email": "r@example.com" })).await.status(), 200, "request {i}");
+        assert_eq!(post(s, "/send-verification-email", None, json!({ "email": email })).await.status(), 200, "request {i}");
     }
-    assert_eq!(post(&a, "/send-verification-email", None, json!({ "email": "r@example.com" })).await.status(), 429);
+    assert_eq!(post(&a, "/send-verification-email", None, json!({ "email": email })).await.status(), 429);
     // The counters are in Redis, not in the database.
     let d = kavach_core::store::Db::connect(&db.url).await.unwrap();
     let rows: i64 = kavach_core::db!(&d, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM kavach_rate_limit").fetch_one(pool).await.unwrap());
