@@ -94,6 +94,11 @@ pub enum EventKind {
     AgentAnomaly,
     AuditRead,
     AuditExported,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    TwoFactorChallenged,
+    TwoFactorFailed,
+    TwoFactorBackupCodesGenerated,
 }
 
 impl EventKind {
@@ -173,6 +178,11 @@ impl EventKind {
         EventKind::AgentAnomaly,
         EventKind::AuditRead,
         EventKind::AuditExported,
+        EventKind::TwoFactorEnabled,
+        EventKind::TwoFactorDisabled,
+        EventKind::TwoFactorChallenged,
+        EventKind::TwoFactorFailed,
+        EventKind::TwoFactorBackupCodesGenerated,
     ];
 
     /// The stable name stored in `kavach_audit_log.kind`.
@@ -252,6 +262,11 @@ impl EventKind {
             EventKind::AgentAnomaly => "agent.anomaly",
             EventKind::AuditRead => "audit.read",
             EventKind::AuditExported => "audit.exported",
+            EventKind::TwoFactorEnabled => "two_factor.enabled",
+            EventKind::TwoFactorDisabled => "two_factor.disabled",
+            EventKind::TwoFactorChallenged => "two_factor.challenged",
+            EventKind::TwoFactorFailed => "two_factor.failed",
+            EventKind::TwoFactorBackupCodesGenerated => "two_factor.backup_codes_generated",
         }
     }
 

@@ -36,6 +36,26 @@ pub fn new_id() -> String {
         .pipe_fill()
 }
 
+/// `len` characters drawn uniformly from `alphabet` (at most 256 symbols), by rejection.
+pub fn random_string(len: usize, alphabet: &[u8]) -> String {
+    let n = alphabet.len().clamp(1, 256);
+    let limit = 256 - 256 % n; // bytes at or above it would favour the first symbols
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for b in random_bytes::<32>() {
+            if usize::from(b) < limit && out.len() < len {
+                out.push(char::from(alphabet.get(usize::from(b) % n).copied().unwrap_or(b'0')));
+            }
+        }
+    }
+    out
+}
+
+/// A code of `len` decimal digits, uniform (an emailed one-time code).
+pub fn random_digits(len: usize) -> String {
+    random_string(len, b"0123456789")
+}
+
 trait PipeFill {
     fn pipe_fill(self) -> String;
 }

@@ -138,6 +138,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("email-change-requested.txt", include_str!("../templates/email/email-change-requested.txt")),
     ("invitation.txt", include_str!("../templates/email/invitation.txt")),
     ("agent-approval.txt", include_str!("../templates/email/agent-approval.txt")),
+    ("two-factor-otp.txt", include_str!("../templates/email/two-factor-otp.txt")),
 ];
 
 /// Add built-in templates to `env`, each replaced by a file of the same name in `dir`

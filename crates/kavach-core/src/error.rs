@@ -144,6 +144,20 @@ pub enum Code {
     InvalidAction,
     ApprovalNotFound,
     ApprovalNotPending,
+    TwoFactorDisabled,
+    TwoFactorRequired,
+    TwoFactorNotEnabled,
+    TotpNotEnabled,
+    TotpAlreadyEnabled,
+    OtpNotEnabled,
+    OtpNotConfigured,
+    OtpHasExpired,
+    BackupCodesNotEnabled,
+    InvalidCode,
+    InvalidBackupCode,
+    InvalidTwoFactorCookie,
+    TooManyAttemptsRequestNewCode,
+    AccountTemporarilyLocked,
 }
 
 impl Code {
@@ -258,6 +272,20 @@ impl Code {
         Code::InvalidAction,
         Code::ApprovalNotFound,
         Code::ApprovalNotPending,
+        Code::TwoFactorDisabled,
+        Code::TwoFactorRequired,
+        Code::TwoFactorNotEnabled,
+        Code::TotpNotEnabled,
+        Code::TotpAlreadyEnabled,
+        Code::OtpNotEnabled,
+        Code::OtpNotConfigured,
+        Code::OtpHasExpired,
+        Code::BackupCodesNotEnabled,
+        Code::InvalidCode,
+        Code::InvalidBackupCode,
+        Code::InvalidTwoFactorCookie,
+        Code::TooManyAttemptsRequestNewCode,
+        Code::AccountTemporarilyLocked,
     ];
 
     /// The code on the wire (`{ "code": ... }`), byte for byte better-auth's where it has one.
@@ -372,6 +400,20 @@ impl Code {
             Code::InvalidAction => "INVALID_ACTION",
             Code::ApprovalNotFound => "APPROVAL_NOT_FOUND",
             Code::ApprovalNotPending => "APPROVAL_NOT_PENDING",
+            Code::TwoFactorDisabled => "TWO_FACTOR_DISABLED",
+            Code::TwoFactorRequired => "TWO_FACTOR_REQUIRED",
+            Code::TwoFactorNotEnabled => "TWO_FACTOR_NOT_ENABLED",
+            Code::TotpNotEnabled => "TOTP_NOT_ENABLED",
+            Code::TotpAlreadyEnabled => "TOTP_ALREADY_ENABLED",
+            Code::OtpNotEnabled => "OTP_NOT_ENABLED",
+            Code::OtpNotConfigured => "OTP_NOT_CONFIGURED",
+            Code::OtpHasExpired => "OTP_HAS_EXPIRED",
+            Code::BackupCodesNotEnabled => "BACKUP_CODES_NOT_ENABLED",
+            Code::InvalidCode => "INVALID_CODE",
+            Code::InvalidBackupCode => "INVALID_BACKUP_CODE",
+            Code::InvalidTwoFactorCookie => "INVALID_TWO_FACTOR_COOKIE",
+            Code::TooManyAttemptsRequestNewCode => "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
+            Code::AccountTemporarilyLocked => "ACCOUNT_TEMPORARILY_LOCKED",
         }
     }
 

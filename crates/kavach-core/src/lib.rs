@@ -42,6 +42,16 @@ use std::time::Duration;
 pub struct RequestContext {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// The token of the request's trusted-device cookie (`[two_factor]`), if any: a
+    /// sign-in from a trusted device of the user skips the second factor.
+    pub trusted_device: Option<String>,
+}
+
+/// A completed sign-in: the user and their new session.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub user: User,
+    pub session: NewSession,
 }
 
 /// Email + password behaviour (`[email_password]` in the configuration file).
@@ -160,6 +170,8 @@ pub struct Options {
     pub admin: plugins::admin::AdminOptions,
     /// AI agents: identities, keys, permissions, decisions, delegation, approvals, budgets.
     pub agents: plugins::agents::AgentOptions,
+    /// Two-factor authentication: TOTP, backup codes, codes by email, trusted devices.
+    pub two_factor: plugins::two_factor::TwoFactorOptions,
 }
 
 impl Default for Options {
@@ -181,6 +193,7 @@ impl Default for Options {
             organization: plugins::organization::OrganizationOptions::default(),
             admin: plugins::admin::AdminOptions::default(),
             agents: plugins::agents::AgentOptions::default(),
+            two_factor: plugins::two_factor::TwoFactorOptions::default(),
         }
     }
 }
@@ -512,7 +525,8 @@ impl Core {
         tasks
     }
 
-    /// Delete expired sessions, verification tokens and old rate-limit counters.
+    /// Delete expired sessions, verification tokens, pending sign-ins and trusted devices,
+    /// and old rate-limit counters.
     pub async fn purge_expired(&self) -> Result<()> {
         self.sessions.purge_expired().await?;
         verification::purge_expired(&self.db).await?;
@@ -524,6 +538,7 @@ impl Core {
         self.keys.purge().await?;
         self.tokens().purge().await?;
         self.clients().purge_unused(self.options.oauth.unused_client_ttl).await?;
+        plugins::two_factor::store::purge_expired(&self.db).await?;
         Ok(())
     }
 

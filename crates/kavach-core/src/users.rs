@@ -35,6 +35,10 @@ pub struct User {
     /// The platform role (`[admin]`): `admin` names the operators. Absent: the default role.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// Two-factor authentication is on (`[two_factor]`): sign-ins need a second factor.
+    /// Present (true) only when on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub two_factor_enabled: bool,
 }
 
 impl User {
@@ -68,6 +72,7 @@ macro_rules! user_from_row {
                 None
             },
             role: $r.try_get("role")?,
+            two_factor_enabled: $r.try_get("two_factor_enabled")?,
         }
     };
 }
@@ -97,7 +102,9 @@ macro_rules! user_columns {
             $p,
             "ban_reason, ",
             $p,
-            "role"
+            "role, ",
+            $p,
+            "two_factor_enabled"
         )
     };
 }
@@ -444,6 +451,7 @@ pub(crate) async fn insert_user(
         ban_expires: None,
         ban_reason: None,
         role: None,
+        two_factor_enabled: false,
     };
     db!(&core.db, |pool| {
         let mut tx = pool.begin_write().await?;

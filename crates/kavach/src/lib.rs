@@ -59,6 +59,8 @@ mod docs {
     mod admin {}
     #[doc = include_str!("../../../docs/agents.md")]
     mod agents {}
+    #[doc = include_str!("../../../docs/two-factor.md")]
+    mod two_factor {}
 }
 
 use kavach_core::Core;
@@ -240,6 +242,7 @@ pub struct KavachBuilder {
     organization: Option<kavach_core::plugins::organization::OrganizationOptions>,
     admin: Option<kavach_core::plugins::admin::AdminOptions>,
     agents: Option<kavach_core::plugins::agents::AgentOptions>,
+    two_factor: Option<kavach_core::plugins::two_factor::TwoFactorOptions>,
     better_auth: Option<BetterAuthCookies>,
     mailer: Option<Arc<dyn Mailer>>,
     templates_dir: Option<PathBuf>,
@@ -368,6 +371,11 @@ impl KavachBuilder {
         self.agents = Some(a);
         self
     }
+    /// Two-factor authentication (`[two_factor]`): TOTP, backup codes, codes by email, trusted devices.
+    pub fn two_factor(mut self, t: kavach_core::plugins::two_factor::TwoFactorOptions) -> Self {
+        self.two_factor = Some(t);
+        self
+    }
     pub fn mailer(mut self, m: impl Mailer) -> Self {
         self.mailer = Some(Arc::new(m));
         self
@@ -473,6 +481,9 @@ impl KavachBuilder {
         }
         if let Some(a) = &self.agents {
             o.agents = a.clone();
+        }
+        if let Some(t) = &self.two_factor {
+            o.two_factor = t.clone();
         }
         if let Some(b) = &self.better_auth {
             o.better_auth = Some(b.clone());

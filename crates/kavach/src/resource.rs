@@ -221,7 +221,7 @@ impl ResourceServer {
             (None, _) => Ok(ToolDecision::NotAnAgent),
             (Some(None), Some(k)) => {
                 let call = kavach_core::plugins::agents::Call { action: "tools/call", resource: &resource, arguments, ip, session: None };
-                let d = k.agents().decide(agent, &call, &kavach_core::RequestContext { ip, user_agent: None }).await.map_err(|e| e.message.to_string())?;
+                let d = k.agents().decide(agent, &call, &kavach_core::RequestContext { ip, ..Default::default() }).await.map_err(|e| e.message.to_string())?;
                 Ok(ToolDecision::from_parts(d.allowed(), d.reason.as_str(), d.approval_id, d.approval_url))
             }
             (Some(None), None) => Err("tool decisions in process need ResourceServer::in_process".into()),

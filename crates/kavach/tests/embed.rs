@@ -82,7 +82,7 @@ async fn typed_rust_api() {
     assert!(out.session.is_none(), "verification is required by default");
     let msg = mail.wait_for("typed@example.com", "Verify").await;
     k.email_password().verify_email(&kavach_testkit::link_token(&msg), &ctx).await.unwrap();
-    let signed = k.email_password().sign_in("typed@example.com", "typed api passphrase", &ctx).await.unwrap();
+    let signed = k.email_password().sign_in("typed@example.com", "typed api passphrase", &ctx).await.unwrap().signed_in().unwrap();
     let s = k.sessions().check(&signed.session.token).await.unwrap().unwrap();
     assert_eq!(s.data.user.email, "typed@example.com");
     assert_eq!(k.sessions().list(&s.data.user.id).await.unwrap().len(), 1);

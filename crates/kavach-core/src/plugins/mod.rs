@@ -11,3 +11,4 @@ pub mod email_password;
 pub mod migration;
 pub mod oauth;
 pub mod organization;
+pub mod two_factor;

@@ -40,6 +40,7 @@ migrations! {
     13, "admin", "0013_admin";
     14, "agents", "0014_agents";
     15, "agent sessions", "0015_agent_sessions";
+    16, "two-factor", "0016_two_factor";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

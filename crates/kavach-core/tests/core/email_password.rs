@@ -9,8 +9,8 @@ dual!(sign_up_sign_in_and_session_check, options(), |t| {
     let checked = t.core.sessions().check(&s.token).await.unwrap().unwrap();
     assert_eq!(checked.data.user.id, out.user.id);
     assert_eq!(checked.data.session.ip_address.as_deref(), Some("192.0.2.1"));
-    let a = t.core.email_password().sign_in("ann@example.com", PW, &ctx()).await.unwrap();
-    let b = t.core.email_password().sign_in("ANN@example.com", PW, &ctx()).await.unwrap();
+    let a = t.core.email_password().sign_in("ann@example.com", PW, &ctx()).await.unwrap().signed_in().unwrap();
+    let b = t.core.email_password().sign_in("ANN@example.com", PW, &ctx()).await.unwrap().signed_in().unwrap();
     assert_ne!(a.session.token, b.session.token, "a new token at every sign-in");
     assert_ne!(a.session.token, s.token);
     assert!(t.core.sessions().check("not-a-token").await.unwrap().is_none());
@@ -80,7 +80,7 @@ dual!(
         let up = t.core.email_password().sign_up(sign_up("fine@example.com", PW), &ctx()).await.unwrap();
         let token = link_token(&t.mail.wait_for("fine@example.com", "Verify your email").await);
         let (_, session) = t.core.email_password().verify_email(&token, &ctx()).await.unwrap();
-        assert_eq!(session.map(|s| s.session.user_id), Some(up.user.id));
+        assert_eq!(session.map(|s| s.signed_in().unwrap().session.session.user_id), Some(up.user.id));
     }
 );
 
@@ -96,7 +96,7 @@ dual!(resend_verification_is_uniform, verifying(), |t| {
 
 dual!(change_password_revokes_every_session, options(), |t| {
     let s = t.core.email_password().sign_up(sign_up("cp@example.com", PW), &ctx()).await.unwrap().session.unwrap();
-    let other = t.core.email_password().sign_in("cp@example.com", PW, &ctx()).await.unwrap().session;
+    let other = t.core.email_password().sign_in("cp@example.com", PW, &ctx()).await.unwrap().signed_in().unwrap().session;
     let user = t.core.sessions().check(&s.token).await.unwrap().unwrap().data.user.clone();
     let e = t.core.email_password().change_password(&s.session, &user, "not my password", "brand new passphrase", false, &ctx()).await.unwrap_err();
     assert_eq!(e.code, "INVALID_PASSWORD");

@@ -15,6 +15,7 @@ mod organization;
 mod ratelimit;
 mod sessions;
 mod store;
+mod two_factor;
 mod users;
 
 use harness::{core_on, link_token, options, reset_token};
@@ -26,7 +27,7 @@ use kavach_testkit::dual;
 use std::time::Duration;
 
 fn ctx() -> RequestContext {
-    RequestContext { ip: Some("192.0.2.1".parse().unwrap()), user_agent: Some("test".into()) }
+    RequestContext { ip: Some("192.0.2.1".parse().unwrap()), user_agent: Some("test".into()), ..Default::default() }
 }
 
 fn sign_up(email: &str, password: &str) -> SignUp {

@@ -198,7 +198,7 @@ dual!(review_01_a_password_change_revokes_every_oauth_grant_unless_asked_to_keep
     let client = new_client(&t, false).await;
     let pw = "the first passphrase here";
     let user = new_user(&t, "changer@example.com", Some(pw)).await;
-    let signed = t.core.email_password().sign_in("changer@example.com", pw, &ctx()).await.unwrap();
+    let signed = t.core.email_password().sign_in("changer@example.com", pw, &ctx()).await.unwrap().signed_in().unwrap();
     // Asked to keep other sessions: the grant survives.
     let kept = grant_for(&t, &client, &user).await;
     let none = t.core.email_password().change_password(&signed.session.session, &user, pw, "the second passphrase here", true, &ctx()).await.unwrap();

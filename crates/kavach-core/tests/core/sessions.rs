@@ -4,8 +4,8 @@ use crate::*;
 
 dual!(revocation_is_immediate_despite_the_cache, options(), |t| {
     let a = t.core.email_password().sign_up(sign_up("rev@example.com", PW), &ctx()).await.unwrap().session.unwrap();
-    let b = t.core.email_password().sign_in("rev@example.com", PW, &ctx()).await.unwrap().session;
-    let c = t.core.email_password().sign_in("rev@example.com", PW, &ctx()).await.unwrap().session;
+    let b = t.core.email_password().sign_in("rev@example.com", PW, &ctx()).await.unwrap().signed_in().unwrap().session;
+    let c = t.core.email_password().sign_in("rev@example.com", PW, &ctx()).await.unwrap().signed_in().unwrap().session;
     for s in [&a, &b, &c] {
         assert!(t.core.sessions().check(&s.token).await.unwrap().is_some());
     }

@@ -121,5 +121,5 @@ fn duration(s: &str) -> Result<std::time::Duration> {
 }
 
 fn cli_ctx() -> RequestContext {
-    RequestContext { ip: None, user_agent: Some(format!("kavach-cli/{}", env!("CARGO_PKG_VERSION"))) }
+    RequestContext { user_agent: Some(format!("kavach-cli/{}", env!("CARGO_PKG_VERSION"))), ..Default::default() }
 }

@@ -52,6 +52,9 @@ pub enum UserCommand {
     },
     /// Lift a ban.
     Unban { user: String },
+    /// Turn a user's two-factor authentication off (they lost their device and their
+    /// backup codes): the secret, backup codes and trusted devices go; recorded in the audit log.
+    TwoFactorReset { user: String },
     /// Set the platform role (`admin` makes an operator of the admin capability; several
     /// roles separated by commas). Works whether or not [admin] is enabled.
     SetRole { user: String, role: String },
@@ -153,6 +156,11 @@ pub async fn user(cfg: Config, cmd: UserCommand) -> Result<i32> {
             let u = find_user(&k, &user).await?;
             k.users().unban(&u.id, &cli_ctx()).await.map_err(|e| anyhow!("{e}"))?;
             println!("unbanned {} <{}>", u.id, u.email);
+        }
+        UserCommand::TwoFactorReset { user } => {
+            let u = find_user(&k, &user).await?;
+            k.two_factor().reset(&u.id, &cli_ctx()).await.map_err(|e| anyhow!("{e}"))?;
+            println!("two-factor authentication is off for {} <{}>", u.id, u.email);
         }
         UserCommand::SetRole { user, role } => {
             let u = find_user(&k, &user).await?;

@@ -188,6 +188,26 @@ pub async fn sign_in(s: &Server, email: &str, password: &str) -> reqwest::Respon
     post(s, "/sign-in/email", None, serde_json::json!({ "email": email, "password": password })).await
 }
 
+/// Run `script` of `tests/js/better-auth-client` (better-auth's own client, from npm)
+/// against `s` with the extra environment `env`; it must exit 0 and print "checks passed".
+/// Its output.
+pub fn better_auth_client(s: &Server, script: &str, env: &[(&str, &str)]) -> String {
+    let work = npm_workspace("better-auth-client", &[script, "browser.mjs"]);
+    let out = std::process::Command::new("node")
+        .arg(script)
+        .env("KAVACH_API", s.url(""))
+        .env("KAVACH_ORIGIN", s.origin())
+        .envs(env.iter().copied())
+        .current_dir(&work)
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("checks passed"), "{stdout}");
+    println!("{stdout}");
+    stdout
+}
+
 /// A private copy of `tests/js/<name>` with its own node_modules (`npm ci` once;
 /// reused while the lockfile is unchanged). Returns its folder.
 pub fn npm_workspace(name: &str, files: &[&str]) -> PathBuf {

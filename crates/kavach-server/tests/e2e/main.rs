@@ -18,6 +18,7 @@ mod openapi_fuzz;
 mod ops;
 mod organization;
 mod smtp;
+mod two_factor;
 
 use harness::*;
 use kavach_testkit::dual;

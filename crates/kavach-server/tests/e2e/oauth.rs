@@ -219,7 +219,7 @@ pub fn callback(r: &reqwest::Response) -> HashMap<String, String> {
     q.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), percent(v))).collect()
 }
 
-fn percent(v: &str) -> String {
+pub fn percent(v: &str) -> String {
     kavach::http::body::percent_decode(v, true).expect("percent-encoded")
 }
 

@@ -31,7 +31,11 @@ dual!(openapi_fuzz_schemathesis_finds_no_server_error_nor_undocumented_answer, |
     let st = tokio::task::spawn_blocking(schemathesis).await.unwrap();
     // Every capability on, so every route is fuzzed.
     let cfg = temp_dir().join("kavach.toml");
-    std::fs::write(&cfg, "[organization]\nenabled = true\ndynamic_roles = true\n[admin]\nenabled = true\n[agents]\nenabled = true\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[organization]\nenabled = true\ndynamic_roles = true\n[admin]\nenabled = true\n[agents]\nenabled = true\n[two_factor]\nenabled = true\n",
+    )
+    .unwrap();
     let s = Server::start(db, &[("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false"), ("KAVACH_RATE_LIMIT", "false"), ("KAVACH_CONFIG", cfg.to_str().unwrap())]);
     let r = post(&s, "/sign-up/email", None, serde_json::json!({ "email": "fuzz@example.com", "password": PW, "name": "Fuzz" })).await;
     let (status, body) = json(r).await;

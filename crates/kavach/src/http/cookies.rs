@@ -184,3 +184,35 @@ pub fn admin_session(core: &Core, headers: &HeaderMap) -> Option<(String, bool)>
     let (token, dont) = payload.rsplit_once(':')?;
     (!token.is_empty()).then(|| (token.to_owned(), dont == "true"))
 }
+
+/// A pending sign-in waiting for its second factor (`[two_factor]`): its token, signed.
+pub const TWO_FACTOR: &str = "kavach.two_factor";
+/// A trusted device (`[two_factor]`): its token, signed; the server can revoke it.
+pub const TRUST_DEVICE: &str = "kavach.trust_device";
+
+/// `name`, with the `__Secure-` prefix on https.
+fn prefixed(core: &Core, name: &str) -> String {
+    if core.options().secure() { format!("__Secure-{name}") } else { name.to_owned() }
+}
+
+/// `Set-Cookie` for a signed token under `name` (`TWO_FACTOR`, `TRUST_DEVICE`) that lives
+/// `max_age`, or (`None`) its removal.
+pub fn set_signed(core: &Core, name: &str, token: Option<&str>, max_age: std::time::Duration) -> HeaderValue {
+    let mut c = match token {
+        Some(t) => {
+            format!("{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}", prefixed(core, name), encode_value(&core.secrets().sign_token(t)), max_age.as_secs())
+        }
+        None => format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0", prefixed(core, name)),
+    };
+    if core.options().secure() {
+        c.push_str("; Secure");
+    }
+    header_value(&c)
+}
+
+/// The token of the signed cookie `name`, if present and its signature verifies.
+pub fn signed(core: &Core, headers: &HeaderMap, name: &str) -> Option<String> {
+    let raw = cookie(headers, &prefixed(core, name))?;
+    let decoded = percent_decode(raw, false).ok()?;
+    core.secrets().verify_signed_token(&decoded).map(str::to_owned)
+}

@@ -58,7 +58,9 @@ pub fn request_context(k: &Kavach, parts: &Parts) -> RequestContext {
 pub fn context_of(k: &Kavach, extensions: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> RequestContext {
     let ip = client_ip::client_ip(client_ip::peer_of(extensions), headers, k.trusted_proxies());
     let user_agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
-    RequestContext { ip, user_agent }
+    // Read only where it can count: a sign-in of a user with two-factor on.
+    let trusted_device = if k.options().two_factor.enabled { cookies::signed(k, headers, cookies::TRUST_DEVICE) } else { None };
+    RequestContext { ip, user_agent, trusted_device }
 }
 
 /// The credentials of `Authorization: <scheme> <credentials>` (scheme matched without

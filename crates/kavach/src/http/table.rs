@@ -110,6 +110,7 @@ pub fn capabilities() -> &'static [Capability] {
         super::plugins::admin::CAPABILITY,
         super::plugins::agents::CAPABILITY,
         super::plugins::audit::CAPABILITY,
+        super::plugins::two_factor::CAPABILITY,
     ]
 }
 

@@ -15,6 +15,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("device_confirm.html", include_str!("../../templates/pages/device_confirm.html")),
     ("grants.html", include_str!("../../templates/pages/grants.html")),
     ("message.html", include_str!("../../templates/pages/message.html")),
+    ("two_factor.html", include_str!("../../templates/pages/two_factor.html")),
 ];
 
 pub struct PageTemplates {

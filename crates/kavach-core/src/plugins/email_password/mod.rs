@@ -40,11 +40,8 @@ pub struct SignUpOutcome {
     pub session: Option<NewSession>,
 }
 
-#[derive(Clone, Debug)]
-pub struct SignedIn {
-    pub user: User,
-    pub session: NewSession,
-}
+pub use crate::SignedIn;
+pub use crate::plugins::two_factor::SignInStep;
 
 impl EmailPassword<'_> {
     fn account_key(&self, email: &str) -> String {
@@ -117,7 +114,9 @@ impl EmailPassword<'_> {
     /// failures on one account are refused with 429 before any password check.
     /// Every attempt is counted atomically before the password is checked (and the
     /// count cleared on success), so parallel guesses cannot slip past the limit.
-    pub async fn sign_in(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<SignedIn> {
+    /// For a user with two-factor on, the answer is a pending sign-in and no session
+    /// ([`SignInStep::TwoFactor`]).
+    pub async fn sign_in(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<SignInStep> {
         self.require_enabled()?;
         let email = normalize_email(email)?;
         if password.is_empty() || password.len() > 4096 {
@@ -171,8 +170,7 @@ impl EmailPassword<'_> {
                 .await?;
             return Err(Error::forbidden(Code::EmailNotVerified, "Email not verified: follow the link we sent, or ask for a new one"));
         }
-        let session = self.0.sessions.create(&user.id, ctx, crate::audit::EventKind::SignInSuccess).await?;
-        Ok(SignedIn { user, session })
+        self.0.complete_sign_in(user, "password", ctx).await
     }
 
     /// Change the password. Unless `keep_other_sessions`, everything the old password
@@ -256,15 +254,16 @@ impl EmailPassword<'_> {
     }
 
     /// Follow a verification link (email verification or email change). Returns the
-    /// user and, with `auto_sign_in_after_verification`, a new session.
-    pub async fn verify_email(&self, token: &str, ctx: &RequestContext) -> Result<(User, Option<NewSession>)> {
+    /// user and, with `auto_sign_in_after_verification`, the sign-in it leads to (a
+    /// session, or a pending sign-in for a user with two-factor on).
+    pub async fn verify_email(&self, token: &str, ctx: &RequestContext) -> Result<(User, Option<SignInStep>)> {
         let now = Ts::now();
         let user_id = store::verify_email(&self.0.db, token, now, ctx).await?;
         self.0.sessions.cache_invalidate_user(&user_id).await;
         let user = users::find_by_id(&self.0.db, &user_id).await?.ok_or_else(Error::invalid_token)?;
         // A banned user's address can still be verified, but it signs nobody in.
         let session = if self.0.options.email_password.auto_sign_in_after_verification && !user.is_banned(Ts::now()) {
-            Some(self.0.sessions.create(&user.id, ctx, crate::audit::EventKind::SignInSuccess).await?)
+            Some(self.0.complete_sign_in(user.clone(), "email-verification", ctx).await?)
         } else {
             None
         };
@@ -381,5 +380,6 @@ fn placeholder_user(email: &str) -> User {
         ban_expires: None,
         ban_reason: None,
         role: None,
+        two_factor_enabled: false,
     }
 }

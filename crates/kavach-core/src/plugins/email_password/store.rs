@@ -39,6 +39,7 @@ pub(super) async fn change_password(
             Some(s) => {
                 let sessions = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(user.id).execute(&mut *tx).await?.rows_affected();
                 let families = crate::plugins::oauth::revoke_user_grants_in_tx!(tx, user.id, now);
+                crate::plugins::two_factor::store::forget_devices_in_tx!(tx, user.id);
                 crate::sessions::insert_session!(tx, s);
                 audit::append_in_tx!(
                     tx,
@@ -138,6 +139,7 @@ pub(super) async fn reset_password(
         crate::users::upsert_credential!(tx, &uid, hash, now);
         let revoked = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(&uid).execute(&mut *tx).await?.rows_affected();
         let families = crate::plugins::oauth::revoke_user_grants_in_tx!(tx, &uid, now);
+        crate::plugins::two_factor::store::forget_devices_in_tx!(tx, &uid);
         audit::append_in_tx!(
             tx,
             audit::Event::new(crate::audit::EventKind::PasswordReset, Some(&uid), ctx).with("revokedSessions", revoked).with("revokedGrants", families)

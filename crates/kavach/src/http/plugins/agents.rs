@@ -554,7 +554,11 @@ pub async fn review_submit(
     };
     match (f.action.as_str(), &auth) {
         ("sign-in", _) => match k.email_password().sign_in(&f.email.unwrap_or_default(), &f.password.unwrap_or_default(), &ctx).await {
-            Ok(out) => {
+            Ok(kavach_core::plugins::two_factor::SignInStep::TwoFactor(p)) => {
+                let next = format!("{}/agent-approvals/{}/review", k.options().base_path.trim_end_matches('/'), kavach_core::text::url_encode(&id));
+                Ok(crate::http::plugins::two_factor::pending_redirect(&k, &p, &next))
+            }
+            Ok(kavach_core::plugins::two_factor::SignInStep::SignedIn(out)) => {
                 let session = std::sync::Arc::new(kavach_core::SessionWithUser::new(out.session.session.clone(), out.user.clone()));
                 let signed = Authenticated { data: session, token: out.session.token.clone(), source: crate::http::cookies::Source::Cookie };
                 let mut r = render_review(&k, Some(&signed), &id, None).await;

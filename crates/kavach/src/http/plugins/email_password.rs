@@ -10,6 +10,7 @@ use crate::http::error::{ApiError, ApiResult, client_error, status_of};
 use crate::http::kernel::session_response;
 use crate::http::metrics::SignIn;
 use crate::http::pages::{self, append_query, escape, message_page, page, redirect};
+use crate::http::plugins::two_factor::{pending_redirect, pending_response};
 use crate::http::table::{Capability, Route};
 use crate::http::{Auth, Ctx, MaybeAuth};
 use axum::Json;
@@ -17,7 +18,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kavach_core::plugins::email_password::SignUp;
+use kavach_core::plugins::email_password::{SignInStep, SignUp};
 use kavach_core::{Code, Kind};
 use serde::Deserialize;
 use serde_json::json;
@@ -146,7 +147,7 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): JsonOrForm
         k.check_callback_url(cb)?;
     }
     let res = k.email_password().sign_in(&b.email, &b.password, &ctx).await;
-    let out = match res {
+    let step = match res {
         Ok(out) => {
             k.metrics().sign_in(SignIn::Success);
             out
@@ -155,6 +156,10 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): JsonOrForm
             k.metrics().sign_in(if matches!(e.kind, Kind::TooManyRequests { .. }) { SignIn::Blocked } else { SignIn::Failure });
             return Err(e.into());
         }
+    };
+    let out = match step {
+        SignInStep::SignedIn(out) => out,
+        SignInStep::TwoFactor(p) => return Ok(pending_response(&k, &p, b.remember_me != Some(false))),
     };
     let body = json!({
         "redirect": b.callback_url.is_some(),
@@ -215,16 +220,35 @@ pub async fn verify_email(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: Heade
     let token = q.token.unwrap_or_default();
     let result = k.email_password().verify_email(&token, &ctx).await;
     let html = pages::wants_html(&headers);
+    // With auto sign-in: a session, or for a user with two-factor on a pending sign-in.
+    let result = result.map(|(user, step)| match step {
+        Some(SignInStep::SignedIn(s)) => (user, Some(s.session), None),
+        Some(SignInStep::TwoFactor(p)) => (user, None, Some(p)),
+        None => (user, None, None),
+    });
     match (result, q.callback_url) {
-        (Ok((_, session)), Some(cb)) => {
+        (Ok((_, session, pending)), Some(cb)) => {
             let mut resp = redirect(&cb);
             if let Some(s) = &session {
                 resp.headers_mut().append(header::SET_COOKIE, set_session_cookie(&k, &s.token, true));
             }
+            if let Some(p) = &pending {
+                // The app's client finishes with `/two-factor/verify-*`.
+                for c in pending_response(&k, p, true).headers().get_all(header::SET_COOKIE) {
+                    resp.headers_mut().append(header::SET_COOKIE, c.clone());
+                }
+            }
             Ok(resp)
         }
         (Err(e), Some(cb)) if e.is_client_error() => Ok(redirect(&append_query(&cb, "error", &e.code))),
-        (Ok((user, session)), None) => {
+        (Ok((_, None, Some(p))), None) if html => Ok(pending_redirect(&k, &p, "")),
+        (Ok((_, None, Some(p))), None) => {
+            let mut resp = pending_response(&k, &p, true);
+            *resp.body_mut() =
+                axum::body::Body::from(json!({ "status": true, "user": null, "twoFactorRedirect": true, "twoFactorMethods": p.methods }).to_string());
+            Ok(resp)
+        }
+        (Ok((user, session, _)), None) => {
             let mut resp = if html {
                 message_page(&k, "Email verified", &format!("{} is verified. You can close this page and sign in.", user.email))
             } else {

@@ -9,3 +9,4 @@ pub mod audit;
 pub mod email_password;
 pub mod oauth;
 pub mod organization;
+pub mod two_factor;

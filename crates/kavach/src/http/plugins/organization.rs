@@ -20,6 +20,7 @@ use kavach_core::plugins::organization::{
     Actor, FullOrganization, Invitation, InvitationDetails, Invite, Member, NewOrganization, OrgRole, Organization, OrganizationUpdate, Team, TeamMember,
     org_or_active,
 };
+use kavach_core::plugins::two_factor::SignInStep;
 use kavach_core::{Code, Kind, Options};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -574,7 +575,11 @@ pub async fn invitation_submit(
         ("sign-in", _) => {
             let (email, password) = (f.email.unwrap_or_default(), f.password.unwrap_or_default());
             match k.email_password().sign_in(&email, &password, &ctx).await {
-                Ok(out) => {
+                Ok(SignInStep::TwoFactor(p)) => {
+                    let next = format!("{}/organization/invitation/{}", k.options().base_path.trim_end_matches('/'), kavach_core::text::url_encode(&id));
+                    Ok(crate::http::plugins::two_factor::pending_redirect(&k, &p, &next))
+                }
+                Ok(SignInStep::SignedIn(out)) => {
                     let mut r = render_invitation(&k, Some(&out.user), &id, None).await;
                     r.headers_mut().append(header::SET_COOKIE, crate::http::cookies::set_session_cookie(&k, &out.session.token, true));
                     Ok(r)

@@ -147,7 +147,14 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, body: Bytes) -> Res
     }
     let (email, password) = (form.get("email").map(String::as_str).unwrap_or(""), form.get("password").map(String::as_str).unwrap_or(""));
     match k.email_password().sign_in(email, password, &ctx).await {
-        Ok(out) => {
+        Ok(kavach_core::plugins::two_factor::SignInStep::TwoFactor(p)) => {
+            // No session (and so no code) before the second factor: the hosted page asks
+            // for it, then the flow continues.
+            k.metrics().sign_in(SignIn::Success);
+            let next = kavach_core::plugins::oauth::authorize::with_query(&path(&k, "/oauth2/continue"), &[("flow", flow)]);
+            crate::http::plugins::two_factor::pending_redirect(&k, &p, &next)
+        }
+        Ok(kavach_core::plugins::two_factor::SignInStep::SignedIn(out)) => {
             k.metrics().sign_in(SignIn::Success);
             let mut r = see_other(&kavach_core::plugins::oauth::authorize::with_query(&k.options().api_url("/oauth2/continue"), &[("flow", flow)]));
             r.headers_mut().append(header::SET_COOKIE, cookies::set_session_cookie(&k, &out.session.token, true));

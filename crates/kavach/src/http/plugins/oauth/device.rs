@@ -73,7 +73,14 @@ pub async fn device_submit(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth, 
     let (user, auth_time, session_token): (User, i64, String) = match (&auth, form.get("email"), form.get("password")) {
         (Some(a), _, _) => (a.data.user.clone(), a.data.session.created_at.0 / 1000, a.token.clone()),
         (None, Some(email), Some(password)) => match k.email_password().sign_in(email, password, &ctx).await {
-            Ok(out) => {
+            Ok(kavach_core::plugins::two_factor::SignInStep::TwoFactor(p)) => {
+                let next = kavach_core::plugins::oauth::authorize::with_query(
+                    &format!("{}/oauth2/device", k.options().base_path.trim_end_matches('/')),
+                    &[("user_code", code.as_str())],
+                );
+                return crate::http::plugins::two_factor::pending_redirect(&k, &p, &next);
+            }
+            Ok(kavach_core::plugins::two_factor::SignInStep::SignedIn(out)) => {
                 new_cookie = Some(cookies::set_session_cookie(&k, &out.session.token, true));
                 (out.user, kavach_core::store::Ts::now().0 / 1000, out.session.token)
             }
