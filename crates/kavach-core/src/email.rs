@@ -139,6 +139,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("invitation.txt", include_str!("../templates/email/invitation.txt")),
     ("agent-approval.txt", include_str!("../templates/email/agent-approval.txt")),
     ("two-factor-otp.txt", include_str!("../templates/email/two-factor-otp.txt")),
+    ("magic-link.txt", include_str!("../templates/email/magic-link.txt")),
 ];
 
 /// Add built-in templates to `env`, each replaced by a file of the same name in `dir`

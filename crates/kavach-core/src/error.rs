@@ -158,6 +158,8 @@ pub enum Code {
     InvalidTwoFactorCookie,
     TooManyAttemptsRequestNewCode,
     AccountTemporarilyLocked,
+    MagicLinkDisabled,
+    SignUpDisabled,
 }
 
 impl Code {
@@ -286,6 +288,8 @@ impl Code {
         Code::InvalidTwoFactorCookie,
         Code::TooManyAttemptsRequestNewCode,
         Code::AccountTemporarilyLocked,
+        Code::MagicLinkDisabled,
+        Code::SignUpDisabled,
     ];
 
     /// The code on the wire (`{ "code": ... }`), byte for byte better-auth's where it has one.
@@ -414,6 +418,8 @@ impl Code {
             Code::InvalidTwoFactorCookie => "INVALID_TWO_FACTOR_COOKIE",
             Code::TooManyAttemptsRequestNewCode => "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
             Code::AccountTemporarilyLocked => "ACCOUNT_TEMPORARILY_LOCKED",
+            Code::MagicLinkDisabled => "MAGIC_LINK_DISABLED",
+            Code::SignUpDisabled => "SIGN_UP_DISABLED",
         }
     }
 

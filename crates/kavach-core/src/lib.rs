@@ -172,6 +172,8 @@ pub struct Options {
     pub agents: plugins::agents::AgentOptions,
     /// Two-factor authentication: TOTP, backup codes, codes by email, trusted devices.
     pub two_factor: plugins::two_factor::TwoFactorOptions,
+    /// Sign-in by a single-use link sent by email.
+    pub magic_link: plugins::magic_link::MagicLinkOptions,
 }
 
 impl Default for Options {
@@ -194,6 +196,7 @@ impl Default for Options {
             admin: plugins::admin::AdminOptions::default(),
             agents: plugins::agents::AgentOptions::default(),
             two_factor: plugins::two_factor::TwoFactorOptions::default(),
+            magic_link: plugins::magic_link::MagicLinkOptions::default(),
         }
     }
 }

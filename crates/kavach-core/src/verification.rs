@@ -1,4 +1,4 @@
-//! Single-use tokens (email verification, password reset, email change). Only the
+//! Single-use tokens (email verification, password reset, email change, magic links). Only the
 //! token's hash is stored, as `identifier = "<purpose>:<hash>"`; consuming a token
 //! deletes its row in the same statement that reads it, so it works once.
 
@@ -12,6 +12,7 @@ pub enum Purpose {
     VerifyEmail,
     ResetPassword,
     ChangeEmail,
+    MagicLink,
 }
 
 impl Purpose {
@@ -20,6 +21,7 @@ impl Purpose {
             Purpose::VerifyEmail => "verify-email",
             Purpose::ResetPassword => "reset-password",
             Purpose::ChangeEmail => "change-email",
+            Purpose::MagicLink => "magic-link",
         }
     }
 }

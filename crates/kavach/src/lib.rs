@@ -243,6 +243,7 @@ pub struct KavachBuilder {
     admin: Option<kavach_core::plugins::admin::AdminOptions>,
     agents: Option<kavach_core::plugins::agents::AgentOptions>,
     two_factor: Option<kavach_core::plugins::two_factor::TwoFactorOptions>,
+    magic_link: Option<kavach_core::plugins::magic_link::MagicLinkOptions>,
     better_auth: Option<BetterAuthCookies>,
     mailer: Option<Arc<dyn Mailer>>,
     templates_dir: Option<PathBuf>,
@@ -376,6 +377,11 @@ impl KavachBuilder {
         self.two_factor = Some(t);
         self
     }
+    /// Sign-in by a single-use link sent by email (`[magic_link]`).
+    pub fn magic_link(mut self, m: kavach_core::plugins::magic_link::MagicLinkOptions) -> Self {
+        self.magic_link = Some(m);
+        self
+    }
     pub fn mailer(mut self, m: impl Mailer) -> Self {
         self.mailer = Some(Arc::new(m));
         self
@@ -484,6 +490,9 @@ impl KavachBuilder {
         }
         if let Some(t) = &self.two_factor {
             o.two_factor = t.clone();
+        }
+        if let Some(m) = &self.magic_link {
+            o.magic_link = m.clone();
         }
         if let Some(b) = &self.better_auth {
             o.better_auth = Some(b.clone());

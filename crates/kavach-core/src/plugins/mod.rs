@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod agents;
 pub mod email_password;
+pub mod magic_link;
 pub mod migration;
 pub mod oauth;
 pub mod organization;

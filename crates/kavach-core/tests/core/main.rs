@@ -9,6 +9,7 @@ mod audit;
 mod email_password;
 mod harness;
 mod jwt;
+mod magic_link;
 mod migration;
 mod oauth;
 mod organization;

@@ -150,6 +150,14 @@ pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
     })
 }
 
+/// `name=value` of cookie `name` set by a response.
+pub fn cookie_named(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
+        let pair = c.split(';').next()?.trim();
+        (pair.starts_with(&format!("{name}=")) && !pair.ends_with('=')).then(|| pair.to_owned())
+    })
+}
+
 pub fn set_cookie_header(r: &reqwest::Response) -> Option<String> {
     r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find(|c| c.contains("session_token=")).map(str::to_owned)
 }

@@ -11,6 +11,7 @@ mod crash_safety;
 mod email_password;
 mod harness;
 mod kernel;
+mod magic_link;
 mod mcp;
 mod migration;
 mod oauth;

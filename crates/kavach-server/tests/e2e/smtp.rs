@@ -54,18 +54,39 @@ impl Smtp {
         out
     }
 
-    /// Wait for the newest message to `to` whose subject contains `subject`; returns headers + decoded body.
-    pub async fn wait_for(&self, to: &str, subject: &str) -> String {
-        for _ in 0..300 {
-            if let Some(m) = self.messages().into_iter().rev().find(|m| {
+    /// The messages to `to` whose subject contains `subject`, oldest first.
+    fn matching(&self, to: &str, subject: &str) -> Vec<String> {
+        self.messages()
+            .into_iter()
+            .filter(|m| {
                 m.lines().any(|l| l.to_ascii_lowercase().starts_with("to:") && l.contains(to))
                     && m.lines().any(|l| l.starts_with("Subject:") && l.contains(subject))
-            }) {
+            })
+            .collect()
+    }
+
+    /// How many messages to `to` have `subject` in their subject so far.
+    pub fn count(&self, to: &str, subject: &str) -> usize {
+        self.matching(to, subject).len()
+    }
+
+    /// Wait for the newest message to `to` whose subject contains `subject`; returns headers + decoded body.
+    pub async fn wait_for(&self, to: &str, subject: &str) -> String {
+        self.wait_for_more(to, subject, 0).await
+    }
+
+    /// Like [`Self::wait_for`], once there are more than `seen` such messages.
+    pub async fn wait_for_more(&self, to: &str, subject: &str, seen: usize) -> String {
+        for _ in 0..300 {
+            let all = self.matching(to, subject);
+            if all.len() > seen
+                && let Some(m) = all.into_iter().next_back()
+            {
                 return m;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no message to {to} about {subject:?} in {}", self.maildir.display());
+        panic!("no new message to {to} about {subject:?} in {}", self.maildir.display());
     }
 }
 

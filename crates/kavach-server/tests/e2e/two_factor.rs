@@ -34,14 +34,6 @@ async fn totp_on(s: &Server, cookie: &str) -> String {
     uri
 }
 
-/// `name=value` of cookie `name` set by a response.
-fn cookie_named(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
-        let pair = c.split(';').next()?.trim();
-        (pair.starts_with(&format!("{name}=")) && !pair.ends_with('=')).then(|| pair.to_owned())
-    })
-}
-
 dual!(better_auth_two_factor_client_works_against_kavach, |db| {
     let cfg = config("");
     let s = Server::start(db, &[NO_VERIFY, ("KAVACH_CONFIG", &cfg), ("KAVACH_RATE_LIMIT", "off")]);

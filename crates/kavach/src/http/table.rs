@@ -111,6 +111,7 @@ pub fn capabilities() -> &'static [Capability] {
         super::plugins::agents::CAPABILITY,
         super::plugins::audit::CAPABILITY,
         super::plugins::two_factor::CAPABILITY,
+        super::plugins::magic_link::CAPABILITY,
     ]
 }
 

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod agents;
 pub mod audit;
 pub mod email_password;
+pub mod magic_link;
 pub mod oauth;
 pub mod organization;
 pub mod two_factor;
