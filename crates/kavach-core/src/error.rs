@@ -160,6 +160,13 @@ pub enum Code {
     AccountTemporarilyLocked,
     MagicLinkDisabled,
     SignUpDisabled,
+    UsernameDisabled,
+    UsernameIsAlreadyTaken,
+    UsernameTooShort,
+    UsernameTooLong,
+    InvalidUsername,
+    InvalidDisplayUsername,
+    InvalidUsernameOrPassword,
 }
 
 impl Code {
@@ -290,6 +297,13 @@ impl Code {
         Code::AccountTemporarilyLocked,
         Code::MagicLinkDisabled,
         Code::SignUpDisabled,
+        Code::UsernameDisabled,
+        Code::UsernameIsAlreadyTaken,
+        Code::UsernameTooShort,
+        Code::UsernameTooLong,
+        Code::InvalidUsername,
+        Code::InvalidDisplayUsername,
+        Code::InvalidUsernameOrPassword,
     ];
 
     /// The code on the wire (`{ "code": ... }`), byte for byte better-auth's where it has one.
@@ -420,6 +434,13 @@ impl Code {
             Code::AccountTemporarilyLocked => "ACCOUNT_TEMPORARILY_LOCKED",
             Code::MagicLinkDisabled => "MAGIC_LINK_DISABLED",
             Code::SignUpDisabled => "SIGN_UP_DISABLED",
+            Code::UsernameDisabled => "USERNAME_DISABLED",
+            Code::UsernameIsAlreadyTaken => "USERNAME_IS_ALREADY_TAKEN",
+            Code::UsernameTooShort => "USERNAME_TOO_SHORT",
+            Code::UsernameTooLong => "USERNAME_TOO_LONG",
+            Code::InvalidUsername => "INVALID_USERNAME",
+            Code::InvalidDisplayUsername => "INVALID_DISPLAY_USERNAME",
+            Code::InvalidUsernameOrPassword => "INVALID_USERNAME_OR_PASSWORD",
         }
     }
 

@@ -174,6 +174,8 @@ pub struct Options {
     pub two_factor: plugins::two_factor::TwoFactorOptions,
     /// Sign-in by a single-use link sent by email.
     pub magic_link: plugins::magic_link::MagicLinkOptions,
+    /// Usernames besides emails: sign-in with a username, availability, reserved names.
+    pub username: plugins::username::UsernameOptions,
 }
 
 impl Default for Options {
@@ -197,6 +199,7 @@ impl Default for Options {
             agents: plugins::agents::AgentOptions::default(),
             two_factor: plugins::two_factor::TwoFactorOptions::default(),
             magic_link: plugins::magic_link::MagicLinkOptions::default(),
+            username: plugins::username::UsernameOptions::default(),
         }
     }
 }

@@ -39,6 +39,12 @@ pub struct User {
     /// Present (true) only when on.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub two_factor_enabled: bool,
+    /// The username (`[username]`), normalised to lower case; absent when none is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The username as the user spelled it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_username: Option<String>,
 }
 
 impl User {
@@ -73,6 +79,8 @@ macro_rules! user_from_row {
             },
             role: $r.try_get("role")?,
             two_factor_enabled: $r.try_get("two_factor_enabled")?,
+            username: $r.try_get("username")?,
+            display_username: $r.try_get("display_username")?,
         }
     };
 }
@@ -104,7 +112,11 @@ macro_rules! user_columns {
             $p,
             "role, ",
             $p,
-            "two_factor_enabled"
+            "two_factor_enabled, ",
+            $p,
+            "username, ",
+            $p,
+            "display_username"
         )
     };
 }
@@ -222,7 +234,15 @@ impl Users<'_> {
             }
             None => None,
         };
-        let user = insert_user(self.0, &email, &new.name, new.email_verified, new.image.as_deref(), hash.as_deref(), ctx)
+        let row = UserRow {
+            email: &email,
+            name: &new.name,
+            email_verified: new.email_verified,
+            image: new.image.as_deref(),
+            password_hash: hash.as_deref(),
+            username: None,
+        };
+        let user = insert_user(self.0, row, ctx)
             .await?
             .ok_or_else(|| Error::new(crate::error::Kind::Unprocessable, Code::UserAlreadyExists, "A user with this email already exists"))?;
         Ok(user)
@@ -290,6 +310,19 @@ impl Users<'_> {
 
     /// Change name and/or image (`Some(None)` clears the image).
     pub async fn update(&self, user_id: &str, name: Option<&str>, image: Option<Option<&str>>, ctx: &RequestContext) -> Result<User> {
+        self.update_profile(user_id, name, image, None, ctx).await
+    }
+
+    /// [`Self::update`], and the username (normalised, display form; checked by
+    /// `usernames().prepare_for`), all in one transaction.
+    pub(crate) async fn update_profile(
+        &self,
+        user_id: &str,
+        name: Option<&str>,
+        image: Option<Option<&str>>,
+        username: Option<(&str, &str)>,
+        ctx: &RequestContext,
+    ) -> Result<User> {
         if let Some(n) = name {
             check_name(n)?;
         }
@@ -305,7 +338,23 @@ impl Users<'_> {
             if let Some(i) = image {
                 sqlx::query("UPDATE kavach_user SET image = $1, updated_at = $2 WHERE id = $3").bind(i).bind(now).bind(user_id).execute(&mut *tx).await?;
             }
-            audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::UserUpdated, Some(user_id), ctx));
+            if let Some((u, d)) = username {
+                let set = sqlx::query("UPDATE kavach_user SET username = $1, display_username = $2, updated_at = $3 WHERE id = $4")
+                    .bind(u)
+                    .bind(d)
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await;
+                if let Err(e) = set {
+                    // Taken meanwhile by another account (the unique index decides).
+                    return Err(if e.as_database_error().is_some_and(|d| d.is_unique_violation()) { crate::plugins::username::taken() } else { e.into() });
+                }
+            }
+            audit::append_in_tx!(
+                tx,
+                audit::Event::new(crate::audit::EventKind::UserUpdated, Some(user_id), ctx).with_some("username", username.map(|(u, _)| u))
+            );
             tx.commit().await?;
         });
         self.0.sessions.cache_invalidate_user(user_id).await;
@@ -427,17 +476,24 @@ pub(crate) async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> 
     })
 }
 
+/// A new user's row, checked by the caller.
+#[derive(Default)]
+pub(crate) struct UserRow<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub email_verified: bool,
+    pub image: Option<&'a str>,
+    /// Its `credential` account's hash, if it has a password.
+    pub password_hash: Option<&'a str>,
+    /// The normalised username and its display form (`[username]`).
+    pub username: Option<(&'a str, &'a str)>,
+}
+
 /// Insert a user and, with a password hash, its `credential` account, in one
-/// transaction with the audit record. `None` when the email is already taken.
-pub(crate) async fn insert_user(
-    core: &Core,
-    email: &str,
-    name: &str,
-    email_verified: bool,
-    image: Option<&str>,
-    password_hash: Option<&str>,
-    ctx: &crate::RequestContext,
-) -> Result<Option<User>> {
+/// transaction with the audit record. `None` when the email is already taken;
+/// `USERNAME_IS_ALREADY_TAKEN` when the username is.
+pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::RequestContext) -> Result<Option<User>> {
+    let UserRow { email, name, email_verified, image, password_hash, username } = row;
     let now = Ts::now();
     let user = User {
         id: crate::crypto::new_id(),
@@ -452,12 +508,14 @@ pub(crate) async fn insert_user(
         ban_reason: None,
         role: None,
         two_factor_enabled: false,
+        username: username.map(|(u, _)| u.to_owned()),
+        display_username: username.map(|(_, d)| d.to_owned()),
     };
     db!(&core.db, |pool| {
         let mut tx = pool.begin_write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (email) DO NOTHING",
+            "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at, username, display_username) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) ON CONFLICT (email) DO NOTHING",
         )
         .bind(&user.id)
         .bind(&user.email)
@@ -465,9 +523,15 @@ pub(crate) async fn insert_user(
         .bind(user.email_verified)
         .bind(&user.image)
         .bind(now)
+        .bind(&user.username)
+        .bind(&user.display_username)
         .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .await;
+        // The email's conflict is "nothing inserted"; the only other unique column is the username.
+        let inserted = match inserted {
+            Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => return Err(crate::plugins::username::taken()),
+            r => r?.rows_affected(),
+        };
         if inserted == 0 {
             return Ok(None);
         }
@@ -489,6 +553,20 @@ pub(crate) async fn find_with_password(db: &Db, email: &str) -> Result<Option<(U
     );
     db!(db, |pool| {
         match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(pool).await? {
+            Some(r) => Ok(Some((user_from_row!(r), r.try_get("password")?))),
+            None => Ok(None),
+        }
+    })
+}
+
+/// [`find_with_password`] by the normalised username.
+pub(crate) async fn find_with_password_by_username(db: &Db, username: &str) -> Result<Option<(User, Option<String>)>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS_U}, a.password AS password FROM kavach_user u \
+         LEFT JOIN kavach_account a ON a.user_id = u.id AND a.provider_id = 'credential' WHERE u.username = $1"
+    );
+    db!(db, |pool| {
+        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(username).fetch_optional(pool).await? {
             Some(r) => Ok(Some((user_from_row!(r), r.try_get("password")?))),
             None => Ok(None),
         }

@@ -244,6 +244,7 @@ pub struct KavachBuilder {
     agents: Option<kavach_core::plugins::agents::AgentOptions>,
     two_factor: Option<kavach_core::plugins::two_factor::TwoFactorOptions>,
     magic_link: Option<kavach_core::plugins::magic_link::MagicLinkOptions>,
+    username: Option<kavach_core::plugins::username::UsernameOptions>,
     better_auth: Option<BetterAuthCookies>,
     mailer: Option<Arc<dyn Mailer>>,
     templates_dir: Option<PathBuf>,
@@ -382,6 +383,11 @@ impl KavachBuilder {
         self.magic_link = Some(m);
         self
     }
+    /// Usernames besides emails (`[username]`).
+    pub fn username(mut self, u: kavach_core::plugins::username::UsernameOptions) -> Self {
+        self.username = Some(u);
+        self
+    }
     pub fn mailer(mut self, m: impl Mailer) -> Self {
         self.mailer = Some(Arc::new(m));
         self
@@ -493,6 +499,9 @@ impl KavachBuilder {
         }
         if let Some(m) = &self.magic_link {
             o.magic_link = m.clone();
+        }
+        if let Some(u) = &self.username {
+            o.username = u.clone();
         }
         if let Some(b) = &self.better_auth {
             o.better_auth = Some(b.clone());

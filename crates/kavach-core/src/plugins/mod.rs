@@ -13,3 +13,4 @@ pub mod migration;
 pub mod oauth;
 pub mod organization;
 pub mod two_factor;
+pub mod username;

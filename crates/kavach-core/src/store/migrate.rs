@@ -41,6 +41,7 @@ migrations! {
     14, "agents", "0014_agents";
     15, "agent sessions", "0015_agent_sessions";
     16, "two-factor", "0016_two_factor";
+    17, "username", "0017_username";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

@@ -17,6 +17,7 @@ mod ratelimit;
 mod sessions;
 mod store;
 mod two_factor;
+mod username;
 mod users;
 
 use harness::{core_on, link_token, options, reset_token};

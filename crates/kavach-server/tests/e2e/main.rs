@@ -20,6 +20,7 @@ mod ops;
 mod organization;
 mod smtp;
 mod two_factor;
+mod username;
 
 use harness::*;
 use kavach_testkit::dual;

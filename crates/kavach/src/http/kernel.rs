@@ -73,6 +73,11 @@ pub struct UpdateUserBody {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub image: Option<Option<String>>,
+    /// A new username (`[username]` on), with its display form (default: as typed).
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default, rename = "displayUsername")]
+    pub display_username: Option<String>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -221,15 +226,25 @@ pub async fn revoke_other_sessions(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(
     Ok(Json(json!({ "status": true })).into_response())
 }
 
-/// Change the signed-in user's name or image (not the email: see `/change-email`).
+/// Change the signed-in user's name, image or username (not the email: see `/change-email`).
 #[utoipa::path(post, path = "/update-user", request_body = UpdateUserBody, tag = "user",
     responses((status = 200, description = "`{ status: true }`"), (status = 400), (status = 401)))]
 pub async fn update_user(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(b): Body<UpdateUserBody>) -> ApiResult<Response> {
-    if b.name.is_none() && b.image.is_none() {
-        return Err(client_error(Kind::BadRequest, Code::NoFieldsToUpdate, "Send name and/or image"));
+    if b.name.is_none() && b.image.is_none() && b.username.is_none() && b.display_username.is_none() {
+        return Err(client_error(Kind::BadRequest, Code::NoFieldsToUpdate, "Send name, image and/or username"));
     }
     let image = b.image.as_ref().map(|i| i.as_deref());
-    k.users().update(&a.data.user.id, b.name.as_deref(), image, &ctx).await?;
+    // A display form alone changes the spelling of the current username.
+    let username = b.username.as_deref().or(b.display_username.as_ref().and(a.data.user.username.as_deref()));
+    match username {
+        Some(u) => {
+            k.usernames().update_user(&a.data.user, b.name.as_deref(), image, u, b.display_username.as_deref(), &ctx).await?;
+        }
+        None if b.display_username.is_some() => return Err(client_error(Kind::BadRequest, Code::ValidationError, "displayUsername needs a username")),
+        None => {
+            k.users().update(&a.data.user.id, b.name.as_deref(), image, &ctx).await?;
+        }
+    }
     Ok(Json(json!({ "status": true })).into_response())
 }
 

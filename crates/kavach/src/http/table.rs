@@ -112,6 +112,7 @@ pub fn capabilities() -> &'static [Capability] {
         super::plugins::audit::CAPABILITY,
         super::plugins::two_factor::CAPABILITY,
         super::plugins::magic_link::CAPABILITY,
+        super::plugins::username::CAPABILITY,
     ]
 }
 

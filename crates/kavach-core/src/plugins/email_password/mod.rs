@@ -31,6 +31,9 @@ pub struct SignUp {
     pub image: Option<String>,
     /// Where the verification link leads after verifying (must be a trusted origin or a path).
     pub callback_url: Option<String>,
+    /// A username (`[username]` on), and how it is displayed (default: as typed).
+    pub username: Option<String>,
+    pub display_username: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -76,13 +79,26 @@ impl EmailPassword<'_> {
             self.0.check_callback_url(cb)?;
         }
         self.0.options.password.check(&req.password, &self.0.password_context(&email, &req.name))?;
+        let username = match &req.username {
+            Some(u) => Some(self.0.usernames().prepare(u, req.display_username.as_deref()).await?),
+            None if req.display_username.is_some() => return Err(Error::bad_request(Code::ValidationError, "displayUsername needs a username")),
+            None => None,
+        };
         if self.sign_up_is_uniform() {
             // A message goes to this address either way (a link, or a notice to its owner).
             self.0.recipient_allowed(&email).await?;
         }
         let hash = self.0.hasher.hash(&req.password).await?;
         let opts = &self.0.options.email_password;
-        match users::insert_user(self.0, &email, &req.name, false, req.image.as_deref(), Some(&hash), ctx).await? {
+        let row = users::UserRow {
+            email: &email,
+            name: &req.name,
+            image: req.image.as_deref(),
+            password_hash: Some(&hash),
+            username: username.as_ref().map(|(u, d)| (u.as_str(), d.as_str())),
+            ..Default::default()
+        };
+        match users::insert_user(self.0, row, ctx).await? {
             Some(user) => {
                 if opts.require_email_verification {
                     self.send_verification(&user, req.callback_url.as_deref()).await?;
@@ -119,10 +135,25 @@ impl EmailPassword<'_> {
     pub async fn sign_in(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<SignInStep> {
         self.require_enabled()?;
         let email = normalize_email(email)?;
+        self.password_sign_in(&email, password, users::find_with_password(&self.0.db, &email), "password", ctx).await
+    }
+
+    /// The password check every password sign-in shares (by email, by username): the
+    /// account's failures counted first under the key of `account`, then `lookup` (the
+    /// user and their password hash), the hash checked (a dummy one for an unknown
+    /// account), the ban and the email verification, then [`Core::complete_sign_in`].
+    pub(crate) async fn password_sign_in(
+        &self,
+        account: &str,
+        password: &str,
+        lookup: impl std::future::Future<Output = Result<Option<(User, Option<String>)>>>,
+        method: &str,
+        ctx: &RequestContext,
+    ) -> Result<SignInStep> {
         if password.is_empty() || password.len() > 4096 {
             return Err(Error::invalid_credentials());
         }
-        let key = self.account_key(&email);
+        let key = self.account_key(account);
         let rl = &self.0.options.rate_limit;
         if rl.enabled {
             let d = self.0.limiter.hit(&key, rl.account_failures).await?;
@@ -135,7 +166,7 @@ impl EmailPassword<'_> {
                 return Err(Error::too_many_requests(d.retry_after_secs));
             }
         }
-        let (user, stored) = match users::find_with_password(&self.0.db, &email).await? {
+        let (user, stored) = match lookup.await? {
             Some((u, p)) => (Some(u), p),
             None => (None, None),
         };
@@ -170,7 +201,7 @@ impl EmailPassword<'_> {
                 .await?;
             return Err(Error::forbidden(Code::EmailNotVerified, "Email not verified: follow the link we sent, or ask for a new one"));
         }
-        self.0.complete_sign_in(user, "password", ctx).await
+        self.0.complete_sign_in(user, method, ctx).await
     }
 
     /// Change the password. Unless `keep_other_sessions`, everything the old password
@@ -381,5 +412,7 @@ fn placeholder_user(email: &str) -> User {
         ban_reason: None,
         role: None,
         two_factor_enabled: false,
+        username: None,
+        display_username: None,
     }
 }

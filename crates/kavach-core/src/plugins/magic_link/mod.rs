@@ -141,7 +141,7 @@ impl MagicLink<'_> {
         let user = match users::find_by_email(&self.0.db, &email).await? {
             Some(u) => u,
             None if self.0.options.magic_link.allow_sign_up => {
-                match users::insert_user(self.0, &email, name, true, None, None, ctx).await? {
+                match users::insert_user(self.0, users::UserRow { email: &email, name, email_verified: true, ..Default::default() }, ctx).await? {
                     Some(u) => {
                         new_user = true;
                         u

@@ -61,6 +61,12 @@ pub struct SignUpBody {
     pub callback_url: Option<String>,
     #[serde(default)]
     pub remember_me: Option<bool>,
+    /// A username (`[username]` on).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// How the username is displayed (default: as typed).
+    #[serde(default)]
+    pub display_username: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -131,8 +137,21 @@ pub struct TokenQuery {
     responses((status = 200, description = "`{ token, user }`; `token` is null until the email is verified"),
               (status = 400, description = "Invalid email, weak password"), (status = 429, description = "Too many requests")))]
 pub async fn sign_up(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): JsonOrForm<SignUpBody>) -> ApiResult<Response> {
-    let out =
-        k.email_password().sign_up(SignUp { email: b.email, password: b.password, name: b.name, image: b.image, callback_url: b.callback_url }, &ctx).await?;
+    let out = k
+        .email_password()
+        .sign_up(
+            SignUp {
+                email: b.email,
+                password: b.password,
+                name: b.name,
+                image: b.image,
+                callback_url: b.callback_url,
+                username: b.username,
+                display_username: b.display_username,
+            },
+            &ctx,
+        )
+        .await?;
     let token = out.session.as_ref().map(|s| s.token.clone());
     Ok(session_response(&k, json!({ "token": token, "user": out.user }), out.session.as_ref(), b.remember_me != Some(false)))
 }

@@ -11,3 +11,4 @@ pub mod magic_link;
 pub mod oauth;
 pub mod organization;
 pub mod two_factor;
+pub mod username;
