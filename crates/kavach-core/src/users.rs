@@ -544,29 +544,27 @@ pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::Requ
     Ok(Some(user))
 }
 
-/// A user and their stored password hash, in one query (the sign-in path: known and
-/// unknown emails then cost the same number of round trips).
-pub(crate) async fn find_with_password(db: &Db, email: &str) -> Result<Option<(User, Option<String>)>> {
-    let sql = format!(
-        "SELECT {USER_COLUMNS_U}, a.password AS password FROM kavach_user u \
-         LEFT JOIN kavach_account a ON a.user_id = u.id AND a.provider_id = 'credential' WHERE u.email = $1"
-    );
-    db!(db, |pool| {
-        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(pool).await? {
-            Some(r) => Ok(Some((user_from_row!(r), r.try_get("password")?))),
-            None => Ok(None),
-        }
-    })
+/// The column a password sign-in looks the user up by.
+#[derive(Clone, Copy)]
+pub(crate) enum SignInBy {
+    Email,
+    /// The normalised username (`[username]`).
+    Username,
 }
 
-/// [`find_with_password`] by the normalised username.
-pub(crate) async fn find_with_password_by_username(db: &Db, username: &str) -> Result<Option<(User, Option<String>)>> {
+/// A user and their stored password hash, in one query (the sign-in path: known and
+/// unknown accounts then cost the same number of round trips).
+pub(crate) async fn find_with_password(db: &Db, by: SignInBy, value: &str) -> Result<Option<(User, Option<String>)>> {
+    let column = match by {
+        SignInBy::Email => "email",
+        SignInBy::Username => "username",
+    };
     let sql = format!(
         "SELECT {USER_COLUMNS_U}, a.password AS password FROM kavach_user u \
-         LEFT JOIN kavach_account a ON a.user_id = u.id AND a.provider_id = 'credential' WHERE u.username = $1"
+         LEFT JOIN kavach_account a ON a.user_id = u.id AND a.provider_id = 'credential' WHERE u.{column} = $1"
     );
     db!(db, |pool| {
-        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(username).fetch_optional(pool).await? {
+        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(pool).await? {
             Some(r) => Ok(Some((user_from_row!(r), r.try_get("password")?))),
             None => Ok(None),
         }

@@ -135,7 +135,7 @@ impl EmailPassword<'_> {
     pub async fn sign_in(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<SignInStep> {
         self.require_enabled()?;
         let email = normalize_email(email)?;
-        self.password_sign_in(&email, password, users::find_with_password(&self.0.db, &email), "password", ctx).await
+        self.password_sign_in(&email, password, users::find_with_password(&self.0.db, users::SignInBy::Email, &email), "password", ctx).await
     }
 
     /// The password check every password sign-in shares (by email, by username): the

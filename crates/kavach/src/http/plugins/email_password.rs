@@ -166,27 +166,30 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): JsonOrForm
         k.check_callback_url(cb)?;
     }
     let res = k.email_password().sign_in(&b.email, &b.password, &ctx).await;
+    sign_in_answer(&k, res, b.callback_url, b.remember_me != Some(false))
+}
+
+/// The answer of a password sign-in (by email or by username), counted in the metrics:
+/// `{ redirect, token, url, user }` with the session cookie, or the pending two-factor
+/// sign-in.
+pub(crate) fn sign_in_answer(k: &Kavach, res: kavach_core::Result<SignInStep>, callback_url: Option<String>, persistent: bool) -> ApiResult<Response> {
     let step = match res {
-        Ok(out) => {
+        Ok(step) => {
             k.metrics().sign_in(SignIn::Success);
-            out
+            step
         }
         Err(e) => {
             k.metrics().sign_in(if matches!(e.kind, Kind::TooManyRequests { .. }) { SignIn::Blocked } else { SignIn::Failure });
             return Err(e.into());
         }
     };
-    let out = match step {
-        SignInStep::SignedIn(out) => out,
-        SignInStep::TwoFactor(p) => return Ok(pending_response(&k, &p, b.remember_me != Some(false))),
-    };
-    let body = json!({
-        "redirect": b.callback_url.is_some(),
-        "token": out.session.token,
-        "url": b.callback_url,
-        "user": out.user,
-    });
-    Ok(session_response(&k, body, Some(&out.session), b.remember_me != Some(false)))
+    Ok(match step {
+        SignInStep::SignedIn(out) => {
+            let body = json!({ "redirect": callback_url.is_some(), "token": out.session.token, "url": callback_url, "user": out.user });
+            session_response(k, body, Some(&out.session), persistent)
+        }
+        SignInStep::TwoFactor(p) => pending_response(k, &p, persistent),
+    })
 }
 
 /// Change the password. Unless `revokeOtherSessions` is `false`, every session and OAuth

@@ -7,17 +7,12 @@ use crate::Kavach;
 use crate::http::Ctx;
 use crate::http::body::{Body, JsonOrForm};
 use crate::http::error::ApiResult;
-use crate::http::kernel::session_response;
-use crate::http::metrics::SignIn;
-use crate::http::plugins::two_factor::pending_response;
 use crate::http::table::{Capability, Route};
 use axum::Json;
 use axum::extract::State;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use kavach_core::Kind;
-use kavach_core::plugins::two_factor::SignInStep;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
@@ -65,24 +60,8 @@ pub async fn sign_in_username(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): J
     if let Some(cb) = &b.callback_url {
         k.check_callback_url(cb)?;
     }
-    let step = match k.usernames().sign_in(&b.username, &b.password, &ctx).await {
-        Ok(step) => {
-            k.metrics().sign_in(SignIn::Success);
-            step
-        }
-        Err(e) => {
-            k.metrics().sign_in(if matches!(e.kind, Kind::TooManyRequests { .. }) { SignIn::Blocked } else { SignIn::Failure });
-            return Err(e.into());
-        }
-    };
-    let persistent = b.remember_me != Some(false);
-    Ok(match step {
-        SignInStep::SignedIn(out) => {
-            let body = json!({ "redirect": b.callback_url.is_some(), "token": out.session.token, "url": b.callback_url, "user": out.user });
-            session_response(&k, body, Some(&out.session), persistent)
-        }
-        SignInStep::TwoFactor(p) => pending_response(&k, &p, persistent),
-    })
+    let res = k.usernames().sign_in(&b.username, &b.password, &ctx).await;
+    super::email_password::sign_in_answer(&k, res, b.callback_url, b.remember_me != Some(false))
 }
 
 /// Is a username free? (Reserved names are not.)
