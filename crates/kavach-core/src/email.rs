@@ -140,6 +140,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("agent-approval.txt", include_str!("../templates/email/agent-approval.txt")),
     ("two-factor-otp.txt", include_str!("../templates/email/two-factor-otp.txt")),
     ("magic-link.txt", include_str!("../templates/email/magic-link.txt")),
+    ("email-otp.txt", include_str!("../templates/email/email-otp.txt")),
 ];
 
 /// Add built-in templates to `env`, each replaced by a file of the same name in `dir`

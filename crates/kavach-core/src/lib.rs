@@ -13,6 +13,7 @@ pub mod error;
 pub mod jwt;
 pub mod legacy;
 pub mod options;
+mod otp;
 pub mod password;
 pub mod plugins;
 pub mod ratelimit;
@@ -45,6 +46,9 @@ pub struct RequestContext {
     /// The token of the request's trusted-device cookie (`[two_factor]`), if any: a
     /// sign-in from a trusted device of the user skips the second factor.
     pub trusted_device: Option<String>,
+    /// The request's current session token (read when `[anonymous]` is on): a sign-in
+    /// made from an anonymous user's session links that user to the account signed in.
+    pub session_token: Option<String>,
 }
 
 /// A completed sign-in: the user and their new session.
@@ -174,6 +178,8 @@ pub struct Options {
     pub two_factor: plugins::two_factor::TwoFactorOptions,
     /// Sign-in by a single-use link sent by email.
     pub magic_link: plugins::magic_link::MagicLinkOptions,
+    pub email_otp: plugins::email_otp::EmailOtpOptions,
+    pub anonymous: plugins::anonymous::AnonymousOptions,
     /// Usernames besides emails: sign-in with a username, availability, reserved names.
     pub username: plugins::username::UsernameOptions,
 }
@@ -199,6 +205,8 @@ impl Default for Options {
             agents: plugins::agents::AgentOptions::default(),
             two_factor: plugins::two_factor::TwoFactorOptions::default(),
             magic_link: plugins::magic_link::MagicLinkOptions::default(),
+            email_otp: plugins::email_otp::EmailOtpOptions::default(),
+            anonymous: plugins::anonymous::AnonymousOptions::default(),
             username: plugins::username::UsernameOptions::default(),
         }
     }
@@ -274,6 +282,8 @@ pub struct Core {
     pub(crate) hasher: Hasher,
     pub(crate) limiter: RateLimiter,
     pub(crate) mailer: Arc<dyn Mailer>,
+    /// The anonymous-user link hook (`[anonymous]`), if the embedding app gave one.
+    pub(crate) anonymous_link: Option<plugins::anonymous::LinkHook>,
     pub(crate) templates: Templates,
     pub(crate) sessions: Arc<sessions::Sessions>,
     pub(crate) keys: Arc<jwt::Keys>,
@@ -327,6 +337,7 @@ impl Core {
             hasher: Hasher::default(),
             limiter,
             mailer,
+            anonymous_link: None,
             templates,
             sessions,
             keys,
@@ -531,7 +542,8 @@ impl Core {
         tasks
     }
 
-    /// Delete expired sessions, verification tokens, pending sign-ins and trusted devices,
+    /// Delete expired sessions, verification tokens, one-time codes, pending sign-ins and
+    /// trusted devices,
     /// and old rate-limit counters.
     pub async fn purge_expired(&self) -> Result<()> {
         self.sessions.purge_expired().await?;
@@ -545,6 +557,8 @@ impl Core {
         self.tokens().purge().await?;
         self.clients().purge_unused(self.options.oauth.unused_client_ttl).await?;
         plugins::two_factor::store::purge_expired(&self.db).await?;
+        otp::purge_expired(self).await?;
+        plugins::anonymous::purge_unreachable(&self.db).await?;
         Ok(())
     }
 

@@ -167,7 +167,16 @@ impl Options {
         self.organization.validate().map_err(Error::config)?;
         self.admin.validate().map_err(Error::config)?;
         self.agents.validate().map_err(Error::config)?;
-        if let Some(problem) = self.two_factor.problems().into_iter().next().or_else(|| self.magic_link.problems()).or_else(|| self.username.problems()) {
+        if let Some(problem) = self
+            .two_factor
+            .problems()
+            .into_iter()
+            .next()
+            .or_else(|| self.magic_link.problems())
+            .or_else(|| self.email_otp.problems())
+            .or_else(|| self.anonymous.problems())
+            .or_else(|| self.username.problems())
+        {
             return refuse(problem);
         }
         self.validate_oauth(production)

@@ -45,6 +45,10 @@ pub struct User {
     /// The username as the user spelled it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub display_username: Option<String>,
+    /// An anonymous user (`[anonymous]`): no credential, a placeholder address. Present
+    /// (true) only for them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_anonymous: bool,
 }
 
 impl User {
@@ -81,6 +85,7 @@ macro_rules! user_from_row {
             two_factor_enabled: $r.try_get("two_factor_enabled")?,
             username: $r.try_get("username")?,
             display_username: $r.try_get("display_username")?,
+            is_anonymous: $r.try_get("is_anonymous")?,
         }
     };
 }
@@ -116,7 +121,9 @@ macro_rules! user_columns {
             $p,
             "username, ",
             $p,
-            "display_username"
+            "display_username, ",
+            $p,
+            "is_anonymous"
         )
     };
 }
@@ -240,7 +247,7 @@ impl Users<'_> {
             email_verified: new.email_verified,
             image: new.image.as_deref(),
             password_hash: hash.as_deref(),
-            username: None,
+            ..Default::default()
         };
         let user = insert_user(self.0, row, ctx)
             .await?
@@ -456,6 +463,63 @@ impl Users<'_> {
     }
 }
 
+/// The account of an address a one-time secret just proved (a magic link, an emailed
+/// code): found, or created verified when `allow_sign_up` (`None` when not); an
+/// unverified one is proven with [`prove_email`]. Returns the user and whether it is new.
+pub(crate) async fn find_or_create_proven(
+    core: &Core,
+    email: &str,
+    name: &str,
+    image: Option<&str>,
+    allow_sign_up: bool,
+    method: &str,
+    ctx: &RequestContext,
+) -> Result<Option<(User, bool)>> {
+    let (user, new) = match find_by_email(&core.db, email).await? {
+        Some(u) => (u, false),
+        None if allow_sign_up => match insert_user(core, UserRow { email, name, email_verified: true, image, ..Default::default() }, ctx).await? {
+            Some(u) => (u, true),
+            // Created meanwhile by another request: the secret still proves the address.
+            None => (find_by_email(&core.db, email).await?.ok_or_else(Error::invalid_token)?, false),
+        },
+        None => return Ok(None),
+    };
+    if user.email_verified {
+        return Ok(Some((user, new)));
+    }
+    // Whoever registered this address never proved it; the secret's reader just did.
+    Ok(Some((prove_email(core, &user.id, method, ctx).await?, false)))
+}
+
+/// A one-time secret sent to the address (a magic link, an emailed code) proved an
+/// unverified account's address: it is verified, and the sessions, OAuth grants, trusted
+/// devices and password set before that proof end, in one transaction (account
+/// pre-hijacking: whoever registered the address never proved it). `method` names the
+/// proof in the audit log. Returns the user as it now is.
+pub(crate) async fn prove_email(core: &Core, user_id: &str, method: &str, ctx: &RequestContext) -> Result<User> {
+    let now = Ts::now();
+    db!(&core.db, |pool| {
+        let mut tx = pool.begin_write().await?;
+        sqlx::query("UPDATE kavach_user SET email_verified = TRUE, updated_at = $1 WHERE id = $2").bind(now).bind(user_id).execute(&mut *tx).await?;
+        let sessions = sqlx::query("DELETE FROM kavach_session WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?.rows_affected();
+        let passwords =
+            sqlx::query("DELETE FROM kavach_account WHERE user_id = $1 AND provider_id = 'credential'").bind(user_id).execute(&mut *tx).await?.rows_affected();
+        let grants = crate::plugins::oauth::revoke_user_grants_in_tx!(tx, user_id, now);
+        crate::plugins::two_factor::store::forget_devices_in_tx!(tx, user_id);
+        audit::append_in_tx!(
+            tx,
+            audit::Event::new(audit::EventKind::EmailVerified, Some(user_id), ctx)
+                .with("method", method)
+                .with("revokedSessions", sessions)
+                .with("removedPassword", passwords > 0)
+                .with("revokedGrants", grants)
+        );
+        tx.commit().await?;
+    });
+    core.sessions.cache_invalidate_user(user_id).await;
+    find_by_id(&core.db, user_id).await?.ok_or_else(Error::invalid_token)
+}
+
 pub(crate) async fn find_by_id(db: &Db, id: &str) -> Result<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM kavach_user WHERE id = $1");
     db!(db, |pool| {
@@ -487,13 +551,15 @@ pub(crate) struct UserRow<'a> {
     pub password_hash: Option<&'a str>,
     /// The normalised username and its display form (`[username]`).
     pub username: Option<(&'a str, &'a str)>,
+    /// An anonymous user (`[anonymous]`).
+    pub is_anonymous: bool,
 }
 
 /// Insert a user and, with a password hash, its `credential` account, in one
 /// transaction with the audit record. `None` when the email is already taken;
 /// `USERNAME_IS_ALREADY_TAKEN` when the username is.
 pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::RequestContext) -> Result<Option<User>> {
-    let UserRow { email, name, email_verified, image, password_hash, username } = row;
+    let UserRow { email, name, email_verified, image, password_hash, username, is_anonymous } = row;
     let now = Ts::now();
     let user = User {
         id: crate::crypto::new_id(),
@@ -510,12 +576,13 @@ pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::Requ
         two_factor_enabled: false,
         username: username.map(|(u, _)| u.to_owned()),
         display_username: username.map(|(_, d)| d.to_owned()),
+        is_anonymous,
     };
     db!(&core.db, |pool| {
         let mut tx = pool.begin_write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at, username, display_username) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) ON CONFLICT (email) DO NOTHING",
+            "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at, username, display_username, is_anonymous) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9) ON CONFLICT (email) DO NOTHING",
         )
         .bind(&user.id)
         .bind(&user.email)
@@ -525,6 +592,7 @@ pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::Requ
         .bind(now)
         .bind(&user.username)
         .bind(&user.display_username)
+        .bind(user.is_anonymous)
         .execute(&mut *tx)
         .await;
         // The email's conflict is "nothing inserted"; the only other unique column is the username.

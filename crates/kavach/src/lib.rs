@@ -61,6 +61,10 @@ mod docs {
     mod agents {}
     #[doc = include_str!("../../../docs/two-factor.md")]
     mod two_factor {}
+    #[doc = include_str!("../../../docs/email-otp.md")]
+    mod email_otp {}
+    #[doc = include_str!("../../../docs/anonymous.md")]
+    mod anonymous {}
 }
 
 use kavach_core::Core;
@@ -244,6 +248,9 @@ pub struct KavachBuilder {
     agents: Option<kavach_core::plugins::agents::AgentOptions>,
     two_factor: Option<kavach_core::plugins::two_factor::TwoFactorOptions>,
     magic_link: Option<kavach_core::plugins::magic_link::MagicLinkOptions>,
+    email_otp: Option<kavach_core::plugins::email_otp::EmailOtpOptions>,
+    anonymous: Option<kavach_core::plugins::anonymous::AnonymousOptions>,
+    anonymous_link: Option<kavach_core::plugins::anonymous::LinkHook>,
     username: Option<kavach_core::plugins::username::UsernameOptions>,
     better_auth: Option<BetterAuthCookies>,
     mailer: Option<Arc<dyn Mailer>>,
@@ -383,6 +390,27 @@ impl KavachBuilder {
         self.magic_link = Some(m);
         self
     }
+    /// Codes by email: sign-in, verification, password reset, email change (`[email_otp]`).
+    pub fn email_otp(mut self, e: kavach_core::plugins::email_otp::EmailOtpOptions) -> Self {
+        self.email_otp = Some(e);
+        self
+    }
+    /// Anonymous users (`[anonymous]`).
+    pub fn anonymous(mut self, a: kavach_core::plugins::anonymous::AnonymousOptions) -> Self {
+        self.anonymous = Some(a);
+        self
+    }
+    /// What happens when an anonymous user signs in or up (`[anonymous]`): the hook gets
+    /// the anonymous user and the account, and moves the app's data before the anonymous
+    /// user is deleted. An error keeps the anonymous user.
+    pub fn on_anonymous_link<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(kavach_core::plugins::anonymous::LinkAccount) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = kavach_core::Result<()>> + Send + 'static,
+    {
+        self.anonymous_link = Some(Arc::new(move |l| Box::pin(hook(l))));
+        self
+    }
     /// Usernames besides emails (`[username]`).
     pub fn username(mut self, u: kavach_core::plugins::username::UsernameOptions) -> Self {
         self.username = Some(u);
@@ -500,6 +528,12 @@ impl KavachBuilder {
         if let Some(m) = &self.magic_link {
             o.magic_link = m.clone();
         }
+        if let Some(e) = &self.email_otp {
+            o.email_otp = e.clone();
+        }
+        if let Some(a) = &self.anonymous {
+            o.anonymous = a.clone();
+        }
         if let Some(u) = &self.username {
             o.username = u.clone();
         }
@@ -552,7 +586,11 @@ impl KavachBuilder {
         let pages = http::templates::PageTemplates::load(templates_dir.as_deref().map(|d| d.join("pages")).as_deref())?;
         let mailer = mailer.unwrap_or_else(|| Arc::new(DevMailer::new("kavach-data/outbox")));
         let table = http::table::Table::new(&options);
-        let core = Arc::new(Core::new(db, options, mailer, templates, limiter)?.with_legacy_verifiers(self.legacy));
+        let mut core = Core::new(db, options, mailer, templates, limiter)?.with_legacy_verifiers(self.legacy);
+        if let Some(hook) = self.anonymous_link {
+            core = core.with_anonymous_link(hook);
+        }
+        let core = Arc::new(core);
         let background = if self.background.unwrap_or(true) { core.spawn_background().into_iter().map(|h| h.abort_handle()).collect() } else { vec![] };
         Ok(Kavach {
             inner: Arc::new(Inner {

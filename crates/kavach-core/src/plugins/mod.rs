@@ -7,6 +7,8 @@
 
 pub mod admin;
 pub mod agents;
+pub mod anonymous;
+pub mod email_otp;
 pub mod email_password;
 pub mod magic_link;
 pub mod migration;

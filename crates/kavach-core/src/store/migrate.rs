@@ -42,6 +42,8 @@ migrations! {
     15, "agent sessions", "0015_agent_sessions";
     16, "two-factor", "0016_two_factor";
     17, "username", "0017_username";
+    18, "otp", "0018_otp";
+    19, "anonymous", "0019_anonymous";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

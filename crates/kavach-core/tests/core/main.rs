@@ -5,7 +5,9 @@
 
 mod admin;
 mod agents;
+mod anonymous;
 mod audit;
+mod email_otp;
 mod email_password;
 mod harness;
 mod jwt;

@@ -199,6 +199,23 @@ pub async fn sign_in(s: &Server, email: &str, password: &str) -> reqwest::Respon
 /// Run `script` of `tests/js/better-auth-client` (better-auth's own client, from npm)
 /// against `s` with the extra environment `env`; it must exit 0 and print "checks passed".
 /// Its output.
+/// The TOTP code of the step `offset` steps from now, for the secret of `uri`.
+pub fn totp_code(uri: &str, offset: i64) -> String {
+    let secret = kavach_core::plugins::two_factor::totp::base32_decode(uri.split("secret=").nth(1).unwrap().split('&').next().unwrap()).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    kavach_core::plugins::two_factor::Totp { digits: 6, period: 30, skew: 1 }.code_at(&secret, (now + offset * 30) as u64)
+}
+
+/// Turn TOTP on for the user of `cookie`; the `otpauth://` URI.
+pub async fn totp_on(s: &Server, cookie: &str) -> String {
+    let (status, v) = json(post(s, "/two-factor/enable", Some(cookie), serde_json::json!({ "password": PW })).await).await;
+    assert_eq!(status, 200, "{v}");
+    let uri = v["totpURI"].as_str().unwrap().to_owned();
+    let (status, v) = json(post(s, "/two-factor/verify-totp", Some(cookie), serde_json::json!({ "code": totp_code(&uri, -1) })).await).await;
+    assert_eq!(status, 200, "{v}");
+    uri
+}
+
 pub fn better_auth_client(s: &Server, script: &str, env: &[(&str, &str)]) -> String {
     let work = npm_workspace("better-auth-client", &[script, "browser.mjs"]);
     let out = std::process::Command::new("node")

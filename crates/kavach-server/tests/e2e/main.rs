@@ -6,8 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice, reason = "tests")]
 
 mod agents;
+mod anonymous;
 mod cli;
 mod crash_safety;
+mod email_otp;
 mod email_password;
 mod harness;
 mod kernel;

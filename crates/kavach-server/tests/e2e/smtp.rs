@@ -1,6 +1,7 @@
 //! A real SMTP server for email tests: Python's aiosmtpd (installed by
 //! scripts/test.sh), storing every message in a maildir.
 
+use crate::harness::{Server, npm_workspace};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -136,4 +137,57 @@ fn decode(raw: &str) -> String {
 pub fn first_link(msg: &str) -> String {
     let i = msg.find("http://").or_else(|| msg.find("https://")).expect("a link in the message");
     msg[i..].split_whitespace().next().unwrap().to_owned()
+}
+
+/// Run `tests/js/better-auth-client/<script>` (better-auth's client from npm against the
+/// server) for a flow that reads email: each line the script prints as
+/// `CODE <to> <subject words>` is answered on its standard input with the code that ends
+/// the next such message's subject, and `LINK <to> <subject words>` with the first link
+/// of its body (pointed at the server's real address). Returns what the script printed.
+pub async fn better_auth_client_reading_mail(s: &Server, mail: &Smtp, script: &str, env: &[(&str, &str)]) -> String {
+    use std::io::{BufRead, Write};
+    let work = npm_workspace("better-auth-client", &[script, "browser.mjs"]);
+    let mut child = std::process::Command::new("node")
+        .arg(script)
+        .env("KAVACH_API", s.url(""))
+        .env("KAVACH_ORIGIN", s.origin())
+        .envs(env.iter().copied())
+        .current_dir(&work)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut printed = String::new();
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    while let Some(line) = rx.recv().await {
+        printed.push_str(&line);
+        printed.push('\n');
+        let Some((what, rest)) = line.split_once(' ').filter(|(w, _)| *w == "CODE" || *w == "LINK") else { continue };
+        let (to, subject) = rest.split_once(' ').unwrap_or((rest, ""));
+        let n = seen.entry(format!("{to}\0{subject}")).or_default();
+        let msg = mail.wait_for_more(to, subject, *n).await;
+        *n = mail.count(to, subject);
+        let answer = if what == "LINK" {
+            first_link(&msg).replacen(&s.api, &s.url(""), 1)
+        } else {
+            let subject_line = msg.lines().find(|l| l.starts_with("Subject:")).unwrap_or_default();
+            subject_line.rsplit(' ').next().unwrap_or_default().trim().to_owned()
+        };
+        writeln!(stdin, "{answer}").unwrap();
+    }
+    drop(stdin);
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert!(status.status.success(), "{script} failed:\n{printed}\n{}", String::from_utf8_lossy(&status.stderr));
+    assert!(printed.contains("checks passed"), "{printed}");
+    println!("{printed}");
+    printed
 }

@@ -5,7 +5,6 @@
 use crate::NO_VERIFY;
 use crate::harness::*;
 use crate::oauth::{As, FormOf, RESOURCE, callback, percent};
-use kavach_core::plugins::two_factor::{Totp, totp};
 use kavach_testkit::dual;
 use serde_json::{Value, json};
 
@@ -15,23 +14,6 @@ fn config(extra: &str) -> String {
     let path = temp_dir().join("kavach.toml");
     std::fs::write(&path, format!("{ON}{extra}")).unwrap();
     path.to_str().unwrap().to_owned()
-}
-
-/// The code of the step `offset` steps from now, for the secret of `uri`.
-fn code(uri: &str, offset: i64) -> String {
-    let secret = totp::base32_decode(uri.split("secret=").nth(1).unwrap().split('&').next().unwrap()).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    Totp { digits: 6, period: 30, skew: 1 }.code_at(&secret, (now + offset * 30) as u64)
-}
-
-/// Turn TOTP on for the user of `cookie`; the `otpauth://` URI.
-async fn totp_on(s: &Server, cookie: &str) -> String {
-    let (status, v) = json(post(s, "/two-factor/enable", Some(cookie), json!({ "password": PW })).await).await;
-    assert_eq!(status, 200, "{v}");
-    let uri = v["totpURI"].as_str().unwrap().to_owned();
-    let (status, v) = json(post(s, "/two-factor/verify-totp", Some(cookie), json!({ "code": code(&uri, -1) })).await).await;
-    assert_eq!(status, 200, "{v}");
-    uri
 }
 
 dual!(better_auth_two_factor_client_works_against_kavach, |db| {
@@ -56,9 +38,9 @@ dual!(totp_user_gets_no_session_from_the_json_sign_in, |db| {
     let (_, me) = json(get(&s, "/get-session", Some(&pending)).await).await;
     assert_eq!(me, Value::Null);
     // A forged pending cookie is refused.
-    let (status, v) = json(post(&s, "/two-factor/verify-totp", Some("kavach.two_factor=abc.def"), json!({ "code": code(&uri, 0) })).await).await;
+    let (status, v) = json(post(&s, "/two-factor/verify-totp", Some("kavach.two_factor=abc.def"), json!({ "code": totp_code(&uri, 0) })).await).await;
     assert_eq!((status, v["code"].as_str()), (401, Some("INVALID_TWO_FACTOR_COOKIE")));
-    let r = post(&s, "/two-factor/verify-totp", Some(&pending), json!({ "code": code(&uri, 0) })).await;
+    let r = post(&s, "/two-factor/verify-totp", Some(&pending), json!({ "code": totp_code(&uri, 0) })).await;
     assert_eq!(r.status(), 200);
     let session = session_cookie(&r).expect("the session after the code");
     let (_, me) = json(get(&s, "/get-session", Some(&session)).await).await;
@@ -96,7 +78,7 @@ dual!(totp_user_gets_no_session_or_code_from_the_hosted_oauth_sign_in, |db| {
     let form = client().get(&page).header("cookie", &pending).send().await.unwrap();
     assert_eq!(form.status(), 200);
     assert!(form.text().await.unwrap().contains("name=\"code\""));
-    let wrong = if code(&uri, 0) == "000000" { "111111" } else { "000000" };
+    let wrong = if totp_code(&uri, 0) == "000000" { "111111" } else { "000000" };
     let r = client()
         .post(a.s.url("/two-factor"))
         .header("origin", a.s.origin())
@@ -110,7 +92,7 @@ dual!(totp_user_gets_no_session_or_code_from_the_hosted_oauth_sign_in, |db| {
         .post(a.s.url("/two-factor"))
         .header("origin", a.s.origin())
         .header("cookie", &pending)
-        .form_of(&[("method", "totp"), ("code", code(&uri, 0).as_str()), ("next", next.as_str())])
+        .form_of(&[("method", "totp"), ("code", totp_code(&uri, 0).as_str()), ("next", next.as_str())])
         .send()
         .await
         .unwrap();

@@ -24,15 +24,15 @@ pub const CAPABILITY: Capability = Capability { name: "kernel", enabled: |_| tru
 
 fn routes() -> Vec<Route> {
     vec![
-        Route::new(Method::GET, "/get-session", || get(get_session)).reads_session(),
-        Route::new(Method::POST, "/sign-out", || post(sign_out)).reads_session(),
-        Route::new(Method::GET, "/list-sessions", || get(list_sessions)).signed_in(),
-        Route::new(Method::POST, "/revoke-session", || post(revoke_session)).signed_in(),
-        Route::new(Method::POST, "/revoke-sessions", || post(revoke_sessions)).signed_in(),
-        Route::new(Method::POST, "/revoke-other-sessions", || post(revoke_other_sessions)).signed_in(),
-        Route::new(Method::POST, "/update-user", || post(update_user)).signed_in(),
+        Route::new(Method::GET, "/get-session", || get(get_session)).reads_session().anonymous(),
+        Route::new(Method::POST, "/sign-out", || post(sign_out)).reads_session().anonymous(),
+        Route::new(Method::GET, "/list-sessions", || get(list_sessions)).signed_in().anonymous(),
+        Route::new(Method::POST, "/revoke-session", || post(revoke_session)).signed_in().anonymous(),
+        Route::new(Method::POST, "/revoke-sessions", || post(revoke_sessions)).signed_in().anonymous(),
+        Route::new(Method::POST, "/revoke-other-sessions", || post(revoke_other_sessions)).signed_in().anonymous(),
+        Route::new(Method::POST, "/update-user", || post(update_user)).signed_in().anonymous(),
         Route::new(Method::POST, "/delete-user", || post(delete_user)).signed_in().limit(5),
-        Route::new(Method::GET, "/token", || get(token)).signed_in(),
+        Route::new(Method::GET, "/token", || get(token)).signed_in().anonymous(),
         Route::new(Method::GET, "/jwks", || get(jwks)),
         Route::new(Method::GET, "/ok", || get(ok)),
         Route::new(Method::GET, "/openapi.json", || get(openapi::openapi_json)),

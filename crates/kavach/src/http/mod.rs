@@ -60,7 +60,8 @@ pub fn context_of(k: &Kavach, extensions: &axum::http::Extensions, headers: &axu
     let user_agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
     // Read only where it can count: a sign-in of a user with two-factor on.
     let trusted_device = if k.options().two_factor.enabled { cookies::signed(k, headers, cookies::TRUST_DEVICE) } else { None };
-    RequestContext { ip, user_agent, trusted_device }
+    let session_token = if k.options().anonymous.enabled { cookies::session_token(k, headers).map(|(t, _)| t) } else { None };
+    RequestContext { ip, user_agent, trusted_device, session_token }
 }
 
 /// The credentials of `Authorization: <scheme> <credentials>` (scheme matched without
@@ -187,19 +188,32 @@ async fn guarded(k: &Kavach, facts: Option<table::Facts>, req: Request, next: Ne
     if !facts.session {
         return next.run(req).await;
     }
-    with_session(k, facts.access == table::Access::Session, req, next).await
+    with_session(k, facts.access == table::Access::Session, facts.anonymous, req, next).await
 }
 
-async fn with_session(k: &Kavach, required: bool, mut req: Request, next: Next) -> Response {
+async fn with_session(k: &Kavach, required: bool, anonymous_ok: bool, mut req: Request, next: Next) -> Response {
     let resolved = match session::resolve(k, req.extensions(), req.headers(), true).await {
         Ok(r) => r,
         Err(e) => return ApiError(e).into_response(),
     };
-    let signed_in = resolved.auth.is_some();
-    if let Some(a) = resolved.auth {
+    // An anonymous user (`[anonymous]`) counts as signed in only where the route lets
+    // anonymous users in: elsewhere a route that needs a session refuses it, and one that
+    // only reads the session (the hosted OAuth pages, for instance) sees a visitor.
+    let anonymous_here = !anonymous_ok && resolved.auth.as_ref().is_some_and(|a| a.data.user.is_anonymous);
+    let anonymous_refused = required && anonymous_here;
+    let auth = if anonymous_here { None } else { resolved.auth };
+    let signed_in = auth.is_some() || anonymous_refused;
+    if let Some(a) = auth {
         req.extensions_mut().insert(a);
     }
-    let mut resp = if required && !signed_in { ApiError(kavach_core::Error::unauthorized()).into_response() } else { next.run(req).await };
+    let mut resp = if required && !signed_in {
+        ApiError(kavach_core::Error::unauthorized()).into_response()
+    } else if anonymous_refused {
+        ApiError(kavach_core::Error::forbidden(kavach_core::Code::AnonymousUserNotAllowed, "Anonymous users cannot do this: sign in or sign up first"))
+            .into_response()
+    } else {
+        next.run(req).await
+    };
     session::Resolved::apply(resolved.set_cookie, k, &mut resp);
     resp
 }

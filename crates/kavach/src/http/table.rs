@@ -43,6 +43,9 @@ pub struct Route {
     /// Login CSRF: checked against the Origin even without cookies (signing a victim
     /// into the attacker's account).
     pub login: bool,
+    /// An anonymous user (`[anonymous]`) may call it. Off for every other route that
+    /// needs a session: they need a real identity (`403 ANONYMOUS_USER_NOT_ALLOWED`).
+    pub anonymous: bool,
     /// Served only when this holds for the options (a route a capability's setting
     /// switches off, like open client registration).
     pub when: fn(&Options) -> bool,
@@ -53,7 +56,12 @@ pub struct Route {
 impl Route {
     /// A route with the defaults: public, no session, no CORS, no limit.
     pub const fn new(method: Method, path: &'static str, handler: fn() -> MethodRouter<Kavach>) -> Route {
-        Route { path, method, access: Access::Public, session: false, cors: false, rate_limit: None, login: false, when: |_| true, handler }
+        Route { path, method, access: Access::Public, session: false, cors: false, rate_limit: None, login: false, anonymous: false, when: |_| true, handler }
+    }
+    /// An anonymous user may call it (see [`Route::anonymous`]).
+    pub const fn anonymous(mut self) -> Route {
+        self.anonymous = true;
+        self
     }
     /// Needs a signed-in user (and reads the session).
     pub const fn signed_in(mut self) -> Route {
@@ -112,6 +120,8 @@ pub fn capabilities() -> &'static [Capability] {
         super::plugins::audit::CAPABILITY,
         super::plugins::two_factor::CAPABILITY,
         super::plugins::magic_link::CAPABILITY,
+        super::plugins::email_otp::CAPABILITY,
+        super::plugins::anonymous::CAPABILITY,
         super::plugins::username::CAPABILITY,
     ]
 }
@@ -147,6 +157,8 @@ pub struct Facts {
     pub access: Access,
     pub session: bool,
     pub login: bool,
+    /// An anonymous user may call it (every method of the path allows it).
+    pub anonymous: bool,
 }
 
 /// The table of a running server, built once: the facts by template, and the rate
@@ -170,8 +182,9 @@ impl Table {
                 Some(f) => {
                     f.session |= r.session;
                     f.login |= r.login;
+                    f.anonymous &= r.anonymous;
                 }
-                None => facts.push(Facts { template: r.path, access: r.access, session: r.session, login: r.login }),
+                None => facts.push(Facts { template: r.path, access: r.access, session: r.session, login: r.login, anonymous: r.anonymous }),
             }
             let configured = o.rate_limit.routes.iter().find(|(p, _)| p == r.path).map(|(_, rule)| *rule);
             if let Some(rule) = configured.or(r.rate_limit)

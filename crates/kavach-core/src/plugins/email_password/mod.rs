@@ -15,6 +15,7 @@ use minijinja::context;
 use std::time::Duration;
 
 mod store;
+pub(crate) use store::{ResetProof, change_email_in_tx};
 
 /// `kavach.email_password()`: sign-up, sign-in, verification, password change and reset.
 pub struct EmailPassword<'a>(pub(crate) &'a Core);
@@ -105,6 +106,9 @@ impl EmailPassword<'_> {
                     return Ok(SignUpOutcome { user, session: None });
                 }
                 let session = if opts.auto_sign_in { Some(self.0.sessions.create(&user.id, ctx, crate::audit::EventKind::SignInSuccess).await?) } else { None };
+                if session.is_some() {
+                    self.0.link_anonymous(&user.id, ctx).await?;
+                }
                 Ok(SignUpOutcome { user, session })
             }
             None if self.sign_up_is_uniform() => {
@@ -381,11 +385,16 @@ impl EmailPassword<'_> {
     /// codes not yet redeemed). Creates the credential account if the user had none
     /// (for example a social-only user).
     pub async fn reset_password(&self, token: &str, new_password: &str, ctx: &RequestContext) -> Result<()> {
+        self.reset_password_by(ResetProof::Link(token), new_password, ctx).await
+    }
+
+    /// [`Self::reset_password`] with the proof it was given.
+    pub(crate) async fn reset_password_by(&self, proof: ResetProof<'_>, new_password: &str, ctx: &RequestContext) -> Result<()> {
         self.0.options.password.check(new_password, &self.0.password_context("", ""))?;
         let hash = self.0.hasher.hash(new_password).await?;
         let now = Ts::now();
         let words = |email: &str, name: &str| self.0.options.password.check(new_password, &self.0.password_context(email, name));
-        let user_id = store::reset_password(&self.0.db, token, &hash, now, ctx, words).await?;
+        let user_id = store::reset_password(&self.0.db, proof, &hash, now, ctx, words).await?;
         self.0.sessions.cache_invalidate_user(&user_id.0).await;
         if self.0.options.rate_limit.enabled
             && let Err(e) = self.0.limiter.reset(&self.account_key(&user_id.1)).await
@@ -414,5 +423,6 @@ fn placeholder_user(email: &str) -> User {
         two_factor_enabled: false,
         username: None,
         display_username: None,
+        is_anonymous: false,
     }
 }

@@ -1,6 +1,6 @@
 //! The email + password capability's queries (the only SQL of this folder).
 
-use crate::error::{Code, Error, Kind, Result};
+use crate::error::{Code, Error, Result};
 use crate::sessions::Session;
 use crate::store::{BeginWrite, Db, Ts};
 use crate::verification::{self, Purpose, consume_in_tx};
@@ -61,6 +61,42 @@ struct UserRef<'a> {
     id: &'a str,
 }
 
+/// Inside transaction `$tx`: set user `$uid`'s address to `$new_email` (proven by
+/// whatever consumed its secret), verified; `Err(EMAIL_ALREADY_IN_USE)` when another
+/// account took it meanwhile. With its audit record.
+macro_rules! change_email_in_tx {
+    ($tx:expr, $uid:expr, $new_email:expr, $now:expr, $ctx:expr) => {{
+        let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM kavach_user WHERE email = $1").bind($new_email).fetch_optional(&mut *$tx).await?;
+        if taken.is_some() {
+            return Err($crate::error::Error::new(
+                $crate::error::Kind::Conflict,
+                $crate::error::Code::EmailAlreadyInUse,
+                "Another account uses this email now",
+            ));
+        }
+        let n = sqlx::query("UPDATE kavach_user SET email = $1, email_verified = $2, updated_at = $3 WHERE id = $4")
+            .bind($new_email)
+            .bind(true)
+            .bind($now)
+            .bind($uid)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err($crate::error::Error::invalid_token());
+        }
+        $crate::audit::append_in_tx!($tx, $crate::audit::Event::new($crate::audit::EventKind::EmailChanged, Some($uid), $ctx));
+    }};
+}
+pub(crate) use change_email_in_tx;
+
+/// What proves a password reset: the emailed link's token, or an emailed code that
+/// passed its check (`[email_otp]`; the code also proves the address).
+pub(crate) enum ResetProof<'a> {
+    Link(&'a str),
+    Code { target: &'a crate::otp::Target<'a>, passed: &'a crate::otp::Passed },
+}
+
 /// Consume a verification link (email verification, or an email change): the user's id.
 pub(super) async fn verify_email(db: &Db, token: &str, now: Ts, ctx: &RequestContext) -> Result<String> {
     Ok(db!(db, |pool| {
@@ -82,22 +118,7 @@ pub(super) async fn verify_email(db: &Db, token: &str, now: Ts, ctx: &RequestCon
             uid
         } else if let Some(v) = consume_in_tx!(tx, Purpose::ChangeEmail, token) {
             let (uid, new_email) = (json_str(&v, "userId")?, json_str(&v, "newEmail")?);
-            let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM kavach_user WHERE email = $1").bind(&new_email).fetch_optional(&mut *tx).await?;
-            if taken.is_some() {
-                return Err(Error::new(Kind::Conflict, Code::EmailAlreadyInUse, "Another account uses this email now"));
-            }
-            let n = sqlx::query("UPDATE kavach_user SET email = $1, email_verified = $2, updated_at = $3 WHERE id = $4")
-                .bind(&new_email)
-                .bind(true)
-                .bind(now)
-                .bind(&uid)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Err(Error::invalid_token());
-            }
-            audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::EmailChanged, Some(&uid), ctx));
+            change_email_in_tx!(tx, &uid, &new_email, now, ctx);
             uid
         } else {
             return Err(Error::invalid_token());
@@ -122,7 +143,7 @@ pub(super) async fn reset_token_expiry(db: &Db, token: &str) -> Result<Option<Ts
 /// transaction, with its audit record. Returns the user's id and email.
 pub(super) async fn reset_password(
     db: &Db,
-    token: &str,
+    proof: ResetProof<'_>,
     hash: &str,
     now: Ts,
     ctx: &RequestContext,
@@ -130,8 +151,17 @@ pub(super) async fn reset_password(
 ) -> Result<(String, String)> {
     Ok(db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
-        let v = consume_in_tx!(tx, Purpose::ResetPassword, token).ok_or_else(Error::invalid_token)?;
-        let uid = json_str(&v, "userId")?;
+        let uid = match &proof {
+            ResetProof::Link(token) => json_str(&consume_in_tx!(tx, Purpose::ResetPassword, token).ok_or_else(Error::invalid_token)?, "userId")?,
+            ResetProof::Code { target, passed } => {
+                crate::otp::consume_in_tx!(tx, target, passed);
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM kavach_user WHERE email = $1").bind(target.address).fetch_optional(&mut *tx).await?;
+                let Some((uid,)) = row else { return Err(crate::otp::invalid()) };
+                sqlx::query("UPDATE kavach_user SET email_verified = TRUE WHERE id = $1").bind(&uid).execute(&mut *tx).await?;
+                uid
+            }
+        };
         let row: Option<(String, String)> = sqlx::query_as("SELECT email, name FROM kavach_user WHERE id = $1").bind(&uid).fetch_optional(&mut *tx).await?;
         let Some((email, name)) = row else { return Err(Error::invalid_token()) };
         // The account's own words (its email, its name) are checked now that it is known.

@@ -8,7 +8,6 @@
 
 use crate::error::{Code, Error, Result};
 use crate::plugins::two_factor::SignInStep;
-use crate::store::Ts;
 use crate::users::{self, check_name, normalize_email};
 use crate::verification::{self, Purpose};
 use crate::{Core, RequestContext, crypto, options};
@@ -137,30 +136,9 @@ impl MagicLink<'_> {
             }
         }
         let name = v.get("name").and_then(|n| n.as_str()).unwrap_or("");
-        let mut new_user = false;
-        let user = match users::find_by_email(&self.0.db, &email).await? {
-            Some(u) => u,
-            None if self.0.options.magic_link.allow_sign_up => {
-                match users::insert_user(self.0, users::UserRow { email: &email, name, email_verified: true, ..Default::default() }, ctx).await? {
-                    Some(u) => {
-                        new_user = true;
-                        u
-                    }
-                    // Created meanwhile by another request: the link still proves the address.
-                    None => users::find_by_email(&self.0.db, &email).await?.ok_or_else(Error::invalid_token)?,
-                }
-            }
-            None => return Err(Error::forbidden(Code::SignUpDisabled, "Sign-up is not allowed: ask for an account first")),
-        };
-        let user = if user.email_verified {
-            user
-        } else {
-            // Whoever registered this address never proved it; the link's reader just did.
-            // Sessions and the password set without that proof end (account pre-hijacking).
-            store::prove_email(&self.0.db, &user.id, Ts::now(), ctx).await?;
-            self.0.sessions.cache_invalidate_user(&user.id).await;
-            users::find_by_id(&self.0.db, &user.id).await?.ok_or_else(Error::invalid_token)?
-        };
+        let (user, new_user) = users::find_or_create_proven(self.0, &email, name, None, self.0.options.magic_link.allow_sign_up, "magic-link", ctx)
+            .await?
+            .ok_or_else(|| Error::forbidden(Code::SignUpDisabled, "Sign-up is not allowed: ask for an account first"))?;
         let step = self.0.complete_sign_in(user, "magic-link", ctx).await?;
         Ok(Followed { step, new_user })
     }

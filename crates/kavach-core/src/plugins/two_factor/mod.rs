@@ -486,6 +486,7 @@ impl TwoFactor<'_> {
                 if !store::finish_sign_in(&self.0.db, &hash, &session.session, device_row.as_ref(), proof.name(), ctx).await? {
                     return Err(invalid_pending());
                 }
+                self.0.link_anonymous(&user.id, ctx).await?;
                 Ok(Verified { user, session: Some(session), trusted_device: device })
             }
             None => {
@@ -525,6 +526,7 @@ impl Core {
             }
         }
         let session = self.sessions.create(&user.id, ctx, audit::EventKind::SignInSuccess).await?;
+        self.link_anonymous(&user.id, ctx).await?;
         Ok(SignInStep::SignedIn(SignedIn { user, session }))
     }
 }

@@ -5,7 +5,9 @@
 
 pub mod admin;
 pub mod agents;
+pub mod anonymous;
 pub mod audit;
+pub mod email_otp;
 pub mod email_password;
 pub mod magic_link;
 pub mod oauth;
