@@ -18,6 +18,7 @@ pub mod password;
 pub mod plugins;
 pub mod ratelimit;
 pub mod sessions;
+pub mod sms;
 pub mod store;
 pub mod text;
 pub mod users;
@@ -180,6 +181,7 @@ pub struct Options {
     pub magic_link: plugins::magic_link::MagicLinkOptions,
     pub email_otp: plugins::email_otp::EmailOtpOptions,
     pub anonymous: plugins::anonymous::AnonymousOptions,
+    pub phone_number: plugins::phone_number::PhoneNumberOptions,
     /// Usernames besides emails: sign-in with a username, availability, reserved names.
     pub username: plugins::username::UsernameOptions,
 }
@@ -207,6 +209,7 @@ impl Default for Options {
             magic_link: plugins::magic_link::MagicLinkOptions::default(),
             email_otp: plugins::email_otp::EmailOtpOptions::default(),
             anonymous: plugins::anonymous::AnonymousOptions::default(),
+            phone_number: plugins::phone_number::PhoneNumberOptions::default(),
             username: plugins::username::UsernameOptions::default(),
         }
     }
@@ -284,6 +287,8 @@ pub struct Core {
     pub(crate) mailer: Arc<dyn Mailer>,
     /// The anonymous-user link hook (`[anonymous]`), if the embedding app gave one.
     pub(crate) anonymous_link: Option<plugins::anonymous::LinkHook>,
+    /// Where phone-number codes go out (`[phone_number]`); none: those routes answer 503.
+    pub(crate) sms: Option<Arc<dyn sms::SmsSender>>,
     pub(crate) templates: Templates,
     pub(crate) sessions: Arc<sessions::Sessions>,
     pub(crate) keys: Arc<jwt::Keys>,
@@ -338,6 +343,7 @@ impl Core {
             limiter,
             mailer,
             anonymous_link: None,
+            sms: None,
             templates,
             sessions,
             keys,

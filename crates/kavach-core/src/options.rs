@@ -175,6 +175,7 @@ impl Options {
             .or_else(|| self.magic_link.problems())
             .or_else(|| self.email_otp.problems())
             .or_else(|| self.anonymous.problems())
+            .or_else(|| self.phone_number.problems())
             .or_else(|| self.username.problems())
         {
             return refuse(problem);

@@ -49,6 +49,12 @@ pub struct User {
     /// (true) only for them.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub is_anonymous: bool,
+    /// The phone number (`[phone_number]`), in E.164 form; absent when none is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// A code sent to the phone number proved it (present, true, only then).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub phone_number_verified: bool,
 }
 
 impl User {
@@ -86,6 +92,8 @@ macro_rules! user_from_row {
             username: $r.try_get("username")?,
             display_username: $r.try_get("display_username")?,
             is_anonymous: $r.try_get("is_anonymous")?,
+            phone_number: $r.try_get("phone_number")?,
+            phone_number_verified: $r.try_get("phone_number_verified")?,
         }
     };
 }
@@ -123,7 +131,11 @@ macro_rules! user_columns {
             $p,
             "display_username, ",
             $p,
-            "is_anonymous"
+            "is_anonymous, ",
+            $p,
+            "phone_number, ",
+            $p,
+            "phone_number_verified"
         )
     };
 }
@@ -553,13 +565,15 @@ pub(crate) struct UserRow<'a> {
     pub username: Option<(&'a str, &'a str)>,
     /// An anonymous user (`[anonymous]`).
     pub is_anonymous: bool,
+    /// A phone number a code just proved (`[phone_number]`).
+    pub phone_number: Option<&'a str>,
 }
 
 /// Insert a user and, with a password hash, its `credential` account, in one
 /// transaction with the audit record. `None` when the email is already taken;
 /// `USERNAME_IS_ALREADY_TAKEN` when the username is.
 pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::RequestContext) -> Result<Option<User>> {
-    let UserRow { email, name, email_verified, image, password_hash, username, is_anonymous } = row;
+    let UserRow { email, name, email_verified, image, password_hash, username, is_anonymous, phone_number } = row;
     let now = Ts::now();
     let user = User {
         id: crate::crypto::new_id(),
@@ -577,12 +591,14 @@ pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::Requ
         username: username.map(|(u, _)| u.to_owned()),
         display_username: username.map(|(_, d)| d.to_owned()),
         is_anonymous,
+        phone_number: phone_number.map(str::to_owned),
+        phone_number_verified: phone_number.is_some(),
     };
     db!(&core.db, |pool| {
         let mut tx = pool.begin_write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at, username, display_username, is_anonymous) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9) ON CONFLICT (email) DO NOTHING",
+            "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at, username, display_username, is_anonymous, phone_number, phone_number_verified) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11) ON CONFLICT (email) DO NOTHING",
         )
         .bind(&user.id)
         .bind(&user.email)
@@ -593,11 +609,16 @@ pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::Requ
         .bind(&user.username)
         .bind(&user.display_username)
         .bind(user.is_anonymous)
+        .bind(&user.phone_number)
+        .bind(user.phone_number_verified)
         .execute(&mut *tx)
         .await;
-        // The email's conflict is "nothing inserted"; the only other unique column is the username.
+        // The email's conflict is "nothing inserted"; the other unique columns are the
+        // username and the phone number.
         let inserted = match inserted {
-            Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => return Err(crate::plugins::username::taken()),
+            Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+                return Err(if user.phone_number.is_some() { crate::plugins::phone_number::taken() } else { crate::plugins::username::taken() });
+            }
             r => r?.rows_affected(),
         };
         if inserted == 0 {
@@ -618,6 +639,8 @@ pub(crate) enum SignInBy {
     Email,
     /// The normalised username (`[username]`).
     Username,
+    /// The E.164 phone number (`[phone_number]`).
+    PhoneNumber,
 }
 
 /// A user and their stored password hash, in one query (the sign-in path: known and
@@ -626,6 +649,7 @@ pub(crate) async fn find_with_password(db: &Db, by: SignInBy, value: &str) -> Re
     let column = match by {
         SignInBy::Email => "email",
         SignInBy::Username => "username",
+        SignInBy::PhoneNumber => "phone_number",
     };
     let sql = format!(
         "SELECT {USER_COLUMNS_U}, a.password AS password FROM kavach_user u \

@@ -49,6 +49,39 @@ impl CaptureMailer {
     }
 }
 
+/// An SMS sender that keeps every message, for tests.
+#[derive(Clone, Default)]
+pub struct CaptureSms(pub Arc<Mutex<Vec<kavach_core::sms::Sms>>>);
+
+impl kavach_core::sms::SmsSender for CaptureSms {
+    fn send(&self, sms: kavach_core::sms::Sms) -> SendFuture<'_> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(sms);
+        Box::pin(async { Ok(()) })
+    }
+    fn describe(&self) -> String {
+        "capture".into()
+    }
+}
+
+impl CaptureSms {
+    /// Wait for message number `n` (from 1) to `to`, and return the code in it (the
+    /// first run of digits of four or more).
+    #[allow(clippy::panic, reason = "test helper: no such message within 2 s fails the test")]
+    pub async fn code(&self, to: &str, n: usize) -> String {
+        for _ in 0..200 {
+            let texts: Vec<String> = self.0.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|m| m.to == to).map(|m| m.text.clone()).collect();
+            if let Some(t) = texts.get(n - 1) {
+                return t.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() >= 4).unwrap_or_default().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no message {n} to {to}");
+    }
+    pub fn count_to(&self, to: &str) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|m| m.to == to).count()
+    }
+}
+
 /// The `token=` value of the first link in a message.
 #[allow(clippy::expect_used, reason = "test helper: a message without the link fails the test")]
 pub fn link_token(e: &Email) -> String {
@@ -115,6 +148,8 @@ impl TestDb {
 pub struct T {
     pub core: Arc<Core>,
     pub mail: CaptureMailer,
+    /// Text messages (`[phone_number]` codes).
+    pub sms: CaptureSms,
     pub db: Db,
     pub url: String,
 }
@@ -125,8 +160,9 @@ pub async fn core_on(url: &str, o: Options) -> T {
     let db = Db::connect(url).await.unwrap();
     db.migrate().await.unwrap();
     let mail = CaptureMailer::default();
-    let core = Arc::new(Core::new(db.clone(), o, Arc::new(mail.clone()), Templates::load(None).unwrap(), None).unwrap());
-    T { core, mail, db, url: url.to_owned() }
+    let sms = CaptureSms::default();
+    let core = Arc::new(Core::new(db.clone(), o, Arc::new(mail.clone()), Templates::load(None).unwrap(), None).unwrap().with_sms(Arc::new(sms.clone())));
+    T { core, mail, sms, db, url: url.to_owned() }
 }
 
 /// Run one test body on SQLite and on PostgreSQL, as two tests `<name>::sqlite` and

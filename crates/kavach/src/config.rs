@@ -25,8 +25,12 @@ use std::sync::Arc;
 pub(crate) const NO_SMTP: &str = "no SMTP URL: production mode refuses the development outbox (it keeps sign-in links on disk and in the logs); \
      set KAVACH_SMTP_URL or email.smtp_url (or give Kavach::builder() a mailer)";
 
+/// What production mode says when phone-number codes would go to the development outbox.
+pub(crate) const NO_SMS: &str = "no SMS URL: production mode refuses the development outbox for [phone_number] codes; \
+     set KAVACH_SMS_URL or sms.url (or give Kavach::builder() an SMS sender)";
+
 /// The keys of the file that are deployment settings, not core options.
-const DEPLOYMENT_KEYS: &[&str] = &["listen", "database_url", "redis_url", "trusted_proxies", "data_dir", "log", "log_format", "email"];
+const DEPLOYMENT_KEYS: &[&str] = &["listen", "database_url", "redis_url", "trusted_proxies", "data_dir", "log", "log_format", "email", "sms"];
 
 /// A loaded configuration: the core's [`Options`] plus the deployment settings.
 /// Hand it to [`crate::KavachBuilder::settings`].
@@ -54,6 +58,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `[email]`: how mail is sent.
     pub email: EmailSettings,
+    /// `[sms]`: how phone-number codes are sent.
+    pub sms: SmsSettings,
     /// `base_url` was given (otherwise it follows the listen address).
     #[serde(skip)]
     pub base_url_explicit: bool,
@@ -83,6 +89,26 @@ impl Default for EmailSettings {
     }
 }
 
+/// `[sms]`: the provider phone-number codes go out through (`[phone_number]`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsSettings {
+    /// The provider's message URL (Twilio:
+    /// `https://api.twilio.com/2010-04-01/Accounts/<SID>/Messages.json`); none: the
+    /// development outbox.
+    pub url: Option<String>,
+    /// The sender: a number in E.164 form or a sender name the provider allows.
+    pub from: String,
+    /// `twilio` (a form, the default) or `json`.
+    pub format: crate::sms::SmsFormat,
+    /// HTTP Basic user (Twilio: the account SID).
+    pub username: Option<String>,
+    /// HTTP Basic password (Twilio: the auth token); better from `KAVACH_SMS_PASSWORD`.
+    pub password: Option<String>,
+    /// A bearer token instead (`KAVACH_SMS_TOKEN`).
+    pub token: Option<String>,
+}
+
 /// The shape of log lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -105,6 +131,7 @@ impl Default for Settings {
             log: "info".into(),
             log_format: LogFormat::Text,
             email: EmailSettings::default(),
+            sms: SmsSettings::default(),
             base_url_explicit: false,
             generated_secret: None,
             source: None,
@@ -288,6 +315,15 @@ impl Settings {
         if let Some(v) = env("KAVACH_EMAIL_FROM") {
             self.email.from = v;
         }
+        if let Some(v) = env("KAVACH_SMS_URL") {
+            self.sms.url = Some(v);
+        }
+        if let Some(v) = env("KAVACH_SMS_PASSWORD") {
+            self.sms.password = Some(v);
+        }
+        if let Some(v) = env("KAVACH_SMS_TOKEN") {
+            self.sms.token = Some(v);
+        }
         if let Some(v) = env("KAVACH_TRUSTED_ORIGINS") {
             o.trusted_origins = list(&v);
         }
@@ -368,6 +404,9 @@ impl Settings {
         if self.options.mode == Mode::Production && self.email.smtp_url.is_none() {
             return Err(Error::config(NO_SMTP));
         }
+        if self.options.mode == Mode::Production && self.options.phone_number.enabled && self.sms.url.is_none() {
+            return Err(Error::config(NO_SMS));
+        }
         Ok(())
     }
 
@@ -393,6 +432,27 @@ impl Settings {
         if !self.base_url_explicit {
             self.options.base_url = url_of(addr);
         }
+    }
+
+    /// The SMS sender these settings ask for: the provider's HTTP API, or the development
+    /// outbox in `<data_dir>/outbox`.
+    pub fn sms(&self) -> Result<Arc<dyn kavach_core::sms::SmsSender>> {
+        let s = &self.sms;
+        Ok(match &s.url {
+            Some(url) => {
+                let auth = match (&s.username, &s.password, &s.token) {
+                    (Some(u), Some(p), None) => crate::sms::SmsAuth::Basic { username: u.clone(), password: p.clone() },
+                    (None, None, Some(t)) => crate::sms::SmsAuth::Bearer(t.clone()),
+                    (None, None, None) => crate::sms::SmsAuth::None,
+                    _ => return Err(Error::config("[sms]: give username and password (HTTP Basic), or token (Bearer), not both")),
+                };
+                if s.from.is_empty() {
+                    return Err(Error::config("[sms] from: the sender number or name is required with sms.url"));
+                }
+                Arc::new(crate::sms::HttpSms::new(url, &s.from, s.format, auth)?)
+            }
+            None => Arc::new(kavach_core::sms::DevSms::new(self.data_dir.join("outbox"))),
+        })
     }
 
     /// The mailer these settings ask for: SMTP, or the development outbox in `<data_dir>/outbox`.

@@ -22,6 +22,7 @@ pub mod config;
 pub mod extract;
 pub mod http;
 pub mod resource;
+pub mod sms;
 
 pub use auth::Auth;
 pub use config::{EmailSettings, LogFormat, Settings};
@@ -65,6 +66,8 @@ mod docs {
     mod email_otp {}
     #[doc = include_str!("../../../docs/anonymous.md")]
     mod anonymous {}
+    #[doc = include_str!("../../../docs/phone-number.md")]
+    mod phone_number {}
 }
 
 use kavach_core::Core;
@@ -251,6 +254,8 @@ pub struct KavachBuilder {
     email_otp: Option<kavach_core::plugins::email_otp::EmailOtpOptions>,
     anonymous: Option<kavach_core::plugins::anonymous::AnonymousOptions>,
     anonymous_link: Option<kavach_core::plugins::anonymous::LinkHook>,
+    phone_number: Option<kavach_core::plugins::phone_number::PhoneNumberOptions>,
+    sms: Option<Arc<dyn kavach_core::sms::SmsSender>>,
     username: Option<kavach_core::plugins::username::UsernameOptions>,
     better_auth: Option<BetterAuthCookies>,
     mailer: Option<Arc<dyn Mailer>>,
@@ -411,6 +416,17 @@ impl KavachBuilder {
         self.anonymous_link = Some(Arc::new(move |l| Box::pin(hook(l))));
         self
     }
+    /// Phone numbers: codes by text message, sign-in by number (`[phone_number]`).
+    pub fn phone_number(mut self, p: kavach_core::plugins::phone_number::PhoneNumberOptions) -> Self {
+        self.phone_number = Some(p);
+        self
+    }
+    /// Where phone-number codes go out (default: `[sms]` of the settings, else the
+    /// development outbox).
+    pub fn sms(mut self, sender: impl kavach_core::sms::SmsSender) -> Self {
+        self.sms = Some(Arc::new(sender));
+        self
+    }
     /// Usernames besides emails (`[username]`).
     pub fn username(mut self, u: kavach_core::plugins::username::UsernameOptions) -> Self {
         self.username = Some(u);
@@ -534,6 +550,9 @@ impl KavachBuilder {
         if let Some(a) = &self.anonymous {
             o.anonymous = a.clone();
         }
+        if let Some(p) = &self.phone_number {
+            o.phone_number = p.clone();
+        }
         if let Some(u) = &self.username {
             o.username = u.clone();
         }
@@ -568,6 +587,14 @@ impl KavachBuilder {
         if options.mode == Mode::Production && mailer.as_ref().is_none_or(|m| m.is_development()) {
             return Err(kavach_core::Error::config(config::NO_SMTP).into());
         }
+        let sms = match (self.sms, &settings) {
+            (Some(s), _) => Some(s),
+            (None, Some(s)) => Some(s.sms()?),
+            (None, None) => None,
+        };
+        if options.mode == Mode::Production && options.phone_number.enabled && sms.as_ref().is_none_or(|s| s.is_development()) {
+            return Err(kavach_core::Error::config(config::NO_SMS).into());
+        }
         let from_settings = |f: fn(&Settings) -> Option<String>| settings.as_ref().and_then(f);
         let url = self.database_url.or_else(|| from_settings(|s| Some(s.database_url()))).unwrap_or_else(|| "sqlite://kavach-data/kavach.db".into());
         let redis_url = self.redis_url.or_else(|| from_settings(|s| s.redis_url.clone()));
@@ -590,6 +617,7 @@ impl KavachBuilder {
         if let Some(hook) = self.anonymous_link {
             core = core.with_anonymous_link(hook);
         }
+        core = core.with_sms(sms.unwrap_or_else(|| Arc::new(kavach_core::sms::DevSms::new("kavach-data/outbox"))));
         let core = Arc::new(core);
         let background = if self.background.unwrap_or(true) { core.spawn_background().into_iter().map(|h| h.abort_handle()).collect() } else { vec![] };
         Ok(Kavach {

@@ -24,9 +24,10 @@ export function cookieFetch(origin) {
   return { jar, fetchWithCookies };
 }
 
-// The user's mailbox, read by the Rust test that runs the script: `mailbox.code(to,
-// subject)` prints `CODE <to> <subject>` and resolves to the code ending the next such
-// message's subject; `mailbox.link(to, subject)` the first link of its body.
+// The user's mailbox and phone, read by the Rust test that runs the script:
+// `mailbox.code(to, subject)` prints `CODE <to> <subject>` and resolves to the code ending
+// the next such message's subject; `mailbox.link(to, subject)` the first link of its body;
+// `mailbox.sms(number)` the code of the next text message to the number.
 let lines;
 async function ask(what, to, subject) {
   lines ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -38,6 +39,7 @@ async function ask(what, to, subject) {
 export const mailbox = {
   code: (to, subject) => ask("CODE", to, subject),
   link: (to, subject) => ask("LINK", to, subject),
+  sms: (number) => ask("SMS", number, ""),
   close: () => process.stdin.destroy(),
 };
 

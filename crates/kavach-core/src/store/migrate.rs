@@ -44,6 +44,7 @@ migrations! {
     17, "username", "0017_username";
     18, "otp", "0018_otp";
     19, "anonymous", "0019_anonymous";
+    20, "phone number", "0020_phone_number";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

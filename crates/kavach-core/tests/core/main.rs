@@ -15,6 +15,7 @@ mod magic_link;
 mod migration;
 mod oauth;
 mod organization;
+mod phone_number;
 mod ratelimit;
 mod sessions;
 mod store;

@@ -64,6 +64,12 @@ pub async fn doctor(cfg: Config) -> Result<i32> {
         }
         Err(e) => report(false, "email", e.to_string()),
     }
+    if cfg.options.phone_number.enabled {
+        match cfg.sms() {
+            Ok(s) => report(cfg.sms.url.is_some() || cfg.options.mode == Mode::Development, "sms", s.describe()),
+            Err(e) => report(false, "sms", e.to_string()),
+        }
+    }
     println!("{}", if failures == 0 { "everything looks fine" } else { "fix the items marked FAIL" });
     Ok(if failures == 0 { 0 } else { 1 })
 }

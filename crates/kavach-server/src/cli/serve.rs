@@ -30,6 +30,11 @@ pub async fn serve(mut cfg: Config, listen: Option<SocketAddr>, started: Instant
     println!("  API       {api}   (docs: {api}/docs, OpenAPI: {api}/openapi.json)");
     println!("  database  {}", kavach_core::redact_url(&cfg.database_url()));
     println!("  email     {}", k.mailer().describe());
+    if o.phone_number.enabled
+        && let Ok(sms) = cfg.sms()
+    {
+        println!("  sms       {}", sms.describe());
+    }
     println!("  mode      {:?}{}", o.mode, if o.mode == Mode::Development { " (set KAVACH_MODE=production for deployments)" } else { "" });
     println!("  ready in  {} ms", started.elapsed().as_millis());
     println!(

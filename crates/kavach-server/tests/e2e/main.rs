@@ -20,6 +20,7 @@ mod oauth;
 mod openapi_fuzz;
 mod ops;
 mod organization;
+mod phone_number;
 mod smtp;
 mod two_factor;
 mod username;

@@ -145,6 +145,28 @@ pub fn first_link(msg: &str) -> String {
 /// the next such message's subject, and `LINK <to> <subject words>` with the first link
 /// of its body (pointed at the server's real address). Returns what the script printed.
 pub async fn better_auth_client_reading_mail(s: &Server, mail: &Smtp, script: &str, env: &[(&str, &str)]) -> String {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    better_auth_client_asking(s, script, env, async |what: &str, rest: &str| {
+        let (to, subject) = rest.split_once(' ').unwrap_or((rest, ""));
+        let n = seen.entry(format!("{to}\0{subject}")).or_default();
+        let msg = mail.wait_for_more(to, subject, *n).await;
+        *n = mail.count(to, subject);
+        match what {
+            "LINK" => Some(first_link(&msg).replacen(&s.api, &s.url(""), 1)),
+            "CODE" => {
+                let subject_line = msg.lines().find(|l| l.starts_with("Subject:")).unwrap_or_default();
+                Some(subject_line.rsplit(' ').next().unwrap_or_default().trim().to_owned())
+            }
+            _ => None,
+        }
+    })
+    .await
+}
+
+/// Run a better-auth client script that asks the test for things: each line it prints as
+/// `<WORD> <rest>` (an upper-case word) is handed to `answer`, and what it returns is
+/// written to the script's standard input. Returns what the script printed.
+pub async fn better_auth_client_asking(s: &Server, script: &str, env: &[(&str, &str)], mut answer: impl AsyncFnMut(&str, &str) -> Option<String>) -> String {
     use std::io::{BufRead, Write};
     let work = npm_workspace("better-auth-client", &[script, "browser.mjs"]);
     let mut child = std::process::Command::new("node")
@@ -167,22 +189,13 @@ pub async fn better_auth_client_reading_mail(s: &Server, mail: &Smtp, script: &s
     });
     let mut stdin = child.stdin.take().unwrap();
     let mut printed = String::new();
-    let mut seen = std::collections::HashMap::<String, usize>::new();
     while let Some(line) = rx.recv().await {
         printed.push_str(&line);
         printed.push('\n');
-        let Some((what, rest)) = line.split_once(' ').filter(|(w, _)| *w == "CODE" || *w == "LINK") else { continue };
-        let (to, subject) = rest.split_once(' ').unwrap_or((rest, ""));
-        let n = seen.entry(format!("{to}\0{subject}")).or_default();
-        let msg = mail.wait_for_more(to, subject, *n).await;
-        *n = mail.count(to, subject);
-        let answer = if what == "LINK" {
-            first_link(&msg).replacen(&s.api, &s.url(""), 1)
-        } else {
-            let subject_line = msg.lines().find(|l| l.starts_with("Subject:")).unwrap_or_default();
-            subject_line.rsplit(' ').next().unwrap_or_default().trim().to_owned()
-        };
-        writeln!(stdin, "{answer}").unwrap();
+        let Some((what, rest)) = line.split_once(' ').filter(|(w, _)| !w.is_empty() && w.bytes().all(|b| b.is_ascii_uppercase())) else { continue };
+        if let Some(reply) = answer(what, rest).await {
+            writeln!(stdin, "{reply}").unwrap();
+        }
     }
     drop(stdin);
     let status = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();

@@ -122,6 +122,7 @@ pub fn capabilities() -> &'static [Capability] {
         super::plugins::magic_link::CAPABILITY,
         super::plugins::email_otp::CAPABILITY,
         super::plugins::anonymous::CAPABILITY,
+        super::plugins::phone_number::CAPABILITY,
         super::plugins::username::CAPABILITY,
     ]
 }

@@ -237,7 +237,7 @@ impl EmailOtp<'_> {
         self.0.options.password.check(new_password, &self.0.password_context("", ""))?;
         let target = Target { purpose: OtpType::ForgetPassword.purpose(), address: &email };
         let passed = otp::check(self.0, &target, code, self.opts().allowed_attempts).await?;
-        self.0.email_password().reset_password_by(ResetProof::Code { target: &target, passed: &passed }, new_password, ctx).await
+        self.0.email_password().reset_password_by(ResetProof::Code { target: &target, passed: &passed, by: users::SignInBy::Email }, new_password, ctx).await
     }
 
     /// Send a code to `new_email` for moving the signed-in account there (needs a fresh

@@ -139,18 +139,21 @@ impl EmailPassword<'_> {
     pub async fn sign_in(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<SignInStep> {
         self.require_enabled()?;
         let email = normalize_email(email)?;
-        self.password_sign_in(&email, password, users::find_with_password(&self.0.db, users::SignInBy::Email, &email), "password", ctx).await
+        let lookup = users::find_with_password(&self.0.db, users::SignInBy::Email, &email);
+        self.password_sign_in(&email, password, lookup, users::SignInBy::Email, "password", ctx).await
     }
 
-    /// The password check every password sign-in shares (by email, by username): the
-    /// account's failures counted first under the key of `account`, then `lookup` (the
-    /// user and their password hash), the hash checked (a dummy one for an unknown
-    /// account), the ban and the email verification, then [`Core::complete_sign_in`].
+    /// The password check every password sign-in shares (by email, username or phone
+    /// number: `by`): the account's failures counted first under the key of `account`,
+    /// then `lookup` (the user and their password hash), the hash checked (a dummy one
+    /// for an unknown account), the ban and the proof of the identifier signed in with
+    /// (the email's verification, or the phone number's), then [`Core::complete_sign_in`].
     pub(crate) async fn password_sign_in(
         &self,
         account: &str,
         password: &str,
         lookup: impl std::future::Future<Output = Result<Option<(User, Option<String>)>>>,
+        by: users::SignInBy,
         method: &str,
         ctx: &RequestContext,
     ) -> Result<SignInStep> {
@@ -200,7 +203,16 @@ impl EmailPassword<'_> {
             audit::append(&self.0.db, audit::Event::new(crate::audit::EventKind::SignInFailure, Some(&user.id), ctx).with("reason", "banned")).await?;
             return Err(Error::forbidden(Code::BannedUser, "You have been banned from this application"));
         }
-        if self.0.options.email_password.require_email_verification && !user.email_verified {
+        if matches!(by, users::SignInBy::PhoneNumber) {
+            if self.0.options.phone_number.require_verification && !user.phone_number_verified {
+                audit::append(
+                    &self.0.db,
+                    audit::Event::new(crate::audit::EventKind::SignInFailure, Some(&user.id), ctx).with("reason", "phone_number_not_verified"),
+                )
+                .await?;
+                return Err(Error::new(Kind::Unauthorized, Code::PhoneNumberNotVerified, "Phone number not verified: enter the code we sent"));
+            }
+        } else if self.0.options.email_password.require_email_verification && !user.email_verified {
             audit::append(&self.0.db, audit::Event::new(crate::audit::EventKind::SignInFailure, Some(&user.id), ctx).with("reason", "email_not_verified"))
                 .await?;
             return Err(Error::forbidden(Code::EmailNotVerified, "Email not verified: follow the link we sent, or ask for a new one"));
@@ -424,5 +436,7 @@ fn placeholder_user(email: &str) -> User {
         username: None,
         display_username: None,
         is_anonymous: false,
+        phone_number: None,
+        phone_number_verified: false,
     }
 }

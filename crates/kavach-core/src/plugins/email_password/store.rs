@@ -90,11 +90,12 @@ macro_rules! change_email_in_tx {
 }
 pub(crate) use change_email_in_tx;
 
-/// What proves a password reset: the emailed link's token, or an emailed code that
-/// passed its check (`[email_otp]`; the code also proves the address).
+/// What proves a password reset: the emailed link's token, or a code sent to the
+/// account's email (`[email_otp]`) or phone number (`[phone_number]`, `by`) that passed
+/// its check; the code also proves that address.
 pub(crate) enum ResetProof<'a> {
     Link(&'a str),
-    Code { target: &'a crate::otp::Target<'a>, passed: &'a crate::otp::Passed },
+    Code { target: &'a crate::otp::Target<'a>, passed: &'a crate::otp::Passed, by: crate::users::SignInBy },
 }
 
 /// Consume a verification link (email verification, or an email change): the user's id.
@@ -153,12 +154,17 @@ pub(super) async fn reset_password(
         let mut tx = pool.begin_write().await?;
         let uid = match &proof {
             ResetProof::Link(token) => json_str(&consume_in_tx!(tx, Purpose::ResetPassword, token).ok_or_else(Error::invalid_token)?, "userId")?,
-            ResetProof::Code { target, passed } => {
+            ResetProof::Code { target, passed, by } => {
                 crate::otp::consume_in_tx!(tx, target, passed);
-                let row: Option<(String,)> =
-                    sqlx::query_as("SELECT id FROM kavach_user WHERE email = $1").bind(target.address).fetch_optional(&mut *tx).await?;
+                let (find, prove) = match by {
+                    crate::users::SignInBy::PhoneNumber => {
+                        ("SELECT id FROM kavach_user WHERE phone_number = $1", "UPDATE kavach_user SET phone_number_verified = TRUE WHERE id = $1")
+                    }
+                    _ => ("SELECT id FROM kavach_user WHERE email = $1", "UPDATE kavach_user SET email_verified = TRUE WHERE id = $1"),
+                };
+                let row: Option<(String,)> = sqlx::query_as(find).bind(target.address).fetch_optional(&mut *tx).await?;
                 let Some((uid,)) = row else { return Err(crate::otp::invalid()) };
-                sqlx::query("UPDATE kavach_user SET email_verified = TRUE WHERE id = $1").bind(&uid).execute(&mut *tx).await?;
+                sqlx::query(prove).bind(&uid).execute(&mut *tx).await?;
                 uid
             }
         };

@@ -157,7 +157,7 @@ impl Usernames<'_> {
         self.require_enabled()?;
         let normalized = self.normalize(raw, Kind::Unprocessable)?;
         let lookup = users::find_with_password(&self.0.db, users::SignInBy::Username, &normalized);
-        match self.0.email_password().password_sign_in(&format!("username:{normalized}"), password, lookup, "username", ctx).await {
+        match self.0.email_password().password_sign_in(&format!("username:{normalized}"), password, lookup, users::SignInBy::Username, "username", ctx).await {
             Err(e) if e.code == Code::InvalidEmailOrPassword.as_str() => {
                 Err(Error::new(Kind::Unauthorized, Code::InvalidUsernameOrPassword, "Invalid username or password"))
             }

@@ -12,5 +12,6 @@ pub mod email_password;
 pub mod magic_link;
 pub mod oauth;
 pub mod organization;
+pub mod phone_number;
 pub mod two_factor;
 pub mod username;
