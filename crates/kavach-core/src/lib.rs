@@ -182,6 +182,7 @@ pub struct Options {
     pub email_otp: plugins::email_otp::EmailOtpOptions,
     pub anonymous: plugins::anonymous::AnonymousOptions,
     pub phone_number: plugins::phone_number::PhoneNumberOptions,
+    pub api_key: plugins::api_key::ApiKeyOptions,
     /// Usernames besides emails: sign-in with a username, availability, reserved names.
     pub username: plugins::username::UsernameOptions,
 }
@@ -210,6 +211,7 @@ impl Default for Options {
             email_otp: plugins::email_otp::EmailOtpOptions::default(),
             anonymous: plugins::anonymous::AnonymousOptions::default(),
             phone_number: plugins::phone_number::PhoneNumberOptions::default(),
+            api_key: plugins::api_key::ApiKeyOptions::default(),
             username: plugins::username::UsernameOptions::default(),
         }
     }
@@ -565,6 +567,7 @@ impl Core {
         plugins::two_factor::store::purge_expired(&self.db).await?;
         otp::purge_expired(self).await?;
         plugins::anonymous::purge_unreachable(&self.db).await?;
+        plugins::api_key::purge_expired(&self.db).await?;
         Ok(())
     }
 

@@ -84,6 +84,11 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration
     d.deserialize_any(V)
 }
 
+/// `deserialize_with` for an optional [`Duration`] (see [`duration`]); absent: `None`.
+pub fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
 impl<'de> Deserialize<'de> for Rule {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -176,6 +181,7 @@ impl Options {
             .or_else(|| self.email_otp.problems())
             .or_else(|| self.anonymous.problems())
             .or_else(|| self.phone_number.problems())
+            .or_else(|| self.api_key.problems())
             .or_else(|| self.username.problems())
         {
             return refuse(problem);

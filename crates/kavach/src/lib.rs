@@ -68,6 +68,8 @@ mod docs {
     mod anonymous {}
     #[doc = include_str!("../../../docs/phone-number.md")]
     mod phone_number {}
+    #[doc = include_str!("../../../docs/api-keys.md")]
+    mod api_keys {}
 }
 
 use kavach_core::Core;
@@ -255,6 +257,7 @@ pub struct KavachBuilder {
     anonymous: Option<kavach_core::plugins::anonymous::AnonymousOptions>,
     anonymous_link: Option<kavach_core::plugins::anonymous::LinkHook>,
     phone_number: Option<kavach_core::plugins::phone_number::PhoneNumberOptions>,
+    api_key: Option<kavach_core::plugins::api_key::ApiKeyOptions>,
     sms: Option<Arc<dyn kavach_core::sms::SmsSender>>,
     username: Option<kavach_core::plugins::username::UsernameOptions>,
     better_auth: Option<BetterAuthCookies>,
@@ -427,6 +430,11 @@ impl KavachBuilder {
         self.sms = Some(Arc::new(sender));
         self
     }
+    /// API keys for programs, with permissions, expiry, uses and rate limits (`[api_key]`).
+    pub fn api_key(mut self, a: kavach_core::plugins::api_key::ApiKeyOptions) -> Self {
+        self.api_key = Some(a);
+        self
+    }
     /// Usernames besides emails (`[username]`).
     pub fn username(mut self, u: kavach_core::plugins::username::UsernameOptions) -> Self {
         self.username = Some(u);
@@ -552,6 +560,9 @@ impl KavachBuilder {
         }
         if let Some(p) = &self.phone_number {
             o.phone_number = p.clone();
+        }
+        if let Some(a) = &self.api_key {
+            o.api_key = a.clone();
         }
         if let Some(u) = &self.username {
             o.username = u.clone();

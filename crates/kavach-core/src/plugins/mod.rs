@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod agents;
 pub mod anonymous;
+pub mod api_key;
 pub mod email_otp;
 pub mod email_password;
 pub mod magic_link;

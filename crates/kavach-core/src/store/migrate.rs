@@ -45,6 +45,7 @@ migrations! {
     18, "otp", "0018_otp";
     19, "anonymous", "0019_anonymous";
     20, "phone number", "0020_phone_number";
+    21, "api keys", "0021_api_key";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

@@ -6,6 +6,7 @@
 mod admin;
 mod agents;
 mod anonymous;
+mod api_key;
 mod audit;
 mod email_otp;
 mod email_password;

@@ -1,6 +1,7 @@
 //! The command line: the clap definitions and the dispatch to one module per command group.
 
 mod agent;
+mod api_key;
 mod audit;
 mod clients;
 mod doctor;
@@ -72,6 +73,9 @@ pub enum Command {
     /// OAuth clients of the authorization server.
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
+    /// API keys: create with permissions, uses and rate limits; list, disable, delete ([api_key]).
+    #[command(subcommand)]
+    ApiKey(api_key::ApiKeyCommand),
 }
 
 fn init_logging(filter: &str, json: bool) {
@@ -107,6 +111,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Keys(cmd) => keys::keys(cfg, cmd).await,
         Command::Clients(cmd) => clients::clients(&kavach(&cfg, false).await?, cmd).await,
         Command::Import(cmd) => import::import(cfg, cmd).await,
+        Command::ApiKey(cmd) => api_key::api_key(cfg, cmd).await,
     }
 }
 

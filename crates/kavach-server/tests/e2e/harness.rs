@@ -247,7 +247,8 @@ pub fn npm_workspace(name: &str, files: &[&str]) -> PathBuf {
     std::fs::create_dir_all(&work).unwrap();
     // Another test may be running a script of this folder right now: replace each file
     // whole (a copy then a rename), so it never reads one half-written.
-    for f in files.iter().chain(&["package.json"]) {
+    let npmrc = pkg.join(".npmrc").exists().then_some(".npmrc");
+    for f in files.iter().chain(&["package.json"]).chain(npmrc.as_ref()) {
         let part = work.join(format!("{f}.{}.part", std::process::id()));
         std::fs::copy(pkg.join(f), &part).unwrap();
         std::fs::rename(&part, work.join(f)).unwrap();

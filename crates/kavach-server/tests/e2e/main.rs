@@ -7,6 +7,7 @@
 
 mod agents;
 mod anonymous;
+mod api_key;
 mod cli;
 mod crash_safety;
 mod email_otp;

@@ -55,6 +55,9 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub enum Source {
     Cookie,
     Bearer,
+    /// An API key (`[api_key]`) on one of `api_key.session_routes`: a session for this
+    /// request only, whose `token` is empty.
+    ApiKey,
 }
 
 /// A session token as presented, its signature not yet checked.

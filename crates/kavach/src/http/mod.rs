@@ -188,14 +188,21 @@ async fn guarded(k: &Kavach, facts: Option<table::Facts>, req: Request, next: Ne
     if !facts.session {
         return next.run(req).await;
     }
-    with_session(k, facts.access == table::Access::Session, facts.anonymous, req, next).await
+    with_session(k, facts, req, next).await
 }
 
-async fn with_session(k: &Kavach, required: bool, anonymous_ok: bool, mut req: Request, next: Next) -> Response {
-    let resolved = match session::resolve(k, req.extensions(), req.headers(), true).await {
+async fn with_session(k: &Kavach, facts: table::Facts, mut req: Request, next: Next) -> Response {
+    let (required, anonymous_ok) = (facts.access == table::Access::Session, facts.anonymous);
+    let mut resolved = match session::resolve(k, req.extensions(), req.headers(), true).await {
         Ok(r) => r,
         Err(e) => return ApiError(e).into_response(),
     };
+    if resolved.auth.is_none() {
+        match session::from_api_key(k, facts.template, req.headers()).await {
+            Ok(a) => resolved.auth = a,
+            Err(e) => return ApiError(e).into_response(),
+        }
+    }
     // An anonymous user (`[anonymous]`) counts as signed in only where the route lets
     // anonymous users in: elsewhere a route that needs a session refuses it, and one that
     // only reads the session (the hosted OAuth pages, for instance) sees a visitor.

@@ -75,6 +75,35 @@ pub async fn resolve(k: &Kavach, extensions: &axum::http::Extensions, headers: &
     Ok(out)
 }
 
+/// The session an API key stands for (`[api_key]`): on a route of
+/// `api_key.session_routes`, the key in the `api_key.header` header is verified (each use
+/// counts against its limits) and its owner is signed in for this request only. `None`
+/// when the route does not take keys or none was sent; an error for a key that fails.
+pub async fn from_api_key(k: &Kavach, template: &str, headers: &HeaderMap) -> Result<Option<Authenticated>, Error> {
+    let o = &k.options().api_key;
+    if !o.enabled || !o.session_routes.iter().any(|r| r == template) {
+        return Ok(None);
+    }
+    let Some(key) = headers.get(o.header.as_str()).and_then(|v| v.to_str().ok()) else { return Ok(None) };
+    let v = k.api_keys().verify(key.trim(), None).await?;
+    let now = kavach_core::store::Ts::now();
+    let session = kavach_core::Session {
+        id: v.key.id.clone(),
+        user_id: v.user.id.clone(),
+        token: String::new(),
+        expires_at: v.key.expires_at.unwrap_or(now.plus_secs(3600)),
+        ip_address: None,
+        user_agent: None,
+        created_at: now,
+        updated_at: now,
+        active_organization_id: None,
+        active_team_id: None,
+        impersonated_by: None,
+    };
+    let data = std::sync::Arc::new(kavach_core::SessionWithUser::new(session, v.user));
+    Ok(Some(Authenticated { data, token: String::new(), source: cookies::Source::ApiKey }))
+}
+
 /// What a guard layer admits: the request with its session in the extensions, and
 /// the cookie fix-up for the response.
 fn admit(k: &Kavach, mut req: Request, r: Resolved) -> Verdict {

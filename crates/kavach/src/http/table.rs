@@ -123,6 +123,7 @@ pub fn capabilities() -> &'static [Capability] {
         super::plugins::email_otp::CAPABILITY,
         super::plugins::anonymous::CAPABILITY,
         super::plugins::phone_number::CAPABILITY,
+        super::plugins::api_key::CAPABILITY,
         super::plugins::username::CAPABILITY,
     ]
 }
@@ -220,6 +221,15 @@ pub fn validate(o: &Options) -> Result<(), String> {
         if !all.iter().any(|r| r.path == path) {
             let known: Vec<&str> = all.iter().map(|r| r.path).collect();
             return Err(format!("rate_limit.routes: {path:?} is not a Kavach route (one of: {})", known.join(", ")));
+        }
+    }
+    if o.api_key.enabled {
+        for path in &o.api_key.session_routes {
+            match all.iter().find(|r| r.path == path) {
+                Some(r) if r.session => {}
+                Some(_) => return Err(format!("api_key.session_routes: {path:?} does not read a session")),
+                None => return Err(format!("api_key.session_routes: {path:?} is not a Kavach route")),
+            }
         }
     }
     Ok(())

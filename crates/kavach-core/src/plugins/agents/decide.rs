@@ -114,7 +114,7 @@ impl Reason {
             Reason::IpNotAllowed => "IP_NOT_ALLOWED",
             Reason::ArgumentNotAllowed => "ARGUMENT_NOT_ALLOWED",
             Reason::TrustTooLow => "TRUST_TOO_LOW",
-            Reason::RateLimited => "RATE_LIMITED",
+            Reason::RateLimited => crate::error::Code::RateLimited.as_str(),
             Reason::BudgetExceeded => "BUDGET_EXCEEDED",
             Reason::BudgetThrottled => "BUDGET_THROTTLED",
             Reason::ApprovalRequired => "APPROVAL_REQUIRED",

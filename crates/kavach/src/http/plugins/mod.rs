@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod agents;
 pub mod anonymous;
+pub mod api_key;
 pub mod audit;
 pub mod email_otp;
 pub mod email_password;
