@@ -143,8 +143,8 @@ dual!(change_email_needs_the_new_address_confirmed, options(), |t| {
     let s = t.core.email_password().sign_up(sign_up("old@example.com", PW), &ctx()).await.unwrap().session.unwrap();
     t.core.email_password().sign_up(sign_up("taken@example.com", PW), &ctx()).await.unwrap();
     let user = t.core.sessions().check(&s.token).await.unwrap().unwrap().data.user.clone();
-    t.core.email_password().change_email(&user, "taken@example.com", None, &ctx()).await.unwrap();
-    t.core.email_password().change_email(&user, "new@example.com", None, &ctx()).await.unwrap();
+    t.core.email_password().change_email(&user, &s.session, "taken@example.com", None, &ctx()).await.unwrap();
+    t.core.email_password().change_email(&user, &s.session, "new@example.com", None, &ctx()).await.unwrap();
     let msg = t.mail.wait_for("new@example.com", "Confirm your new email").await;
     t.mail.wait_for("old@example.com", "being changed").await;
     assert_eq!(t.mail.count_to("taken@example.com"), 0, "no link to an address that is taken");

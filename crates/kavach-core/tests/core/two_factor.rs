@@ -277,8 +277,7 @@ dual!(
     |t| {
         let (u, _, _) = with_totp(&t, "link@example.com").await;
         let s = t.core.sessions().create(&u.id, &ctx(), kavach_core::audit::EventKind::SignInSuccess).await.unwrap();
-        let _ = s;
-        t.core.email_password().change_email(&u, "link2@example.com", None, &ctx()).await.unwrap();
+        t.core.email_password().change_email(&u, &s.session, "link2@example.com", None, &ctx()).await.unwrap();
         let token = link_token(&t.mail.wait_for("link2@example.com", "").await);
         let (_, step) = t.core.email_password().verify_email(&token, &ctx()).await.unwrap();
         assert!(matches!(step, Some(SignInStep::TwoFactor(_))), "a link is a first factor only");

@@ -74,3 +74,13 @@ dual!(review_08_emails_with_invisible_or_bidi_characters_are_refused, options(),
         assert_eq!(t.core.email_password().sign_up(sign_up(bad, PW), &ctx()).await.unwrap_err().code, "INVALID_EMAIL", "{bad:?}");
     }
 });
+
+dual!(changing_the_email_needs_a_fresh_session, stale_sessions(), |t| {
+    let up = t.core.email_password().sign_up(sign_up("stale@example.com", PW), &ctx()).await.unwrap();
+    let s = up.session.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let e = t.core.email_password().change_email(&up.user, &s.session, "new@example.com", None, &ctx()).await.unwrap_err();
+    assert_eq!(e.code, "SESSION_NOT_FRESH");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(t.mail.count_to("new@example.com"), 0, "nothing sent");
+});

@@ -318,9 +318,11 @@ impl EmailPassword<'_> {
     }
 
     /// Start an email change: a link goes to the new address (the change happens
-    /// when it is followed) and a notice to the current one. Answers the same when
-    /// the new address is taken, and then sends no link.
-    pub async fn change_email(&self, user: &User, new_email: &str, callback: Option<&str>, ctx: &RequestContext) -> Result<()> {
+    /// when it is followed) and a notice to the current one. Needs a session younger
+    /// than `session.fresh_age` (re-authentication). Answers the same when the new
+    /// address is taken, and then sends no link.
+    pub async fn change_email(&self, user: &User, session: &Session, new_email: &str, callback: Option<&str>, ctx: &RequestContext) -> Result<()> {
+        self.0.users().confirm_fresh(session, None, "to change the email").await?;
         let new_email = normalize_email(new_email)?;
         if let Some(cb) = callback {
             self.0.check_callback_url(cb)?;

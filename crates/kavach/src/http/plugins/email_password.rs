@@ -210,11 +210,12 @@ pub async fn change_password(
     Ok(session_response(&k, json!({ "token": token, "user": a.data.user }), s.as_ref(), persistent))
 }
 
-/// Start an email change: a confirmation link goes to the new address.
+/// Start an email change: a confirmation link goes to the new address. Needs a session
+/// younger than `session.fresh_age`.
 #[utoipa::path(post, path = "/change-email", request_body = ChangeEmailBody, tag = "user",
-    responses((status = 200, description = "`{ status: true }`"), (status = 400), (status = 401)))]
+    responses((status = 200, description = "`{ status: true }`"), (status = 400), (status = 401), (status = 403, description = "SESSION_NOT_FRESH")))]
 pub async fn change_email(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(b): Body<ChangeEmailBody>) -> ApiResult<Response> {
-    k.email_password().change_email(&a.data.user, &b.new_email, b.callback_url.as_deref(), &ctx).await?;
+    k.email_password().change_email(&a.data.user, &a.data.session, &b.new_email, b.callback_url.as_deref(), &ctx).await?;
     Ok(Json(json!({ "status": true })).into_response())
 }
 
