@@ -84,6 +84,15 @@ dual!(magic_link_for_a_totp_user_gives_a_pending_sign_in_not_a_session, |db| {
     let r = post(&s, "/two-factor/verify-totp", Some(&pending), json!({ "code": totp_code(&uri, 0) })).await;
     assert_eq!(r.status(), 200);
     assert!(session_cookie(&r).is_some());
+    // A link asked for by the hosted OAuth sign-in page goes to the hosted two-factor page,
+    // which then returns to the flow.
+    let back = "/api/kavach/oauth2/continue?flow=abc";
+    let l = link(&s, &mail, "tf@example.com", json!({ "email": "tf@example.com", "callbackURL": back }), None).await;
+    let r = client().get(&l).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap();
+    assert!(to.contains("/two-factor?") && to.contains("oauth2%2Fcontinue"), "{to}");
+    assert!(session_cookie(&r).is_none() && cookie_named(&r, "kavach.two_factor").is_some());
 });
 
 dual!(magic_link_same_browser_and_sign_up_switched_off, |db| {

@@ -1502,3 +1502,91 @@ dual!(hosted_forms_post_as_a_browser_does_with_no_referrer, |db| {
     assert!(callback(&r).contains_key("code"));
     assert!(!r.headers().get("content-security-policy").is_some_and(|c| c.to_str().unwrap().contains("form-action")));
 });
+
+/// The hosted sign-in page offers every sign-in method switched on, and each one
+/// continues the OAuth flow: an emailed code (a wrong one shows the code form again), a
+/// magic link that comes back to the flow, a code by text message (the development
+/// outbox), and a username with its password.
+dual!(hosted_sign_in_page_offers_every_method_switched_on, |db| {
+    let mail = crate::smtp::Smtp::start();
+    let smtp = mail.url();
+    let extra =
+        "[magic_link]\nenabled = true\n[email_otp]\nenabled = true\n[phone_number]\nenabled = true\nsign_up_on_verification = true\n[username]\nenabled = true";
+    let a = As::start_with_env(db, RESOURCE, extra, &[("KAVACH_SMTP_URL", &smtp), ("KAVACH_RATE_LIMIT", "off")]).await;
+    let id = a.public_client().await;
+    let (page, flow) = hosted_start(&a, &id).await;
+    for offer in ["Email or username", "Email me a sign-in link", "Email me a code", "Text me a code"] {
+        assert!(page.contains(offer), "{offer} missing:\n{page}");
+    }
+    // A username and its password (first: a code or link that proves alice's unverified
+    // address ends the password set before that proof).
+    let r = post(&a.s, "/update-user", Some(&a.cookie), json!({ "username": "alice" })).await;
+    assert_eq!(r.status(), 200);
+    hosted_finish(&a, hosted_post(&a, &[("flow", flow.as_str()), ("method", "password"), ("email", "alice"), ("password", PW)]).await).await;
+    // A code by email.
+    let (_, flow) = hosted_start(&a, &id).await;
+    let r = hosted_post(&a, &[("flow", flow.as_str()), ("method", "email-otp"), ("email", "alice@example.com")]).await;
+    assert!(r.text().await.unwrap().contains("Enter the code sent to"));
+    let msg = mail.wait_for("alice@example.com", "sign-in code").await;
+    let code = msg.lines().find(|l| l.starts_with("Subject:")).unwrap().rsplit(' ').next().unwrap().trim().to_owned();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let r = hosted_post(&a, &[("flow", flow.as_str()), ("method", "email-otp-code"), ("email", "alice@example.com"), ("code", wrong)]).await;
+    assert!(r.text().await.unwrap().contains("Invalid code"), "the code form again, with the error");
+    hosted_finish(&a, hosted_post(&a, &[("flow", flow.as_str()), ("method", "email-otp-code"), ("email", "alice@example.com"), ("code", code.as_str())]).await)
+        .await;
+    // A magic link comes back to the flow.
+    let (_, flow) = hosted_start(&a, &id).await;
+    let r = hosted_post(&a, &[("flow", flow.as_str()), ("method", "magic-link"), ("email", "alice@example.com")]).await;
+    assert!(r.text().await.unwrap().contains("a link is on its way"));
+    let link = crate::smtp::first_link(&mail.wait_for("alice@example.com", "Sign in to").await).replacen(&a.s.api, &a.s.url(""), 1);
+    let r = client().get(&link).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let cookie = session_cookie(&r).expect("signed in by the link");
+    let next = format!("{}{}", a.s.origin(), r.headers()["location"].to_str().unwrap());
+    assert!(next.contains("/oauth2/continue?flow="), "{next}");
+    approved(&a, &next, &cookie).await;
+    // A code by text message (the development outbox).
+    let (_, flow) = hosted_start(&a, &id).await;
+    let r = hosted_post(&a, &[("flow", flow.as_str()), ("method", "phone-otp"), ("phone", "+14155550123")]).await;
+    assert!(r.text().await.unwrap().contains("Enter the code sent to"));
+    let outbox = a.s.dir.join("kavach-data/outbox");
+    let mut code = String::new();
+    for _ in 0..100 {
+        if let Some(f) = std::fs::read_dir(&outbox).ok().and_then(|d| d.filter_map(Result::ok).find(|e| e.file_name().to_string_lossy().contains("-sms-"))) {
+            let text = std::fs::read_to_string(f.path()).unwrap();
+            code = text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).unwrap().to_owned();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    hosted_finish(&a, hosted_post(&a, &[("flow", flow.as_str()), ("method", "phone-otp-code"), ("phone", "+14155550123"), ("code", code.as_str())]).await)
+        .await;
+});
+
+/// Start a flow without a session: the hosted sign-in page and its sealed flow.
+async fn hosted_start(a: &As, client_id: &str) -> (String, String) {
+    let r = a.authorize(&a.authorize_url(client_id, &[]), None).await;
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    (client().get(&to).send().await.unwrap().text().await.unwrap(), percent(to.split("flow=").nth(1).unwrap()))
+}
+
+/// Post the hosted sign-in form.
+async fn hosted_post(a: &As, fields: &[(&str, &str)]) -> reqwest::Response {
+    client().post(a.s.url("/oauth2/sign-in")).header("origin", a.s.origin()).form_of(fields).send().await.unwrap()
+}
+
+/// Signed in by the hosted page: on to consent, then the code.
+async fn hosted_finish(a: &As, r: reqwest::Response) {
+    assert_eq!(r.status(), 303);
+    let cookie = session_cookie(&r).expect("signed in");
+    let next = r.headers()["location"].to_str().unwrap().to_owned();
+    approved(a, &next, &cookie).await;
+}
+
+/// Continue a flow signed in: the consent page approved when shown (the first time; the
+/// decision is remembered), then the code.
+async fn approved(a: &As, next: &str, cookie: &str) {
+    let r = client().get(next).header("cookie", cookie).send().await.unwrap();
+    let r = if r.status() == 200 { a.consent(r, "approve", cookie).await } else { r };
+    assert!(callback(&r).contains_key("code"), "{}", r.status());
+}

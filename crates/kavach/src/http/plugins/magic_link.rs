@@ -132,6 +132,10 @@ pub async fn verify(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, 
         (SignInStep::SignedIn(s), None) => {
             session_response(&k, json!({ "token": s.session.token, "user": s.user, "session": s.session.session }), Some(&s.session), true)
         }
+        // Two-factor on, back to the hosted OAuth flow: the hosted two-factor page first.
+        (SignInStep::TwoFactor(p), Some(to)) if to.starts_with(&format!("{}/oauth2/continue", k.options().base_path.trim_end_matches('/'))) => {
+            pending_redirect(&k, &p, &to)
+        }
         // Two-factor on: the app's client finishes at /two-factor/verify-*.
         (SignInStep::TwoFactor(p), Some(to)) => {
             let mut resp = redirect(&to);

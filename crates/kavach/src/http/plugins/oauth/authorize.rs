@@ -94,9 +94,14 @@ fn flow_form(k: &Kavach, body: &Bytes) -> Result<(kavach_core::plugins::oauth::a
 }
 
 fn sign_in_form(k: &Kavach, flow: &str, client_name: &str, error: Option<&str>) -> Response {
+    let o = k.options();
     let ctx = context! {
         client_name, error, flow,
-        email_password => k.options().email_password.enabled,
+        email_password => o.email_password.enabled,
+        username => o.username.enabled,
+        magic_link => o.magic_link.enabled,
+        email_otp => o.email_otp.enabled,
+        phone_number => o.phone_number.enabled,
         action => path(k, "/oauth2/sign-in"),
         forgot_url => path(k, "/forgot-password"),
     };
@@ -133,8 +138,13 @@ pub async fn sign_in_page(State(k): State<Kavach>, RawQuery(q): RawQuery) -> Res
     sign_in_form(&k, params.get("flow").map(String::as_str).unwrap_or_default(), &name, None)
 }
 
-/// `POST /oauth2/sign-in`: check the password, set the session cookie, continue the flow.
-#[utoipa::path(post, path = "/oauth2/sign-in", tag = "oauth", request_body(content = super::openapi::SignInForm, content_type = "application/x-www-form-urlencoded"), responses((status = 302, description = "Signed in: on to consent or the client"), (status = 303, description = "Signed in: on to the next step"), (status = 200, description = "The form again with the error", content_type = "text/html", body = String), (status = 400, description = "The flow is invalid or expired", content_type = "text/html", body = String), (status = 401, description = "Wrong email or password (the form again)", content_type = "text/html", body = String)))]
+/// `POST /oauth2/sign-in`: sign in by the method the form names (`method`), set the
+/// session cookie, continue the flow. `password` (the default: email, or username with
+/// `[username]`, and password), `magic-link` (a link that comes back to the flow),
+/// `email-otp` / `email-otp-code` and `phone-otp` / `phone-otp-code` (a code sent, then
+/// typed in). Whatever the method, a user with two-factor on goes to the hosted
+/// two-factor page first.
+#[utoipa::path(post, path = "/oauth2/sign-in", tag = "oauth", request_body(content = super::openapi::SignInForm, content_type = "application/x-www-form-urlencoded"), responses((status = 302, description = "Signed in: on to consent or the client"), (status = 303, description = "Signed in: on to the next step"), (status = 200, description = "The form again with the error, or the next step (enter the code, check your email)", content_type = "text/html", body = String), (status = 400, description = "The flow is invalid or expired", content_type = "text/html", body = String), (status = 401, description = "Wrong email or password (the form again)", content_type = "text/html", body = String)))]
 pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, body: Bytes) -> Response {
     let (form, req) = match flow_form(&k, &body) {
         Ok(x) => x,
@@ -142,11 +152,60 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, body: Bytes) -> Res
     };
     let flow = form.get("flow").map(String::as_str).unwrap_or_default();
     let name = client_name(&k, &req.client_id).await;
-    if !k.options().email_password.enabled {
-        return sign_in_form(&k, flow, &name, None);
-    }
-    let (email, password) = (form.get("email").map(String::as_str).unwrap_or(""), form.get("password").map(String::as_str).unwrap_or(""));
-    match k.email_password().sign_in(email, password, &ctx).await {
+    let field = |n: &str| form.get(n).map(String::as_str).unwrap_or("");
+    let (email, phone, code) = (field("email"), field("phone"), field("code"));
+    let o = k.options();
+    let res = match field("method") {
+        "" | "password" if o.email_password.enabled => {
+            let password = field("password");
+            if o.username.enabled && !email.contains('@') {
+                k.usernames().sign_in(email, password, &ctx).await
+            } else {
+                k.email_password().sign_in(email, password, &ctx).await
+            }
+        }
+        "magic-link" if o.magic_link.enabled => {
+            let back = kavach_core::plugins::oauth::authorize::with_query(&path(&k, "/oauth2/continue"), &[("flow", flow)]);
+            let req = kavach_core::plugins::magic_link::LinkRequest { email: email.to_owned(), callback_url: Some(back), ..Default::default() };
+            return match k.magic_link().send(&req, &ctx).await {
+                Ok(_) => sign_in_step(&k, flow, &name, SignInStep::LinkSent { email }),
+                Err(e) => sign_in_failed(&k, flow, &name, e),
+            };
+        }
+        "email-otp" if o.email_otp.enabled => {
+            return match k.email_otp().send(email, kavach_core::plugins::email_otp::OtpType::SignIn, &ctx).await {
+                Ok(()) => sign_in_step(&k, flow, &name, SignInStep::EmailCode { email }),
+                Err(e) => sign_in_failed(&k, flow, &name, e),
+            };
+        }
+        "email-otp-code" if o.email_otp.enabled => {
+            let req = kavach_core::plugins::email_otp::OtpSignIn { email: email.to_owned(), otp: code.to_owned(), ..Default::default() };
+            match k.email_otp().sign_in(&req, &ctx).await {
+                Err(e) if e.is_client_error() && !matches!(e.kind, Kind::TooManyRequests { .. } | Kind::Forbidden) => {
+                    return sign_in_step(&k, flow, &name, SignInStep::EmailCodeAgain { email, error: &e.message });
+                }
+                r => r.map(|(step, _)| step),
+            }
+        }
+        "phone-otp" if o.phone_number.enabled => {
+            return match k.phone_number().send_otp(phone).await {
+                Ok(()) => sign_in_step(&k, flow, &name, SignInStep::PhoneCode { phone }),
+                Err(e) => sign_in_failed(&k, flow, &name, e),
+            };
+        }
+        "phone-otp-code" if o.phone_number.enabled => {
+            let req = kavach_core::plugins::phone_number::VerifyRequest { phone_number: phone.to_owned(), code: code.to_owned(), disable_session: false };
+            match k.phone_number().verify(&req, &ctx).await {
+                Ok(v) => v.step.ok_or_else(kavach_core::Error::unauthorized),
+                Err(e) if e.is_client_error() && !matches!(e.kind, Kind::TooManyRequests { .. } | Kind::Forbidden) => {
+                    return sign_in_step(&k, flow, &name, SignInStep::PhoneCodeAgain { phone, error: &e.message });
+                }
+                Err(e) => Err(e),
+            }
+        }
+        _ => return sign_in_form(&k, flow, &name, Some("This sign-in method is not available here.")),
+    };
+    match res {
         Ok(kavach_core::plugins::two_factor::SignInStep::TwoFactor(p)) => {
             // No session (and so no code) before the second factor: the hosted page asks
             // for it, then the flow continues.
@@ -161,23 +220,47 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, body: Bytes) -> Res
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        Err(e) => {
-            let blocked = matches!(e.kind, Kind::TooManyRequests { .. });
-            k.metrics().sign_in(if blocked { SignIn::Blocked } else { SignIn::Failure });
-            if !e.is_client_error() {
-                tracing::error!(error = %e, "sign-in failed");
-            }
-            let message = match e.kind {
-                Kind::TooManyRequests { .. } => "Too many attempts. Wait a few minutes and try again.".to_owned(),
-                Kind::Unauthorized => "The email or password is not correct.".to_owned(),
-                _ if e.is_client_error() => e.message.to_string(),
-                _ => "Sign-in is not available right now. Try again later.".to_owned(),
-            };
-            let mut r = sign_in_form(&k, flow, &name, Some(&message));
-            *r.status_mut() = crate::http::error::status_of(e.kind);
-            r
-        }
+        Err(e) => sign_in_failed(&k, flow, &name, e),
     }
+}
+
+/// The sign-in form again, with what went wrong (and its status).
+fn sign_in_failed(k: &Kavach, flow: &str, name: &str, e: kavach_core::Error) -> Response {
+    let blocked = matches!(e.kind, Kind::TooManyRequests { .. });
+    k.metrics().sign_in(if blocked { SignIn::Blocked } else { SignIn::Failure });
+    if !e.is_client_error() {
+        tracing::error!(error = %e, "sign-in failed");
+    }
+    let message = match e.kind {
+        Kind::TooManyRequests { .. } => "Too many attempts. Wait a few minutes and try again.".to_owned(),
+        Kind::Unauthorized => "The email or password is not correct.".to_owned(),
+        _ if e.is_client_error() => e.message.to_string(),
+        _ => "Sign-in is not available right now. Try again later.".to_owned(),
+    };
+    let mut r = sign_in_form(k, flow, name, Some(&message));
+    *r.status_mut() = crate::http::error::status_of(e.kind);
+    r
+}
+
+/// A step of a sign-in by link or code, shown on the sign-in page.
+enum SignInStep<'a> {
+    LinkSent { email: &'a str },
+    EmailCode { email: &'a str },
+    EmailCodeAgain { email: &'a str, error: &'a str },
+    PhoneCode { phone: &'a str },
+    PhoneCodeAgain { phone: &'a str, error: &'a str },
+}
+
+fn sign_in_step(k: &Kavach, flow: &str, client_name: &str, step: SignInStep<'_>) -> Response {
+    let (name, email, phone, error) = match step {
+        SignInStep::LinkSent { email } => ("link-sent", email, "", None),
+        SignInStep::EmailCode { email } => ("email-code", email, "", None),
+        SignInStep::EmailCodeAgain { email, error } => ("email-code", email, "", Some(error)),
+        SignInStep::PhoneCode { phone } => ("phone-code", "", phone, None),
+        SignInStep::PhoneCodeAgain { phone, error } => ("phone-code", "", phone, Some(error)),
+    };
+    let ctx = context! { client_name, flow, step => name, email, phone, error, action => path(k, "/oauth2/sign-in") };
+    template_page(k, "Sign in", "sign_in.html", ctx)
 }
 
 /// `GET /oauth2/continue?flow=…`: back from the sign-in page.
