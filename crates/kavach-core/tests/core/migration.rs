@@ -114,3 +114,29 @@ dual!(review_05_one_better_auth_session_becomes_exactly_one_kavach_session, tran
     assert_eq!(got.len(), 1);
     assert_eq!(session_count(&t, &up.user.id).await, 1);
 });
+
+dual!(better_auth_plugin_fields_are_imported_username_phone_and_anonymous, options(), |t| {
+    let src = kavach_testkit::TestDb::sqlite().await;
+    let path = src.url.trim_start_matches("sqlite://").to_owned();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}?mode=rwc")).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE user (id TEXT, name TEXT, email TEXT, emailVerified INTEGER, image TEXT, createdAt TEXT, updatedAt TEXT,
+                            username TEXT, displayUsername TEXT, phoneNumber TEXT, phoneNumberVerified INTEGER, isAnonymous INTEGER);
+         INSERT INTO user VALUES ('u1', 'Neo', 'neo@example.com', 1, NULL, '2026-11-22T14:25:47.369Z', '2026-11-22T14:25:47.369Z',
+                                  'neo', 'Neo', '+1 415 555 0123', 1, 0);
+         INSERT INTO user VALUES ('u2', 'Anonymous', 'temp-x@anonymous.placeholder.invalid', 0, NULL, '2026-11-22T14:25:47.369Z',
+                                  '2026-11-22T14:25:47.369Z', NULL, NULL, NULL, NULL, 1);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let report = kavach_core::plugins::migration::import::better_auth::import(&t.core, &path, false, &ctx()).await.unwrap();
+    assert_eq!(report.tables[0].imported, 2, "{report}");
+    let neo = t.core.users().get("u1").await.unwrap().unwrap();
+    assert_eq!((neo.username.as_deref(), neo.display_username.as_deref()), (Some("neo"), Some("Neo")));
+    assert_eq!((neo.phone_number.as_deref(), neo.phone_number_verified), (Some("+14155550123"), true), "normalised to E.164");
+    assert!(!neo.is_anonymous);
+    assert!(t.core.users().get("u2").await.unwrap().unwrap().is_anonymous);
+    src.drop_db().await;
+});

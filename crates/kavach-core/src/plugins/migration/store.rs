@@ -101,8 +101,9 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
                 continue;
             }
             let n = sqlx::query(
-                "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at, banned, ban_reason, ban_expires, metadata, role) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+                "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at, banned, ban_reason, ban_expires, metadata, role, \
+                 username, display_username, phone_number, phone_number_verified, is_anonymous) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT DO NOTHING",
             )
             .bind(&u.id)
             .bind(&u.email)
@@ -116,6 +117,11 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
             .bind(u.ban_expires)
             .bind(&u.metadata)
             .bind(&u.role)
+            .bind(&u.plugin.username)
+            .bind(u.plugin.username.as_ref().and(u.plugin.display_username.as_ref().or(u.plugin.username.as_ref())))
+            .bind(&u.plugin.phone_number)
+            .bind(u.plugin.phone_number.is_some() && u.plugin.phone_number_verified)
+            .bind(u.plugin.is_anonymous)
             .execute(&mut *tx)
             .await?
             .rows_affected();

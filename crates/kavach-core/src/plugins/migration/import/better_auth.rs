@@ -5,7 +5,7 @@
 //! columns as better-auth creates them, or snake_case as some adapters map them)
 //! and writes them into Kavach's tables.
 
-use super::{AccountRow, Batch, Report, SessionRow, Skipped, UserRow, VerificationRow};
+use super::{AccountRow, Batch, PluginFields, Report, SessionRow, Skipped, UserRow, VerificationRow};
 use crate::error::{Code, Error, Result};
 use crate::store::{Db, Ts};
 use crate::{Core, RequestContext, db};
@@ -162,7 +162,24 @@ async fn read(src: &Db) -> Result<Batch> {
     let ucols =
         columns(src, "user").await?.ok_or_else(|| Error::bad_request(Code::ImportSourceInvalid, "no better-auth `user` table in the source database"))?;
     require(&ucols, "user", &["id", "email", "emailVerified", "createdAt"])?;
-    let fields = ["id", "email", "name", "emailVerified", "image", "createdAt", "updatedAt", "banned", "banReason", "banExpires", "role"];
+    let fields = [
+        "id",
+        "email",
+        "name",
+        "emailVerified",
+        "image",
+        "createdAt",
+        "updatedAt",
+        "banned",
+        "banReason",
+        "banExpires",
+        "role",
+        "username",
+        "displayUsername",
+        "phoneNumber",
+        "phoneNumberVerified",
+        "isAnonymous",
+    ];
     let sql = format!("SELECT {} FROM \"user\"", ucols.select(&fields));
     let skipped_users = &mut batch.skipped_users;
     db!(src, |pool| {
@@ -191,6 +208,14 @@ async fn read(src: &Db) -> Result<Batch> {
                 metadata: None,
                 // better-auth writes `user` for everyone; Kavach reads no role as that default.
                 role: r.text("role")?.filter(|x| !x.is_empty() && x != "user"),
+                plugin: PluginFields {
+                    // better-auth stores usernames lower-cased already, as Kavach does.
+                    username: r.text("username")?.map(|u| u.trim().to_lowercase()).filter(|u| !u.is_empty()),
+                    display_username: r.text("displayUsername")?,
+                    phone_number: r.text("phoneNumber")?.and_then(|p| crate::plugins::phone_number::normalize_phone(&p).ok()),
+                    phone_number_verified: r.flag("phoneNumberVerified")?.unwrap_or(false),
+                    is_anonymous: r.flag("isAnonymous")?.unwrap_or(false),
+                },
             });
         }
     });

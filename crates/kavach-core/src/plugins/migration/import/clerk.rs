@@ -181,6 +181,11 @@ fn parse(text: &str) -> Result<(Batch, usize)> {
             ban_reason: u.banned.then(|| "banned in Clerk".to_owned()),
             ban_expires: None,
             metadata,
+            plugin: super::PluginFields {
+                username: u.username.as_deref().map(|n| n.trim().to_lowercase()).filter(|n| !n.is_empty()),
+                display_username: u.username,
+                ..Default::default()
+            },
         });
     }
     Ok((batch, values.len()))

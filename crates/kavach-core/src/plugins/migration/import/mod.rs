@@ -84,6 +84,20 @@ pub(crate) struct UserRow {
     pub metadata: Option<String>,
     /// The platform role (better-auth's admin plugin), if any.
     pub role: Option<String>,
+    /// The plugins' user fields: the username and its display form (`username()`), the
+    /// phone number and whether it was proven (`phoneNumber()`), an anonymous user
+    /// (`anonymous()`).
+    pub plugin: PluginFields,
+}
+
+/// See [`UserRow::plugin`].
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PluginFields {
+    pub username: Option<String>,
+    pub display_username: Option<String>,
+    pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
+    pub is_anonymous: bool,
 }
 
 #[derive(Clone, Debug, Default)]
