@@ -104,11 +104,33 @@ pub struct JwtOptions {
     /// Rotate keys automatically when the active one is this old. Default 30 days.
     #[serde(deserialize_with = "options::duration")]
     pub rotate_every: Duration,
+    /// `[jwt.claims]`: extra claims of session JWTs (`/token`), each read from the
+    /// session's JSON by a dotted path: `role = "user.role"`,
+    /// `org = "session.activeOrganizationId"`, `plan = "user.metadata.public.plan"`.
+    pub claims: std::collections::BTreeMap<String, String>,
+}
+
+impl JwtOptions {
+    pub(crate) fn problems(&self) -> Option<String> {
+        const RESERVED: &[&str] = &["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "sid"];
+        self.claims.iter().find_map(|(claim, path)| {
+            if RESERVED.contains(&claim.as_str()) || claim.is_empty() {
+                return Some(format!("jwt.claims: {claim:?} is a claim Kavach sets itself"));
+            }
+            let ok = (path.starts_with("user.") || path.starts_with("session.")) && path.split('.').all(|p| !p.is_empty());
+            (!ok).then(|| format!("jwt.claims.{claim} = {path:?}: a path into the session, like \"user.role\" or \"session.activeOrganizationId\""))
+        })
+    }
 }
 
 impl Default for JwtOptions {
     fn default() -> Self {
-        JwtOptions { expires_in: Duration::from_secs(15 * 60), key_overlap: Duration::from_secs(2 * 86400), rotate_every: Duration::from_secs(30 * 86400) }
+        JwtOptions {
+            expires_in: Duration::from_secs(15 * 60),
+            key_overlap: Duration::from_secs(2 * 86400),
+            rotate_every: Duration::from_secs(30 * 86400),
+            claims: Default::default(),
+        }
     }
 }
 

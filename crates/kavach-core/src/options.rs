@@ -182,6 +182,7 @@ impl Options {
             .or_else(|| self.anonymous.problems())
             .or_else(|| self.phone_number.problems())
             .or_else(|| self.api_key.problems())
+            .or_else(|| self.jwt.problems())
             .or_else(|| self.username.problems())
         {
             return refuse(problem);
@@ -347,6 +348,22 @@ mod tests {
         assert!(e.contains("oauth.metadata_documents_insecure"), "{e}");
         // Development allows it.
         check(|o| o.oauth.metadata_documents_insecure = true).unwrap();
+    }
+
+    #[test]
+    fn jwt_claims_cannot_replace_registered_claims_and_must_name_a_session_path() {
+        let e = refusal(|o| {
+            o.jwt.claims.insert("sub".into(), "user.id".into());
+        });
+        assert!(e.contains("\"sub\""), "{e}");
+        let e = refusal(|o| {
+            o.jwt.claims.insert("plan".into(), "secrets.server".into());
+        });
+        assert!(e.contains("jwt.claims.plan"), "{e}");
+        check(|o| {
+            o.jwt.claims.insert("plan".into(), "user.metadata.public.plan".into());
+        })
+        .unwrap();
     }
 
     #[test]

@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod config;
 pub mod extract;
+pub mod hooks;
 pub mod http;
 pub mod resource;
 pub mod sms;
@@ -70,6 +71,10 @@ mod docs {
     mod phone_number {}
     #[doc = include_str!("../../../docs/api-keys.md")]
     mod api_keys {}
+    #[doc = include_str!("../../../docs/jwt.md")]
+    mod jwt {}
+    #[doc = include_str!("../../../docs/sessions.md")]
+    mod sessions {}
 }
 
 use kavach_core::Core;
@@ -97,6 +102,7 @@ struct Inner {
     discovery: std::sync::OnceLock<axum::body::Bytes>,
     pages: http::templates::PageTemplates,
     table: http::table::Table,
+    hooks: hooks::Hooks,
     _background: Vec<tokio::task::AbortHandle>,
 }
 
@@ -105,6 +111,13 @@ impl Drop for Inner {
         for t in &self._background {
             t.abort();
         }
+    }
+}
+
+impl Kavach {
+    /// The hooks the embedding app gave the builder.
+    pub(crate) fn hooks(&self) -> &hooks::Hooks {
+        &self.inner.hooks
     }
 }
 
@@ -258,6 +271,7 @@ pub struct KavachBuilder {
     anonymous_link: Option<kavach_core::plugins::anonymous::LinkHook>,
     phone_number: Option<kavach_core::plugins::phone_number::PhoneNumberOptions>,
     api_key: Option<kavach_core::plugins::api_key::ApiKeyOptions>,
+    hooks: hooks::Hooks,
     sms: Option<Arc<dyn kavach_core::sms::SmsSender>>,
     username: Option<kavach_core::plugins::username::UsernameOptions>,
     better_auth: Option<BetterAuthCookies>,
@@ -433,6 +447,28 @@ impl KavachBuilder {
     /// API keys for programs, with permissions, expiry, uses and rate limits (`[api_key]`).
     pub fn api_key(mut self, a: kavach_core::plugins::api_key::ApiKeyOptions) -> Self {
         self.api_key = Some(a);
+        self
+    }
+    /// Extra claims in session JWTs (`/token`): better-auth's `jwt({ customClaims })`. The
+    /// hook gets the session and user and returns claims to add; the registered ones
+    /// (`iss`, `sub`, `exp`, …) cannot be replaced. Runs after `[jwt.claims]`.
+    pub fn jwt_claims<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Arc<kavach_core::SessionWithUser>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = kavach_core::Result<serde_json::Map<String, serde_json::Value>>> + Send + 'static,
+    {
+        self.hooks.jwt_claims = Some(Arc::new(move |s| Box::pin(hook(s))));
+        self
+    }
+    /// Extra fields in `/get-session`'s answer: better-auth's `customSession`. The hook gets
+    /// the session and user and returns top-level fields to add (`session` and `user`
+    /// stay Kavach's).
+    pub fn custom_session<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Arc<kavach_core::SessionWithUser>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = kavach_core::Result<serde_json::Map<String, serde_json::Value>>> + Send + 'static,
+    {
+        self.hooks.custom_session = Some(Arc::new(move |s| Box::pin(hook(s))));
         self
     }
     /// Usernames besides emails (`[username]`).
@@ -640,6 +676,7 @@ impl KavachBuilder {
                 discovery: Default::default(),
                 pages,
                 table,
+                hooks: self.hooks,
                 _background: background,
             }),
         })

@@ -637,3 +637,61 @@ async fn the_agents_example_runs_from_start_to_finish() {
     }
     db.drop_db().await;
 }
+
+/// better-auth's `jwt({ customClaims })` and `customSession`: the builder's hooks add
+/// claims to `/token` (never replacing Kavach's own) and fields to `/get-session`; the
+/// configuration's `[jwt.claims]` mapping reads the session's JSON.
+#[tokio::test]
+async fn jwt_claims_and_custom_session_hooks_extend_the_answers() {
+    use base64::Engine;
+    let db = TestDb::sqlite().await;
+    let mut jwt = kavach::JwtOptions::default();
+    jwt.claims.insert("display".into(), "user.name".into());
+    jwt.claims.insert("org".into(), "session.activeOrganizationId".into());
+    let k = kavach::Kavach::builder()
+        .database_url(&db.url)
+        .secret("hooks-secret-0123456789abcdefghijk")
+        .email_password(kavach::EmailPasswordOptions { require_email_verification: false, ..Default::default() })
+        .jwt(jwt)
+        .jwt_claims(|s| async move {
+            let mut m = serde_json::Map::new();
+            m.insert("tenant".into(), serde_json::json!(format!("t-{}", s.user.name)));
+            m.insert("sub".into(), serde_json::json!("forged"));
+            Ok(m)
+        })
+        .custom_session(|s| async move {
+            let mut m = serde_json::Map::new();
+            m.insert("plan".into(), serde_json::json!("pro"));
+            m.insert("user".into(), serde_json::json!({ "id": "forged" }));
+            m.insert("emailDomain".into(), serde_json::json!(s.user.email.split('@').nth(1)));
+            Ok(m)
+        })
+        .build()
+        .await
+        .unwrap();
+    let app: axum::Router = axum::Router::new().nest("/api/kavach", k.router());
+    let (_, h, body) = call(
+        &app,
+        Request::post("/api/kavach/sign-up/email")
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"email":"hooks@example.com","password":"hooked passphrase","name":"Hook"}"#))
+            .unwrap(),
+    )
+    .await;
+    let user_id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["user"]["id"].as_str().unwrap().to_owned();
+    let cookie = h["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let (st, _, body) = call(&app, Request::get("/api/kavach/get-session").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    assert_eq!(st, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((v["plan"].as_str(), v["emailDomain"].as_str()), (Some("pro"), Some("example.com")), "{v}");
+    assert_eq!(v["user"]["id"], user_id.as_str(), "session and user stay Kavach's");
+    let (st, _, body) = call(&app, Request::get("/api/kavach/token").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"].as_str().unwrap().to_owned();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!((claims["tenant"].as_str(), claims["display"].as_str()), (Some("t-Hook"), Some("Hook")), "{claims}");
+    assert_eq!(claims["sub"], user_id.as_str(), "a hook cannot replace a registered claim");
+    assert!(claims.get("org").is_none(), "a path that leads to nothing gives no claim");
+    db.drop_db().await;
+}

@@ -1503,10 +1503,10 @@ dual!(hosted_forms_post_as_a_browser_does_with_no_referrer, |db| {
     assert!(!r.headers().get("content-security-policy").is_some_and(|c| c.to_str().unwrap().contains("form-action")));
 });
 
-/// The hosted sign-in page offers every sign-in method switched on, and each one
-/// continues the OAuth flow: an emailed code (a wrong one shows the code form again), a
-/// magic link that comes back to the flow, a code by text message (the development
-/// outbox), and a username with its password.
+// The hosted sign-in page offers every sign-in method switched on, and each one
+// continues the OAuth flow: an emailed code (a wrong one shows the code form again), a
+// magic link that comes back to the flow, a code by text message (the development
+// outbox), and a username with its password.
 dual!(hosted_sign_in_page_offers_every_method_switched_on, |db| {
     let mail = crate::smtp::Smtp::start();
     let smtp = mail.url();

@@ -129,13 +129,25 @@ pub async fn token(State(k): State<Kavach>, Auth(a): Auth) -> ApiResult<Response
     let now = kavach_core::store::Ts::now().millis() / 1000;
     let u = &a.data.user;
     let origin = k.options().origin();
-    let claims = json!({
+    let mut claims = serde_json::Map::new();
+    // `[jwt.claims]`, then the builder's hook, then Kavach's own (which nothing replaces).
+    crate::hooks::mapped_claims(&k, &a.data, &mut claims).await?;
+    if let Some(hook) = &k.hooks().jwt_claims {
+        claims.extend(hook(a.data.clone()).await?);
+    }
+    let own = json!({
         "iss": origin, "aud": origin, "sub": u.id, "iat": now, "nbf": now,
         "exp": now + k.options().jwt.expires_in.as_secs() as i64,
         "sid": a.data.session.id, "email": u.email, "name": u.name, "emailVerified": u.email_verified,
         "image": u.image,
     });
-    let token = k.keys().sign(kavach_core::jwt::Alg::EdDSA, "JWT", &claims).await?;
+    for name in crate::hooks::RESERVED_CLAIMS {
+        claims.remove(*name);
+    }
+    if let serde_json::Value::Object(own) = own {
+        claims.extend(own);
+    }
+    let token = k.keys().sign(kavach_core::jwt::Alg::EdDSA, "JWT", &serde_json::Value::Object(claims)).await?;
     let mut resp = Json(json!({ "token": token })).into_response();
     no_store(&mut resp);
     Ok(resp)
@@ -159,13 +171,24 @@ impl IntoResponse for JsonBody {
 /// The current session and user, or `null`.
 #[utoipa::path(get, path = "/get-session", tag = "session",
     responses((status = 200, description = "`{ session, user }` or `null`", body = Option<SessionWithUser>)))]
-pub async fn get_session(MaybeAuth(auth): MaybeAuth) -> Response {
-    let mut resp = match auth {
-        Some(a) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], JsonBody(a.data.json())).into_response(),
-        None => Json(serde_json::Value::Null).into_response(),
+pub async fn get_session(State(k): State<Kavach>, MaybeAuth(auth): MaybeAuth) -> ApiResult<Response> {
+    let mut resp = match (auth, &k.hooks().custom_session) {
+        // The builder's customSession hook adds fields; `session` and `user` stay Kavach's.
+        (Some(a), Some(hook)) => {
+            let mut extra = hook(a.data.clone()).await?;
+            let mut v = serde_json::to_value(&*a.data).map_err(|e| kavach_core::Error::internal("serialising the session").with_source(e))?;
+            if let Some(o) = v.as_object_mut() {
+                extra.remove("session");
+                extra.remove("user");
+                o.extend(extra);
+            }
+            Json(v).into_response()
+        }
+        (Some(a), None) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], JsonBody(a.data.json())).into_response(),
+        (None, _) => Json(serde_json::Value::Null).into_response(),
     };
     no_store(&mut resp);
-    resp
+    Ok(resp)
 }
 
 /// End the current session.
