@@ -205,6 +205,8 @@ pub struct Options {
     pub anonymous: plugins::anonymous::AnonymousOptions,
     pub phone_number: plugins::phone_number::PhoneNumberOptions,
     pub api_key: plugins::api_key::ApiKeyOptions,
+    /// Sign-In with Ethereum (EIP-4361).
+    pub siwe: plugins::siwe::SiweOptions,
     /// Usernames besides emails: sign-in with a username, availability, reserved names.
     pub username: plugins::username::UsernameOptions,
 }
@@ -234,6 +236,7 @@ impl Default for Options {
             anonymous: plugins::anonymous::AnonymousOptions::default(),
             phone_number: plugins::phone_number::PhoneNumberOptions::default(),
             api_key: plugins::api_key::ApiKeyOptions::default(),
+            siwe: plugins::siwe::SiweOptions::default(),
             username: plugins::username::UsernameOptions::default(),
         }
     }
@@ -313,6 +316,8 @@ pub struct Core {
     pub(crate) anonymous_link: Option<plugins::anonymous::LinkHook>,
     /// Where phone-number codes go out (`[phone_number]`); none: those routes answer 503.
     pub(crate) sms: Option<Arc<dyn sms::SmsSender>>,
+    /// Checks contract wallets' signatures (`[siwe]`, EIP-1271), if configured.
+    pub(crate) contract_wallets: Option<Arc<dyn plugins::siwe::ContractWallets>>,
     pub(crate) templates: Templates,
     pub(crate) sessions: Arc<sessions::Sessions>,
     pub(crate) keys: Arc<jwt::Keys>,
@@ -368,6 +373,7 @@ impl Core {
             mailer,
             anonymous_link: None,
             sms: None,
+            contract_wallets: None,
             templates,
             sessions,
             keys,

@@ -567,13 +567,15 @@ pub(crate) struct UserRow<'a> {
     pub is_anonymous: bool,
     /// A phone number a code just proved (`[phone_number]`).
     pub phone_number: Option<&'a str>,
+    /// The wallet (EIP-55 address, chain id) whose signature created it (`[siwe]`).
+    pub wallet: Option<(&'a str, u64)>,
 }
 
 /// Insert a user and, with a password hash, its `credential` account, in one
 /// transaction with the audit record. `None` when the email is already taken;
 /// `USERNAME_IS_ALREADY_TAKEN` when the username is.
 pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::RequestContext) -> Result<Option<User>> {
-    let UserRow { email, name, email_verified, image, password_hash, username, is_anonymous, phone_number } = row;
+    let UserRow { email, name, email_verified, image, password_hash, username, is_anonymous, phone_number, wallet } = row;
     let now = Ts::now();
     let user = User {
         id: crate::crypto::new_id(),
@@ -628,6 +630,9 @@ pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::Requ
             upsert_credential!(tx, &user.id, hash, now);
         }
         audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::UserCreated, Some(&user.id), ctx));
+        if let Some((address, chain_id)) = wallet {
+            crate::plugins::siwe::store::insert_wallet_in_tx!(tx, &user.id, address, chain_id, ctx);
+        }
         tx.commit().await?;
     });
     Ok(Some(user))

@@ -13,6 +13,8 @@ pub enum Purpose {
     ResetPassword,
     ChangeEmail,
     MagicLink,
+    /// A Sign-In with Ethereum nonce (`[siwe]`).
+    SiweNonce,
 }
 
 impl Purpose {
@@ -22,6 +24,7 @@ impl Purpose {
             Purpose::ResetPassword => "reset-password",
             Purpose::ChangeEmail => "change-email",
             Purpose::MagicLink => "magic-link",
+            Purpose::SiweNonce => "siwe-nonce",
         }
     }
 }
@@ -33,12 +36,18 @@ pub(crate) fn identifier(purpose: Purpose, token: &str) -> String {
 /// Store a new token for `purpose` carrying `value`; returns the secret token.
 pub(crate) async fn create(db: &Db, purpose: Purpose, value: &serde_json::Value, ttl: Duration) -> Result<String> {
     let token = crypto::random_token();
+    store(db, purpose, &token, value, ttl).await?;
+    Ok(token)
+}
+
+/// Store `token` (the caller made it, at least 128 random bits) for `purpose`.
+pub(crate) async fn store(db: &Db, purpose: Purpose, token: &str, value: &serde_json::Value, ttl: Duration) -> Result<()> {
     let now = Ts::now();
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
         sqlx::query("INSERT INTO kavach_verification (id, identifier, value, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
             .bind(crypto::new_id())
-            .bind(identifier(purpose, &token))
+            .bind(identifier(purpose, token))
             .bind(value.to_string())
             .bind(now.plus_secs(ttl.as_secs() as i64))
             .bind(now)
@@ -46,7 +55,7 @@ pub(crate) async fn create(db: &Db, purpose: Purpose, value: &serde_json::Value,
             .await?;
         tx.commit().await?;
     });
-    Ok(token)
+    Ok(())
 }
 
 /// Inside transaction `$tx`: delete the token's row and yield its JSON value, or

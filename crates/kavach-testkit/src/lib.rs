@@ -218,3 +218,29 @@ macro_rules! dual {
         }
     };
 }
+
+/// Ethereum test wallets (`[siwe]`): a secp256k1 key from 32 bytes, its address and its
+/// EIP-191 signatures, as a wallet's `personal_sign` makes them.
+pub mod wallet {
+    pub use k256::ecdsa::SigningKey;
+    use kavach_core::plugins::siwe::{message, signature};
+
+    /// The key whose 32 bytes are all `n` (1 to 255).
+    #[allow(clippy::expect_used, reason = "test helper: every byte 1..=255 repeated is a valid key")]
+    pub fn key(n: u8) -> SigningKey {
+        SigningKey::from_slice(&[n; 32]).expect("a valid secp256k1 key")
+    }
+
+    /// The key's address, EIP-55.
+    pub fn address(k: &SigningKey) -> String {
+        message::checksummed(&signature::address_of(k.verifying_key()))
+    }
+
+    /// `0x` and the 65-byte signature (`r ‖ s ‖ v`, v 27 or 28) of `text`.
+    pub fn sign(k: &SigningKey, text: &str) -> String {
+        let (sig, id) = k.sign_prehash_recoverable(&signature::personal_message_hash(text.as_bytes()));
+        let mut bytes = sig.to_bytes().to_vec();
+        bytes.push(27 + id.to_byte());
+        format!("0x{}", kavach_core::crypto::hex(&bytes))
+    }
+}

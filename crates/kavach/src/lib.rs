@@ -23,6 +23,7 @@ pub mod extract;
 pub mod hooks;
 pub mod http;
 pub mod resource;
+pub mod siwe;
 pub mod sms;
 
 pub use auth::Auth;
@@ -71,6 +72,8 @@ mod docs {
     mod phone_number {}
     #[doc = include_str!("../../../docs/api-keys.md")]
     mod api_keys {}
+    #[doc = include_str!("../../../docs/siwe.md")]
+    mod siwe {}
     #[doc = include_str!("../../../docs/jwt.md")]
     mod jwt {}
     #[doc = include_str!("../../../docs/sessions.md")]
@@ -271,6 +274,7 @@ pub struct KavachBuilder {
     anonymous_link: Option<kavach_core::plugins::anonymous::LinkHook>,
     phone_number: Option<kavach_core::plugins::phone_number::PhoneNumberOptions>,
     api_key: Option<kavach_core::plugins::api_key::ApiKeyOptions>,
+    siwe: Option<kavach_core::plugins::siwe::SiweOptions>,
     hooks: hooks::Hooks,
     sms: Option<Arc<dyn kavach_core::sms::SmsSender>>,
     username: Option<kavach_core::plugins::username::UsernameOptions>,
@@ -449,6 +453,12 @@ impl KavachBuilder {
         self.api_key = Some(a);
         self
     }
+    /// Sign-In with Ethereum (`[siwe]`): nonces, EIP-4361 messages, signatures checked
+    /// (contract wallets through `rpc_urls`), wallets linked to users.
+    pub fn siwe(mut self, s: kavach_core::plugins::siwe::SiweOptions) -> Self {
+        self.siwe = Some(s);
+        self
+    }
     /// Extra claims in session JWTs (`/token`): better-auth's `jwt({ customClaims })`. The
     /// hook gets the session and user and returns claims to add; the registered ones
     /// (`iss`, `sub`, `exp`, …) cannot be replaced. Runs after `[jwt.claims]`.
@@ -597,6 +607,9 @@ impl KavachBuilder {
         if let Some(p) = &self.phone_number {
             o.phone_number = p.clone();
         }
+        if let Some(s) = &self.siwe {
+            o.siwe = s.clone();
+        }
         if let Some(a) = &self.api_key {
             o.api_key = a.clone();
         }
@@ -660,11 +673,15 @@ impl KavachBuilder {
         let pages = http::templates::PageTemplates::load(templates_dir.as_deref().map(|d| d.join("pages")).as_deref())?;
         let mailer = mailer.unwrap_or_else(|| Arc::new(DevMailer::new("kavach-data/outbox")));
         let table = http::table::Table::new(&options);
+        let rpc_urls = options.siwe.rpc_urls.clone();
         let mut core = Core::new(db, options, mailer, templates, limiter)?.with_legacy_verifiers(self.legacy);
         if let Some(hook) = self.anonymous_link {
             core = core.with_anonymous_link(hook);
         }
         core = core.with_sms(sms.unwrap_or_else(|| Arc::new(kavach_core::sms::DevSms::new("kavach-data/outbox"))));
+        if !rpc_urls.is_empty() {
+            core = core.with_contract_wallets(Arc::new(siwe::RpcWallets::new(&rpc_urls)?));
+        }
         let core = Arc::new(core);
         let background = if self.background.unwrap_or(true) { core.spawn_background().into_iter().map(|h| h.abort_handle()).collect() } else { vec![] };
         Ok(Kavach {

@@ -16,5 +16,6 @@ pub mod migration;
 pub mod oauth;
 pub mod organization;
 pub mod phone_number;
+pub mod siwe;
 pub mod two_factor;
 pub mod username;

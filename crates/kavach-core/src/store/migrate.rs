@@ -46,6 +46,7 @@ migrations! {
     19, "anonymous", "0019_anonymous";
     20, "phone number", "0020_phone_number";
     21, "api keys", "0021_api_key";
+    22, "sign-in with ethereum", "0022_siwe";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

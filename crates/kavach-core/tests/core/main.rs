@@ -19,6 +19,7 @@ mod organization;
 mod phone_number;
 mod ratelimit;
 mod sessions;
+mod siwe;
 mod store;
 mod two_factor;
 mod username;

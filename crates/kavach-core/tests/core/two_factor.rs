@@ -22,7 +22,7 @@ async fn user_with_session(t: &kavach_testkit::T, email: &str) -> (User, NewSess
 }
 
 /// The secret in an `otpauth://` URI.
-fn secret_of(uri: &str) -> Vec<u8> {
+pub(crate) fn secret_of(uri: &str) -> Vec<u8> {
     let s = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();
     totp::base32_decode(s).unwrap()
 }
@@ -32,7 +32,7 @@ fn now_secs() -> u64 {
 }
 
 /// The code of the step `offset` steps from now.
-fn code(secret: &[u8], offset: i64) -> String {
+pub(crate) fn code(secret: &[u8], offset: i64) -> String {
     let t = Totp { digits: 6, period: 30, skew: 1 };
     t.code_at(secret, (now_secs() as i64 + offset * 30) as u64)
 }

@@ -22,6 +22,7 @@ mod openapi_fuzz;
 mod ops;
 mod organization;
 mod phone_number;
+mod siwe;
 mod smtp;
 mod two_factor;
 mod username;

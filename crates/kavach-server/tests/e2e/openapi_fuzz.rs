@@ -33,7 +33,7 @@ dual!(openapi_fuzz_schemathesis_finds_no_server_error_nor_undocumented_answer, |
     let cfg = temp_dir().join("kavach.toml");
     std::fs::write(
         &cfg,
-        "[organization]\nenabled = true\ndynamic_roles = true\n[admin]\nenabled = true\n[agents]\nenabled = true\n[two_factor]\nenabled = true\n[magic_link]\nenabled = true\n[email_otp]\nenabled = true\nchange_email = true\n[anonymous]\nenabled = true\n[phone_number]\nenabled = true\n[api_key]\nenabled = true\n[username]\nenabled = true\n",
+        "[organization]\nenabled = true\ndynamic_roles = true\n[admin]\nenabled = true\n[agents]\nenabled = true\n[two_factor]\nenabled = true\n[magic_link]\nenabled = true\n[email_otp]\nenabled = true\nchange_email = true\n[anonymous]\nenabled = true\n[phone_number]\nenabled = true\n[api_key]\nenabled = true\n[username]\nenabled = true\n[siwe]\nenabled = true\n",
     )
     .unwrap();
     let s = Server::start(db, &[("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false"), ("KAVACH_RATE_LIMIT", "false"), ("KAVACH_CONFIG", cfg.to_str().unwrap())]);

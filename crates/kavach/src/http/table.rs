@@ -125,6 +125,7 @@ pub fn capabilities() -> &'static [Capability] {
         super::plugins::phone_number::CAPABILITY,
         super::plugins::api_key::CAPABILITY,
         super::plugins::username::CAPABILITY,
+        super::plugins::siwe::CAPABILITY,
     ]
 }
 

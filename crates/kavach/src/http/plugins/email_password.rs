@@ -173,6 +173,21 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): JsonOrForm
 /// `{ redirect, token, url, user }` with the session cookie, or the pending two-factor
 /// sign-in.
 pub(crate) fn sign_in_answer(k: &Kavach, res: kavach_core::Result<SignInStep>, callback_url: Option<String>, persistent: bool) -> ApiResult<Response> {
+    sign_in_answer_with(
+        k,
+        res,
+        persistent,
+        |out| json!({ "redirect": callback_url.is_some(), "token": out.session.token, "url": callback_url, "user": out.user }),
+    )
+}
+
+/// [`sign_in_answer`] with the body of a signed-in answer made by `body`.
+pub(crate) fn sign_in_answer_with(
+    k: &Kavach,
+    res: kavach_core::Result<SignInStep>,
+    persistent: bool,
+    body: impl FnOnce(&kavach_core::SignedIn) -> serde_json::Value,
+) -> ApiResult<Response> {
     let step = match res {
         Ok(step) => {
             k.metrics().sign_in(SignIn::Success);
@@ -184,10 +199,7 @@ pub(crate) fn sign_in_answer(k: &Kavach, res: kavach_core::Result<SignInStep>, c
         }
     };
     Ok(match step {
-        SignInStep::SignedIn(out) => {
-            let body = json!({ "redirect": callback_url.is_some(), "token": out.session.token, "url": callback_url, "user": out.user });
-            session_response(k, body, Some(&out.session), persistent)
-        }
+        SignInStep::SignedIn(out) => session_response(k, body(&out), Some(&out.session), persistent),
         SignInStep::TwoFactor(p) => pending_response(k, &p, persistent),
     })
 }

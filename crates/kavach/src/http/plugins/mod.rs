@@ -14,5 +14,6 @@ pub mod magic_link;
 pub mod oauth;
 pub mod organization;
 pub mod phone_number;
+pub mod siwe;
 pub mod two_factor;
 pub mod username;
