@@ -207,6 +207,8 @@ pub struct Options {
     pub api_key: plugins::api_key::ApiKeyOptions,
     /// Sign-In with Ethereum (EIP-4361).
     pub siwe: plugins::siwe::SiweOptions,
+    /// Google One Tap.
+    pub one_tap: plugins::one_tap::OneTapOptions,
     /// Usernames besides emails: sign-in with a username, availability, reserved names.
     pub username: plugins::username::UsernameOptions,
 }
@@ -237,6 +239,7 @@ impl Default for Options {
             phone_number: plugins::phone_number::PhoneNumberOptions::default(),
             api_key: plugins::api_key::ApiKeyOptions::default(),
             siwe: plugins::siwe::SiweOptions::default(),
+            one_tap: plugins::one_tap::OneTapOptions::default(),
             username: plugins::username::UsernameOptions::default(),
         }
     }
@@ -318,6 +321,8 @@ pub struct Core {
     pub(crate) sms: Option<Arc<dyn sms::SmsSender>>,
     /// Checks contract wallets' signatures (`[siwe]`, EIP-1271), if configured.
     pub(crate) contract_wallets: Option<Arc<dyn plugins::siwe::ContractWallets>>,
+    /// Google's keys for One Tap ID tokens (`[one_tap]`).
+    pub(crate) one_tap_keys: Option<Arc<dyn plugins::one_tap::IdTokenKeys>>,
     pub(crate) templates: Templates,
     pub(crate) sessions: Arc<sessions::Sessions>,
     pub(crate) keys: Arc<jwt::Keys>,
@@ -374,6 +379,7 @@ impl Core {
             anonymous_link: None,
             sms: None,
             contract_wallets: None,
+            one_tap_keys: None,
             templates,
             sessions,
             keys,

@@ -569,13 +569,15 @@ pub(crate) struct UserRow<'a> {
     pub phone_number: Option<&'a str>,
     /// The wallet (EIP-55 address, chain id) whose signature created it (`[siwe]`).
     pub wallet: Option<(&'a str, u64)>,
+    /// The identity provider's account (provider id, account id) it signed in with (`[one_tap]`).
+    pub provider_account: Option<(&'a str, &'a str)>,
 }
 
 /// Insert a user and, with a password hash, its `credential` account, in one
 /// transaction with the audit record. `None` when the email is already taken;
 /// `USERNAME_IS_ALREADY_TAKEN` when the username is.
 pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::RequestContext) -> Result<Option<User>> {
-    let UserRow { email, name, email_verified, image, password_hash, username, is_anonymous, phone_number, wallet } = row;
+    let UserRow { email, name, email_verified, image, password_hash, username, is_anonymous, phone_number, wallet, provider_account } = row;
     let now = Ts::now();
     let user = User {
         id: crate::crypto::new_id(),
@@ -632,6 +634,9 @@ pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::Requ
         audit::append_in_tx!(tx, audit::Event::new(crate::audit::EventKind::UserCreated, Some(&user.id), ctx));
         if let Some((address, chain_id)) = wallet {
             crate::plugins::siwe::store::insert_wallet_in_tx!(tx, &user.id, address, chain_id, ctx);
+        }
+        if let Some((provider, account_id)) = provider_account {
+            crate::plugins::one_tap::store::insert_account_in_tx!(tx, &user.id, provider, account_id, ctx);
         }
         tx.commit().await?;
     });

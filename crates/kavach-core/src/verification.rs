@@ -15,6 +15,8 @@ pub enum Purpose {
     MagicLink,
     /// A Sign-In with Ethereum nonce (`[siwe]`).
     SiweNonce,
+    /// A nonce for a Google One Tap ID token (`[one_tap]`).
+    OneTapNonce,
 }
 
 impl Purpose {
@@ -25,6 +27,7 @@ impl Purpose {
             Purpose::ChangeEmail => "change-email",
             Purpose::MagicLink => "magic-link",
             Purpose::SiweNonce => "siwe-nonce",
+            Purpose::OneTapNonce => "one-tap-nonce",
         }
     }
 }

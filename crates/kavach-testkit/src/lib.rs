@@ -244,3 +244,59 @@ pub mod wallet {
         format!("0x{}", kavach_core::crypto::hex(&bytes))
     }
 }
+
+/// A stand-in identity provider (Google, for One Tap): an RS256 key whose JWKS the test
+/// serves, and ID tokens signed with it.
+pub mod idp {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::rsa::KeySize;
+    use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+    pub struct Issuer {
+        key: RsaKeyPair,
+        pub kid: String,
+    }
+
+    impl Default for Issuer {
+        fn default() -> Self {
+            Self::new("test-key")
+        }
+    }
+
+    impl Issuer {
+        #[allow(clippy::expect_used, reason = "test helper: key generation does not fail")]
+        pub fn new(kid: &str) -> Self {
+            Issuer { key: RsaKeyPair::generate(KeySize::Rsa2048).expect("an RSA key"), kid: kid.to_owned() }
+        }
+
+        /// The JWKS document with this key (RS256, like Google's).
+        pub fn jwks(&self) -> serde_json::Value {
+            let public = self.key.public_key();
+            let n = B64.encode(public.modulus().big_endian_without_leading_zero());
+            let e = B64.encode(public.exponent().big_endian_without_leading_zero());
+            serde_json::json!({ "keys": [{ "kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.kid, "n": n, "e": e }] })
+        }
+
+        /// A compact JWS of `claims` signed with this key.
+        #[allow(clippy::expect_used, reason = "test helper")]
+        pub fn sign(&self, claims: &serde_json::Value) -> String {
+            let header = serde_json::json!({ "alg": "RS256", "kid": self.kid, "typ": "JWT" });
+            let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+            let mut sig = vec![0u8; self.key.public_modulus_len()];
+            self.key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig).expect("signed");
+            format!("{input}.{}", B64.encode(sig))
+        }
+    }
+
+    /// The claims of a Google ID token for `aud`, issued now, valid an hour.
+    pub fn google_claims(aud: &str, sub: &str, email: &str, email_verified: bool) -> serde_json::Value {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        serde_json::json!({
+            "iss": "https://accounts.google.com", "aud": aud, "azp": aud, "sub": sub, "email": email,
+            "email_verified": email_verified, "name": "Google User", "picture": "https://lh3.googleusercontent.com/a/photo",
+            "iat": now, "exp": now + 3600,
+        })
+    }
+}

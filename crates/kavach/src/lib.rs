@@ -22,6 +22,7 @@ pub mod config;
 pub mod extract;
 pub mod hooks;
 pub mod http;
+pub mod jwks;
 pub mod resource;
 pub mod siwe;
 pub mod sms;
@@ -74,6 +75,8 @@ mod docs {
     mod api_keys {}
     #[doc = include_str!("../../../docs/siwe.md")]
     mod siwe {}
+    #[doc = include_str!("../../../docs/one-tap.md")]
+    mod one_tap {}
     #[doc = include_str!("../../../docs/jwt.md")]
     mod jwt {}
     #[doc = include_str!("../../../docs/sessions.md")]
@@ -275,6 +278,7 @@ pub struct KavachBuilder {
     phone_number: Option<kavach_core::plugins::phone_number::PhoneNumberOptions>,
     api_key: Option<kavach_core::plugins::api_key::ApiKeyOptions>,
     siwe: Option<kavach_core::plugins::siwe::SiweOptions>,
+    one_tap: Option<kavach_core::plugins::one_tap::OneTapOptions>,
     hooks: hooks::Hooks,
     sms: Option<Arc<dyn kavach_core::sms::SmsSender>>,
     username: Option<kavach_core::plugins::username::UsernameOptions>,
@@ -459,6 +463,12 @@ impl KavachBuilder {
         self.siwe = Some(s);
         self
     }
+    /// Google One Tap (`[one_tap]`): ID tokens verified against Google's keys (fetched
+    /// from `jwks_url` and cached), signing in or creating the Google account's user.
+    pub fn one_tap(mut self, o: kavach_core::plugins::one_tap::OneTapOptions) -> Self {
+        self.one_tap = Some(o);
+        self
+    }
     /// Extra claims in session JWTs (`/token`): better-auth's `jwt({ customClaims })`. The
     /// hook gets the session and user and returns claims to add; the registered ones
     /// (`iss`, `sub`, `exp`, …) cannot be replaced. Runs after `[jwt.claims]`.
@@ -610,6 +620,9 @@ impl KavachBuilder {
         if let Some(s) = &self.siwe {
             o.siwe = s.clone();
         }
+        if let Some(t) = &self.one_tap {
+            o.one_tap = t.clone();
+        }
         if let Some(a) = &self.api_key {
             o.api_key = a.clone();
         }
@@ -674,6 +687,7 @@ impl KavachBuilder {
         let mailer = mailer.unwrap_or_else(|| Arc::new(DevMailer::new("kavach-data/outbox")));
         let table = http::table::Table::new(&options);
         let rpc_urls = options.siwe.rpc_urls.clone();
+        let google_keys = options.one_tap.enabled.then(|| options.one_tap.jwks_url.clone());
         let mut core = Core::new(db, options, mailer, templates, limiter)?.with_legacy_verifiers(self.legacy);
         if let Some(hook) = self.anonymous_link {
             core = core.with_anonymous_link(hook);
@@ -681,6 +695,9 @@ impl KavachBuilder {
         core = core.with_sms(sms.unwrap_or_else(|| Arc::new(kavach_core::sms::DevSms::new("kavach-data/outbox"))));
         if !rpc_urls.is_empty() {
             core = core.with_contract_wallets(Arc::new(siwe::RpcWallets::new(&rpc_urls)?));
+        }
+        if let Some(url) = google_keys {
+            core = core.with_one_tap_keys(Arc::new(jwks::JwksCache::new(url, jwks::http_client())));
         }
         let core = Arc::new(core);
         let background = if self.background.unwrap_or(true) { core.spawn_background().into_iter().map(|h| h.abort_handle()).collect() } else { vec![] };

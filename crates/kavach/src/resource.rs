@@ -18,8 +18,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use kavach_core::plugins::oauth::OAuthErrorCode;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 /// A validated access token, put in the request's extensions for handlers.
 #[derive(Clone, Debug)]
@@ -34,11 +33,10 @@ pub struct AccessToken {
 pub struct ResourceServer {
     resource: String,
     issuer: String,
-    jwks_uri: String,
     scopes_supported: Vec<String>,
     leeway: i64,
     http: reqwest::Client,
-    jwks: RwLock<Option<(Instant, Arc<serde_json::Value>)>>,
+    jwks: crate::jwks::JwksCache,
     /// RFC 7662 introspection on every request: (endpoint, client_id, client_secret).
     introspection: Option<(String, String, String)>,
     /// Kavach in the same process: verify against its key ring, no JWKS over HTTP.
@@ -101,10 +99,6 @@ pub fn covers(granted: &[String], need: &str) -> bool {
     granted.iter().any(|g| g == need || need.strip_prefix(g.as_str()).is_some_and(|rest| rest.starts_with(':')))
 }
 
-const JWKS_TTL: Duration = Duration::from_secs(300);
-/// An unknown `kid` triggers a refetch at most this often (so random kids cannot flood the issuer).
-const JWKS_MIN_REFETCH: Duration = Duration::from_secs(2);
-
 /// Why a request was refused, as an HTTP answer.
 #[derive(Debug)]
 pub struct Refusal {
@@ -155,21 +149,17 @@ impl ResourceServer {
     /// `https://mcp.example.com/mcp`); `issuer` the authorization server's issuer,
     /// whose JWKS is at `jwks_uri`.
     pub fn new(resource: impl Into<String>, issuer: impl Into<String>, jwks_uri: impl Into<String>) -> Self {
+        let http = crate::jwks::http_client();
         ResourceServer {
             resource: resource.into(),
             issuer: issuer.into(),
-            jwks_uri: jwks_uri.into(),
             scopes_supported: vec![],
             leeway: 60,
             dpop_seen: Default::default(),
             dpop_nonces: None,
             introspection: None,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new()),
-            jwks: RwLock::new(None),
+            http: http.clone(),
+            jwks: crate::jwks::JwksCache::new(jwks_uri, http),
             local: None,
             decisions: None,
         }
@@ -321,37 +311,6 @@ impl ResourceServer {
         router
     }
 
-    async fn fetch_jwks(&self) -> Result<Arc<serde_json::Value>, String> {
-        let r = self.http.get(&self.jwks_uri).send().await.map_err(|e| format!("JWKS fetch failed: {e}"))?;
-        if !r.status().is_success() {
-            return Err(format!("JWKS fetch answered {}", r.status()));
-        }
-        let v: serde_json::Value = r.json().await.map_err(|e| format!("JWKS is not JSON: {e}"))?;
-        let v = Arc::new(v);
-        *self.jwks.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), v.clone()));
-        Ok(v)
-    }
-
-    async fn jwks(&self, force: bool) -> Result<Arc<serde_json::Value>, String> {
-        let cached = self.jwks.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        match cached {
-            Some((at, v)) if !force && at.elapsed() < JWKS_TTL => Ok(v),
-            Some((at, v)) if force && at.elapsed() < JWKS_MIN_REFETCH => Ok(v),
-            // A failed refetch keeps the keys this server already trusts (an issuer
-            // outage must not turn every valid token into `invalid_token`).
-            // It is tried again after the TTL (or on an unknown kid, after 2 s).
-            Some((_, v)) => match self.fetch_jwks().await {
-                Ok(fresh) => Ok(fresh),
-                Err(e) => {
-                    tracing::warn!(error = %e, jwks_uri = %self.jwks_uri, "JWKS refetch failed; keeping the cached keys");
-                    *self.jwks.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), v.clone()));
-                    Ok(v)
-                }
-            },
-            None => self.fetch_jwks().await,
-        }
-    }
-
     fn refuse(&self, status: StatusCode, error: Option<OAuthErrorCode>, description: Option<&str>, scope: &[&str]) -> Refusal {
         Refusal {
             status,
@@ -396,23 +355,24 @@ impl ResourceServer {
         };
         let invalid = |d: &str| Refusal { dpop: dpop_scheme, ..self.refuse(StatusCode::UNAUTHORIZED, Some(OAuthErrorCode::InvalidToken), Some(d), scopes) };
         let verified = match &self.local {
-            Some(k) => k.keys().verify(token, self.leeway).await.map_err(|e| {
-                // An outage of the key store is not a bad token: clients must not drop it.
-                tracing::error!(error = %e, "cannot read the signing keys");
-                self.refuse(StatusCode::SERVICE_UNAVAILABLE, Some(OAuthErrorCode::TemporarilyUnavailable), Some("the signing keys could not be read"), scopes)
-            })?,
-            None => {
-                let set = self.jwks(false).await.map_err(|e| invalid(&e))?;
-                match kavach_core::jwt::verify(token, &set, self.leeway) {
-                    Err("unknown kid") => {
-                        let set = self.jwks(true).await.map_err(|e| invalid(&e))?;
-                        kavach_core::jwt::verify(token, &set, self.leeway)
-                    }
-                    other => other,
-                }
-            }
+            Some(k) => k
+                .keys()
+                .verify(token, self.leeway)
+                .await
+                .map_err(|e| {
+                    // An outage of the key store is not a bad token: clients must not drop it.
+                    tracing::error!(error = %e, "cannot read the signing keys");
+                    self.refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Some(OAuthErrorCode::TemporarilyUnavailable),
+                        Some("the signing keys could not be read"),
+                        scopes,
+                    )
+                })?
+                .map_err(str::to_owned),
+            None => self.jwks.verify(token, self.leeway).await.map_err(|e| e.to_string()),
         };
-        let (header, claims) = verified.map_err(invalid)?;
+        let (header, claims) = verified.map_err(|e| invalid(&e))?;
         if !header.get("typ").and_then(|t| t.as_str()).is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")) {
             return Err(invalid("not an access token (typ must be at+jwt)"));
         }

@@ -14,6 +14,7 @@ pub mod email_password;
 pub mod magic_link;
 pub mod migration;
 pub mod oauth;
+pub mod one_tap;
 pub mod organization;
 pub mod phone_number;
 pub mod siwe;

@@ -15,6 +15,7 @@ mod jwt;
 mod magic_link;
 mod migration;
 mod oauth;
+mod one_tap;
 mod organization;
 mod phone_number;
 mod ratelimit;

@@ -216,6 +216,20 @@ pub async fn totp_on(s: &Server, cookie: &str) -> String {
     uri
 }
 
+/// A first factor's answer `r` for a user with TOTP on (secret in `uri`): a pending
+/// sign-in, with no session cookie and no bearer token; the TOTP code then gives the
+/// session, whose cookie is returned.
+pub async fn pending_until_totp(s: &Server, r: reqwest::Response, uri: &str) -> String {
+    assert_eq!(r.status(), 200);
+    assert!(session_cookie(&r).is_none(), "no session cookie before the second factor");
+    assert!(r.headers().get("set-auth-token").is_none(), "no bearer token either");
+    let pending = cookie_named(&r, "kavach.two_factor").expect("the pending sign-in's cookie");
+    let (_, v) = json(r).await;
+    assert_eq!(v["twoFactorRedirect"], true, "{v}");
+    let r = post(s, "/two-factor/verify-totp", Some(&pending), serde_json::json!({ "code": totp_code(uri, 0) })).await;
+    session_cookie(&r).expect("the session after the code")
+}
+
 pub fn better_auth_client(s: &Server, script: &str, env: &[(&str, &str)]) -> String {
     let work = npm_workspace("better-auth-client", &[script, "browser.mjs"]);
     let out = std::process::Command::new("node")

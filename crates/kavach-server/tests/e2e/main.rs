@@ -18,6 +18,7 @@ mod magic_link;
 mod mcp;
 mod migration;
 mod oauth;
+mod one_tap;
 mod openapi_fuzz;
 mod ops;
 mod organization;

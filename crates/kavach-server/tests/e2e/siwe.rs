@@ -48,14 +48,7 @@ dual!(a_wallet_of_a_totp_user_gives_a_pending_sign_in_not_a_session, |db| {
     let uri = totp_on(&s, &cookie).await;
     let text = message_for(&s, &address(&key)).await;
     let r = post(&s, "/siwe/verify", None, json!({ "message": text, "signature": sign(&key, &text) })).await;
-    assert_eq!(r.status(), 200);
-    assert!(session_cookie(&r).is_none(), "no session cookie before the second factor");
-    assert!(r.headers().get("set-auth-token").is_none(), "no bearer token either");
-    let pending = cookie_named(&r, "kavach.two_factor").expect("the pending sign-in's cookie");
-    let (_, v) = json(r).await;
-    assert_eq!(v["twoFactorRedirect"], true, "{v}");
-    let r = post(&s, "/two-factor/verify-totp", Some(&pending), json!({ "code": totp_code(&uri, 0) })).await;
-    let session = session_cookie(&r).expect("the session after the code");
+    let session = pending_until_totp(&s, r, &uri).await;
     let (_, me) = json(get(&s, "/get-session", Some(&session)).await).await;
     assert_eq!(me["user"]["email"], "wallet@example.com");
     let (status, v) = json(get(&s, "/siwe/wallets", Some(&session)).await).await;
