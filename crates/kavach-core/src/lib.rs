@@ -10,6 +10,7 @@ pub mod cache;
 pub mod crypto;
 pub mod email;
 pub mod error;
+pub mod fields;
 pub mod jwt;
 pub mod legacy;
 pub mod options;
@@ -209,6 +210,8 @@ pub struct Options {
     pub siwe: plugins::siwe::SiweOptions,
     /// Google One Tap.
     pub one_tap: plugins::one_tap::OneTapOptions,
+    /// The user object: additional fields (`[user.additional_fields.<name>]`).
+    pub user: fields::UserOptions,
     /// Usernames besides emails: sign-in with a username, availability, reserved names.
     pub username: plugins::username::UsernameOptions,
 }
@@ -240,6 +243,7 @@ impl Default for Options {
             api_key: plugins::api_key::ApiKeyOptions::default(),
             siwe: plugins::siwe::SiweOptions::default(),
             one_tap: plugins::one_tap::OneTapOptions::default(),
+            user: fields::UserOptions::default(),
             username: plugins::username::UsernameOptions::default(),
         }
     }

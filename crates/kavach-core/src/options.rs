@@ -184,6 +184,7 @@ impl Options {
             .or_else(|| self.api_key.problems())
             .or_else(|| self.siwe.problems())
             .or_else(|| self.one_tap.problems())
+            .or_else(|| self.user.problems())
             .or_else(|| self.jwt.problems())
             .or_else(|| self.username.problems())
         {

@@ -55,6 +55,10 @@ pub struct User {
     /// A code sent to the phone number proved it (present, true, only then).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub phone_number_verified: bool,
+    /// The additional fields (`[user.additional_fields]`), as members of the user object.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl User {
@@ -94,6 +98,7 @@ macro_rules! user_from_row {
             is_anonymous: $r.try_get("is_anonymous")?,
             phone_number: $r.try_get("phone_number")?,
             phone_number_verified: $r.try_get("phone_number_verified")?,
+            fields: $crate::fields::parse($r.try_get::<Option<String>, _>("additional_fields")?.as_deref()),
         }
     };
 }
@@ -135,7 +140,9 @@ macro_rules! user_columns {
             $p,
             "phone_number, ",
             $p,
-            "phone_number_verified"
+            "phone_number_verified, ",
+            $p,
+            "additional_fields"
         )
     };
 }
@@ -207,6 +214,15 @@ pub struct NewUser {
     pub password: Option<String>,
     pub email_verified: bool,
     pub image: Option<String>,
+}
+
+/// Changes to a user's additional fields, and who asks.
+#[derive(Clone, Copy)]
+pub(crate) enum Fields<'a> {
+    /// A request's body: only fields with `input = true`.
+    Request(&'a serde_json::Map<String, serde_json::Value>),
+    /// The Rust API: any declared field.
+    Server(&'a serde_json::Map<String, serde_json::Value>),
 }
 
 /// Operations on users, for the CLI, admins and embedders: `kavach.users()`.
@@ -329,7 +345,26 @@ impl Users<'_> {
 
     /// Change name and/or image (`Some(None)` clears the image).
     pub async fn update(&self, user_id: &str, name: Option<&str>, image: Option<Option<&str>>, ctx: &RequestContext) -> Result<User> {
-        self.update_profile(user_id, name, image, None, ctx).await
+        self.update_profile(user_id, name, image, None, None, ctx).await
+    }
+
+    /// What `/update-user` changes: the name, the image, and the additional fields the
+    /// request may set (`input = true`; `null` removes one), in one transaction.
+    pub async fn update_from_request(
+        &self,
+        user_id: &str,
+        name: Option<&str>,
+        image: Option<Option<&str>>,
+        fields: Option<&serde_json::Map<String, serde_json::Value>>,
+        ctx: &RequestContext,
+    ) -> Result<User> {
+        self.update_profile(user_id, name, image, None, fields.map(Fields::Request), ctx).await
+    }
+
+    /// Change a user's additional fields (`null` removes one): any declared field, also
+    /// those requests cannot set (`input = false`), each checked against its declaration.
+    pub async fn update_fields(&self, user_id: &str, changes: &serde_json::Map<String, serde_json::Value>, ctx: &RequestContext) -> Result<User> {
+        self.update_profile(user_id, None, None, None, Some(Fields::Server(changes)), ctx).await
     }
 
     /// [`Self::update`], and the username (normalised, display form; checked by
@@ -340,6 +375,7 @@ impl Users<'_> {
         name: Option<&str>,
         image: Option<Option<&str>>,
         username: Option<(&str, &str)>,
+        fields: Option<Fields<'_>>,
         ctx: &RequestContext,
     ) -> Result<User> {
         if let Some(n) = name {
@@ -348,6 +384,19 @@ impl Users<'_> {
         if let Some(Some(i)) = image {
             check_image(i)?;
         }
+        let fields = match fields {
+            Some(changes) => {
+                let current = find_by_id(&self.0.db, user_id).await?.ok_or_else(Error::unauthorized)?.fields;
+                let o = &self.0.options.user;
+                let next = match changes {
+                    Fields::Request(input) => o.for_update(&current, input)?,
+                    Fields::Server(changes) => o.for_server_update(&current, changes)?,
+                };
+                o.check_required(&next)?;
+                Some(next)
+            }
+            None => None,
+        };
         let now = Ts::now();
         db!(&self.0.db, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -356,6 +405,14 @@ impl Users<'_> {
             }
             if let Some(i) = image {
                 sqlx::query("UPDATE kavach_user SET image = $1, updated_at = $2 WHERE id = $3").bind(i).bind(now).bind(user_id).execute(&mut *tx).await?;
+            }
+            if let Some(f) = &fields {
+                sqlx::query("UPDATE kavach_user SET additional_fields = $1, updated_at = $2 WHERE id = $3")
+                    .bind(crate::fields::to_column(f))
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             if let Some((u, d)) = username {
                 let set = sqlx::query("UPDATE kavach_user SET username = $1, display_username = $2, updated_at = $3 WHERE id = $4")
@@ -571,13 +628,15 @@ pub(crate) struct UserRow<'a> {
     pub wallet: Option<(&'a str, u64)>,
     /// The identity provider's account (provider id, account id) it signed in with (`[one_tap]`).
     pub provider_account: Option<(&'a str, &'a str)>,
+    /// Its additional fields, checked by the caller; none: the declared defaults.
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Insert a user and, with a password hash, its `credential` account, in one
 /// transaction with the audit record. `None` when the email is already taken;
 /// `USERNAME_IS_ALREADY_TAKEN` when the username is.
 pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::RequestContext) -> Result<Option<User>> {
-    let UserRow { email, name, email_verified, image, password_hash, username, is_anonymous, phone_number, wallet, provider_account } = row;
+    let UserRow { email, name, email_verified, image, password_hash, username, is_anonymous, phone_number, wallet, provider_account, fields } = row;
     let now = Ts::now();
     let user = User {
         id: crate::crypto::new_id(),
@@ -597,12 +656,13 @@ pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::Requ
         is_anonymous,
         phone_number: phone_number.map(str::to_owned),
         phone_number_verified: phone_number.is_some(),
+        fields: fields.unwrap_or_else(|| core.options.user.defaults()),
     };
     db!(&core.db, |pool| {
         let mut tx = pool.begin_write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at, username, display_username, is_anonymous, phone_number, phone_number_verified) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11) ON CONFLICT (email) DO NOTHING",
+            "INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at, username, display_username, is_anonymous, phone_number, phone_number_verified, additional_fields) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (email) DO NOTHING",
         )
         .bind(&user.id)
         .bind(&user.email)
@@ -615,6 +675,7 @@ pub(crate) async fn insert_user(core: &Core, row: UserRow<'_>, ctx: &crate::Requ
         .bind(user.is_anonymous)
         .bind(&user.phone_number)
         .bind(user.phone_number_verified)
+        .bind(crate::fields::to_column(&user.fields))
         .execute(&mut *tx)
         .await;
         // The email's conflict is "nothing inserted"; the other unique columns are the

@@ -47,6 +47,7 @@ migrations! {
     20, "phone number", "0020_phone_number";
     21, "api keys", "0021_api_key";
     22, "sign-in with ethereum", "0022_siwe";
+    23, "additional user fields", "0023_additional_fields";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

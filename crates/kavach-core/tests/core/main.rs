@@ -10,6 +10,7 @@ mod api_key;
 mod audit;
 mod email_otp;
 mod email_password;
+mod fields;
 mod harness;
 mod jwt;
 mod magic_link;

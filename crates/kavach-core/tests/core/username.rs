@@ -79,14 +79,14 @@ dual!(changing_the_username_is_one_transaction_with_the_rest_of_the_profile, on(
     let a = t.core.email_password().sign_up(with_name("a@example.com", "alpha"), &ctx()).await.unwrap().user;
     t.core.email_password().sign_up(with_name("b@example.com", "beta"), &ctx()).await.unwrap();
     let u = t.core.usernames();
-    assert_eq!(u.update_user(&a, None, None, "beta", None, &ctx()).await.unwrap_err().code, "USERNAME_IS_ALREADY_TAKEN");
+    assert_eq!(u.update_user(&a, None, None, ("beta", None), None, &ctx()).await.unwrap_err().code, "USERNAME_IS_ALREADY_TAKEN");
     // A bad name in the same request: nothing changes, the username included.
-    assert_eq!(u.update_user(&a, Some("bad\u{7}name"), None, "gamma", None, &ctx()).await.unwrap_err().code, "INVALID_NAME");
+    assert_eq!(u.update_user(&a, Some("bad\u{7}name"), None, ("gamma", None), None, &ctx()).await.unwrap_err().code, "INVALID_NAME");
     assert_eq!(scalar_text(t.core.db(), &format!("SELECT username FROM kavach_user WHERE id = '{}'", a.id)).await.as_deref(), Some("alpha"));
-    let changed = u.update_user(&a, Some("Alpha Person"), None, "Gamma", None, &ctx()).await.unwrap();
+    let changed = u.update_user(&a, Some("Alpha Person"), None, ("Gamma", None), None, &ctx()).await.unwrap();
     assert_eq!((changed.username.as_deref(), changed.display_username.as_deref(), changed.name.as_str()), (Some("gamma"), Some("Gamma"), "Alpha Person"));
     // Re-setting one's own name is fine; the old one is free again.
-    u.update_user(&changed, None, None, "gamma", Some("GAMMA"), &ctx()).await.unwrap();
+    u.update_user(&changed, None, None, ("gamma", Some("GAMMA")), None, &ctx()).await.unwrap();
     assert!(u.is_available("alpha").await.unwrap());
 });
 

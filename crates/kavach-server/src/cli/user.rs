@@ -1,4 +1,4 @@
-//! `kavach user`: create, list, show, ban, unban, set the role of, list the sessions of, and delete users.
+//! `kavach user`: create, list, show, ban, unban, set the role or additional fields of, list the sessions of, and delete users.
 
 use super::{Config, cli_ctx};
 use anyhow::{Result, anyhow, bail};
@@ -58,6 +58,10 @@ pub enum UserCommand {
     /// Set the platform role (`admin` makes an operator of the admin capability; several
     /// roles separated by commas). Works whether or not [admin] is enabled.
     SetRole { user: String, role: String },
+    /// Set an additional field (`[user.additional_fields]`), also one requests cannot set
+    /// (`input = false`). The value is JSON (`'"pro"'`, `42`, `true`, `'["a","b"]'`), or
+    /// `null` to remove it.
+    SetField { user: String, field: String, value: String },
     /// List a user's sessions (impersonation sessions show who opened them).
     Sessions {
         user: String,
@@ -90,6 +94,9 @@ fn print_user(u: &kavach_core::User) {
     println!("role            {}", u.role.as_deref().unwrap_or("user (default)"));
     if u.banned {
         println!("banned          until {}", u.ban_expires.map(|t| t.to_iso()).unwrap_or_else(|| "unbanned".into()));
+    }
+    for (k, v) in &u.fields {
+        println!("{:<16}{v}", k);
     }
     println!("created         {}", u.created_at.to_iso());
     println!("updated         {}", u.updated_at.to_iso());
@@ -167,6 +174,13 @@ pub async fn user(cfg: Config, cmd: UserCommand) -> Result<i32> {
             let u =
                 k.admin().set_role(kavach_core::plugins::admin::Operator::Server, &u.id, &[role], &cli_ctx()).await.map_err(|e| anyhow!("{}", e.message))?;
             println!("{} <{}> now has the role {}", u.id, u.email, u.role.as_deref().unwrap_or("-"));
+        }
+        UserCommand::SetField { user, field, value } => {
+            let u = find_user(&k, &user).await?;
+            let value: serde_json::Value = serde_json::from_str(&value).map_err(|e| anyhow!("the value is not JSON ({e}); quote strings: '\"pro\"'"))?;
+            let changes = serde_json::Map::from_iter([(field.clone(), value)]);
+            let u = k.users().update_fields(&u.id, &changes, &cli_ctx()).await.map_err(|e| anyhow!("{}", e.message))?;
+            println!("{} <{}>: {field} = {}", u.id, u.email, u.fields.get(&field).map(|v| v.to_string()).unwrap_or_else(|| "(none)".into()));
         }
         UserCommand::Sessions { user, revoke, json } => {
             let u = find_user(&k, &user).await?;

@@ -12,6 +12,7 @@ mod cli;
 mod crash_safety;
 mod email_otp;
 mod email_password;
+mod fields;
 mod harness;
 mod kernel;
 mod magic_link;

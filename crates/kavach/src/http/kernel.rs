@@ -64,8 +64,9 @@ pub struct RevokeSessionBody {
     pub token: String,
 }
 
+/// The other members of the body are additional fields (`[user.additional_fields]`):
+/// each must be declared, settable by requests and of its type.
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateUserBody {
     #[serde(default)]
     pub name: Option<String>,
@@ -78,6 +79,10 @@ pub struct UpdateUserBody {
     pub username: Option<String>,
     #[serde(default, rename = "displayUsername")]
     pub display_username: Option<String>,
+    /// Additional fields (`null` removes one).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -253,19 +258,20 @@ pub async fn revoke_other_sessions(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(
 #[utoipa::path(post, path = "/update-user", request_body = UpdateUserBody, tag = "user",
     responses((status = 200, description = "`{ status: true }`"), (status = 400), (status = 401)))]
 pub async fn update_user(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(b): Body<UpdateUserBody>) -> ApiResult<Response> {
-    if b.name.is_none() && b.image.is_none() && b.username.is_none() && b.display_username.is_none() {
-        return Err(client_error(Kind::BadRequest, Code::NoFieldsToUpdate, "Send name, image and/or username"));
+    if b.name.is_none() && b.image.is_none() && b.username.is_none() && b.display_username.is_none() && b.fields.is_empty() {
+        return Err(client_error(Kind::BadRequest, Code::NoFieldsToUpdate, "Send name, image, username and/or additional fields"));
     }
+    let fields = (!b.fields.is_empty()).then_some(&b.fields);
     let image = b.image.as_ref().map(|i| i.as_deref());
     // A display form alone changes the spelling of the current username.
     let username = b.username.as_deref().or(b.display_username.as_ref().and(a.data.user.username.as_deref()));
     match username {
         Some(u) => {
-            k.usernames().update_user(&a.data.user, b.name.as_deref(), image, u, b.display_username.as_deref(), &ctx).await?;
+            k.usernames().update_user(&a.data.user, b.name.as_deref(), image, (u, b.display_username.as_deref()), fields, &ctx).await?;
         }
         None if b.display_username.is_some() => return Err(client_error(Kind::BadRequest, Code::ValidationError, "displayUsername needs a username")),
         None => {
-            k.users().update(&a.data.user.id, b.name.as_deref(), image, &ctx).await?;
+            k.users().update_from_request(&a.data.user.id, b.name.as_deref(), image, fields, &ctx).await?;
         }
     }
     Ok(Json(json!({ "status": true })).into_response())

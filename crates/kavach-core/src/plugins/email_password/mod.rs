@@ -35,6 +35,8 @@ pub struct SignUp {
     /// A username (`[username]` on), and how it is displayed (default: as typed).
     pub username: Option<String>,
     pub display_username: Option<String>,
+    /// Additional fields (`[user.additional_fields]`) the request gives.
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +82,7 @@ impl EmailPassword<'_> {
             self.0.check_callback_url(cb)?;
         }
         self.0.options.password.check(&req.password, &self.0.password_context(&email, &req.name))?;
+        let fields = self.0.options.user.for_sign_up(&req.fields)?;
         let username = match &req.username {
             Some(u) => Some(self.0.usernames().prepare(u, req.display_username.as_deref()).await?),
             None if req.display_username.is_some() => return Err(Error::bad_request(Code::ValidationError, "displayUsername needs a username")),
@@ -97,6 +100,7 @@ impl EmailPassword<'_> {
             image: req.image.as_deref(),
             password_hash: Some(&hash),
             username: username.as_ref().map(|(u, d)| (u.as_str(), d.as_str())),
+            fields: Some(fields.clone()),
             ..Default::default()
         };
         match users::insert_user(self.0, row, ctx).await? {
@@ -122,7 +126,7 @@ impl EmailPassword<'_> {
                     );
                 }
                 // The same shape as a real sign-up, for a user that does not exist.
-                let user = User { name: req.name, image: req.image, ..placeholder_user(&email) };
+                let user = User { name: req.name, image: req.image, fields, ..placeholder_user(&email) };
                 Ok(SignUpOutcome { user, session: None })
             }
             None => Err(Error::new(Kind::Unprocessable, Code::UserAlreadyExistsUseAnotherEmail, "User already exists. Use another email.")),
@@ -433,6 +437,7 @@ fn placeholder_user(email: &str) -> User {
         banned: false,
         ban_expires: None,
         ban_reason: None,
+        fields: Default::default(),
         role: None,
         two_factor_enabled: false,
         username: None,

@@ -166,18 +166,19 @@ impl Usernames<'_> {
     }
 
     /// Set (or change) the user's username and display form, with a new name and image
-    /// when given (`/update-user`), in one transaction.
+    /// when given (`/update-user`), and additional fields, in one transaction.
     pub async fn update_user(
         &self,
         user: &User,
         name: Option<&str>,
         image: Option<Option<&str>>,
-        raw: &str,
-        display: Option<&str>,
+        (raw, display): (&str, Option<&str>),
+        fields: Option<&serde_json::Map<String, serde_json::Value>>,
         ctx: &RequestContext,
     ) -> Result<User> {
         let (normalized, display) = self.prepare_for(Some(&user.id), raw, display).await?;
-        self.0.users().update_profile(&user.id, name, image, Some((&normalized, &display)), ctx).await
+        let fields = fields.map(crate::users::Fields::Request);
+        self.0.users().update_profile(&user.id, name, image, Some((&normalized, &display)), fields, ctx).await
     }
 }
 

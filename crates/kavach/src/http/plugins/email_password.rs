@@ -49,8 +49,10 @@ fn routes() -> Vec<Route> {
 )]
 struct Doc;
 
+/// The other members of the body are additional fields (`[user.additional_fields]`):
+/// each must be declared, settable by requests and of its type.
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct SignUpBody {
     pub email: String,
     pub password: String,
@@ -67,6 +69,10 @@ pub struct SignUpBody {
     /// How the username is displayed (default: as typed).
     #[serde(default)]
     pub display_username: Option<String>,
+    /// Additional fields.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -148,6 +154,7 @@ pub async fn sign_up(State(k): State<Kavach>, Ctx(ctx): Ctx, Body(b): JsonOrForm
                 callback_url: b.callback_url,
                 username: b.username,
                 display_username: b.display_username,
+                fields: b.fields,
             },
             &ctx,
         )
