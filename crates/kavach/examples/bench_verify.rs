@@ -1,6 +1,8 @@
 //! In-process benchmark of the resource-server verifier: how long validating one
 //! access token takes (signature, typ, iss, aud, exp, scopes), with the JWKS cached, and
-//! how long one Argon2id password check takes (the bound on sign-ins per core).
+//! how long one Argon2id password check takes (the bound on sign-ins per core), and the
+//! pure checks of the sign-in methods without password hashing: a TOTP code, and a
+//! Sign-In with Ethereum message (parse and secp256k1 signer recovery).
 //! Run: `cargo run --release -p kavach --example bench_verify` (bench/run.sh does).
 
 use kavach::resource::ResourceServer;
@@ -56,6 +58,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             n as f64 / total.as_secs_f64()
         ));
     }
+    // The second factor and the wallet sign-in, in process (no I/O).
+    let totp = kavach_core::plugins::two_factor::Totp { digits: 6, period: 30, skew: 1 };
+    let secret = [7u8; 20];
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let code = totp.code_at(&secret, now);
+    results.push(timed("TOTP verification (a code of the current step, ±1 step)", "target < 50 µs", 200_000, || {
+        assert!(totp.matching_step(&secret, &code, now).is_some());
+    }));
+    let key = kavach_testkit::wallet::key(9);
+    let address = kavach_core::plugins::siwe::message::checksummed(&kavach_core::plugins::siwe::signature::address_of(key.verifying_key()));
+    let message = format!(
+        "example.com wants you to sign in with your Ethereum account:\n{address}\n\nSign in\n\nURI: https://example.com\nVersion: 1\nChain ID: 1\nNonce: 0123456789abcdef\nIssued At: 2026-12-04T10:00:00Z"
+    );
+    let hash = kavach_core::plugins::siwe::signature::personal_message_hash(message.as_bytes());
+    let (sig, id) = key.sign_prehash_recoverable(&hash);
+    let mut signature = sig.to_bytes().to_vec();
+    signature.push(27 + id.to_byte());
+    results.push(timed("SIWE message parse + EIP-191 signer recovery", "no password hashing on this path", 5_000, || {
+        let parsed = kavach_core::plugins::siwe::message::parse(&message).ok();
+        let h = kavach_core::plugins::siwe::signature::personal_message_hash(message.as_bytes());
+        assert!(parsed.is_some_and(|m| kavach_core::plugins::siwe::signature::recover_address(&h, &signature) == Some(m.address)));
+    }));
     // The cost of one password check, which bounds sign-ins: cores / this time.
     // Through the server's own hashing workers (memory reused), one at a time.
     let hasher = kavach_core::password::Hasher::default();
@@ -78,4 +102,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
+}
+
+/// `n` runs of `f`: mean, p50 and p99, as one report line.
+fn timed(what: &str, target: &str, n: usize, mut f: impl FnMut()) -> String {
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        f();
+        samples.push(t.elapsed().as_nanos() as u64);
+    }
+    let total = start.elapsed();
+    samples.sort_unstable();
+    let us = |q: usize| samples.get(q).copied().unwrap_or_default() as f64 / 1000.0;
+    format!(
+        "{what}: mean {:.1} µs, p50 {:.1} µs, p99 {:.1} µs, {:.0}/s on one core ({target})",
+        total.as_secs_f64() * 1e6 / n as f64,
+        us(n / 2),
+        us(n * 99 / 100),
+        n as f64 / total.as_secs_f64()
+    )
 }
