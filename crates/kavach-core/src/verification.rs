@@ -77,6 +77,17 @@ macro_rules! consume_in_tx {
 }
 pub(crate) use consume_in_tx;
 
+/// Consume a token on its own (nothing else changes with it): its JSON value, or `None`
+/// when unknown, already used or expired.
+pub(crate) async fn consume(db: &Db, purpose: Purpose, token: &str) -> Result<Option<serde_json::Value>> {
+    Ok(db!(db, |pool| {
+        let mut tx = pool.begin_write().await?;
+        let v = consume_in_tx!(tx, purpose, token);
+        tx.commit().await?;
+        v
+    }))
+}
+
 pub(crate) async fn purge_expired(db: &Db) -> Result<u64> {
     db!(db, |pool| { Ok(sqlx::query("DELETE FROM kavach_verification WHERE expires_at < $1").bind(Ts::now()).execute(pool).await?.rows_affected()) })
 }

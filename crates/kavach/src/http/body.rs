@@ -161,6 +161,12 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
     }
 }
 
+/// `deserialize_with` for a member where `null` means "remove" and absence "keep":
+/// `None` (absent), `Some(None)` (null), `Some(Some(v))`. Use with `#[serde(default)]`.
+pub(crate) fn null_removes<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

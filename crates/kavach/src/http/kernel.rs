@@ -71,7 +71,7 @@ pub struct UpdateUserBody {
     #[serde(default)]
     pub name: Option<String>,
     /// A URL, or `null` to remove the image.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::http::body::null_removes")]
     #[schema(value_type = Option<String>)]
     pub image: Option<Option<String>>,
     /// A new username (`[username]` on), with its display form (default: as typed).
@@ -83,10 +83,6 @@ pub struct UpdateUserBody {
     #[serde(flatten)]
     #[schema(ignore)]
     pub fields: serde_json::Map<String, serde_json::Value>,
-}
-
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,23 +1,12 @@
-//! Every query of Google One Tap: nonces (single-use `kavach_verification` rows) and the
-//! Google accounts in `kavach_account` (provider `google`, the token's `sub`).
+//! Every query of Google One Tap: the Google accounts in `kavach_account` (provider
+//! `google`, the token's `sub`). The nonces are single-use verification tokens.
 
 use super::PROVIDER;
 use crate::error::Result;
 use crate::store::{BeginWrite, Db};
 use crate::users::{USER_COLUMNS_U, User, user_from_row};
-use crate::verification::{Purpose, consume_in_tx};
 use crate::{RequestContext, db};
 use sqlx::Row;
-
-/// Use a nonce: true when it was issued here, unused and unexpired (it is gone either way).
-pub(crate) async fn consume_nonce(db: &Db, nonce: &str) -> Result<bool> {
-    db!(db, |pool| {
-        let mut tx = pool.begin_write().await?;
-        let found = consume_in_tx!(tx, Purpose::OneTapNonce, nonce).is_some();
-        tx.commit().await?;
-        Ok(found)
-    })
-}
 
 /// The user whose Google account is `sub`.
 pub(crate) async fn account_user(db: &Db, sub: &str) -> Result<Option<User>> {

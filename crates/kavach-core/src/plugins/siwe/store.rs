@@ -1,23 +1,12 @@
-//! Every query of Sign-In with Ethereum: nonces (single-use `kavach_verification` rows)
-//! and `kavach_wallet_address`.
+//! Every query of Sign-In with Ethereum on `kavach_wallet_address` (the nonces are
+//! single-use verification tokens, `verification::consume`).
 
 use super::Wallet;
 use crate::error::Result;
 use crate::store::{BeginWrite, Db};
 use crate::users::{USER_COLUMNS_U, User, user_from_row};
-use crate::verification::{Purpose, consume_in_tx};
 use crate::{RequestContext, audit, db};
 use sqlx::Row;
-
-/// Use a nonce: true when it was issued here, unused and unexpired (it is gone either way).
-pub(crate) async fn consume_nonce(db: &Db, nonce: &str) -> Result<bool> {
-    db!(db, |pool| {
-        let mut tx = pool.begin_write().await?;
-        let found = consume_in_tx!(tx, Purpose::SiweNonce, nonce).is_some();
-        tx.commit().await?;
-        Ok(found)
-    })
-}
 
 /// The user holding `address`, and whether on this chain (else on another one).
 pub(crate) async fn owner(db: &Db, address: &str, chain_id: u64) -> Result<Option<(User, bool)>> {

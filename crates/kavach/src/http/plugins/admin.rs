@@ -4,7 +4,7 @@
 //! YOU_ARE_NOT_ALLOWED_TO_PERFORM_THIS_ADMIN_ACTION` otherwise); impersonation sessions
 //! are never admins.
 
-use super::organization::{IdQuery, Roles, some};
+use super::organization::{IdQuery, Roles};
 use crate::Kavach;
 use crate::http::body::{Body, QueryParams};
 use crate::http::cookies::{self, clear_session_cookie, set_session_cookie};
@@ -111,7 +111,7 @@ pub struct UserData {
     #[serde(default)]
     pub name: Option<String>,
     /// A URL, or `null` to remove it.
-    #[serde(default, deserialize_with = "some")]
+    #[serde(default, deserialize_with = "crate::http::body::null_removes")]
     #[schema(value_type = Option<String>)]
     pub image: Option<Option<String>>,
     #[serde(default)]

@@ -66,10 +66,6 @@ fn without_server_only<T: serde::de::DeserializeOwned>(mut body: serde_json::Map
 }
 
 /// `null` as `Some(None)`, absent as `None`.
-fn null_or<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
-    Option::<f64>::deserialize(d).map(Some)
-}
-
 fn config_id(c: &Option<String>) -> ApiResult<()> {
     match c.as_deref() {
         None | Some("default") => Ok(()),
@@ -111,7 +107,7 @@ pub struct UpdateKeyBody {
     #[serde(default)]
     pub enabled: Option<bool>,
     /// Seconds; `null`: no expiry.
-    #[serde(default, deserialize_with = "null_or")]
+    #[serde(default, deserialize_with = "crate::http::body::null_removes")]
     #[schema(value_type = Option<f64>)]
     pub expires_in: Option<Option<f64>>,
     #[serde(default)]

@@ -183,17 +183,12 @@ pub struct UpdateData {
     #[serde(default)]
     pub slug: Option<String>,
     /// A URL, or `null` to remove the logo.
-    #[serde(default, deserialize_with = "some")]
+    #[serde(default, deserialize_with = "crate::http::body::null_removes")]
     #[schema(value_type = Option<String>)]
     pub logo: Option<Option<String>>,
-    #[serde(default, deserialize_with = "some")]
+    #[serde(default, deserialize_with = "crate::http::body::null_removes")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Option<Value>>,
-}
-
-/// `deserialize_with` for a field where `null` means "remove" and absence "keep".
-pub(crate) fn some<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -231,7 +226,7 @@ pub async fn delete(State(k): State<Kavach>, Ctx(ctx): Ctx, Auth(a): Auth, Body(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SetActiveBody {
     /// `null` clears the active organization; absent keeps the current one.
-    #[serde(default, deserialize_with = "some")]
+    #[serde(default, deserialize_with = "crate::http::body::null_removes")]
     #[schema(value_type = Option<String>)]
     pub organization_id: Option<Option<String>>,
     #[serde(default)]
