@@ -208,6 +208,8 @@ pub struct Options {
     pub api_key: plugins::api_key::ApiKeyOptions,
     /// Sign-In with Ethereum (EIP-4361).
     pub siwe: plugins::siwe::SiweOptions,
+    /// Passkeys (WebAuthn).
+    pub passkey: plugins::passkey::PasskeyOptions,
     /// Google One Tap.
     pub one_tap: plugins::one_tap::OneTapOptions,
     /// The user object: additional fields (`[user.additional_fields.<name>]`).
@@ -242,6 +244,7 @@ impl Default for Options {
             phone_number: plugins::phone_number::PhoneNumberOptions::default(),
             api_key: plugins::api_key::ApiKeyOptions::default(),
             siwe: plugins::siwe::SiweOptions::default(),
+            passkey: plugins::passkey::PasskeyOptions::default(),
             one_tap: plugins::one_tap::OneTapOptions::default(),
             user: fields::UserOptions::default(),
             username: plugins::username::UsernameOptions::default(),
@@ -325,6 +328,8 @@ pub struct Core {
     pub(crate) sms: Option<Arc<dyn sms::SmsSender>>,
     /// Checks contract wallets' signatures (`[siwe]`, EIP-1271), if configured.
     pub(crate) contract_wallets: Option<Arc<dyn plugins::siwe::ContractWallets>>,
+    /// The WebAuthn ceremony checker (`[passkey]`), built once from the configuration.
+    pub(crate) webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// Google's keys for One Tap ID tokens (`[one_tap]`).
     pub(crate) one_tap_keys: Option<Arc<dyn plugins::one_tap::IdTokenKeys>>,
     pub(crate) templates: Templates,
@@ -373,6 +378,10 @@ impl Core {
         let rotations = plugins::oauth::store::rotation::Rotations::new(db.clone());
         let audit_queue = audit::Queue::new(db.clone());
         let org_roles = options.organization.static_roles();
+        let webauthn = match options.passkey.enabled {
+            true => Some(Arc::new(options.passkey.webauthn(&options.base_url).map_err(Error::config)?)),
+            false => None,
+        };
         Ok(Core {
             db,
             options,
@@ -383,6 +392,7 @@ impl Core {
             anonymous_link: None,
             sms: None,
             contract_wallets: None,
+            webauthn,
             one_tap_keys: None,
             templates,
             sessions,

@@ -183,6 +183,7 @@ impl Options {
             .or_else(|| self.phone_number.problems())
             .or_else(|| self.api_key.problems())
             .or_else(|| self.siwe.problems())
+            .or_else(|| self.passkey.problems(&self.base_url))
             .or_else(|| self.one_tap.problems())
             .or_else(|| self.user.problems())
             .or_else(|| self.jwt.problems())

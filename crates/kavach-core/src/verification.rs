@@ -17,6 +17,8 @@ pub enum Purpose {
     SiweNonce,
     /// A nonce for a Google One Tap ID token (`[one_tap]`).
     OneTapNonce,
+    /// A passkey ceremony's state (`[passkey]`).
+    PasskeyChallenge,
 }
 
 impl Purpose {
@@ -28,6 +30,7 @@ impl Purpose {
             Purpose::MagicLink => "magic-link",
             Purpose::SiweNonce => "siwe-nonce",
             Purpose::OneTapNonce => "one-tap-nonce",
+            Purpose::PasskeyChallenge => "passkey-challenge",
         }
     }
 }

@@ -300,3 +300,144 @@ pub mod idp {
         })
     }
 }
+
+/// A software passkey authenticator (`[passkey]`): what a browser and a platform
+/// authenticator answer to WebAuthn options, made in process. An ES256 key, `none`
+/// attestation, a signature counter; its fields can be bent to make the answers a
+/// ceremony must refuse (another origin, another RP id, no user verification, a counter
+/// gone back).
+pub mod authenticator {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use serde_json::{Value, json};
+
+    pub struct SoftAuthenticator {
+        key: EcdsaKeyPair,
+        pub credential_id: Vec<u8>,
+        /// The signature counter; each answer adds one first.
+        pub counter: u32,
+        /// The user handle registration stored (sent back at sign-in).
+        pub user_handle: Option<Vec<u8>>,
+        /// Sign the authenticator data for this RP id instead of the options' one.
+        pub rp_id: Option<String>,
+        /// Set the user-verified flag (true by default).
+        pub user_verified: bool,
+    }
+
+    impl Default for SoftAuthenticator {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    fn cbor_head(major: u8, n: usize) -> Vec<u8> {
+        let m = major << 5;
+        match n {
+            0..=23 => vec![m | n as u8],
+            24..=255 => vec![m | 24, n as u8],
+            _ => {
+                let mut v = vec![m | 25];
+                v.extend_from_slice(&(n as u16).to_be_bytes());
+                v
+            }
+        }
+    }
+
+    fn cbor_bytes(b: &[u8]) -> Vec<u8> {
+        let mut v = cbor_head(2, b.len());
+        v.extend_from_slice(b);
+        v
+    }
+
+    fn cbor_text(s: &str) -> Vec<u8> {
+        let mut v = cbor_head(3, s.len());
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    fn sha256(b: &[u8]) -> Vec<u8> {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b).as_ref().to_vec()
+    }
+
+    fn field<'a>(options: &'a Value, path: &[&str]) -> &'a str {
+        let mut v = options;
+        for p in path {
+            v = &v[*p];
+        }
+        v.as_str().unwrap_or_default()
+    }
+
+    impl SoftAuthenticator {
+        #[allow(clippy::expect_used, reason = "test helper: key generation does not fail")]
+        pub fn new() -> Self {
+            let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).expect("a P-256 key");
+            let credential_id = kavach_core::crypto::random_bytes::<32>().to_vec();
+            SoftAuthenticator { key, credential_id, counter: 0, user_handle: None, rp_id: None, user_verified: true }
+        }
+
+        fn auth_data(&mut self, rp_id: &str, attested: bool) -> Vec<u8> {
+            self.counter += 1;
+            let mut d = sha256(self.rp_id.as_deref().unwrap_or(rp_id).as_bytes());
+            d.push(0x01 | if self.user_verified { 0x04 } else { 0 } | if attested { 0x40 } else { 0 });
+            d.extend_from_slice(&self.counter.to_be_bytes());
+            if attested {
+                d.extend_from_slice(&[0u8; 16]);
+                d.extend_from_slice(&(self.credential_id.len() as u16).to_be_bytes());
+                d.extend_from_slice(&self.credential_id);
+                // The COSE key: {1: 2 (EC2), 3: -7 (ES256), -1: 1 (P-256), -2: x, -3: y}.
+                let point = self.key.public_key().as_ref().to_vec();
+                d.extend_from_slice(&[0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21]);
+                d.extend(cbor_bytes(point.get(1..33).unwrap_or_default()));
+                d.push(0x22);
+                d.extend(cbor_bytes(point.get(33..65).unwrap_or_default()));
+            }
+            d
+        }
+
+        fn client_data(kind: &str, options: &Value, origin: &str) -> String {
+            json!({ "type": kind, "challenge": field(options, &["challenge"]), "origin": origin, "crossOrigin": false }).to_string()
+        }
+
+        /// The `RegistrationResponseJSON` a browser at `origin` returns for these
+        /// creation options (`PublicKeyCredentialCreationOptionsJSON`).
+        pub fn register(&mut self, options: &Value, origin: &str) -> Value {
+            self.user_handle = B64.decode(field(options, &["user", "id"])).ok();
+            let client_data = Self::client_data("webauthn.create", options, origin);
+            let auth_data = self.auth_data(field(options, &["rp", "id"]), true);
+            let mut att = vec![0xa3];
+            att.extend(cbor_text("fmt"));
+            att.extend(cbor_text("none"));
+            att.extend(cbor_text("attStmt"));
+            att.push(0xa0);
+            att.extend(cbor_text("authData"));
+            att.extend(cbor_bytes(&auth_data));
+            let id = B64.encode(&self.credential_id);
+            json!({
+                "id": id, "rawId": id, "type": "public-key", "authenticatorAttachment": "platform", "clientExtensionResults": {},
+                "response": { "clientDataJSON": B64.encode(client_data), "attestationObject": B64.encode(att), "transports": ["internal"] },
+            })
+        }
+
+        /// The `AuthenticationResponseJSON` a browser at `origin` returns for these
+        /// request options, signed by this authenticator.
+        #[allow(clippy::expect_used, reason = "test helper: signing does not fail")]
+        pub fn authenticate(&mut self, options: &Value, origin: &str) -> Value {
+            let client_data = Self::client_data("webauthn.get", options, origin);
+            let rp_id = field(options, &["rpId"]).to_owned();
+            let auth_data = self.auth_data(&rp_id, false);
+            let mut signed = auth_data.clone();
+            signed.extend(sha256(client_data.as_bytes()));
+            let sig = self.key.sign(&SystemRandom::new(), &signed).expect("an ECDSA signature");
+            let id = B64.encode(&self.credential_id);
+            json!({
+                "id": id, "rawId": id, "type": "public-key", "authenticatorAttachment": "platform", "clientExtensionResults": {},
+                "response": {
+                    "clientDataJSON": B64.encode(client_data), "authenticatorData": B64.encode(&auth_data),
+                    "signature": B64.encode(sig.as_ref()), "userHandle": self.user_handle.as_ref().map(|h| B64.encode(h)),
+                },
+            })
+        }
+    }
+}

@@ -75,6 +75,8 @@ mod docs {
     mod api_keys {}
     #[doc = include_str!("../../../docs/siwe.md")]
     mod siwe {}
+    #[doc = include_str!("../../../docs/passkey.md")]
+    mod passkey {}
     #[doc = include_str!("../../../docs/one-tap.md")]
     mod one_tap {}
     #[doc = include_str!("../../../docs/jwt.md")]
@@ -278,6 +280,7 @@ pub struct KavachBuilder {
     phone_number: Option<kavach_core::plugins::phone_number::PhoneNumberOptions>,
     api_key: Option<kavach_core::plugins::api_key::ApiKeyOptions>,
     siwe: Option<kavach_core::plugins::siwe::SiweOptions>,
+    passkey: Option<kavach_core::plugins::passkey::PasskeyOptions>,
     one_tap: Option<kavach_core::plugins::one_tap::OneTapOptions>,
     hooks: hooks::Hooks,
     sms: Option<Arc<dyn kavach_core::sms::SmsSender>>,
@@ -469,6 +472,12 @@ impl KavachBuilder {
         self.one_tap = Some(o);
         self
     }
+    /// Passkeys (`[passkey]`, WebAuthn): registration, usernameless sign-in, list, rename,
+    /// delete; the RP id and origins from the options.
+    pub fn passkey(mut self, p: kavach_core::plugins::passkey::PasskeyOptions) -> Self {
+        self.passkey = Some(p);
+        self
+    }
     /// Extra claims in session JWTs (`/token`): better-auth's `jwt({ customClaims })`. The
     /// hook gets the session and user and returns claims to add; the registered ones
     /// (`iss`, `sub`, `exp`, …) cannot be replaced. Runs after `[jwt.claims]`.
@@ -619,6 +628,9 @@ impl KavachBuilder {
         }
         if let Some(s) = &self.siwe {
             o.siwe = s.clone();
+        }
+        if let Some(p) = &self.passkey {
+            o.passkey = p.clone();
         }
         if let Some(t) = &self.one_tap {
             o.one_tap = t.clone();

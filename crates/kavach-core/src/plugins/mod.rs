@@ -16,6 +16,7 @@ pub mod migration;
 pub mod oauth;
 pub mod one_tap;
 pub mod organization;
+pub mod passkey;
 pub mod phone_number;
 pub mod siwe;
 pub mod two_factor;

@@ -48,6 +48,7 @@ migrations! {
     21, "api keys", "0021_api_key";
     22, "sign-in with ethereum", "0022_siwe";
     23, "additional user fields", "0023_additional_fields";
+    24, "passkeys", "0024_passkey";
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kavach_migration (

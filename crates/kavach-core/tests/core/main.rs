@@ -18,6 +18,7 @@ mod migration;
 mod oauth;
 mod one_tap;
 mod organization;
+mod passkey;
 mod phone_number;
 mod ratelimit;
 mod sessions;

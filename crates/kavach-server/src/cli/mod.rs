@@ -9,6 +9,7 @@ mod import;
 mod keys;
 mod migrate;
 mod org;
+mod passkey;
 mod serve;
 mod user;
 
@@ -76,6 +77,9 @@ pub enum Command {
     /// API keys: create with permissions, uses and rate limits; list, disable, delete ([api_key]).
     #[command(subcommand)]
     ApiKey(api_key::ApiKeyCommand),
+    /// Passkeys of a user: list them, delete a lost one ([passkey]).
+    #[command(subcommand)]
+    Passkey(passkey::PasskeyCommand),
 }
 
 fn init_logging(filter: &str, json: bool) {
@@ -112,6 +116,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Clients(cmd) => clients::clients(&kavach(&cfg, false).await?, cmd).await,
         Command::Import(cmd) => import::import(cfg, cmd).await,
         Command::ApiKey(cmd) => api_key::api_key(cfg, cmd).await,
+        Command::Passkey(cmd) => passkey::passkey(cfg, cmd).await,
     }
 }
 

@@ -23,6 +23,7 @@ mod one_tap;
 mod openapi_fuzz;
 mod ops;
 mod organization;
+mod passkey;
 mod phone_number;
 mod siwe;
 mod smtp;

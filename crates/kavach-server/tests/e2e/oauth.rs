@@ -1590,3 +1590,45 @@ async fn approved(a: &As, next: &str, cookie: &str) {
     let r = if r.status() == 200 { a.consent(r, "approve", cookie).await } else { r };
     assert!(callback(&r).contains_key("code"), "{}", r.status());
 }
+
+dual!(hosted_sign_in_page_signs_in_with_a_passkey, |db| {
+    use kavach_testkit::authenticator::SoftAuthenticator;
+    let extra = "[passkey]\nenabled = true\nrp_id = \"localhost\"\norigins = [\"http://localhost:3000\"]";
+    let a = As::start_with_env(db, RESOURCE, extra, &[("KAVACH_RATE_LIMIT", "off")]).await;
+    // Alice adds a passkey (her session is fresh).
+    let r = get(&a.s, "/passkey/generate-register-options", Some(&a.cookie)).await;
+    let challenge = cookie_named(&r, "kavach.passkey").unwrap();
+    let (_, options) = crate::json(r).await;
+    let mut key = SoftAuthenticator::new();
+    let answer = key.register(&options, "http://localhost:3000");
+    let r = post(&a.s, "/passkey/verify-registration", Some(&format!("{}; {challenge}", a.cookie)), json!({ "response": answer })).await;
+    assert_eq!(r.status(), 200);
+    // The hosted page offers the passkey, its script allowed by hash and nothing else.
+    let id = a.public_client().await;
+    let r = a.authorize(&a.authorize_url(&id, &[]), None).await;
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    let page = client().get(&to).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let script_src = csp.split(';').map(str::trim).find(|d| d.starts_with("script-src")).unwrap_or_default();
+    assert!(script_src.starts_with("script-src 'sha256-") && !script_src.contains("unsafe") && csp.contains("connect-src 'self'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sign in with a passkey"), "{html}");
+    let flow = percent(to.split("flow=").nth(1).unwrap());
+    // What the page's script does: the options, the authenticator, the form posted.
+    let r = get(&a.s, "/passkey/generate-authenticate-options", None).await;
+    let challenge = cookie_named(&r, "kavach.passkey").unwrap();
+    let (_, options) = crate::json(r).await;
+    let answer = key.authenticate(&options, "http://localhost:3000").to_string();
+    let post_form = |cookie: Option<String>, answer: String| {
+        let mut rq = client().post(a.s.url("/oauth2/sign-in")).header("origin", a.s.origin());
+        if let Some(c) = cookie {
+            rq = rq.header("cookie", c);
+        }
+        rq.form_of(&[("flow", flow.as_str()), ("method", "passkey"), ("response", answer.as_str())]).send()
+    };
+    // Without the ceremony's cookie: the form again, no session.
+    let r = post_form(None, answer.clone()).await.unwrap();
+    assert!(session_cookie(&r).is_none());
+    assert!(r.text().await.unwrap().contains("did not complete"));
+    hosted_finish(&a, post_form(Some(challenge), answer).await.unwrap()).await;
+});

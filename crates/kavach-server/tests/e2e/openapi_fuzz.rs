@@ -34,7 +34,7 @@ dual!(openapi_fuzz_schemathesis_finds_no_server_error_nor_undocumented_answer, |
     let (google, _) = crate::one_tap::google_keys(&kavach_testkit::idp::Issuer::default()).await;
     std::fs::write(
         &cfg,
-        format!("[one_tap]\nenabled = true\nclient_ids = [\"fuzz\"]\njwks_url = \"{google}\"\n") + "[organization]\nenabled = true\ndynamic_roles = true\n[admin]\nenabled = true\n[agents]\nenabled = true\n[two_factor]\nenabled = true\n[magic_link]\nenabled = true\n[email_otp]\nenabled = true\nchange_email = true\n[anonymous]\nenabled = true\n[phone_number]\nenabled = true\n[api_key]\nenabled = true\n[username]\nenabled = true\n[siwe]\nenabled = true\n",
+        format!("[one_tap]\nenabled = true\nclient_ids = [\"fuzz\"]\njwks_url = \"{google}\"\n") + "[organization]\nenabled = true\ndynamic_roles = true\n[admin]\nenabled = true\n[agents]\nenabled = true\n[two_factor]\nenabled = true\n[magic_link]\nenabled = true\n[email_otp]\nenabled = true\nchange_email = true\n[anonymous]\nenabled = true\n[phone_number]\nenabled = true\n[api_key]\nenabled = true\n[username]\nenabled = true\n[siwe]\nenabled = true\n[passkey]\nenabled = true\nrp_id = \"localhost\"\norigins = [\"http://localhost:3000\"]\n",
     )
     .unwrap();
     let s = Server::start(db, &[("KAVACH_REQUIRE_EMAIL_VERIFICATION", "false"), ("KAVACH_RATE_LIMIT", "false"), ("KAVACH_CONFIG", cfg.to_str().unwrap())]);

@@ -192,6 +192,9 @@ pub fn admin_session(core: &Core, headers: &HeaderMap) -> Option<(String, bool)>
 pub const TWO_FACTOR: &str = "kavach.two_factor";
 /// A trusted device (`[two_factor]`): its token, signed; the server can revoke it.
 pub const TRUST_DEVICE: &str = "kavach.trust_device";
+/// The signed token naming a passkey ceremony in progress (`[passkey]`; better-auth's
+/// `better-auth-passkey`).
+pub const PASSKEY: &str = "kavach.passkey";
 
 /// `name`, with the `__Secure-` prefix on https.
 fn prefixed(core: &Core, name: &str) -> String {

@@ -126,6 +126,7 @@ pub fn capabilities() -> &'static [Capability] {
         super::plugins::api_key::CAPABILITY,
         super::plugins::username::CAPABILITY,
         super::plugins::siwe::CAPABILITY,
+        super::plugins::passkey::CAPABILITY,
         super::plugins::one_tap::CAPABILITY,
     ]
 }

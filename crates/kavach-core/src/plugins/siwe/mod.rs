@@ -289,7 +289,7 @@ impl Siwe<'_> {
     }
 
     /// Unlink a wallet of the signed-in user (a fresh session). The last wallet of a user
-    /// with no password and no verified address is kept: it is their only way in.
+    /// with no password, no verified address and no passkey is kept: it is their only way in.
     pub async fn unlink(&self, session: &Session, address: &str, chain_id: u64, ctx: &RequestContext) -> Result<()> {
         self.require_enabled()?;
         self.0.users().confirm_fresh(session, None, "to unlink a wallet").await?;
@@ -297,7 +297,7 @@ impl Siwe<'_> {
         let address = message::checksummed(&bytes);
         let user = users::find_by_id(&self.0.db, &session.user_id).await?.ok_or_else(Error::unauthorized)?;
         let has_password = users::password_hash(&self.0.db, &user.id).await?.is_some();
-        let keep_one = !has_password && !user.email_verified;
+        let keep_one = !has_password && !user.email_verified && !crate::plugins::passkey::store::has_passkey(&self.0.db, &user.id).await?;
         match store::unlink(&self.0.db, &user.id, &address, chain_id, keep_one, ctx).await? {
             store::Unlinked::Yes => Ok(()),
             store::Unlinked::NotFound => Err(Error::not_found(Code::WalletNotFound, "No such wallet on this account")),

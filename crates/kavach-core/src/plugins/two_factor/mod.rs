@@ -512,11 +512,18 @@ impl Core {
     /// session, or, for a user with two-factor on (and no trusted device in `ctx`), a
     /// pending sign-in and no session. `method` names the first factor in the audit log.
     pub(crate) async fn complete_sign_in(&self, user: User, method: &str, ctx: &RequestContext) -> Result<SignInStep> {
+        self.complete_sign_in_with(user, method, true, ctx).await
+    }
+
+    /// [`Core::complete_sign_in`]; `first_factor_only: false` for a method that is two
+    /// factors by itself (a passkey verified with user verification), which needs no
+    /// second one.
+    pub(crate) async fn complete_sign_in_with(&self, user: User, method: &str, first_factor_only: bool, ctx: &RequestContext) -> Result<SignInStep> {
         // Every first factor checks it before this point; here again, so a new one cannot forget.
         if user.is_banned(Ts::now()) {
             return Err(Error::forbidden(Code::BannedUser, "You have been banned from this application"));
         }
-        if self.options.two_factor.enabled && user.two_factor_enabled {
+        if first_factor_only && self.options.two_factor.enabled && user.two_factor_enabled {
             let trusted = match ctx.trusted_device.as_deref() {
                 Some(t) => self.two_factor().is_trusted(&user.id, t).await?,
                 None => false,

@@ -102,11 +102,50 @@ fn sign_in_form(k: &Kavach, flow: &str, client_name: &str, error: Option<&str>) 
         magic_link => o.magic_link.enabled,
         email_otp => o.email_otp.enabled,
         phone_number => o.phone_number.enabled,
+        passkey => o.passkey.enabled,
+        passkey_options_url => path(k, "/passkey/generate-authenticate-options"),
+        passkey_script => minijinja::Value::from_safe_string(PASSKEY_SCRIPT.to_owned()),
         action => path(k, "/oauth2/sign-in"),
         forgot_url => path(k, "/forgot-password"),
     };
-    template_page(k, "Sign in", "sign_in.html", ctx)
+    let mut r = template_page(k, "Sign in", "sign_in.html", ctx);
+    if o.passkey.enabled {
+        // The page's one script (passkey sign-in), allowed by its hash, and its fetch of the options.
+        let csp = format!(
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{}'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, kavach_core::crypto::sha256(PASSKEY_SCRIPT.as_bytes()))
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    r
 }
+
+/// The sign-in page's passkey button (`[passkey]`): the options from
+/// `/passkey/generate-authenticate-options`, `navigator.credentials.get`, and the answer
+/// posted with the form (`method=passkey`, `response`). Bytes travel as base64url.
+const PASSKEY_SCRIPT: &str = r#"(() => {
+  const form = document.getElementById("passkey-form"), out = document.getElementById("passkey-error");
+  if (!form || !window.PublicKeyCredential) { if (form) form.hidden = true; return; }
+  const dec = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+  const enc = (b) => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  form.addEventListener("submit", async (ev) => {
+    if (form.elements.response.value) return;
+    ev.preventDefault();
+    try {
+      const o = await (await fetch(form.dataset.options, { credentials: "same-origin" })).json();
+      o.challenge = dec(o.challenge);
+      (o.allowCredentials || []).forEach((c) => { c.id = dec(c.id); });
+      const c = await navigator.credentials.get({ publicKey: o });
+      const r = c.response;
+      form.elements.response.value = JSON.stringify({ id: c.id, rawId: enc(c.rawId), type: c.type, response: {
+        clientDataJSON: enc(r.clientDataJSON), authenticatorData: enc(r.authenticatorData), signature: enc(r.signature),
+        userHandle: r.userHandle ? enc(r.userHandle) : null } });
+      form.submit();
+    } catch (e) { out.textContent = "The passkey sign-in did not complete: " + e.message; }
+  });
+})();"#;
 
 /// How a client is shown to the user deciding on it: its self-declared name with
 /// invisible and bidirectional characters removed, and, for a metadata-document client,
@@ -142,10 +181,10 @@ pub async fn sign_in_page(State(k): State<Kavach>, RawQuery(q): RawQuery) -> Res
 /// session cookie, continue the flow. `password` (the default: email, or username with
 /// `[username]`, and password), `magic-link` (a link that comes back to the flow),
 /// `email-otp` / `email-otp-code` and `phone-otp` / `phone-otp-code` (a code sent, then
-/// typed in). Whatever the method, a user with two-factor on goes to the hosted
+/// typed in), `passkey` (`response`: the browser's answer to the passkey options). Whatever the method, a user with two-factor on goes to the hosted
 /// two-factor page first.
 #[utoipa::path(post, path = "/oauth2/sign-in", tag = "oauth", request_body(content = super::openapi::SignInForm, content_type = "application/x-www-form-urlencoded"), responses((status = 302, description = "Signed in: on to consent or the client"), (status = 303, description = "Signed in: on to the next step"), (status = 200, description = "The form again with the error, or the next step (enter the code, check your email)", content_type = "text/html", body = String), (status = 400, description = "The flow is invalid or expired", content_type = "text/html", body = String), (status = 401, description = "Wrong email or password (the form again)", content_type = "text/html", body = String)))]
-pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, body: Bytes) -> Response {
+pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap, body: Bytes) -> Response {
     let (form, req) = match flow_form(&k, &body) {
         Ok(x) => x,
         Err(r) => return r,
@@ -187,6 +226,11 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, body: Bytes) -> Res
                 r => r.map(|(step, _)| step),
             }
         }
+        "passkey" if o.passkey.enabled => match (cookies::signed(&k, &headers, cookies::PASSKEY), serde_json::from_str::<serde_json::Value>(field("response")))
+        {
+            (Some(token), Ok(answer)) => k.passkey().authenticate(&token, &answer, &ctx).await,
+            _ => return sign_in_form(&k, flow, &name, Some("The passkey sign-in did not complete: try again.")),
+        },
         "phone-otp" if o.phone_number.enabled => {
             return match k.phone_number().send_otp(phone).await {
                 Ok(()) => sign_in_step(&k, flow, &name, SignInStep::PhoneCode { phone }),
