@@ -310,3 +310,34 @@ impl Drop for DirLock {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Debian's Chromium for the browser tests (`tests/js/browser`), installed once when
+/// missing (as root, with apt: the machines this suite runs on are Debian).
+pub fn chromium() -> &'static str {
+    if std::path::Path::new(CHROMIUM).exists() {
+        return CHROMIUM;
+    }
+    let _lock = DirLock::take(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("chromium-install-lock"));
+    if !std::path::Path::new(CHROMIUM).exists() {
+        let apt = |args: &[&str]| std::process::Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success());
+        let installed = apt(&["install", "-y", "-q", "--no-install-recommends", "chromium"])
+            || (apt(&["update", "-q"]) && apt(&["install", "-y", "-q", "--no-install-recommends", "chromium"]));
+        assert!(installed && std::path::Path::new(CHROMIUM).exists(), "Chromium is needed for the browser tests: `apt-get install chromium` (as root) failed");
+    }
+    CHROMIUM
+}
+
+/// Run the browser script `script` of `tests/js/browser` in Chromium with `env` (and
+/// `CHROMIUM`); it must exit 0 and print `<name>: <checks> checks passed`. Its output.
+pub fn browser_script(script: &str, env: &[(&str, &str)], checks: &str) -> String {
+    let browser = chromium();
+    let work = npm_workspace("browser", &[script, "lib.mjs"]);
+    let out = std::process::Command::new("node").arg(script).env("CHROMIUM", browser).envs(env.iter().copied()).current_dir(&work).output().expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
+    assert!(stdout.contains(checks), "{stdout}");
+    stdout
+}

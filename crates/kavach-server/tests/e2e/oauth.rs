@@ -1632,3 +1632,46 @@ dual!(hosted_sign_in_page_signs_in_with_a_passkey, |db| {
     assert!(r.text().await.unwrap().contains("did not complete"));
     hosted_finish(&a, post_form(Some(challenge), answer).await.unwrap()).await;
 });
+
+dual!(hosted_pages_in_chromium_two_factor_form_and_passkey_button, |db| {
+    // On `localhost` (a passkey's RP id cannot be an IP address).
+    let port = free_port();
+    let (listen, base, redirect) = (format!("127.0.0.1:{port}"), format!("http://localhost:{port}"), format!("http://localhost:{}/callback", free_port()));
+    let extra = "[two_factor]\nenabled = true\n[passkey]\nenabled = true";
+    let cfg = oauth_config(&temp_dir(), RESOURCE, "");
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap() + extra).unwrap();
+    let s = Server::start(db, &[("KAVACH_CONFIG", &cfg), ("KAVACH_LISTEN", &listen), ("KAVACH_BASE_URL", &base), ("KAVACH_RATE_LIMIT", "off")]);
+    let cookie = sign_up(&s, "alice@example.com").await;
+    let uri = totp_on(&s, &cookie).await;
+    let r = client()
+        .post(s.url("/oauth2/register"))
+        .json(&json!({ "client_name": "Browser app", "redirect_uris": [redirect], "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"], "application_type": "native" }))
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = crate::json(r).await;
+    assert_eq!(status, 201, "{v}");
+    let api = s.url("").replace(&format!("127.0.0.1:{port}"), &format!("localhost:{port}"));
+    let q = [
+        ("response_type", "code"),
+        ("client_id", v["client_id"].as_str().unwrap()),
+        ("redirect_uri", redirect.as_str()),
+        ("state", "st-123"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("scope", "mcp:tools"),
+        ("resource", RESOURCE),
+    ];
+    let authorize = format!("{api}/oauth2/authorize?{}", q.map(|(k, v)| format!("{k}={}", kavach_core::text::url_encode(v))).join("&"));
+    let env = [
+        ("KAVACH_API", api.as_str()),
+        ("AUTHORIZE_URL", &authorize),
+        ("REDIRECT", &redirect),
+        ("EMAIL", "alice@example.com"),
+        ("PASSWORD", PW),
+        ("TOTP_URI", &uri),
+        ("SESSION_COOKIE", &cookie),
+    ];
+    browser_script("hosted.mjs", &env, "hosted: 6 checks passed");
+});

@@ -1,29 +1,9 @@
 //! Passkeys over HTTP, in real Chromium: better-auth's `passkeyClient()` from npm, bundled
 //! into a page and driven by playwright-core, with a CDP virtual authenticator; the
-//! refusals of an unlisted origin and of another RP id seen from the browser. Chromium
-//! is Debian's package: installed by the test when missing (as root, with apt).
+//! refusals of an unlisted origin and of another RP id seen from the browser.
 
 use crate::harness::*;
 use kavach_testkit::dual;
-use std::path::Path;
-use std::process::Command;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// Debian's Chromium, installed once when missing.
-pub fn chromium() -> &'static str {
-    if Path::new(CHROMIUM).exists() {
-        return CHROMIUM;
-    }
-    let _lock = DirLock::take(Path::new(env!("CARGO_TARGET_TMPDIR")).join("chromium-install-lock"));
-    if !Path::new(CHROMIUM).exists() {
-        let apt = |args: &[&str]| Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success());
-        let installed = apt(&["install", "-y", "-q", "--no-install-recommends", "chromium"])
-            || (apt(&["update", "-q"]) && apt(&["install", "-y", "-q", "--no-install-recommends", "chromium"]));
-        assert!(installed && Path::new(CHROMIUM).exists(), "Chromium is needed for the browser tests: `apt-get install chromium` (as root) failed");
-    }
-    CHROMIUM
-}
 
 fn config(port: u16) -> String {
     let path = temp_dir().join("kavach.toml");
@@ -36,25 +16,12 @@ fn config(port: u16) -> String {
 }
 
 dual!(better_auth_passkey_client_in_chromium_with_a_virtual_authenticator, |db| {
-    let browser = chromium();
-    let (port, other) = (free_port(), free_port());
+    let (port, other) = (free_port(), free_port().to_string());
     let (cfg, listen, base) = (config(port), format!("127.0.0.1:{port}"), format!("http://localhost:{port}"));
     let s =
         Server::start(db, &[("KAVACH_CONFIG", &cfg), ("KAVACH_LISTEN", &listen), ("KAVACH_BASE_URL", &base), ("KAVACH_RATE_LIMIT", "off"), crate::NO_VERIFY]);
     let api = s.url("").replace(&format!("127.0.0.1:{port}"), &format!("localhost:{port}"));
-    let work = npm_workspace("passkey-browser", &["passkey.mjs"]);
-    let out = Command::new("node")
-        .arg("passkey.mjs")
-        .env("KAVACH_API", &api)
-        .env("OTHER_PORT", other.to_string())
-        .env("CHROMIUM", browser)
-        .current_dir(&work)
-        .output()
-        .expect("node");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "passkey.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    println!("{stdout}");
-    assert!(stdout.contains("passkey-browser: 11 checks passed"), "{stdout}");
+    browser_script("passkey.mjs", &[("KAVACH_API", &api), ("OTHER_PORT", &other)], "passkey: 11 checks passed");
 });
 
 dual!(passkey_over_http_then_the_operator_lists_and_deletes_it, |db| {

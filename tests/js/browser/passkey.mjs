@@ -7,11 +7,9 @@
 // credential made for another RP id by a page of a listed origin (its RP id hash is checked).
 //
 // Environment: KAVACH_API (http://localhost:<port>/<base path>), OTHER_PORT (a free port
-// for the foreign origin), CHROMIUM (the browser's executable). Each check prints
-// `PASS  <what>`; the last line counts them.
+// for the foreign origin), CHROMIUM (the browser's executable).
 
-import { build } from "esbuild";
-import { chromium } from "playwright-core";
+import { ok, passed, tab as openTab, withBrowser } from "./lib.mjs";
 import assert from "node:assert/strict";
 
 const api = process.env.KAVACH_API;
@@ -20,48 +18,9 @@ const basePath = new URL(api).pathname.replace(/\/$/, "");
 const port = new URL(api).port;
 const foreign = `http://localhost:${process.env.OTHER_PORT}`;
 const sibling = `http://app.localhost:${port}`;
-let checks = 0;
-const ok = (what) => {
-  checks++;
-  console.log(`PASS  ${what}`);
-};
 
-const entry = `
-import { createAuthClient } from "better-auth/client";
-import { passkeyClient } from "@better-auth/passkey/client";
-window.makeClient = (baseURL) => createAuthClient({ baseURL, plugins: [passkeyClient()] });`;
-const bundle = (await build({ stdin: { contents: entry, resolveDir: process.cwd() }, bundle: true, write: false, format: "iife", platform: "browser", logLevel: "error" }))
-  .outputFiles[0].text;
-const html = `<!doctype html><meta charset="utf-8"><title>passkey test</title><script>${bundle}</script>`;
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-});
-try {
-  const context = await browser.newContext();
-  // The test page, on whichever origin is under test (Kavach does not serve it).
-  await context.route("**/__passkey_test", (r) => r.fulfill({ contentType: "text/html", body: html }));
-
-  // A tab at `at` with its own virtual platform authenticator (user verification on).
-  async function tab(at, route) {
-    const page = await context.newPage();
-    page.on("console", (m) => m.type() === "error" && console.log(`[${at}] ${m.text()}`));
-    if (route) await route(page);
-    const cdp = await context.newCDPSession(page);
-    await cdp.send("WebAuthn.enable");
-    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-      options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-    });
-    await page.goto(`${at}/__passkey_test`);
-    await page.evaluate((base) => {
-      window.c = window.makeClient(base);
-    }, `${at}${basePath}`);
-    const credentials = async () => (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials;
-    const addCredential = (credential) => cdp.send("WebAuthn.addCredential", { authenticatorId, credential });
-    return { page, run: (fn, arg) => page.evaluate(fn, arg), credentials, addCredential };
-  }
-
+await withBrowser(async (context) => {
+  const tab = (at, route) => openTab(context, { at, basePath, route });
   const password = "correct horse battery staple";
   const email = `passkey-${Date.now()}@example.com`;
   const A = await tab(origin);
@@ -155,7 +114,5 @@ try {
   r = await A.run(() => window.c.signIn.passkey());
   assert.equal(r.error?.status, 401);
   ok("passkey.deletePasskey: the deleted passkey no longer signs in");
-} finally {
-  await browser.close();
-}
-console.log(`passkey-browser: ${checks} checks passed`);
+});
+passed("passkey");
