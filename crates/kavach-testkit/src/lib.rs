@@ -324,6 +324,10 @@ pub mod authenticator {
         pub rp_id: Option<String>,
         /// Set the user-verified flag (true by default).
         pub user_verified: bool,
+        /// Keep no signature counter (always 0), as synced passkeys do.
+        pub counterless: bool,
+        /// A synced passkey: the backup-eligible and backed-up flags set.
+        pub synced: bool,
     }
 
     impl Default for SoftAuthenticator {
@@ -374,26 +378,34 @@ pub mod authenticator {
         pub fn new() -> Self {
             let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).expect("a P-256 key");
             let credential_id = kavach_core::crypto::random_bytes::<32>().to_vec();
-            SoftAuthenticator { key, credential_id, counter: 0, user_handle: None, rp_id: None, user_verified: true }
+            SoftAuthenticator { key, credential_id, counter: 0, user_handle: None, rp_id: None, user_verified: true, counterless: false, synced: false }
         }
 
         fn auth_data(&mut self, rp_id: &str, attested: bool) -> Vec<u8> {
-            self.counter += 1;
+            if !self.counterless {
+                self.counter += 1;
+            }
             let mut d = sha256(self.rp_id.as_deref().unwrap_or(rp_id).as_bytes());
-            d.push(0x01 | if self.user_verified { 0x04 } else { 0 } | if attested { 0x40 } else { 0 });
+            d.push(0x01 | if self.user_verified { 0x04 } else { 0 } | if self.synced { 0x18 } else { 0 } | if attested { 0x40 } else { 0 });
             d.extend_from_slice(&self.counter.to_be_bytes());
             if attested {
                 d.extend_from_slice(&[0u8; 16]);
                 d.extend_from_slice(&(self.credential_id.len() as u16).to_be_bytes());
                 d.extend_from_slice(&self.credential_id);
-                // The COSE key: {1: 2 (EC2), 3: -7 (ES256), -1: 1 (P-256), -2: x, -3: y}.
-                let point = self.key.public_key().as_ref().to_vec();
-                d.extend_from_slice(&[0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21]);
-                d.extend(cbor_bytes(point.get(1..33).unwrap_or_default()));
-                d.push(0x22);
-                d.extend(cbor_bytes(point.get(33..65).unwrap_or_default()));
+                d.extend(self.cose_key());
             }
             d
+        }
+
+        /// The public key as a COSE key (CBOR): {1: 2 (EC2), 3: -7 (ES256), -1: 1 (P-256),
+        /// -2: x, -3: y}, as registration carries it and better-auth stores it.
+        pub fn cose_key(&self) -> Vec<u8> {
+            let point = self.key.public_key().as_ref().to_vec();
+            let mut k = vec![0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21];
+            k.extend(cbor_bytes(point.get(1..33).unwrap_or_default()));
+            k.push(0x22);
+            k.extend(cbor_bytes(point.get(33..65).unwrap_or_default()));
+            k
         }
 
         fn client_data(kind: &str, options: &Value, origin: &str) -> String {

@@ -140,3 +140,81 @@ dual!(better_auth_plugin_fields_are_imported_username_phone_and_anonymous, optio
     assert!(t.core.users().get("u2").await.unwrap().unwrap().is_anonymous);
     src.drop_db().await;
 });
+
+dual!(better_auth_passkeys_and_wallets_are_imported_and_keep_signing_in, options_with_passkeys_and_siwe(), |t| {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use kavach_testkit::authenticator::SoftAuthenticator;
+    use kavach_testkit::wallet::{address, key, sign};
+    // A passkey better-auth registered: its random 32-character user handle, kept nowhere.
+    let mut pk = SoftAuthenticator::new();
+    pk.user_handle = Some(b"k3v9x0q2m8w1z7c4r6t5y0u2i8o1p3a9".to_vec());
+    pk.counter = 7;
+    pk.synced = true;
+    let wallet = key(9);
+    let src = kavach_testkit::TestDb::sqlite().await;
+    let path = src.url.trim_start_matches("sqlite://").to_owned();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}?mode=rwc")).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE user (id TEXT, name TEXT, email TEXT, emailVerified INTEGER, image TEXT, createdAt TEXT, updatedAt TEXT);
+         CREATE TABLE passkey (id TEXT, name TEXT, publicKey TEXT, userId TEXT, credentialID TEXT, counter INTEGER, deviceType TEXT,
+                               backedUp INTEGER, transports TEXT, createdAt TEXT, aaguid TEXT);
+         CREATE TABLE walletAddress (id TEXT, userId TEXT, address TEXT, chainId INTEGER, isPrimary INTEGER, createdAt TEXT);
+         INSERT INTO user VALUES ('u1', 'Ada', 'ada@example.com', 1, NULL, '2026-11-22T14:25:47.369Z', '2026-11-22T14:25:47.369Z');
+         INSERT INTO passkey VALUES ('p1', 'MacBook', '{}', 'u1', '{}', 7, 'multiDevice', 1, 'internal,hybrid', '2026-11-22T14:25:47.369Z', NULL);
+         INSERT INTO passkey VALUES ('p2', 'broken', 'bm90IGNib3I=', 'u1', 'AAAA', 0, 'singleDevice', 0, '', '2026-11-22T14:25:47.369Z', NULL);
+         INSERT INTO passkey VALUES ('p3', 'orphan', '{}', 'nobody', 'BBBB', 0, 'singleDevice', 0, '', '2026-11-22T14:25:47.369Z', NULL);
+         INSERT INTO walletAddress VALUES ('w1', 'u1', '{}', 1, 1, '2026-11-22T14:25:47.369Z');
+         INSERT INTO walletAddress VALUES ('w2', 'u1', 'not-an-address', 1, 0, '2026-11-22T14:25:47.369Z');",
+        STANDARD.encode(pk.cose_key()),
+        URL_SAFE_NO_PAD.encode(&pk.credential_id),
+        STANDARD.encode(pk.cose_key()),
+        address(&wallet).to_lowercase(),
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let report = kavach_core::plugins::migration::import::better_auth::import(&t.core, &path, false, &ctx()).await.unwrap();
+    let table = |name: &str| report.tables.iter().find(|x| x.table == name).unwrap_or_else(|| panic!("no {name} in {report}")).clone();
+    let (passkeys, wallets) = (table("passkeys"), table("wallets"));
+    assert_eq!((passkeys.read, passkeys.imported, passkeys.skipped.len()), (3, 1, 2), "{report}");
+    assert!(passkeys.skipped.iter().any(|s| s.id == "p2" && s.reason.contains("COSE")), "{report}");
+    assert!(passkeys.skipped.iter().any(|s| s.id == "p3" && s.reason.contains("not imported")), "{report}");
+    assert_eq!((wallets.imported, wallets.skipped.len()), (1, 1), "{report}");
+
+    // Ada signs in with the passkey she registered with better-auth, and with her wallet.
+    let listed = t.core.passkey().list("u1").await.unwrap();
+    assert_eq!((listed[0].name.as_deref(), listed[0].device_type.as_str(), listed[0].backed_up, listed[0].counter), (Some("MacBook"), "multiDevice", true, 7));
+    let c = t.core.passkey().authentication_options().await.unwrap();
+    let answer = pk.authenticate(&c.options, "http://localhost:3000");
+    match t.core.passkey().authenticate(&c.token, &answer, &ctx()).await.unwrap() {
+        kavach_core::plugins::two_factor::SignInStep::SignedIn(s) => assert_eq!(s.user.id, "u1"),
+        _ => panic!("a second factor was asked"),
+    }
+    // Its counter (7) carried over: an answer behind it is refused.
+    pk.counter = 3;
+    let c = t.core.passkey().authentication_options().await.unwrap();
+    let answer = pk.authenticate(&c.options, "http://localhost:3000");
+    assert_eq!(t.core.passkey().authenticate(&c.token, &answer, &ctx()).await.unwrap_err().code, "AUTHENTICATION_FAILED");
+    assert_eq!(t.core.siwe().wallets("u1").await.unwrap()[0].address, address(&wallet));
+    let nonce = t.core.siwe().nonce().await.unwrap();
+    let text = format!(
+        "localhost:3000 wants you to sign in with your Ethereum account:\n{}\n\n\nURI: http://localhost:3000\nVersion: 1\nChain ID: 1\nNonce: {nonce}\nIssued At: {}",
+        address(&wallet),
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap()
+    );
+    let req = kavach_core::plugins::siwe::VerifyRequest { signature: sign(&wallet, &text), message: text, email: None };
+    assert_eq!(t.core.siwe().verify(&req, &ctx()).await.unwrap().wallet.address, address(&wallet));
+    // Importing again changes nothing.
+    let again = kavach_core::plugins::migration::import::better_auth::import(&t.core, &path, false, &ctx()).await.unwrap();
+    assert_eq!(again.tables.iter().find(|x| x.table == "passkeys").unwrap().already_present, 1, "{again}");
+    src.drop_db().await;
+});
+
+fn options_with_passkeys_and_siwe() -> kavach_core::Options {
+    let mut o = options();
+    o.passkey.enabled = true;
+    o.siwe.enabled = true;
+    o
+}

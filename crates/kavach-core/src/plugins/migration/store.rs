@@ -39,7 +39,7 @@ macro_rules! import_rows {
             if $insert.execute(&mut *$tx).await?.rows_affected() == 1 {
                 $report.imported += 1;
             } else {
-                $report.skipped.push(Skipped { id: $r.id.clone(), reason: "conflicts with a row already in Kavach (a slug, a team name or a membership)".into() });
+                $report.skipped.push(Skipped { id: $r.id.clone(), reason: "conflicts with a row already in Kavach (the same slug, team name, membership, passkey credential or wallet)".into() });
             }
         }
     };
@@ -91,6 +91,8 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
     let mut teams = table("teams", o.teams.len(), &skipped("teams"));
     let mut team_members = table("team members", o.team_members.len(), &skipped("team members"));
     let mut roles = table("roles", o.roles.len(), &skipped("roles"));
+    let mut passkeys = table("passkeys", batch.passkeys.len(), &batch.skipped_passkeys);
+    let mut wallets = table("wallets", batch.wallets.len(), &batch.skipped_wallets);
     let now = Ts::now();
     crate::db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
@@ -225,6 +227,32 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
             if n == 1 { verifs.imported += 1 } else { verifs.already_present += 1 }
         }
         write_orgs!(tx, &batch.orgs, orgs, members, invitations, teams, team_members, roles);
+        // Imported passkeys keep no user handle (better-auth made a random one per passkey
+        // and kept none): their credential id binds them to their user.
+        import_rows!(
+            tx,
+            passkeys,
+            &batch.passkeys,
+            "kavach_passkey",
+            |r| [("kavach_user", &r.user_id)],
+            sqlx::query(
+                "INSERT INTO kavach_passkey (id, name, user_id, credential_id, public_key, counter, device_type, backed_up, transports, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
+            )
+            .bind(&r.id)
+            .bind(&r.name)
+            .bind(&r.user_id)
+            .bind(&r.credential_id)
+            .bind(&r.credential)
+            .bind(r.counter)
+            .bind(&r.device_type)
+            .bind(r.backed_up)
+            .bind(&r.transports)
+            .bind(r.created_at)
+        );
+        import_rows!(tx, wallets, &batch.wallets, "kavach_wallet_address", |r| [("kavach_user", &r.user_id)], sqlx::query(
+            "INSERT INTO kavach_wallet_address (id, user_id, address, chain_id, is_primary, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+        ).bind(&r.id).bind(&r.user_id).bind(&r.address).bind(r.chain_id).bind(r.is_primary).bind(r.created_at));
         let total = users.imported + accounts.imported + sessions.imported + verifs.imported + orgs.imported + members.imported;
         if total > 0 {
             crate::audit::append_in_tx!(
@@ -244,8 +272,8 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
             tx.commit().await?;
         }
     });
-    // Organization tables are listed when the source had any.
-    let org_tables = [orgs, members, invitations, teams, team_members, roles].into_iter().filter(|t| t.read > 0);
+    // Organization, passkey and wallet tables are listed when the source had any.
+    let org_tables = [orgs, members, invitations, teams, team_members, roles, passkeys, wallets].into_iter().filter(|t| t.read > 0);
     report.tables = [users, accounts, sessions, verifs].into_iter().chain(org_tables).chain(batch.other_tables).collect();
     Ok(())
 }

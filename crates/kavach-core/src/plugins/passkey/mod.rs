@@ -9,7 +9,8 @@
 //! Sign-in is usernameless: the options name no credential, the authenticator offers the
 //! discoverable ones it holds for the RP id (or the browser's autofill does, conditional
 //! UI), and its answer carries the credential id and user handle. The user handle is
-//! derived from the user id (a SHA-256 prefix), so it names no one to the authenticator.
+//! derived from the user id (a SHA-256 prefix), so it names no one to the authenticator;
+//! it is kept with the passkey and compared at sign-in.
 
 use crate::error::{Code, Error, Kind, Result};
 use crate::plugins::two_factor::SignInStep;
@@ -257,12 +258,15 @@ impl Passkeys<'_> {
         let w = self.webauthn()?;
         let Ceremony::Authentication { state } = self.take_ceremony(token).await? else { return Err(challenge_not_found()) };
         let cred: PublicKeyCredential = serde_json::from_value(response.clone()).map_err(|e| auth_failed(&format!("not an authentication response ({e})")))?;
-        let (handle, cred_id) = w.identify_discoverable_authentication(&cred).map_err(|_| auth_failed("the answer names no user"))?;
-        let Some(row) = store::by_credential_id(&self.0.db, cred_id).await? else {
+        let Some(row) = store::by_credential_id(&self.0.db, cred.get_credential_id()).await? else {
             return Err(Error::new(Kind::Unauthorized, Code::PasskeyNotFound, "Passkey not found"));
         };
-        if user_handle(&row.passkey.user_id) != handle {
-            return Err(auth_failed("the passkey belongs to another user"));
+        // The user handle the authenticator stored must be the one given at registration
+        // (a passkey imported from better-auth has none on record: its credential id binds it).
+        if let Some(h) = &row.user_handle
+            && cred.get_user_unique_id() != Some(h.as_slice())
+        {
+            return Err(auth_failed("the answer's user handle is not the passkey's user's"));
         }
         let stored: Credential = row.credential.clone().into();
         let result = match w.finish_discoverable_authentication_v2(&cred, state, &stored) {
@@ -331,6 +335,60 @@ impl Passkeys<'_> {
             store::Deleted::Yes => Ok(()),
             _ => Err(passkey_not_found()),
         }
+    }
+}
+
+/// A passkey as better-auth's `passkey` table keeps it, to import: the credential id
+/// (base64url), the COSE public key (`publicKey`, base64), the counter and the flags.
+pub(crate) struct Imported<'a> {
+    pub credential_id: &'a str,
+    pub public_key: &'a str,
+    pub counter: i64,
+    pub backed_up: bool,
+    pub multi_device: bool,
+    /// Comma-separated, as better-auth stores them.
+    pub transports: Option<&'a str>,
+}
+
+impl Imported<'_> {
+    /// The credential id (base64url, unpadded) and the credential as Kavach stores it, or
+    /// why it cannot be imported.
+    pub(crate) fn credential(&self) -> std::result::Result<(String, String), String> {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        use webauthn_rs_core::proto::{AttestationFormat, COSEKey, ParsedAttestation, RegisteredExtensions, UserVerificationPolicy};
+        let trimmed = self.credential_id.trim().trim_end_matches('=');
+        let id = URL_SAFE_NO_PAD
+            .decode(trimmed)
+            .or_else(|_| STANDARD.decode(self.credential_id.trim()))
+            .map_err(|_| "the credential id is not base64url".to_owned())?;
+        let cose = STANDARD
+            .decode(self.public_key.trim())
+            .or_else(|_| URL_SAFE_NO_PAD.decode(self.public_key.trim().trim_end_matches('=')))
+            .map_err(|_| "the public key is not base64".to_owned())?;
+        let value: serde_cbor_2::Value = serde_cbor_2::from_slice(&cose).map_err(|_| "the public key is not a COSE key (CBOR)".to_owned())?;
+        let key = COSEKey::try_from(&value).map_err(|e| format!("the public key is not a COSE key Kavach verifies ({e:?})"))?;
+        let transports = self
+            .transports
+            .map(|t| t.split(',').filter_map(|x| serde_json::from_value(serde_json::Value::String(x.trim().to_owned())).ok()).collect::<Vec<_>>());
+        let cred = Credential {
+            cred_id: id.clone(),
+            cred: key,
+            counter: u32::try_from(self.counter.max(0)).unwrap_or(u32::MAX),
+            transports,
+            // better-auth asked for user verification as "preferred"; Kavach requires it at
+            // every sign-in.
+            user_verified: true,
+            backup_eligible: self.multi_device,
+            backup_state: self.backed_up,
+            registration_policy: UserVerificationPolicy::Preferred,
+            extensions: RegisteredExtensions::none(),
+            attestation: ParsedAttestation::default(),
+            attestation_format: AttestationFormat::None,
+        };
+        let pk: webauthn_rs::prelude::Passkey = cred.into();
+        let json = serde_json::to_string(&pk).map_err(|e| format!("serialising the credential: {e}"))?;
+        Ok((URL_SAFE_NO_PAD.encode(&id), json))
     }
 }
 

@@ -30,10 +30,12 @@ macro_rules! passkey_from_row {
     };
 }
 
-/// A stored passkey with its credential.
+/// A stored passkey with its credential, and the user handle its authenticator returns
+/// (none for a passkey imported from better-auth).
 pub(crate) struct Stored {
     pub passkey: Passkey,
     pub credential: WebauthnPasskey,
+    pub user_handle: Option<Vec<u8>>,
 }
 
 fn parse_credential(json: &str) -> Result<WebauthnPasskey> {
@@ -74,8 +76,8 @@ pub(crate) async fn insert(db: &Db, user_id: &str, name: Option<&str>, pk: &Weba
     db!(db, |pool| {
         let mut tx = pool.begin_write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO kavach_passkey (id, name, user_id, credential_id, public_key, counter, device_type, backed_up, transports, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO kavach_passkey (id, name, user_id, credential_id, public_key, counter, device_type, backed_up, transports, created_at, user_handle) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&p.id)
         .bind(&p.name)
@@ -87,6 +89,7 @@ pub(crate) async fn insert(db: &Db, user_id: &str, name: Option<&str>, pk: &Weba
         .bind(p.backed_up)
         .bind(&p.transports)
         .bind(p.created_at)
+        .bind(URL_SAFE_NO_PAD.encode(super::user_handle(user_id).as_bytes()))
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -106,13 +109,17 @@ pub(crate) async fn insert(db: &Db, user_id: &str, name: Option<&str>, pk: &Weba
 
 /// The passkey with this credential id.
 pub(crate) async fn by_credential_id(db: &Db, cred_id: &[u8]) -> Result<Option<Stored>> {
-    let sql = format!("SELECT {COLUMNS}, public_key FROM kavach_passkey WHERE credential_id = $1");
+    let sql = format!("SELECT {COLUMNS}, public_key, user_handle FROM kavach_passkey WHERE credential_id = $1");
     let id = URL_SAFE_NO_PAD.encode(cred_id);
     db!(db, |pool| {
         match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&id).fetch_optional(pool).await? {
             Some(r) => {
                 let json: String = r.try_get("public_key")?;
-                Ok(Some(Stored { passkey: passkey_from_row!(r), credential: parse_credential(&json)? }))
+                let handle: Option<String> = r.try_get("user_handle")?;
+                let user_handle = handle
+                    .map(|h| URL_SAFE_NO_PAD.decode(h).map_err(|e| Error::internal("a stored user handle does not decode").with_source(e)))
+                    .transpose()?;
+                Ok(Some(Stored { passkey: passkey_from_row!(r), credential: parse_credential(&json)?, user_handle }))
             }
             None => Ok(None),
         }

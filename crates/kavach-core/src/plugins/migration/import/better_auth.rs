@@ -1,11 +1,12 @@
 //! `kavach import better-auth --from <sqlite path | postgres URL>`: reads
-//! better-auth's `user`, `account`, `session` and `verification` tables, and the
+//! better-auth's `user`, `account`, `session` and `verification` tables, the
 //! organization plugin's (`organization`, `member`, `invitation`, `team`, `teamMember`,
-//! `organizationRole`) (camelCase
+//! `organizationRole`), the passkey plugin's `passkey` and the SIWE plugin's
+//! `walletAddress` (camelCase
 //! columns as better-auth creates them, or snake_case as some adapters map them)
 //! and writes them into Kavach's tables.
 
-use super::{AccountRow, Batch, PluginFields, Report, SessionRow, Skipped, UserRow, VerificationRow};
+use super::{AccountRow, Batch, PasskeyRow, PluginFields, Report, SessionRow, Skipped, UserRow, VerificationRow, WalletRow};
 use crate::error::{Code, Error, Result};
 use crate::store::{Db, Ts};
 use crate::{Core, RequestContext, db};
@@ -17,6 +18,7 @@ trait Flex {
     fn text(&self, col: &str) -> Result<Option<String>>;
     fn flag(&self, col: &str) -> Result<Option<bool>>;
     fn time(&self, col: &str) -> Result<Option<Ts>>;
+    fn int(&self, col: &str) -> Result<Option<i64>>;
 }
 
 fn bad(col: &str) -> Error {
@@ -24,6 +26,12 @@ fn bad(col: &str) -> Error {
 }
 
 impl Flex for sqlx::sqlite::SqliteRow {
+    fn int(&self, col: &str) -> Result<Option<i64>> {
+        match self.try_get::<Option<i64>, _>(col) {
+            Ok(v) => Ok(v),
+            Err(_) => self.text(col)?.map(|s| s.trim().parse::<i64>().map_err(|_| bad(col))).transpose(),
+        }
+    }
     fn text(&self, col: &str) -> Result<Option<String>> {
         self.try_get::<Option<String>, _>(col).or_else(|_| self.try_get::<Option<i64>, _>(col).map(|v| v.map(|n| n.to_string()))).map_err(|_| bad(col))
     }
@@ -48,6 +56,15 @@ impl Flex for sqlx::sqlite::SqliteRow {
 }
 
 impl Flex for sqlx::postgres::PgRow {
+    fn int(&self, col: &str) -> Result<Option<i64>> {
+        if let Ok(v) = self.try_get::<Option<i64>, _>(col) {
+            return Ok(v);
+        }
+        if let Ok(v) = self.try_get::<Option<i32>, _>(col) {
+            return Ok(v.map(i64::from));
+        }
+        self.text(col)?.map(|s| s.trim().parse::<i64>().map_err(|_| bad(col))).transpose()
+    }
     fn text(&self, col: &str) -> Result<Option<String>> {
         self.try_get::<Option<String>, _>(col).map_err(|_| bad(col))
     }
@@ -323,7 +340,84 @@ async fn read(src: &Db) -> Result<Batch> {
         });
     }
     batch.orgs = read_orgs(src).await?;
+    read_passkeys(src, &mut batch).await?;
+    read_wallets(src, &mut batch).await?;
     Ok(batch)
+}
+
+/// The passkey plugin's `passkey` table: each COSE public key made into the credential
+/// Kavach verifies, so users keep signing in with the passkeys they have.
+async fn read_passkeys(src: &Db, batch: &mut Batch) -> Result<()> {
+    let Some(cols) = columns(src, "passkey").await? else { return Ok(()) };
+    require(&cols, "passkey", &["id", "userId", "credentialID", "publicKey"])?;
+    let fields = ["id", "name", "userId", "credentialID", "publicKey", "counter", "deviceType", "backedUp", "transports", "createdAt"];
+    let sql = format!("SELECT {} FROM passkey", cols.select(&fields));
+    db!(src, |pool| {
+        for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+            let id = r.text("id")?.unwrap_or_default();
+            let credential_id = r.text("credentialID")?.unwrap_or_default();
+            let counter = r.int("counter")?.unwrap_or(0);
+            let backed_up = r.flag("backedUp")?.unwrap_or(false);
+            let device_type = r.text("deviceType")?.filter(|d| d == "multiDevice").unwrap_or_else(|| "singleDevice".to_owned());
+            let transports = r.text("transports")?.filter(|t| !t.is_empty());
+            let public_key = r.text("publicKey")?.unwrap_or_default();
+            let imported = crate::plugins::passkey::Imported {
+                credential_id: &credential_id,
+                public_key: &public_key,
+                counter,
+                backed_up,
+                multi_device: device_type == "multiDevice",
+                transports: transports.as_deref(),
+            };
+            match imported.credential() {
+                Ok((credential_id, credential)) => batch.passkeys.push(PasskeyRow {
+                    id,
+                    user_id: r.text("userId")?.unwrap_or_default(),
+                    name: r.text("name")?,
+                    credential_id,
+                    credential,
+                    counter,
+                    device_type,
+                    backed_up,
+                    transports,
+                    created_at: r.time("createdAt")?.unwrap_or_else(Ts::now),
+                }),
+                Err(why) => batch.skipped_passkeys.push(Skipped { id, reason: why }),
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The SIWE plugin's `walletAddress` table, addresses in their EIP-55 form.
+async fn read_wallets(src: &Db, batch: &mut Batch) -> Result<()> {
+    let Some(cols) = columns(src, "walletAddress").await? else { return Ok(()) };
+    require(&cols, "walletAddress", &["id", "userId", "address", "chainId"])?;
+    let sql = format!("SELECT {} FROM \"walletAddress\"", cols.select(&["id", "userId", "address", "chainId", "isPrimary", "createdAt"]));
+    db!(src, |pool| {
+        for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
+            let id = r.text("id")?.unwrap_or_default();
+            let raw = r.text("address")?.unwrap_or_default();
+            let chain_id = r.int("chainId")?.unwrap_or(0);
+            let Some(bytes) = crate::plugins::siwe::message::parse_address(raw.trim()) else {
+                batch.skipped_wallets.push(Skipped { id, reason: format!("{raw:?} is not an Ethereum address") });
+                continue;
+            };
+            if chain_id <= 0 {
+                batch.skipped_wallets.push(Skipped { id, reason: format!("{chain_id} is not a chain id") });
+                continue;
+            }
+            batch.wallets.push(WalletRow {
+                id,
+                user_id: r.text("userId")?.unwrap_or_default(),
+                address: crate::plugins::siwe::message::checksummed(&bytes),
+                chain_id,
+                is_primary: r.flag("isPrimary")?.unwrap_or(false),
+                created_at: r.time("createdAt")?.unwrap_or_else(Ts::now),
+            });
+        }
+    });
+    Ok(())
 }
 
 /// The first of `names` that is a table of the source, with its columns.

@@ -202,6 +202,33 @@ pub(crate) struct OrgRoleRow {
     pub updated_at: Ts,
 }
 
+/// A passkey of better-auth's `passkey` table, its credential made into Kavach's form.
+#[derive(Clone, Debug)]
+pub(crate) struct PasskeyRow {
+    pub id: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub credential_id: String,
+    /// webauthn-rs's credential, as JSON.
+    pub credential: String,
+    pub counter: i64,
+    pub device_type: String,
+    pub backed_up: bool,
+    pub transports: Option<String>,
+    pub created_at: Ts,
+}
+
+/// A wallet of better-auth's `walletAddress` table (`[siwe]`), its address in EIP-55 form.
+#[derive(Clone, Debug)]
+pub(crate) struct WalletRow {
+    pub id: String,
+    pub user_id: String,
+    pub address: String,
+    pub chain_id: i64,
+    pub is_primary: bool,
+    pub created_at: Ts,
+}
+
 /// Organizations and what belongs to them.
 #[derive(Debug, Default)]
 pub(crate) struct Orgs {
@@ -234,6 +261,10 @@ pub(crate) struct Batch {
     /// Source tables Kavach does not import (reported, not written).
     pub other_tables: Vec<TableReport>,
     pub orgs: Orgs,
+    pub passkeys: Vec<PasskeyRow>,
+    pub skipped_passkeys: Vec<Skipped>,
+    pub wallets: Vec<WalletRow>,
+    pub skipped_wallets: Vec<Skipped>,
 }
 
 /// Parse the timestamps other systems write: RFC 3339 (`2026-11-22T14:25:47.369Z`),
