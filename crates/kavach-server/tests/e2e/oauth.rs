@@ -1633,13 +1633,18 @@ dual!(hosted_sign_in_page_signs_in_with_a_passkey, |db| {
     hosted_finish(&a, post_form(Some(challenge), answer).await.unwrap()).await;
 });
 
-dual!(hosted_pages_in_chromium_two_factor_form_and_passkey_button, |db| {
+dual!(hosted_pages_in_chromium_two_factor_form_and_passkey_wallet_and_one_tap_buttons, |db| {
     // On `localhost` (a passkey's RP id cannot be an IP address).
     let port = free_port();
     let (listen, base, redirect) = (format!("127.0.0.1:{port}"), format!("http://localhost:{port}"), format!("http://localhost:{}/callback", free_port()));
-    let extra = "[two_factor]\nenabled = true\n[passkey]\nenabled = true";
+    let google = kavach_testkit::idp::Issuer::default();
+    let (jwks, _) = crate::one_tap::google_keys(&google).await;
+    let gclient = "1234-test.apps.googleusercontent.com";
+    let extra = format!(
+        "[two_factor]\nenabled = true\n[passkey]\nenabled = true\n[siwe]\nenabled = true\n[one_tap]\nenabled = true\nclient_ids = [\"{gclient}\"]\njwks_url = \"{jwks}\"\n"
+    );
     let cfg = oauth_config(&temp_dir(), RESOURCE, "");
-    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap() + extra).unwrap();
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap() + &extra).unwrap();
     let s = Server::start(db, &[("KAVACH_CONFIG", &cfg), ("KAVACH_LISTEN", &listen), ("KAVACH_BASE_URL", &base), ("KAVACH_RATE_LIMIT", "off")]);
     let cookie = sign_up(&s, "alice@example.com").await;
     let uri = totp_on(&s, &cookie).await;
@@ -1664,6 +1669,12 @@ dual!(hosted_pages_in_chromium_two_factor_form_and_passkey_button, |db| {
         ("resource", RESOURCE),
     ];
     let authorize = format!("{api}/oauth2/authorize?{}", q.map(|(k, v)| format!("{k}={}", kavach_core::text::url_encode(v))).join("&"));
+    // One Tap's ID token, for a new Google user, carrying a nonce Kavach issued.
+    let (_, nonce) = crate::json(post(&s, "/one-tap/nonce", None, json!({})).await).await;
+    let mut claims = kavach_testkit::idp::google_claims(gclient, "g-77", "tap@gmail.com", true);
+    claims["nonce"] = nonce["nonce"].clone();
+    let id_token = google.sign(&claims);
+    let wallet = format!("0x{}", kavach_core::crypto::hex(&[7u8; 32]));
     let env = [
         ("KAVACH_API", api.as_str()),
         ("AUTHORIZE_URL", &authorize),
@@ -1672,6 +1683,8 @@ dual!(hosted_pages_in_chromium_two_factor_form_and_passkey_button, |db| {
         ("PASSWORD", PW),
         ("TOTP_URI", &uri),
         ("SESSION_COOKIE", &cookie),
+        ("WALLET_KEY", &wallet),
+        ("ID_TOKEN", &id_token),
     ];
-    browser_script("hosted.mjs", &env, "hosted: 6 checks passed");
+    browser_script("hosted.mjs", &env, "hosted: 8 checks passed");
 });

@@ -104,17 +104,31 @@ fn sign_in_form(k: &Kavach, flow: &str, client_name: &str, error: Option<&str>) 
         phone_number => o.phone_number.enabled,
         passkey => o.passkey.enabled,
         passkey_options_url => path(k, "/passkey/generate-authenticate-options"),
-        passkey_script => minijinja::Value::from_safe_string(PASSKEY_SCRIPT.to_owned()),
+        siwe => o.siwe.enabled,
+        siwe_nonce_url => path(k, "/siwe/nonce"),
+        siwe_domain => o.siwe.expected_domain(&o.base_url),
+        siwe_uri => kavach_core::origin_of(&o.base_url).unwrap_or_default(),
+        one_tap => o.one_tap.enabled && !o.one_tap.client_ids.is_empty(),
+        one_tap_client_id => o.one_tap.client_ids.first(),
+        one_tap_nonce_url => path(k, "/one-tap/nonce"),
+        page_script => minijinja::Value::from_safe_string(PAGE_SCRIPT.to_owned()),
         action => path(k, "/oauth2/sign-in"),
         forgot_url => path(k, "/forgot-password"),
     };
     let mut r = template_page(k, "Sign in", "sign_in.html", ctx);
-    if o.passkey.enabled {
-        // The page's one script (passkey sign-in), allowed by its hash, and its fetch of the options.
-        let csp = format!(
-            "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{}'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, kavach_core::crypto::sha256(PASSKEY_SCRIPT.as_bytes()))
-        );
+    if o.passkey.enabled || o.siwe.enabled || o.one_tap.enabled {
+        // The page's one script, allowed by its hash, and what it fetches; Google's One Tap
+        // library, frame and style when that is on.
+        let hash = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, kavach_core::crypto::sha256(PAGE_SCRIPT.as_bytes()));
+        let gsi = "https://accounts.google.com/gsi/";
+        let csp = match o.one_tap.enabled {
+            true => format!(
+                "default-src 'none'; style-src 'unsafe-inline' {gsi}style; script-src 'sha256-{hash}' {gsi}client; connect-src 'self' {gsi}; frame-src {gsi}; frame-ancestors 'none'; base-uri 'none'"
+            ),
+            false => format!(
+                "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+            ),
+        };
         if let Ok(v) = HeaderValue::from_str(&csp) {
             r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
         }
@@ -122,30 +136,9 @@ fn sign_in_form(k: &Kavach, flow: &str, client_name: &str, error: Option<&str>) 
     r
 }
 
-/// The sign-in page's passkey button (`[passkey]`): the options from
-/// `/passkey/generate-authenticate-options`, `navigator.credentials.get`, and the answer
-/// posted with the form (`method=passkey`, `response`). Bytes travel as base64url.
-const PASSKEY_SCRIPT: &str = r#"(() => {
-  const form = document.getElementById("passkey-form"), out = document.getElementById("passkey-error");
-  if (!form || !window.PublicKeyCredential) { if (form) form.hidden = true; return; }
-  const dec = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-  const enc = (b) => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  form.addEventListener("submit", async (ev) => {
-    if (form.elements.response.value) return;
-    ev.preventDefault();
-    try {
-      const o = await (await fetch(form.dataset.options, { credentials: "same-origin" })).json();
-      o.challenge = dec(o.challenge);
-      (o.allowCredentials || []).forEach((c) => { c.id = dec(c.id); });
-      const c = await navigator.credentials.get({ publicKey: o });
-      const r = c.response;
-      form.elements.response.value = JSON.stringify({ id: c.id, rawId: enc(c.rawId), type: c.type, response: {
-        clientDataJSON: enc(r.clientDataJSON), authenticatorData: enc(r.authenticatorData), signature: enc(r.signature),
-        userHandle: r.userHandle ? enc(r.userHandle) : null } });
-      form.submit();
-    } catch (e) { out.textContent = "The passkey sign-in did not complete: " + e.message; }
-  });
-})();"#;
+/// The sign-in page's script for the methods that need one (passkey, wallet, One Tap):
+/// `templates/pages/sign_in.js`.
+const PAGE_SCRIPT: &str = include_str!("../../../../templates/pages/sign_in.js");
 
 /// How a client is shown to the user deciding on it: its self-declared name with
 /// invisible and bidirectional characters removed, and, for a metadata-document client,
@@ -231,6 +224,13 @@ pub async fn sign_in(State(k): State<Kavach>, Ctx(ctx): Ctx, headers: HeaderMap,
             (Some(token), Ok(answer)) => k.passkey().authenticate(&token, &answer, &ctx).await,
             _ => return sign_in_form(&k, flow, &name, Some("The passkey sign-in did not complete: try again.")),
         },
+        "siwe" if o.siwe.enabled => {
+            // Form encoding turned the message's line feeds into CRLF; the wallet signed LF.
+            let message = field("message").replace("\r\n", "\n");
+            let req = kavach_core::plugins::siwe::VerifyRequest { message, signature: field("signature").to_owned(), email: None };
+            k.siwe().verify(&req, &ctx).await.map(|v| v.step)
+        }
+        "one-tap" if o.one_tap.enabled => k.one_tap().sign_in(field("credential"), &ctx).await.map(|s| s.step),
         "phone-otp" if o.phone_number.enabled => {
             return match k.phone_number().send_otp(phone).await {
                 Ok(()) => sign_in_step(&k, flow, &name, SignInStep::PhoneCode { phone }),
