@@ -4,7 +4,7 @@
 #   bench/run.sh                 # SQLite and PostgreSQL (needs 127.0.0.1:5432)
 #   BENCH_DB=sqlite bench/run.sh
 #   DURATION=20s CONNECTIONS=8 bench/run.sh
-#   SCENARIOS="refresh verify" bench/run.sh   # a subset: session org cc refresh agent agent2 exchange signin verify (default: all)
+#   SCENARIOS="refresh verify" bench/run.sh   # a subset: session org cc refresh agent agent2 exchange signin verify methods (default: all)
 #   KAVACH_BIN=/path/to/older/kavach BENCH_LABEL=1a2ce12 bench/run.sh   # compare with another build
 #   PEERS="better-auth oidc-provider" bench/run.sh   # peers side by side: better-auth better-auth-rs oidc-provider (default: all; PEERS= for none)
 #   REPEAT=5 bench/run.sh          # each measurement repeated (default 3): the median is reported, the spread kept
@@ -18,6 +18,8 @@
 #   - agent2: the same decision on two instances sharing one PostgreSQL, loaded at once
 #   - exchange: RFC 8693 token exchanges at {base}/oauth2/token (a delegate acting for its parent)
 #   - idle RSS of the server after start, and time from process start to ready (/readyz 200)
+#   - methods: sign-ins without a password, each with a fresh single-use input (a magic
+#     link followed, an email code, a passkey answer), vs the baseline
 #   - sign-ins (Argon2id) with 16 connections: sign-ins/s, p50, p99, peak RSS during the run
 #     (VmHWM) and RSS after it, against the bound idle + cores x 20 MB
 #   - the same scenarios on the peers (better-auth 1.7.25 on Node with SQLite and PostgreSQL,
@@ -30,14 +32,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-SCENARIOS=" ${SCENARIOS:-session org cc refresh agent agent2 exchange signin verify} "
+SCENARIOS=" ${SCENARIOS:-session org cc refresh agent agent2 exchange signin verify methods} "
 want() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 PEERS=" ${PEERS-better-auth better-auth-rs oidc-provider} "
 peer() { [[ "$PEERS" == *" $1 "* ]]; }
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach-server -p kavach-bench-baseline
-[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach --example bench_verify
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p kavach --example bench_verify --example bench_tokens
 BIN=$(realpath "${KAVACH_BIN:-target/release/kavach}")   # KAVACH_BIN: another build (an older commit) to compare with
 BASE=target/release/kavach-bench-baseline
 report_header "Kavach benchmark"
@@ -58,7 +60,7 @@ fi
 
 # Baseline.
 b_rps=
-if want session || want org || want cc || want agent || want agent2; then
+if want session || want org || want cc || want agent || want agent2 || want methods; then
 bport=$(free_port)
 $BASE "127.0.0.1:$bport" > "$work/baseline.log" 2>&1 &
 pids+=($!)
@@ -280,14 +282,79 @@ LUA
   stop_peer
 }
 
+# Sign-ins without a password: each request verifies a fresh single-use input made just
+# before by bench_tokens on the same database (a file per wrk run, split between wrk's
+# threads), on a server with those methods on and a localhost base URL (a passkey's RP id
+# cannot be an IP address).
+bench_methods() { # label database_url
+  local label=$1 url=$2 port dir pid api n kind
+  port=$(free_port); dir="$work/methods-$label"; mkdir -p "$dir"
+  printf '[magic_link]\nenabled = true\n[email_otp]\nenabled = true\n[passkey]\nenabled = true\n' > "$dir/kavach.toml"
+  export KAVACH_DATABASE_URL="$url" KAVACH_SECRET="bench-secret-0123456789-abcdefghijklmnop" KAVACH_CONFIG="$dir/kavach.toml" KAVACH_BASE_URL="http://localhost:$port"
+  (cd "$dir" && KAVACH_RATE_LIMIT=false KAVACH_LOG=warn exec "$BIN" serve --listen "127.0.0.1:$port" > server.log 2>&1) &
+  pid=$!; pids+=("$pid")
+  until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do kill -0 "$pid" 2>/dev/null || { cat "$dir/server.log"; exit 1; }; sleep 0.01; done
+  api="http://127.0.0.1:$port/api/kavach"
+  n=${METHOD_TOKENS:-80000}
+  cat > "$work/methods.lua" <<'LUA'
+-- One line of $TOKENS-$BENCH_RUN.txt per request, never twice: the lines are split
+-- between wrk's threads. KIND: magic (GET the link), otp and passkey (POST the body).
+local counter, lines, i = 0, {}, 0
+function setup(thread) thread:set("id", counter); counter = counter + 1 end
+function init(args)
+  local k, threads = 0, tonumber(os.getenv("THREADS") or "2")
+  for line in io.lines(os.getenv("TOKENS") .. "-" .. (os.getenv("BENCH_RUN") or "0") .. ".txt") do
+    if k % threads == id then lines[#lines + 1] = line end
+    k = k + 1
+  end
+end
+function request()
+  i = i + 1
+  local line = lines[i] or lines[#lines]
+  local kind = os.getenv("KIND")
+  if kind == "magic" then
+    return wrk.format("GET", wrk.path .. "?token=" .. line)
+  end
+  local headers = { ["Content-Type"] = "application/json", ["Origin"] = os.getenv("ORIGIN") }
+  if kind == "passkey" then
+    local cookie, body = line:match("^([^\t]*)\t(.*)$")
+    headers["Cookie"] = cookie
+    return wrk.format("POST", nil, headers, body)
+  end
+  return wrk.format("POST", nil, headers, line)
+end
+LUA
+  for kind in magic otp passkey; do
+    local path scenario
+    case $kind in
+      magic) path=/magic-link/verify scenario=magic-link-verify ;;
+      otp) path=/sign-in/email-otp scenario=email-otp-verify ;;
+      passkey) path=/passkey/verify-authentication scenario=passkey-verify ;;
+    esac
+    target/release/examples/bench_tokens "$kind" "$dir" "$n" $(( REPEAT + 1 ))
+    export TOKENS="$dir/$kind" KIND=$kind ORIGIN="http://localhost:$port" THREADS
+    measure kavach "$label" "$scenario" "$pid" -t"$THREADS" -c"$CONNECTIONS" -d"${METHOD_DURATION:-5s}" --latency -s "$work/methods.lua" "$api$path"
+    report "kavach $scenario on $label: ${rps} req/s, p50 ${p50}, p99 ${p99}${b_rps:+, ratio to baseline $(ratio "$rps" "$b_rps")}${errs:+ ($errs)}"
+    rm -f "$dir/$kind"-*.txt
+  done
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  unset KAVACH_BASE_URL TOKENS KIND ORIGIN
+}
+
 if [ "$BENCH_DB" = sqlite ] || [ "$BENCH_DB" = both ]; then
   bench_kavach sqlite "sqlite://$work/sqlite/kavach.db"
+  ! want methods || bench_methods sqlite "sqlite://$work/methods-sqlite.db"
 fi
 if [ "$BENCH_DB" = postgres ] || [ "$BENCH_DB" = both ]; then
   db="kavach_bench_$$"
   psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db" postgres
   bench_kavach postgres "postgres://postgres@127.0.0.1:5432/$db"
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE $db WITH (FORCE)" postgres
+  if want methods; then
+    psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE ${db}_m" postgres
+    bench_methods postgres "postgres://postgres@127.0.0.1:5432/${db}_m"
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE ${db}_m WITH (FORCE)" postgres
+  fi
 fi
 
 report ""

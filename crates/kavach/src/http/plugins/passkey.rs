@@ -111,8 +111,7 @@ fn clear(k: &Kavach, mut resp: Response) -> Response {
     responses((status = 200, description = "The creation options, with the `kavach.passkey` cookie"), (status = 400, description = "INVALID_PASSKEY_NAME"),
               (status = 401), (status = 403, description = "SESSION_NOT_FRESH"), (status = 429)))]
 pub async fn generate_register_options(State(k): State<Kavach>, Auth(a): Auth, Query(q): Query<RegisterQuery>) -> ApiResult<Response> {
-    let c = k.passkey().registration_options(&a.data.session, &a.data.user, q.name.as_deref()).await?;
-    let mut c = c;
+    let mut c = k.passkey().registration_options(&a.data.session, &a.data.user, q.name.as_deref()).await?;
     if let Some(att) = q.authenticator_attachment {
         if att != "platform" && att != "cross-platform" {
             return Err(Error::bad_request(Code::ValidationError, "authenticatorAttachment is `platform` or `cross-platform`").into());
