@@ -1630,6 +1630,16 @@ dual!(hosted_sign_in_page_signs_in_with_a_passkey, |db| {
     let r = post_form(None, answer.clone()).await.unwrap();
     assert!(session_cookie(&r).is_none());
     assert!(r.text().await.unwrap().contains("did not complete"));
+    // A passkey Kavach does not know: the page says so (not "wrong password").
+    let r = get(&a.s, "/passkey/generate-authenticate-options", None).await;
+    let stranger_challenge = cookie_named(&r, "kavach.passkey").unwrap();
+    let (_, stranger_options) = crate::json(r).await;
+    let mut stranger = SoftAuthenticator::new();
+    stranger.user_handle = Some(vec![1; 16]);
+    let r = post_form(Some(stranger_challenge), stranger.authenticate(&stranger_options, "http://localhost:3000").to_string()).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Passkey not found") && !page.contains("email or password"), "{page}");
     hosted_finish(&a, post_form(Some(challenge), answer).await.unwrap()).await;
 });
 

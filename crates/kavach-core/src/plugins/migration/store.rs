@@ -253,7 +253,8 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
         import_rows!(tx, wallets, &batch.wallets, "kavach_wallet_address", |r| [("kavach_user", &r.user_id)], sqlx::query(
             "INSERT INTO kavach_wallet_address (id, user_id, address, chain_id, is_primary, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
         ).bind(&r.id).bind(&r.user_id).bind(&r.address).bind(r.chain_id).bind(r.is_primary).bind(r.created_at));
-        let total = users.imported + accounts.imported + sessions.imported + verifs.imported + orgs.imported + members.imported;
+        let total =
+            users.imported + accounts.imported + sessions.imported + verifs.imported + orgs.imported + members.imported + passkeys.imported + wallets.imported;
         if total > 0 {
             crate::audit::append_in_tx!(
                 tx,
@@ -264,6 +265,8 @@ pub(crate) async fn write(core: &crate::Core, batch: Batch, report: &mut Report,
                     .with("sessions", sessions.imported)
                     .with("organizations", orgs.imported)
                     .with("members", members.imported)
+                    .with("passkeys", passkeys.imported)
+                    .with("wallets", wallets.imported)
             );
         }
         if report.dry_run {

@@ -111,14 +111,12 @@ fn clear(k: &Kavach, mut resp: Response) -> Response {
     responses((status = 200, description = "The creation options, with the `kavach.passkey` cookie"), (status = 400, description = "INVALID_PASSKEY_NAME"),
               (status = 401), (status = 403, description = "SESSION_NOT_FRESH"), (status = 429)))]
 pub async fn generate_register_options(State(k): State<Kavach>, Auth(a): Auth, Query(q): Query<RegisterQuery>) -> ApiResult<Response> {
+    if q.authenticator_attachment.as_deref().is_some_and(|att| att != "platform" && att != "cross-platform") {
+        return Err(Error::bad_request(Code::ValidationError, "authenticatorAttachment is `platform` or `cross-platform`").into());
+    }
     let mut c = k.passkey().registration_options(&a.data.session, &a.data.user, q.name.as_deref()).await?;
-    if let Some(att) = q.authenticator_attachment {
-        if att != "platform" && att != "cross-platform" {
-            return Err(Error::bad_request(Code::ValidationError, "authenticatorAttachment is `platform` or `cross-platform`").into());
-        }
-        if let Some(sel) = c.options.get_mut("authenticatorSelection").and_then(Value::as_object_mut) {
-            sel.insert("authenticatorAttachment".to_owned(), json!(att));
-        }
+    if let (Some(att), Some(sel)) = (q.authenticator_attachment, c.options.get_mut("authenticatorSelection").and_then(Value::as_object_mut)) {
+        sel.insert("authenticatorAttachment".to_owned(), json!(att));
     }
     Ok(options_response(&k, c))
 }

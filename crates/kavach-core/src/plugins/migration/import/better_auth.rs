@@ -91,6 +91,8 @@ struct Columns(HashSet<String>);
 
 fn snake(camel: &str) -> String {
     let mut s = String::new();
+    // `credentialID` is `credential_id`, not `credential_i_d`.
+    let camel = camel.replace("ID", "Id");
     for c in camel.chars() {
         if c.is_ascii_uppercase() {
             s.push('_');
@@ -391,9 +393,9 @@ async fn read_passkeys(src: &Db, batch: &mut Batch) -> Result<()> {
 
 /// The SIWE plugin's `walletAddress` table, addresses in their EIP-55 form.
 async fn read_wallets(src: &Db, batch: &mut Batch) -> Result<()> {
-    let Some(cols) = columns(src, "walletAddress").await? else { return Ok(()) };
-    require(&cols, "walletAddress", &["id", "userId", "address", "chainId"])?;
-    let sql = format!("SELECT {} FROM \"walletAddress\"", cols.select(&["id", "userId", "address", "chainId", "isPrimary", "createdAt"]));
+    let Some((name, cols)) = table(src, &["walletAddress", "wallet_address"]).await? else { return Ok(()) };
+    require(&cols, name, &["id", "userId", "address", "chainId"])?;
+    let sql = format!("SELECT {} FROM \"{name}\"", cols.select(&["id", "userId", "address", "chainId", "isPrimary", "createdAt"]));
     db!(src, |pool| {
         for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? {
             let id = r.text("id")?.unwrap_or_default();
@@ -555,4 +557,14 @@ async fn read_orgs(src: &Db) -> Result<super::Orgs> {
         });
     }
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn snake_case_names_of_better_auth_fields_as_adapters_map_them() {
+        assert_eq!(super::snake("userId"), "user_id");
+        assert_eq!(super::snake("credentialID"), "credential_id");
+        assert_eq!(super::snake("phoneNumberVerified"), "phone_number_verified");
+    }
 }

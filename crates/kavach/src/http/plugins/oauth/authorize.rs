@@ -104,7 +104,8 @@ fn sign_in_form(k: &Kavach, flow: &str, client_name: &str, error: Option<&str>) 
         phone_number => o.phone_number.enabled,
         passkey => o.passkey.enabled,
         passkey_options_url => path(k, "/passkey/generate-authenticate-options"),
-        siwe => o.siwe.enabled,
+        // The page asks the wallet only: with `email_required` a new wallet needs a form of its own.
+        siwe => o.siwe.enabled && !o.siwe.email_required,
         siwe_nonce_url => path(k, "/siwe/nonce"),
         siwe_domain => o.siwe.expected_domain(&o.base_url),
         siwe_uri => kavach_core::origin_of(&o.base_url).unwrap_or_default(),
@@ -116,7 +117,7 @@ fn sign_in_form(k: &Kavach, flow: &str, client_name: &str, error: Option<&str>) 
         forgot_url => path(k, "/forgot-password"),
     };
     let mut r = template_page(k, "Sign in", "sign_in.html", ctx);
-    if o.passkey.enabled || o.siwe.enabled || o.one_tap.enabled {
+    if o.passkey.enabled || (o.siwe.enabled && !o.siwe.email_required) || o.one_tap.enabled {
         // The page's one script, allowed by its hash, and what it fetches; Google's One Tap
         // library, frame and style when that is on.
         let hash = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, kavach_core::crypto::sha256(PAGE_SCRIPT.as_bytes()));
@@ -277,7 +278,12 @@ fn sign_in_failed(k: &Kavach, flow: &str, name: &str, e: kavach_core::Error) -> 
     }
     let message = match e.kind {
         Kind::TooManyRequests { .. } => "Too many attempts. Wait a few minutes and try again.".to_owned(),
-        Kind::Unauthorized => "The email or password is not correct.".to_owned(),
+        // A wrong password (or username) says no more than that; a passkey, wallet or
+        // One Tap refusal says which check failed.
+        Kind::Unauthorized if ["INVALID_EMAIL_OR_PASSWORD", "INVALID_USERNAME_OR_PASSWORD"].contains(&e.code.as_ref()) => {
+            "The email or password is not correct.".to_owned()
+        }
+        Kind::Unauthorized => e.message.to_string(),
         _ if e.is_client_error() => e.message.to_string(),
         _ => "Sign-in is not available right now. Try again later.".to_owned(),
     };
