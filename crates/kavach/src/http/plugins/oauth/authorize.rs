@@ -280,9 +280,7 @@ fn sign_in_failed(k: &Kavach, flow: &str, name: &str, e: kavach_core::Error) -> 
         Kind::TooManyRequests { .. } => "Too many attempts. Wait a few minutes and try again.".to_owned(),
         // A wrong password (or username) says no more than that; a passkey, wallet or
         // One Tap refusal says which check failed.
-        Kind::Unauthorized if ["INVALID_EMAIL_OR_PASSWORD", "INVALID_USERNAME_OR_PASSWORD"].contains(&e.code.as_ref()) => {
-            "The email or password is not correct.".to_owned()
-        }
+        Kind::Unauthorized if e.is(Code::InvalidEmailOrPassword) || e.is(Code::InvalidUsernameOrPassword) => "The email or password is not correct.".to_owned(),
         Kind::Unauthorized => e.message.to_string(),
         _ if e.is_client_error() => e.message.to_string(),
         _ => "Sign-in is not available right now. Try again later.".to_owned(),
