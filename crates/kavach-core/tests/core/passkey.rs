@@ -178,7 +178,8 @@ dual!(passkey_belongs_to_its_user_only, on(), |t| {
 dual!(passkey_registration_needs_a_fresh_session, on(), |t| {
     let pat = user(&t, "pat@example.com").await;
     let mut stale = pat.session.clone();
-    stale.created_at = kavach_core::store::Ts(stale.created_at.0 - 86_400 * 1000);
+    // Two days old: past `session.fresh_age` (one day) whatever the clock does meanwhile.
+    stale.created_at = kavach_core::store::Ts(stale.created_at.0 - 2 * 86_400 * 1000);
     let e = t.core.passkey().registration_options(&stale, &pat.user, None).await.unwrap_err();
     assert_eq!(e.code, "SESSION_NOT_FRESH");
 });
