@@ -316,7 +316,7 @@ impl Passkeys<'_> {
         self.0.users().confirm_fresh(session, None, "to delete a passkey").await?;
         let user = users::find_by_id(&self.0.db, &session.user_id).await?.ok_or_else(Error::unauthorized)?;
         let has_password = users::password_hash(&self.0.db, &user.id).await?.is_some();
-        let other_ways = has_password || user.email_verified || store::has_wallet(&self.0.db, &user.id).await?;
+        let other_ways = has_password || user.email_verified || !crate::plugins::siwe::store::wallets(&self.0.db, &user.id).await?.is_empty();
         match store::delete(&self.0.db, Some(&user.id), id, !other_ways, ctx).await? {
             store::Deleted::Yes => Ok(()),
             store::Deleted::NotFound => Err(passkey_not_found()),

@@ -176,12 +176,6 @@ pub(crate) async fn rename(db: &Db, user_id: &str, id: &str, name: &str, ctx: &R
     })
 }
 
-/// The user has a wallet linked (`[siwe]`): a way in besides passkeys.
-pub(crate) async fn has_wallet(db: &Db, user_id: &str) -> Result<bool> {
-    let (n,): (i64,) = db!(db, |pool| { sqlx::query_as("SELECT COUNT(*) FROM kavach_wallet_address WHERE user_id = $1").bind(user_id).fetch_one(pool).await? });
-    Ok(n > 0)
-}
-
 /// The user has a passkey: a way in besides wallets.
 pub(crate) async fn has_passkey(db: &Db, user_id: &str) -> Result<bool> {
     let (n,): (i64,) = db!(db, |pool| { sqlx::query_as("SELECT COUNT(*) FROM kavach_passkey WHERE user_id = $1").bind(user_id).fetch_one(pool).await? });
