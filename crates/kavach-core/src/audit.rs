@@ -485,6 +485,7 @@ macro_rules! append_many_in_tx {
         }
     }};
 }
+pub(crate) use append_many_in_tx;
 
 /// Append one event in its own transaction.
 pub async fn append(db: &Db, event: Event) -> Result<()> {

@@ -341,6 +341,8 @@ pub struct Core {
     pub(crate) rotations: plugins::oauth::store::rotation::Rotations,
     /// High-volume audit records (token issuance), written in groups in the background.
     pub(crate) audit_queue: audit::Queue,
+    /// Single-use tokens and codes consumed, in groups.
+    pub(crate) single_use: store::group::Group<verification::SingleUse>,
     /// The organization roles of the configuration (built-in ones included), built once:
     /// permission checks read them on every request.
     pub(crate) org_roles: std::collections::BTreeMap<String, access::Permissions>,
@@ -377,6 +379,7 @@ impl Core {
         let better_auth_secrets = options.better_auth.as_ref().filter(|b| !b.secrets.is_empty()).map(|b| crypto::Secrets::new(&b.secrets));
         let rotations = plugins::oauth::store::rotation::Rotations::new(db.clone());
         let audit_queue = audit::Queue::new(db.clone());
+        let single_use = store::group::Group::new(db.clone(), verification::SingleUse);
         let org_roles = options.organization.static_roles();
         let webauthn = match options.passkey.enabled {
             true => Some(Arc::new(options.passkey.webauthn(&options.base_url).map_err(Error::config)?)),
@@ -400,6 +403,7 @@ impl Core {
             better_auth_secrets,
             rotations,
             audit_queue,
+            single_use,
             org_roles,
             agent_tally: plugins::agents::Tally::default(),
             agent_anomalies: plugins::agents::Anomalies::default(),

@@ -18,6 +18,7 @@
 use crate::error::{Code, Error, Result};
 use crate::ratelimit::Rule;
 use crate::store::{BeginWrite, Ts};
+use crate::verification::{Use, Used};
 use crate::{Core, crypto, db};
 use std::time::Duration;
 
@@ -146,8 +147,24 @@ macro_rules! consume_in_tx {
 pub(crate) use consume_in_tx;
 
 /// Check and consume in one step (for codes that allow nothing else in the same
-/// transaction).
+/// transaction). The right code, live and with attempts left, is deleted at once with
+/// the other single-use inputs of the moment (one grouped write,
+/// [`crate::verification::SingleUse`]); anything else goes through [`check`], which
+/// counts the attempt and names what is wrong.
 pub(crate) async fn take(core: &Core, target: &Target<'_>, code: &str, allowed_attempts: u32) -> Result<()> {
+    let rule = Rule { max: ACCOUNT_FAILURES, window: ACCOUNT_WINDOW };
+    if !core.limiter.peek(&target.failures_key(core), rule).await?.allowed {
+        return Err(too_many());
+    }
+    let attempt = Use::Code {
+        purpose: target.purpose.to_owned(),
+        target: target.address.to_owned(),
+        code_hash: target.hash(core, code),
+        max_attempts: i64::from(allowed_attempts),
+    };
+    if let Used::Code(true) = core.single_use.write(attempt).await? {
+        return Ok(());
+    }
     let passed = check(core, target, code, allowed_attempts).await?;
     db!(&core.db, |pool| {
         let mut tx = pool.begin_write().await?;

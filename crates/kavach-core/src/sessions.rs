@@ -11,6 +11,7 @@
 //! one SQLite file) and one notification round trip otherwise.
 
 use crate::error::Result;
+use crate::store::group::{Batch, Group};
 use crate::store::{BeginWrite, Db, Ts};
 use crate::users::{USER_COLUMNS_U, User, user_from_row};
 use crate::{RequestContext, audit, crypto, db};
@@ -136,6 +137,47 @@ macro_rules! insert_session {
 }
 pub(crate) use insert_session;
 
+/// New sessions with their audit records, many sign-ins in one transaction (group
+/// commit, [`crate::store::group`]): one multi-row insert of the sessions, one of the
+/// records, and the chain's head row taken once for the group.
+struct SessionWrites;
+
+impl Batch for SessionWrites {
+    type Item = (Session, audit::Event);
+    type Out = ();
+    async fn write(&self, db: &Db, items: &[(Session, audit::Event)]) -> Result<Vec<()>> {
+        db!(db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let sql = format!(
+                "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at, origin, \
+                 active_organization_id, active_team_id, impersonated_by) VALUES {}",
+                tx.values_list(items.len(), 12)
+            );
+            // Only placeholders are generated; not kept prepared (one statement per group size).
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+            for (s, _) in items {
+                q = q
+                    .bind(&s.id)
+                    .bind(&s.user_id)
+                    .bind(&s.token)
+                    .bind(s.expires_at)
+                    .bind(&s.ip_address)
+                    .bind(&s.user_agent)
+                    .bind(s.created_at)
+                    .bind(s.updated_at)
+                    .bind("kavach")
+                    .bind(&s.active_organization_id)
+                    .bind(&s.active_team_id)
+                    .bind(&s.impersonated_by);
+            }
+            q.execute(&mut *tx).await?;
+            audit::append_many_in_tx!(tx, items.iter().map(|(_, e)| e.clone()).collect());
+            tx.commit().await?;
+        });
+        Ok(vec![(); items.len()])
+    }
+}
+
 const CACHE_MAX: usize = 100_000;
 pub(crate) const NOTIFY_CHANNEL: &str = "kavach_cache";
 
@@ -153,6 +195,7 @@ type OrgMembers = HashMap<String, (Option<String>, Instant)>;
 pub struct Sessions {
     db: Db,
     opts: SessionOptions,
+    writes: Group<SessionWrites>,
     /// Nothing that can panic runs while it is held (map reads, inserts, removals), and
     /// every entry is a whole value: a poisoned lock is used as it is.
     cache: RwLock<HashMap<String, Entry>>,
@@ -212,6 +255,7 @@ pub struct Checked {
 impl Sessions {
     pub(crate) fn new(db: Db, opts: SessionOptions) -> Self {
         Sessions {
+            writes: Group::new(db.clone(), SessionWrites),
             db,
             opts,
             cache: RwLock::new(HashMap::new()),
@@ -260,15 +304,10 @@ impl Sessions {
         self.insert(new, event).await
     }
 
-    /// Store a prepared session with its audit record, in one transaction.
+    /// Store a prepared session with its audit record, in one transaction (shared with
+    /// the sign-ins of the same moment: [`SessionWrites`]); returns once committed.
     async fn insert(&self, new: NewSession, event: audit::Event) -> Result<NewSession> {
-        let s = &new.session;
-        db!(&self.db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            insert_session!(tx, s);
-            audit::append_in_tx!(tx, event);
-            tx.commit().await?;
-        });
+        self.writes.write((new.session.clone(), event)).await?;
         Ok(new)
     }
 

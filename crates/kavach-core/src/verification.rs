@@ -3,8 +3,10 @@
 //! deletes its row in the same statement that reads it, so it works once.
 
 use crate::error::Result;
+use crate::store::group::Batch;
 use crate::store::{BeginWrite, Db, Ts};
-use crate::{crypto, db};
+use crate::{Core, crypto, db};
+use std::collections::HashMap;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,14 +83,93 @@ macro_rules! consume_in_tx {
 pub(crate) use consume_in_tx;
 
 /// Consume a token on its own (nothing else changes with it): its JSON value, or `None`
-/// when unknown, already used or expired.
-pub(crate) async fn consume(db: &Db, purpose: Purpose, token: &str) -> Result<Option<serde_json::Value>> {
-    Ok(db!(db, |pool| {
-        let mut tx = pool.begin_write().await?;
-        let v = consume_in_tx!(tx, purpose, token);
-        tx.commit().await?;
-        v
-    }))
+/// when unknown, already used or expired. Consumed with the other single-use inputs of
+/// the same moment in one transaction ([`SingleUse`]).
+pub(crate) async fn consume(core: &Core, purpose: Purpose, token: &str) -> Result<Option<serde_json::Value>> {
+    match core.single_use.write(Use::Token(identifier(purpose, token))).await? {
+        Used::Token(v) => Ok(v),
+        Used::Code(_) => Err(crate::Error::internal("a token consumed as a code")),
+    }
+}
+
+/// A single-use input to consume ([`SingleUse`]).
+pub(crate) enum Use {
+    /// A token of this table, by its `identifier`.
+    Token(String),
+    /// A one-time code ([`crate::otp`]) that must be live, with attempts left, and have
+    /// this hash.
+    Code { purpose: String, target: String, code_hash: String, max_attempts: i64 },
+}
+
+/// What consuming a [`Use`] found.
+pub(crate) enum Used {
+    /// The token's value (`None`: unknown, already used or expired).
+    Token(Option<serde_json::Value>),
+    /// Whether the code was there, right, live and with attempts left (now deleted).
+    Code(bool),
+}
+
+/// Single-use inputs (tokens, one-time codes) consumed for many requests at once (group
+/// commit, [`crate::store::group`]): one `DELETE ... RETURNING` for the group's tokens,
+/// one `DELETE` per code. Two requests presenting the same input in one group: the first gets
+/// it, the second finds it used, as across groups and instances (the row is deleted once).
+pub(crate) struct SingleUse;
+
+impl Batch for SingleUse {
+    type Item = Use;
+    type Out = Used;
+    async fn write(&self, db: &Db, items: &[Use]) -> Result<Vec<Used>> {
+        let now = Ts::now();
+        let ids: Vec<&str> = items.iter().filter_map(|u| if let Use::Token(id) = u { Some(id.as_str()) } else { None }).collect();
+        // No transaction around them: each statement is atomic and commits on its own, and
+        // the inputs are independent of each other (two fewer round trips to the database).
+        let (mut found, codes): (HashMap<String, (String, Ts)>, Vec<bool>) = db!(db, |pool| {
+            let _turn = pool.write_turn().await;
+            let mut found = HashMap::new();
+            if !ids.is_empty() {
+                let sql = format!(
+                    "DELETE FROM kavach_verification WHERE identifier IN {} RETURNING identifier, value, expires_at",
+                    crate::store::values_list(matches!(db, Db::Sqlite(_)), 1, ids.len())
+                );
+                // Only placeholders are generated; not kept prepared (one statement per group size).
+                let mut q = sqlx::query_as::<_, (String, String, Ts)>(sqlx::AssertSqlSafe(sql)).persistent(false);
+                for id in &ids {
+                    q = q.bind(*id);
+                }
+                for (id, v, exp) in q.fetch_all(pool).await? {
+                    found.insert(id, (v, exp));
+                }
+            }
+            let mut codes = Vec::new();
+            for u in items {
+                if let Use::Code { purpose, target, code_hash, max_attempts } = u {
+                    let n = sqlx::query("DELETE FROM kavach_otp WHERE purpose = $1 AND target = $2 AND code_hash = $3 AND expires_at > $4 AND attempts < $5")
+                        .bind(purpose)
+                        .bind(target)
+                        .bind(code_hash)
+                        .bind(now)
+                        .bind(*max_attempts)
+                        .execute(pool)
+                        .await?
+                        .rows_affected();
+                    codes.push(n == 1);
+                }
+            }
+            (found, codes)
+        });
+        let mut codes = codes.into_iter();
+        Ok(items
+            .iter()
+            .map(|u| match u {
+                // `remove`: a second request with the same token in this group finds it used.
+                Use::Token(id) => Used::Token(match found.remove(id) {
+                    Some((v, exp)) if exp > now => serde_json::from_str(&v).ok(),
+                    _ => None,
+                }),
+                Use::Code { .. } => Used::Code(codes.next().unwrap_or(false)),
+            })
+            .collect())
+    }
 }
 
 pub(crate) async fn purge_expired(db: &Db) -> Result<u64> {

@@ -2,6 +2,7 @@
 //! placeholders that runs unchanged on SQLite and PostgreSQL; [`db!`] expands a
 //! block once per backend so each arm is type-checked against its driver.
 
+pub(crate) mod group;
 mod migrate;
 mod time;
 

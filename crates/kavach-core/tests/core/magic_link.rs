@@ -64,3 +64,15 @@ dual!(
         assert_eq!(t.mail.count_to("nobody@example.com"), 0);
     }
 );
+
+// Group commit (verification::SingleUse): many requests with the same link in one group
+// consume it once.
+dual!(a_link_followed_by_many_requests_at_once_signs_in_once, on(), |t| {
+    t.core.magic_link().send(&LinkRequest { email: "many@example.com".into(), ..Default::default() }, &ctx()).await.unwrap();
+    let token = link_token(&t.mail.wait_for("many@example.com", "Sign in to").await);
+    let (ml, c) = (t.core.magic_link(), ctx());
+    let follows = (0..8).map(|_| ml.verify(&token, None, &c));
+    let out = futures_util::future::join_all(follows).await;
+    assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 1, "one sign-in");
+    assert!(out.iter().filter_map(|r| r.as_ref().err()).all(|e| e.code == "INVALID_TOKEN"));
+});

@@ -53,3 +53,49 @@ dual!(sliding_expiry_moves_forward, renewing(), |t| {
     let c = t.core.sessions().check(&s.token).await.unwrap().unwrap();
     assert!(c.renewed && c.data.session.expires_at > s.session.expires_at);
 });
+
+// Group commit (store::group): concurrent sign-ins share transactions; each is answered
+// once its own session and audit record are committed, and the chain stays one chain.
+dual!(group_commit_concurrent_sessions_are_each_committed_with_one_audit_record_and_the_chain_intact, options(), |t| {
+    let up = t.core.email_password().sign_up(sign_up("group@example.com", PW), &ctx()).await.unwrap();
+    let uid = up.user.id.clone();
+    let before = kavach_core::audit::verify(&t.db).await.unwrap().records;
+    let c = ctx();
+    let creates = (0..64).map(|_| t.core.sessions().create(&uid, &c, kavach_core::audit::EventKind::SignInSuccess));
+    let made: Vec<_> = futures_util::future::join_all(creates).await.into_iter().map(Result::unwrap).collect();
+    let tokens: std::collections::BTreeSet<&str> = made.iter().map(|n| n.token.as_str()).collect();
+    assert_eq!(tokens.len(), 64, "every sign-in has its own token");
+    for n in &made {
+        assert!(t.core.sessions().check(&n.token).await.unwrap().is_some(), "answered only once committed");
+    }
+    assert_eq!(t.core.sessions().list(&uid).await.unwrap().len(), 65);
+    let r = kavach_core::audit::verify(&t.db).await.unwrap();
+    assert!(r.ok(), "{:?}", r.problems);
+    assert_eq!(r.records, before + 64, "one record per session");
+    let ids: std::collections::BTreeSet<String> = made.iter().map(|n| n.session.id.clone()).collect();
+    let recorded = kavach_core::audit::page(&t.db, 0, 1000).await.unwrap();
+    let signed_up = up.session.as_ref().map(|s| s.session.id.clone());
+    let recorded: std::collections::BTreeSet<String> = recorded
+        .iter()
+        .filter(|r| r.kind == "sign_in.success")
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.data).ok()?.get("sessionId")?.as_str().map(str::to_owned))
+        .filter(|id| Some(id) != signed_up.as_ref())
+        .collect();
+    assert_eq!(recorded, ids, "each record names its own session");
+});
+
+dual!(group_commit_a_write_that_cannot_be_made_fails_only_its_own_request, options(), |t| {
+    let up = t.core.email_password().sign_up(sign_up("group2@example.com", PW), &ctx()).await.unwrap();
+    let uid = up.user.id.clone();
+    // The eleventh names a user that does not exist: its row breaks the foreign key, and the
+    // group's transaction with it; the ten others are written again on their own.
+    let users: Vec<String> = (0..11).map(|i| if i == 5 { "no-such-user".to_owned() } else { uid.clone() }).collect();
+    let c = ctx();
+    let creates = users.iter().map(|u| t.core.sessions().create(u, &c, kavach_core::audit::EventKind::SignInSuccess));
+    let out = futures_util::future::join_all(creates).await;
+    assert!(out[5].is_err(), "the session of a user that does not exist is refused");
+    assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 10, "the others are not lost with it");
+    assert_eq!(t.core.sessions().list(&uid).await.unwrap().len(), 11);
+    let r = kavach_core::audit::verify(&t.db).await.unwrap();
+    assert!(r.ok(), "{:?}", r.problems);
+});

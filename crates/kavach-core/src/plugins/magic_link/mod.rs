@@ -125,7 +125,7 @@ impl MagicLink<'_> {
     /// same-browser cookie, if any.
     pub async fn verify(&self, token: &str, browser: Option<&str>, ctx: &RequestContext) -> Result<Followed> {
         self.require_enabled()?;
-        let v = verification::consume(&self.0.db, Purpose::MagicLink, token).await?.ok_or_else(Error::invalid_token)?;
+        let v = verification::consume(self.0, Purpose::MagicLink, token).await?.ok_or_else(Error::invalid_token)?;
         let email = v.get("email").and_then(|e| e.as_str()).ok_or_else(Error::invalid_token)?.to_owned();
         if let Some(expected) = v.get("browser").and_then(|b| b.as_str()) {
             let presented = browser.map(crypto::token_hash).unwrap_or_default();

@@ -178,7 +178,7 @@ impl OneTap<'_> {
             return Err(invalid("this Google account is not in an allowed Workspace domain"));
         }
         let nonce_ok = match text("nonce") {
-            Some(n) => verification::consume(&self.0.db, Purpose::OneTapNonce, n).await?.is_some(),
+            Some(n) => verification::consume(self.0, Purpose::OneTapNonce, n).await?.is_some(),
             None => !o.require_nonce,
         };
         if !nonce_ok {

@@ -216,7 +216,7 @@ impl Passkeys<'_> {
     }
 
     async fn take_ceremony(&self, token: &str) -> Result<Ceremony> {
-        let v = verification::consume(&self.0.db, Purpose::PasskeyChallenge, token).await?.ok_or_else(challenge_not_found)?;
+        let v = verification::consume(self.0, Purpose::PasskeyChallenge, token).await?.ok_or_else(challenge_not_found)?;
         serde_json::from_value(v).map_err(|_| challenge_not_found())
     }
 

@@ -133,6 +133,8 @@ pub(crate) async fn record_use(db: &Db, id: &str, pk: &WebauthnPasskey, counter:
     let cred: Credential = pk.clone().into();
     let json = credential_json(pk)?;
     let n = db!(db, |pool| {
+        // Behind the process's other writers (SQLite), not in SQLite's sleeping busy handler.
+        let _turn = pool.write_turn().await;
         sqlx::query("UPDATE kavach_passkey SET public_key = $1, counter = $2, backed_up = $3, last_used_at = $4 WHERE id = $5 AND ($2 = 0 OR counter < $2)")
             .bind(&json)
             .bind(i64::from(counter))

@@ -181,7 +181,7 @@ impl Siwe<'_> {
     pub async fn check(&self, text: &str, signature: &str) -> Result<Message> {
         self.require_enabled()?;
         let m = message::parse(text).map_err(|e| Error::bad_request(Code::InvalidSiweMessage, e.to_string()))?;
-        if verification::consume(&self.0.db, Purpose::SiweNonce, &m.nonce).await?.is_none() {
+        if verification::consume(self.0, Purpose::SiweNonce, &m.nonce).await?.is_none() {
             return Err(Error::new(Kind::Unauthorized, Code::InvalidOrExpiredNonce, "Unauthorized: Invalid or expired nonce"));
         }
         let o = self.opts();

@@ -9,13 +9,9 @@
 //! caller whether its row went in.
 
 use crate::db;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::store::group::{Batch, Group};
 use crate::store::{BeginWrite, Db, Ts};
-use std::sync::OnceLock;
-use tokio::sync::{mpsc, oneshot};
-
-/// Rows per statement (five parameters each; well under both databases' limits).
-const MAX_GROUP: usize = 256;
 
 /// A successor refresh token, as stored.
 #[derive(Debug)]
@@ -28,58 +24,34 @@ pub(crate) struct Successor {
     pub sealed: Option<String>,
 }
 
-type Job = (Successor, oneshot::Sender<Result<bool>>);
+/// The grouped writer of successors ([`crate::store::group`]).
+pub(crate) struct Rotations(Group<Successors>);
 
-pub(crate) struct Rotations {
-    db: Db,
-    queue: OnceLock<mpsc::UnboundedSender<Job>>,
+pub(crate) struct Successors;
+
+impl Batch for Successors {
+    type Item = Successor;
+    /// Whether the row went in.
+    type Out = bool;
+    async fn write(&self, db: &Db, items: &[Successor]) -> Result<Vec<bool>> {
+        // In a fixed order: two PostgreSQL instances inserting groups that share parents
+        // in opposite orders would otherwise wait on each other's unique-index entries.
+        let mut rows: Vec<&Successor> = items.iter().collect();
+        rows.sort_unstable_by(|a, b| a.parent_hash.cmp(&b.parent_hash));
+        let inserted = insert_group(db, &rows).await?;
+        Ok(items.iter().map(|s| inserted.contains(&s.token_hash)).collect())
+    }
 }
 
 impl Rotations {
     pub(crate) fn new(db: Db) -> Self {
-        Rotations { db, queue: OnceLock::new() }
+        Rotations(Group::new(db, Successors))
     }
 
     /// Store `s` as the successor of its parent. False when the parent already has one
     /// (another request rotated it first).
     pub(crate) async fn insert(&self, s: Successor) -> Result<bool> {
-        let queue = self.queue.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run(self.db.clone(), rx));
-            tx
-        });
-        let (done, answer) = oneshot::channel();
-        if let Err(mpsc::error::SendError((s, _))) = queue.send((s, done)) {
-            // The writer task is gone (its runtime ended): write this one directly.
-            let token_hash = s.token_hash.clone();
-            return Ok(insert_group(&self.db, &[&s]).await?.contains(&token_hash));
-        }
-        answer.await.map_err(|_| Error::internal("the refresh token writer stopped"))?
-    }
-}
-
-async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
-        // In a fixed order: two PostgreSQL instances inserting groups that share parents
-        // in opposite orders would otherwise wait on each other's unique-index entries.
-        let mut rows: Vec<&Successor> = jobs.iter().map(|(s, _)| s).collect();
-        rows.sort_unstable_by(|a, b| a.parent_hash.cmp(&b.parent_hash));
-        let written = insert_group(&db, &rows).await;
-        let n = rows.len();
-        match written {
-            Ok(inserted) => {
-                for (s, done) in jobs.drain(..) {
-                    let _ = done.send(Ok(inserted.contains(&s.token_hash)));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, rows = n, "writing refresh token successors failed");
-                for (_, done) in jobs.drain(..) {
-                    let _ = done.send(Err(Error::internal("could not store the refresh token")));
-                }
-            }
-        }
+        self.0.write(s).await
     }
 }
 
