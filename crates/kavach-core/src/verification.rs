@@ -111,7 +111,7 @@ pub(crate) enum Used {
 
 /// Single-use inputs (tokens, one-time codes) consumed for many requests at once (group
 /// commit, [`crate::store::group`]): one `DELETE ... RETURNING` for the group's tokens,
-/// one `DELETE` per code. Two requests presenting the same input in one group: the first gets
+/// one `DELETE` per code, in one transaction when there is more than one statement. Two requests presenting the same input in one group: the first gets
 /// it, the second finds it used, as across groups and instances (the row is deleted once).
 pub(crate) struct SingleUse;
 
@@ -121,41 +121,58 @@ impl Batch for SingleUse {
     async fn write(&self, db: &Db, items: &[Use]) -> Result<Vec<Used>> {
         let now = Ts::now();
         let ids: Vec<&str> = items.iter().filter_map(|u| if let Use::Token(id) = u { Some(id.as_str()) } else { None }).collect();
-        // No transaction around them: each statement is atomic and commits on its own, and
-        // the inputs are independent of each other (two fewer round trips to the database).
+        let sql = format!(
+            "DELETE FROM kavach_verification WHERE identifier IN {} RETURNING identifier, value, expires_at",
+            crate::store::values_list(matches!(db, Db::Sqlite(_)), 1, ids.len())
+        );
+        // The statements, on `$conn`: the group's tokens in one, then one per code.
+        macro_rules! consume_all {
+            ($conn:expr) => {{
+                let mut found = HashMap::new();
+                if !ids.is_empty() {
+                    // Only placeholders are generated; not kept prepared (one statement per group size).
+                    let mut q = sqlx::query_as::<_, (String, String, Ts)>(sqlx::AssertSqlSafe(sql)).persistent(false);
+                    for id in &ids {
+                        q = q.bind(*id);
+                    }
+                    for (id, v, exp) in q.fetch_all($conn).await? {
+                        found.insert(id, (v, exp));
+                    }
+                }
+                let mut codes = Vec::new();
+                for u in items {
+                    if let Use::Code { purpose, target, code_hash, max_attempts } = u {
+                        let n =
+                            sqlx::query("DELETE FROM kavach_otp WHERE purpose = $1 AND target = $2 AND code_hash = $3 AND expires_at > $4 AND attempts < $5")
+                                .bind(purpose)
+                                .bind(target)
+                                .bind(code_hash)
+                                .bind(now)
+                                .bind(*max_attempts)
+                                .execute($conn)
+                                .await?
+                                .rows_affected();
+                        codes.push(n == 1);
+                    }
+                }
+                (found, codes)
+            }};
+        }
+        let statements = usize::from(!ids.is_empty()) + (items.len() - ids.len());
         let (mut found, codes): (HashMap<String, (String, Ts)>, Vec<bool>) = db!(db, |pool| {
-            let _turn = pool.write_turn().await;
-            let mut found = HashMap::new();
-            if !ids.is_empty() {
-                let sql = format!(
-                    "DELETE FROM kavach_verification WHERE identifier IN {} RETURNING identifier, value, expires_at",
-                    crate::store::values_list(matches!(db, Db::Sqlite(_)), 1, ids.len())
-                );
-                // Only placeholders are generated; not kept prepared (one statement per group size).
-                let mut q = sqlx::query_as::<_, (String, String, Ts)>(sqlx::AssertSqlSafe(sql)).persistent(false);
-                for id in &ids {
-                    q = q.bind(*id);
-                }
-                for (id, v, exp) in q.fetch_all(pool).await? {
-                    found.insert(id, (v, exp));
-                }
+            if statements == 1 {
+                // One statement is atomic on its own: no transaction around it (two fewer
+                // round trips to the database).
+                let _turn = pool.write_turn().await;
+                consume_all!(pool)
+            } else {
+                // Several commit together: a group that fails leaves every input in place
+                // for its requests to be tried again one by one.
+                let mut tx = pool.begin_write().await?;
+                let out = consume_all!(&mut *tx);
+                tx.commit().await?;
+                out
             }
-            let mut codes = Vec::new();
-            for u in items {
-                if let Use::Code { purpose, target, code_hash, max_attempts } = u {
-                    let n = sqlx::query("DELETE FROM kavach_otp WHERE purpose = $1 AND target = $2 AND code_hash = $3 AND expires_at > $4 AND attempts < $5")
-                        .bind(purpose)
-                        .bind(target)
-                        .bind(code_hash)
-                        .bind(now)
-                        .bind(*max_attempts)
-                        .execute(pool)
-                        .await?
-                        .rows_affected();
-                    codes.push(n == 1);
-                }
-            }
-            (found, codes)
         });
         let mut codes = codes.into_iter();
         Ok(items

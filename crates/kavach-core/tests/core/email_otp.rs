@@ -220,3 +220,36 @@ fn two_factor_on() -> kavach_core::Options {
     o.two_factor.enabled = true;
     o
 }
+
+// Group commit (verification::SingleUse): codes and links used at the same moment are
+// consumed together (several statements: one transaction), each for its own request.
+dual!(group_commit_codes_and_links_used_at_once_each_sign_in_once, on_with_links(), |t| {
+    let mut codes = Vec::new();
+    for i in 0..4 {
+        let email = format!("mixed{i}@example.com");
+        codes.push((email.clone(), code(&t, &email, OtpType::SignIn, "sign-in code").await));
+    }
+    t.core
+        .magic_link()
+        .send(&kavach_core::plugins::magic_link::LinkRequest { email: "mixedlink@example.com".into(), ..Default::default() }, &ctx())
+        .await
+        .unwrap();
+    let token = link_token(&t.mail.wait_for("mixedlink@example.com", "Sign in to").await);
+    let (eo, ml, c) = (t.core.email_otp(), t.core.magic_link(), ctx());
+    // Each code twice and the link twice, all at once: each signs in exactly once.
+    let reqs: Vec<OtpSignIn> = codes.iter().chain(codes.iter()).map(|(e, c)| sign_in_req(e, c)).collect();
+    let uses = futures_util::future::join_all(reqs.iter().map(|r| eo.sign_in(r, &c)));
+    let links = futures_util::future::join_all([ml.verify(&token, None, &c), ml.verify(&token, None, &c)]);
+    let (uses, links) = tokio::join!(uses, links);
+    for (email, _) in &codes {
+        let ok = reqs.iter().zip(&uses).filter(|(r, u)| &r.email == email && u.is_ok()).count();
+        assert_eq!(ok, 1, "{email}: {uses:?}", uses = uses.iter().map(|u| u.as_ref().map(|_| ()).map_err(|e| e.code.clone())).collect::<Vec<_>>());
+    }
+    assert_eq!(links.iter().filter(|l| l.is_ok()).count(), 1);
+});
+
+fn on_with_links() -> kavach_core::Options {
+    let mut o = on();
+    o.magic_link.enabled = true;
+    o
+}
