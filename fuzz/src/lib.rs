@@ -20,6 +20,8 @@ pub use kavach_core::plugins::agents;
 pub use kavach_core::plugins::email_password;
 /// The importers: `import::clerk`, `import::better_auth`, `import::Report`.
 pub use kavach_core::plugins::migration::import;
+/// Passkeys: `passkey::Imported` (better-auth's stored credentials, converted on import).
+pub use kavach_core::plugins::passkey;
 /// Sign-In with Ethereum: `siwe::message`, `siwe::signature`.
 pub use kavach_core::plugins::siwe;
 /// The OAuth rules: `clients`, `redirect`, `dpop`, `pkce`, `resource`, `device`, `tokens`...

@@ -340,7 +340,8 @@ impl Passkeys<'_> {
 
 /// A passkey as better-auth's `passkey` table keeps it, to import: the credential id
 /// (base64url), the COSE public key (`publicKey`, base64), the counter and the flags.
-pub(crate) struct Imported<'a> {
+/// (Public for the fuzz target `passkey_import`; the importer is its user.)
+pub struct Imported<'a> {
     pub credential_id: &'a str,
     pub public_key: &'a str,
     pub counter: i64,
@@ -353,7 +354,7 @@ pub(crate) struct Imported<'a> {
 impl Imported<'_> {
     /// The credential id (base64url, unpadded) and the credential as Kavach stores it, or
     /// why it cannot be imported.
-    pub(crate) fn credential(&self) -> std::result::Result<(String, String), String> {
+    pub fn credential(&self) -> std::result::Result<(String, String), String> {
         use base64::Engine;
         use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
         use webauthn_rs_core::proto::{AttestationFormat, COSEKey, ParsedAttestation, RegisteredExtensions, UserVerificationPolicy};
