@@ -15,7 +15,15 @@ use kavach_fuzz::{mode, raw_fields};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
 
-const GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"];
+// Every grant a client may register (the token exchange of RFC 8693 and OpenID CIBA for agents too).
+const GRANTS: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+    "urn:openid:params:grant-type:ciba",
+];
 const AUTH_METHODS: &[&str] = &["none", "client_secret_basic", "client_secret_post", "private_key_jwt"];
 
 #[derive(Arbitrary, Debug)]
