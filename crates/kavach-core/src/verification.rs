@@ -111,8 +111,9 @@ pub(crate) enum Used {
 
 /// Single-use inputs (tokens, one-time codes) consumed for many requests at once (group
 /// commit, [`crate::store::group`]): one `DELETE ... RETURNING` for the group's tokens,
-/// one `DELETE` per code, in one transaction when there is more than one statement. Two requests presenting the same input in one group: the first gets
-/// it, the second finds it used, as across groups and instances (the row is deleted once).
+/// one `DELETE` per code, in one transaction when there is more than one statement. Two
+/// requests presenting the same input in one group: the first gets it, the second finds
+/// it used, as across groups and instances (the row is deleted once).
 pub(crate) struct SingleUse;
 
 impl Batch for SingleUse {
