@@ -114,28 +114,44 @@ impl Default for SessionOptions {
     }
 }
 
+/// The start of a session insert: the columns, in the order [`bind_session!`] binds them.
+macro_rules! insert_session_sql {
+    () => {
+        "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at, origin, \
+         active_organization_id, active_team_id, impersonated_by) VALUES "
+    };
+}
+
+/// Bind session `$s`'s columns to `$q`, in [`insert_session_sql!`]'s order (12 values).
+macro_rules! bind_session {
+    ($q:expr, $s:expr) => {
+        $q.bind(&$s.id)
+            .bind(&$s.user_id)
+            .bind(&$s.token)
+            .bind($s.expires_at)
+            .bind(&$s.ip_address)
+            .bind(&$s.user_agent)
+            .bind($s.created_at)
+            .bind($s.updated_at)
+            .bind("kavach")
+            .bind(&$s.active_organization_id)
+            .bind(&$s.active_team_id)
+            .bind(&$s.impersonated_by)
+    };
+}
+
 /// Insert session `$s` within transaction `$tx`.
 macro_rules! insert_session {
     ($tx:expr, $s:expr) => {
-        sqlx::query(
-            "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at, origin, \
-             active_organization_id, active_team_id, impersonated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 'kavach', $8, $9, $10)",
+        $crate::sessions::bind_session!(
+            sqlx::query(concat!($crate::sessions::insert_session_sql!(), "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")),
+            $s
         )
-        .bind(&$s.id)
-        .bind(&$s.user_id)
-        .bind(&$s.token)
-        .bind($s.expires_at)
-        .bind(&$s.ip_address)
-        .bind(&$s.user_agent)
-        .bind($s.created_at)
-        .bind(&$s.active_organization_id)
-        .bind(&$s.active_team_id)
-        .bind(&$s.impersonated_by)
         .execute(&mut *$tx)
         .await?
     };
 }
-pub(crate) use insert_session;
+pub(crate) use {bind_session, insert_session, insert_session_sql};
 
 /// New sessions with their audit records, many sign-ins in one transaction (group
 /// commit, [`crate::store::group`]): one multi-row insert of the sessions, one of the
@@ -148,27 +164,11 @@ impl Batch for SessionWrites {
     async fn write(&self, db: &Db, items: &[(Session, audit::Event)]) -> Result<Vec<()>> {
         db!(db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let sql = format!(
-                "INSERT INTO kavach_session (id, user_id, token, expires_at, ip_address, user_agent, created_at, updated_at, origin, \
-                 active_organization_id, active_team_id, impersonated_by) VALUES {}",
-                tx.values_list(items.len(), 12)
-            );
+            let sql = format!("{}{}", insert_session_sql!(), tx.values_list(items.len(), 12));
             // Only placeholders are generated; not kept prepared (one statement per group size).
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
             for (s, _) in items {
-                q = q
-                    .bind(&s.id)
-                    .bind(&s.user_id)
-                    .bind(&s.token)
-                    .bind(s.expires_at)
-                    .bind(&s.ip_address)
-                    .bind(&s.user_agent)
-                    .bind(s.created_at)
-                    .bind(s.updated_at)
-                    .bind("kavach")
-                    .bind(&s.active_organization_id)
-                    .bind(&s.active_team_id)
-                    .bind(&s.impersonated_by);
+                q = bind_session!(q, s);
             }
             q.execute(&mut *tx).await?;
             audit::append_many_in_tx!(tx, items.iter().map(|(_, e)| e.clone()).collect());
