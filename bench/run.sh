@@ -282,6 +282,23 @@ LUA
   stop_peer
 }
 
+# The durable-write floor (SQLite): the baseline binary answering once a row of its own
+# is committed, one INSERT per request, grouped through sqlx, grouped by a direct writer
+# (bench/baseline/src/main.rs). No sign-in, which must commit before it answers, can
+# beat the first two through the same driver.
+bench_floor() {
+  local port dir pid route
+  port=$(free_port); dir="$work/floor"; mkdir -p "$dir"
+  $BASE "127.0.0.1:$port" "$dir/floor.db" > "$dir/floor.log" 2>&1 &
+  pid=$!; pids+=("$pid")
+  until curl -sf "http://127.0.0.1:$port/write-each" >/dev/null; do kill -0 "$pid" 2>/dev/null || { cat "$dir/floor.log"; exit 1; }; sleep 0.01; done
+  for route in write-each write-grouped write-direct; do
+    measure floor sqlite "durable-$route" "$pid" -t"$THREADS" -c"$CONNECTIONS" -d"${METHOD_DURATION:-5s}" --latency "http://127.0.0.1:$port/$route"
+    report "durable-write floor ($route) on sqlite: ${rps} req/s, p50 ${p50}, p99 ${p99}${b_rps:+, ratio to baseline $(ratio "$rps" "$b_rps")}${errs:+ ($errs)}"
+  done
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
 # Sign-ins without a password: each request verifies a fresh single-use input made just
 # before by bench_tokens on the same database (a file per wrk run, split between wrk's
 # threads), on a server with those methods on and a localhost base URL (a passkey's RP id
@@ -343,6 +360,7 @@ LUA
 
 if [ "$BENCH_DB" = sqlite ] || [ "$BENCH_DB" = both ]; then
   bench_kavach sqlite "sqlite://$work/sqlite/kavach.db"
+  ! want methods || bench_floor
   ! want methods || bench_methods sqlite "sqlite://$work/methods-sqlite.db"
 fi
 if [ "$BENCH_DB" = postgres ] || [ "$BENCH_DB" = both ]; then
