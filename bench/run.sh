@@ -285,7 +285,7 @@ LUA
 # The durable-write floor (SQLite): the baseline binary answering once a row of its own
 # is committed, one INSERT per request, grouped through sqlx, grouped by a direct writer
 # (bench/baseline/src/main.rs). No sign-in, which must commit before it answers, can
-# beat the first two through the same driver.
+# beat the sqlx rows through the same driver.
 bench_floor() {
   local port dir pid route
   port=$(free_port); dir="$work/floor"; mkdir -p "$dir"

@@ -12,9 +12,10 @@
 //! - `GET /write-grouped`: the rows of every request waiting are written by one writer
 //!   task in one multi-row `INSERT` (one statement, one commit, one hand-off to the
 //!   driver's thread per group), each request answered once its group committed;
-//! - `GET /write-direct`: the same groups written by a task that holds the connection's
-//!   SQLite handle itself (`lock_handle`) and calls SQLite directly, with no hand-off
-//!   to the driver's thread: what the machine allows without the driver's design.
+//! - `GET /write-direct`: the same groups written by a thread of this program that holds
+//!   a connection's SQLite handle itself (`lock_handle`) and calls SQLite directly, with
+//!   no hand-off to the driver's thread per statement: what the machine allows without
+//!   the driver's design.
 //!
 //! Usage: kavach-bench-baseline 127.0.0.1:PORT [path/to/floor.db]
 
@@ -118,7 +119,7 @@ async fn direct_writer(pool: SqlitePool, mut rx: mpsc::Receiver<oneshot::Sender<
     let mut conn = pool.acquire().await.expect("a connection for the direct writer");
     let mut handle = conn.lock_handle().await.expect("the connection's handle");
     let db = handle.as_raw_handle().as_ptr();
-    // SAFETY: `db` is an open connection this task holds locked (no other thread uses
+    // SAFETY: `db` is an open connection this thread holds locked (no other thread uses
     // it); the statement is finalised before the handle's guard is dropped; every
     // pointer passed lives across its call (SQLITE_TRANSIENT copies the text).
     unsafe {
