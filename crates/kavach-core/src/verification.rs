@@ -122,15 +122,15 @@ impl Batch for SingleUse {
     async fn write(&self, db: &Db, items: &[Use]) -> Result<Vec<Used>> {
         let now = Ts::now();
         let ids: Vec<&str> = items.iter().filter_map(|u| if let Use::Token(id) = u { Some(id.as_str()) } else { None }).collect();
-        let sql = format!(
-            "DELETE FROM kavach_verification WHERE identifier IN {} RETURNING identifier, value, expires_at",
-            crate::store::values_list(matches!(db, Db::Sqlite(_)), 1, ids.len())
-        );
         // The statements, on `$conn`: the group's tokens in one, then one per code.
         macro_rules! consume_all {
             ($conn:expr) => {{
                 let mut found = HashMap::new();
                 if !ids.is_empty() {
+                    let sql = format!(
+                        "DELETE FROM kavach_verification WHERE identifier IN {} RETURNING identifier, value, expires_at",
+                        crate::store::values_list(matches!(db, Db::Sqlite(_)), 1, ids.len())
+                    );
                     // Only placeholders are generated; not kept prepared (one statement per group size).
                     let mut q = sqlx::query_as::<_, (String, String, Ts)>(sqlx::AssertSqlSafe(sql)).persistent(false);
                     for id in &ids {
